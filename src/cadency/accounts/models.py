@@ -1,0 +1,74 @@
+"""Accounts (tenants), their users and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cadency.kit.db import Base
+
+# The operator's installation hands out account IDs ("Hub IDs") from here, so they look like IDs.
+FIRST_ACCOUNT_ID = 10_000_001
+
+PERMISSIONS = (
+    "subscriptions.view",
+    "subscriptions.edit",
+    "subscriptions.delete",
+    "subscriptions.export",
+    "line_items.create_custom",
+    "properties.edit",
+    "billing.edit",
+    "super_admin",
+)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    # Assigned by the service (max + 1, from FIRST_ACCOUNT_ID) so both databases agree.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    language: Mapped[str] = mapped_column(String(8))
+    locale: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
+    # A test-mode account's clock stands still until it is moved forward (like a Stripe test
+    # clock); live accounts leave it empty and use real time.
+    clock_now: Mapped[datetime | None]
+    renewal_reminder_days: Mapped[int | None] = mapped_column(default=14)
+    dunning_retry_days: Mapped[list[Any]] = mapped_column(default=lambda: [3, 5, 7])
+    dunning_final_action: Mapped[str] = mapped_column(String(16), default="cancel")
+    dunning_invoice_action: Mapped[str] = mapped_column(String(24), default="mark_uncollectible")
+    invoice_number_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    permissions: Mapped[list[Any]]
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # Only a SHA-256 of the secret is stored; the secret is shown once, when the key is made.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(24))
+    scopes: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

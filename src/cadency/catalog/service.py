@@ -1,0 +1,132 @@
+"""The product library, tax rates and fees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.accounts.service import validate_currency
+from cadency.catalog.models import Fee, Product, TaxRate
+from cadency.catalog.schemas import FeeCreate, ProductCreate, TaxRateCreate
+from cadency.kit import clock, money
+from cadency.kit.errors import InvalidRequest
+from cadency.kit.ids import new_id
+from cadency.kit.pagination import paginate
+from cadency.kit.repository import get_owned
+
+
+def parse_money(text: str, currency: str, param: str) -> int:
+    try:
+        return money.parse_amount(text, currency)
+    except money.MoneyError as exc:
+        raise InvalidRequest(f"Invalid value for '{param}': {exc}", param=param) from exc
+
+
+def create_product(session: Session, account: Account, data: ProductCreate) -> Product:
+    currency = validate_currency(data.currency or account.currency)
+    now = clock.account_now(account)
+    product = Product(
+        id=new_id("prod"),
+        account_id=account.id,
+        name=data.name,
+        description=data.description,
+        sku=data.sku,
+        unit_price=parse_money(data.unit_price, currency, "unit_price"),
+        currency=currency,
+        billing_frequency=data.billing_frequency.value if data.billing_frequency else None,
+        tax_category=data.tax_category,
+        archived=data.archived,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(product)
+    session.flush()
+    return product
+
+
+def update_product(
+    session: Session, account: Account, product_id: str, changes: dict[str, Any]
+) -> Product:
+    product = get_owned(session, Product, account.id, product_id, "product")
+    for field in ("name", "description", "sku", "tax_category", "archived"):
+        if field in changes:
+            if changes[field] is None and field in ("name", "archived"):
+                raise InvalidRequest(f"'{field}' cannot be null", param=field)
+            setattr(product, field, changes[field])
+    if "unit_price" in changes:
+        if changes["unit_price"] is None:
+            raise InvalidRequest("'unit_price' cannot be null", param="unit_price")
+        product.unit_price = parse_money(changes["unit_price"], product.currency, "unit_price")
+    if "billing_frequency" in changes:
+        frequency = changes["billing_frequency"]
+        product.billing_frequency = frequency.value if frequency else None
+    product.updated_at = clock.account_now(account)
+    session.flush()
+    return product
+
+
+def list_products(
+    session: Session, account: Account, *, archived: bool | None, limit: int, cursor: str | None
+) -> tuple[Sequence[Product], bool, str | None]:
+    query = select(Product).where(Product.account_id == account.id)
+    if archived is not None:
+        query = query.where(Product.archived == archived)
+    return paginate(session, query, Product.id, limit=limit, cursor=cursor)
+
+
+def create_tax_rate(session: Session, account: Account, data: TaxRateCreate) -> TaxRate:
+    rate = TaxRate(
+        id=new_id("txr"),
+        account_id=account.id,
+        name=data.name,
+        percentage=Decimal(data.percentage),
+        jurisdiction=data.jurisdiction,
+        created_at=clock.account_now(account),
+    )
+    session.add(rate)
+    session.flush()
+    return rate
+
+
+def list_tax_rates(
+    session: Session, account: Account, *, limit: int, cursor: str | None
+) -> tuple[Sequence[TaxRate], bool, str | None]:
+    query = select(TaxRate).where(TaxRate.account_id == account.id)
+    return paginate(session, query, TaxRate.id, limit=limit, cursor=cursor)
+
+
+def create_fee(session: Session, account: Account, data: FeeCreate) -> Fee:
+    fee = Fee(
+        id=new_id("fee"),
+        account_id=account.id,
+        name=data.name,
+        fee_type=data.fee_type,
+        created_at=clock.account_now(account),
+    )
+    if data.fee_type == "fixed":
+        if data.amount is None or data.percentage is not None:
+            raise InvalidRequest("A fixed fee has an 'amount' and no 'percentage'", param="amount")
+        fee.currency = validate_currency(data.currency or account.currency)
+        fee.amount = parse_money(data.amount, fee.currency, "amount")
+    else:
+        if data.percentage is None or data.amount is not None or data.currency is not None:
+            raise InvalidRequest(
+                "A percentage fee has a 'percentage' and no 'amount' or 'currency'",
+                param="percentage",
+            )
+        fee.percentage = Decimal(data.percentage)
+    session.add(fee)
+    session.flush()
+    return fee
+
+
+def list_fees(
+    session: Session, account: Account, *, limit: int, cursor: str | None
+) -> tuple[Sequence[Fee], bool, str | None]:
+    query = select(Fee).where(Fee.account_id == account.id)
+    return paginate(session, query, Fee.id, limit=limit, cursor=cursor)

@@ -1,0 +1,100 @@
+"""Contacts, companies, deals, quotes and the typed, labelled associations between records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cadency.kit.db import Base
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_account_id_id", "account_id", "id"),
+        Index("ix_contacts_account_id_email", "account_id", "email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return full or self.email
+
+
+class Company(Base):
+    __tablename__ = "companies"
+    __table_args__ = (Index("ix_companies_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    stage: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)  # sum of the line items, minor units
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Quote(Base):
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # draft | published | accepted
+    currency: Mapped[str] = mapped_column(String(3))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"))
+    expires_on: Mapped[date | None]
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Association(Base):
+    """A typed, labelled link between two records (subscription ↔ contact, deal, quote, …)."""
+
+    __tablename__ = "associations"
+    __table_args__ = (
+        UniqueConstraint("account_id", "from_id", "to_id", "label"),
+        Index("ix_associations_to_id", "to_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    from_type: Mapped[str] = mapped_column(String(24))
+    from_id: Mapped[str] = mapped_column(String(40))
+    to_type: Mapped[str] = mapped_column(String(24))
+    to_id: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -1,0 +1,132 @@
+"""API errors: one JSON shape for every failure (API.md "Errors")."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("cadency")
+
+
+class APIError(Exception):
+    status_code = 400
+    error_type = "invalid_request"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.error_type, "message": self.message}
+        if self.param is not None:
+            error["param"] = self.param
+        return {"error": error}
+
+
+class InvalidRequest(APIError):
+    """The request is well-formed JSON but a value is not acceptable."""
+
+    status_code = 422
+
+
+class NotFound(APIError):
+    status_code = 404
+    error_type = "not_found"
+
+
+class Conflict(APIError):
+    """The record's current state does not allow this (e.g. deleting an active subscription)."""
+
+    status_code = 409
+    error_type = "conflict"
+
+
+class AuthenticationFailed(APIError):
+    status_code = 401
+    error_type = "authentication"
+
+
+class PermissionDenied(APIError):
+    status_code = 403
+    error_type = "permission"
+
+
+class IdempotencyError(APIError):
+    status_code = 409
+    error_type = "idempotency"
+
+
+class PaymentFailed(APIError):
+    status_code = 402
+    error_type = "payment"
+
+
+def not_found(kind: str, record_id: str) -> NotFound:
+    return NotFound(f"No such {kind}: '{record_id}'")
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    # Drop the FastAPI source marker ("body", "query", ...) and pydantic's union/type tags.
+    parts = [str(p) for p in loc[1:] if not (isinstance(p, str) and ("[" in p or p == "function-after"))]
+    return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
+    """A message for one pydantic error that names the field and never echoes the input.
+
+    Inputs can hold card numbers, so only the field path and pydantic's message are used.
+    """
+    loc = tuple(error.get("loc", ()))
+    param = _loc_to_param(loc)
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"Unknown field: '{param}'", param
+    if kind == "missing":
+        return f"Missing required field: '{param}'", param
+    if kind == "json_invalid":
+        return "The request body is not valid JSON", None
+    message = str(error.get("msg", "Invalid value"))
+    message = message.removeprefix("Value error, ")
+    return (f"Invalid value for '{param}': {message}" if param else message), param
+
+
+def _error_response(status: int, error_type: str, message: str, param: str | None = None) -> JSONResponse:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if param is not None:
+        error["param"] = param
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error_response(400, "invalid_request", "The request body is not valid JSON")
+        message, param = describe_validation_error(errors[0]) if errors else ("Invalid request", None)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        return _error_response(422, "invalid_request", message, param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {401: "authentication", 403: "permission", 404: "not_found", 409: "conflict"}
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No such endpoint"
+        return _error_response(exc.status_code, kinds.get(exc.status_code, "invalid_request"), detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error_response(500, "internal", "Something went wrong on our side")

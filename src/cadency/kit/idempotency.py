@@ -1,0 +1,184 @@
+"""`Idempotency-Key` on POST/PATCH/DELETE: the first response is kept for 24 hours and replayed
+for the same key and body; the same key with another body is refused (API.md "Conventions")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cadency.kit import clock
+from cadency.kit.db import Base
+
+KEEP_FOR = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+_METHODS = {"POST", "PATCH", "DELETE"}
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]  # None while the first request is still running
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+def _json_response(status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] = []) -> list[Message]:
+    raw = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers + extra},
+        {"type": "http.response.body", "body": raw},
+    ]
+
+
+def _error(status: int, kind: str, message: str) -> list[Message]:
+    return _json_response(status, {"error": {"type": kind, "message": message}})
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI middleware, so the body can be read once and handed on unchanged."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        session_factory: sessionmaker[Session],
+        resolve_account: Callable[[Session, str], int | None],
+    ) -> None:
+        self.app = app
+        self.session_factory = session_factory
+        self.resolve_account = resolve_account
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get("idempotency-key")
+        auth = headers.get("authorization", "")
+        if key is None or not scope["path"].startswith("/api/") or not auth.lower().startswith("bearer "):
+            await self.app(scope, receive, send)
+            return
+        if not key or len(key) > MAX_KEY_LENGTH:
+            for message in _error(400, "invalid_request", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"):
+                await send(message)
+            return
+
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        fingerprint = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+
+        with self.session_factory() as session:
+            account_id = self.resolve_account(session, auth.split(" ", 1)[1].strip())
+            if account_id is None:
+                session.rollback()
+                await self.app(scope, _replay(body), send)
+                return
+            outcome = _claim(session, account_id, key, fingerprint)
+        if outcome is not None:
+            for message in outcome:
+                await send(message)
+            return
+
+        captured: dict[str, Any] = {"status": 500, "body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(body), capture)
+        finally:
+            with self.session_factory() as session:
+                record = session.get(IdempotencyRecord, (account_id, key))
+                if record is not None:
+                    if captured["status"] >= 500:
+                        # A failure on our side is not an answer worth replaying: let a retry run.
+                        session.delete(record)
+                    else:
+                        record.status_code = captured["status"]
+                        record.response_body = captured["body"].decode("utf-8", "replace")
+                session.commit()
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> list[Message] | None:
+    """Record the key as in progress, or answer from an earlier request with the same key."""
+    now = clock.real_now()
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.account_id == account_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at < now - KEEP_FOR,
+        )
+    )
+    existing = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key
+        )
+    )
+    if existing is None:
+        session.add(
+            IdempotencyRecord(account_id=account_id, key=key, fingerprint=fingerprint, created_at=now)
+        )
+        try:
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()
+            return _error(409, "idempotency", "A request with this Idempotency-Key is in progress")
+    session.commit()
+    if existing.fingerprint != fingerprint:
+        return _error(
+            409,
+            "idempotency",
+            "This Idempotency-Key was used with a different request; use a new key",
+        )
+    if existing.status_code is None:
+        return _error(409, "idempotency", "A request with this Idempotency-Key is in progress")
+    raw = (existing.response_body or "").encode()
+    return [
+        {
+            "type": "http.response.start",
+            "status": existing.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                (b"idempotent-replayed", b"true"),
+            ],
+        },
+        {"type": "http.response.body", "body": raw},
+    ]

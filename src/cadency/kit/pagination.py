@@ -1,0 +1,51 @@
+"""Cursor pagination for list endpoints: newest first, keyset on the time-ordered ID."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from cadency.kit.errors import InvalidRequest
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The cursor is not valid", param="cursor") from exc
+    if not value or len(value) > 200:
+        raise InvalidRequest("The cursor is not valid", param="cursor")
+    return value
+
+
+def paginate(
+    session: Session,
+    query: Select[Any],
+    id_column: InstrumentedAttribute[str],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Any], bool, str | None]:
+    """Run `query` one page at a time. Returns (rows, has_more, next_cursor)."""
+    if cursor:
+        query = query.where(id_column < decode_cursor(cursor))
+    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(getattr(rows[-1], id_column.key)) if has_more and rows else None
+    return rows, has_more, next_cursor

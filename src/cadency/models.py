@@ -1,0 +1,32 @@
+"""Every table, imported in one place so metadata (and Alembic) sees the whole schema."""
+
+from cadency.accounts.models import Account, ApiKey, User
+from cadency.catalog.models import Fee, Product, TaxRate
+from cadency.crm.models import Association, Company, Contact, Deal, Quote
+from cadency.kit.db import Base
+from cadency.kit.idempotency import IdempotencyRecord
+from cadency.payments.models import PaymentMethod
+from cadency.properties.models import PropertyDefinition, PropertyValue
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Association",
+    "Base",
+    "Company",
+    "Contact",
+    "Deal",
+    "Fee",
+    "IdempotencyRecord",
+    "LineItem",
+    "PaymentMethod",
+    "Product",
+    "PropertyDefinition",
+    "PropertyValue",
+    "Quote",
+    "Subscription",
+    "SubscriptionEvent",
+    "TaxRate",
+    "User",
+]

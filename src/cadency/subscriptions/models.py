@@ -1,0 +1,129 @@
+"""Subscriptions, line items and each subscription's timeline."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cadency.kit.db import Base
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        Index("ix_subscriptions_account_id_id", "account_id", "id"),
+        Index("ix_subscriptions_account_id_status", "account_id", "status"),
+        Index("ix_subscriptions_account_id_next_payment_date", "account_id", "next_payment_date"),
+        Index("ix_subscriptions_contact_id", "contact_id"),
+        Index("ix_subscriptions_next_action_at", "next_action_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_address: Mapped[dict[str, Any] | None]
+
+    collection_method: Mapped[str] = mapped_column(String(24))
+    payment_terms: Mapped[str | None] = mapped_column(String(24))
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    collect_payment_method_on_first_invoice: Mapped[bool] = mapped_column(default=False)
+    invoice_creation: Mapped[bool] = mapped_column(default=True)
+    invoice_settings: Mapped[dict[str, Any] | None]
+
+    # The terms all recurring line items share (the grouping rule).
+    billing_frequency: Mapped[str] = mapped_column(String(20))
+    billing_terms: Mapped[str] = mapped_column(String(12))  # "auto_renew" | "fixed"
+    number_of_payments: Mapped[int | None]
+    start_date: Mapped[date]
+    # The date periods are counted from: the start date, or the trial end when there is a trial.
+    billing_anchor: Mapped[date]
+    end_date: Mapped[date | None]
+    current_period_start: Mapped[date | None]
+    current_period_end: Mapped[date | None]
+    next_payment_date: Mapped[date | None]
+    trial_end: Mapped[date | None]
+    commitment_months: Mapped[int | None]
+    commitment_end: Mapped[date | None]
+
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    cancel_at: Mapped[date | None]
+    canceled_at: Mapped[datetime | None]
+    cancellation_reason: Mapped[str | None] = mapped_column(String(32))
+    cancellation_comment: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+    resume_at: Mapped[date | None]
+
+    # Amounts in minor units of `currency`, kept current so lists and filters need no joins.
+    next_payment_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    recurring_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_payment_amount: Mapped[int | None] = mapped_column(BigInteger)
+    last_payment_status: Mapped[str | None] = mapped_column(String(16))
+    payments_completed: Mapped[int] = mapped_column(default=0)
+    total_collected: Mapped[int] = mapped_column(BigInteger, default=0)
+    mrr: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    # When the billing engine next has work for this subscription (UTC); None: nothing due.
+    next_action_at: Mapped[datetime | None]
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    line_items: Mapped[list[LineItem]] = relationship(
+        order_by="LineItem.position", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class LineItem(Base):
+    """A priced line on a subscription, deal or quote; a copy, so editing it never edits the
+    product it came from."""
+
+    __tablename__ = "line_items"
+    __table_args__ = (
+        Index("ix_line_items_subscription_id", "subscription_id"),
+        Index("ix_line_items_deal_id", "deal_id"),
+        Index("ix_line_items_quote_id", "quote_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    subscription_id: Mapped[str | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    quote_id: Mapped[str | None] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(255))
+    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int]
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    unit_discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rates.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_frequency: Mapped[str | None] = mapped_column(String(20))  # None: one-time
+    billing_terms: Mapped[str | None] = mapped_column(String(12))
+    number_of_payments: Mapped[int | None]
+    billing_start_date: Mapped[date | None]
+    amount: Mapped[int] = mapped_column(BigInteger)  # quantity × discounted unit price
+    created_at: Mapped[datetime]
+
+
+class SubscriptionEvent(Base):
+    """One entry of a subscription's timeline."""
+
+    __tablename__ = "subscription_events"
+    __table_args__ = (Index("ix_subscription_events_subscription_id_id", "subscription_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

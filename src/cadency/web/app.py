@@ -1,0 +1,64 @@
+"""The application factory: API, error handling, idempotency, and (later) the web app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from cadency.accounts import endpoints as account_endpoints
+from cadency.accounts import service as account_service
+from cadency.catalog import endpoints as catalog_endpoints
+from cadency.config import Settings, load_settings
+from cadency.kit import migrate
+from cadency.kit.db import make_engine, make_session_factory
+from cadency.kit.errors import install_error_handlers
+from cadency.kit.idempotency import IdempotencyMiddleware
+from cadency.kit.schemas import ErrorResponse
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "Malformed request",
+        401: "Missing or invalid API key",
+        403: "The API key lacks a permission",
+        404: "No such record",
+        409: "Conflict with the record's state or an idempotency key",
+        422: "A value is not acceptable; `param` names it",
+    }.items()
+}
+
+
+def _account_for_token(session: Session, token: str) -> int | None:
+    found = account_service.find_api_key(session, token)
+    return found[1].id if found else None
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, migrate_db: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+    engine = engine or make_engine(settings.database_url)
+    if migrate_db:
+        migrate.upgrade(settings.database_url)
+    session_factory = make_session_factory(engine)
+
+    app = FastAPI(
+        title="Cadency",
+        version="0.1.0",
+        description="Subscription management and recurring billing. Money travels as decimal "
+        "strings in major units; dates as YYYY-MM-DD in the account's time zone.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    install_error_handlers(app)
+    app.add_middleware(
+        IdempotencyMiddleware, session_factory=session_factory, resolve_account=_account_for_token
+    )
+
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+    for module in (account_endpoints, catalog_endpoints):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app

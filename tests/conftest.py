@@ -1,0 +1,112 @@
+"""Test fixtures: one migrated database per run (SQLite, or PostgreSQL when
+CADENCY_TEST_DATABASE_URL is set) and a fresh account per test, which keeps tests apart."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from cadency.accounts import service as account_service
+from cadency.config import Settings
+from cadency.kit.db import is_sqlite, make_engine, make_session_factory
+from cadency.models import Base
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("CADENCY_TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+        return url
+    path: Path = tmp_path_factory.mktemp("db") / "cadency.db"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> FastAPI:
+    from cadency.web.app import create_app
+
+    settings = Settings(database_url=database_url, base_url="http://testserver", smtp_url=None)
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def session_factory(app: FastAPI) -> Any:
+    return app.state.session_factory
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Api:
+    """An HTTP client for one account: `api.post("/products", {...})`."""
+
+    client: TestClient
+    account_id: int
+    key: str
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    def get(self, path: str, params: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.get(f"/api/v1{path}", params=params, headers=self._headers(headers))
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.post(f"/api/v1{path}", json=json, headers=self._headers(headers))
+
+    def patch(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.patch(f"/api/v1{path}", json=json, headers=self._headers(headers))
+
+    def delete(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.delete(f"/api/v1{path}", headers=self._headers(headers))
+
+    def ok(self, response: httpx.Response) -> Any:
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def make_api(client: TestClient, session_factory: Any, **account: Any) -> Api:
+    with session_factory() as session:
+        created, key = account_service.create_account(session, name=account.pop("name", "Test shop"), **account)
+        session.commit()
+        return Api(client=client, account_id=created.id, key=key)
+
+
+@pytest.fixture
+def api(client: TestClient, session_factory: Any) -> Api:
+    return make_api(client, session_factory)
+
+
+@pytest.fixture
+def other_api(client: TestClient, session_factory: Any) -> Api:
+    return make_api(client, session_factory, name="Another shop")
+
+
+@pytest.fixture
+def db(session_factory: Any) -> Iterator[Any]:
+    with session_factory() as session:
+        yield session
+
+
+__all__ = ["Api", "Base", "is_sqlite", "make_api", "make_session_factory"]
