@@ -69,13 +69,19 @@ class Api:
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}", **(extra or {})}
 
-    def get(self, path: str, params: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def get(
+        self, path: str, params: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return self.client.get(f"/api/v1{path}", params=params, headers=self._headers(headers))
 
-    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def post(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return self.client.post(f"/api/v1{path}", json=json, headers=self._headers(headers))
 
-    def patch(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def patch(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return self.client.patch(f"/api/v1{path}", json=json, headers=self._headers(headers))
 
     def delete(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -88,7 +94,9 @@ class Api:
 
 def make_api(client: TestClient, session_factory: Any, **account: Any) -> Api:
     with session_factory() as session:
-        created, key = account_service.create_account(session, name=account.pop("name", "Test shop"), **account)
+        created, key = account_service.create_account(
+            session, name=account.pop("name", "Test shop"), **account
+        )
         session.commit()
         return Api(client=client, account_id=created.id, key=key)
 

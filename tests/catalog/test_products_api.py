@@ -7,7 +7,12 @@ def test_create_and_get_product(api: Api) -> None:
     created = api.ok(
         api.post(
             "/products",
-            {"name": "Just one more cup - 1 KG", "unit_price": "25.00", "currency": "USD", "billing_frequency": "monthly"},
+            {
+                "name": "Just one more cup - 1 KG",
+                "unit_price": "25.00",
+                "currency": "USD",
+                "billing_frequency": "monthly",
+            },
         )
     )
     assert created["id"].startswith("prod_")

@@ -15,15 +15,15 @@ def _present(account: Account) -> AccountSettings:
     return AccountSettings(
         account_id=account.id,
         name=account.name,
-        mode=account.mode,  # type: ignore[arg-type]
+        mode=account.mode,
         timezone=account.timezone,
         currency=account.currency,
         language=account.language,
         locale=account.locale,
         renewal_reminder_days=account.renewal_reminder_days,
         dunning_retry_days=list(account.dunning_retry_days),
-        dunning_final_action=account.dunning_final_action,  # type: ignore[arg-type]
-        dunning_invoice_action=account.dunning_invoice_action,  # type: ignore[arg-type]
+        dunning_final_action=account.dunning_final_action,
+        dunning_invoice_action=account.dunning_invoice_action,
         invoice_number_prefix=account.invoice_number_prefix,
     )
 

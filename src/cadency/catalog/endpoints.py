@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 
 from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.catalog import service
-from cadency.catalog.models import Fee, TaxRate
+from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.catalog.schemas import (
     FeeCreate,
     FeeOut,
@@ -14,7 +14,6 @@ from cadency.catalog.schemas import (
     TaxRateCreate,
     TaxRateOut,
 )
-from cadency.catalog.models import Product
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.repository import get_owned
 from cadency.kit.schemas import ListResponse
@@ -40,7 +39,9 @@ def list_products(
     rows, has_more, next_cursor = service.list_products(
         ctx.session, ctx.account, archived=archived, limit=limit, cursor=cursor
     )
-    return ListResponse(data=[ProductOut.of(p) for p in rows], has_more=has_more, next_cursor=next_cursor)
+    return ListResponse(
+        data=[ProductOut.of(p) for p in rows], has_more=has_more, next_cursor=next_cursor
+    )
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
@@ -73,7 +74,9 @@ def list_tax_rates(
     rows, has_more, next_cursor = service.list_tax_rates(
         ctx.session, ctx.account, limit=limit, cursor=cursor
     )
-    return ListResponse(data=[TaxRateOut.of(r) for r in rows], has_more=has_more, next_cursor=next_cursor)
+    return ListResponse(
+        data=[TaxRateOut.of(r) for r in rows], has_more=has_more, next_cursor=next_cursor
+    )
 
 
 @router.get("/tax-rates/{tax_rate_id}", response_model=TaxRateOut)
@@ -92,8 +95,12 @@ def create_fee(body: FeeCreate, ctx: ApiContext = Depends(requires(EDIT))) -> Fe
 def list_fees(
     ctx: ApiContext = Depends(api_context), limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> ListResponse[FeeOut]:
-    rows, has_more, next_cursor = service.list_fees(ctx.session, ctx.account, limit=limit, cursor=cursor)
-    return ListResponse(data=[FeeOut.of(f) for f in rows], has_more=has_more, next_cursor=next_cursor)
+    rows, has_more, next_cursor = service.list_fees(
+        ctx.session, ctx.account, limit=limit, cursor=cursor
+    )
+    return ListResponse(
+        data=[FeeOut.of(f) for f in rows], has_more=has_more, next_cursor=next_cursor
+    )
 
 
 @router.get("/fees/{fee_id}", response_model=FeeOut)

@@ -13,7 +13,7 @@ from cadency.kit.schemas import CurrencyCode, MoneyStr, Name, OutputModel, Perce
 
 
 def format_percent(value: Decimal) -> str:
-    """"21.00" — at least two decimals, more only when the rate has them."""
+    """ "21.00" — at least two decimals, more only when the rate has them."""
     text = format(value.normalize(), "f")
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
@@ -121,7 +121,7 @@ class FeeOut(OutputModel):
         return cls(
             id=fee.id,
             name=fee.name,
-            fee_type=fee.fee_type,  # type: ignore[arg-type]
+            fee_type=fee.fee_type,
             amount=(
                 money.format_amount(fee.amount, fee.currency)
                 if fee.amount is not None and fee.currency

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("cadency")
 
@@ -73,7 +75,9 @@ def not_found(kind: str, record_id: str) -> NotFound:
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     # Drop the FastAPI source marker ("body", "query", ...) and pydantic's union/type tags.
-    parts = [str(p) for p in loc[1:] if not (isinstance(p, str) and ("[" in p or p == "function-after"))]
+    parts = [
+        str(p) for p in loc[1:] if not (isinstance(p, str) and ("[" in p or p == "function-after"))
+    ]
     return ".".join(parts) or (str(loc[0]) if loc else None)
 
 
@@ -96,11 +100,28 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     return (f"Invalid value for '{param}': {message}" if param else message), param
 
 
-def _error_response(status: int, error_type: str, message: str, param: str | None = None) -> JSONResponse:
+def _error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     error: dict[str, Any] = {"type": error_type, "message": message}
     if param is not None:
         error["param"] = param
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route serves at this path: FastAPI keeps one route per method, so
+    Starlette's own 405 would name only the first."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -113,18 +134,25 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error_response(400, "invalid_request", "The request body is not valid JSON")
-        message, param = describe_validation_error(errors[0]) if errors else ("Invalid request", None)
+        message, param = (
+            describe_validation_error(errors[0]) if errors else ("Invalid request", None)
+        )
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
         return _error_response(422, "invalid_request", message, param)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 409: "conflict"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such endpoint"
-        return _error_response(exc.status_code, kinds.get(exc.status_code, "invalid_request"), detail)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return _error_response(
+            exc.status_code, kinds.get(exc.status_code, "invalid_request"), detail, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,7 @@ for the same key and body; the same key with another body is refused (API.md "Co
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, Text, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadency.kit import clock
@@ -25,9 +27,7 @@ _METHODS = {"POST", "PATCH", "DELETE"}
 class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
 
-    account_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("accounts.id"), primary_key=True
-    )
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]  # None while the first request is still running
@@ -35,11 +35,11 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime]
 
 
-def _json_response(status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] = []) -> list[Message]:
+def _json_response(status: int, body: dict[str, Any]) -> list[Message]:
     raw = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     return [
-        {"type": "http.response.start", "status": status, "headers": headers + extra},
+        {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": raw},
     ]
 
@@ -68,11 +68,17 @@ class IdempotencyMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get("idempotency-key")
         auth = headers.get("authorization", "")
-        if key is None or not scope["path"].startswith("/api/") or not auth.lower().startswith("bearer "):
+        if (
+            key is None
+            or not scope["path"].startswith("/api/")
+            or not auth.lower().startswith("bearer ")
+        ):
             await self.app(scope, receive, send)
             return
         if not key or len(key) > MAX_KEY_LENGTH:
-            for message in _error(400, "invalid_request", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"):
+            for message in _error(
+                400, "invalid_request", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters"
+            ):
                 await send(message)
             return
 
@@ -82,17 +88,27 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        fingerprint = hashlib.sha256(
-            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        token = auth.split(" ", 1)[1].strip()
+        # Keyed with the caller's API key, which the database does not hold: a body can carry a
+        # card number, and a plain hash of it could be brute-forced from a stolen database.
+        fingerprint = hmac.new(
+            token.encode(),
+            b"\n".join(
+                [
+                    scope["method"].encode(),
+                    scope["path"].encode(),
+                    scope.get("query_string", b""),
+                    body,
+                ]
+            ),
+            hashlib.sha256,
         ).hexdigest()
 
-        with self.session_factory() as session:
-            account_id = self.resolve_account(session, auth.split(" ", 1)[1].strip())
-            if account_id is None:
-                session.rollback()
-                await self.app(scope, _replay(body), send)
-                return
-            outcome = _claim(session, account_id, key, fingerprint)
+        account_id = await run_in_threadpool(self._account_id, token)
+        if account_id is None:
+            await self.app(scope, _replay(body), send)  # the endpoint answers 401
+            return
+        outcome = await run_in_threadpool(self._claim, account_id, key, fingerprint)
         if outcome is not None:
             for message in outcome:
                 await send(message)
@@ -110,16 +126,29 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replay(body), capture)
         finally:
-            with self.session_factory() as session:
-                record = session.get(IdempotencyRecord, (account_id, key))
-                if record is not None:
-                    if captured["status"] >= 500:
-                        # A failure on our side is not an answer worth replaying: let a retry run.
-                        session.delete(record)
-                    else:
-                        record.status_code = captured["status"]
-                        record.response_body = captured["body"].decode("utf-8", "replace")
-                session.commit()
+            await run_in_threadpool(
+                self._finish, account_id, key, captured["status"], captured["body"]
+            )
+
+    def _account_id(self, token: str) -> int | None:
+        with self.session_factory() as session:
+            return self.resolve_account(session, token)
+
+    def _claim(self, account_id: int, key: str, fingerprint: str) -> list[Message] | None:
+        with self.session_factory() as session:
+            return _claim(session, account_id, key, fingerprint)
+
+    def _finish(self, account_id: int, key: str, status: int, body: bytes) -> None:
+        with self.session_factory() as session:
+            record = session.get(IdempotencyRecord, (account_id, key))
+            if record is not None:
+                if status >= 500:
+                    # A failure on our side is not an answer worth replaying: let a retry run.
+                    session.delete(record)
+                else:
+                    record.status_code = status
+                    record.response_body = body.decode("utf-8", "replace")
+            session.commit()
 
 
 def _replay(body: bytes) -> Receive:
@@ -152,7 +181,9 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
     )
     if existing is None:
         session.add(
-            IdempotencyRecord(account_id=account_id, key=key, fingerprint=fingerprint, created_at=now)
+            IdempotencyRecord(
+                account_id=account_id, key=key, fingerprint=fingerprint, created_at=now
+            )
         )
         try:
             session.commit()

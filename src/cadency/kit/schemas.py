@@ -26,7 +26,7 @@ class OutputModel(BaseModel):
 
 def _decimal_string(value: str) -> str:
     if not _DECIMAL_RE.match(value):
-        raise ValueError("must be a decimal string such as \"12.50\"")
+        raise ValueError('must be a decimal string such as "12.50"')
     return value
 
 

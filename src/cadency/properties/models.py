@@ -36,9 +36,7 @@ class PropertyValue(Base):
     compare numbers as numbers and dates as dates on both databases."""
 
     __tablename__ = "property_values"
-    __table_args__ = (
-        Index("ix_property_values_lookup", "account_id", "object_type", "name"),
-    )
+    __table_args__ = (Index("ix_property_values_lookup", "account_id", "object_type", "name"),)
 
     object_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)

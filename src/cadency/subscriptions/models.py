@@ -111,7 +111,7 @@ class LineItem(Base):
     billing_terms: Mapped[str | None] = mapped_column(String(12))
     number_of_payments: Mapped[int | None]
     billing_start_date: Mapped[date | None]
-    amount: Mapped[int] = mapped_column(BigInteger)  # quantity × discounted unit price
+    amount: Mapped[int] = mapped_column(BigInteger)  # quantity x discounted unit price
     created_at: Mapped[datetime]
 
 

@@ -10,11 +10,15 @@ from cadency.accounts import endpoints as account_endpoints
 from cadency.accounts import service as account_service
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.config import Settings, load_settings
+from cadency.crm import endpoints as crm_endpoints
 from cadency.kit import migrate
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
 from cadency.kit.schemas import ErrorResponse
+from cadency.payments import endpoints as payment_endpoints
+from cadency.properties import endpoints as property_endpoints
+from cadency.subscriptions import endpoints as subscription_endpoints
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -34,7 +38,9 @@ def _account_for_token(session: Session, token: str) -> int | None:
     return found[1].id if found else None
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, migrate_db: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, migrate_db: bool = True
+) -> FastAPI:
     settings = settings or load_settings()
     engine = engine or make_engine(settings.database_url)
     if migrate_db:
@@ -58,7 +64,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
 
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (account_endpoints, catalog_endpoints):
+    for module in (
+        account_endpoints,
+        catalog_endpoints,
+        crm_endpoints,
+        payment_endpoints,
+        property_endpoints,
+        subscription_endpoints,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -1,0 +1,144 @@
+"""`cadency`: the operator's command line (API.md "Operator CLI")."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from cadency.config import load_settings
+from cadency.kit import migrate as migrations
+from cadency.kit.db import make_engine, make_session_factory
+from cadency.kit.errors import APIError
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    settings = load_settings()
+    migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _fail(error: APIError) -> None:
+    click.echo(json.dumps(error.body()), err=True)
+    sys.exit(2)
+
+
+def _print(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload))
+
+
+@click.group()
+def main() -> None:
+    """Cadency: subscription management and recurring billing."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    migrations.upgrade(load_settings().database_url)
+    click.echo("Database is up to date.", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the API and web app (migrates the database first)."""
+    import uvicorn
+
+    from cadency.web.app import create_app
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+
+
+@main.group()
+def accounts() -> None:
+    """Merchant accounts."""
+
+
+@accounts.command("create")
+@click.option("--name", required=True)
+@click.option("--timezone", default="UTC", show_default=True)
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--language", default="en", show_default=True)
+@click.option("--mode", type=click.Choice(["test", "live"]), default="test", show_default=True)
+def create_account(name: str, timezone: str, currency: str, language: str, mode: str) -> None:
+    """Create an account; prints {"account_id", "api_key"}."""
+    from cadency.accounts import service
+
+    with _session() as session:
+        try:
+            account, key = service.create_account(
+                session,
+                name=name,
+                timezone=timezone,
+                currency=currency,
+                language=language,
+                mode=mode,
+            )
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        _print({"account_id": account.id, "api_key": key})
+
+
+@main.group()
+def users() -> None:
+    """Users of an account."""
+
+
+@users.command("create")
+@click.option("--account-id", required=True, type=int)
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--permission", "permissions", multiple=True, help="Repeat; none: a super admin")
+def create_user(account_id: int, email: str, password: str, permissions: tuple[str, ...]) -> None:
+    """Create a user; prints {"user_id"}."""
+    from cadency.accounts import service
+
+    with _session() as session:
+        account = service.get_account(session, account_id)
+        if account is None:
+            click.echo(
+                json.dumps(
+                    {"error": {"type": "not_found", "message": f"No such account: {account_id}"}}
+                ),
+                err=True,
+            )
+            sys.exit(2)
+        try:
+            user = service.create_user(
+                session, account, email=email, password=password, permissions=permissions
+            )
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        _print({"user_id": user.id})
+
+
+@main.command()
+@click.option("--email", default="owner@example.com", show_default=True)
+@click.option("--password", default="cadency-demo", show_default=True)
+def demo(email: str, password: str) -> None:
+    """Create a test-mode account with the coffee shop from the help articles."""
+    from cadency.demo import load_demo
+
+    with _session() as session:
+        result = load_demo(session, email=email, password=password)
+        session.commit()
+    _print(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Demo data: the coffee shop from the subscription help articles (`cadency demo`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cadency.accounts import service as accounts
+from cadency.catalog import service as catalog
+from cadency.catalog.line_items import LineItemInput
+from cadency.catalog.schemas import ProductCreate
+from cadency.crm import service as crm
+from cadency.crm.schemas import ContactCreate
+from cadency.kit import clock, periods
+from cadency.payments import service as payments
+from cadency.payments.schemas import PaymentMethodCreate
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.schemas import CancelRequest, SubscriptionCreate
+
+PRODUCTS = [
+    ("Just one more cup - 1 KG", "25.00", "monthly"),
+    ("Coffee is my fuel - 500g", "18.00", "biweekly"),
+    ("Coffee casual - 250g", "12.50", "monthly"),
+]
+CONTACTS = [
+    ("emma.jansen@example.com", "Emma", "Jansen"),
+    ("lars.nielsen@example.com", "Lars", "Nielsen"),
+    ("sofia.garcia@example.com", "Sofia", "Garcia"),
+    ("noah.bakker@example.com", "Noah", "Bakker"),
+]
+
+
+def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
+    """Create a test-mode account with products, contacts and a handful of subscriptions."""
+    account, api_key = accounts.create_account(
+        session, name="Cadency Coffee (demo)", timezone="Europe/Amsterdam", currency="USD"
+    )
+    user = accounts.create_user(session, account, email=email, password=password)
+    products = [
+        catalog.create_product(
+            session,
+            account,
+            ProductCreate(name=name, unit_price=price, currency="USD", billing_frequency=frequency),
+        )
+        for name, price, frequency in PRODUCTS
+    ]
+    contacts = [
+        crm.create_contact(
+            session, account, ContactCreate(email=address, first_name=first, last_name=last)
+        )
+        for address, first, last in CONTACTS
+    ]
+    cards = [
+        payments.attach_payment_method(
+            session,
+            account,
+            contact.id,
+            PaymentMethodCreate.model_validate(
+                {
+                    "type": "card",
+                    "card": {
+                        "number": "4242424242424242",
+                        "exp_month": 12,
+                        "exp_year": clock.account_today(account).year + 3,
+                        "cvc": "123",
+                    },
+                }
+            ),
+        )
+        for contact in contacts
+    ]
+    today = clock.account_today(account)
+
+    def subscribe(contact_index: int, product_index: int, **extra: Any) -> Any:
+        item: dict[str, Any] = {"product_id": products[product_index].id}
+        if "start" in extra:
+            item["billing_start_date"] = extra.pop("start").isoformat()
+        if "payments" in extra:
+            item["billing_terms"] = "fixed"
+            item["number_of_payments"] = extra.pop("payments")
+        data = SubscriptionCreate(
+            contact_id=contacts[contact_index].id,
+            currency="USD",
+            line_items=[LineItemInput.model_validate(item)],
+            collection_method="charge_automatically",
+            payment_method_id=cards[contact_index].id,
+            **extra,
+        )
+        return subscriptions.create(session, account, data, allow_custom_items=True)
+
+    subscribe(0, 0)
+    subscribe(1, 1, payments=12)
+    subscribe(2, 2, trial_days=14)
+    subscribe(3, 0, start=periods.add_days(today, 10))
+    canceled = subscribe(3, 2)
+    subscriptions.cancel(
+        session, account, canceled.id, CancelRequest(mode="immediately", reason="too_expensive")
+    )
+    return {
+        "account_id": account.id,
+        "api_key": api_key,
+        "user_id": user.id,
+        "login": {"email": email, "password": password},
+    }

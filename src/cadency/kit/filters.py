@@ -1,0 +1,864 @@
+"""The one filter language (SPEC §7): OR of AND-groups of `{property, operator, value}`, compiled
+to one SQL boolean expression, for the index page, saved views, segments, workflows, exports and
+the search API, on any object (subscriptions, contacts, companies).
+
+An object describes itself with an `ObjectSpec`: its built-in properties (a column and a kind),
+the presence of associated records (an SQL condition each, named `associations.<object>`), and
+where its custom property values live (`property_values`, by `object_type`). Custom properties
+are passed per call as `{name: field_type}` because they belong to one account.
+
+Semantics, identical on SQLite and PostgreSQL:
+
+- Every value is checked against the property's kind before any SQL is built; a bad value, an
+  unknown property or an operator the kind does not support raises `InvalidRequest` naming the
+  property, with `param` pointing at the filter (`filter_groups[0].filters[1].value`).
+- `neq`, `not_in` and `not_contains_token` are exactly the complement of `eq`, `in` and
+  `contains_token`: they also match records that have no value (a NULL built-in, or no
+  custom property value), as HubSpot does. Use `has_property` to exclude those.
+- Comparisons (`lt`, `lte`, `gt`, `gte`, `between`) never match records without a value.
+- Text `eq`/`in` and `contains_token` ignore case (`lower()` on both sides; SQLite's `lower()`
+  folds ASCII only). An empty text counts as no value for `has_property`.
+- `contains_token` matches a whole word: the text is split on spaces and punctuation. A leading
+  or trailing `*` matches words ending or starting with the rest (`gold*` matches "golden").
+  A phrase ("gold plan") matches those words next to each other. On a checkboxes property the
+  token is one of the chosen options; `in` there means "any of these options is chosen" and `eq`
+  means "exactly these options" (a `;`-separated list, in any order).
+- Enums and IDs match exactly (case matters); enum values must be one of the options.
+- Money built-ins take a decimal string in major units and the column holds minor units of the
+  row's own currency: the comparison is compiled per currency exponent in exact integers, so
+  "12.505" compares correctly with cents (`amount_minor >= 1251` for USD, `>= 12505` for KWD).
+- Numbers are JSON integers or decimal strings (never floats or booleans); integer columns are
+  compared in exact integers too. Dates are "YYYY-MM-DD"; datetimes ISO 8601 with a time (a
+  value without an offset is UTC).
+"""
+
+from __future__ import annotations
+
+import math
+import operator as py_operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Annotated, Any, Literal, TypeAlias, get_args
+
+from pydantic import BeforeValidator, Field, StrictStr, TypeAdapter, ValidationError, WithJsonSchema
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from cadency.kit.errors import InvalidRequest
+from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
+from cadency.kit.schemas import StrictModel
+from cadency.properties.models import PropertyValue
+
+__all__ = [
+    "ASSOCIATION_PREFIX",
+    "CUSTOM_PREFIX",
+    "MAX_FILTERS_PER_GROUP",
+    "MAX_FILTER_GROUPS",
+    "MAX_SORTS",
+    "MAX_VALUES",
+    "OPERATORS",
+    "BuiltinProperty",
+    "Filter",
+    "FilterGroup",
+    "FilterGroups",
+    "ObjectSpec",
+    "Operator",
+    "PropertyKind",
+    "Sort",
+    "Sorts",
+    "compile_filter_groups",
+    "compile_sorts",
+    "parse_filter_groups",
+    "parse_sorts",
+]
+
+MAX_FILTER_GROUPS = 5
+MAX_FILTERS_PER_GROUP = 25
+MAX_VALUES = 100
+MAX_SORTS = 5
+ASSOCIATION_PREFIX = "associations."
+CUSTOM_PREFIX = "properties."
+
+Operator: TypeAlias = Literal[
+    "eq",
+    "neq",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "between",
+    "in",
+    "not_in",
+    "has_property",
+    "not_has_property",
+    "contains_token",
+    "not_contains_token",
+]
+OPERATORS: tuple[str, ...] = get_args(Operator)
+
+PropertyKind: TypeAlias = Literal[
+    "text", "enum", "number", "money", "date", "datetime", "bool", "id"
+]
+
+
+# --------------------------------------------------------------------------- input models
+
+
+def _lower(value: Any) -> Any:
+    # HubSpot spells operators in upper case (EQ, HAS_PROPERTY, …); accept both.
+    return value.lower() if isinstance(value, str) else value
+
+
+def _direction(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.lower()
+        return {"ascending": "asc", "descending": "desc"}.get(value, value)
+    return value
+
+
+def _json_scalar(value: Any) -> Any:
+    if value is not None and not isinstance(value, bool | int | float | str):
+        raise ValueError("must be a string, number or boolean")
+    return value
+
+
+# A filter value as JSON gives it; its type is checked against the property's kind when compiling
+# (so errors can name the property). Validated by hand rather than as a pydantic union, whose
+# errors would point at the union's members ("value.bool").
+Scalar = Annotated[
+    Any,
+    BeforeValidator(_json_scalar),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}),
+]
+
+
+class Filter(StrictModel):
+    property: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    operator: Annotated[Operator, BeforeValidator(_lower)]
+    value: Scalar | None = None
+    values: Annotated[list[Scalar], Field(max_length=MAX_VALUES)] | None = None
+    high_value: Scalar | None = None
+
+
+class FilterGroup(StrictModel):
+    filters: Annotated[list[Filter], Field(min_length=1, max_length=MAX_FILTERS_PER_GROUP)]
+
+
+class Sort(StrictModel):
+    property: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    direction: Annotated[Literal["asc", "desc"], BeforeValidator(_direction)] = "asc"
+
+
+FilterGroups = Annotated[list[FilterGroup], Field(max_length=MAX_FILTER_GROUPS)]
+"""The `filter_groups` field of request bodies (search, views, segments, workflows, exports)."""
+Sorts = Annotated[list[Sort], Field(max_length=MAX_SORTS)]
+
+_GROUPS_ADAPTER: TypeAdapter[list[FilterGroup]] = TypeAdapter(FilterGroups)
+_SORTS_ADAPTER: TypeAdapter[list[Sort]] = TypeAdapter(Sorts)
+
+
+def _validation_error(exc: ValidationError, param: str) -> InvalidRequest:
+    error = exc.errors()[0]
+    path = param
+    for part in error.get("loc", ()):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif "[" not in str(part) and part != "function-after":  # pydantic's union/type tags
+            path += f".{part}"
+    if error.get("type") == "extra_forbidden":
+        return InvalidRequest(f"Unknown field: '{path}'", param=path)
+    message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
+    return InvalidRequest(f"Invalid value for '{path}': {message}", param=path)
+
+
+def parse_filter_groups(raw: Any, *, param: str = "filter_groups") -> list[FilterGroup]:
+    """Validate stored or hand-built JSON (e.g. a segment's filters) into `FilterGroup`s."""
+    try:
+        return _GROUPS_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise _validation_error(exc, param) from exc
+
+
+def parse_sorts(raw: Any, *, param: str = "sorts") -> list[Sort]:
+    try:
+        return _SORTS_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise _validation_error(exc, param) from exc
+
+
+# --------------------------------------------------------------------------- object description
+
+ColumnLike: TypeAlias = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def _expr(column: ColumnLike) -> ColumnElement[Any]:
+    return column.expression if isinstance(column, QueryableAttribute) else column
+
+
+@dataclass(frozen=True)
+class BuiltinProperty:
+    """A property stored in a column of the object's table.
+
+    `enum` properties with `options=None` accept any string (matched exactly); `money` columns
+    hold minor units of the currency in `ObjectSpec.currency_column`.
+    """
+
+    column: ColumnLike
+    kind: PropertyKind
+    options: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """What the filter language needs to know about one object type.
+
+    `associations` maps an associated object name ("company") to a function that builds "this
+    record has an associated company" as an SQL condition correlated with the object's table;
+    it is filtered as the property `associations.company` with `has_property` or
+    `not_has_property`. Custom property values are looked up in `property_values` rows with
+    this `object_type` and `object_id == id_column`.
+    """
+
+    object_type: str
+    id_column: ColumnLike
+    account_column: ColumnLike
+    currency_column: ColumnLike | None
+    builtins: dict[str, BuiltinProperty]
+    associations: dict[str, Callable[[], ColumnElement[bool]]] = field(default_factory=dict)
+
+
+# Custom property field types (API.md "Custom properties") -> (kind, PropertyValue column).
+_CUSTOM_KINDS: dict[str, tuple[str, str]] = {
+    "text": ("text", "text_value"),
+    "textarea": ("text", "text_value"),
+    "number": ("number", "number_value"),
+    "date": ("date", "date_value"),
+    "datetime": ("datetime", "datetime_value"),
+    "select": ("enum", "text_value"),
+    "radio": ("enum", "text_value"),
+    "checkboxes": ("checkboxes", "text_value"),
+    "boolean": ("bool", "bool_value"),
+}
+
+_COMPARISONS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "between", "in", "not_in"})
+_PRESENCE = frozenset({"has_property", "not_has_property"})
+_EQUALITY = frozenset({"eq", "neq", "in", "not_in"})
+_TOKENS = frozenset({"contains_token", "not_contains_token"})
+_KIND_OPERATORS: dict[str, frozenset[str]] = {
+    "text": _EQUALITY | _PRESENCE | _TOKENS,
+    "enum": _EQUALITY | _PRESENCE,
+    "id": _EQUALITY | _PRESENCE,
+    "number": _COMPARISONS | _PRESENCE,
+    "money": _COMPARISONS | _PRESENCE,
+    "date": _COMPARISONS | _PRESENCE,
+    "datetime": _COMPARISONS | _PRESENCE,
+    "bool": frozenset({"eq", "neq"}) | _PRESENCE,
+    "checkboxes": _EQUALITY | _PRESENCE | _TOKENS,
+    "association": _PRESENCE,
+}
+_KIND_NAMES = {"checkboxes": "multiple checkboxes", "bool": "boolean", "id": "ID"}
+# A negative operator is compiled as the complement of its positive one.
+_NEGATIONS = {"neq": "eq", "not_in": "in", "not_contains_token": "contains_token"}
+_OPERATOR_ORDER = {name: i for i, name in enumerate(OPERATORS)}
+
+
+# --------------------------------------------------------------------------- value checking
+
+_NUMBER_RE = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,10})?", re.ASCII)
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*", re.ASCII)
+_MAX_TEXT = 1000
+
+
+class _Bad(Exception):
+    """A value does not fit the property; the message completes "Invalid value for 'x': …"."""
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a text" if isinstance(value, str) else type(value).__name__
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"expected a text, got {_describe(value)}")
+    if not value:
+        raise _Bad("expected a non-empty text (use not_has_property to find empty values)")
+    if len(value) > _MAX_TEXT:
+        raise _Bad(f"a text value is at most {_MAX_TEXT} characters")
+    return value
+
+
+def _number(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _Bad(f'expected an integer or a decimal string like "12.5", got {_describe(value)}')
+    if isinstance(value, int):
+        if abs(value) >= 10**20:
+            raise _Bad("the number is too large")
+        return Decimal(value)
+    if not _NUMBER_RE.fullmatch(value):
+        raise _Bad(f'{value!r} is not a number: write a decimal like "12.5"')
+    return Decimal(value)
+
+
+def _money(value: Any) -> Decimal:
+    if not isinstance(value, str) or not _NUMBER_RE.fullmatch(value):
+        shown = repr(value) if isinstance(value, str) else _describe(value)
+        raise _Bad(f'{shown} is not an amount: write a decimal string in major units like "12.50"')
+    return Decimal(value)
+
+
+def _date(value: Any) -> date:
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+        raise _Bad("expected a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise _Bad(f"{value!r} is not a valid calendar date") from exc
+
+
+def _datetime(value: Any) -> datetime:
+    if not isinstance(value, str) or not _DATETIME_RE.fullmatch(value):
+        raise _Bad('expected an ISO 8601 date and time like "2025-01-31T09:30:00Z"')
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: out of range once in UTC
+        raise _Bad(f"{value!r} is not a valid ISO 8601 date and time") from exc
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _Bad(f"expected true or false, got {_describe(value)}")
+
+
+def _option(value: Any, options: tuple[str, ...] | None) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Bad(f"expected one of the options, got {_describe(value)}")
+    if options is not None and value not in options:
+        raise _Bad(f"{value!r} is not one of the options ({', '.join(options)})")
+    return value
+
+
+def _checkbox_set(value: Any, options: tuple[str, ...] | None) -> str:
+    """Checkbox values are stored as the chosen options, sorted and joined with ";"."""
+    if not isinstance(value, str):
+        raise _Bad(f'expected options joined with ";" like "a;b", got {_describe(value)}')
+    chosen = sorted({part for part in value.split(";") if part})
+    if not chosen:
+        raise _Bad("expected at least one option (use not_has_property to find empty values)")
+    for part in chosen:
+        _option(part, options)
+    return ";".join(chosen)
+
+
+def _check_value(value: Any, kind: str, op: str, options: tuple[str, ...] | None) -> Any:
+    """The value in the Python type the kind compares with; `op` is the positive operator."""
+    if isinstance(value, str):
+        # Neither database accepts these in a text parameter.
+        if "\x00" in value:
+            raise _Bad("a text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Bad("a text must be valid Unicode") from exc
+    if kind == "text":
+        if op == "contains_token":
+            _token_patterns(_text(value))  # it must hold a word
+        return _text(value)
+    if kind == "enum":
+        return _option(value, options)
+    if kind == "id":
+        return _text(value)
+    if kind == "number":
+        return _number(value)
+    if kind == "money":
+        return _money(value)
+    if kind == "date":
+        return _date(value)
+    if kind == "datetime":
+        return _datetime(value)
+    if kind == "bool":
+        return _bool(value)
+    if kind == "checkboxes":
+        return _checkbox_set(value, options) if op == "eq" else _option(value, options)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- SQL building
+
+_INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": py_operator.eq,
+    "lt": py_operator.lt,
+    "lte": py_operator.le,
+    "gt": py_operator.gt,
+    "gte": py_operator.ge,
+}
+
+
+def _int_compare(col: ColumnElement[Any], op: str, value: Fraction) -> ColumnElement[bool]:
+    """`col op value` for an integer column and an exact rational value, in integers only.
+
+    x < q ⇔ x < ⌈q⌉, x ≥ q ⇔ x ≥ ⌈q⌉, x ≤ q ⇔ x ≤ ⌊q⌋, x > q ⇔ x > ⌊q⌋; x = q needs q whole.
+    A bound outside the 64-bit range becomes a constant, so no bind parameter can overflow.
+    """
+    if op == "eq":
+        if value.denominator != 1 or not _INT64_MIN <= value.numerator <= _INT64_MAX:
+            return false()
+        return col == value.numerator
+    bound = math.ceil(value) if op in ("lt", "gte") else math.floor(value)
+    below = op in ("lt", "lte")  # the column must be below the bound
+    if bound > _INT64_MAX:
+        return col.is_not(None) if below else false()
+    if bound < _INT64_MIN:
+        return false() if below else col.is_not(None)
+    return _CMP[op](col, bound)  # type: ignore[no-any-return]
+
+
+def _exponent_groups(currency: ColumnElement[Any]) -> list[tuple[int, ColumnElement[bool]]]:
+    """One condition per currency exponent; every code not listed has the default exponent."""
+    by_exponent: dict[int, list[str]] = {}
+    for code, exponent in CURRENCY_EXPONENTS.items():
+        by_exponent.setdefault(exponent, []).append(code)
+    listed = sorted(CURRENCY_EXPONENTS)
+    groups: list[tuple[int, ColumnElement[bool]]] = [
+        (e, currency.in_(sorted(codes))) for e, codes in sorted(by_exponent.items())
+    ]
+    groups.append((DEFAULT_EXPONENT, currency.not_in(listed)))
+    return groups
+
+
+# Words are separated by whitespace and these punctuation marks. The class is written so that it
+# means the same in an SQLite GLOB and a PostgreSQL regular expression: "]" first, "-" last, and
+# "[" just before "-" (never followed by ":", "." or "=", which would open a POSIX class).
+_SEPARATORS = " \t\r\n,.;:!?(){}<>\"'/|&@+=[]-"
+_SEPARATOR_CLASS = "[]" + _SEPARATORS.replace("]", "").replace("[", "").replace("-", "") + "[-]"
+_LIKE_ESCAPE = "\\"
+
+
+def _escape_like(text: str) -> str:
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return text
+
+
+def _escape_glob(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _token_patterns(token: str) -> tuple[str, str]:
+    """(GLOB pattern, regular expression) matching the token as whole words in a text padded
+    with a space each side. A leading / trailing "*" drops the word boundary on that side; the
+    words of a phrase are separated by one separator character."""
+    starts = token.startswith("*")
+    ends = token.endswith("*") and len(token) > 1
+    core = token[1 if starts else 0 : len(token) - 1 if ends else len(token)]
+    for sep in _SEPARATORS:
+        core = core.replace(sep, " ")
+    words = core.split()
+    if not words:
+        raise _Bad("expected a word")
+    left = "" if starts else _SEPARATOR_CLASS
+    right = "" if ends else _SEPARATOR_CLASS
+    glob = _SEPARATOR_CLASS.join(_escape_glob(w) for w in words)
+    regex = _SEPARATOR_CLASS.join(re.escape(w) for w in words)
+    return f"*{left}{glob}{right}*", f"{left}{regex}{right}"
+
+
+class _token_match(FunctionElement[bool]):
+    """`text` matches a pattern: GLOB on SQLite, a regular expression (`~`) on PostgreSQL.
+    Arguments: text, GLOB pattern, regular expression. (A chain of REPLACE calls that turns
+    punctuation into spaces would be simpler, but overflows SQLite's parser stack.)"""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "token_match"
+
+
+@compiles(_token_match)
+def _compile_token_match(element: _token_match, compiler: SQLCompiler, **kw: Any) -> str:
+    text, _glob, regex = element.clauses
+    return f"({compiler.process(text, **kw)} ~ {compiler.process(regex, **kw)})"
+
+
+@compiles(_token_match, "sqlite")
+def _compile_token_match_sqlite(element: _token_match, compiler: SQLCompiler, **kw: Any) -> str:
+    text, glob, _regex = element.clauses
+    return f"({compiler.process(text, **kw)} GLOB {compiler.process(glob, **kw)})"
+
+
+def _contains_token(col: ColumnElement[Any], kind: str, token: str) -> ColumnElement[bool]:
+    if kind == "checkboxes":
+        # One of the chosen options: ";"-joined, so match ";option;" in ";a;b;".
+        text = literal(";", String) + func.lower(col) + literal(";", String)
+        pattern = "%;" + _escape_like(token) + ";%"
+        return text.like(func.lower(literal(pattern, String)), escape=_LIKE_ESCAPE)
+    padded = literal(" ", String) + func.lower(col) + literal(" ", String)
+    glob, regex = _token_patterns(token)
+    # lower() of the patterns in SQL, like the text, so both fold case the same way (the
+    # patterns' own syntax holds no letters to fold).
+    return _token_match(
+        padded, func.lower(literal(glob, String)), func.lower(literal(regex, String))
+    )
+
+
+def _predicate(
+    col: ColumnElement[Any],
+    kind: str,
+    op: str,
+    operands: list[Any],
+    currency: ColumnElement[Any] | None,
+) -> ColumnElement[bool]:
+    """The positive condition (eq, lt, lte, gt, gte, between, in, contains_token) on a value."""
+    if op == "between":
+        return and_(
+            _predicate(col, kind, "gte", operands[:1], currency),
+            _predicate(col, kind, "lte", operands[1:], currency),
+        )
+    if op == "in":
+        if kind in ("enum", "id"):
+            return col.in_(operands)
+        if kind == "text":
+            return func.lower(col).in_([func.lower(literal(v, String)) for v in operands])
+        if kind == "checkboxes":  # any of these options is chosen
+            return or_(*(_contains_token(col, kind, v) for v in operands))
+        return or_(*(_predicate(col, kind, "eq", [v], currency) for v in operands))
+    (value,) = operands
+    if op == "contains_token":
+        return _contains_token(col, kind, value)
+    if kind in ("text", "checkboxes"):
+        return func.lower(col) == func.lower(literal(value, String))
+    if kind == "money":
+        assert currency is not None
+        return or_(
+            *(
+                and_(in_group, _int_compare(col, op, Fraction(value) * 10**exponent))
+                for exponent, in_group in _exponent_groups(currency)
+            )
+        )
+    if kind == "number" and isinstance(col.type, Integer):
+        return _int_compare(col, op, Fraction(value))
+    return _CMP[op](col, value)  # type: ignore[no-any-return]
+
+
+def _present(col: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+    if kind in ("text", "checkboxes"):
+        return and_(col.is_not(None), col != "")
+    return col.is_not(None)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A resolved property: a built-in column, a custom property, or an association."""
+
+    label: str
+    kind: str
+    options: tuple[str, ...] | None = None
+    column: ColumnElement[Any] | None = None
+    custom_name: str | None = None
+    custom_column: str | None = None
+    association: Callable[[], ColumnElement[bool]] | None = None
+
+
+def _resolve(
+    name: str,
+    spec: ObjectSpec,
+    custom: Mapping[str, str],
+    options: Mapping[str, Sequence[str]] | None,
+    param: str,
+    *,
+    sorting: bool = False,
+) -> _Target:
+    if name.startswith(ASSOCIATION_PREFIX):
+        build = spec.associations.get(name.removeprefix(ASSOCIATION_PREFIX))
+        if build is not None:
+            if sorting:
+                raise InvalidRequest(f"Cannot sort by association '{name}'", param=param)
+            return _Target(label=name, kind="association", association=build)
+    builtin = None if name.startswith(CUSTOM_PREFIX) else spec.builtins.get(name)
+    if builtin is not None:
+        return _Target(
+            label=name, kind=builtin.kind, options=builtin.options, column=_expr(builtin.column)
+        )
+    custom_name = name.removeprefix(CUSTOM_PREFIX)
+    field_type = custom.get(custom_name)
+    if field_type is not None:
+        if field_type not in _CUSTOM_KINDS:
+            raise ValueError(f"unknown custom property field type {field_type!r}")
+        kind, column = _CUSTOM_KINDS[field_type]
+        choices = None if options is None or custom_name not in options else options[custom_name]
+        return _Target(
+            label=name,
+            kind=kind,
+            options=None if choices is None else tuple(choices),
+            custom_name=custom_name,
+            custom_column=column,
+        )
+    raise InvalidRequest(f"Unknown property: '{name}'", param=param)
+
+
+def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
+    """Check which of value / values / high_value the operator takes, and their types."""
+    label = target.label
+    wants = {
+        "value": op not in ("in", "not_in") and op not in _PRESENCE,
+        "values": op in ("in", "not_in"),
+        "high_value": op == "between",
+    }
+    for key, wanted in wants.items():
+        if getattr(f, key) is not None and not wanted:
+            raise InvalidRequest(
+                f"Operator '{op}' on '{label}' takes no {key}", param=f"{param}.{key}"
+            )
+    for key, wanted in wants.items():
+        if getattr(f, key) is None and wanted:
+            what = "a list of values" if key == "values" else f"a {key}"
+            raise InvalidRequest(
+                f"Operator '{op}' on '{label}' needs {what}", param=f"{param}.{key}"
+            )
+    if op in _PRESENCE:
+        return []
+    positive = _NEGATIONS.get(op, op)
+
+    def check(value: Any, where: str) -> Any:
+        try:
+            return _check_value(value, target.kind, positive, target.options)
+        except _Bad as exc:
+            raise InvalidRequest(f"Invalid value for '{label}': {exc}", param=where) from exc
+
+    if op in ("in", "not_in"):
+        assert f.values is not None
+        if not f.values:
+            raise InvalidRequest(
+                f"Operator '{op}' on '{label}' needs at least one value", param=f"{param}.values"
+            )
+        return [check(v, f"{param}.values[{i}]") for i, v in enumerate(f.values)]
+    value = check(f.value, f"{param}.value")
+    if op != "between":
+        return [value]
+    high = check(f.high_value, f"{param}.high_value")
+    if high < value:
+        raise InvalidRequest(
+            f"Invalid range for '{label}': high_value is below value", param=f"{param}.high_value"
+        )
+    return [value, high]
+
+
+def _compile_filter(
+    f: Filter,
+    spec: ObjectSpec,
+    custom: Mapping[str, str],
+    options: Mapping[str, Sequence[str]] | None,
+    account_id: int,
+    param: str,
+) -> ColumnElement[bool]:
+    target = _resolve(f.property, spec, custom, options, f"{param}.property")
+    op = f.operator
+    allowed = _KIND_OPERATORS[target.kind]
+    if op not in allowed:
+        kind = _KIND_NAMES.get(target.kind, target.kind)
+        usable = ", ".join(sorted(allowed, key=_OPERATOR_ORDER.__getitem__))
+        raise InvalidRequest(
+            f"Operator '{op}' cannot be used on '{target.label}' ({kind} property); "
+            f"use one of: {usable}",
+            param=f"{param}.operator",
+        )
+    operands = _operands(f, target, op, param)
+    negate = op in _NEGATIONS or op == "not_has_property"
+    positive = _NEGATIONS.get(op, op)
+
+    if target.association is not None:
+        condition = target.association()
+        return not_(condition) if negate else condition
+
+    if target.column is not None:
+        col = target.column
+        if op in _PRESENCE:
+            present = _present(col, target.kind)
+            return not_(present) if negate else present
+        currency = None if spec.currency_column is None else _expr(spec.currency_column)
+        if target.kind == "money" and currency is None:
+            raise ValueError(f"{spec.object_type} has money properties but no currency column")
+        matched = _predicate(col, target.kind, positive, operands, currency)
+        # NULL semantics: a negative operator is the complement, so it matches NULLs too.
+        return or_(col.is_(None), not_(matched)) if negate else matched
+
+    # A custom property: (NOT) EXISTS a value row of this account, object type and record.
+    pv = aliased(PropertyValue)
+    assert target.custom_name is not None and target.custom_column is not None
+    value_col: ColumnElement[Any] = getattr(pv, target.custom_column).expression
+    if op in _PRESENCE:
+        condition = _present(value_col, target.kind)
+    else:
+        condition = _predicate(value_col, target.kind, positive, operands, None)
+    found = exists().where(
+        pv.account_id == account_id,
+        pv.object_type == spec.object_type,
+        pv.name == target.custom_name,
+        pv.object_id == _expr(spec.id_column),
+        condition,
+    )
+    # Like HubSpot, neq / not_in / not_contains_token also match records without the property:
+    # they are NOT EXISTS of the positive condition.
+    return not_(found) if negate else found
+
+
+def compile_filter_groups(
+    groups: Sequence[FilterGroup],
+    spec: ObjectSpec,
+    custom: Mapping[str, str],
+    account_id: int,
+    *,
+    options: Mapping[str, Sequence[str]] | None = None,
+    param: str = "filter_groups",
+) -> ColumnElement[bool]:
+    """OR of the groups, AND of the filters in a group, as one SQL condition.
+
+    `custom` maps the account's custom property names to their field types; `options` (optional)
+    maps select/radio/checkboxes properties to their option values, to reject unknown options.
+    No groups matches every record. The caller still filters the object's own table by account:
+    custom property lookups are limited to `account_id` here, and the spec's association
+    conditions to the record's own account.
+    """
+    if len(groups) > MAX_FILTER_GROUPS:
+        raise InvalidRequest(f"At most {MAX_FILTER_GROUPS} filter groups are allowed", param=param)
+    if not groups:
+        return true()
+    ors: list[ColumnElement[bool]] = []
+    for g, group in enumerate(groups):
+        where = f"{param}[{g}].filters"
+        if not group.filters or len(group.filters) > MAX_FILTERS_PER_GROUP:
+            raise InvalidRequest(
+                f"A filter group has 1 to {MAX_FILTERS_PER_GROUP} filters", param=where
+            )
+        ands = [
+            _compile_filter(f, spec, custom, options, account_id, f"{where}[{i}]")
+            for i, f in enumerate(group.filters)
+        ]
+        ors.append(and_(*ands))
+    return or_(*ors)
+
+
+# --------------------------------------------------------------------------- sorting
+
+
+class _binary_collation(FunctionElement[str]):
+    """Text compared byte by byte (code point order) on every database, so sorts agree."""
+
+    type = String()
+    inherit_cache = True
+    name = "binary_collation"
+
+
+@compiles(_binary_collation)
+def _compile_binary_default(element: _binary_collation, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return compiler.process(arg, **kw)
+
+
+@compiles(_binary_collation, "sqlite")
+def _compile_binary_sqlite(element: _binary_collation, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"({compiler.process(arg, **kw)}) COLLATE BINARY"
+
+
+@compiles(_binary_collation, "postgresql")
+def _compile_binary_pg(element: _binary_collation, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f'({compiler.process(arg, **kw)}) COLLATE "C"'
+
+
+def _sort_keys(
+    col: ColumnElement[Any], kind: str, currency: ColumnElement[Any] | None
+) -> list[ColumnElement[Any]]:
+    if kind in ("text", "checkboxes"):
+        return [_binary_collation(func.lower(col)), _binary_collation(col)]
+    if kind in ("enum", "id"):
+        return [_binary_collation(col)]
+    if kind == "money":
+        # By amount in major units across currencies, in exact integers: whole major units
+        # first, then the rest in 1/10,000ths (integer division and remainder both truncate
+        # toward zero on SQLite and PostgreSQL, so the pair orders like the exact amount).
+        assert currency is not None
+        groups = _exponent_groups(currency)
+        top = max(e for e, _ in groups)
+        whole = case(
+            *((cond, col // 10**e) for e, cond in groups[:-1]), else_=col // 10**DEFAULT_EXPONENT
+        )
+        rest = case(
+            *((cond, (col % 10**e) * 10 ** (top - e)) for e, cond in groups[:-1]),
+            else_=(col % 10**DEFAULT_EXPONENT) * 10 ** (top - DEFAULT_EXPONENT),
+        )
+        return [whole, rest]
+    return [col]
+
+
+def compile_sorts(
+    sorts: Sequence[Sort],
+    spec: ObjectSpec,
+    custom: Mapping[str, str],
+    *,
+    param: str = "sorts",
+) -> list[ColumnElement[Any]]:
+    """ORDER BY clauses: each sort with NULLs last in both directions, then the id ascending.
+
+    Text sorts ignore case first (then code point order); money sorts by the amount in major
+    units; custom properties sort by their value. Associations cannot be sorted by.
+    """
+    if len(sorts) > MAX_SORTS:
+        raise InvalidRequest(f"At most {MAX_SORTS} sorts are allowed", param=param)
+    clauses: list[ColumnElement[Any]] = []
+    id_column = _expr(spec.id_column)
+    currency = None if spec.currency_column is None else _expr(spec.currency_column)
+    for i, sort in enumerate(sorts):
+        target = _resolve(sort.property, spec, custom, None, f"{param}[{i}].property", sorting=True)
+        if target.column is not None:
+            col = target.column
+        else:
+            pv = aliased(PropertyValue)
+            assert target.custom_column is not None
+            col = (
+                select(getattr(pv, target.custom_column))
+                .where(
+                    pv.object_type == spec.object_type,
+                    pv.name == target.custom_name,
+                    pv.object_id == id_column,
+                    pv.account_id == _expr(spec.account_column),
+                )
+                .scalar_subquery()
+            )
+        for key in _sort_keys(col, target.kind, currency):
+            ordered = key.desc() if sort.direction == "desc" else key.asc()
+            clauses.append(ordered.nulls_last())
+    clauses.append(id_column.asc())
+    return clauses

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from cadency.accounts.auth import ApiContext, api_context, requires
+from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
+from cadency.kit.schemas import ListResponse
+from cadency.payments import service
+from cadency.payments.schemas import PaymentMethodCreate, PaymentMethodOut
+
+router = APIRouter(tags=["payments"])
+EDIT = "subscriptions.edit"
+
+
+@router.post("/contacts/{contact_id}/payment-methods", response_model=PaymentMethodOut)
+def attach_payment_method(
+    contact_id: str, body: PaymentMethodCreate, ctx: ApiContext = Depends(requires(EDIT))
+) -> PaymentMethodOut:
+    method = service.attach_payment_method(ctx.session, ctx.account, contact_id, body)
+    ctx.session.commit()
+    return PaymentMethodOut.of(method)
+
+
+@router.get("/contacts/{contact_id}/payment-methods", response_model=ListResponse[PaymentMethodOut])
+def list_payment_methods(
+    contact_id: str,
+    ctx: ApiContext = Depends(api_context),
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> ListResponse[PaymentMethodOut]:
+    rows, has_more, next_cursor = service.list_payment_methods(
+        ctx.session, ctx.account, contact_id, limit=limit, cursor=cursor
+    )
+    return ListResponse(
+        data=[PaymentMethodOut.of(m) for m in rows], has_more=has_more, next_cursor=next_cursor
+    )
+
+
+@router.get("/payment-methods/{payment_method_id}", response_model=PaymentMethodOut)
+def get_payment_method(
+    payment_method_id: str, ctx: ApiContext = Depends(api_context)
+) -> PaymentMethodOut:
+    return PaymentMethodOut.of(
+        service.get_payment_method(ctx.session, ctx.account, payment_method_id)
+    )

@@ -1,0 +1,215 @@
+"""The built-in sandbox processor: tokenises cards and bank accounts like a real processor would,
+with documented test numbers that make later charges succeed or fail on purpose.
+
+Card and account numbers and CVCs are only read here, to validate them and to choose the
+behaviour; nothing keeps them. What survives is a token such as
+`sbx_card_always_fails_3f9c…` (behaviour + randomness, never the number), the brand and the
+last four digits. The billing engine later asks `behaviour_of(token)` what a charge does.
+
+Test numbers (API.md "Payment methods"):
+
+| number | at attach | charges |
+|---|---|---|
+| card 4242424242424242 (or any other valid number) | attached | succeed |
+| card 4000000000000002 | declined (402, "Your card was declined.") | — |
+| card 4000000000000341 | attached | always fail (card declined) |
+| card 4000000000009995 | attached | fail with insufficient funds |
+| bank account 000123456789 (or any other valid one) | attached | settle after 4 days |
+| bank account 000111111116 | attached | fail after 4 days |
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+PROCESSOR = "sandbox"
+TOKEN_PREFIX = "sbx_"
+BANK_SETTLEMENT_DAYS = 4
+"""Days after a bank debit is initiated before it settles (or fails)."""
+
+
+class Behaviour(StrEnum):
+    """What charging a sandbox payment method does."""
+
+    SUCCEEDS = "succeeds"
+    """The charge succeeds at once."""
+    ALWAYS_FAILS = "always_fails"
+    """Every charge is declined (failure reason: card declined)."""
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    """Every charge is declined for insufficient funds."""
+    SETTLES_LATER = "settles_later"
+    """Bank debit: pending, then succeeds `BANK_SETTLEMENT_DAYS` days after initiation."""
+    FAILS_LATER = "fails_later"
+    """Bank debit: pending, then fails `BANK_SETTLEMENT_DAYS` days after initiation."""
+
+
+DECLINED_AT_ATTACH = "4000000000000002"
+_CARD_BEHAVIOURS = {
+    "4000000000000341": Behaviour.ALWAYS_FAILS,
+    "4000000000009995": Behaviour.INSUFFICIENT_FUNDS,
+}
+_BANK_BEHAVIOURS = {
+    "000111111116": Behaviour.FAILS_LATER,
+}
+_TOKEN_RE = re.compile(r"sbx_(card|bank)_([a-z_]+)_([0-9a-f]{24})")
+
+
+class InvalidDetails(ValueError):
+    """A card or bank detail is not valid; `field` names it (e.g. "number"), the message never
+    contains the value."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Declined(Exception):
+    """The processor refused to attach the payment method."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Tokenised:
+    """What may be kept about a payment method."""
+
+    type: str  # "card" | "bank_debit"
+    token: str
+    brand: str | None
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+def luhn_valid(number: str) -> bool:
+    """The Luhn (mod 10) check digit of a card number is right."""
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def aba_routing_valid(routing_number: str) -> bool:
+    """The ABA routing number checksum: 3·7·1 weights over the nine digits, a multiple of 10."""
+    if not re.fullmatch(r"[0-9]{9}", routing_number, re.ASCII):
+        return False
+    weights = (3, 7, 1) * 3
+    return sum(int(d) * w for d, w in zip(routing_number, weights, strict=True)) % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    """The card network from the number's leading digits (IIN ranges); "unknown" otherwise."""
+    two, three, four, six = (int(number[:n]) for n in (2, 3, 4, 6))
+    if number.startswith("4"):
+        return "visa"
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return "mastercard"
+    if two in (34, 37):
+        return "amex"
+    if four == 6011 or 644 <= three <= 649 or two == 65 or 622126 <= six <= 622925:
+        return "discover"
+    if 3528 <= four <= 3589:
+        return "jcb"
+    if two in (36, 38, 39) or 300 <= three <= 305:
+        return "diners"
+    if two == 62:
+        return "unionpay"
+    return "unknown"
+
+
+def _new_token(kind: str, behaviour: Behaviour) -> str:
+    return f"{TOKEN_PREFIX}{kind}_{behaviour.value}_{secrets.token_hex(12)}"
+
+
+def tokenise_card(
+    number: str, exp_month: int, exp_year: int, cvc: str, *, today: date
+) -> Tokenised:
+    """Validate a card and tokenise it; `today` is the account's date (its clock in test mode).
+
+    Raises `InvalidDetails` (field "number", "exp_month", "exp_year" or "cvc") or `Declined`.
+    """
+    if not re.fullmatch(r"[0-9]{12,19}", number, re.ASCII):
+        raise InvalidDetails("number", "A card number has 12 to 19 digits (digits only)")
+    if not luhn_valid(number):
+        raise InvalidDetails("number", "The card number is not valid (check digit mismatch)")
+    if not 1 <= exp_month <= 12:
+        raise InvalidDetails("exp_month", "The expiry month is 1 to 12")
+    if not 2000 <= exp_year <= 2100:
+        raise InvalidDetails("exp_year", "The expiry year has four digits, e.g. 2030")
+    if (exp_year, exp_month) < (today.year, today.month):
+        field = "exp_year" if exp_year < today.year else "exp_month"
+        raise InvalidDetails(field, "The card has expired")
+    if not re.fullmatch(r"[0-9]{3,4}", cvc, re.ASCII):
+        raise InvalidDetails("cvc", "The security code (CVC) has 3 or 4 digits")
+    if number == DECLINED_AT_ATTACH:
+        raise Declined("Your card was declined.", "card_declined")
+    behaviour = _CARD_BEHAVIOURS.get(number, Behaviour.SUCCEEDS)
+    return Tokenised(
+        type="card",
+        token=_new_token("card", behaviour),
+        brand=card_brand(number),
+        last4=number[-4:],
+        exp_month=exp_month,
+        exp_year=exp_year,
+    )
+
+
+def tokenise_bank_account(routing_number: str, account_number: str) -> Tokenised:
+    """Validate a US bank account (ACH debit) and tokenise it.
+
+    Raises `InvalidDetails` (field "routing_number" or "account_number").
+    """
+    if not aba_routing_valid(routing_number):
+        raise InvalidDetails(
+            "routing_number", "A routing number has 9 digits with a valid ABA checksum"
+        )
+    if not re.fullmatch(r"[0-9]{4,17}", account_number, re.ASCII):
+        raise InvalidDetails("account_number", "An account number has 4 to 17 digits")
+    behaviour = _BANK_BEHAVIOURS.get(account_number, Behaviour.SETTLES_LATER)
+    return Tokenised(
+        type="bank_debit",
+        token=_new_token("bank", behaviour),
+        brand=None,
+        last4=account_number[-4:],
+        exp_month=None,
+        exp_year=None,
+    )
+
+
+def is_sandbox_token(token: str) -> bool:
+    """Whether the sandbox issued this token (so `behaviour_of` can read it)."""
+    try:
+        behaviour_of(token)
+    except ValueError:
+        return False
+    return True
+
+
+def behaviour_of(token: str) -> Behaviour:
+    """What charging the payment method with this sandbox token does (see `Behaviour`).
+
+    The billing engine calls this when it charges: `SUCCEEDS` → paid now; `ALWAYS_FAILS` →
+    failed, reason card declined; `INSUFFICIENT_FUNDS` → failed, reason insufficient funds;
+    `SETTLES_LATER` / `FAILS_LATER` → pending, then paid / failed `BANK_SETTLEMENT_DAYS` days
+    after the attempt. Raises `ValueError` for a token the sandbox did not issue.
+    """
+    match = _TOKEN_RE.fullmatch(token)
+    if match is None:
+        raise ValueError("not a sandbox payment method token")
+    try:
+        return Behaviour(match.group(2))
+    except ValueError:
+        raise ValueError("not a sandbox payment method token") from None

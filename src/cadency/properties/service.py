@@ -1,0 +1,687 @@
+"""Custom properties: their definitions, and the typed values records carry.
+
+Contacts, companies and subscriptions accept `"properties": {name: value}`; their services call
+`set_values` (which checks every value against its definition and rules) and render
+`get_values`. A value lives in one `PropertyValue` row, in the column of its type, so the filter
+language can compare numbers as numbers and dates as dates:
+
+- text, textarea, select, radio → `text_value`;
+- checkboxes → `text_value` as the sorted values joined by ";" (option values cannot hold ";"),
+  so `contains_token` can match one of them;
+- number → `number_value` for comparisons, and its exact canonical decimal text in `text_value`
+  (SQLite keeps NUMERIC as a float; the text keeps the value exact on both databases);
+- date → `date_value`; datetime → `datetime_value` (UTC); boolean → `bool_value`.
+
+`rules.min`/`rules.max` bound a number's value, and a text or textarea's length in characters.
+Rules are checked when a value is written; changing a rule does not re-check stored values, except
+that switching `unique` on fails while stored values repeat.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any
+
+from sqlalchemy import and_, delete, func, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from cadency.accounts.models import Account
+from cadency.kit import clock
+from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.pagination import decode_cursor, encode_cursor
+from cadency.properties.models import PropertyDefinition, PropertyValue
+from cadency.properties.schemas import PropertyCreate, json_number
+
+OBJECT_TYPES = ("subscriptions", "contacts", "companies")
+_SINGULAR = {"subscriptions": "subscription", "contacts": "contact", "companies": "company"}
+
+# Until plans set it per account (SPEC §8), every account may define this many per object type.
+MAX_PROPERTIES_PER_OBJECT_TYPE = 1000
+MAX_TEXT_LENGTH = 65_536
+# number_value is NUMERIC(30, 10).
+MAX_NUMBER_DECIMALS = 10
+MAX_NUMBER_INTEGER_DIGITS = 20
+
+FIELD_TYPES = (
+    "text", "textarea", "number", "date", "datetime", "select", "radio", "checkboxes", "boolean"
+)  # fmt: skip
+TEXT_TYPES = frozenset({"text", "textarea"})
+OPTION_TYPES = frozenset({"select", "radio", "checkboxes"})
+UNIQUE_TYPES = frozenset({"text", "textarea", "number", "date", "datetime"})
+CHECKBOX_SEPARATOR = ";"
+
+_COMMON = {"id", "object", "account_id", "properties", "created_at", "updated_at"}
+_ADDRESS = {"address", "line1", "line2", "city", "postal_code", "region", "country"}
+
+# Names a custom property cannot take: the record's own fields (API objects, request bodies and
+# columns), which filters, views and exports address by the same names.
+BUILTIN_NAMES: dict[str, set[str]] = {
+    "subscriptions": _COMMON
+    | {
+        # The API subscription object.
+        "name", "status", "cancel_at_period_end", "cancel_at", "canceled_at",
+        "cancellation_reason", "contact_id", "company_id", "currency", "collection_method",
+        "payment_terms", "payment_method_id", "billing_frequency", "billing_terms",
+        "number_of_payments", "start_date", "end_date", "current_period_start",
+        "current_period_end", "next_payment_date", "next_payment_amount",
+        "last_payment_amount", "last_payment_status", "payments_completed", "total_collected",
+        "mrr", "trial_end", "commitment_end", "paused_at", "resume_at", "invoice_creation",
+        "line_items",
+        # Request bodies and stored columns.
+        "billing_address", "collect_payment_method_on_first_invoice", "trial_days",
+        "commitment_months", "invoice_settings", "cancellation_comment", "billing_anchor",
+        "recurring_amount", "next_action_at", "owner_id", "owner", "deal_id", "quote_id",
+        "contact", "company", "amount",
+    },
+    "contacts": _COMMON
+    | _ADDRESS
+    | {"email", "first_name", "last_name", "name", "phone", "payment_methods"},
+    "companies": _COMMON | _ADDRESS | {"name", "domain"},
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions
+
+
+def check_object_type(object_type: str) -> str:
+    """The object type, or 404: only these records carry custom properties."""
+    if object_type not in OBJECT_TYPES:
+        raise NotFound(f"No such object type: '{object_type}' (one of {', '.join(OBJECT_TYPES)})")
+    return object_type
+
+
+def property_limit(account: Account, object_type: str) -> int:
+    """How many custom properties of this object type the account may define."""
+    return MAX_PROPERTIES_PER_OBJECT_TYPE
+
+
+def definitions(
+    session: Session, account_id: int, object_type: str
+) -> dict[str, PropertyDefinition]:
+    """Every custom property of this object type in the account, by name."""
+    rows = session.scalars(
+        select(PropertyDefinition).where(
+            PropertyDefinition.account_id == account_id,
+            PropertyDefinition.object_type == object_type,
+        )
+    )
+    return {row.name: row for row in rows}
+
+
+def get_definition(
+    session: Session, account_id: int, object_type: str, name: str
+) -> PropertyDefinition:
+    """One definition of this account, or 404 (another account's is simply not found)."""
+    definition = session.scalars(
+        select(PropertyDefinition).where(
+            PropertyDefinition.account_id == account_id,
+            PropertyDefinition.object_type == object_type,
+            PropertyDefinition.name == name,
+        )
+    ).one_or_none()
+    if definition is None:
+        raise NotFound(f"No such property: '{name}'")
+    return definition
+
+
+def list_definitions(
+    session: Session, account_id: int, object_type: str, *, limit: int, cursor: str | None
+) -> tuple[Sequence[PropertyDefinition], bool, str | None]:
+    """One page of definitions in name order. Returns (rows, has_more, next_cursor)."""
+    query = select(PropertyDefinition).where(
+        PropertyDefinition.account_id == account_id,
+        PropertyDefinition.object_type == object_type,
+    )
+    if cursor:
+        query = query.where(PropertyDefinition.name > decode_cursor(cursor))
+    rows = session.scalars(query.order_by(PropertyDefinition.name).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, has_more, encode_cursor(rows[-1].name) if has_more and rows else None
+
+
+def create_definition(
+    session: Session, account: Account, object_type: str, data: PropertyCreate
+) -> PropertyDefinition:
+    """Define a custom property. 422 for a bad shape or a built-in name; 409 for a duplicate
+    name or when the account is at its limit."""
+    check_object_type(object_type)
+    if data.name in BUILTIN_NAMES[object_type]:
+        raise InvalidRequest(
+            f"'{data.name}' is a built-in property of {object_type}; choose another name",
+            param="name",
+        )
+    options = _checked_options(data.field_type, [o.model_dump() for o in data.options])
+    rules = _checked_rules(data.field_type, data.rules.model_dump())
+    existing = session.scalar(
+        select(PropertyDefinition.id).where(
+            PropertyDefinition.account_id == account.id,
+            PropertyDefinition.object_type == object_type,
+            PropertyDefinition.name == data.name,
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"A property named '{data.name}' already exists", param="name")
+    count = session.scalar(
+        select(func.count())
+        .select_from(PropertyDefinition)
+        .where(
+            PropertyDefinition.account_id == account.id,
+            PropertyDefinition.object_type == object_type,
+        )
+    )
+    limit = property_limit(account, object_type)
+    if (count or 0) >= limit:
+        raise Conflict(
+            f"This account already has {count} custom properties for {object_type}, "
+            f"the most its plan allows ({limit})"
+        )
+    now = clock.account_now(account)
+    definition = PropertyDefinition(
+        account_id=account.id,
+        object_type=object_type,
+        name=data.name,
+        label=data.label,
+        group_name=data.group or f"{_SINGULAR[object_type]}_information",
+        description=data.description,
+        field_type=data.field_type,
+        options=options,
+        rules=rules,
+        sensitive=data.sensitive,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(definition)
+    session.flush()
+    return definition
+
+
+def update_definition(
+    session: Session, account: Account, object_type: str, name: str, changes: dict[str, Any]
+) -> PropertyDefinition:
+    """Change label, group, description, options, rules or the sensitive flag.
+
+    `changes` holds only the fields sent (`model_dump(exclude_unset=True)`); `rules` merges into
+    the current rules. Removing an option some record uses, or switching `unique` on while
+    values repeat, is a 409.
+    """
+    definition = get_definition(session, account.id, object_type, name)
+    for field in ("label", "group", "options", "rules", "sensitive"):
+        if field in changes and changes[field] is None:
+            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+    if "options" in changes:
+        options = _checked_options(definition.field_type, changes["options"])
+        kept = {option["value"] for option in options}
+        for option in definition.options:
+            if option["value"] not in kept:
+                _check_option_unused(session, definition, option["value"])
+        definition.options = options
+    if "rules" in changes:
+        merged = {**definition.rules, **changes["rules"]}
+        rules = _checked_rules(definition.field_type, merged)
+        if rules["unique"] and not definition.rules.get("unique"):
+            _check_values_distinct(session, definition)
+        definition.rules = rules
+    if "label" in changes:
+        definition.label = changes["label"]
+    if "group" in changes:
+        definition.group_name = changes["group"]
+    if "description" in changes:
+        definition.description = changes["description"]
+    if "sensitive" in changes:
+        definition.sensitive = changes["sensitive"]
+    definition.updated_at = clock.account_now(account)
+    session.flush()
+    return definition
+
+
+def delete_definition(session: Session, account: Account, object_type: str, name: str) -> None:
+    """Remove a definition and every value of it."""
+    definition = get_definition(session, account.id, object_type, name)
+    session.execute(
+        delete(PropertyValue).where(
+            PropertyValue.account_id == account.id,
+            PropertyValue.object_type == object_type,
+            PropertyValue.name == name,
+        )
+    )
+    session.delete(definition)
+    session.flush()
+
+
+def _checked_options(field_type: str, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if field_type not in OPTION_TYPES:
+        if options:
+            raise InvalidRequest(
+                f"A {field_type} property has no options (only select, radio and checkboxes)",
+                param="options",
+            )
+        return []
+    if not options:
+        raise InvalidRequest(f"A {field_type} property needs at least one option", param="options")
+    seen: set[str] = set()
+    for index, option in enumerate(options):
+        if option["value"] in seen:
+            raise InvalidRequest(
+                f"Option values must be unique; '{option['value']}' repeats",
+                param=f"options.{index}.value",
+            )
+        seen.add(option["value"])
+    return [{"value": option["value"], "label": option["label"]} for option in options]
+
+
+def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
+    """Rules as stored: bounds as canonical decimal strings."""
+    unique = bool(rules.get("unique"))
+    if unique and field_type not in UNIQUE_TYPES:
+        raise InvalidRequest(
+            f"A {field_type} property cannot require unique values", param="rules.unique"
+        )
+    bounds: dict[str, Decimal | None] = {}
+    for key in ("min", "max"):
+        raw = rules.get(key)
+        if raw is None:
+            bounds[key] = None
+            continue
+        param = f"rules.{key}"
+        if field_type == "number":
+            bounds[key] = parse_number(raw, param, f"'{key}'")
+        elif field_type in TEXT_TYPES:
+            length = parse_number(raw, param, f"'{key}'")
+            if length < 0 or length != length.to_integral_value():
+                raise InvalidRequest(
+                    f"'{key}' of a {field_type} property is a length: a whole number ≥ 0",
+                    param=param,
+                )
+            bounds[key] = length
+        else:
+            raise InvalidRequest(
+                f"'{key}' applies to number, text and textarea properties, not {field_type}",
+                param=param,
+            )
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and high is not None and low > high:
+        raise InvalidRequest("'max' must not be less than 'min'", param="rules.max")
+    pattern = rules.get("pattern")
+    if pattern is not None:
+        if field_type not in TEXT_TYPES:
+            raise InvalidRequest(
+                f"'pattern' applies to text and textarea properties, not {field_type}",
+                param="rules.pattern",
+            )
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidRequest(
+                f"'pattern' is not a valid regular expression: {exc}", param="rules.pattern"
+            ) from exc
+    return {
+        "required": bool(rules.get("required")),
+        "unique": unique,
+        "min": None if low is None else canonical_decimal(low),
+        "max": None if high is None else canonical_decimal(high),
+        "pattern": pattern,
+    }
+
+
+def _check_option_unused(session: Session, definition: PropertyDefinition, value: str) -> None:
+    if definition.field_type == "checkboxes":
+        # Stored as "a;b;c": wrap in separators so a token matches only whole values.
+        wrapped = literal(CHECKBOX_SEPARATOR) + PropertyValue.text_value + CHECKBOX_SEPARATOR
+        token = f"{CHECKBOX_SEPARATOR}{value}{CHECKBOX_SEPARATOR}"
+        matches = wrapped.contains(token, autoescape=True)
+    else:
+        matches = PropertyValue.text_value == value
+    used = session.scalar(
+        select(func.count())
+        .select_from(PropertyValue)
+        .where(
+            PropertyValue.account_id == definition.account_id,
+            PropertyValue.object_type == definition.object_type,
+            PropertyValue.name == definition.name,
+            matches,
+        )
+    )
+    if used:
+        raise Conflict(
+            f"Option '{value}' of property '{definition.name}' is in use by {used} "
+            f"record{'s' if used != 1 else ''}; change those values first",
+            param="options",
+        )
+
+
+def _value_column(field_type: str) -> InstrumentedAttribute[Any]:
+    """The column that identifies equal values (numbers by their exact canonical text)."""
+    if field_type == "date":
+        return PropertyValue.date_value
+    if field_type == "datetime":
+        return PropertyValue.datetime_value
+    if field_type == "boolean":
+        return PropertyValue.bool_value
+    return PropertyValue.text_value
+
+
+def _check_values_distinct(session: Session, definition: PropertyDefinition) -> None:
+    column = _value_column(definition.field_type)
+    repeated = session.scalar(
+        select(column)
+        .where(
+            PropertyValue.account_id == definition.account_id,
+            PropertyValue.object_type == definition.object_type,
+            PropertyValue.name == definition.name,
+        )
+        .group_by(column)
+        .having(func.count() > 1)
+        .limit(1)
+    )
+    if repeated is not None:
+        raise Conflict(
+            f"Records already share values of property '{definition.name}'; "
+            "make them unique before requiring unique values",
+            param="rules.unique",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+# Enough digits that the longest accepted decimal text (40 + 40) is never rounded.
+_DECIMAL_PRECISION = 100
+_DECIMAL_TEXT = re.compile(r"-?\d{1,40}(\.\d{1,40})?")
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME_TEXT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})"
+)
+
+
+def canonical_decimal(value: Decimal) -> str:
+    """The decimal's shortest plain text: "12.5", "100", "-0.25" (no exponent, no "-0")."""
+    if value == 0:
+        return "0"
+    with localcontext(prec=_DECIMAL_PRECISION):  # the default 28 digits would round
+        return format(value.normalize(), "f")
+
+
+def parse_number(value: Any, param: str, what: str) -> Decimal:
+    """A JSON number (not a boolean, not NaN/Infinity) or a decimal string, exactly."""
+    problem = f"Invalid value for {what}: must be a number or a decimal string"
+    if isinstance(value, bool):
+        raise InvalidRequest(problem, param=param)
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequest(problem, param=param)
+        number = Decimal(str(value))  # the shortest text that round-trips, e.g. 0.1 → "0.1"
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        number = Decimal(value)
+    else:
+        raise InvalidRequest(problem, param=param)
+    with localcontext(prec=_DECIMAL_PRECISION):  # the default 28 digits would round
+        try:
+            exponent = number.normalize().as_tuple().exponent
+        except InvalidOperation as exc:  # pragma: no cover - finite inputs only
+            raise InvalidRequest(problem, param=param) from exc
+        too_large = abs(number) >= Decimal(10) ** MAX_NUMBER_INTEGER_DIGITS
+    if isinstance(exponent, int) and -exponent > MAX_NUMBER_DECIMALS:
+        raise InvalidRequest(
+            f"Invalid value for {what}: at most {MAX_NUMBER_DECIMALS} decimal places",
+            param=param,
+        )
+    if too_large:
+        raise InvalidRequest(
+            f"Invalid value for {what}: at most {MAX_NUMBER_INTEGER_DIGITS} digits before the "
+            "decimal point",
+            param=param,
+        )
+    return Decimal(canonical_decimal(number))
+
+
+def _parse_date(value: Any, param: str, what: str) -> date:
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidRequest(f"Invalid value for {what}: must be a date 'YYYY-MM-DD'", param=param)
+
+
+def _parse_datetime(value: Any, param: str, what: str) -> datetime:
+    if isinstance(value, str) and _DATETIME_TEXT.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except (ValueError, OverflowError):  # e.g. hour 24, or year 1 moved before year 1
+            pass
+    raise InvalidRequest(
+        f"Invalid value for {what}: must be an ISO 8601 timestamp with a UTC offset, "
+        "e.g. '2025-01-31T09:30:00Z'",
+        param=param,
+    )
+
+
+def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | None:
+    """The PropertyValue columns for a value, or None when the value removes it."""
+    if value is None:
+        return None
+    name, field_type, rules = definition.name, definition.field_type, definition.rules
+    param, what = f"properties.{name}", f"property '{name}'"
+
+    def invalid(message: str) -> InvalidRequest:
+        return InvalidRequest(f"Invalid value for {what}: {message}", param=param)
+
+    if field_type in TEXT_TYPES:
+        if not isinstance(value, str):
+            raise invalid("must be a string")
+        if value == "":
+            return None  # an empty text is no value, as in a cleared form field
+        if len(value) > MAX_TEXT_LENGTH:
+            raise invalid(f"at most {MAX_TEXT_LENGTH} characters")
+        if rules.get("min") is not None and len(value) < Decimal(rules["min"]):
+            raise invalid(f"at least {rules['min']} characters")
+        if rules.get("max") is not None and len(value) > Decimal(rules["max"]):
+            raise invalid(f"at most {rules['max']} characters")
+        if rules.get("pattern") is not None and not re.fullmatch(rules["pattern"], value):
+            raise invalid("does not match the property's pattern")
+        return {"text_value": value}
+    if field_type == "number":
+        number = parse_number(value, param, what)
+        if rules.get("min") is not None and number < Decimal(rules["min"]):
+            raise invalid(f"must be at least {rules['min']}")
+        if rules.get("max") is not None and number > Decimal(rules["max"]):
+            raise invalid(f"must be at most {rules['max']}")
+        return {"number_value": number, "text_value": canonical_decimal(number)}
+    if field_type == "date":
+        return {"date_value": _parse_date(value, param, what)}
+    if field_type == "datetime":
+        return {"datetime_value": _parse_datetime(value, param, what)}
+    if field_type == "boolean":
+        if not isinstance(value, bool):
+            raise invalid("must be true or false")
+        return {"bool_value": value}
+    allowed = [option["value"] for option in definition.options]
+    choices = ", ".join(allowed[:10]) + (", …" if len(allowed) > 10 else "")
+    if field_type in ("select", "radio"):
+        if not isinstance(value, str) or value not in allowed:
+            raise invalid(f"must be one of: {choices}")
+        return {"text_value": value}
+    if field_type == "checkboxes":
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise invalid("must be a list of option values")
+        if any(item not in allowed for item in value):
+            # The input is not echoed: values of sensitive properties must not leak into logs.
+            raise invalid(f"every value must be one of: {choices}")
+        if not value:
+            return None  # no box checked
+        return {"text_value": CHECKBOX_SEPARATOR.join(sorted(set(value)))}
+    raise AssertionError(f"unknown field type {field_type}")  # pragma: no cover
+
+
+_VALUE_COLUMNS = ("text_value", "number_value", "date_value", "datetime_value", "bool_value")
+
+
+def set_values(
+    session: Session,
+    account: Account,
+    object_type: str,
+    object_id: str,
+    values: Mapping[str, Any] | None,
+    *,
+    creating: bool,
+) -> None:
+    """Check and store custom property values of one record; null (or "" / []) removes one.
+
+    Every name must be a property of the object type, every value of its field type and within
+    its rules, else a 422 whose `param` is `properties.<name>`. With `creating`, a required
+    property must have a value even when `values` omits it, so call this on every create.
+    Nothing is written unless every value is acceptable. Never commits.
+    """
+    check_object_type(object_type)
+    values = values or {}
+    defined = definitions(session, account.id, object_type)
+    for name in values:
+        if name not in defined:
+            raise InvalidRequest(
+                f"Unknown property '{name}' for {object_type}; define it first",
+                param=f"properties.{name}",
+            )
+    columns = {name: _columns(defined[name], value) for name, value in values.items()}
+    for name, definition in defined.items():
+        if not definition.rules.get("required"):
+            continue
+        if columns.get(name) is None and (creating or name in columns):
+            raise InvalidRequest(f"Property '{name}' is required", param=f"properties.{name}")
+    for name, stored in columns.items():
+        definition = defined[name]
+        if stored is None or not definition.rules.get("unique"):
+            continue
+        column = _value_column(definition.field_type)
+        taken = session.scalar(
+            select(PropertyValue.object_id)
+            .where(
+                PropertyValue.account_id == account.id,
+                PropertyValue.object_type == object_type,
+                PropertyValue.name == name,
+                column == stored[column.key],
+                PropertyValue.object_id != object_id,
+            )
+            .limit(1)
+        )
+        if taken is not None:
+            raise InvalidRequest(
+                f"Another {_SINGULAR[object_type]} already has this value of property "
+                f"'{name}', which must be unique",
+                param=f"properties.{name}",
+            )
+    if not columns:
+        return
+    existing = {
+        row.name: row
+        for row in session.scalars(
+            select(PropertyValue).where(
+                PropertyValue.object_id == object_id,
+                PropertyValue.name.in_(list(columns)),
+                PropertyValue.account_id == account.id,
+            )
+        )
+    }
+    for name, stored in columns.items():
+        row = existing.get(name)
+        if stored is None:
+            if row is not None:
+                session.delete(row)
+            continue
+        if row is None:
+            row = PropertyValue(
+                object_id=object_id, name=name, account_id=account.id, object_type=object_type
+            )
+            session.add(row)
+        for key in _VALUE_COLUMNS:
+            setattr(row, key, stored.get(key))
+    session.flush()
+
+
+# Bound parameters per query stay well below SQLite's limit.
+_IDS_PER_QUERY = 5000
+
+
+def get_values(
+    session: Session, account_id: int, object_type: str, object_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Custom property values of many records, JSON-ready, by record ID then name.
+
+    Every requested ID is in the result (with `{}` when it has no values); properties without
+    a value are left out. One query (per 5,000 IDs).
+    """
+    result: dict[str, dict[str, Any]] = {object_id: {} for object_id in object_ids}
+    ids = list(result)
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        rows = session.execute(
+            select(
+                PropertyValue.object_id,
+                PropertyValue.name,
+                PropertyDefinition.field_type,
+                PropertyValue.text_value,
+                PropertyValue.number_value,
+                PropertyValue.date_value,
+                PropertyValue.datetime_value,
+                PropertyValue.bool_value,
+            )
+            .join(
+                PropertyDefinition,
+                and_(
+                    PropertyDefinition.account_id == PropertyValue.account_id,
+                    PropertyDefinition.object_type == PropertyValue.object_type,
+                    PropertyDefinition.name == PropertyValue.name,
+                ),
+            )
+            .where(
+                PropertyValue.account_id == account_id,
+                PropertyValue.object_type == object_type,
+                PropertyValue.object_id.in_(ids[start : start + _IDS_PER_QUERY]),
+            )
+            .order_by(PropertyValue.object_id, PropertyValue.name)
+        )
+        for object_id, name, field_type, text, number, day, moment, flag in rows:
+            result[object_id][name] = _json_value(field_type, text, number, day, moment, flag)
+    return result
+
+
+def _json_value(
+    field_type: str,
+    text: str | None,
+    number: Decimal | None,
+    day: date | None,
+    moment: datetime | None,
+    flag: bool | None,
+) -> Any:
+    if field_type == "number":
+        exact = Decimal(text) if text is not None else number
+        return None if exact is None else json_number(exact)
+    if field_type == "date":
+        return day.isoformat() if day else None
+    if field_type == "datetime":
+        return format_timestamp(moment) if moment else None
+    if field_type == "boolean":
+        return flag
+    if field_type == "checkboxes":
+        return text.split(CHECKBOX_SEPARATOR) if text else []
+    return text
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with "Z", as pydantic renders the API's other timestamps."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def delete_values(session: Session, account_id: int, object_id: str) -> None:
+    """Remove every custom property value of a record (call when deleting the record)."""
+    session.execute(
+        delete(PropertyValue).where(
+            PropertyValue.account_id == account_id, PropertyValue.object_id == object_id
+        )
+    )

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from cadency.accounts.auth import ApiContext, requires
+from cadency.catalog.line_items import LineItemOut
+from cadency.kit import money
+from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
+from cadency.kit.schemas import DateStr, DeletedResponse, ListResponse
+from cadency.properties import service as properties
+from cadency.subscriptions import service
+from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.schemas import (
+    CancelRequest,
+    EventOut,
+    SearchRequest,
+    Status,
+    SubscriptionCreate,
+    SubscriptionOut,
+    SubscriptionSearchResponse,
+    SubscriptionUpdate,
+)
+
+router = APIRouter(tags=["subscriptions"])
+VIEW, EDIT, DELETE = "subscriptions.view", "subscriptions.edit", "subscriptions.delete"
+
+
+def present_many(session: Session, subscriptions: Sequence[Subscription]) -> list[SubscriptionOut]:
+    """Render subscriptions; their line items must be loaded, properties come in one query."""
+    if not subscriptions:
+        return []
+    values = properties.get_values(
+        session, subscriptions[0].account_id, service.OBJECT_TYPE, [s.id for s in subscriptions]
+    )
+    return [_present(s, values.get(s.id, {})) for s in subscriptions]
+
+
+def present(session: Session, subscription: Subscription) -> SubscriptionOut:
+    return present_many(session, [subscription])[0]
+
+
+def _money(amount: int | None, currency: str) -> str | None:
+    return None if amount is None else money.format_amount(amount, currency)
+
+
+def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
+    currency = s.currency
+    return SubscriptionOut.model_validate(
+        {
+            **{name: getattr(s, name) for name in _PLAIN_FIELDS},
+            "next_payment_amount": _money(s.next_payment_amount, currency)
+            if s.next_payment_date is not None
+            else None,
+            "last_payment_amount": _money(s.last_payment_amount, currency),
+            "total_collected": money.format_amount(s.total_collected, currency),
+            "mrr": money.format_amount(s.mrr, currency),
+            "line_items": [LineItemOut.of(item) for item in s.line_items],
+            "properties": values,
+        }
+    )
+
+
+_PLAIN_FIELDS = [
+    "id",
+    "name",
+    "status",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "cancellation_reason",
+    "cancellation_comment",
+    "contact_id",
+    "company_id",
+    "currency",
+    "billing_address",
+    "collection_method",
+    "payment_terms",
+    "payment_method_id",
+    "collect_payment_method_on_first_invoice",
+    "billing_frequency",
+    "billing_terms",
+    "number_of_payments",
+    "start_date",
+    "end_date",
+    "current_period_start",
+    "current_period_end",
+    "next_payment_date",
+    "last_payment_status",
+    "payments_completed",
+    "trial_end",
+    "commitment_months",
+    "commitment_end",
+    "paused_at",
+    "resume_at",
+    "invoice_creation",
+    "invoice_settings",
+    "created_at",
+    "updated_at",
+]
+
+
+@router.post("/subscriptions", response_model=SubscriptionOut)
+def create_subscription(
+    body: SubscriptionCreate, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    subscription = service.create(
+        ctx.session, ctx.account, body, allow_custom_items=ctx.allows("line_items.create_custom")
+    )
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.get("/subscriptions", response_model=ListResponse[SubscriptionOut])
+def list_subscriptions(
+    ctx: ApiContext = Depends(requires(VIEW)),
+    status: Annotated[list[Status] | None, Query()] = None,
+    contact_id: Annotated[str | None, Query(max_length=40)] = None,
+    next_payment_date_gte: Annotated[DateStr | None, Query()] = None,
+    next_payment_date_lte: Annotated[DateStr | None, Query()] = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> ListResponse[SubscriptionOut]:
+    rows, has_more, next_cursor = service.list_subscriptions(
+        ctx.session,
+        ctx.account,
+        statuses=status or [],
+        contact_id=contact_id,
+        next_payment_date_gte=next_payment_date_gte,
+        next_payment_date_lte=next_payment_date_lte,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ListResponse(
+        data=present_many(ctx.session, rows), has_more=has_more, next_cursor=next_cursor
+    )
+
+
+@router.post("/subscriptions/search", response_model=SubscriptionSearchResponse)
+def search_subscriptions(
+    body: SearchRequest, ctx: ApiContext = Depends(requires(VIEW))
+) -> SubscriptionSearchResponse:
+    rows, total, has_more, next_cursor = service.search(ctx.session, ctx.account, body)
+    return SubscriptionSearchResponse(
+        data=present_many(ctx.session, rows),
+        total=total,
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+def get_subscription(
+    subscription_id: str, ctx: ApiContext = Depends(requires(VIEW))
+) -> SubscriptionOut:
+    return present(ctx.session, service.get(ctx.session, ctx.account, subscription_id))
+
+
+@router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+def update_subscription(
+    subscription_id: str, body: SubscriptionUpdate, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    changes = body.model_dump(exclude_unset=True)
+    if body.billing_address is not None:
+        changes["billing_address"] = body.billing_address.model_dump()
+    subscription = service.update(ctx.session, ctx.account, subscription_id, changes)
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.post("/subscriptions/{subscription_id}/cancel", response_model=SubscriptionOut)
+def cancel_subscription(
+    subscription_id: str, body: CancelRequest, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    subscription = service.cancel(ctx.session, ctx.account, subscription_id, body)
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.post("/subscriptions/{subscription_id}/reactivate", response_model=SubscriptionOut)
+def reactivate_subscription(
+    subscription_id: str, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    subscription = service.reactivate(ctx.session, ctx.account, subscription_id)
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.delete("/subscriptions/{subscription_id}", response_model=DeletedResponse)
+def delete_subscription(
+    subscription_id: str, ctx: ApiContext = Depends(requires(DELETE))
+) -> DeletedResponse:
+    service.delete_subscription(ctx.session, ctx.account, subscription_id)
+    ctx.session.commit()
+    return DeletedResponse(id=subscription_id, object="subscription")
+
+
+@router.get("/subscriptions/{subscription_id}/events", response_model=ListResponse[EventOut])
+def subscription_events(
+    subscription_id: str,
+    ctx: ApiContext = Depends(requires(VIEW)),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Cursor = None,
+) -> ListResponse[EventOut]:
+    rows, has_more, next_cursor = service.events(
+        ctx.session, ctx.account, subscription_id, limit=limit, cursor=cursor
+    )
+    return ListResponse(
+        data=[EventOut.model_validate(e) for e in rows], has_more=has_more, next_cursor=next_cursor
+    )

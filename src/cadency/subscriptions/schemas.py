@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictBool, StrictInt, StrictStr
+
+from cadency.catalog.line_items import LineItemInput, LineItemOut
+from cadency.kit.filters import FilterGroup, Sort
+from cadency.kit.periods import BillingFrequency
+from cadency.kit.schemas import CurrencyCode, DateStr, Name, OutputModel, StrictModel
+
+STATUSES = ("scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired")
+Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
+CollectionMethod = Literal["charge_automatically", "send_invoice"]
+CANCELLATION_REASONS = (
+    "too_expensive",
+    "missing_features",
+    "switched_service",
+    "unused",
+    "customer_service",
+    "too_complex",
+    "low_quality",
+    "other",
+)
+CancellationReason = Literal[
+    "too_expensive",
+    "missing_features",
+    "switched_service",
+    "unused",
+    "customer_service",
+    "too_complex",
+    "low_quality",
+    "other",
+]
+PaymentTerms = Annotated[
+    StrictStr,
+    Field(
+        pattern=r"^(due_on_receipt|net_[1-9][0-9]{0,2})$",
+        description="due_on_receipt, net_15, net_30, net_45, net_60, net_90, or net_N days",
+        examples=["net_30"],
+    ),
+]
+ShortText = Annotated[StrictStr, Field(max_length=255)]
+
+
+class Address(StrictModel):
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    postal_code: Annotated[StrictStr, Field(max_length=32)] | None = None
+    region: ShortText | None = None
+    country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$")] | None = None
+
+
+class InvoiceSettings(StrictModel):
+    comments: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    tax_ids: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=10)] = []
+    language: Literal["en", "nl", "da", "de"] | None = None
+    locale: Annotated[StrictStr, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
+
+
+class SubscriptionCreate(StrictModel):
+    contact_id: StrictStr
+    company_id: StrictStr | None = None
+    name: Name | None = None
+    currency: CurrencyCode
+    billing_address: Address | None = None
+    line_items: Annotated[list[LineItemInput], Field(min_length=1, max_length=100)]
+    collection_method: CollectionMethod
+    payment_method_id: StrictStr | None = None
+    collect_payment_method_on_first_invoice: StrictBool = False
+    payment_terms: PaymentTerms | None = None
+    invoice_creation: StrictBool = True
+    trial_days: Annotated[StrictInt, Field(ge=1, le=730)] | None = None
+    commitment_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+    invoice_settings: InvoiceSettings | None = None
+    properties: dict[str, Any] = {}
+
+
+class SubscriptionUpdate(StrictModel):
+    name: Name | None = None
+    payment_method_id: StrictStr | None = None
+    billing_address: Address | None = None
+    next_payment_date: DateStr | None = None
+    properties: dict[str, Any] | None = None
+    company_id: StrictStr | None = None
+    contact_id: StrictStr | None = None
+
+
+class CancelRequest(StrictModel):
+    mode: Literal["immediately", "at_period_end", "at_date"]
+    cancel_at: DateStr | None = None
+    refund: Literal["none", "prorated", "full"] = "none"
+    reason: CancellationReason | None = None
+    comment: Annotated[StrictStr, Field(max_length=5000)] | None = None
+
+
+class SearchRequest(StrictModel):
+    filter_groups: Annotated[list[FilterGroup], Field(max_length=5)] = []
+    sorts: Annotated[list[Sort], Field(max_length=3)] = []
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 20
+    cursor: Annotated[StrictStr, Field(max_length=300)] | None = None
+
+
+class SubscriptionOut(OutputModel):
+    id: str
+    object: Literal["subscription"] = "subscription"
+    name: str
+    status: Status
+    cancel_at_period_end: bool
+    cancel_at: date | None
+    canceled_at: datetime | None
+    cancellation_reason: CancellationReason | None
+    cancellation_comment: str | None
+    contact_id: str
+    company_id: str | None
+    currency: str
+    billing_address: dict[str, Any] | None
+    collection_method: CollectionMethod
+    payment_terms: str | None
+    payment_method_id: str | None
+    collect_payment_method_on_first_invoice: bool
+    billing_frequency: BillingFrequency
+    billing_terms: Literal["auto_renew", "fixed"]
+    number_of_payments: int | None
+    start_date: date
+    end_date: date | None
+    current_period_start: date | None
+    current_period_end: date | None
+    next_payment_date: date | None
+    next_payment_amount: str | None
+    last_payment_amount: str | None
+    last_payment_status: str | None
+    payments_completed: int
+    total_collected: str
+    mrr: str
+    trial_end: date | None
+    commitment_months: int | None
+    commitment_end: date | None
+    paused_at: datetime | None
+    resume_at: date | None
+    invoice_creation: bool
+    invoice_settings: dict[str, Any] | None
+    line_items: list[LineItemOut]
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionSearchResponse(OutputModel):
+    object: Literal["list"] = "list"
+    data: list[SubscriptionOut]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class EventOut(OutputModel):
+    id: str
+    type: str
+    created_at: datetime
+    data: dict[str, Any]

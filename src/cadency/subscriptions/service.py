@@ -1,0 +1,678 @@
+"""Subscription use cases: create, change, cancel, delete, find. Services never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from cadency.accounts.models import Account
+from cadency.catalog.line_items import build_line_items
+from cadency.catalog.models import TaxRate
+from cadency.crm.models import Association, Company, Contact
+from cadency.kit import clock, filters, money, periods
+from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.ids import new_id
+from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
+from cadency.kit.repository import get_owned, get_referenced
+from cadency.payments.models import PaymentMethod
+from cadency.properties import service as properties
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+from cadency.subscriptions.schemas import CancelRequest, SearchRequest, SubscriptionCreate
+from cadency.subscriptions.search import SUBSCRIPTION_SPEC
+
+OBJECT_TYPE = "subscriptions"
+# Statuses in which a subscription brings in recurring revenue.
+REVENUE_STATUSES = ("active", "unpaid")
+ENDED_STATUSES = ("canceled", "expired")
+
+
+def get(session: Session, account: Account, subscription_id: str) -> Subscription:
+    subscription = get_owned(session, Subscription, account.id, subscription_id, "subscription")
+    # line_items load explicitly (lazy="raise" elsewhere keeps N+1 queries out).
+    session.refresh(subscription, attribute_names=["line_items"])
+    return subscription
+
+
+def record_event(
+    session: Session,
+    subscription: Subscription,
+    event_type: str,
+    data: dict[str, Any],
+    account: Account,
+) -> SubscriptionEvent:
+    event = SubscriptionEvent(
+        id=new_id("evt"),
+        account_id=subscription.account_id,
+        subscription_id=subscription.id,
+        type=event_type,
+        data=data,
+        created_at=clock.account_now(account),
+    )
+    session.add(event)
+    return event
+
+
+# --- amounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amounts:
+    recurring_net: int  # one period of the recurring items, before tax
+    recurring_total: int  # one period, with tax
+    first_payment_total: int  # the first invoice: recurring + one-time items, with tax
+
+
+def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
+    rate_ids = {item.tax_rate_id for item in items if item.tax_rate_id}
+    rates: dict[str, Decimal] = {}
+    if rate_ids:
+        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
+        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
+
+    def with_tax(item: LineItem) -> int:
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        return item.amount + (money.percent_of(item.amount, rate) if rate else 0)
+
+    recurring = [item for item in items if item.billing_frequency]
+    one_time = [item for item in items if not item.billing_frequency]
+    recurring_total = sum(with_tax(item) for item in recurring)
+    return Amounts(
+        recurring_net=sum(item.amount for item in recurring),
+        recurring_total=recurring_total,
+        first_payment_total=recurring_total + sum(with_tax(item) for item in one_time),
+    )
+
+
+def refresh_derived(session: Session, subscription: Subscription, account: Account) -> None:
+    """Recompute the stored amounts and the engine's next wake-up from the subscription's state."""
+    amounts = compute_amounts(session, subscription.line_items)
+    subscription.recurring_amount = amounts.recurring_total
+    billed_before = subscription.payments_completed > 0
+    subscription.next_payment_amount = (
+        amounts.recurring_total if billed_before else amounts.first_payment_total
+    )
+    if subscription.status in REVENUE_STATUSES:
+        factor = periods.monthly_factor(subscription.billing_frequency)
+        subscription.mrr = money.prorate(
+            amounts.recurring_net, factor.numerator, factor.denominator
+        )
+    else:
+        subscription.mrr = 0
+    if subscription.invoice_creation and subscription.next_payment_date is not None:
+        subscription.next_action_at = periods.start_of_day_utc(
+            subscription.next_payment_date, account.timezone
+        )
+    else:
+        subscription.next_action_at = None
+
+
+# --- create --------------------------------------------------------------------------------
+
+
+def _check_grouping(items: Sequence[LineItem]) -> list[LineItem]:
+    """All recurring items of one subscription share frequency, terms, start and payments."""
+    recurring = [item for item in items if item.billing_frequency]
+    if not recurring:
+        raise InvalidRequest(
+            "A subscription needs at least one recurring line item (one with a billing_frequency)",
+            param="line_items",
+        )
+    first = recurring[0]
+    for index, item in enumerate(items):
+        if not item.billing_frequency:
+            continue
+        for field in (
+            "billing_frequency",
+            "billing_terms",
+            "number_of_payments",
+            "billing_start_date",
+        ):
+            if getattr(item, field) != getattr(first, field):
+                raise InvalidRequest(
+                    f"All recurring line items of a subscription must share {field}; line item "
+                    f"{index} differs from the first. Use a payment link or a quote to sell items "
+                    "with different terms: they become separate subscriptions.",
+                    param=f"line_items.{index}.{field}",
+                )
+    return recurring
+
+
+def _payment_method_for(
+    session: Session, account: Account, payment_method_id: str, contact_id: str
+) -> PaymentMethod:
+    method = get_referenced(
+        session, PaymentMethod, account.id, payment_method_id, "payment method", "payment_method_id"
+    )
+    if method.contact_id != contact_id:
+        raise InvalidRequest(
+            "The payment method belongs to another contact than the billing contact",
+            param="payment_method_id",
+        )
+    return method
+
+
+def _default_name(items: Sequence[LineItem]) -> str:
+    recurring = [item.name for item in items if item.billing_frequency]
+    extra = len(recurring) - 1
+    return recurring[0] + (f" + {extra} more" if extra > 0 else "")
+
+
+def create(
+    session: Session, account: Account, data: SubscriptionCreate, *, allow_custom_items: bool
+) -> Subscription:
+    """Create a subscription from line items that share their billing terms (SPEC §4)."""
+    get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
+    if data.company_id is not None:
+        get_referenced(session, Company, account.id, data.company_id, "company", "company_id")
+    currency = data.currency
+    if not money.is_known_currency(currency):
+        raise InvalidRequest(f"Unknown currency: '{currency}'", param="currency")
+
+    subscription_id = new_id("sub")
+    # The line items reference the subscription, which does not exist until it is added below.
+    with session.no_autoflush:
+        subscription = _new_subscription(
+            session, account, data, subscription_id, allow_custom_items
+        )
+    refresh_derived(session, subscription, account)
+    session.flush()
+    # Called even with no properties: required custom properties must be checked.
+    properties.set_values(
+        session, account, OBJECT_TYPE, subscription.id, data.properties, creating=True
+    )
+    record_event(
+        session,
+        subscription,
+        "subscription.created",
+        {
+            "status": subscription.status,
+            "start_date": subscription.start_date.isoformat(),
+            "next_payment_date": subscription.next_payment_date.isoformat()
+            if subscription.next_payment_date
+            else None,
+            "next_payment_amount": money.format_amount(subscription.next_payment_amount, currency),
+        },
+        account,
+    )
+    session.flush()
+    return subscription
+
+
+def _new_subscription(
+    session: Session,
+    account: Account,
+    data: SubscriptionCreate,
+    subscription_id: str,
+    allow_custom_items: bool,
+) -> Subscription:
+    currency = data.currency
+    contact_id = data.contact_id
+    items = build_line_items(
+        session,
+        account,
+        data.line_items,
+        currency,
+        allow_custom=allow_custom_items,
+        parent={"subscription_id": subscription_id},
+    )
+    recurring = _check_grouping(items)
+    terms = recurring[0]
+    assert terms.billing_frequency is not None and terms.billing_terms is not None
+
+    today = clock.account_today(account)
+    start = terms.billing_start_date or today
+    if start < today:
+        raise InvalidRequest(
+            f"billing_start_date {start.isoformat()} is in the past (today is {today.isoformat()} "
+            f"in {account.timezone})",
+            param="line_items.0.billing_start_date",
+        )
+
+    _check_collection(session, account, data, contact_id)
+
+    trial_end = periods.add_days(start, data.trial_days) if data.trial_days else None
+    anchor = trial_end or start
+    frequency = terms.billing_frequency
+    if start > today:
+        status = "scheduled"
+    elif trial_end is not None:
+        status = "trialing"
+    else:
+        status = "active"
+
+    if status == "active":
+        period: tuple[date | None, date | None] = (
+            anchor,
+            periods.period_start(anchor, frequency, 1),
+        )
+    elif status == "trialing":
+        period = (start, trial_end)
+    else:
+        period = (None, None)
+
+    now = clock.account_now(account)
+    subscription = Subscription(
+        id=subscription_id,
+        account_id=account.id,
+        name=data.name or _default_name(items),
+        status=status,
+        contact_id=contact_id,
+        company_id=data.company_id,
+        currency=currency,
+        billing_address=data.billing_address.model_dump() if data.billing_address else None,
+        collection_method=data.collection_method,
+        payment_terms=data.payment_terms
+        or ("due_on_receipt" if data.collection_method == "send_invoice" else None),
+        payment_method_id=data.payment_method_id,
+        collect_payment_method_on_first_invoice=data.collect_payment_method_on_first_invoice,
+        invoice_creation=data.invoice_creation,
+        invoice_settings=_invoice_settings(account, data),
+        billing_frequency=frequency,
+        billing_terms=terms.billing_terms,
+        number_of_payments=terms.number_of_payments,
+        start_date=start,
+        billing_anchor=anchor,
+        end_date=(
+            periods.fixed_term_end(anchor, frequency, terms.number_of_payments)
+            if terms.billing_terms == "fixed" and terms.number_of_payments
+            else None
+        ),
+        current_period_start=period[0],
+        current_period_end=period[1],
+        next_payment_date=anchor if data.invoice_creation else None,
+        trial_end=trial_end,
+        commitment_months=data.commitment_months,
+        commitment_end=(
+            periods.add_months(anchor, data.commitment_months) if data.commitment_months else None
+        ),
+        payments_completed=0,
+        total_collected=0,
+        created_at=now,
+        updated_at=now,
+    )
+    subscription.line_items = list(items)
+    session.add(subscription)
+    return subscription
+
+
+def _check_collection(
+    session: Session, account: Account, data: SubscriptionCreate, contact_id: str
+) -> None:
+    if data.payment_method_id is not None:
+        _payment_method_for(session, account, data.payment_method_id, contact_id)
+    if not data.invoice_creation:
+        return
+    if data.collection_method == "charge_automatically":
+        if data.payment_method_id is None and not data.collect_payment_method_on_first_invoice:
+            raise InvalidRequest(
+                "charge_automatically needs a payment_method_id, or "
+                "collect_payment_method_on_first_invoice: true",
+                param="payment_method_id",
+            )
+        if data.payment_terms and not data.collect_payment_method_on_first_invoice:
+            raise InvalidRequest(
+                "payment_terms apply to invoices; with charge_automatically only to a first "
+                "invoice that collects the payment method",
+                param="payment_terms",
+            )
+    elif data.collect_payment_method_on_first_invoice:
+        raise InvalidRequest(
+            "collect_payment_method_on_first_invoice goes with charge_automatically",
+            param="collect_payment_method_on_first_invoice",
+        )
+
+
+def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
+    settings = data.invoice_settings
+    language = (settings.language if settings else None) or account.language
+    return {
+        "comments": settings.comments if settings else None,
+        "tax_ids": list(settings.tax_ids) if settings else [],
+        "language": language,
+        "locale": (settings.locale if settings else None) or account.locale,
+    }
+
+
+# --- update --------------------------------------------------------------------------------
+
+_BILLING_FIELDS = ("payment_method_id", "next_payment_date")
+
+
+def update(
+    session: Session, account: Account, subscription_id: str, changes: dict[str, Any]
+) -> Subscription:
+    """Edit the fields API.md lets PATCH change; each change lands on the timeline."""
+    subscription = get(session, account, subscription_id)
+    for field in ("name", "contact_id"):
+        if field in changes and changes[field] is None:
+            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+    if not subscription.invoice_creation:
+        for field in _BILLING_FIELDS:
+            if field in changes:
+                raise Conflict(
+                    "Invoice creation is off for this subscription: it is a record only, and its "
+                    "billing fields cannot be edited",
+                    param=field,
+                )
+    ended = subscription.status in ENDED_STATUSES
+    changed: dict[str, Any] = {}
+
+    if "name" in changes and changes["name"] != subscription.name:
+        changed["name"] = {"from": subscription.name, "to": changes["name"]}
+        subscription.name = changes["name"]
+
+    contact_id = subscription.contact_id
+    if "contact_id" in changes and changes["contact_id"] != subscription.contact_id:
+        contact = get_referenced(
+            session, Contact, account.id, changes["contact_id"], "contact", "contact_id"
+        )
+        changed["contact_id"] = {"from": subscription.contact_id, "to": contact.id}
+        contact_id = contact.id
+        subscription.contact_id = contact.id
+
+    if "company_id" in changes and changes["company_id"] != subscription.company_id:
+        if changes["company_id"] is not None:
+            get_referenced(
+                session, Company, account.id, changes["company_id"], "company", "company_id"
+            )
+        changed["company_id"] = {"from": subscription.company_id, "to": changes["company_id"]}
+        subscription.company_id = changes["company_id"]
+
+    if "payment_method_id" in changes:
+        new_method = changes["payment_method_id"]
+        if (
+            new_method is None
+            and subscription.collection_method == "charge_automatically"
+            and not ended
+        ):
+            raise InvalidRequest(
+                "A subscription charged automatically needs a payment method",
+                param="payment_method_id",
+            )
+        if new_method is not None:
+            _payment_method_for(session, account, new_method, contact_id)
+        if new_method != subscription.payment_method_id:
+            changed["payment_method_id"] = {
+                "from": subscription.payment_method_id,
+                "to": new_method,
+            }
+            subscription.payment_method_id = new_method
+    elif "contact_id" in changed and subscription.payment_method_id is not None:
+        method = session.get(PaymentMethod, subscription.payment_method_id)
+        if method is not None and method.contact_id != contact_id:
+            raise InvalidRequest(
+                "The new billing contact does not own the subscription's payment method; send a "
+                "payment_method_id of the new contact too",
+                param="payment_method_id",
+            )
+
+    if "billing_address" in changes:
+        changed["billing_address"] = {"to": changes["billing_address"]}
+        subscription.billing_address = changes["billing_address"]
+
+    if "next_payment_date" in changes:
+        _move_next_payment_date(account, subscription, changes["next_payment_date"], changed)
+
+    if changes.get("properties"):
+        properties.set_values(
+            session, account, OBJECT_TYPE, subscription.id, changes["properties"], creating=False
+        )
+        changed["properties"] = sorted(changes["properties"])
+
+    if changed:
+        subscription.updated_at = clock.account_now(account)
+        refresh_derived(session, subscription, account)
+        record_event(session, subscription, "subscription.updated", {"changes": changed}, account)
+    session.flush()
+    return subscription
+
+
+def _move_next_payment_date(
+    account: Account, subscription: Subscription, new_date: date | None, changed: dict[str, Any]
+) -> None:
+    if new_date is None:
+        raise InvalidRequest("'next_payment_date' cannot be null", param="next_payment_date")
+    if subscription.status not in ("active", "trialing", "unpaid", "scheduled"):
+        raise Conflict(
+            f"The next payment date of a {subscription.status} subscription cannot be changed",
+            param="next_payment_date",
+        )
+    today = clock.account_today(account)
+    if new_date <= today:
+        raise InvalidRequest(
+            f"next_payment_date must be after today ({today.isoformat()} in {account.timezone})",
+            param="next_payment_date",
+        )
+    if subscription.end_date is not None and new_date >= subscription.end_date:
+        raise InvalidRequest(
+            "next_payment_date must be before the end of the fixed term "
+            f"({subscription.end_date.isoformat()})",
+            param="next_payment_date",
+        )
+    if new_date == subscription.next_payment_date:
+        return
+    changed["next_payment_date"] = {
+        "from": subscription.next_payment_date.isoformat()
+        if subscription.next_payment_date
+        else None,
+        "to": new_date.isoformat(),
+    }
+    # Periods count from the new date on: the current period stretches or shrinks to meet it.
+    subscription.next_payment_date = new_date
+    subscription.billing_anchor = new_date
+    if subscription.status == "scheduled":
+        subscription.start_date = new_date
+    elif subscription.status == "trialing":
+        subscription.trial_end = new_date
+        subscription.current_period_end = new_date
+    else:
+        subscription.current_period_end = new_date
+    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
+        remaining = subscription.number_of_payments - subscription.payments_completed
+        subscription.end_date = periods.fixed_term_end(
+            new_date, subscription.billing_frequency, remaining
+        )
+
+
+# --- cancel, reactivate, delete ------------------------------------------------------------
+
+
+def cancel(
+    session: Session, account: Account, subscription_id: str, request: CancelRequest
+) -> Subscription:
+    """Cancel now, at the period end, or on a date (SPEC §6)."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status in ENDED_STATUSES:
+        raise Conflict(f"The subscription is already {subscription.status}")
+    if request.mode != "at_date" and request.cancel_at is not None:
+        raise InvalidRequest("cancel_at goes with mode 'at_date'", param="cancel_at")
+    today = clock.account_today(account)
+    now = clock.account_now(account)
+    details: dict[str, Any] = {
+        "mode": request.mode,
+        "reason": request.reason,
+        "comment": request.comment,
+        "refund": request.refund,
+    }
+
+    if request.mode == "immediately":
+        # Nothing has been collected before the billing engine runs, so there is nothing to refund.
+        details["refunded_amount"] = money.format_amount(0, subscription.currency)
+        subscription.status = "canceled"
+        subscription.canceled_at = now
+        subscription.cancel_at_period_end = False
+        subscription.cancel_at = None
+        subscription.next_payment_date = None
+        subscription.current_period_end = (
+            today
+            if subscription.current_period_end and subscription.current_period_end > today
+            else subscription.current_period_end
+        )
+        event_type = "subscription.canceled"
+    else:
+        if subscription.status == "scheduled":
+            raise Conflict("A scheduled subscription has no period yet: cancel it immediately")
+        if request.refund != "none":
+            raise InvalidRequest(
+                "A refund applies when canceling immediately; at the period end or a date the "
+                "paid period is used up",
+                param="refund",
+            )
+        if request.mode == "at_period_end":
+            ends_on = subscription.current_period_end
+            if subscription.commitment_end and ends_on and subscription.commitment_end > ends_on:
+                # A running commitment keeps billing until it ends (SPEC §6 non-renewal).
+                ends_on = subscription.commitment_end
+            subscription.cancel_at_period_end = True
+            subscription.cancel_at = ends_on
+        else:
+            if request.cancel_at is None:
+                raise InvalidRequest("mode 'at_date' needs cancel_at", param="cancel_at")
+            if request.cancel_at <= today:
+                raise InvalidRequest(
+                    f"cancel_at must be after today ({today.isoformat()}); use mode 'immediately'",
+                    param="cancel_at",
+                )
+            if subscription.end_date is not None and request.cancel_at >= subscription.end_date:
+                raise InvalidRequest(
+                    f"cancel_at must be before the end date ({subscription.end_date.isoformat()})",
+                    param="cancel_at",
+                )
+            subscription.cancel_at_period_end = False
+            subscription.cancel_at = request.cancel_at
+        details["cancel_at"] = (
+            subscription.cancel_at.isoformat() if subscription.cancel_at else None
+        )
+        event_type = "subscription.cancellation_scheduled"
+
+    subscription.cancellation_reason = request.reason
+    subscription.cancellation_comment = request.comment
+    subscription.updated_at = now
+    refresh_derived(session, subscription, account)
+    record_event(session, subscription, event_type, details, account)
+    session.flush()
+    return subscription
+
+
+def reactivate(session: Session, account: Account, subscription_id: str) -> Subscription:
+    """Undo a scheduled cancellation before it takes effect."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status in ENDED_STATUSES:
+        raise Conflict(f"A {subscription.status} subscription cannot be reactivated")
+    if not subscription.cancel_at_period_end and subscription.cancel_at is None:
+        raise Conflict("The subscription is not set to cancel")
+    subscription.cancel_at_period_end = False
+    subscription.cancel_at = None
+    subscription.cancellation_reason = None
+    subscription.cancellation_comment = None
+    subscription.updated_at = clock.account_now(account)
+    record_event(session, subscription, "subscription.reactivated", {}, account)
+    session.flush()
+    return subscription
+
+
+def delete_subscription(session: Session, account: Account, subscription_id: str) -> None:
+    """Delete for good; only canceled or expired subscriptions (SPEC §6)."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status not in ENDED_STATUSES:
+        raise Conflict(
+            "Only canceled or expired subscriptions can be deleted; this one is "
+            f"{subscription.status}"
+        )
+    properties.delete_values(session, account.id, subscription.id)
+    session.execute(
+        delete(Association).where(
+            Association.account_id == account.id,
+            or_(Association.from_id == subscription.id, Association.to_id == subscription.id),
+        )
+    )
+    session.execute(
+        delete(SubscriptionEvent).where(SubscriptionEvent.subscription_id == subscription.id)
+    )
+    session.delete(subscription)
+    session.flush()
+
+
+# --- find ----------------------------------------------------------------------------------
+
+
+def list_subscriptions(
+    session: Session,
+    account: Account,
+    *,
+    statuses: Sequence[str],
+    contact_id: str | None,
+    next_payment_date_gte: date | None,
+    next_payment_date_lte: date | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Subscription], bool, str | None]:
+    query = (
+        select(Subscription)
+        .where(Subscription.account_id == account.id)
+        .options(selectinload(Subscription.line_items))
+    )
+    if statuses:
+        query = query.where(Subscription.status.in_(statuses))
+    if contact_id:
+        query = query.where(Subscription.contact_id == contact_id)
+    if next_payment_date_gte:
+        query = query.where(Subscription.next_payment_date >= next_payment_date_gte)
+    if next_payment_date_lte:
+        query = query.where(Subscription.next_payment_date <= next_payment_date_lte)
+    return paginate(session, query, Subscription.id, limit=limit, cursor=cursor)
+
+
+def search(
+    session: Session, account: Account, request: SearchRequest
+) -> tuple[Sequence[Subscription], int, bool, str | None]:
+    """Filter with the one filter language; the cursor is an offset, as in HubSpot's search."""
+    custom = {
+        name: definition.field_type
+        for name, definition in properties.definitions(session, account.id, OBJECT_TYPE).items()
+    }
+    condition = Subscription.account_id == account.id
+    if request.filter_groups:
+        condition = condition & filters.compile_filter_groups(
+            request.filter_groups, SUBSCRIPTION_SPEC, custom, account.id
+        )
+    offset = 0
+    if request.cursor:
+        raw = decode_cursor(request.cursor)
+        if not raw.isdigit() or int(raw) > 10_000_000:
+            raise InvalidRequest("The cursor is not valid", param="cursor")
+        offset = int(raw)
+    total = session.scalar(select(func.count()).select_from(Subscription).where(condition)) or 0
+    order = filters.compile_sorts(request.sorts, SUBSCRIPTION_SPEC, custom)
+    rows = session.scalars(
+        select(Subscription)
+        .where(condition)
+        .options(selectinload(Subscription.line_items))
+        .order_by(*order)
+        .offset(offset)
+        .limit(request.limit + 1)
+    ).all()
+    has_more = len(rows) > request.limit
+    rows = rows[: request.limit]
+    next_cursor = encode_cursor(str(offset + len(rows))) if has_more else None
+    return rows, total, has_more, next_cursor
+
+
+def events(
+    session: Session, account: Account, subscription_id: str, *, limit: int, cursor: str | None
+) -> tuple[Sequence[SubscriptionEvent], bool, str | None]:
+    """The timeline, oldest first."""
+    get_owned(session, Subscription, account.id, subscription_id, "subscription")
+    query = select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == subscription_id)
+    if cursor:
+        query = query.where(SubscriptionEvent.id > decode_cursor(cursor))
+    rows = session.scalars(query.order_by(SubscriptionEvent.id).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, has_more, (encode_cursor(rows[-1].id) if has_more else None)
