@@ -15,6 +15,7 @@ from cadency.kit import migrate
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
+from cadency.kit.middleware import RejectNulCharacters
 from cadency.kit.schemas import ErrorResponse
 from cadency.payments import endpoints as payment_endpoints
 from cadency.properties import endpoints as property_endpoints
@@ -62,6 +63,8 @@ def create_app(
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, resolve_account=_account_for_token
     )
+    # Added last, so it runs first: nothing with a NUL reaches idempotency records or queries.
+    app.add_middleware(RejectNulCharacters)
 
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (

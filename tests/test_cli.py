@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from cadency.accounts.models import Account, User
+from cadency.catalog.models import Product
+from cadency.cli import main
+from cadency.subscriptions.models import Subscription
+from tests.conftest import Api
+
+
+@pytest.fixture
+def run(app: FastAPI, database_url: str) -> Any:
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(main, list(args), env={"CADENCY_DATABASE_URL": database_url})
+
+    return invoke
+
+
+def test_accounts_create_prints_id_and_a_working_key(run: Any, client: Any, db: Any) -> None:
+    result = run(
+        "accounts",
+        "create",
+        "--name",
+        "Koffie BV",
+        "--timezone",
+        "Europe/Amsterdam",
+        "--currency",
+        "EUR",
+        "--language",
+        "nl",
+        "--mode",
+        "live",
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert set(printed) == {"account_id", "api_key"}
+    account = db.get(Account, printed["account_id"])
+    assert (account.timezone, account.currency, account.language, account.mode) == (
+        "Europe/Amsterdam",
+        "EUR",
+        "nl",
+        "live",
+    )
+    settings = client.get(
+        "/api/v1/account/settings", headers={"Authorization": f"Bearer {printed['api_key']}"}
+    ).json()
+    assert settings["account_id"] == printed["account_id"]
+    assert settings["locale"] == "nl-NL"
+
+
+def test_accounts_create_refuses_bad_values(run: Any) -> None:
+    result = run("accounts", "create", "--name", "X", "--timezone", "Mars/Olympus")
+    assert result.exit_code == 2
+    assert "time zone" in result.stderr
+
+
+def test_users_create(run: Any, api: Api, db: Any) -> None:
+    result = run(
+        "users",
+        "create",
+        "--account-id",
+        str(api.account_id),
+        "--email",
+        "Ann@Example.com",
+        "--password",
+        "a long secret",
+        "--permission",
+        "subscriptions.view",
+        "--permission",
+        "subscriptions.export",
+    )
+    assert result.exit_code == 0, result.output
+    user = db.get(User, json.loads(result.stdout)["user_id"])
+    assert user.email == "ann@example.com"
+    assert user.permissions == ["subscriptions.view", "subscriptions.export"]
+    assert "a long secret" not in user.password_hash
+    admin = run(
+        "users",
+        "create",
+        "--account-id",
+        str(api.account_id),
+        "--email",
+        "boss@example.com",
+        "--password",
+        "another secret",
+    )
+    assert db.get(User, json.loads(admin.stdout)["user_id"]).permissions == ["super_admin"]
+    duplicate = run(
+        "users",
+        "create",
+        "--account-id",
+        str(api.account_id),
+        "--email",
+        "ann@example.com",
+        "--password",
+        "a long secret",
+    )
+    assert duplicate.exit_code == 2 and "already exists" in duplicate.stderr
+    missing = run(
+        "users", "create", "--account-id", "1", "--email", "a@b.c", "--password", "xxxxxxxx"
+    )
+    assert missing.exit_code == 2
+
+
+def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    account_id = printed["account_id"]
+    assert printed["login"] == {"email": "owner@example.com", "password": "cadency-demo"}
+    products = db.scalars(select(Product).where(Product.account_id == account_id)).all()
+    assert sorted((p.name, p.unit_price, p.billing_frequency) for p in products) == [
+        ("Coffee casual - 250g", 1250, "monthly"),
+        ("Coffee is my fuel - 500g", 1800, "biweekly"),
+        ("Just one more cup - 1 KG", 2500, "monthly"),
+    ]
+    statuses = db.scalars(
+        select(Subscription.status).where(Subscription.account_id == account_id)
+    ).all()
+    assert sorted(statuses) == ["active", "active", "canceled", "scheduled", "trialing"]
+    listed = client.get(
+        "/api/v1/subscriptions", headers={"Authorization": f"Bearer {printed['api_key']}"}
+    ).json()
+    assert len(listed["data"]) == 5
+    assert (
+        db.scalar(select(func.count()).select_from(User).where(User.account_id == account_id)) == 1
+    )
