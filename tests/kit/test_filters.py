@@ -649,19 +649,19 @@ def test_filter_models_reject_unknown_fields_and_operators() -> None:
     [
         (
             [{"filters": [{"property": "status", "operator": "like", "value": "x"}]}],
-            "filter_groups[0].filters[0].operator",
-            "Invalid value for 'filter_groups[0].filters[0].operator'",
+            "filter_groups.0.filters.0.operator",
+            "Invalid value for 'filter_groups.0.filters.0.operator'",
         ),
         (
             [{"filters": [{"property": "status", "operator": "eq", "propertyName": "x"}]}],
-            "filter_groups[0].filters[0].propertyName",
-            "Unknown field: 'filter_groups[0].filters[0].propertyName'",
+            "filter_groups.0.filters.0.propertyName",
+            "Unknown field: 'filter_groups.0.filters.0.propertyName'",
         ),
-        ([{"filters": []}], "filter_groups[0].filters", "at least 1"),
+        ([{"filters": []}], "filter_groups.0.filters", "at least 1"),
         ([{"filters": [f("status", "eq", "x")]}] * 6, "filter_groups", "at most 5"),
         (
             [{"filters": [f("status", "eq", {"a": 1})]}],
-            "filter_groups[0].filters[0].value",
+            "filter_groups.0.filters.0.value",
             "Invalid value",
         ),
     ],
@@ -673,7 +673,7 @@ def test_parse_filter_groups_errors(raw: Any, param: str, message: str) -> None:
     assert message in exc.value.message
 
 
-P = "filter_groups[0].filters[0]"
+P = "filter_groups.0.filters.0"
 ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown property", f("nope", "eq", "x"), f"{P}.property", "Unknown property: 'nope'"),
     ("unknown prefixed", f("properties.name", "eq", "x"), f"{P}.property", "'properties.name'"),
@@ -716,7 +716,7 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     (
         "unknown enum in list",
         f("status", "in", values=["active", "bogus"]),
-        f"{P}.values[1]",
+        f"{P}.values.1",
         "'bogus'",
     ),
     ("enum number", f("status", "eq", 1), f"{P}.value", "got a number"),
@@ -753,7 +753,7 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
         "below value",
     ),
     ("NUL in text", f("name", "eq", "a\x00b"), f"{P}.value", "NUL"),
-    ("NUL in enum", f("tier", "in", values=["Basic", "\x00"]), f"{P}.values[1]", "NUL"),
+    ("NUL in enum", f("tier", "in", values=["Basic", "\x00"]), f"{P}.values.1", "NUL"),
     ("lone surrogate", f("notes", "contains_token", "\ud800"), f"{P}.value", "valid Unicode"),
     ("datetime overflow", f("canceled_at", "gt", "9999-12-31T23:59:59-01:00"), f"{P}.value", "ISO"),
     ("year zero", f("start_date", "gt", "0000-01-01"), f"{P}.value", "calendar date"),
@@ -781,7 +781,7 @@ def test_error_names_the_group_and_filter_position(world: World) -> None:
     ]
     with pytest.raises(InvalidRequest) as exc:
         world.match(groups)
-    assert exc.value.param == "filter_groups[1].filters[1].value"
+    assert exc.value.param == "filter_groups.1.filters.1.value"
     assert "'seats'" in exc.value.message
 
 
@@ -789,7 +789,7 @@ def test_param_prefix_for_other_callers() -> None:
     groups = parse_filter_groups(one(f("nope", "eq", "x")))
     with pytest.raises(InvalidRequest) as exc:
         compile_filter_groups(groups, SUBSCRIPTION_SPEC, {}, 1, param="enrollment.filter_groups")
-    assert exc.value.param == "enrollment.filter_groups[0].filters[0].property"
+    assert exc.value.param == "enrollment.filter_groups.0.filters.0.property"
 
 
 def test_too_many_groups_is_rejected_when_compiling() -> None:
@@ -809,7 +809,7 @@ def test_options_restrict_custom_option_values(world: World) -> None:
     assert exc.value.param == f"{P}.value"
     with pytest.raises(InvalidRequest) as exc:
         world.match(one(f("features", "in", values=["api", "nope"])), options=OPTIONS)
-    assert exc.value.param == f"{P}.values[1]"
+    assert exc.value.param == f"{P}.values.1"
     # Known options pass; without options any value is accepted (and may match nothing).
     assert world.match(one(f("tier", "eq", "Basic")), options=OPTIONS) == {"s1", "s3", "s5"}
     assert world.match(one(f("tier", "eq", "Gold"))) == set()
@@ -890,13 +890,13 @@ def test_default_order_is_id(world: World) -> None:
 @pytest.mark.parametrize(
     ("sorts", "param", "message"),
     [
-        ([{"property": "nope"}], "sorts[0].property", "Unknown property: 'nope'"),
+        ([{"property": "nope"}], "sorts.0.property", "Unknown property: 'nope'"),
         (
             [{"property": "name"}, {"property": "associations.company"}],
-            "sorts[1].property",
+            "sorts.1.property",
             "Cannot sort by association 'associations.company'",
         ),
-        ([{"property": "name", "direction": "up"}], "sorts[0].direction", "Invalid value"),
+        ([{"property": "name", "direction": "up"}], "sorts.0.direction", "Invalid value"),
         ([{"property": "name"}] * 6, "sorts", "at most 5"),
     ],
 )

@@ -507,3 +507,23 @@ def test_authentication_errors(api: Api) -> None:
         "/api/v1/subscriptions", headers={"Authorization": "Bearer cad_test_nope"}
     )
     assert wrong.status_code == 401
+
+
+def test_search_refuses_an_option_the_property_does_not_have(api: Api) -> None:
+    api.ok(
+        api.post(
+            "/properties/subscriptions",
+            {
+                "name": "tier",
+                "label": "Tier",
+                "field_type": "select",
+                "options": [{"value": "basic", "label": "Basic"}],
+            },
+        )
+    )
+    response = api.post(
+        "/subscriptions/search",
+        {"filter_groups": [{"filters": [{"property": "tier", "operator": "eq", "value": "gold"}]}]},
+    )
+    assert response.status_code == 422
+    assert "gold" in response.json()["error"]["message"]

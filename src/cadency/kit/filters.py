@@ -184,7 +184,7 @@ def _validation_error(exc: ValidationError, param: str) -> InvalidRequest:
     path = param
     for part in error.get("loc", ()):
         if isinstance(part, int):
-            path += f"[{part}]"
+            path += f".{part}"
         elif "[" not in str(part) and part != "function-after":  # pydantic's union/type tags
             path += f".{part}"
     if error.get("type") == "extra_forbidden":
@@ -662,7 +662,7 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
             raise InvalidRequest(
                 f"Operator '{op}' on '{label}' needs at least one value", param=f"{param}.values"
             )
-        return [check(v, f"{param}.values[{i}]") for i, v in enumerate(f.values)]
+        return [check(v, f"{param}.values.{i}") for i, v in enumerate(f.values)]
     value = check(f.value, f"{param}.value")
     if op != "between":
         return [value]
@@ -756,13 +756,13 @@ def compile_filter_groups(
         return true()
     ors: list[ColumnElement[bool]] = []
     for g, group in enumerate(groups):
-        where = f"{param}[{g}].filters"
+        where = f"{param}.{g}.filters"
         if not group.filters or len(group.filters) > MAX_FILTERS_PER_GROUP:
             raise InvalidRequest(
                 f"A filter group has 1 to {MAX_FILTERS_PER_GROUP} filters", param=where
             )
         ands = [
-            _compile_filter(f, spec, custom, options, account_id, f"{where}[{i}]")
+            _compile_filter(f, spec, custom, options, account_id, f"{where}.{i}")
             for i, f in enumerate(group.filters)
         ]
         ors.append(and_(*ands))
@@ -841,7 +841,7 @@ def compile_sorts(
     id_column = _expr(spec.id_column)
     currency = None if spec.currency_column is None else _expr(spec.currency_column)
     for i, sort in enumerate(sorts):
-        target = _resolve(sort.property, spec, custom, None, f"{param}[{i}].property", sorting=True)
+        target = _resolve(sort.property, spec, custom, None, f"{param}.{i}.property", sorting=True)
         if target.column is not None:
             col = target.column
         else:

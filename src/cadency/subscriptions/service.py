@@ -15,7 +15,7 @@ from cadency.accounts.models import Account
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import TaxRate
 from cadency.crm.models import Association, Company, Contact
-from cadency.kit import clock, filters, money, periods
+from cadency.kit import clock, money, periods
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
@@ -24,7 +24,7 @@ from cadency.payments.models import PaymentMethod
 from cadency.properties import service as properties
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import CancelRequest, SearchRequest, SubscriptionCreate
-from cadency.subscriptions.search import SUBSCRIPTION_SPEC
+from cadency.subscriptions.search import search_clauses
 
 OBJECT_TYPE = "subscriptions"
 # Statuses in which a subscription brings in recurring revenue.
@@ -633,15 +633,7 @@ def search(
     session: Session, account: Account, request: SearchRequest
 ) -> tuple[Sequence[Subscription], int, bool, str | None]:
     """Filter with the one filter language; the cursor is an offset, as in HubSpot's search."""
-    custom = {
-        name: definition.field_type
-        for name, definition in properties.definitions(session, account.id, OBJECT_TYPE).items()
-    }
-    condition = Subscription.account_id == account.id
-    if request.filter_groups:
-        condition = condition & filters.compile_filter_groups(
-            request.filter_groups, SUBSCRIPTION_SPEC, custom, account.id
-        )
+    condition, order = search_clauses(session, account.id, request.filter_groups, request.sorts)
     offset = 0
     if request.cursor:
         raw = decode_cursor(request.cursor)
@@ -649,7 +641,6 @@ def search(
             raise InvalidRequest("The cursor is not valid", param="cursor")
         offset = int(raw)
     total = session.scalar(select(func.count()).select_from(Subscription).where(condition)) or 0
-    order = filters.compile_sorts(request.sorts, SUBSCRIPTION_SPEC, custom)
     rows = session.scalars(
         select(Subscription)
         .where(condition)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cadency.accounts import service
+from cadency.accounts.models import Account
+from tests.conftest import Api
+
+
+def test_defaults(api: Api) -> None:
+    settings = api.ok(api.get("/account/settings"))
+    assert settings == {
+        "account_id": api.account_id,
+        "name": "Test shop",
+        "mode": "test",
+        "timezone": "UTC",
+        "currency": "USD",
+        "language": "en",
+        "locale": "en-US",
+        "renewal_reminder_days": 14,
+        "dunning_retry_days": [3, 5, 7],
+        "dunning_final_action": "cancel",
+        "dunning_invoice_action": "mark_uncollectible",
+        "invoice_number_prefix": "INV",
+    }
+
+
+def test_patch_settings(api: Api) -> None:
+    updated = api.ok(
+        api.patch(
+            "/account/settings",
+            {
+                "timezone": "Asia/Kolkata",
+                "language": "da",
+                "renewal_reminder_days": None,
+                "dunning_retry_days": [2, 4],
+                "dunning_final_action": "pause",
+                "invoice_number_prefix": "CAD-",
+            },
+        )
+    )
+    assert updated["timezone"] == "Asia/Kolkata"
+    assert (updated["language"], updated["locale"]) == ("da", "da-DK")
+    assert updated["renewal_reminder_days"] is None
+    assert updated["dunning_retry_days"] == [2, 4]
+    assert updated["dunning_final_action"] == "pause"
+    assert api.ok(api.get("/account/settings")) == updated
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"timezone": "Mars/Base"}, "timezone"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"language": "fr"}, "language"),
+        ({"dunning_retry_days": [5, 3]}, "dunning_retry_days"),
+        ({"dunning_retry_days": [0]}, "dunning_retry_days.0"),
+        ({"dunning_final_action": "explode"}, "dunning_final_action"),
+        ({"renewal_reminder_days": 1.5}, "renewal_reminder_days"),
+        ({"timezone": None}, "timezone"),
+        ({"mode": "live"}, "mode"),
+    ],
+)
+def test_bad_settings_are_refused(api: Api, body: dict[str, Any], param: str) -> None:
+    response = api.patch("/account/settings", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == param
+    assert api.ok(api.get("/account/settings"))["timezone"] == "UTC"
+
+
+def test_only_super_admins_change_settings(api: Api, session_factory: Any) -> None:
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        _, key = service.create_api_key(session, account, name="ro", scopes=["subscriptions.view"])
+        session.commit()
+    viewer = Api(client=api.client, account_id=api.account_id, key=key)
+    assert viewer.ok(viewer.get("/account/settings"))["account_id"] == api.account_id
+    response = viewer.patch("/account/settings", {"timezone": "Europe/Amsterdam"})
+    assert response.status_code == 403
+    assert api.ok(api.get("/account/settings"))["timezone"] == "UTC"
