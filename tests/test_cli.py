@@ -116,7 +116,7 @@ def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     account_id = printed["account_id"]
-    assert printed["login"] == {"email": "owner@example.com", "password": "cadency-demo"}
+    assert printed["login"]["email"] == "owner@example.com"
     products = db.scalars(select(Product).where(Product.account_id == account_id)).all()
     assert sorted((p.name, p.unit_price, p.billing_frequency) for p in products) == [
         ("Coffee casual - 250g", 1250, "monthly"),
@@ -134,3 +134,13 @@ def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
     assert (
         db.scalar(select(func.count()).select_from(User).where(User.account_id == account_id)) == 1
     )
+
+
+def test_demo_twice_keeps_one_demo_account(run: Any, db: Any) -> None:
+    first = json.loads(run("demo").stdout)
+    second = run("demo")
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert again["account_id"] == first["account_id"]
+    assert again["api_key"] != first["api_key"]
+    assert again["login"]["email"] == "owner@example.com"

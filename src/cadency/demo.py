@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts import service as accounts
+from cadency.accounts.models import Account, User
 from cadency.catalog import service as catalog
 from cadency.catalog.line_items import LineItemInput
 from cadency.catalog.schemas import ProductCreate
@@ -31,10 +33,32 @@ CONTACTS = [
 ]
 
 
+DEMO_ACCOUNT_NAME = "Cadency Coffee (demo)"
+
+
 def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
-    """Create a test-mode account with products, contacts and a handful of subscriptions."""
+    """Create a test-mode account with products, contacts and a handful of subscriptions.
+
+    Run again, it keeps the demo account it made before and hands out a fresh API key for it.
+    """
+    existing = session.scalar(
+        select(Account).where(Account.name == DEMO_ACCOUNT_NAME).order_by(Account.id).limit(1)
+    )
+    if existing is not None:
+        _key, api_key = accounts.create_api_key(
+            session, existing, name="Demo key", scopes=["super_admin"]
+        )
+        owner = session.scalar(
+            select(User).where(User.account_id == existing.id).order_by(User.id).limit(1)
+        )
+        return {
+            "account_id": existing.id,
+            "api_key": api_key,
+            "user_id": owner.id if owner else None,
+            "login": {"email": owner.email if owner else email, "password": "(unchanged)"},
+        }
     account, api_key = accounts.create_account(
-        session, name="Cadency Coffee (demo)", timezone="Europe/Amsterdam", currency="USD"
+        session, name=DEMO_ACCOUNT_NAME, timezone="Europe/Amsterdam", currency="USD"
     )
     user = accounts.create_user(session, account, email=email, password=password)
     products = [

@@ -183,9 +183,7 @@ def _validation_error(exc: ValidationError, param: str) -> InvalidRequest:
     error = exc.errors()[0]
     path = param
     for part in error.get("loc", ()):
-        if isinstance(part, int):
-            path += f".{part}"
-        elif "[" not in str(part) and part != "function-after":  # pydantic's union/type tags
+        if isinstance(part, int) or ("[" not in str(part) and part != "function-after"):
             path += f".{part}"
     if error.get("type") == "extra_forbidden":
         return InvalidRequest(f"Unknown field: '{path}'", param=path)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
@@ -10,19 +10,9 @@ from cadency.kit.filters import FilterGroup, Sort
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.schemas import CurrencyCode, DateStr, Name, OutputModel, StrictModel
 
-STATUSES = ("scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired")
 Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
+STATUSES: tuple[str, ...] = get_args(Status)
 CollectionMethod = Literal["charge_automatically", "send_invoice"]
-CANCELLATION_REASONS = (
-    "too_expensive",
-    "missing_features",
-    "switched_service",
-    "unused",
-    "customer_service",
-    "too_complex",
-    "low_quality",
-    "other",
-)
 CancellationReason = Literal[
     "too_expensive",
     "missing_features",
@@ -33,6 +23,7 @@ CancellationReason = Literal[
     "low_quality",
     "other",
 ]
+CANCELLATION_REASONS: tuple[str, ...] = get_args(CancellationReason)
 PaymentTerms = Annotated[
     StrictStr,
     Field(
