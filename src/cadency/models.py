@@ -3,9 +3,11 @@
 from cadency.accounts.models import Account, ApiKey, User
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
+from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit.db import Base
 from cadency.kit.idempotency import IdempotencyRecord
-from cadency.payments.models import PaymentMethod
+from cadency.kit.outbox import OutboxMessage
+from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 
@@ -19,12 +21,17 @@ __all__ = [
     "Deal",
     "Fee",
     "IdempotencyRecord",
+    "Invoice",
+    "InvoiceLine",
     "LineItem",
+    "OutboxMessage",
+    "Payment",
     "PaymentMethod",
     "Product",
     "PropertyDefinition",
     "PropertyValue",
     "Quote",
+    "Refund",
     "Subscription",
     "SubscriptionEvent",
     "TaxRate",

@@ -44,6 +44,8 @@ class Account(Base):
     dunning_final_action: Mapped[str] = mapped_column(String(16), default="cancel")
     dunning_invoice_action: Mapped[str] = mapped_column(String(24), default="mark_uncollectible")
     invoice_number_prefix: Mapped[str] = mapped_column(String(16))
+    # The last invoice number handed out; incremented under a row lock.
+    invoice_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -24,4 +24,47 @@ class PaymentMethod(Base):
     exp_year: Mapped[int | None]
     processor: Mapped[str] = mapped_column(String(16))
     processor_token: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class Payment(Base):
+    """One charge attempt against a payment method, as the processor answered it."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index("ix_payments_account_id_id", "account_id", "id"),
+        Index("ix_payments_invoice_id", "invoice_id"),
+        Index("ix_payments_subscription_id", "subscription_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"))
+    subscription_id: Mapped[str | None] = mapped_column(String(40))
+    contact_id: Mapped[str | None] = mapped_column(String(40))
+    payment_method_id: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    processor: Mapped[str] = mapped_column(String(16))
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
+    # Derived from the invoice and the attempt number, so a retried call never charges twice.
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    settles_on: Mapped[date | None]  # bank debits stay processing until this date
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_payment_id", "payment_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(64))
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]

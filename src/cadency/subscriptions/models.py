@@ -67,6 +67,8 @@ class Subscription(Base):
     last_payment_amount: Mapped[int | None] = mapped_column(BigInteger)
     last_payment_status: Mapped[str | None] = mapped_column(String(16))
     payments_completed: Mapped[int] = mapped_column(default=0)
+    # Periods invoiced so far; the next period to bill is period number `periods_billed`.
+    periods_billed: Mapped[int] = mapped_column(default=0, server_default="0")
     total_collected: Mapped[int] = mapped_column(BigInteger, default=0)
     mrr: Mapped[int] = mapped_column(BigInteger, default=0)
 

@@ -1,0 +1,60 @@
+"""The outbox: side effects (emails, webhooks, workflow actions) are rows written in the same
+transaction as the state change that causes them, and delivered after commit, at least once.
+
+`dedup_key` makes writing the same event twice impossible: an engine that runs the same work
+again (after a crash, or in a second worker) tries to write the same key and keeps the first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from cadency.kit.db import Base
+from cadency.kit.ids import new_id
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_undelivered", "delivered_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the event id (evt_…)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+def emit(
+    session: Session,
+    *,
+    account_id: int,
+    type: str,
+    dedup_key: str,
+    payload: dict[str, Any],
+    at: datetime,
+    subscription_id: str | None = None,
+) -> OutboxMessage | None:
+    """Queue one side effect unless an event with the same `dedup_key` is already queued."""
+    key = f"{account_id}:{dedup_key}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)) is not None:
+        return None
+    message = OutboxMessage(
+        id=new_id("evt"),
+        account_id=account_id,
+        type=type,
+        dedup_key=key,
+        subscription_id=subscription_id,
+        payload=payload,
+        created_at=at,
+    )
+    session.add(message)
+    return message
