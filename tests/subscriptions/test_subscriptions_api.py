@@ -45,11 +45,18 @@ def test_create_active_subscription_with_exact_amounts_and_dates(api: Api) -> No
     assert sub["billing_frequency"] == "monthly"
     assert sub["billing_terms"] == "auto_renew"
     assert sub["end_date"] is None
-    assert sub["next_payment_date"] == start.isoformat()
-    # 2 x 25.00 + 21 % tax = 60.50, plus the one-time 10.00 on the first payment.
-    assert sub["next_payment_amount"] == "70.50"
+    # The first period is invoiced and charged at creation: 2 x 25.00 + 21 % tax = 60.50, plus
+    # the one-time 10.00; afterwards each month costs 60.50.
+    from cadency.kit import periods
+
+    assert sub["current_period_start"] == start.isoformat()
+    assert sub["next_payment_date"] == periods.add_months(start, 1).isoformat()
+    assert sub["payments_completed"] == 1
+    assert sub["last_payment_amount"] == "70.50"
+    assert sub["last_payment_status"] == "succeeded"
+    assert sub["total_collected"] == "70.50"
+    assert sub["next_payment_amount"] == "60.50"
     assert sub["mrr"] == "50.00"
-    assert sub["total_collected"] == "0.00"
     assert [li["amount"] for li in sub["line_items"]] == ["50.00", "10.00"]
     assert sub["line_items"][0]["id"].startswith("li_")
     assert sub["name"] == "Just one more cup - 1 KG"
@@ -243,9 +250,12 @@ def test_list_filters_and_cursor_pagination(api: Api) -> None:
     assert len(both["data"]) == 4
     by_contact = api.ok(api.get("/subscriptions", params={"contact_id": subs[0]["contact_id"]}))
     assert [s["id"] for s in by_contact["data"]] == [subs[0]["id"]]
-    later = (today(api) + timedelta(days=1)).isoformat()
-    upcoming = api.ok(api.get("/subscriptions", params={"next_payment_date_gte": later}))
+    # The paid subscriptions renew in a month, the trial ends in a week.
+    week = (today(api) + timedelta(days=7)).isoformat()
+    upcoming = api.ok(api.get("/subscriptions", params={"next_payment_date_lte": week}))
     assert [s["id"] for s in upcoming["data"]] == [trial["id"]]
+    later = api.ok(api.get("/subscriptions", params={"next_payment_date_gte": week, "limit": 10}))
+    assert len(later["data"]) == 4
     assert api.get("/subscriptions", params={"status": "bogus"}).status_code == 422
     assert api.get("/subscriptions", params={"cursor": "!!!"}).status_code == 422
 
@@ -368,8 +378,13 @@ def test_patch_fields_and_timeline(api: Api) -> None:
     assert patched["current_period_end"] == new_date
     assert patched["billing_address"]["city"] == "Amsterdam"
     events = api.ok(api.get(f"/subscriptions/{sub['id']}/events"))["data"]
-    assert [e["type"] for e in events] == ["subscription.created", "subscription.updated"]
-    assert events[1]["data"]["changes"]["name"] == {
+    assert [e["type"] for e in events] == [
+        "subscription.created",
+        "invoice.created",
+        "payment.succeeded",
+        "subscription.updated",
+    ]
+    assert events[-1]["data"]["changes"]["name"] == {
         "from": "Just one more cup - 1 KG",
         "to": "Office coffee",
     }

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
+from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
-from cadency.catalog.models import TaxRate
 from cadency.crm.models import Association, Company, Contact
 from cadency.kit import clock, money, periods
 from cadency.kit.errors import Conflict, InvalidRequest
@@ -25,10 +23,9 @@ from cadency.properties import service as properties
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import CancelRequest, SearchRequest, SubscriptionCreate
 from cadency.subscriptions.search import search_clauses
+from cadency.subscriptions.state import record_event, refresh_derived
 
 OBJECT_TYPE = "subscriptions"
-# Statuses in which a subscription brings in recurring revenue.
-REVENUE_STATUSES = ("active", "unpaid")
 ENDED_STATUSES = ("canceled", "expired")
 
 
@@ -37,79 +34,6 @@ def get(session: Session, account: Account, subscription_id: str) -> Subscriptio
     # line_items load explicitly (lazy="raise" elsewhere keeps N+1 queries out).
     session.refresh(subscription, attribute_names=["line_items"])
     return subscription
-
-
-def record_event(
-    session: Session,
-    subscription: Subscription,
-    event_type: str,
-    data: dict[str, Any],
-    account: Account,
-) -> SubscriptionEvent:
-    event = SubscriptionEvent(
-        id=new_id("evt"),
-        account_id=subscription.account_id,
-        subscription_id=subscription.id,
-        type=event_type,
-        data=data,
-        created_at=clock.account_now(account),
-    )
-    session.add(event)
-    return event
-
-
-# --- amounts -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Amounts:
-    recurring_net: int  # one period of the recurring items, before tax
-    recurring_total: int  # one period, with tax
-    first_payment_total: int  # the first invoice: recurring + one-time items, with tax
-
-
-def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
-    rate_ids = {item.tax_rate_id for item in items if item.tax_rate_id}
-    rates: dict[str, Decimal] = {}
-    if rate_ids:
-        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
-        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
-
-    def with_tax(item: LineItem) -> int:
-        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
-        return item.amount + (money.percent_of(item.amount, rate) if rate else 0)
-
-    recurring = [item for item in items if item.billing_frequency]
-    one_time = [item for item in items if not item.billing_frequency]
-    recurring_total = sum(with_tax(item) for item in recurring)
-    return Amounts(
-        recurring_net=sum(item.amount for item in recurring),
-        recurring_total=recurring_total,
-        first_payment_total=recurring_total + sum(with_tax(item) for item in one_time),
-    )
-
-
-def refresh_derived(session: Session, subscription: Subscription, account: Account) -> None:
-    """Recompute the stored amounts and the engine's next wake-up from the subscription's state."""
-    amounts = compute_amounts(session, subscription.line_items)
-    subscription.recurring_amount = amounts.recurring_total
-    billed_before = subscription.payments_completed > 0
-    subscription.next_payment_amount = (
-        amounts.recurring_total if billed_before else amounts.first_payment_total
-    )
-    if subscription.status in REVENUE_STATUSES:
-        factor = periods.monthly_factor(subscription.billing_frequency)
-        subscription.mrr = money.prorate(
-            amounts.recurring_net, factor.numerator, factor.denominator
-        )
-    else:
-        subscription.mrr = 0
-    if subscription.invoice_creation and subscription.next_payment_date is not None:
-        subscription.next_action_at = periods.start_of_day_utc(
-            subscription.next_payment_date, account.timezone
-        )
-    else:
-        subscription.next_action_at = None
 
 
 # --- create --------------------------------------------------------------------------------
@@ -200,6 +124,9 @@ def create(
         },
         account,
     )
+    # Whatever is due today happens now: the first invoice of a subscription that starts today
+    # is issued and charged before the buyer gets the answer, as at a checkout.
+    engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
 

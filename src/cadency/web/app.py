@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import endpoints as account_endpoints
 from cadency.accounts import service as account_service
+from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
@@ -74,6 +75,7 @@ def create_app(
         payment_endpoints,
         property_endpoints,
         subscription_endpoints,
+        billing_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -1,0 +1,542 @@
+"""The billing engine: for one subscription, do everything that is due up to "now", in date
+order — starts, trial ends, cancellations, renewals (invoice + charge), bank-debit settlements,
+dunning retries, overdue invoices, reminders, expiries — and say when it next has work.
+
+Exactly once: invoicing recomputes which period is due from the subscription's own counters and
+writes only what is missing; the UNIQUE (subscription_id, cycle_period_start) constraint on
+invoices and the unique payment idempotency key are the backstop when two workers race, and
+the outbox's dedup key keeps every side effect single. Running the engine again over the same
+time writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.invoices import service as invoicing
+from cadency.invoices.models import Invoice
+from cadency.kit import money, outbox, periods
+from cadency.kit.ids import new_id
+from cadency.payments import processor
+from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.state import record_event, refresh_derived
+
+TRIAL_ENDING_NOTICE_DAYS = 3
+# A guard against a bug looping forever on one subscription; real work needs far fewer steps.
+MAX_STEPS = 10_000
+
+
+class SubscriptionRun:
+    """Brings one subscription up to `now`. Call `run()` inside a transaction or savepoint."""
+
+    def __init__(
+        self, session: Session, account: Account, subscription: Subscription, now: datetime
+    ):
+        self.session = session
+        self.account = account
+        self.sub = subscription
+        self.now = now
+        self.today = periods.local_date(now, account.timezone)
+        self.changed = False
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _money(self, amount: int) -> str:
+        return money.format_amount(amount, self.sub.currency)
+
+    def _event(self, event_type: str, data: dict[str, Any]) -> None:
+        record_event(self.session, self.sub, event_type, data, self.account)
+        self.changed = True
+
+    def _emit(self, event_type: str, dedup: str, payload: dict[str, Any]) -> None:
+        message = outbox.emit(
+            self.session,
+            account_id=self.account.id,
+            type=event_type,
+            dedup_key=dedup,
+            payload={
+                "subscription_id": self.sub.id,
+                "contact_id": self.sub.contact_id,
+                "currency": self.sub.currency,
+                **payload,
+            },
+            at=self.now,
+            subscription_id=self.sub.id,
+        )
+        if message is not None:
+            self.changed = True
+
+    def _set_status(self, status: str, reason: str) -> None:
+        if self.sub.status == status:
+            return
+        before = self.sub.status
+        self.sub.status = status
+        self.sub.updated_at = self.now
+        self._event("subscription.status_changed", {"from": before, "to": status, "reason": reason})
+        self._emit(
+            "subscription.status_changed",
+            f"status:{self.sub.id}:{before}:{status}:{self.today.isoformat()}",
+            {"from": before, "to": status, "reason": reason},
+        )
+
+    def _open_invoice(self) -> Invoice | None:
+        return self.session.scalar(
+            select(Invoice)
+            .where(Invoice.subscription_id == self.sub.id, Invoice.status == "open")
+            .order_by(Invoice.id)
+            .limit(1)
+        )
+
+    def _processing_payments(self) -> list[Payment]:
+        return list(
+            self.session.scalars(
+                select(Payment)
+                .where(Payment.subscription_id == self.sub.id, Payment.status == "processing")
+                .order_by(Payment.id)
+            )
+        )
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Do all due work; returns whether anything was written."""
+        for _ in range(MAX_STEPS):
+            if not self._step():
+                break
+        else:  # pragma: no cover - a bug, not a state a client can cause
+            raise RuntimeError(f"billing engine did not settle for {self.sub.id}")
+        self._reminders()
+        self._schedule_next()
+        return self.changed
+
+    def _step(self) -> bool:
+        """Do the earliest due piece of work; False when nothing is due."""
+        sub = self.sub
+        if sub.status in ("canceled", "expired"):
+            return False
+        if self._settle_bank_debits():
+            return True
+        if sub.status == "scheduled" and sub.start_date <= self.today:
+            self._start()
+            return True
+        if (
+            sub.cancel_at is not None
+            and sub.cancel_at <= self.today
+            and (sub.next_payment_date is None or sub.cancel_at <= sub.next_payment_date)
+        ):
+            self._cancel_now(sub.cancel_at)
+            return True
+        if sub.status == "trialing" and sub.trial_end is not None and sub.trial_end <= self.today:
+            self._set_status("active", "trial_ended")
+            return True
+        if sub.status == "paused":
+            if sub.resume_at is not None and sub.resume_at <= self.today:
+                self._resume(sub.resume_at)
+                return True
+            return False
+        if self._retry_due() or self._overdue_due():
+            return True
+        if self._expiry_due():
+            return True
+        if self._renewal_due():
+            self._renew()
+            return True
+        return False
+
+    # --- starts, trials, cancellations, expiry --------------------------------------------------
+
+    def _start(self) -> None:
+        sub = self.sub
+        if sub.trial_end is not None and sub.trial_end > sub.start_date:
+            sub.current_period_start, sub.current_period_end = sub.start_date, sub.trial_end
+            self._set_status("trialing", "start_date_reached")
+        else:
+            self._set_status("active", "start_date_reached")
+
+    def _cancel_now(self, on: date) -> None:
+        sub = self.sub
+        sub.canceled_at = periods.start_of_day_utc(on, self.account.timezone)
+        sub.cancel_at_period_end = False
+        sub.next_payment_date = None
+        self._set_status("canceled", "scheduled_cancellation")
+        self._event(
+            "subscription.canceled", {"on": on.isoformat(), "reason": sub.cancellation_reason}
+        )
+        self._emit(
+            "subscription.canceled",
+            f"canceled:{sub.id}",
+            {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason},
+        )
+
+    def _resume(self, on: date) -> None:
+        sub = self.sub
+        sub.paused_at = None
+        sub.resume_at = None
+        sub.billing_anchor = on
+        sub.next_payment_date = on
+        self._set_status("active", "resumed")
+
+    def _expiry_due(self) -> bool:
+        sub = self.sub
+        if not self._all_periods_billed() or sub.status != "active":
+            return False
+        if sub.end_date is None or sub.end_date > self.today:
+            return False
+        sub.next_payment_date = None
+        self._set_status("expired", "term_completed")
+        self._emit(
+            "subscription.expired", f"expired:{sub.id}", {"end_date": sub.end_date.isoformat()}
+        )
+        return True
+
+    # --- renewals --------------------------------------------------------------------------------
+
+    def _renewal_due(self) -> bool:
+        sub = self.sub
+        if not sub.invoice_creation or sub.status != "active" or sub.next_payment_date is None:
+            return False
+        return not self._all_periods_billed() and sub.next_payment_date <= self.today
+
+    def _all_periods_billed(self) -> bool:
+        sub = self.sub
+        return (
+            sub.billing_terms == "fixed"
+            and sub.number_of_payments is not None
+            and sub.periods_billed >= sub.number_of_payments
+        )
+
+    def _renew(self) -> None:
+        sub = self.sub
+        assert sub.next_payment_date is not None
+        start = sub.next_payment_date
+        index = periods.period_index_containing(sub.billing_anchor, sub.billing_frequency, start)
+        end = periods.period_start(sub.billing_anchor, sub.billing_frequency, index + 1)
+        first = sub.periods_billed == 0
+        invoice = invoicing.issue_for_period(
+            self.session, self.account, sub, invoicing.Period(start, end), first=first, now=self.now
+        )
+        sub.periods_billed += 1
+        sub.current_period_start, sub.current_period_end = start, end
+        sub.next_payment_date = None if self._all_periods_billed() else end
+        sub.updated_at = self.now
+        self._event(
+            "invoice.created",
+            {
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "total": self._money(invoice.total),
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+            },
+        )
+        self._emit(
+            "invoice.created",
+            f"invoice.created:{invoice.id}",
+            {
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "total": self._money(invoice.total),
+                "due_date": invoice.due_date.isoformat(),
+                "collection_method": invoice.collection_method,
+            },
+        )
+        if invoice.total == 0:
+            invoicing.mark_paid(invoice, 0, self.now)
+            return
+        if sub.collection_method == "charge_automatically" and sub.payment_method_id:
+            self._charge(invoice)
+
+    # --- charging and dunning -----------------------------------------------------------------
+
+    def _charge(self, invoice: Invoice) -> Payment | None:
+        sub = self.sub
+        method = (
+            self.session.get(PaymentMethod, sub.payment_method_id)
+            if sub.payment_method_id
+            else None
+        )
+        if method is None:
+            return None
+        attempt = invoice.attempt_count + 1
+        key = f"{invoice.id}:attempt:{attempt}"
+        existing = self.session.scalar(select(Payment).where(Payment.idempotency_key == key))
+        if existing is not None:  # this attempt was made already (crash between charge and commit)
+            return existing
+        result = processor.charge(method, invoice.amount_due, invoice.currency, key)
+        payment = Payment(
+            id=new_id("pay"),
+            account_id=self.account.id,
+            invoice_id=invoice.id,
+            subscription_id=sub.id,
+            contact_id=sub.contact_id,
+            payment_method_id=method.id,
+            status=result.status,
+            amount=invoice.amount_due,
+            refunded_amount=0,
+            currency=invoice.currency,
+            failure_reason=result.failure_reason,
+            processor=method.processor,
+            processor_reference=result.reference,
+            idempotency_key=key,
+            settles_on=(
+                periods.add_days(self.today, result.settles_in_days)
+                if result.settles_in_days
+                else None
+            ),
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.session.add(payment)
+        invoice.attempt_count = attempt
+        invoice.updated_at = self.now
+        sub.last_payment_amount = payment.amount
+        sub.last_payment_status = payment.status
+        if result.status == "succeeded":
+            self._payment_succeeded(invoice, payment)
+        elif result.status == "failed":
+            self._payment_failed(invoice, payment)
+        else:
+            invoice.next_attempt_date = None
+            self._event(
+                "payment.processing",
+                {
+                    "payment_id": payment.id,
+                    "invoice_id": invoice.id,
+                    "settles_on": payment.settles_on.isoformat() if payment.settles_on else None,
+                },
+            )
+        return payment
+
+    def _payment_succeeded(self, invoice: Invoice, payment: Payment) -> None:
+        sub = self.sub
+        invoicing.mark_paid(invoice, payment.amount, self.now)
+        sub.payments_completed += 1
+        sub.total_collected += payment.amount
+        sub.last_payment_amount = payment.amount
+        sub.last_payment_status = "succeeded"
+        first = sub.payments_completed == 1
+        data = {
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "amount": self._money(payment.amount),
+        }
+        self._event("payment.succeeded", data)
+        self._emit(
+            "payment.succeeded",
+            f"payment.succeeded:{payment.id}",
+            {**data, "invoice_number": invoice.number, "first_payment": first},
+        )
+        if sub.status == "unpaid" and self._open_invoice() is None:
+            self._set_status("active", "payment_recovered")
+
+    def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
+        retry_days = list(self.account.dunning_retry_days or [])
+        attempt = invoice.attempt_count  # attempts made so far, this one included
+        first_failure = self._first_failure_date(invoice)
+        retries_left = attempt - 1 < len(retry_days)
+        invoice.next_attempt_date = (
+            periods.add_days(first_failure, retry_days[attempt - 1]) if retries_left else None
+        )
+        data = {
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "amount": self._money(payment.amount),
+            "failure_reason": payment.failure_reason,
+            "attempt": attempt,
+            "next_retry_date": invoice.next_attempt_date.isoformat()
+            if invoice.next_attempt_date
+            else None,
+        }
+        self._event("payment.failed", data)
+        self._emit(
+            "payment.failed",
+            f"payment.failed:{payment.id}",
+            {**data, "invoice_number": invoice.number},
+        )
+        if retries_left:
+            self._set_status("unpaid", "payment_failed")
+            return
+        self._dunning_exhausted(invoice)
+
+    def _first_failure_date(self, invoice: Invoice) -> date:
+        first = self.session.scalar(
+            select(Payment.created_at)
+            .where(Payment.invoice_id == invoice.id, Payment.status == "failed")
+            .order_by(Payment.id)
+            .limit(1)
+        )
+        return periods.local_date(first, self.account.timezone) if first else self.today
+
+    def _dunning_exhausted(self, invoice: Invoice) -> None:
+        account, sub = self.account, self.sub
+        if account.dunning_invoice_action == "mark_uncollectible":
+            invoice.status = "uncollectible"
+            invoice.updated_at = self.now
+        action = account.dunning_final_action
+        self._event("dunning.exhausted", {"invoice_id": invoice.id, "action": action})
+        if action == "cancel":
+            sub.canceled_at = self.now
+            sub.next_payment_date = None
+            sub.cancellation_reason = sub.cancellation_reason or None
+            self._set_status("canceled", "payment_failed")
+            self._emit(
+                "subscription.canceled",
+                f"canceled:{sub.id}",
+                {"canceled_on": self.today.isoformat(), "reason": "payment_failed"},
+            )
+        elif action == "pause":
+            sub.paused_at = self.now
+            self._set_status("paused", "payment_failed")
+        else:
+            self._set_status("unpaid", "payment_failed")
+
+    def _retry_due(self) -> bool:
+        if self.sub.status != "unpaid":
+            return False
+        invoice = self._open_invoice()
+        if (
+            invoice is None
+            or invoice.next_attempt_date is None
+            or invoice.next_attempt_date > self.today
+        ):
+            return False
+        self._charge(invoice)
+        return True
+
+    def _settle_bank_debits(self) -> bool:
+        settled = False
+        for payment in self._processing_payments():
+            if payment.settles_on is None or payment.settles_on > self.today:
+                continue
+            method = (
+                self.session.get(PaymentMethod, payment.payment_method_id)
+                if payment.payment_method_id
+                else None
+            )
+            status, reason = (
+                processor.bank_debit_outcome(method)
+                if method
+                else ("failed", "payment_method_missing")
+            )
+            payment.status = status
+            payment.failure_reason = reason
+            payment.updated_at = self.now
+            invoice = self.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+            self.sub.last_payment_status = status
+            if invoice is not None and status == "succeeded":
+                self._payment_succeeded(invoice, payment)
+            elif invoice is not None:
+                self._payment_failed(invoice, payment)
+            settled = True
+        return settled
+
+    def _overdue_due(self) -> bool:
+        """A manual invoice past its due date makes the subscription unpaid (once)."""
+        sub = self.sub
+        if sub.status not in ("active",):
+            return False
+        invoice = self.session.scalar(
+            select(Invoice)
+            .where(
+                Invoice.subscription_id == sub.id,
+                Invoice.status == "open",
+                Invoice.attempt_count == 0,
+                Invoice.due_date < self.today,
+            )
+            .order_by(Invoice.id)
+            .limit(1)
+        )
+        if invoice is None:
+            return False
+        self._emit(
+            "invoice.overdue",
+            f"invoice.overdue:{invoice.id}",
+            {
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "amount_due": self._money(invoice.amount_due),
+                "due_date": invoice.due_date.isoformat(),
+            },
+        )
+        self._set_status("unpaid", "invoice_overdue")
+        return True
+
+    # --- reminders and the next wake-up ------------------------------------------------------
+
+    def _reminders(self) -> None:
+        sub = self.sub
+        days = self.account.renewal_reminder_days
+        if days and sub.status == "active" and sub.next_payment_date and sub.invoice_creation:
+            remind_on = periods.add_days(sub.next_payment_date, -days)
+            if (
+                remind_on <= self.today < sub.next_payment_date
+                and sub.created_at < periods.start_of_day_utc(remind_on, self.account.timezone)
+            ):
+                self._emit(
+                    "subscription.renewal_reminder",
+                    f"reminder:{sub.id}:{sub.next_payment_date.isoformat()}",
+                    {
+                        "next_payment_date": sub.next_payment_date.isoformat(),
+                        "amount": self._money(sub.recurring_amount),
+                    },
+                )
+        if sub.status == "trialing" and sub.trial_end:
+            notice_on = periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS)
+            if notice_on <= self.today < sub.trial_end:
+                self._emit(
+                    "subscription.trial_will_end",
+                    f"trial_will_end:{sub.id}",
+                    {"trial_end": sub.trial_end.isoformat()},
+                )
+
+    def _schedule_next(self) -> None:
+        """Store when the engine next has work for this subscription."""
+        sub = self.sub
+        before = sub.next_action_at
+        refresh_derived(self.session, sub, self.account)  # amounts, MRR, and the renewal date
+        candidates: list[date] = []
+        if sub.status not in ("canceled", "expired"):
+            if sub.status == "scheduled":
+                candidates.append(sub.start_date)
+            if sub.status == "trialing" and sub.trial_end:
+                candidates.append(sub.trial_end)
+                candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
+            if sub.cancel_at:
+                candidates.append(sub.cancel_at)
+            if sub.status == "paused" and sub.resume_at:
+                candidates.append(sub.resume_at)
+            if sub.status == "active" and sub.invoice_creation and sub.next_payment_date:
+                candidates.append(sub.next_payment_date)
+                if self.account.renewal_reminder_days:
+                    candidates.append(
+                        periods.add_days(sub.next_payment_date, -self.account.renewal_reminder_days)
+                    )
+            if sub.end_date and sub.billing_terms == "fixed":
+                candidates.append(sub.end_date)
+            for payment in self._processing_payments():
+                if payment.settles_on:
+                    candidates.append(payment.settles_on)
+            invoice = self._open_invoice()
+            if invoice is not None:
+                if invoice.next_attempt_date:
+                    candidates.append(invoice.next_attempt_date)
+                if invoice.attempt_count == 0:
+                    candidates.append(periods.add_days(invoice.due_date, 1))
+        future = [day for day in candidates if day > self.today]
+        sub.next_action_at = (
+            periods.start_of_day_utc(min(future), self.account.timezone) if future else None
+        )
+        if sub.next_action_at != before:
+            self.changed = True
+
+
+def process(session: Session, account: Account, subscription: Subscription, now: datetime) -> bool:
+    """Bring one subscription up to `now`; returns whether anything was written."""
+    session.refresh(subscription, attribute_names=["line_items"])
+    return SubscriptionRun(session, account, subscription, now).run()

@@ -1,0 +1,145 @@
+"""Running the engine over many subscriptions: the worker loop and the test clock.
+
+Due subscriptions are processed in batches — one transaction per batch, a savepoint per
+subscription — so one failure never undoes or blocks the others, and PostgreSQL is not held to
+one commit per subscription. On PostgreSQL, workers claim rows with FOR UPDATE SKIP LOCKED, so
+any number of them can share the due set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.billing import engine
+from cadency.invoices.models import Invoice
+from cadency.kit import clock
+from cadency.payments.models import Payment
+from cadency.subscriptions.models import Subscription
+
+log = logging.getLogger("cadency.billing")
+BATCH_SIZE = 500
+
+
+@dataclass
+class RunSummary:
+    subscriptions_processed: int = 0
+    subscriptions_failed: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: RunSummary) -> None:
+        self.subscriptions_processed += other.subscriptions_processed
+        self.subscriptions_failed += other.subscriptions_failed
+        self.failed_ids += other.failed_ids
+
+
+def _claim(
+    session: Session, until: datetime, account_id: int | None, exclude: Sequence[str]
+) -> list[Subscription]:
+    query = select(Subscription).where(Subscription.next_action_at <= until)
+    if account_id is not None:
+        query = query.where(Subscription.account_id == account_id)
+    else:
+        query = query.join(Account, Account.id == Subscription.account_id).where(
+            Account.mode == "live"
+        )
+    if exclude:
+        query = query.where(Subscription.id.not_in(exclude))
+    query = query.order_by(Subscription.next_action_at, Subscription.id).limit(BATCH_SIZE)
+    # Skip rows another worker holds; SQLite (one writer) ignores the clause.
+    return list(session.scalars(query.with_for_update(skip_locked=True)))
+
+
+def run_batch(
+    session: Session, until: datetime, *, account_id: int | None = None, exclude: Sequence[str] = ()
+) -> RunSummary:
+    """Process one batch of due subscriptions and commit. `until` is the latest instant work may
+    be due at; each account's own "now" is used for the work itself."""
+    summary = RunSummary()
+    subscriptions = _claim(session, until, account_id, exclude)
+    accounts: dict[int, Account] = {}
+    for subscription in subscriptions:
+        account = accounts.get(subscription.account_id)
+        if account is None:
+            account = session.get(Account, subscription.account_id)
+            assert account is not None
+            accounts[account.id] = account
+        now = (
+            min(clock.account_now(account), until)
+            if account.mode == "live"
+            else clock.account_now(account)
+        )
+        try:
+            with session.begin_nested():
+                engine.process(session, account, subscription, now)
+            summary.subscriptions_processed += 1
+        except IntegrityError:
+            # Another worker wrote this period first; its work stands and ours is dropped.
+            log.info("subscription %s was processed concurrently", subscription.id)
+            session.expire(subscription)
+            summary.subscriptions_processed += 1
+        except Exception:
+            log.exception("billing failed for subscription %s", subscription.id)
+            summary.subscriptions_failed += 1
+            summary.failed_ids.append(subscription.id)
+    session.commit()
+    return summary
+
+
+def run_due(session: Session, now: datetime | None = None) -> RunSummary:
+    """The live worker's pass: every due subscription of every live account, batch by batch."""
+    now = now or clock.real_now()
+    total = RunSummary()
+    while True:
+        summary = run_batch(session, now, exclude=total.failed_ids)
+        total.add(summary)
+        if summary.subscriptions_processed + summary.subscriptions_failed == 0:
+            return total
+
+
+def advance_clock(session: Session, account: Account, to: datetime) -> dict[str, int]:
+    """Move a test-mode account's clock to `to`, running all due work in time order: the clock
+    stops at each instant something is due, so every record carries the time it happened."""
+    counts_before = _counts(session, account.id)
+    failed: list[str] = []
+    processed = 0
+    while True:
+        next_due = session.scalar(
+            select(func.min(Subscription.next_action_at)).where(
+                Subscription.account_id == account.id,
+                Subscription.next_action_at <= to,
+                Subscription.id.not_in(failed) if failed else Subscription.id.is_not(None),
+            )
+        )
+        if next_due is None:
+            break
+        account.clock_now = max(next_due, account.clock_now or next_due)
+        session.flush()
+        summary = run_batch(session, account.clock_now, account_id=account.id, exclude=failed)
+        processed += summary.subscriptions_processed
+        failed += summary.failed_ids
+    account.clock_now = to
+    session.commit()
+    counts_after = _counts(session, account.id)
+    return {
+        "subscriptions_processed": processed,
+        "subscriptions_failed": len(failed),
+        **{name: counts_after[name] - counts_before[name] for name in counts_after},
+    }
+
+
+def _counts(session: Session, account_id: int) -> dict[str, int]:
+    invoices = session.scalar(
+        select(func.count()).select_from(Invoice).where(Invoice.account_id == account_id)
+    )
+    payments = session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.account_id == account_id)
+    )
+    return {"invoices_created": invoices or 0, "payments_created": payments or 0}

@@ -1,0 +1,91 @@
+"""A subscription's derived state and timeline: shared by the lifecycle service and the billing
+engine, so neither has to import the other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.catalog.models import TaxRate
+from cadency.kit import clock, money, periods
+from cadency.kit.ids import new_id
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+
+# Statuses in which a subscription brings in recurring revenue.
+REVENUE_STATUSES = ("active", "unpaid")
+
+
+def record_event(
+    session: Session,
+    subscription: Subscription,
+    event_type: str,
+    data: dict[str, Any],
+    account: Account,
+) -> SubscriptionEvent:
+    event = SubscriptionEvent(
+        id=new_id("evt"),
+        account_id=subscription.account_id,
+        subscription_id=subscription.id,
+        type=event_type,
+        data=data,
+        created_at=clock.account_now(account),
+    )
+    session.add(event)
+    return event
+
+
+@dataclass(frozen=True)
+class Amounts:
+    recurring_net: int  # one period of the recurring items, before tax
+    recurring_total: int  # one period, with tax
+    first_payment_total: int  # the first invoice: recurring + one-time items, with tax
+
+
+def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
+    rate_ids = {item.tax_rate_id for item in items if item.tax_rate_id}
+    rates: dict[str, Decimal] = {}
+    if rate_ids:
+        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
+        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
+
+    def with_tax(item: LineItem) -> int:
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        return item.amount + (money.percent_of(item.amount, rate) if rate else 0)
+
+    recurring = [item for item in items if item.billing_frequency]
+    one_time = [item for item in items if not item.billing_frequency]
+    recurring_total = sum(with_tax(item) for item in recurring)
+    return Amounts(
+        recurring_net=sum(item.amount for item in recurring),
+        recurring_total=recurring_total,
+        first_payment_total=recurring_total + sum(with_tax(item) for item in one_time),
+    )
+
+
+def refresh_derived(session: Session, subscription: Subscription, account: Account) -> None:
+    """Recompute the stored amounts and the engine's next wake-up from the subscription's state."""
+    amounts = compute_amounts(session, subscription.line_items)
+    subscription.recurring_amount = amounts.recurring_total
+    billed_before = subscription.payments_completed > 0
+    subscription.next_payment_amount = (
+        amounts.recurring_total if billed_before else amounts.first_payment_total
+    )
+    if subscription.status in REVENUE_STATUSES:
+        factor = periods.monthly_factor(subscription.billing_frequency)
+        subscription.mrr = money.prorate(
+            amounts.recurring_net, factor.numerator, factor.denominator
+        )
+    else:
+        subscription.mrr = 0
+    if subscription.invoice_creation and subscription.next_payment_date is not None:
+        subscription.next_action_at = periods.start_of_day_utc(
+            subscription.next_payment_date, account.timezone
+        )
+    else:
+        subscription.next_action_at = None
