@@ -62,6 +62,40 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Process what is due now, then exit")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes")
+def worker(once: bool, interval: float) -> None:
+    """Run the billing engine for live accounts (any number of workers may share a database)."""
+    import time
+
+    from cadency.billing import runner
+
+    settings = load_settings()
+    migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        while True:
+            with factory() as session:
+                summary = runner.run_due(session)
+            if summary.subscriptions_processed or summary.subscriptions_failed:
+                click.echo(
+                    json.dumps(
+                        {
+                            "processed": summary.subscriptions_processed,
+                            "failed": summary.subscriptions_failed,
+                        }
+                    ),
+                    err=True,
+                )
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        engine.dispose()
+
+
 @main.group()
 def accounts() -> None:
     """Merchant accounts."""

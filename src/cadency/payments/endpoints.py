@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
 
 from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
+from cadency.kit.pagination import paginate
+from cadency.kit.repository import get_owned
 from cadency.kit.schemas import ListResponse
 from cadency.payments import service
-from cadency.payments.schemas import PaymentMethodCreate, PaymentMethodOut
+from cadency.payments.models import Payment
+from cadency.payments.schemas import PaymentMethodCreate, PaymentMethodOut, PaymentOut
 
 router = APIRouter(tags=["payments"])
 EDIT = "subscriptions.edit"
@@ -43,3 +49,31 @@ def get_payment_method(
     return PaymentMethodOut.of(
         service.get_payment_method(ctx.session, ctx.account, payment_method_id)
     )
+
+
+@router.get("/payments", response_model=ListResponse[PaymentOut])
+def list_payments(
+    ctx: ApiContext = Depends(requires("subscriptions.view")),
+    subscription_id: Annotated[str | None, Query(max_length=40)] = None,
+    invoice_id: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> ListResponse[PaymentOut]:
+    query = select(Payment).where(Payment.account_id == ctx.account.id)
+    if subscription_id:
+        query = query.where(Payment.subscription_id == subscription_id)
+    if invoice_id:
+        query = query.where(Payment.invoice_id == invoice_id)
+    rows, has_more, next_cursor = paginate(
+        ctx.session, query, Payment.id, limit=limit, cursor=cursor
+    )
+    return ListResponse(
+        data=[PaymentOut.of(p) for p in rows], has_more=has_more, next_cursor=next_cursor
+    )
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut)
+def get_payment(
+    payment_id: str, ctx: ApiContext = Depends(requires("subscriptions.view"))
+) -> PaymentOut:
+    return PaymentOut.of(get_owned(ctx.session, Payment, ctx.account.id, payment_id, "payment"))

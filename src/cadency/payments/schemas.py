@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, StrictStr
 
+from cadency.kit import money
 from cadency.kit.schemas import OutputModel, StrictModel
-from cadency.payments.models import PaymentMethod
+from cadency.payments.models import Payment, PaymentMethod
 
 # Only types and lengths are checked here; the processor validates the digits, so that its
 # errors can name the field without repeating the value.
@@ -55,4 +56,38 @@ class PaymentMethodOut(OutputModel):
             exp_year=method.exp_year,
             contact_id=method.contact_id,
             created_at=method.created_at,
+        )
+
+
+class PaymentOut(OutputModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    status: Literal["processing", "succeeded", "failed", "refunded", "partially_refunded"]
+    amount: str
+    refunded_amount: str
+    currency: str
+    invoice_id: str | None
+    subscription_id: str | None
+    contact_id: str | None
+    payment_method_id: str | None
+    failure_reason: str | None
+    processor_reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, payment: Payment) -> PaymentOut:
+        c = payment.currency
+        return cls(
+            id=payment.id,
+            status=payment.status,
+            amount=money.format_amount(payment.amount, c),
+            refunded_amount=money.format_amount(payment.refunded_amount, c),
+            currency=c,
+            invoice_id=payment.invoice_id,
+            subscription_id=payment.subscription_id,
+            contact_id=payment.contact_id,
+            payment_method_id=payment.payment_method_id,
+            failure_reason=payment.failure_reason,
+            processor_reference=payment.processor_reference,
+            created_at=payment.created_at,
         )

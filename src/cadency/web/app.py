@@ -12,6 +12,7 @@ from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
+from cadency.invoices import endpoints as invoice_endpoints
 from cadency.kit import migrate
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
@@ -76,6 +77,7 @@ def create_app(
         property_endpoints,
         subscription_endpoints,
         billing_endpoints,
+        invoice_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)
