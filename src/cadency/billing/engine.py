@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.invoices import service as invoicing
+from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions.models import Subscription
-from cadency.subscriptions.state import record_event, refresh_derived
+from cadency.subscriptions.state import record_event, refresh_derived, restart_billing
 
 TRIAL_ENDING_NOTICE_DAYS = 3
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
@@ -175,11 +175,7 @@ class SubscriptionRun:
         )
 
     def _resume(self, on: date) -> None:
-        sub = self.sub
-        sub.paused_at = None
-        sub.resume_at = None
-        sub.billing_anchor = on
-        sub.next_payment_date = on
+        restart_billing(self.sub, on)
         self._set_status("active", "resumed")
 
     def _expiry_due(self) -> bool:
@@ -217,6 +213,17 @@ class SubscriptionRun:
         start = sub.next_payment_date
         index = periods.period_index_containing(sub.billing_anchor, sub.billing_frequency, start)
         end = periods.period_start(sub.billing_anchor, sub.billing_frequency, index + 1)
+        already = self.session.scalar(
+            select(Invoice.id).where(
+                Invoice.subscription_id == sub.id, Invoice.cycle_period_start == start
+            )
+        )
+        if already is not None:
+            # This period was billed before (e.g. resumed on the day a paid period began): it
+            # stands as it is, and billing moves on to the next one.
+            sub.current_period_start, sub.current_period_end = start, end
+            sub.next_payment_date = end
+            return
         first = sub.periods_billed == 0
         invoice = invoicing.issue_for_period(
             self.session, self.account, sub, invoicing.Period(start, end), first=first, now=self.now
@@ -254,52 +261,18 @@ class SubscriptionRun:
 
     # --- charging and dunning -----------------------------------------------------------------
 
-    def _charge(self, invoice: Invoice) -> Payment | None:
+    def _charge(self, invoice: Invoice, method: PaymentMethod | None = None) -> Payment | None:
         sub = self.sub
-        method = (
-            self.session.get(PaymentMethod, sub.payment_method_id)
-            if sub.payment_method_id
-            else None
-        )
+        if method is None and sub.payment_method_id:
+            method = self.session.get(PaymentMethod, sub.payment_method_id)
         if method is None:
             return None
-        attempt = invoice.attempt_count + 1
-        key = f"{invoice.id}:attempt:{attempt}"
-        existing = self.session.scalar(select(Payment).where(Payment.idempotency_key == key))
-        if existing is not None:  # this attempt was made already (crash between charge and commit)
-            return existing
-        result = processor.charge(method, invoice.amount_due, invoice.currency, key)
-        payment = Payment(
-            id=new_id("pay"),
-            account_id=self.account.id,
-            invoice_id=invoice.id,
-            subscription_id=sub.id,
-            contact_id=sub.contact_id,
-            payment_method_id=method.id,
-            status=result.status,
-            amount=invoice.amount_due,
-            refunded_amount=0,
-            currency=invoice.currency,
-            failure_reason=result.failure_reason,
-            processor=method.processor,
-            processor_reference=result.reference,
-            idempotency_key=key,
-            settles_on=(
-                periods.add_days(self.today, result.settles_in_days)
-                if result.settles_in_days
-                else None
-            ),
-            created_at=self.now,
-            updated_at=self.now,
-        )
-        self.session.add(payment)
-        invoice.attempt_count = attempt
-        invoice.updated_at = self.now
+        payment = create_charge(self.session, self.account, invoice, method, self.now)
         sub.last_payment_amount = payment.amount
         sub.last_payment_status = payment.status
-        if result.status == "succeeded":
+        if payment.status == "succeeded":
             self._payment_succeeded(invoice, payment)
-        elif result.status == "failed":
+        elif payment.status == "failed":
             self._payment_failed(invoice, payment)
         else:
             invoice.next_attempt_date = None
@@ -365,8 +338,10 @@ class SubscriptionRun:
         self._dunning_exhausted(invoice)
 
     def _first_failure_date(self, invoice: Invoice) -> date:
+        # When the first attempt *failed* (updated_at), not when it was made: a bank debit fails
+        # days after it is initiated, and counting from its start put the retries in the past.
         first = self.session.scalar(
-            select(Payment.created_at)
+            select(Payment.updated_at)
             .where(Payment.invoice_id == invoice.id, Payment.status == "failed")
             .order_by(Payment.id)
             .limit(1)
@@ -534,6 +509,83 @@ class SubscriptionRun:
         )
         if sub.next_action_at != before:
             self.changed = True
+
+
+def create_charge(
+    session: Session, account: Account, invoice: Invoice, method: PaymentMethod, now: datetime
+) -> Payment:
+    """Charge what an invoice still owes, as its next attempt. The idempotency key is derived from
+    the invoice and the attempt number: a repeated call finds the earlier attempt instead of
+    charging again."""
+    attempt = invoice.attempt_count + 1
+    key = f"{invoice.id}:attempt:{attempt}"
+    existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
+    if existing is not None:
+        return existing
+    result = processor.charge(method, invoice.amount_due, invoice.currency, key)
+    today = periods.local_date(now, account.timezone)
+    payment = Payment(
+        id=new_id("pay"),
+        account_id=account.id,
+        invoice_id=invoice.id,
+        subscription_id=invoice.subscription_id,
+        contact_id=invoice.contact_id,
+        payment_method_id=method.id,
+        status=result.status,
+        amount=invoice.amount_due,
+        refunded_amount=0,
+        currency=invoice.currency,
+        failure_reason=result.failure_reason,
+        processor=method.processor,
+        processor_reference=result.reference,
+        idempotency_key=key,
+        settles_on=periods.add_days(today, result.settles_in_days)
+        if result.settles_in_days
+        else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    invoice.attempt_count = attempt
+    invoice.updated_at = now
+    return payment
+
+
+def pay_invoice(
+    session: Session, account: Account, invoice: Invoice, method: PaymentMethod, now: datetime
+) -> Payment:
+    """Charge an open invoice now (POST /invoices/{id}/pay). A subscription's invoice goes
+    through its run, so a recovered payment reactivates it and billing catches up."""
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    if subscription is None:
+        payment = create_charge(session, account, invoice, method, now)
+        if payment.status == "succeeded":
+            invoicing.mark_paid(invoice, payment.amount, now)
+        return payment
+    session.refresh(subscription, attribute_names=["line_items"])
+    run = SubscriptionRun(session, account, subscription, now)
+    charged = run._charge(invoice, method)
+    assert charged is not None  # a method was given
+    run.run()
+    return charged
+
+
+def invoice_settled(session: Session, account: Account, invoice: Invoice, now: datetime) -> None:
+    """An invoice was voided or written off by hand: a subscription waiting on it is no longer
+    past due, and its billing catches up."""
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    if subscription is None:
+        return
+    session.flush()
+    session.refresh(subscription, attribute_names=["line_items"])
+    run = SubscriptionRun(session, account, subscription, now)
+    if subscription.status == "unpaid" and run._open_invoice() is None:
+        run._set_status("active", f"invoice_{invoice.status}")
+    run.run()
 
 
 def process(session: Session, account: Account, subscription: Subscription, now: datetime) -> bool:

@@ -3,19 +3,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from cadency.accounts.auth import ApiContext, requires
+from cadency.invoices import service
 from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import InvoiceOut, InvoiceStatus
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.errors import not_found
+from cadency.kit.errors import PaymentFailed
 from cadency.kit.pagination import paginate
-from cadency.kit.schemas import ListResponse
+from cadency.kit.schemas import ListResponse, StrictModel
 
 router = APIRouter(tags=["invoices"])
-VIEW = "subscriptions.view"
+VIEW, EDIT = "subscriptions.view", "subscriptions.edit"
+
+
+class PayRequest(StrictModel):
+    payment_method_id: StrictStr | None = None
 
 
 @router.get("/invoices", response_model=ListResponse[InvoiceOut])
@@ -45,11 +51,34 @@ def list_invoices(
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
 def get_invoice(invoice_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> InvoiceOut:
-    invoice = ctx.session.scalar(
-        select(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.account_id == ctx.account.id)
-        .options(selectinload(Invoice.lines))
-    )
-    if invoice is None:
-        raise not_found("invoice", invoice_id)
+    return InvoiceOut.of(service.get_invoice(ctx.session, ctx.account, invoice_id))
+
+
+@router.post("/invoices/{invoice_id}/pay", response_model=InvoiceOut)
+def pay_invoice(
+    invoice_id: str, body: PayRequest | None = None, ctx: ApiContext = Depends(requires(EDIT))
+) -> InvoiceOut:
+    """Charge the invoice now. A declined charge answers 402; the failed attempt is recorded."""
+    try:
+        invoice, _payment = service.pay(
+            ctx.session, ctx.account, invoice_id, body.payment_method_id if body else None
+        )
+    except PaymentFailed:
+        ctx.session.commit()  # the failed attempt is part of the invoice's history
+        raise
+    ctx.session.commit()
+    return InvoiceOut.of(invoice)
+
+
+@router.post("/invoices/{invoice_id}/void", response_model=InvoiceOut)
+def void_invoice(invoice_id: str, ctx: ApiContext = Depends(requires(EDIT))) -> InvoiceOut:
+    invoice = service.void(ctx.session, ctx.account, invoice_id)
+    ctx.session.commit()
+    return InvoiceOut.of(invoice)
+
+
+@router.post("/invoices/{invoice_id}/mark-uncollectible", response_model=InvoiceOut)
+def mark_uncollectible(invoice_id: str, ctx: ApiContext = Depends(requires(EDIT))) -> InvoiceOut:
+    invoice = service.mark_uncollectible(ctx.session, ctx.account, invoice_id)
+    ctx.session.commit()
     return InvoiceOut.of(invoice)

@@ -9,7 +9,7 @@ from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
-from cadency.kit.schemas import ListResponse
+from cadency.kit.schemas import ListResponse, MoneyStr, StrictModel
 from cadency.payments import service
 from cadency.payments.models import Payment
 from cadency.payments.schemas import PaymentMethodCreate, PaymentMethodOut, PaymentOut
@@ -77,3 +77,19 @@ def get_payment(
     payment_id: str, ctx: ApiContext = Depends(requires("subscriptions.view"))
 ) -> PaymentOut:
     return PaymentOut.of(get_owned(ctx.session, Payment, ctx.account.id, payment_id, "payment"))
+
+
+class RefundRequest(StrictModel):
+    amount: MoneyStr | None = None
+
+
+@router.post("/payments/{payment_id}/refund", response_model=PaymentOut)
+def refund_payment(
+    payment_id: str,
+    body: RefundRequest | None = None,
+    ctx: ApiContext = Depends(requires("subscriptions.edit")),
+) -> PaymentOut:
+    """Refund part of a payment (`amount`) or all that is not refunded yet."""
+    payment = service.refund(ctx.session, ctx.account, payment_id, body.amount if body else None)
+    ctx.session.commit()
+    return PaymentOut.of(payment)

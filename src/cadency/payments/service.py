@@ -9,14 +9,15 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.crm.models import Contact
-from cadency.kit import clock
-from cadency.kit.errors import InvalidRequest, PaymentFailed
+from cadency.kit import clock, money, outbox
+from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
-from cadency.payments import sandbox
-from cadency.payments.models import PaymentMethod
+from cadency.payments import processor, sandbox
+from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.payments.schemas import PaymentMethodCreate
+from cadency.subscriptions.models import Subscription
 
 
 def tokenise(account: Account, data: PaymentMethodCreate) -> sandbox.Tokenised:
@@ -90,3 +91,73 @@ def list_payment_methods(
         PaymentMethod.account_id == account.id, PaymentMethod.contact_id == contact.id
     )
     return paginate(session, query, PaymentMethod.id, limit=limit, cursor=cursor)
+
+
+def refund_payment(
+    session: Session, account: Account, payment: Payment, amount: int, *, reason: str | None
+) -> Refund:
+    """Refund `amount` minor units of a succeeded payment (all that is left, at most)."""
+    if payment.status not in ("succeeded", "partially_refunded"):
+        raise Conflict(f"Only a succeeded payment can be refunded; this one is {payment.status}")
+    refundable = payment.amount - payment.refunded_amount
+    if amount <= 0 or amount > refundable:
+        raise InvalidRequest(
+            f"The refund must be more than 0 and at most "
+            f"{money.format_amount(refundable, payment.currency)} {payment.currency}",
+            param="amount",
+        )
+    now = clock.account_now(account)
+    refund = Refund(
+        id=new_id("re"),
+        account_id=account.id,
+        payment_id=payment.id,
+        amount=amount,
+        reason=reason,
+        processor_reference=processor.refund(
+            payment.processor_reference or payment.id, amount, f"{payment.refunded_amount}"
+        ),
+        created_at=now,
+    )
+    session.add(refund)
+    payment.refunded_amount += amount
+    payment.status = (
+        "refunded" if payment.refunded_amount == payment.amount else "partially_refunded"
+    )
+    payment.updated_at = now
+    if payment.subscription_id:
+        subscription = session.get(Subscription, payment.subscription_id)
+        if subscription is not None:
+            subscription.total_collected -= amount
+    outbox.emit(
+        session,
+        account_id=account.id,
+        type="payment.refunded",
+        dedup_key=f"payment.refunded:{refund.id}",
+        payload={
+            "payment_id": payment.id,
+            "refund_id": refund.id,
+            "invoice_id": payment.invoice_id,
+            "contact_id": payment.contact_id,
+            "subscription_id": payment.subscription_id,
+            "amount": money.format_amount(amount, payment.currency),
+            "currency": payment.currency,
+        },
+        at=now,
+        subscription_id=payment.subscription_id,
+    )
+    session.flush()
+    return refund
+
+
+def refund(session: Session, account: Account, payment_id: str, amount: str | None) -> Payment:
+    """POST /payments/{id}/refund: a partial refund, or everything not yet refunded."""
+    payment = get_owned(session, Payment, account.id, payment_id, "payment")
+    if amount is None:
+        minor = payment.amount - payment.refunded_amount
+    else:
+        try:
+            minor = money.parse_amount(amount, payment.currency)
+        except money.MoneyError as exc:
+            raise InvalidRequest(f"Invalid value for 'amount': {exc}", param="amount") from exc
+    refund_payment(session, account, payment, minor, reason="requested_by_customer")
+    return payment

@@ -10,7 +10,7 @@ from cadency.accounts.auth import ApiContext, requires
 from cadency.catalog.line_items import LineItemOut
 from cadency.kit import money
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.schemas import DateStr, DeletedResponse, ListResponse
+from cadency.kit.schemas import DateStr, DeletedResponse, ListResponse, StrictModel
 from cadency.properties import service as properties
 from cadency.subscriptions import service
 from cadency.subscriptions.models import Subscription
@@ -185,6 +185,34 @@ def reactivate_subscription(
     subscription_id: str, ctx: ApiContext = Depends(requires(EDIT))
 ) -> SubscriptionOut:
     subscription = service.reactivate(ctx.session, ctx.account, subscription_id)
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+class PauseRequest(StrictModel):
+    resume_at: DateStr | None = None
+
+
+@router.post("/subscriptions/{subscription_id}/pause", response_model=SubscriptionOut)
+def pause_subscription(
+    subscription_id: str,
+    body: PauseRequest | None = None,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> SubscriptionOut:
+    """Stop billing; with `resume_at` it resumes by itself on that date."""
+    subscription = service.pause(
+        ctx.session, ctx.account, subscription_id, body.resume_at if body else None
+    )
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.post("/subscriptions/{subscription_id}/resume", response_model=SubscriptionOut)
+def resume_subscription(
+    subscription_id: str, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    """Resume now: a new period starts today and is billed today."""
+    subscription = service.resume(ctx.session, ctx.account, subscription_id)
     ctx.session.commit()
     return present(ctx.session, subscription)
 

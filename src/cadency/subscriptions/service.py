@@ -13,17 +13,19 @@ from cadency.accounts.models import Account
 from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
 from cadency.crm.models import Association, Company, Contact
-from cadency.kit import clock, money, periods
+from cadency.invoices.models import Invoice
+from cadency.kit import clock, money, outbox, periods
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
-from cadency.payments.models import PaymentMethod
+from cadency.payments import service as payments
+from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import CancelRequest, SearchRequest, SubscriptionCreate
 from cadency.subscriptions.search import search_clauses
-from cadency.subscriptions.state import record_event, refresh_derived
+from cadency.subscriptions.state import record_event, refresh_derived, restart_billing
 
 OBJECT_TYPE = "subscriptions"
 ENDED_STATUSES = ("canceled", "expired")
@@ -88,9 +90,17 @@ def _default_name(items: Sequence[LineItem]) -> str:
 
 
 def create(
-    session: Session, account: Account, data: SubscriptionCreate, *, allow_custom_items: bool
+    session: Session,
+    account: Account,
+    data: SubscriptionCreate,
+    *,
+    allow_custom_items: bool,
+    bill_now: bool = True,
 ) -> Subscription:
-    """Create a subscription from line items that share their billing terms (SPEC §4)."""
+    """Create a subscription from line items that share their billing terms (SPEC §4).
+
+    `bill_now=False` skips the engine run at creation: the caller bills the first period itself
+    (a payment-link checkout charges several subscriptions' first periods on one invoice)."""
     get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
     if data.company_id is not None:
         get_referenced(session, Company, account.id, data.company_id, "company", "company_id")
@@ -126,7 +136,8 @@ def create(
     )
     # Whatever is due today happens now: the first invoice of a subscription that starts today
     # is issued and charged before the buyer gets the answer, as at a checkout.
-    engine.process(session, account, subscription, clock.account_now(account))
+    if bill_now:
+        engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
 
@@ -356,8 +367,26 @@ def update(
         subscription.updated_at = clock.account_now(account)
         refresh_derived(session, subscription, account)
         record_event(session, subscription, "subscription.updated", {"changes": changed}, account)
+    if "payment_method_id" in changed and subscription.status == "unpaid":
+        _retry_past_due_now(session, account, subscription)
     session.flush()
     return subscription
+
+
+def _retry_past_due_now(session: Session, account: Account, subscription: Subscription) -> None:
+    """SPEC §5: updating the payment method retries the past-due balance at once."""
+    if subscription.collection_method != "charge_automatically":
+        return
+    invoice = session.scalar(
+        select(Invoice)
+        .where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
+        .order_by(Invoice.id)
+        .limit(1)
+    )
+    if invoice is None:
+        return
+    invoice.next_attempt_date = clock.account_today(account)
+    engine.process(session, account, subscription, clock.account_now(account))
 
 
 def _move_next_payment_date(
@@ -429,8 +458,11 @@ def cancel(
     }
 
     if request.mode == "immediately":
-        # Nothing has been collected before the billing engine runs, so there is nothing to refund.
-        details["refunded_amount"] = money.format_amount(0, subscription.currency)
+        refunded = _refund_on_cancel(session, account, subscription, request.refund, today)
+        details["refunded_amount"] = money.format_amount(refunded, subscription.currency)
+        if _pending_bank_payment(session, subscription):
+            # SPEC §6: a bank debit in flight is neither stopped nor refunded automatically.
+            details["pending_bank_payment"] = True
         subscription.status = "canceled"
         subscription.canceled_at = now
         subscription.cancel_at_period_end = False
@@ -442,6 +474,22 @@ def cancel(
             else subscription.current_period_end
         )
         event_type = "subscription.canceled"
+        outbox.emit(
+            session,
+            account_id=account.id,
+            type="subscription.canceled",
+            dedup_key=f"canceled:{subscription.id}",
+            payload={
+                "subscription_id": subscription.id,
+                "contact_id": subscription.contact_id,
+                "canceled_on": today.isoformat(),
+                "reason": request.reason,
+                "refunded_amount": details["refunded_amount"],
+                "currency": subscription.currency,
+            },
+            at=now,
+            subscription_id=subscription.id,
+        )
     else:
         if subscription.status == "scheduled":
             raise Conflict("A scheduled subscription has no period yet: cancel it immediately")
@@ -458,6 +506,23 @@ def cancel(
                 ends_on = subscription.commitment_end
             subscription.cancel_at_period_end = True
             subscription.cancel_at = ends_on
+            if ends_on is not None and ends_on == subscription.commitment_end:
+                # The buyer keeps paying until the commitment ends; tell them when that is.
+                outbox.emit(
+                    session,
+                    account_id=account.id,
+                    type="subscription.non_renewal_notice",
+                    dedup_key=f"non_renewal:{subscription.id}:{ends_on.isoformat()}",
+                    payload={
+                        "subscription_id": subscription.id,
+                        "contact_id": subscription.contact_id,
+                        "commitment_months": subscription.commitment_months,
+                        "commitment_end": ends_on.isoformat(),
+                        "effective_date": ends_on.isoformat(),
+                    },
+                    at=now,
+                    subscription_id=subscription.id,
+                )
         else:
             if request.cancel_at is None:
                 raise InvalidRequest("mode 'at_date' needs cancel_at", param="cancel_at")
@@ -483,6 +548,110 @@ def cancel(
     subscription.updated_at = now
     refresh_derived(session, subscription, account)
     record_event(session, subscription, event_type, details, account)
+    session.flush()
+    return subscription
+
+
+def _refund_on_cancel(
+    session: Session, account: Account, subscription: Subscription, refund: str, today: date
+) -> int:
+    """Refund the current period's payment: the unused days of it (prorated by day), or all of
+    it. Returns the amount refunded, in minor units."""
+    if refund == "none" or subscription.current_period_start is None:
+        return 0
+    invoice = session.scalar(
+        select(Invoice)
+        .where(
+            Invoice.subscription_id == subscription.id,
+            Invoice.cycle_period_start == subscription.current_period_start,
+            Invoice.status == "paid",
+        )
+        .options(selectinload(Invoice.lines))
+    )
+    payment = (
+        session.scalar(
+            select(Payment)
+            .where(
+                Payment.invoice_id == invoice.id,
+                Payment.status.in_(("succeeded", "partially_refunded")),
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
+        if invoice is not None
+        else None
+    )
+    if invoice is None or payment is None:
+        return 0
+    refundable = payment.amount - payment.refunded_amount
+    if refund == "full":
+        amount = refundable
+    else:
+        end = subscription.current_period_end or today
+        period_days = periods.days_between(subscription.current_period_start, end)
+        unused_days = max(0, periods.days_between(today, end))
+        recurring = sum(line.amount + line.tax for line in invoice.lines if line.period_start)
+        amount = min(refundable, money.prorate(recurring, unused_days, max(period_days, 1)))
+    if amount > 0:
+        payments.refund_payment(session, account, payment, amount, reason="subscription_canceled")
+    return amount
+
+
+def _pending_bank_payment(session: Session, subscription: Subscription) -> bool:
+    return (
+        session.scalar(
+            select(Payment.id)
+            .where(Payment.subscription_id == subscription.id, Payment.status == "processing")
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def pause(
+    session: Session, account: Account, subscription_id: str, resume_at: date | None
+) -> Subscription:
+    """Stop billing until resumed (now, or on `resume_at`). SPEC §6."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status not in ("active", "unpaid", "trialing"):
+        raise Conflict(f"A {subscription.status} subscription cannot be paused")
+    today = clock.account_today(account)
+    if resume_at is not None and resume_at <= today:
+        raise InvalidRequest(
+            f"resume_at must be after today ({today.isoformat()})", param="resume_at"
+        )
+    now = clock.account_now(account)
+    subscription.paused_at = now
+    subscription.resume_at = resume_at
+    subscription.next_payment_date = None
+    before = subscription.status
+    subscription.status = "paused"
+    subscription.updated_at = now
+    record_event(
+        session,
+        subscription,
+        "subscription.paused",
+        {"from": before, "resume_at": resume_at.isoformat() if resume_at else None},
+        account,
+    )
+    engine.process(session, account, subscription, now)
+    session.flush()
+    return subscription
+
+
+def resume(session: Session, account: Account, subscription_id: str) -> Subscription:
+    """Resume a paused subscription now: a new period starts today and is billed today."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status != "paused":
+        raise Conflict(
+            f"Only a paused subscription can be resumed; this one is {subscription.status}"
+        )
+    now = clock.account_now(account)
+    restart_billing(subscription, clock.account_today(account))
+    subscription.status = "active"
+    subscription.updated_at = now
+    record_event(session, subscription, "subscription.resumed", {}, account)
+    engine.process(session, account, subscription, now)
     session.flush()
     return subscription
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -89,3 +90,17 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
         )
     else:
         subscription.next_action_at = None
+
+
+def restart_billing(subscription: Subscription, on: date) -> None:
+    """Start a new period on `on` (resuming after a pause): periods count from there, and a
+    fixed term keeps the payments it has left."""
+    subscription.paused_at = None
+    subscription.resume_at = None
+    subscription.billing_anchor = on
+    subscription.next_payment_date = on
+    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
+        remaining = subscription.number_of_payments - subscription.periods_billed
+        subscription.end_date = periods.fixed_term_end(
+            on, subscription.billing_frequency, max(remaining, 1)
+        )

@@ -1,0 +1,145 @@
+"""Issuing invoices from a subscription's line items: what the billing engine writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.catalog.models import TaxRate
+from cadency.invoices.models import Invoice, InvoiceLine
+from cadency.kit import money, periods
+from cadency.kit.ids import new_id
+from cadency.subscriptions.models import LineItem, Subscription
+
+PAYMENT_TERMS_DAYS = {"due_on_receipt": 0}
+
+
+def terms_days(payment_terms: str | None) -> int:
+    """Days from issue to due date: `net_30` → 30; due on receipt (or none) → 0."""
+    if not payment_terms or payment_terms == "due_on_receipt":
+        return 0
+    return int(payment_terms.removeprefix("net_"))
+
+
+def next_number(session: Session, account: Account) -> str:
+    """The account's next invoice number. The account row is locked (on PostgreSQL) until the
+    transaction ends, so two workers never hand out the same number."""
+    locked = session.scalar(
+        select(Account)
+        .where(Account.id == account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    locked.invoice_sequence += 1
+    prefix = locked.invoice_number_prefix
+    separator = "" if prefix.endswith("-") else "-"
+    return f"{prefix}{separator}{locked.invoice_sequence:06d}"
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+
+def tax_rates(session: Session, items: Sequence[LineItem]) -> dict[str, Decimal]:
+    ids = {item.tax_rate_id for item in items if item.tax_rate_id}
+    if not ids:
+        return {}
+    query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(ids))
+    return {rate_id: percentage for rate_id, percentage in session.execute(query)}
+
+
+def issue_for_period(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    period: Period,
+    *,
+    first: bool,
+    now: datetime,
+    rates: dict[str, Decimal] | None = None,
+) -> Invoice:
+    """Issue the regular invoice of one period: recurring items, plus one-time items on the
+    first invoice. Lines are copies: later edits of the subscription do not change them."""
+    items = [item for item in subscription.line_items if item.billing_frequency or first]
+    rates = rates if rates is not None else tax_rates(session, items)
+    today = periods.local_date(now, account.timezone)
+    settings = subscription.invoice_settings or {}
+    invoice = Invoice(
+        id=new_id("inv"),
+        account_id=account.id,
+        subscription_id=subscription.id,
+        contact_id=subscription.contact_id,
+        number=next_number(session, account),
+        status="open",
+        billing_reason="subscription_create" if first else "subscription_cycle",
+        collection_method=subscription.collection_method,
+        currency=subscription.currency,
+        issue_date=today,
+        due_date=periods.add_days(today, terms_days(subscription.payment_terms)),
+        period_start=period.start,
+        period_end=period.end,
+        cycle_period_start=period.start,
+        language=settings.get("language") or account.language,
+        locale=settings.get("locale") or account.locale,
+        comments=settings.get("comments"),
+        tax_ids=list(settings.get("tax_ids") or []),
+        payment_method_id=subscription.payment_method_id,
+        attempt_count=0,
+        fee_total=0,
+        amount_paid=0,
+        created_at=now,
+        updated_at=now,
+    )
+    lines = []
+    for position, item in enumerate(items):
+        gross = item.unit_price * item.quantity
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        tax = money.percent_of(item.amount, rate) if rate else 0
+        recurring = item.billing_frequency is not None
+        lines.append(
+            InvoiceLine(
+                id=new_id("il"),
+                invoice_id=invoice.id,
+                account_id=account.id,
+                position=position,
+                description=item.name,
+                line_item_id=item.id,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                discount=gross - item.amount,
+                tax=tax,
+                tax_rate_id=item.tax_rate_id,
+                amount=item.amount,
+                period_start=period.start if recurring else None,
+                period_end=period.end if recurring else None,
+            )
+        )
+    invoice.lines = lines
+    invoice.subtotal = sum(line.unit_price * line.quantity for line in lines)
+    invoice.discount_total = sum(line.discount for line in lines)
+    invoice.tax_total = sum(line.tax for line in lines)
+    invoice.total = (
+        invoice.subtotal - invoice.discount_total + invoice.tax_total + invoice.fee_total
+    )
+    invoice.amount_due = invoice.total
+    session.add(invoice)
+    return invoice
+
+
+def mark_paid(invoice: Invoice, amount: int, now: datetime) -> None:
+    invoice.amount_paid += amount
+    invoice.amount_due = max(0, invoice.total - invoice.amount_paid)
+    if invoice.amount_due == 0:
+        invoice.status = "paid"
+        invoice.paid_at = now
+        invoice.next_attempt_date = None
+    invoice.updated_at = now
