@@ -2,6 +2,7 @@
 
 from cadency.accounts.models import Account, ApiKey, User
 from cadency.catalog.models import Fee, Product, TaxRate
+from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit.db import Base
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "Company",
     "Contact",
+    "Conversion",
     "Deal",
     "Fee",
     "IdempotencyRecord",
@@ -26,6 +28,8 @@ __all__ = [
     "LineItem",
     "OutboxMessage",
     "Payment",
+    "PaymentLink",
+    "PaymentLinkItem",
     "PaymentMethod",
     "Product",
     "PropertyDefinition",

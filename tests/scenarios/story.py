@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from cadency.accounts.models import Account
 from cadency.invoices.models import Invoice
 from cadency.kit.outbox import OutboxMessage
-from cadency.payments.models import Payment
+from cadency.payments.models import Payment, PaymentMethod
+from cadency.payments.sandbox import Behaviour
 from cadency.subscriptions.models import SubscriptionEvent
 from tests.conftest import Api, make_api
 
@@ -31,6 +32,7 @@ class Story:
         self.session_factory = session_factory
         self.api: Api = make_api(client, session_factory, timezone=timezone, currency=currency)
         self.zone = ZoneInfo(timezone)
+        self._outbox_seen: dict[str, int] = {}
         with session_factory() as session:
             account = session.get(Account, self.api.account_id)
             account.clock_now = start.astimezone(UTC)
@@ -92,6 +94,56 @@ class Story:
         )["data"]
         return [(p["amount"], p["status"], p["failure_reason"]) for p in reversed(data)]
 
+    def invoice(self, sub_id: str, index: int = -1) -> dict[str, Any]:
+        """One invoice of the subscription as the API shows it (oldest first by `index`)."""
+        data = self.api.ok(
+            self.api.get("/invoices", params={"subscription_id": sub_id, "limit": 100})
+        )["data"]
+        return dict(list(reversed(data))[index])
+
+    def status(self, sub_id: str) -> str:
+        return str(self.subscription(sub_id)["status"])
+
+    def new_outbox(self, sub_id: str) -> list[str]:
+        """Outbox event types written for the subscription since the last call."""
+        rows = self.outbox(sub_id)
+        seen = self._outbox_seen.get(sub_id, 0)
+        self._outbox_seen[sub_id] = len(rows)
+        return rows[seen:]
+
+    def expect(
+        self,
+        sub_id: str,
+        *,
+        status: str,
+        invoices: list[tuple[str, str, str, str, str]],
+        payments: list[tuple[str, str, str | None]],
+        outbox: list[str] | tuple[str, ...] = (),
+        **fields: Any,
+    ) -> None:
+        """The whole visible state of a subscription after a step, in one comparison: its status,
+        every invoice and payment so far, the outbox events written since the previous check
+        (none by default), and any subscription `fields` given."""
+        sub = self.subscription(sub_id)
+        actual = {
+            "status": sub["status"],
+            "invoices": self.invoices(sub_id),
+            "payments": self.payments(sub_id),
+            "outbox": self.new_outbox(sub_id),
+            **{name: sub[name] for name in fields},
+        }
+        expected = {
+            "status": status,
+            "invoices": invoices,
+            "payments": payments,
+            "outbox": list(outbox),
+            **fields,
+        }
+        wrong = [name for name in expected if actual[name] != expected[name]]
+        assert not wrong, "\n".join(
+            f"{name}:\n  got      {actual[name]!r}\n  expected {expected[name]!r}" for name in wrong
+        )
+
     def outbox(self, sub_id: str) -> list[str]:
         with self.session_factory() as session:
             rows = session.scalars(
@@ -101,24 +153,70 @@ class Story:
             ).all()
             return list(rows)
 
+    def outbox_payloads(self, sub_id: str, event_type: str) -> list[dict[str, Any]]:
+        with self.session_factory() as session:
+            rows = session.scalars(
+                select(OutboxMessage.payload)
+                .where(OutboxMessage.subscription_id == sub_id, OutboxMessage.type == event_type)
+                .order_by(OutboxMessage.id)
+            ).all()
+            return [dict(row) for row in rows]
+
+    # --- acting ----------------------------------------------------------------------------
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.ok(self.api.patch("/account/settings", changes))
+        return result
+
+    def patch(self, sub_id: str, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.ok(self.api.patch(f"/subscriptions/{sub_id}", changes))
+        self.assert_quiet()
+        return result
+
+    def cancel(self, sub_id: str, mode: str, **extra: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.ok(
+            self.api.post(f"/subscriptions/{sub_id}/cancel", {"mode": mode, **extra})
+        )
+        self.assert_quiet()
+        return result
+
+    def reactivate(self, sub_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.ok(self.api.post(f"/subscriptions/{sub_id}/reactivate"))
+        self.assert_quiet()
+        return result
+
+    def add_payment_method(self, contact_id: str, number: str) -> str:
+        """Save a card (or, for a number starting with 0, a bank account) on the contact."""
+        if number.startswith("0"):
+            body: dict[str, Any] = {
+                "type": "bank_debit",
+                "bank_debit": {"routing_number": "110000000", "account_number": number},
+            }
+        else:
+            body = {
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2045, "cvc": "123"},
+            }
+        method = self.api.ok(self.api.post(f"/contacts/{contact_id}/payment-methods", body))
+        return str(method["id"])
+
+    def card_starts_working(self, payment_method_id: str) -> None:
+        """What happens at the bank when a buyer tops up their account: the saved card's next
+        charge succeeds. The sandbox has no card that fails and later succeeds, so the saved
+        token is swapped for one that behaves like 4242… (the method id stays the same)."""
+        with self.session_factory() as session:
+            method = session.get(PaymentMethod, payment_method_id)
+            assert method is not None
+            method.processor_token = f"sbx_card_{Behaviour.SUCCEEDS.value}_{'0' * 24}"
+            session.commit()
+
     # --- building ------------------------------------------------------------------------
 
     def customer(
         self, email: str = "buyer@example.com", card: str = "4242424242424242"
     ) -> tuple[str, str]:
         contact = self.api.ok(self.api.post("/contacts", {"email": email, "first_name": "Ann"}))
-        if card.startswith("0"):
-            body = {
-                "type": "bank_debit",
-                "bank_debit": {"routing_number": "110000000", "account_number": card},
-            }
-        else:
-            body = {
-                "type": "card",
-                "card": {"number": card, "exp_month": 12, "exp_year": 2045, "cvc": "123"},
-            }
-        method = self.api.ok(self.api.post(f"/contacts/{contact['id']}/payment-methods", body))
-        return contact["id"], method["id"]
+        return contact["id"], self.add_payment_method(contact["id"], card)
 
     def subscribe(
         self,
@@ -152,3 +250,23 @@ class Story:
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+def inv(
+    start: str, end: str, total: str = "25.00", status: str = "paid", issued: str | None = None
+) -> tuple[str, str, str, str, str]:
+    """An expected invoice row: (period_start, period_end, total, status, issue_date); it is
+    issued on the first day of its period unless `issued` says otherwise."""
+    return (start, end, total, status, issued or start)
+
+
+def paid(amount: str = "25.00") -> tuple[str, str, None]:
+    return (amount, "succeeded", None)
+
+
+def declined(amount: str = "25.00", reason: str = "card_declined") -> tuple[str, str, str]:
+    return (amount, "failed", reason)
+
+
+def processing(amount: str = "25.00") -> tuple[str, str, None]:
+    return (amount, "processing", None)

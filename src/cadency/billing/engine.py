@@ -25,7 +25,12 @@ from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions.models import Subscription
-from cadency.subscriptions.state import record_event, refresh_derived, restart_billing
+from cadency.subscriptions.state import (
+    apply_pending_change,
+    record_event,
+    refresh_derived,
+    restart_billing,
+)
 
 TRIAL_ENDING_NOTICE_DAYS = 3
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
@@ -211,6 +216,9 @@ class SubscriptionRun:
         sub = self.sub
         assert sub.next_payment_date is not None
         start = sub.next_payment_date
+        if sub.pending_change:
+            change = apply_pending_change(self.session, self.account, sub, start)
+            self._event("subscription.plan_changed", change)
         index = periods.period_index_containing(sub.billing_anchor, sub.billing_frequency, start)
         end = periods.period_start(sub.billing_anchor, sub.billing_frequency, index + 1)
         already = self.session.scalar(
@@ -381,7 +389,11 @@ class SubscriptionRun:
             or invoice.next_attempt_date > self.today
         ):
             return False
-        self._charge(invoice)
+        if self._charge(invoice) is None:
+            # No saved payment method to retry with (a manual invoice the buyer tried to pay by
+            # hand): drop the retry, or this step would be "due" forever and the run never settle.
+            invoice.next_attempt_date = None
+            invoice.updated_at = self.now
         return True
 
     def _settle_bank_debits(self) -> bool:
@@ -447,7 +459,15 @@ class SubscriptionRun:
     def _reminders(self) -> None:
         sub = self.sub
         days = self.account.renewal_reminder_days
-        if days and sub.status == "active" and sub.next_payment_date and sub.invoice_creation:
+        if (
+            days
+            and sub.status == "active"
+            and sub.next_payment_date
+            and sub.invoice_creation
+            # A cancellation on or before the next payment date (a commitment end, say) means
+            # that payment never comes: no reminder of it.
+            and (sub.cancel_at is None or sub.cancel_at > sub.next_payment_date)
+        ):
             remind_on = periods.add_days(sub.next_payment_date, -days)
             if (
                 remind_on <= self.today < sub.next_payment_date

@@ -143,3 +143,71 @@ def mark_paid(invoice: Invoice, amount: int, now: datetime) -> None:
         invoice.paid_at = now
         invoice.next_attempt_date = None
     invoice.updated_at = now
+
+
+def issue_adjustment(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    lines: Sequence[tuple[str, int]],
+    *,
+    period: Period,
+    now: datetime,
+    reason: str,
+) -> Invoice:
+    """An invoice outside the regular cycle (a mid-period plan change): `lines` are
+    (description, amount) pairs in minor units, tax included, negative for credits."""
+    today = periods.local_date(now, account.timezone)
+    settings = subscription.invoice_settings or {}
+    invoice = Invoice(
+        id=new_id("inv"),
+        account_id=account.id,
+        subscription_id=subscription.id,
+        contact_id=subscription.contact_id,
+        number=next_number(session, account),
+        status="open",
+        billing_reason=reason,
+        collection_method=subscription.collection_method,
+        currency=subscription.currency,
+        issue_date=today,
+        due_date=periods.add_days(today, terms_days(subscription.payment_terms)),
+        period_start=period.start,
+        period_end=period.end,
+        cycle_period_start=None,
+        language=settings.get("language") or account.language,
+        locale=settings.get("locale") or account.locale,
+        comments=settings.get("comments"),
+        tax_ids=list(settings.get("tax_ids") or []),
+        payment_method_id=subscription.payment_method_id,
+        attempt_count=0,
+        fee_total=0,
+        discount_total=0,
+        tax_total=0,
+        amount_paid=0,
+        created_at=now,
+        updated_at=now,
+    )
+    invoice.lines = [
+        InvoiceLine(
+            id=new_id("il"),
+            invoice_id=invoice.id,
+            account_id=account.id,
+            position=position,
+            description=description,
+            line_item_id=None,
+            quantity=1,
+            unit_price=amount,
+            discount=0,
+            tax=0,
+            tax_rate_id=None,
+            amount=amount,
+            period_start=period.start,
+            period_end=period.end,
+        )
+        for position, (description, amount) in enumerate(lines)
+    ]
+    invoice.subtotal = sum(amount for _, amount in lines)
+    invoice.total = invoice.subtotal
+    invoice.amount_due = invoice.total
+    session.add(invoice)
+    return invoice

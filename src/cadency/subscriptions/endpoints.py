@@ -16,6 +16,7 @@ from cadency.subscriptions import service
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import (
     CancelRequest,
+    ChangeRequest,
     EventOut,
     SearchRequest,
     Status,
@@ -185,6 +186,22 @@ def reactivate_subscription(
     subscription_id: str, ctx: ApiContext = Depends(requires(EDIT))
 ) -> SubscriptionOut:
     subscription = service.reactivate(ctx.session, ctx.account, subscription_id)
+    ctx.session.commit()
+    return present(ctx.session, subscription)
+
+
+@router.post("/subscriptions/{subscription_id}/change", response_model=SubscriptionOut)
+def change_subscription(
+    subscription_id: str, body: ChangeRequest, ctx: ApiContext = Depends(requires(EDIT))
+) -> SubscriptionOut:
+    """Change the plan: new line items now (prorated or not) or from the next period."""
+    subscription = service.change(
+        ctx.session,
+        ctx.account,
+        subscription_id,
+        body,
+        allow_custom_items=ctx.allows("line_items.create_custom"),
+    )
     ctx.session.commit()
     return present(ctx.session, subscription)
 

@@ -72,6 +72,8 @@ class Subscription(Base):
     total_collected: Mapped[int] = mapped_column(BigInteger, default=0)
     mrr: Mapped[int] = mapped_column(BigInteger, default=0)
 
+    # A plan change waiting for the next period: {"line_items": [LineItemInput as JSON], ...}.
+    pending_change: Mapped[dict[str, Any] | None]
     # When the billing engine next has work for this subscription (UTC); None: nothing due.
     next_action_at: Mapped[datetime | None]
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

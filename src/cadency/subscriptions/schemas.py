@@ -152,3 +152,9 @@ class EventOut(OutputModel):
     type: str
     created_at: datetime
     data: dict[str, Any]
+
+
+class ChangeRequest(StrictModel):
+    line_items: Annotated[list[LineItemInput], Field(min_length=1, max_length=100)]
+    proration: Literal["prorate", "none"] = "prorate"
+    effective: Literal["now", "period_end"] = "now"

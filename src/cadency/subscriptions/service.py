@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -13,6 +13,7 @@ from cadency.accounts.models import Account
 from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
 from cadency.crm.models import Association, Company, Contact
+from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods
 from cadency.kit.errors import Conflict, InvalidRequest
@@ -23,9 +24,20 @@ from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
-from cadency.subscriptions.schemas import CancelRequest, SearchRequest, SubscriptionCreate
+from cadency.subscriptions.schemas import (
+    CancelRequest,
+    ChangeRequest,
+    SearchRequest,
+    SubscriptionCreate,
+)
 from cadency.subscriptions.search import search_clauses
-from cadency.subscriptions.state import record_event, refresh_derived, restart_billing
+from cadency.subscriptions.state import (
+    Amounts,
+    compute_amounts,
+    record_event,
+    refresh_derived,
+    restart_billing,
+)
 
 OBJECT_TYPE = "subscriptions"
 ENDED_STATUSES = ("canceled", "expired")
@@ -652,6 +664,201 @@ def resume(session: Session, account: Account, subscription_id: str) -> Subscrip
     subscription.updated_at = now
     record_event(session, subscription, "subscription.resumed", {}, account)
     engine.process(session, account, subscription, now)
+    session.flush()
+    return subscription
+
+
+def change(
+    session: Session,
+    account: Account,
+    subscription_id: str,
+    request: ChangeRequest,
+    *,
+    allow_custom_items: bool,
+) -> Subscription:
+    """Replace the line items (a plan change). With proration, the buyer is credited for the
+    unused part of the current period at the old price and charged for it at the new one; a
+    change of billing frequency starts a new period today. SPEC §6."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status in ENDED_STATUSES or subscription.status == "paused":
+        raise Conflict(f"The plan of a {subscription.status} subscription cannot be changed")
+    if request.effective == "period_end":
+        return _schedule_change(session, account, subscription, request, allow_custom_items)
+    now = clock.account_now(account)
+    today = clock.account_today(account)
+    with session.no_autoflush:
+        items = build_line_items(
+            session,
+            account,
+            request.line_items,
+            subscription.currency,
+            allow_custom=allow_custom_items,
+            parent={"subscription_id": subscription.id},
+        )
+        terms = _check_grouping(items)[0]
+        old_items = list(subscription.line_items)
+        old_amounts = compute_amounts(session, old_items)
+        new_amounts = compute_amounts(session, items)
+    assert terms.billing_frequency is not None and terms.billing_terms is not None
+    same_cycle = terms.billing_frequency == subscription.billing_frequency
+    adjustment = 0
+    if request.proration == "prorate":
+        adjustment = _prorate_change(
+            session,
+            account,
+            subscription,
+            old_items,
+            items,
+            old_amounts,
+            new_amounts,
+            same_cycle=same_cycle,
+            today=today,
+            now=now,
+        )
+    subscription.line_items = list(items)
+    subscription.billing_terms = terms.billing_terms
+    subscription.number_of_payments = terms.number_of_payments
+    if not same_cycle:
+        subscription.billing_frequency = terms.billing_frequency
+        subscription.periods_billed = 0
+        restart_billing(subscription, today)
+    elif terms.billing_terms == "fixed" and terms.number_of_payments:
+        subscription.end_date = periods.period_start(
+            subscription.billing_anchor, subscription.billing_frequency, terms.number_of_payments
+        )
+    else:
+        subscription.end_date = None
+    subscription.updated_at = now
+    record_event(
+        session,
+        subscription,
+        "subscription.plan_changed",
+        {
+            "from": [item.name for item in old_items],
+            "to": [item.name for item in items],
+            "proration": request.proration,
+            "adjustment": money.format_amount(adjustment, subscription.currency),
+            "billing_frequency": subscription.billing_frequency,
+        },
+        account,
+    )
+    session.flush()
+    engine.process(session, account, subscription, now)
+    session.flush()
+    return subscription
+
+
+def _prorate_change(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    old_items: Sequence[LineItem],
+    new_items: Sequence[LineItem],
+    old_amounts: Amounts,
+    new_amounts: Amounts,
+    *,
+    same_cycle: bool,
+    today: date,
+    now: datetime,
+) -> int:
+    """Settle the rest of the current period: charge the difference, or refund it when the new
+    plan costs less. Returns the net amount (negative: refunded)."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    if (
+        subscription.status not in ("active", "unpaid")
+        or subscription.periods_billed == 0
+        or start is None
+        or end is None
+        or not start <= today < end
+    ):
+        return 0
+    period_days = periods.days_between(start, end)
+    unused_days = periods.days_between(today, end)
+    credit = money.prorate(old_amounts.recurring_total, unused_days, period_days)
+    # A new frequency starts a full new period today, billed by the engine: only the credit.
+    charge = (
+        money.prorate(new_amounts.recurring_total, unused_days, period_days) if same_cycle else 0
+    )
+    net = charge - credit
+    if net > 0:
+        invoice = invoicing.issue_adjustment(
+            session,
+            account,
+            subscription,
+            [
+                (f"Unused time on {', '.join(i.name for i in old_items)}", -credit),
+                (f"Remaining time on {', '.join(i.name for i in new_items)}", charge),
+            ],
+            period=invoicing.Period(today, end),
+            now=now,
+            reason="subscription_update",
+        )
+        method = (
+            session.get(PaymentMethod, subscription.payment_method_id)
+            if subscription.payment_method_id
+            else None
+        )
+        if subscription.collection_method == "charge_automatically" and method is not None:
+            session.flush()
+            engine.pay_invoice(session, account, invoice, method, now)
+    elif net < 0:
+        current = session.scalar(
+            select(Payment)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(
+                Invoice.subscription_id == subscription.id,
+                Invoice.cycle_period_start == start,
+                Payment.status.in_(("succeeded", "partially_refunded")),
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
+        if current is not None:
+            amount = min(-net, current.amount - current.refunded_amount)
+            if amount > 0:
+                payments.refund_payment(session, account, current, amount, reason="plan_change")
+    return net
+
+
+def _schedule_change(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    request: ChangeRequest,
+    allow_custom_items: bool,
+) -> Subscription:
+    """Keep the new line items until the current period ends; the engine swaps them in before
+    it invoices the next period. The items are checked now, so a bad change fails today."""
+    if subscription.next_payment_date is None:
+        raise Conflict("The subscription has no next period to change")
+    with session.no_autoflush:
+        items = build_line_items(
+            session,
+            account,
+            request.line_items,
+            subscription.currency,
+            allow_custom=allow_custom_items,
+            parent={"subscription_id": subscription.id},
+        )
+        _check_grouping(items)
+        for item in items:  # only checked, not kept: they are built again when they apply
+            session.expunge(item)
+    subscription.pending_change = {
+        "line_items": [
+            item.model_dump(mode="json", exclude_none=True) for item in request.line_items
+        ],
+    }
+    subscription.updated_at = clock.account_now(account)
+    record_event(
+        session,
+        subscription,
+        "subscription.plan_change_scheduled",
+        {
+            "to": [item.name for item in items],
+            "effective": subscription.next_payment_date.isoformat(),
+        },
+        account,
+    )
     session.flush()
     return subscription
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import TaxRate
 from cadency.kit import clock, money, periods
 from cadency.kit.ids import new_id
@@ -104,3 +105,33 @@ def restart_billing(subscription: Subscription, on: date) -> None:
         subscription.end_date = periods.fixed_term_end(
             on, subscription.billing_frequency, max(remaining, 1)
         )
+
+
+def apply_pending_change(
+    session: Session, account: Account, subscription: Subscription, on: date
+) -> dict[str, Any]:
+    """Swap in the line items of a plan change scheduled for the period that starts `on`.
+    They were validated when the change was requested; a new frequency starts its periods on
+    `on`. Returns the timeline data of the change."""
+    pending = subscription.pending_change or {}
+    inputs = [LineItemInput.model_validate(item) for item in pending.get("line_items", [])]
+    old_names = [item.name for item in subscription.line_items]
+    items = build_line_items(
+        session,
+        account,
+        inputs,
+        subscription.currency,
+        allow_custom=True,
+        parent={"subscription_id": subscription.id},
+    )
+    terms = next(item for item in items if item.billing_frequency)
+    assert terms.billing_frequency is not None and terms.billing_terms is not None
+    subscription.line_items = list(items)
+    subscription.pending_change = None
+    subscription.billing_terms = terms.billing_terms
+    subscription.number_of_payments = terms.number_of_payments
+    if terms.billing_frequency != subscription.billing_frequency:
+        subscription.billing_frequency = terms.billing_frequency
+        subscription.periods_billed = 0
+        restart_billing(subscription, on)
+    return {"from": old_names, "to": [item.name for item in items], "effective": on.isoformat()}

@@ -10,6 +10,7 @@ from cadency.accounts import endpoints as account_endpoints
 from cadency.accounts import service as account_service
 from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
+from cadency.checkout import endpoints as checkout_endpoints
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
 from cadency.invoices import endpoints as invoice_endpoints
@@ -78,6 +79,7 @@ def create_app(
         subscription_endpoints,
         billing_endpoints,
         invoice_endpoints,
+        checkout_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -1,0 +1,753 @@
+"""Payment links and their checkout; the grouping rule shared with quote and deal conversion.
+
+A checkout is what the buyer does on the hosted page, in one transaction: the contact is matched
+by email (or created), the payment method is tokenised (and saved), the recurring items become
+subscriptions by the grouping rule (SPEC §4), and ONE invoice with ONE charge covers everything
+due now — the first period of each subscription that starts today, plus the one-time items. The
+subscriptions count that first period as billed, so the engine bills each of them from its second
+period on; a subscription that starts later is created scheduled and billed by the engine.
+
+Decisions:
+- The checkout invoice (billing_reason "checkout") carries `subscription_id` only when it bills
+  exactly one subscription: it is then that subscription's first invoice in every respect
+  (`cycle_period_start` set, refunds on cancel, bank-debit settlement and dunning by the engine).
+  When it bills several subscriptions, or none (one-time items only), `subscription_id` is null:
+  one subscription's refund or cancellation must not see the other subscriptions' lines. Each
+  line carries its own period; each subscription's timeline names the invoice and the payment.
+- One-time items are line items of the first subscription that starts today (as with
+  `POST /subscriptions`); with no such subscription they are only on the checkout invoice.
+- A failed charge is a 402 and nothing is kept. A bank debit (which settles days later, through
+  the engine of the subscription it pays) is accepted when the checkout bills exactly one
+  subscription.
+
+Services never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from cadency.accounts.models import Account
+from cadency.accounts.service import validate_currency
+from cadency.billing import engine
+from cadency.catalog.line_items import LineItemInput, build_line_items
+from cadency.catalog.models import Product, TaxRate
+from cadency.catalog.schemas import format_percent
+from cadency.checkout.models import PaymentLink, PaymentLinkItem
+from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
+from cadency.crm import service as crm
+from cadency.crm.models import Contact
+from cadency.crm.schemas import ContactCreate
+from cadency.invoices import issuing
+from cadency.invoices.models import Invoice, InvoiceLine
+from cadency.kit import clock, money, outbox
+from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
+from cadency.kit.ids import new_id
+from cadency.kit.pagination import paginate
+from cadency.kit.repository import get_owned
+from cadency.payments import sandbox
+from cadency.payments import service as payments
+from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.models import LineItem, Subscription
+from cadency.subscriptions.schemas import SubscriptionCreate
+from cadency.subscriptions.state import record_event
+
+# --- line items and the grouping rule -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """A priced line to sell, read from a payment link, quote, deal or subscription."""
+
+    source_id: str
+    name: str
+    product_id: str | None
+    quantity: int
+    unit_price: int
+    unit_discount_percent: Decimal | None
+    tax_rate_id: str | None
+    currency: str
+    billing_frequency: str | None
+    billing_terms: str | None
+    number_of_payments: int | None
+    billing_start_date: date | None
+    amount: int
+
+    @classmethod
+    def of(cls, row: LineItem | PaymentLinkItem) -> Item:
+        return cls(
+            source_id=row.id,
+            name=row.name,
+            product_id=row.product_id,
+            quantity=row.quantity,
+            unit_price=row.unit_price,
+            unit_discount_percent=row.unit_discount_percent,
+            tax_rate_id=row.tax_rate_id,
+            currency=row.currency,
+            billing_frequency=row.billing_frequency,
+            billing_terms=row.billing_terms,
+            number_of_payments=row.number_of_payments,
+            billing_start_date=row.billing_start_date,
+            amount=row.amount,
+        )
+
+    def start(self, today: date) -> date:
+        """The billing start date; no date means the day of purchase."""
+        return self.billing_start_date or today
+
+    def as_input(self, today: date) -> LineItemInput:
+        """The item as a subscription's line item input, at the price it was sold at."""
+        start = self.start(today)
+        return LineItemInput.model_validate(
+            {
+                "product_id": self.product_id,
+                "name": self.name,
+                "unit_price": money.format_amount(self.unit_price, self.currency),
+                "quantity": self.quantity,
+                "unit_discount_percent": (
+                    format_percent(self.unit_discount_percent)
+                    if self.unit_discount_percent is not None
+                    else None
+                ),
+                "tax_rate_id": self.tax_rate_id,
+                "billing_frequency": self.billing_frequency,
+                "billing_terms": self.billing_terms,
+                "number_of_payments": self.number_of_payments,
+                # "Today" and "at purchase" are the same start: one subscription, not two.
+                "billing_start_date": start if start > today else None,
+            }
+        )
+
+
+@dataclass
+class Group:
+    """Recurring items that share frequency, terms, start date and number of payments: they
+    become one subscription (SPEC §4)."""
+
+    frequency: str
+    terms: str
+    start: date
+    number_of_payments: int | None
+    order: int
+    items: list[Item]
+
+
+def group_items(items: Sequence[Item], today: date) -> tuple[list[Group], list[Item]]:
+    """(groups in the order of their first item, one-time items)."""
+    groups: dict[tuple[str, str, date, int | None], Group] = {}
+    one_time: list[Item] = []
+    for item in items:
+        if not item.billing_frequency:
+            one_time.append(item)
+            continue
+        terms = item.billing_terms or "auto_renew"
+        key = (item.billing_frequency, terms, item.start(today), item.number_of_payments)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = Group(
+                frequency=item.billing_frequency,
+                terms=terms,
+                start=item.start(today),
+                number_of_payments=item.number_of_payments,
+                order=len(groups),
+                items=[item],
+            )
+        else:
+            group.items.append(item)
+    return list(groups.values()), one_time
+
+
+def check_items_current(session: Session, items: Sequence[Item], today: date) -> None:
+    """What was offered can still be sold: no start date has passed, no product is archived
+    (409: the offer, not the request, is out of date)."""
+    for index, item in enumerate(items):
+        if item.billing_start_date is not None and item.billing_start_date < today:
+            raise Conflict(
+                f"Line item {index} ('{item.name}') was to start billing on "
+                f"{item.billing_start_date.isoformat()}, which has passed",
+                param=f"line_items.{index}.billing_start_date",
+            )
+        if item.product_id is not None:
+            product = session.get(Product, item.product_id)
+            if product is not None and product.archived:
+                raise Conflict(
+                    f"Line item {index} is product '{product.id}', which has been archived",
+                    param=f"line_items.{index}.product_id",
+                )
+
+
+def create_subscription(
+    session: Session,
+    account: Account,
+    group: Group,
+    one_time: Sequence[Item],
+    *,
+    contact_id: str,
+    company_id: str | None,
+    currency: str,
+    collection_method: str,
+    payment_method_id: str | None,
+    payment_terms: str | None,
+    bill_now: bool,
+    today: date,
+) -> Subscription:
+    """One subscription for one group (plus one-time items, which its first invoice bills)."""
+    data = SubscriptionCreate.model_validate(
+        {
+            "contact_id": contact_id,
+            "company_id": company_id,
+            "currency": currency,
+            "line_items": [item.as_input(today) for item in [*group.items, *one_time]],
+            "collection_method": collection_method,
+            "payment_method_id": payment_method_id,
+            "payment_terms": payment_terms,
+        }
+    )
+    # The items were checked when the link, quote or deal was made, with its author's rights.
+    return subscriptions.create(session, account, data, allow_custom_items=True, bill_now=bill_now)
+
+
+# --- invoices ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One invoice line: an item, its period when recurring, the subscription it bills."""
+
+    item: Item
+    period: tuple[date, date] | None
+    subscription_id: str | None
+
+
+def issue_invoice(
+    session: Session,
+    account: Account,
+    *,
+    contact_id: str,
+    currency: str,
+    charges: Sequence[Charge],
+    billing_reason: str,
+    collection_method: str,
+    due_date: date,
+    subscription_id: str | None,
+    period: tuple[date, date] | None,
+    payment_method_id: str | None,
+    now: datetime,
+) -> tuple[Invoice, dict[str, int]]:
+    """An open invoice of `charges`, and what each subscription's lines add up to (with tax).
+
+    Lines are computed as the engine's period invoices compute them (invoices.issuing)."""
+    rate_ids = {c.item.tax_rate_id for c in charges if c.item.tax_rate_id}
+    rates: dict[str, Decimal] = {}
+    if rate_ids:
+        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
+        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
+    today = clock.account_today(account)
+    invoice = Invoice(
+        id=new_id("inv"),
+        account_id=account.id,
+        subscription_id=subscription_id,
+        contact_id=contact_id,
+        number=issuing.next_number(session, account),
+        status="open",
+        billing_reason=billing_reason,
+        collection_method=collection_method,
+        currency=currency,
+        issue_date=today,
+        due_date=due_date,
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
+        # The engine's exactly-once backstop, for the one subscription this invoice belongs to.
+        cycle_period_start=period[0] if period and subscription_id else None,
+        language=account.language,
+        locale=account.locale,
+        comments=None,
+        tax_ids=[],
+        payment_method_id=payment_method_id,
+        attempt_count=0,
+        fee_total=0,
+        amount_paid=0,
+        created_at=now,
+        updated_at=now,
+    )
+    lines: list[InvoiceLine] = []
+    shares: dict[str, int] = {}
+    for position, charge in enumerate(charges):
+        item = charge.item
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        tax = money.percent_of(item.amount, rate) if rate else 0
+        lines.append(
+            InvoiceLine(
+                id=new_id("il"),
+                invoice_id=invoice.id,
+                account_id=account.id,
+                position=position,
+                description=item.name,
+                line_item_id=item.source_id,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                discount=item.unit_price * item.quantity - item.amount,
+                tax=tax,
+                tax_rate_id=item.tax_rate_id,
+                amount=item.amount,
+                period_start=charge.period[0] if charge.period else None,
+                period_end=charge.period[1] if charge.period else None,
+            )
+        )
+        if charge.subscription_id is not None:
+            shares[charge.subscription_id] = (
+                shares.get(charge.subscription_id, 0) + item.amount + tax
+            )
+    invoice.lines = lines
+    invoice.subtotal = sum(line.unit_price * line.quantity for line in lines)
+    invoice.discount_total = sum(line.discount for line in lines)
+    invoice.tax_total = sum(line.tax for line in lines)
+    invoice.total = (
+        invoice.subtotal - invoice.discount_total + invoice.tax_total + invoice.fee_total
+    )
+    invoice.amount_due = invoice.total
+    session.add(invoice)
+    return invoice, shares
+
+
+def emit_invoice_created(session: Session, account: Account, invoice: Invoice) -> None:
+    outbox.emit(
+        session,
+        account_id=account.id,
+        type="invoice.created",
+        dedup_key=f"invoice.created:{invoice.id}",
+        payload={
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "subscription_id": invoice.subscription_id,
+            "contact_id": invoice.contact_id,
+            "currency": invoice.currency,
+            "total": money.format_amount(invoice.total, invoice.currency),
+            "due_date": invoice.due_date.isoformat(),
+            "collection_method": invoice.collection_method,
+            "billing_reason": invoice.billing_reason,
+        },
+        at=invoice.created_at,
+        subscription_id=invoice.subscription_id,
+    )
+
+
+# --- payment links ------------------------------------------------------------------------------
+
+
+def create_link(
+    session: Session, account: Account, data: PaymentLinkCreate, *, allow_custom: bool
+) -> PaymentLink:
+    """A payment link; its line items are priced and frozen now, as on a quote."""
+    currency = validate_currency(data.currency or account.currency)
+    if data.collection_method == "charge_automatically" and data.payment_terms is not None:
+        raise InvalidRequest(
+            "payment_terms go with collection_method 'send_invoice' (the first payment is always "
+            "taken at checkout)",
+            param="payment_terms",
+        )
+    now = clock.account_now(account)
+    today = clock.account_today(account)
+    link = PaymentLink(
+        id=new_id("plink"),
+        account_id=account.id,
+        name=data.name,
+        currency=currency,
+        collection_method=data.collection_method,
+        payment_terms=(
+            data.payment_terms or "due_on_receipt"
+            if data.collection_method == "send_invoice"
+            else None
+        ),
+        active=data.active,
+        created_at=now,
+        updated_at=now,
+    )
+    # The shared builder validates and prices the items as `LineItem` rows; the link keeps
+    # copies in its own table, and the rows themselves are never written.
+    with session.no_autoflush:
+        built = build_line_items(
+            session, account, data.line_items, currency, allow_custom=allow_custom, parent={}
+        )
+        for row in built:
+            session.expunge(row)
+    rows = []
+    for index, row in enumerate(built):
+        if row.billing_start_date is not None and row.billing_start_date < today:
+            raise InvalidRequest(
+                f"billing_start_date {row.billing_start_date.isoformat()} is in the past (today "
+                f"is {today.isoformat()} in {account.timezone})",
+                param=f"line_items.{index}.billing_start_date",
+            )
+        rows.append(
+            PaymentLinkItem(
+                id=row.id,
+                account_id=account.id,
+                payment_link_id=link.id,
+                position=index,
+                name=row.name,
+                product_id=row.product_id,
+                quantity=row.quantity,
+                unit_price=row.unit_price,
+                unit_discount_percent=row.unit_discount_percent,
+                tax_rate_id=row.tax_rate_id,
+                currency=row.currency,
+                billing_frequency=row.billing_frequency,
+                billing_terms=row.billing_terms,
+                number_of_payments=row.number_of_payments,
+                billing_start_date=row.billing_start_date,
+                amount=row.amount,
+                created_at=now,
+            )
+        )
+    link.line_items = rows
+    session.add(link)
+    session.flush()
+    return link
+
+
+def get_link(session: Session, account: Account, link_id: str) -> PaymentLink:
+    link = get_owned(session, PaymentLink, account.id, link_id, "payment link")
+    session.refresh(link, attribute_names=["line_items"])
+    return link
+
+
+def list_links(
+    session: Session, account: Account, *, active: bool | None, limit: int, cursor: str | None
+) -> tuple[Sequence[PaymentLink], bool, str | None]:
+    query = (
+        select(PaymentLink)
+        .where(PaymentLink.account_id == account.id)
+        .options(selectinload(PaymentLink.line_items))
+    )
+    if active is not None:
+        query = query.where(PaymentLink.active == active)
+    return paginate(session, query, PaymentLink.id, limit=limit, cursor=cursor)
+
+
+def update_link(
+    session: Session, account: Account, link_id: str, changes: dict[str, Any]
+) -> PaymentLink:
+    """Rename or (de)activate a link; what it sells stays as it was made."""
+    link = get_link(session, account, link_id)
+    for field in ("name", "active"):
+        if field in changes:
+            if changes[field] is None:
+                raise InvalidRequest(f"'{field}' cannot be null", param=field)
+            setattr(link, field, changes[field])
+    link.updated_at = clock.account_now(account)
+    session.flush()
+    return link
+
+
+# --- checkout ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckoutResult:
+    link: PaymentLink
+    contact: Contact
+    subscriptions: list[Subscription]
+    invoice: Invoice | None
+    payment: Payment | None
+    saved_method: PaymentMethod | None
+
+
+def checkout(
+    session: Session, account: Account, link_id: str, data: CheckoutRequest
+) -> CheckoutResult:
+    """What the buyer does on the hosted page (see the module docstring)."""
+    link = get_link(session, account, link_id)
+    if not link.active:
+        raise Conflict(f"Payment link '{link.id}' is not active")
+    now = clock.account_now(account)
+    today = clock.account_today(account)
+    items = [Item.of(row) for row in link.line_items]
+    check_items_current(session, items, today)
+    groups, one_time = group_items(items, today)
+    due_now = [group for group in groups if group.start == today]
+
+    if groups and link.collection_method == "charge_automatically" and not data.save_payment_method:
+        raise InvalidRequest(
+            "This purchase includes subscriptions that are charged automatically: "
+            "save_payment_method must be true (the buyer agrees to later charges)",
+            param="save_payment_method",
+        )
+    if data.payment_method.type == "bank_debit" and len(due_now) != 1:
+        raise InvalidRequest(
+            "A bank debit can pay a checkout that starts exactly one subscription today; pay "
+            "this purchase by card",
+            param="payment_method.type",
+        )
+
+    # A declined card is a 402 here, before anything is written.
+    tokenised = payments.tokenise(account, data.payment_method)
+    contact = _buyer(session, account, data)
+    method = PaymentMethod(
+        id=new_id("pm"),
+        account_id=account.id,
+        contact_id=contact.id,
+        type=tokenised.type,
+        brand=tokenised.brand,
+        last4=tokenised.last4,
+        exp_month=tokenised.exp_month,
+        exp_year=tokenised.exp_year,
+        processor=sandbox.PROCESSOR,
+        processor_token=tokenised.token,
+        created_at=now,
+    )
+    saved = method if data.save_payment_method else None
+    if saved is not None:
+        session.add(saved)
+        session.flush()
+
+    created: list[Subscription] = []
+    billed: list[Subscription] = []
+    for group in groups:
+        extra = one_time if due_now and group is due_now[0] else []
+        subscription = create_subscription(
+            session,
+            account,
+            group,
+            extra,
+            contact_id=contact.id,
+            company_id=None,
+            currency=link.currency,
+            collection_method=link.collection_method,
+            payment_method_id=saved.id if saved else None,
+            payment_terms=link.payment_terms,
+            bill_now=False,
+            today=today,
+        )
+        created.append(subscription)
+        if group.start == today:
+            billed.append(subscription)
+
+    charges: list[Charge] = []
+    for subscription in billed:
+        assert subscription.current_period_start and subscription.current_period_end
+        period = (subscription.current_period_start, subscription.current_period_end)
+        for row in subscription.line_items:
+            charges.append(
+                Charge(Item.of(row), period if row.billing_frequency else None, subscription.id)
+            )
+    if not billed:
+        charges += [Charge(item, None, None) for item in one_time]
+
+    invoice: Invoice | None = None
+    payment: Payment | None = None
+    if charges:
+        invoice, payment = _charge_once(
+            session, account, link, contact, billed, charges, method, saved, now
+        )
+    session.flush()
+    for subscription in created:
+        engine.process(session, account, subscription, now)
+    session.flush()
+    return CheckoutResult(link, contact, created, invoice, payment, saved)
+
+
+def _buyer(session: Session, account: Account, data: CheckoutRequest) -> Contact:
+    """The contact with the buyer's email address, or a new one. A matched contact keeps its
+    details; only the ones it lacks are filled in."""
+    given = data.contact
+    contact = crm.find_contact_by_email(session, account.id, given.email)
+    if contact is None:
+        return crm.create_contact(
+            session,
+            account,
+            ContactCreate(
+                email=given.email,
+                first_name=given.first_name,
+                last_name=given.last_name,
+                phone=given.phone,
+            ),
+        )
+    filled = False
+    for field in ("first_name", "last_name", "phone"):
+        if getattr(contact, field) is None and getattr(given, field) is not None:
+            setattr(contact, field, getattr(given, field))
+            filled = True
+    if filled:
+        contact.updated_at = clock.account_now(account)
+    return contact
+
+
+def _charge_once(
+    session: Session,
+    account: Account,
+    link: PaymentLink,
+    contact: Contact,
+    billed: Sequence[Subscription],
+    charges: Sequence[Charge],
+    method: PaymentMethod,
+    saved: PaymentMethod | None,
+    now: datetime,
+) -> tuple[Invoice, Payment | None]:
+    """Issue the checkout invoice, charge it once, and count each subscription's first period
+    as billed (and paid, when the charge succeeded)."""
+    single = billed[0] if len(billed) == 1 else None
+    invoice, shares = issue_invoice(
+        session,
+        account,
+        contact_id=contact.id,
+        currency=link.currency,
+        charges=charges,
+        billing_reason="checkout",
+        collection_method="charge_automatically",
+        due_date=clock.account_today(account),
+        subscription_id=single.id if single else None,
+        period=(
+            (single.current_period_start, single.current_period_end)
+            if single and single.current_period_start and single.current_period_end
+            else None
+        ),
+        payment_method_id=saved.id if saved else None,
+        now=now,
+    )
+    payment: Payment | None = None
+    if invoice.total == 0:
+        issuing.mark_paid(invoice, 0, now)
+    else:
+        payment = engine.create_charge(session, account, invoice, method, now)
+        if payment.status == "failed":
+            # Nothing of this checkout is kept: the endpoint does not commit.
+            raise PaymentFailed(
+                f"The payment failed: {payment.failure_reason}", param="payment_method"
+            )
+        if saved is None:
+            payment.payment_method_id = None  # used for this charge only, not kept
+        if payment.status == "succeeded":
+            issuing.mark_paid(invoice, payment.amount, now)
+    for subscription in billed:
+        _first_period_billed(
+            session, account, subscription, invoice, payment, shares.get(subscription.id, 0), now
+        )
+    emit_invoice_created(session, account, invoice)
+    if payment is not None and payment.status == "succeeded":
+        _emit_receipt(session, account, link, contact, billed, invoice, payment, method, now)
+    return invoice, payment
+
+
+def _first_period_billed(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    invoice: Invoice,
+    payment: Payment | None,
+    share: int,
+    now: datetime,
+) -> None:
+    """The subscription's first period is on the checkout invoice: the engine bills from the
+    second period on. A processing (bank) payment is counted when it settles."""
+    sub = subscription
+    currency = sub.currency
+    sub.periods_billed = 1
+    last = sub.billing_terms == "fixed" and (sub.number_of_payments or 0) <= 1
+    sub.next_payment_date = None if last else sub.current_period_end
+    sub.updated_at = now
+    record_event(
+        session,
+        sub,
+        "invoice.created",
+        {
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "total": money.format_amount(invoice.total, currency),
+            "amount": money.format_amount(share, currency),
+            "period_start": sub.current_period_start.isoformat()
+            if sub.current_period_start
+            else None,
+            "period_end": sub.current_period_end.isoformat() if sub.current_period_end else None,
+            "billing_reason": "checkout",
+        },
+        account,
+    )
+    if payment is None or share == 0:
+        return
+    sub.last_payment_amount = share
+    sub.last_payment_status = payment.status
+    data: dict[str, Any] = {
+        "payment_id": payment.id,
+        "invoice_id": invoice.id,
+        "amount": money.format_amount(share, currency),
+        "payment_amount": money.format_amount(payment.amount, currency),
+    }
+    if payment.status == "succeeded":
+        sub.payments_completed = 1
+        sub.total_collected = share
+        record_event(session, sub, "payment.succeeded", data, account)
+    else:
+        settles_on = payment.settles_on.isoformat() if payment.settles_on else None
+        data["settles_on"] = settles_on
+        record_event(session, sub, "payment.processing", data, account)
+
+
+def _emit_receipt(
+    session: Session,
+    account: Account,
+    link: PaymentLink,
+    contact: Contact,
+    billed: Sequence[Subscription],
+    invoice: Invoice,
+    payment: Payment,
+    method: PaymentMethod,
+    now: datetime,
+) -> None:
+    """payment.succeeded, with what the buyer's receipt and the admins' first-payment notice
+    show. The dedup key is the engine's, so a payment is announced once whoever charged it."""
+    currency = invoice.currency
+
+    def fmt(amount: int) -> str:
+        return money.format_amount(amount, currency)
+
+    outbox.emit(
+        session,
+        account_id=account.id,
+        type="payment.succeeded",
+        dedup_key=f"payment.succeeded:{payment.id}",
+        payload={
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "invoice_number": invoice.number,
+            "subscription_id": invoice.subscription_id,
+            "subscription_ids": [s.id for s in billed],
+            "contact_id": contact.id,
+            "email": contact.email,
+            "name": contact.display_name,
+            "currency": currency,
+            "amount": fmt(payment.amount),
+            "subtotal": fmt(invoice.subtotal),
+            "discount_total": fmt(invoice.discount_total),
+            "tax_total": fmt(invoice.tax_total),
+            "total": fmt(invoice.total),
+            "lines": [
+                {
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": fmt(line.unit_price),
+                    "amount": fmt(line.amount),
+                    "tax": fmt(line.tax),
+                    "period_start": line.period_start.isoformat() if line.period_start else None,
+                    "period_end": line.period_end.isoformat() if line.period_end else None,
+                }
+                for line in invoice.lines
+            ],
+            "payment_method": {"type": method.type, "brand": method.brand, "last4": method.last4},
+            "payment_link_id": link.id,
+            "payment_link_name": link.name,
+            "paid_at": now.isoformat(),
+            "first_payment": True,
+            "language": invoice.language,
+        },
+        at=now,
+        subscription_id=invoice.subscription_id,
+    )
