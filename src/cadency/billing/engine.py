@@ -18,13 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.catalog.models import Product
 from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.state import (
     apply_pending_change,
     record_event,
@@ -135,7 +136,15 @@ class SubscriptionRun:
             and sub.cancel_at <= self.today
             and (sub.next_payment_date is None or sub.cancel_at <= sub.next_payment_date)
         ):
-            self._cancel_now(sub.cancel_at)
+            # Canceling "at period end" in a fixed term's last period lands on its end date: the
+            # term was billed in full, so it expires rather than counting as canceled early.
+            if sub.cancel_at == sub.end_date and self._expiry_due():
+                return True
+            fallback = self._fallback_plan() if sub.cancel_at == sub.commitment_end else None
+            if fallback is not None:
+                self._downgrade(fallback, sub.cancel_at)
+            else:
+                self._cancel_now(sub.cancel_at)
             return True
         if sub.status == "trialing" and sub.trial_end is not None and sub.trial_end <= self.today:
             self._set_status("active", "trial_ended")
@@ -178,6 +187,52 @@ class SubscriptionRun:
             f"canceled:{sub.id}",
             {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason},
         )
+
+    def _fallback_plan(self) -> Product | None:
+        for item in self.sub.line_items:
+            if item.billing_frequency and item.product_id:
+                product = self.session.get(Product, item.product_id)
+                if product is not None and product.fallback_product_id:
+                    return self.session.get(Product, product.fallback_product_id)
+        return None
+
+    def _downgrade(self, plan: Product, on: date) -> None:
+        """The commitment ended without renewal: move to the free fallback plan instead of
+        ending (SPEC §6), billed from `on` on its own frequency."""
+        sub = self.sub
+        old = [item.name for item in sub.line_items]
+        assert plan.billing_frequency is not None
+        sub.line_items = [
+            LineItem(
+                id=new_id("li"),
+                account_id=sub.account_id,
+                subscription_id=sub.id,
+                position=0,
+                name=plan.name,
+                product_id=plan.id,
+                quantity=1,
+                unit_price=plan.unit_price,
+                currency=plan.currency,
+                billing_frequency=plan.billing_frequency,
+                billing_terms="auto_renew",
+                amount=plan.unit_price,
+                created_at=self.now,
+            )
+        ]
+        sub.billing_frequency = plan.billing_frequency
+        sub.billing_terms = "auto_renew"
+        sub.number_of_payments = None
+        sub.end_date = None
+        sub.cancel_at = None
+        sub.cancel_at_period_end = False
+        sub.commitment_months = None
+        sub.commitment_end = None
+        sub.periods_billed = 0
+        restart_billing(sub, on)
+        sub.updated_at = self.now
+        data = {"from": old, "to": [plan.name], "on": on.isoformat()}
+        self._event("subscription.downgraded", data)
+        self._emit("subscription.downgraded", f"downgraded:{sub.id}:{on.isoformat()}", data)
 
     def _resume(self, on: date) -> None:
         restart_billing(self.sub, on)
@@ -481,7 +536,12 @@ class SubscriptionRun:
                         "amount": self._money(sub.recurring_amount),
                     },
                 )
-        if sub.status == "trialing" and sub.trial_end:
+        # No "trial will end" notice (of a charge to come) when the trial is canceled at its end.
+        if (
+            sub.status == "trialing"
+            and sub.trial_end
+            and (sub.cancel_at is None or sub.cancel_at > sub.trial_end)
+        ):
             notice_on = periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS)
             if notice_on <= self.today < sub.trial_end:
                 self._emit(

@@ -25,6 +25,9 @@ class Product(Base):
     billing_frequency: Mapped[str | None] = mapped_column(String(20))  # None: one-time
     tax_category: Mapped[str | None] = mapped_column(String(100))
     archived: Mapped[bool] = mapped_column(default=False)
+    # The free plan a subscription to this product falls back to when its renewal is canceled
+    # at the end of a commitment, instead of ending (SPEC §6).
+    fallback_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -28,6 +28,9 @@ class ProductCreate(StrictModel):
     billing_frequency: BillingFrequency | None = Field(None, description="null: one-time")
     tax_category: Annotated[StrictStr, Field(max_length=100)] | None = None
     archived: StrictBool = False
+    fallback_product_id: Annotated[StrictStr, Field(max_length=40)] | None = Field(
+        None, description="Free plan to fall back to when a commitment ends without renewal"
+    )
 
 
 class ProductUpdate(StrictModel):
@@ -38,6 +41,7 @@ class ProductUpdate(StrictModel):
     billing_frequency: BillingFrequency | None = None
     tax_category: Annotated[StrictStr, Field(max_length=100)] | None = None
     archived: StrictBool | None = None
+    fallback_product_id: Annotated[StrictStr, Field(max_length=40)] | None = None
 
 
 class ProductOut(OutputModel):
@@ -51,6 +55,7 @@ class ProductOut(OutputModel):
     billing_frequency: BillingFrequency | None
     tax_category: str | None
     archived: bool
+    fallback_product_id: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -68,6 +73,7 @@ class ProductOut(OutputModel):
             ),
             tax_category=product.tax_category,
             archived=product.archived,
+            fallback_product_id=product.fallback_product_id,
             created_at=product.created_at,
             updated_at=product.updated_at,
         )

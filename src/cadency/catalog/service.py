@@ -17,7 +17,7 @@ from cadency.kit import clock, money
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
-from cadency.kit.repository import get_owned
+from cadency.kit.repository import get_owned, get_referenced
 
 
 def parse_money(text: str, currency: str, param: str) -> int:
@@ -44,6 +44,8 @@ def create_product(session: Session, account: Account, data: ProductCreate) -> P
         created_at=now,
         updated_at=now,
     )
+    if data.fallback_product_id is not None:
+        product.fallback_product_id = _fallback(session, account, product, data.fallback_product_id)
     session.add(product)
     session.flush()
     return product
@@ -65,9 +67,30 @@ def update_product(
     if "billing_frequency" in changes:
         frequency = changes["billing_frequency"]
         product.billing_frequency = frequency.value if frequency else None
+    if "fallback_product_id" in changes:
+        fallback_id = changes["fallback_product_id"]
+        product.fallback_product_id = (
+            _fallback(session, account, product, fallback_id) if fallback_id else None
+        )
     product.updated_at = clock.account_now(account)
     session.flush()
     return product
+
+
+def _fallback(session: Session, account: Account, product: Product, fallback_id: str) -> str:
+    """A fallback plan is another recurring product of the same currency."""
+    fallback = get_referenced(
+        session, Product, account.id, fallback_id, "product", "fallback_product_id"
+    )
+    if fallback.id == product.id or not fallback.billing_frequency:
+        raise InvalidRequest(
+            "The fallback plan must be another, recurring product", param="fallback_product_id"
+        )
+    if fallback.currency != product.currency:
+        raise InvalidRequest(
+            "The fallback plan must be priced in the same currency", param="fallback_product_id"
+        )
+    return fallback.id
 
 
 def list_products(
