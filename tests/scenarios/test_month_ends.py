@@ -3,6 +3,7 @@ and returns to its anchor day afterwards (SPEC §4)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ def test_january_31st_anchor_in_a_common_year(client: Any, session_factory: Any)
         outbox=RENEWED,
         next_payment_date="2027-02-28",
     )
-    for start, end in zip(bounds[1:-1], bounds[2:], strict=True):
+    for start, end in itertools.pairwise(bounds[1:]):
         renewal = date.fromisoformat(start)
         story.advance_to(renewal - timedelta(days=1), 23)
         story.expect(
@@ -95,7 +96,7 @@ def test_february_29th_annual_anchor(client: Any, session_factory: Any) -> None:
     bounds = ["2028-02-29", "2029-02-28", "2030-02-28", "2031-02-28", "2032-02-29", "2033-02-28"]
     invoices = [inv(bounds[0], bounds[1], "120.00")]
     story.expect(sid, status="active", invoices=invoices, payments=[paid("120.00")], outbox=RENEWED)
-    for start, end in zip(bounds[1:-1], bounds[2:], strict=True):
+    for start, end in itertools.pairwise(bounds[1:]):
         renewal = date.fromisoformat(start)
         story.advance_to(renewal - timedelta(days=1), 23)
         story.expect(
