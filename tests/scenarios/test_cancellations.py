@@ -147,11 +147,6 @@ def test_cancel_at_a_date_in_a_later_period(client: Any, session_factory: Any) -
     story.expect(sid, status="canceled", invoices=[MARCH, APRIL], payments=[paid()] * 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /cancel recomputes next_action_at from the next payment date only "
-    "(subscriptions.state.refresh_derived), so the engine sleeps through a cancel_at before it",
-)
 def test_cancel_at_a_date_within_the_current_period(client: Any, session_factory: Any) -> None:
     story = new_story(client, session_factory)
     sub = story.subscribe()
@@ -270,11 +265,6 @@ def test_cancel_at_period_end_during_a_trial_is_never_charged(
     story.expect(sid, status="canceled", invoices=[], payments=[])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /cancel clears next_action_at of a fully billed fixed term "
-    "(subscriptions.state.refresh_derived sees no next payment date), so it never ends",
-)
 def test_cancel_at_period_end_in_the_last_period_of_a_fixed_term(
     client: Any, session_factory: Any
 ) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pytest
-
 from tests.scenarios.story import Story, declined, inv, paid
 
 DECLINING_CARD = "4000000000000341"
@@ -318,11 +316,6 @@ def test_new_payment_method_that_also_fails_keeps_the_retry_schedule(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subscriptions.state.refresh_derived (called by PATCH) resets next_action_at to the "
-    "next payment date, so the engine sleeps through the pending retry",
-)
 def test_editing_a_subscription_in_dunning_keeps_its_retries(
     client: Any, session_factory: Any
 ) -> None:
@@ -456,12 +449,6 @@ def test_leave_unpaid_after_the_final_retry(client: Any, session_factory: Any) -
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine only renews `active` subscriptions: one left unpaid with its invoice "
-    "written off has nothing to pay and is never invoiced again (SPEC §4: each period's "
-    "invoice is issued on the period's first day)",
-)
 def test_leave_unpaid_subscription_is_still_invoiced_each_period(
     client: Any, session_factory: Any
 ) -> None:

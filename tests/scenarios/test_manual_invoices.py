@@ -150,11 +150,6 @@ def test_declined_payment_of_a_manual_invoice_does_not_wedge_the_engine(
     story.expect(sid, status="unpaid", invoices=[inv(*MARCH, status="open")], payments=[declined()])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine only renews `active` subscriptions: a manual invoice that becomes "
-    "overdue on a renewal date (net_30 on a monthly plan) stops the next invoice",
-)
 def test_net_30_monthly_keeps_invoicing_while_an_invoice_is_overdue(
     client: Any, session_factory: Any
 ) -> None:

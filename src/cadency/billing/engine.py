@@ -60,7 +60,8 @@ class SubscriptionRun:
         record_event(self.session, self.sub, event_type, data, self.account)
         self.changed = True
 
-    def _emit(self, event_type: str, dedup: str, payload: dict[str, Any]) -> None:
+    def _emit(self, event_type: str, dedup: str, payload: dict[str, Any]) -> bool:
+        """Queue a side effect once; returns whether it was new."""
         message = outbox.emit(
             self.session,
             account_id=self.account.id,
@@ -77,6 +78,7 @@ class SubscriptionRun:
         )
         if message is not None:
             self.changed = True
+        return message is not None
 
     def _set_status(self, status: str, reason: str) -> None:
         if self.sub.status == status:
@@ -255,7 +257,12 @@ class SubscriptionRun:
 
     def _renewal_due(self) -> bool:
         sub = self.sub
-        if not sub.invoice_creation or sub.status != "active" or sub.next_payment_date is None:
+        # Past due or not, each period's invoice is issued on its first day (SPEC §4).
+        if (
+            not sub.invoice_creation
+            or sub.status not in ("active", "unpaid")
+            or sub.next_payment_date is None
+        ):
             return False
         return not self._all_periods_billed() and sub.next_payment_date <= self.today
 
@@ -434,15 +441,27 @@ class SubscriptionRun:
         else:
             self._set_status("unpaid", "payment_failed")
 
+    def _open_invoices(self) -> list[Invoice]:
+        return list(
+            self.session.scalars(
+                select(Invoice)
+                .where(Invoice.subscription_id == self.sub.id, Invoice.status == "open")
+                .order_by(Invoice.id)
+            )
+        )
+
     def _retry_due(self) -> bool:
         if self.sub.status != "unpaid":
             return False
-        invoice = self._open_invoice()
-        if (
-            invoice is None
-            or invoice.next_attempt_date is None
-            or invoice.next_attempt_date > self.today
-        ):
+        invoice = next(
+            (
+                invoice
+                for invoice in self._open_invoices()
+                if invoice.next_attempt_date is not None and invoice.next_attempt_date <= self.today
+            ),
+            None,
+        )
+        if invoice is None:
             return False
         if self._charge(invoice) is None:
             # No saved payment method to retry with (a manual invoice the buyer tried to pay by
@@ -479,11 +498,12 @@ class SubscriptionRun:
         return settled
 
     def _overdue_due(self) -> bool:
-        """A manual invoice past its due date makes the subscription unpaid (once)."""
+        """A manual invoice past its due date makes the subscription unpaid; each overdue
+        invoice is announced once. Progress only when something new happened."""
         sub = self.sub
-        if sub.status not in ("active",):
+        if sub.status not in ("active", "unpaid"):
             return False
-        invoice = self.session.scalar(
+        overdue = self.session.scalars(
             select(Invoice)
             .where(
                 Invoice.subscription_id == sub.id,
@@ -492,22 +512,23 @@ class SubscriptionRun:
                 Invoice.due_date < self.today,
             )
             .order_by(Invoice.id)
-            .limit(1)
-        )
-        if invoice is None:
-            return False
-        self._emit(
-            "invoice.overdue",
-            f"invoice.overdue:{invoice.id}",
-            {
-                "invoice_id": invoice.id,
-                "number": invoice.number,
-                "amount_due": self._money(invoice.amount_due),
-                "due_date": invoice.due_date.isoformat(),
-            },
-        )
-        self._set_status("unpaid", "invoice_overdue")
-        return True
+        ).all()
+        announced = False
+        for invoice in overdue:
+            announced |= self._emit(
+                "invoice.overdue",
+                f"invoice.overdue:{invoice.id}",
+                {
+                    "invoice_id": invoice.id,
+                    "number": invoice.number,
+                    "amount_due": self._money(invoice.amount_due),
+                    "due_date": invoice.due_date.isoformat(),
+                },
+            )
+        if overdue and sub.status == "active":
+            self._set_status("unpaid", "invoice_overdue")
+            return True
+        return announced
 
     # --- reminders and the next wake-up ------------------------------------------------------
 
@@ -554,7 +575,7 @@ class SubscriptionRun:
         """Store when the engine next has work for this subscription."""
         sub = self.sub
         before = sub.next_action_at
-        refresh_derived(self.session, sub, self.account)  # amounts, MRR, and the renewal date
+        refresh_derived(self.session, sub, self.account)  # amounts and MRR
         candidates: list[date] = []
         if sub.status not in ("canceled", "expired"):
             if sub.status == "scheduled":
@@ -566,7 +587,11 @@ class SubscriptionRun:
                 candidates.append(sub.cancel_at)
             if sub.status == "paused" and sub.resume_at:
                 candidates.append(sub.resume_at)
-            if sub.status == "active" and sub.invoice_creation and sub.next_payment_date:
+            if (
+                sub.status in ("active", "unpaid")
+                and sub.invoice_creation
+                and sub.next_payment_date
+            ):
                 candidates.append(sub.next_payment_date)
                 if self.account.renewal_reminder_days:
                     candidates.append(
@@ -577,8 +602,7 @@ class SubscriptionRun:
             for payment in self._processing_payments():
                 if payment.settles_on:
                     candidates.append(payment.settles_on)
-            invoice = self._open_invoice()
-            if invoice is not None:
+            for invoice in self._open_invoices():
                 if invoice.next_attempt_date:
                     candidates.append(invoice.next_attempt_date)
                 if invoice.attempt_count == 0:

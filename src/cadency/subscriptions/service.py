@@ -242,6 +242,7 @@ def _new_subscription(
             periods.add_months(anchor, data.commitment_months) if data.commitment_months else None
         ),
         payments_completed=0,
+        periods_billed=0,
         total_collected=0,
         created_at=now,
         updated_at=now,
@@ -381,6 +382,8 @@ def update(
         record_event(session, subscription, "subscription.updated", {"changes": changed}, account)
     if "payment_method_id" in changed and subscription.status == "unpaid":
         _retry_past_due_now(session, account, subscription)
+    else:
+        engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
 
@@ -560,6 +563,7 @@ def cancel(
     subscription.updated_at = now
     refresh_derived(session, subscription, account)
     record_event(session, subscription, event_type, details, account)
+    engine.process(session, account, subscription, now)
     session.flush()
     return subscription
 
@@ -876,6 +880,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
     subscription.cancellation_comment = None
     subscription.updated_at = clock.account_now(account)
     record_event(session, subscription, "subscription.reactivated", {}, account)
+    engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
 

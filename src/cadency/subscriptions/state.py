@@ -71,10 +71,10 @@ def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
 
 
 def refresh_derived(session: Session, subscription: Subscription, account: Account) -> None:
-    """Recompute the stored amounts and the engine's next wake-up from the subscription's state."""
+    """Recompute the stored amounts and MRR from the subscription's items and status."""
     amounts = compute_amounts(session, subscription.line_items)
     subscription.recurring_amount = amounts.recurring_total
-    billed_before = subscription.payments_completed > 0
+    billed_before = subscription.periods_billed > 0
     subscription.next_payment_amount = (
         amounts.recurring_total if billed_before else amounts.first_payment_total
     )
@@ -85,12 +85,8 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
         )
     else:
         subscription.mrr = 0
-    if subscription.invoice_creation and subscription.next_payment_date is not None:
-        subscription.next_action_at = periods.start_of_day_utc(
-            subscription.next_payment_date, account.timezone
-        )
-    else:
-        subscription.next_action_at = None
+    # When the engine next wakes up is the engine's to say (billing.engine), from all pending
+    # work: every service that changes a subscription ends by running it.
 
 
 def restart_billing(subscription: Subscription, on: date) -> None:
