@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pytest
-
 from tests.scenarios.story import Story, declined, inv, paid
 
 MARCH = ("2026-03-01", "2026-04-01")
