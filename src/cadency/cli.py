@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,13 +54,41 @@ def migrate() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Run the API and web app (migrates the database first)."""
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Leave the billing engine to separate `cadency worker` processes",
+)
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Run the API and web app (migrates the database first), with the billing engine
+    running beside it unless --no-worker."""
+    import threading
+
     import uvicorn
 
     from cadency.web.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    app = create_app(load_settings())
+    if not no_worker:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=_work, args=(app.state.session_factory, stop, 5.0), daemon=True
+        )
+        thread.start()
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _work(session_factory: Any, stop: Any, interval: float) -> None:
+    """The embedded worker: run what is due for live accounts every `interval` seconds."""
+    from cadency.billing import runner
+
+    while not stop.is_set():
+        try:
+            with session_factory() as session:
+                runner.run_due(session)
+        except Exception:  # keep the server's engine alive; the error is logged
+            logging.getLogger("cadency.billing").exception("billing pass failed")
+        stop.wait(interval)
 
 
 @main.command()
