@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cadency.accounts.models import Account
+from cadency.billing import engine
 from cadency.invoices.models import Invoice
+from cadency.kit import clock
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.sandbox import Behaviour
-from cadency.subscriptions.models import SubscriptionEvent
+from cadency.subscriptions.models import Subscription, SubscriptionEvent
 from tests.conftest import Api, make_api
 
 
@@ -64,13 +66,41 @@ class Story:
             )
 
     def assert_quiet(self) -> None:
-        """Running the engine again over the same time writes nothing."""
-        before = self._row_counts()
+        """Running the engine again over the same time writes nothing: neither a clock advance
+        to the same instant nor a run of every subscription, due or not (the engine recomputes
+        what is missing and must find nothing)."""
+        before = self._row_counts(), self._schedules()
         now = self.api.ok(self.api.get("/clock"))["now"]
         again = self.api.ok(self.api.post("/clock/advance", {"to": now}))
         assert again["summary"]["invoices_created"] == 0
         assert again["summary"]["payments_created"] == 0
-        assert self._row_counts() == before
+        with self.session_factory() as session:
+            account = session.get(Account, self.api.account_id)
+            assert account is not None
+            subscriptions = session.scalars(
+                select(Subscription).where(Subscription.account_id == account.id)
+            ).all()
+            for subscription in subscriptions:
+                engine.process(session, account, subscription, clock.account_now(account))
+            session.commit()
+        assert (self._row_counts(), self._schedules()) == before
+
+    def _schedules(self) -> list[tuple[Any, ...]]:
+        with self.session_factory() as session:
+            return [
+                tuple(row)
+                for row in session.execute(
+                    select(
+                        Subscription.id,
+                        Subscription.status,
+                        Subscription.next_payment_date,
+                        Subscription.next_action_at,
+                        Subscription.periods_billed,
+                    )
+                    .where(Subscription.account_id == self.api.account_id)
+                    .order_by(Subscription.id)
+                )
+            ]
 
     # --- looking ---------------------------------------------------------------------------
 

@@ -469,9 +469,7 @@ def test_leave_unpaid_subscription_is_still_invoiced_each_period(
     )
 
 
-def test_pause_after_the_final_retry_then_resume_with_a_new_card(
-    client: Any, session_factory: Any
-) -> None:
+def test_pause_after_the_final_retry(client: Any, session_factory: Any) -> None:
     story = new_story(client, session_factory)
     story.settings(dunning_final_action="pause", dunning_invoice_action="leave_open")
     sub = story.subscribe(card=DECLINING_CARD)
@@ -501,6 +499,14 @@ def test_pause_after_the_final_retry_then_resume_with_a_new_card(
         sid, status="paused", invoices=[inv(*MARCH, status="open")], payments=[declined()] * 4
     )
 
+
+def test_resume_after_a_dunning_pause_with_a_new_card(client: Any, session_factory: Any) -> None:
+    story = new_story(client, session_factory)
+    story.settings(dunning_final_action="pause", dunning_invoice_action="leave_open")
+    sub = story.subscribe(card=DECLINING_CARD)
+    sid = sub["id"]
+    story.advance_to(date(2026, 5, 15))
+    story.new_outbox(sid)
     good = story.add_payment_method(sub["contact_id"], GOOD_CARD)
     story.patch(sid, payment_method_id=good)
     resumed = story.api.ok(story.api.post(f"/subscriptions/{sid}/resume"))
@@ -509,12 +515,176 @@ def test_pause_after_the_final_retry_then_resume_with_a_new_card(
     story.expect(
         sid,
         status="active",
-        invoices=[
-            inv(*MARCH, status="open"),
-            inv("2026-05-15", "2026-06-15"),
-        ],
+        invoices=[inv(*MARCH, status="open"), inv("2026-05-15", "2026-06-15")],
         payments=[*[declined()] * 4, paid()],
-        outbox=["invoice.created", "payment.succeeded"],
+        outbox=["subscription.status_changed", "invoice.created", "payment.succeeded"],
         next_payment_date="2026-06-15",
         paused_at=None,
+    )
+    assert story.outbox_payloads(sid, "subscription.status_changed")[-1]["to"] == "active"
+
+
+def test_past_due_invoice_paid_by_hand_ends_dunning(client: Any, session_factory: Any) -> None:
+    """The buyer pays the past-due invoice on its hosted page with another card; the
+    subscription is active again and later renewals charge its saved (declining) card."""
+    story = new_story(client, session_factory)
+    sub = story.subscribe(card=DECLINING_CARD)
+    sid = sub["id"]
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 3, 5))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[declined()] * 2,
+        outbox=["payment.failed"],
+    )
+    good = story.add_payment_method(sub["contact_id"], GOOD_CARD)
+    invoice = story.invoice(sid)
+    story.api.ok(story.api.post(f"/invoices/{invoice['id']}/pay", {"payment_method_id": good}))
+    story.assert_quiet()
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH)],
+        payments=[declined(), declined(), paid()],
+        outbox=["payment.succeeded", "subscription.status_changed"],
+        payment_method_id=sub["payment_method_id"],
+    )
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[declined(), declined(), paid(), declined()],
+        outbox=[
+            "subscription.renewal_reminder",
+            "invoice.created",
+            "payment.failed",
+            "subscription.status_changed",
+        ],
+    )
+
+
+def test_bank_account_as_the_new_payment_method_recovers_when_it_settles(
+    client: Any, session_factory: Any
+) -> None:
+    story = new_story(client, session_factory)
+    sub = story.subscribe(card=DECLINING_CARD)
+    sid = sub["id"]
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 3, 2))
+    bank = story.add_payment_method(sub["contact_id"], "000123456789")
+    story.patch(sid, payment_method_id=bank)
+    pending = [declined(), ("25.00", "processing", None)]
+    story.expect(sid, status="unpaid", invoices=[inv(*MARCH, status="open")], payments=pending)
+    assert story.invoice(sid)["next_attempt_date"] is None
+
+    # No card retries on the 4th while the debit is processing.
+    story.advance_to(date(2026, 3, 5))
+    story.expect(sid, status="unpaid", invoices=[inv(*MARCH, status="open")], payments=pending)
+    story.advance_to(date(2026, 3, 6))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH)],
+        payments=[declined(), paid()],
+        outbox=["payment.succeeded", "subscription.status_changed"],
+    )
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[declined(), paid(), ("25.00", "processing", None)],
+        outbox=["subscription.renewal_reminder", "invoice.created"],
+    )
+
+
+def test_new_payment_method_pays_every_past_due_invoice(client: Any, session_factory: Any) -> None:
+    """A weekly plan with retries 3, 5 and 10 days out: the second week's invoice fails too before
+    the first one's dunning is over. A new card pays the whole past-due balance at once."""
+    story = new_story(client, session_factory)
+    story.settings(dunning_retry_days=[3, 5, 10], renewal_reminder_days=None)
+    sub = story.subscribe(card=DECLINING_CARD, frequency="weekly", price="5.00")
+    sid = sub["id"]
+    story.new_outbox(sid)
+    week1 = ("2026-03-01", "2026-03-08")
+    week2 = ("2026-03-08", "2026-03-15")
+    failed = declined("5.00")
+    story.advance_to(date(2026, 3, 8))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*week1, "5.00", "open"), inv(*week2, "5.00", "open")],
+        payments=[failed] * 4,
+        outbox=["payment.failed", "payment.failed", "invoice.created", "payment.failed"],
+    )
+    assert [story.invoice(sid, n)["next_attempt_date"] for n in (0, 1)] == [
+        "2026-03-11",
+        "2026-03-11",
+    ]
+    story.advance_to(date(2026, 3, 9))
+    good = story.add_payment_method(sub["contact_id"], GOOD_CARD)
+    story.patch(sid, payment_method_id=good)
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*week1, "5.00"), inv(*week2, "5.00")],
+        payments=[*[failed] * 4, paid("5.00"), paid("5.00")],
+        outbox=["payment.succeeded", "payment.succeeded", "subscription.status_changed"],
+    )
+    story.advance_to(date(2026, 3, 15))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[
+            inv(*week1, "5.00"),
+            inv(*week2, "5.00"),
+            inv("2026-03-15", "2026-03-22", "5.00"),
+        ],
+        payments=[*[failed] * 4, paid("5.00"), paid("5.00"), paid("5.00")],
+        outbox=["invoice.created", "payment.succeeded"],
+    )
+
+
+def test_dunning_cancellation_stops_collecting_every_open_invoice(
+    client: Any, session_factory: Any
+) -> None:
+    """Weekly, retries 3, 5 and 10 days out: week 2's invoice is in its own dunning when week 1's
+    last retry fails and cancels the subscription. Week 2's invoice stays open (owed), but
+    nothing will retry it any more, and it says so."""
+    story = new_story(client, session_factory)
+    story.settings(dunning_retry_days=[3, 5, 10], renewal_reminder_days=None)
+    sub = story.subscribe(card=DECLINING_CARD, frequency="weekly", price="5.00")
+    sid = sub["id"]
+    story.new_outbox(sid)
+    week1 = ("2026-03-01", "2026-03-08")
+    week2 = ("2026-03-08", "2026-03-15")
+    failed = declined("5.00")
+    story.advance_to(date(2026, 3, 11))
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*week1, "5.00", "uncollectible"), inv(*week2, "5.00", "open")],
+        payments=[failed] * 5,
+        outbox=[
+            "payment.failed",
+            "payment.failed",
+            "invoice.created",
+            "payment.failed",
+            "payment.failed",
+            "subscription.status_changed",
+            "subscription.canceled",
+        ],
+        canceled_at="2026-03-11T00:00:00Z",
+    )
+    week2_invoice = story.invoice(sid)
+    assert (week2_invoice["attempt_count"], week2_invoice["next_attempt_date"]) == (1, None)
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*week1, "5.00", "uncollectible"), inv(*week2, "5.00", "open")],
+        payments=[failed] * 5,
     )

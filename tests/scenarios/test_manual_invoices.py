@@ -169,3 +169,60 @@ def test_net_30_monthly_keeps_invoicing_while_an_invoice_is_overdue(
             "invoice.created",
         ],
     )
+
+
+def test_unpaid_manual_subscription_keeps_invoicing_and_recovers_when_nothing_is_past_due(
+    client: Any, session_factory: Any
+) -> None:
+    """March's invoice goes unpaid; April's is still issued on April 1st. Paying March on
+    April 5th leaves only April's invoice open, which is not due until the 16th: the
+    subscription is no longer past due. April's invoice then becomes overdue in its turn."""
+    story = new_story(client, session_factory)
+    story.settings(renewal_reminder_days=None)
+    sub = story.subscribe(collection_method="send_invoice", payment_terms="net_15")
+    sid = sub["id"]
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 3, 17))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[],
+        outbox=["invoice.overdue", "subscription.status_changed"],
+    )
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*MARCH, status="open"), inv(*APRIL, status="open")],
+        payments=[],
+        outbox=["invoice.created"],
+        next_payment_date="2026-05-01",
+    )
+    assert story.invoice(sid)["due_date"] == "2026-04-16"
+
+    story.advance_to(date(2026, 4, 5))
+    card = story.add_payment_method(sub["contact_id"], "4242424242424242")
+    march = story.invoice(sid, 0)
+    story.api.ok(story.api.post(f"/invoices/{march['id']}/pay", {"payment_method_id": card}))
+    story.assert_quiet()
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[paid()],
+        outbox=["payment.succeeded", "subscription.status_changed"],
+    )
+
+    story.advance_to(date(2026, 4, 17))
+    story.expect(
+        sid,
+        status="unpaid",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[paid()],
+        outbox=["invoice.overdue", "subscription.status_changed"],
+    )
+    assert [o["due_date"] for o in story.outbox_payloads(sid, "invoice.overdue")] == [
+        "2026-03-16",
+        "2026-04-16",
+    ]

@@ -4,10 +4,10 @@ at all once the account turns reminders off."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.scenarios.story import Story, days, inv, paid
+from tests.scenarios.story import Story, inv, paid
 
 REMINDER = "subscription.renewal_reminder"
 RENEWED = ["invoice.created", "payment.succeeded"]
@@ -43,7 +43,7 @@ def test_reminder_14_days_before_each_monthly_renewal(client: Any, session_facto
         invoices.append(inv(renewal.isoformat(), period_end, "30.00"))
         payments = [paid("30.00")] * len(invoices)
         story.expect(sid, status="active", invoices=invoices, payments=payments, outbox=RENEWED)
-        story.advance(story.at(reminder, 0) - days(1) / 24)
+        story.advance(story.at(reminder, 0) - timedelta(minutes=1))
         story.expect(sid, status="active", invoices=invoices, payments=payments)
         story.advance_to(reminder, 0)
         story.expect(sid, status="active", invoices=invoices, payments=payments, outbox=[REMINDER])
@@ -143,3 +143,30 @@ def test_reminders_turned_off_after_one_was_planned(client: Any, session_factory
         payments=[paid()] * 2,
         outbox=[*RENEWED, REMINDER],
     )
+
+
+def test_weekly_plan_with_the_default_14_days(client: Any, session_factory: Any) -> None:
+    """The renewals 7 and 14 days after creation (March 8th and 15th) are not reminded of: their
+    reminder day is not after the creation. Later payments are announced as soon as the
+    previous renewal has set their date, which is already within 14 days of them."""
+    story = new_story(client, session_factory)
+    sub = story.subscribe(frequency="weekly", price="5.00")
+    sid = sub["id"]
+    starts = [date(2026, 3, 1) + timedelta(weeks=n) for n in range(5)]
+    rows = [inv(s.isoformat(), (s + timedelta(weeks=1)).isoformat(), "5.00") for s in starts]
+    story.expect(sid, status="active", invoices=rows[:1], payments=[paid("5.00")], outbox=RENEWED)
+    reminded = [*RENEWED, REMINDER]
+    for n, outbox in enumerate([RENEWED, reminded, reminded, reminded], start=2):
+        story.advance_to(starts[n - 1])
+        story.expect(
+            sid,
+            status="active",
+            invoices=rows[:n],
+            payments=[paid("5.00")] * n,
+            outbox=outbox,
+        )
+    assert [r["next_payment_date"] for r in story.outbox_payloads(sid, REMINDER)] == [
+        "2026-03-22",
+        "2026-03-29",
+        "2026-04-05",
+    ]

@@ -11,6 +11,7 @@ time writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -60,7 +61,9 @@ class SubscriptionRun:
         record_event(self.session, self.sub, event_type, data, self.account)
         self.changed = True
 
-    def _emit(self, event_type: str, dedup: str, payload: dict[str, Any]) -> bool:
+    def _emit(
+        self, event_type: str, dedup: str, payload: dict[str, Any], *, fresh: bool = False
+    ) -> bool:
         """Queue a side effect once; returns whether it was new."""
         message = outbox.emit(
             self.session,
@@ -75,6 +78,7 @@ class SubscriptionRun:
             },
             at=self.now,
             subscription_id=self.sub.id,
+            fresh=fresh,
         )
         if message is not None:
             self.changed = True
@@ -175,11 +179,20 @@ class SubscriptionRun:
         else:
             self._set_status("active", "start_date_reached")
 
+    def _stop_collecting(self) -> None:
+        """The subscription ended: its open invoices stay owed, but nothing retries them any
+        more, so none may still show a retry date."""
+        for invoice in self._open_invoices():
+            if invoice.next_attempt_date is not None:
+                invoice.next_attempt_date = None
+                invoice.updated_at = self.now
+
     def _cancel_now(self, on: date) -> None:
         sub = self.sub
         sub.canceled_at = periods.start_of_day_utc(on, self.account.timezone)
         sub.cancel_at_period_end = False
         sub.next_payment_date = None
+        self._stop_collecting()
         self._set_status("canceled", "scheduled_cancellation")
         self._event(
             "subscription.canceled", {"on": on.isoformat(), "reason": sub.cancellation_reason}
@@ -322,6 +335,7 @@ class SubscriptionRun:
                 "due_date": invoice.due_date.isoformat(),
                 "collection_method": invoice.collection_method,
             },
+            fresh=True,
         )
         if invoice.total == 0:
             invoicing.mark_paid(invoice, 0, self.now)
@@ -374,8 +388,9 @@ class SubscriptionRun:
             "payment.succeeded",
             f"payment.succeeded:{payment.id}",
             {**data, "invoice_number": invoice.number, "first_payment": first},
+            fresh=payment in self.session.new,
         )
-        if sub.status == "unpaid" and self._open_invoice() is None:
+        if sub.status == "unpaid" and not self._still_past_due():
             self._set_status("active", "payment_recovered")
 
     def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
@@ -428,6 +443,7 @@ class SubscriptionRun:
         if action == "cancel":
             sub.canceled_at = self.now
             sub.next_payment_date = None
+            self._stop_collecting()
             sub.cancellation_reason = sub.cancellation_reason or None
             self._set_status("canceled", "payment_failed")
             self._emit(
@@ -440,6 +456,15 @@ class SubscriptionRun:
             self._set_status("paused", "payment_failed")
         else:
             self._set_status("unpaid", "payment_failed")
+
+    def _still_past_due(self) -> bool:
+        """Whether an open invoice keeps the subscription past due: one being retried, or one
+        whose due date has passed. Paying last month's invoice late makes a subscription
+        active again even while this month's (manual) invoice is open but not yet due."""
+        return any(
+            invoice.next_attempt_date is not None or invoice.due_date < self.today
+            for invoice in self._open_invoices()
+        )
 
     def _open_invoices(self) -> list[Invoice]:
         return list(
@@ -576,43 +601,49 @@ class SubscriptionRun:
         sub = self.sub
         before = sub.next_action_at
         refresh_derived(self.session, sub, self.account)  # amounts and MRR
-        candidates: list[date] = []
-        if sub.status not in ("canceled", "expired"):
-            if sub.status == "scheduled":
-                candidates.append(sub.start_date)
-            if sub.status == "trialing" and sub.trial_end:
-                candidates.append(sub.trial_end)
-                candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
-            if sub.cancel_at:
-                candidates.append(sub.cancel_at)
-            if sub.status == "paused" and sub.resume_at:
-                candidates.append(sub.resume_at)
-            if (
-                sub.status in ("active", "unpaid")
-                and sub.invoice_creation
-                and sub.next_payment_date
-            ):
-                candidates.append(sub.next_payment_date)
-                if self.account.renewal_reminder_days:
-                    candidates.append(
-                        periods.add_days(sub.next_payment_date, -self.account.renewal_reminder_days)
-                    )
-            if sub.end_date and sub.billing_terms == "fixed":
-                candidates.append(sub.end_date)
-            for payment in self._processing_payments():
-                if payment.settles_on:
-                    candidates.append(payment.settles_on)
-            for invoice in self._open_invoices():
-                if invoice.next_attempt_date:
-                    candidates.append(invoice.next_attempt_date)
-                if invoice.attempt_count == 0:
-                    candidates.append(periods.add_days(invoice.due_date, 1))
-        future = [day for day in candidates if day > self.today]
-        sub.next_action_at = (
-            periods.start_of_day_utc(min(future), self.account.timezone) if future else None
+        sub.next_action_at = next_wake_up(
+            sub, self.account, self.today, self._processing_payments(), self._open_invoices()
         )
         if sub.next_action_at != before:
             self.changed = True
+
+
+def next_wake_up(
+    sub: Subscription,
+    account: Account,
+    today: date,
+    processing: Sequence[Payment],
+    open_invoices: Sequence[Invoice],
+) -> datetime | None:
+    """The first instant after `today` at which the subscription has work: the start of that
+    day in the account's time zone. The one place that knows everything the engine waits for."""
+    candidates: list[date] = []
+    if sub.status not in ("canceled", "expired"):
+        if sub.status == "scheduled":
+            candidates.append(sub.start_date)
+        if sub.status == "trialing" and sub.trial_end:
+            candidates.append(sub.trial_end)
+            candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
+        if sub.cancel_at:
+            candidates.append(sub.cancel_at)
+        if sub.status == "paused" and sub.resume_at:
+            candidates.append(sub.resume_at)
+        if sub.status in ("active", "unpaid") and sub.invoice_creation and sub.next_payment_date:
+            candidates.append(sub.next_payment_date)
+            if account.renewal_reminder_days:
+                candidates.append(
+                    periods.add_days(sub.next_payment_date, -account.renewal_reminder_days)
+                )
+        if sub.end_date and sub.billing_terms == "fixed":
+            candidates.append(sub.end_date)
+        candidates += [payment.settles_on for payment in processing if payment.settles_on]
+        for invoice in open_invoices:
+            if invoice.next_attempt_date:
+                candidates.append(invoice.next_attempt_date)
+            if invoice.attempt_count == 0:
+                candidates.append(periods.add_days(invoice.due_date, 1))
+    future = [day for day in candidates if day > today]
+    return periods.start_of_day_utc(min(future), account.timezone) if future else None
 
 
 def create_charge(
@@ -623,9 +654,11 @@ def create_charge(
     charging again."""
     attempt = invoice.attempt_count + 1
     key = f"{invoice.id}:attempt:{attempt}"
-    existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
-    if existing is not None:
-        return existing
+    # An invoice made in this transaction has no earlier attempts to find.
+    if invoice not in session.new:
+        existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
+        if existing is not None:
+            return existing
     result = processor.charge(method, invoice.amount_due, invoice.currency, key)
     today = periods.local_date(now, account.timezone)
     payment = Payment(
@@ -687,8 +720,19 @@ def invoice_settled(session: Session, account: Account, invoice: Invoice, now: d
     session.flush()
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
-    if subscription.status == "unpaid" and run._open_invoice() is None:
+    if subscription.status == "unpaid" and not run._still_past_due():
         run._set_status("active", f"invoice_{invoice.status}")
+    run.run()
+
+
+def resume_now(
+    session: Session, account: Account, subscription: Subscription, now: datetime
+) -> None:
+    """A paused subscription resumes by hand: active again (announced like any status change),
+    and today's new period is billed."""
+    session.refresh(subscription, attribute_names=["line_items"])
+    run = SubscriptionRun(session, account, subscription, now)
+    run._set_status("active", "resumed")
     run.run()
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.billing import engine
@@ -53,8 +53,20 @@ def _claim(
     if exclude:
         query = query.where(Subscription.id.not_in(exclude))
     query = query.order_by(Subscription.next_action_at, Subscription.id).limit(BATCH_SIZE)
-    # Skip rows another worker holds; SQLite (one writer) ignores the clause.
-    return list(session.scalars(query.with_for_update(skip_locked=True)))
+    # Skip rows another worker holds, and lock only the subscriptions (not the joined account,
+    # or one busy account would shut every other worker out). SQLite ignores the clause.
+    return list(
+        session.scalars(
+            query.with_for_update(skip_locked=True, of=Subscription).options(
+                selectinload(Subscription.line_items)
+            )
+        )
+    )
+
+
+def _sqlite_in_transaction(session: Session) -> bool:
+    driver = session.connection().connection.driver_connection
+    return bool(getattr(driver, "in_transaction", False))
 
 
 def run_batch(
@@ -63,6 +75,11 @@ def run_batch(
     """Process one batch of due subscriptions and commit. `until` is the latest instant work may
     be due at; each account's own "now" is used for the work itself."""
     summary = RunSummary()
+    if session.get_bind().dialect.name == "sqlite" and not _sqlite_in_transaction(session):
+        # The driver would only open a transaction at the first write, and each savepoint's
+        # release would commit on its own: take the write lock now, so the batch is one
+        # transaction, as on PostgreSQL.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     subscriptions = _claim(session, until, account_id, exclude)
     accounts: dict[int, Account] = {}
     for subscription in subscriptions:

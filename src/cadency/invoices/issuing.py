@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
@@ -29,18 +29,27 @@ def terms_days(payment_terms: str | None) -> int:
 
 def next_number(session: Session, account: Account) -> str:
     """The account's next invoice number. The account row is locked (on PostgreSQL) until the
-    transaction ends, so two workers never hand out the same number."""
-    locked = session.scalar(
-        select(Account)
-        .where(Account.id == account.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert locked is not None
-    locked.invoice_sequence += 1
-    prefix = locked.invoice_number_prefix
+    transaction ends, so two workers never hand out the same number; numbers have no gaps.
+    Within one transaction the lock is taken once and the counter then counts in memory."""
+    locked: set[int] = session.info.setdefault("locked_accounts", set())
+    if account.id not in locked:
+        session.scalar(
+            select(Account)
+            .where(Account.id == account.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        locked.add(account.id)
+    account.invoice_sequence += 1
+    prefix = account.invoice_number_prefix
     separator = "" if prefix.endswith("-") else "-"
-    return f"{prefix}{separator}{locked.invoice_sequence:06d}"
+    return f"{prefix}{separator}{account.invoice_sequence:06d}"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_locks(session: Session) -> None:
+    session.info.pop("locked_accounts", None)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,14 @@ def emit(
     payload: dict[str, Any],
     at: datetime,
     subscription_id: str | None = None,
+    fresh: bool = False,
 ) -> OutboxMessage | None:
-    """Queue one side effect unless an event with the same `dedup_key` is already queued."""
+    """Queue one side effect unless an event with the same `dedup_key` is already queued.
+
+    `fresh`: the key names a record made in this transaction (a new payment's ID), so no earlier
+    event can have it; the lookup is skipped and the unique constraint stays the backstop."""
     key = f"{account_id}:{dedup_key}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)) is not None:
+    if not fresh and session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)):
         return None
     message = OutboxMessage(
         id=new_id("evt"),

@@ -389,19 +389,18 @@ def update(
 
 
 def _retry_past_due_now(session: Session, account: Account, subscription: Subscription) -> None:
-    """SPEC §5: updating the payment method retries the past-due balance at once."""
-    if subscription.collection_method != "charge_automatically":
-        return
-    invoice = session.scalar(
-        select(Invoice)
-        .where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
-        .order_by(Invoice.id)
-        .limit(1)
-    )
-    if invoice is None:
-        return
-    invoice.next_attempt_date = clock.account_today(account)
-    engine.process(session, account, subscription, clock.account_now(account))
+    """SPEC §5: updating the payment method retries the past-due balance at once: every open
+    invoice is charged again today."""
+    now = clock.account_now(account)
+    if subscription.collection_method == "charge_automatically":
+        today = clock.account_today(account)
+        for invoice in session.scalars(
+            select(Invoice).where(
+                Invoice.subscription_id == subscription.id, Invoice.status == "open"
+            )
+        ):
+            invoice.next_attempt_date = today
+    engine.process(session, account, subscription, now)
 
 
 def _move_next_payment_date(
@@ -664,10 +663,9 @@ def resume(session: Session, account: Account, subscription_id: str) -> Subscrip
         )
     now = clock.account_now(account)
     restart_billing(subscription, clock.account_today(account))
-    subscription.status = "active"
     subscription.updated_at = now
     record_event(session, subscription, "subscription.resumed", {}, account)
-    engine.process(session, account, subscription, now)
+    engine.resume_now(session, account, subscription, now)
     session.flush()
     return subscription
 
