@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.billing import bulk as billing_bulk
 from cadency.billing import engine as billing_engine
 from cadency.billing import runner
 from cadency.kit import migrate
@@ -310,8 +311,8 @@ def test_a_second_worker_can_claim_what_the_first_worker_left(
 def test_a_batch_is_one_transaction(
     db_engine: Engine, seed: Callable[[int], due_set.DueSet], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """runner.run_batch: one transaction per batch, a savepoint per subscription. Until the batch
-    commits, another connection sees none of its invoices."""
+    """runner.run_batch, one subscription at a time: one transaction per batch, a savepoint per
+    subscription. Until the batch commits, another connection sees none of its invoices."""
     due = seed(3)
     visible_before_each: list[int] = []
     process = billing_engine.process
@@ -321,9 +322,31 @@ def test_a_batch_is_one_transaction(
         return process(*args, **kwargs)
 
     monkeypatch.setattr(billing_engine, "process", watched)
+    monkeypatch.setattr(billing_bulk, "renew", lambda *args, **kwargs: set())
     with Session(db_engine, expire_on_commit=False) as session:
         summary = runner.run_batch(session, datetime.now(UTC), account_id=due.account_id)
     renewed = due_set.invoice_count(db_engine, due.account_id)
     if summary.subscriptions_processed != 3 or renewed != 3:
         pytest.fail(f"the batch did not renew the three subscriptions: {summary}, {renewed}")
     assert visible_before_each == [0, 0, 0]
+
+
+def test_a_bulk_renewal_is_invisible_until_the_batch_commits(
+    db_engine: Engine, seed: Callable[[int], due_set.DueSet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk path writes every renewal of the batch in the same one transaction."""
+    due = seed(3)
+    visible_after_writing: list[int] = []
+    renew = billing_bulk.renew
+
+    def watched(*args: Any, **kwargs: Any) -> set[str]:
+        done = renew(*args, **kwargs)
+        visible_after_writing.append(due_set.invoice_count(db_engine, due.account_id))
+        return done
+
+    monkeypatch.setattr(billing_bulk, "renew", watched)
+    with Session(db_engine, expire_on_commit=False) as session:
+        summary = runner.run_batch(session, datetime.now(UTC), account_id=due.account_id)
+    assert summary.subscriptions_processed == 3
+    assert visible_after_writing == [0]
+    assert due_set.invoice_count(db_engine, due.account_id) == 3

@@ -315,26 +315,17 @@ class SubscriptionRun:
         sub.current_period_start, sub.current_period_end = start, end
         sub.next_payment_date = None if self._all_periods_billed() else end
         sub.updated_at = self.now
+        total = self._money(invoice.total)
         self._event(
             "invoice.created",
-            {
-                "invoice_id": invoice.id,
-                "number": invoice.number,
-                "total": self._money(invoice.total),
-                "period_start": start.isoformat(),
-                "period_end": end.isoformat(),
-            },
+            invoice_created_event(invoice.id, invoice.number, total, start, end),
         )
         self._emit(
             "invoice.created",
             f"invoice.created:{invoice.id}",
-            {
-                "invoice_id": invoice.id,
-                "number": invoice.number,
-                "total": self._money(invoice.total),
-                "due_date": invoice.due_date.isoformat(),
-                "collection_method": invoice.collection_method,
-            },
+            invoice_created_message(
+                invoice.id, invoice.number, total, invoice.due_date, invoice.collection_method
+            ),
             fresh=True,
         )
         if invoice.total == 0:
@@ -345,13 +336,21 @@ class SubscriptionRun:
 
     # --- charging and dunning -----------------------------------------------------------------
 
-    def _charge(self, invoice: Invoice, method: PaymentMethod | None = None) -> Payment | None:
+    def _charge(
+        self,
+        invoice: Invoice,
+        method: PaymentMethod | None = None,
+        *,
+        result: processor.ChargeResult | None = None,
+    ) -> Payment | None:
+        """Charge the invoice's next attempt (or record `result`, the answer to an attempt
+        made in bulk) and follow up on the outcome."""
         sub = self.sub
         if method is None and sub.payment_method_id:
             method = self.session.get(PaymentMethod, sub.payment_method_id)
         if method is None:
             return None
-        payment = create_charge(self.session, self.account, invoice, method, self.now)
+        payment = create_charge(self.session, self.account, invoice, method, self.now, result)
         sub.last_payment_amount = payment.amount
         sub.last_payment_status = payment.status
         if payment.status == "succeeded":
@@ -378,11 +377,7 @@ class SubscriptionRun:
         sub.last_payment_amount = payment.amount
         sub.last_payment_status = "succeeded"
         first = sub.payments_completed == 1
-        data = {
-            "payment_id": payment.id,
-            "invoice_id": invoice.id,
-            "amount": self._money(payment.amount),
-        }
+        data = payment_succeeded_event(payment.id, invoice.id, self._money(payment.amount))
         self._event("payment.succeeded", data)
         self._emit(
             "payment.succeeded",
@@ -646,8 +641,43 @@ def next_wake_up(
     return periods.start_of_day_utc(min(future), account.timezone) if future else None
 
 
+def invoice_created_event(
+    invoice_id: str, number: str, total: str, start: date | None, end: date | None
+) -> dict[str, Any]:
+    """The timeline entry of a new invoice."""
+    return {
+        "invoice_id": invoice_id,
+        "number": number,
+        "total": total,
+        "period_start": start.isoformat() if start else None,
+        "period_end": end.isoformat() if end else None,
+    }
+
+
+def invoice_created_message(
+    invoice_id: str, number: str, total: str, due_date: date, collection_method: str
+) -> dict[str, Any]:
+    """What the "invoice issued" email needs."""
+    return {
+        "invoice_id": invoice_id,
+        "number": number,
+        "total": total,
+        "due_date": due_date.isoformat(),
+        "collection_method": collection_method,
+    }
+
+
+def payment_succeeded_event(payment_id: str, invoice_id: str, amount: str) -> dict[str, Any]:
+    return {"payment_id": payment_id, "invoice_id": invoice_id, "amount": amount}
+
+
 def create_charge(
-    session: Session, account: Account, invoice: Invoice, method: PaymentMethod, now: datetime
+    session: Session,
+    account: Account,
+    invoice: Invoice,
+    method: PaymentMethod,
+    now: datetime,
+    result: processor.ChargeResult | None = None,
 ) -> Payment:
     """Charge what an invoice still owes, as its next attempt. The idempotency key is derived from
     the invoice and the attempt number: a repeated call finds the earlier attempt instead of
@@ -659,7 +689,8 @@ def create_charge(
         existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
         if existing is not None:
             return existing
-    result = processor.charge(method, invoice.amount_due, invoice.currency, key)
+    if result is None:
+        result = processor.charge(method, invoice.amount_due, invoice.currency, key)
     today = periods.local_date(now, account.timezone)
     payment = Payment(
         id=new_id("pay"),

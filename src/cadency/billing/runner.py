@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
-from cadency.billing import engine
+from cadency.billing import bulk, engine
 from cadency.invoices.models import Invoice
 from cadency.kit import clock
 from cadency.payments.models import Payment
@@ -81,33 +81,63 @@ def run_batch(
         # transaction, as on PostgreSQL.
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     subscriptions = _claim(session, until, account_id, exclude)
-    accounts: dict[int, Account] = {}
+    by_account: dict[int, list[Subscription]] = {}
     for subscription in subscriptions:
-        account = accounts.get(subscription.account_id)
-        if account is None:
-            account = session.get(Account, subscription.account_id)
-            assert account is not None
-            accounts[account.id] = account
+        by_account.setdefault(subscription.account_id, []).append(subscription)
+    for owner_id, owned in by_account.items():
+        account = session.get(Account, owner_id)
+        assert account is not None
         now = (
             min(clock.account_now(account), until)
             if account.mode == "live"
             else clock.account_now(account)
         )
-        try:
-            with session.begin_nested():
-                engine.process(session, account, subscription, now)
-            summary.subscriptions_processed += 1
-        except IntegrityError:
-            # Another worker wrote this period first; its work stands and ours is dropped.
-            log.info("subscription %s was processed concurrently", subscription.id)
-            session.expire(subscription)
-            summary.subscriptions_processed += 1
-        except Exception:
-            log.exception("billing failed for subscription %s", subscription.id)
-            summary.subscriptions_failed += 1
-            summary.failed_ids.append(subscription.id)
+        renewed = _renew_in_bulk(session, account, owned, now)
+        summary.subscriptions_processed += len(renewed)
+        for subscription in owned:
+            if subscription.id not in renewed:
+                _process_one(session, account, subscription, now, summary)
     session.commit()
     return summary
+
+
+def _renew_in_bulk(
+    session: Session, account: Account, subscriptions: list[Subscription], now: datetime
+) -> set[str]:
+    """Plain renewals in a few statements; on any trouble, all of them take the full path."""
+    try:
+        with session.begin_nested():
+            return bulk.renew(session, account, subscriptions, now)
+    except IntegrityError:
+        # Another worker billed one of these first: each goes through the engine, which sees it.
+        log.info("bulk renewal collided for account %s; renewing one by one", account.id)
+    except Exception:
+        log.exception("bulk renewal failed for account %s; renewing one by one", account.id)
+    for subscription in subscriptions:
+        session.expire(subscription)
+    return set()
+
+
+def _process_one(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    now: datetime,
+    summary: RunSummary,
+) -> None:
+    try:
+        with session.begin_nested():
+            engine.process(session, account, subscription, now)
+        summary.subscriptions_processed += 1
+    except IntegrityError:
+        # Another worker wrote this period first; its work stands and ours is dropped.
+        log.info("subscription %s was processed concurrently", subscription.id)
+        session.expire(subscription)
+        summary.subscriptions_processed += 1
+    except Exception:
+        log.exception("billing failed for subscription %s", subscription.id)
+        summary.subscriptions_failed += 1
+        summary.failed_ids.append(subscription.id)
 
 
 def run_due(session: Session, now: datetime | None = None) -> RunSummary:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -66,6 +67,86 @@ def tax_rates(session: Session, items: Sequence[LineItem]) -> dict[str, Decimal]
     return {rate_id: percentage for rate_id, percentage in session.execute(query)}
 
 
+def period_invoice_values(
+    account: Account,
+    subscription: Subscription,
+    period: Period,
+    *,
+    first: bool,
+    now: datetime,
+    number: str,
+    rates: dict[str, Decimal],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The column values of one period's regular invoice and of its lines: recurring items,
+    plus one-time items on the first invoice. Lines are copies: later edits of the subscription
+    do not change them."""
+    items = [item for item in subscription.line_items if item.billing_frequency or first]
+    today = periods.local_date(now, account.timezone)
+    settings = subscription.invoice_settings or {}
+    invoice_id = new_id("inv")
+    lines: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        recurring = item.billing_frequency is not None
+        lines.append(
+            {
+                "id": new_id("il"),
+                "invoice_id": invoice_id,
+                "account_id": account.id,
+                "position": position,
+                "description": item.name,
+                "line_item_id": item.id,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+                "discount": item.unit_price * item.quantity - item.amount,
+                "tax": money.percent_of(item.amount, rate) if rate else 0,
+                "tax_rate_id": item.tax_rate_id,
+                "amount": item.amount,
+                "period_start": period.start if recurring else None,
+                "period_end": period.end if recurring else None,
+            }
+        )
+    subtotal = sum(line["unit_price"] * line["quantity"] for line in lines)
+    discount_total = sum(line["discount"] for line in lines)
+    tax_total = sum(line["tax"] for line in lines)
+    total = subtotal - discount_total + tax_total
+    invoice = {
+        "id": invoice_id,
+        "account_id": account.id,
+        "subscription_id": subscription.id,
+        "contact_id": subscription.contact_id,
+        "number": number,
+        "status": "open",
+        "billing_reason": "subscription_create" if first else "subscription_cycle",
+        "collection_method": subscription.collection_method,
+        "currency": subscription.currency,
+        "issue_date": today,
+        "due_date": periods.add_days(today, terms_days(subscription.payment_terms)),
+        "period_start": period.start,
+        "period_end": period.end,
+        "cycle_period_start": period.start,
+        "subtotal": subtotal,
+        "discount_total": discount_total,
+        "tax_total": tax_total,
+        "fee_total": 0,
+        "total": total,
+        "amount_paid": 0,
+        "amount_due": total,
+        "language": settings.get("language") or account.language,
+        "locale": settings.get("locale") or account.locale,
+        "comments": settings.get("comments"),
+        "tax_ids": list(settings.get("tax_ids") or []),
+        "payment_method_id": subscription.payment_method_id,
+        "attempt_count": 0,
+        "next_attempt_date": None,
+        "paid_at": None,
+        "voided_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return invoice, lines
+
+
 def issue_for_period(
     session: Session,
     account: Account,
@@ -74,72 +155,20 @@ def issue_for_period(
     *,
     first: bool,
     now: datetime,
-    rates: dict[str, Decimal] | None = None,
 ) -> Invoice:
-    """Issue the regular invoice of one period: recurring items, plus one-time items on the
-    first invoice. Lines are copies: later edits of the subscription do not change them."""
+    """Issue (add to the session) the regular invoice of one period."""
     items = [item for item in subscription.line_items if item.billing_frequency or first]
-    rates = rates if rates is not None else tax_rates(session, items)
-    today = periods.local_date(now, account.timezone)
-    settings = subscription.invoice_settings or {}
-    invoice = Invoice(
-        id=new_id("inv"),
-        account_id=account.id,
-        subscription_id=subscription.id,
-        contact_id=subscription.contact_id,
+    values, lines = period_invoice_values(
+        account,
+        subscription,
+        period,
+        first=first,
+        now=now,
         number=next_number(session, account),
-        status="open",
-        billing_reason="subscription_create" if first else "subscription_cycle",
-        collection_method=subscription.collection_method,
-        currency=subscription.currency,
-        issue_date=today,
-        due_date=periods.add_days(today, terms_days(subscription.payment_terms)),
-        period_start=period.start,
-        period_end=period.end,
-        cycle_period_start=period.start,
-        language=settings.get("language") or account.language,
-        locale=settings.get("locale") or account.locale,
-        comments=settings.get("comments"),
-        tax_ids=list(settings.get("tax_ids") or []),
-        payment_method_id=subscription.payment_method_id,
-        attempt_count=0,
-        fee_total=0,
-        amount_paid=0,
-        created_at=now,
-        updated_at=now,
+        rates=tax_rates(session, items),
     )
-    lines = []
-    for position, item in enumerate(items):
-        gross = item.unit_price * item.quantity
-        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
-        tax = money.percent_of(item.amount, rate) if rate else 0
-        recurring = item.billing_frequency is not None
-        lines.append(
-            InvoiceLine(
-                id=new_id("il"),
-                invoice_id=invoice.id,
-                account_id=account.id,
-                position=position,
-                description=item.name,
-                line_item_id=item.id,
-                quantity=item.quantity,
-                unit_price=item.unit_price,
-                discount=gross - item.amount,
-                tax=tax,
-                tax_rate_id=item.tax_rate_id,
-                amount=item.amount,
-                period_start=period.start if recurring else None,
-                period_end=period.end if recurring else None,
-            )
-        )
-    invoice.lines = lines
-    invoice.subtotal = sum(line.unit_price * line.quantity for line in lines)
-    invoice.discount_total = sum(line.discount for line in lines)
-    invoice.tax_total = sum(line.tax for line in lines)
-    invoice.total = (
-        invoice.subtotal - invoice.discount_total + invoice.tax_total + invoice.fee_total
-    )
-    invoice.amount_due = invoice.total
+    invoice = Invoice(**values)
+    invoice.lines = [InvoiceLine(**line) for line in lines]
     session.add(invoice)
     return invoice
 
