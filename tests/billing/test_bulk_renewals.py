@@ -1,0 +1,124 @@
+"""The bulk path writes exactly what the per-subscription engine writes for a plain renewal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cadency.billing import bulk, runner
+from cadency.invoices.models import Invoice, InvoiceLine
+from cadency.kit.outbox import OutboxMessage
+from cadency.payments.models import Payment
+from cadency.subscriptions.models import Subscription, SubscriptionEvent
+from tests.billing import due_set
+
+
+def outcome(session: Session, account_id: int) -> list[tuple[Any, ...]]:
+    """Per subscription, in a fixed order: what a renewal leaves behind, without IDs."""
+    rows = []
+    for sub in session.scalars(
+        select(Subscription).where(Subscription.account_id == account_id).order_by(Subscription.id)
+    ):
+        invoices = session.scalars(
+            select(Invoice).where(Invoice.subscription_id == sub.id).order_by(Invoice.id)
+        ).all()
+        lines = session.scalars(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id.in_([i.id for i in invoices]))
+            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+        ).all()
+        payments = session.scalars(select(Payment).where(Payment.subscription_id == sub.id)).all()
+        events = session.scalars(
+            select(SubscriptionEvent)
+            .where(SubscriptionEvent.subscription_id == sub.id)
+            .order_by(SubscriptionEvent.id)
+        ).all()
+        messages = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.subscription_id == sub.id)
+            .order_by(OutboxMessage.id)
+        ).all()
+        rows.append(
+            (
+                sub.status,
+                sub.periods_billed,
+                sub.payments_completed,
+                sub.total_collected,
+                sub.last_payment_amount,
+                sub.last_payment_status,
+                sub.current_period_start,
+                sub.current_period_end,
+                sub.next_payment_date,
+                sub.next_action_at,
+                sub.next_payment_amount,
+                sub.mrr,
+                [
+                    (
+                        i.status,
+                        i.billing_reason,
+                        i.period_start,
+                        i.period_end,
+                        i.subtotal,
+                        i.tax_total,
+                        i.total,
+                        i.amount_paid,
+                        i.amount_due,
+                        i.attempt_count,
+                        i.due_date,
+                        i.paid_at is not None,
+                    )
+                    for i in invoices
+                ],
+                [
+                    (
+                        li.description,
+                        li.quantity,
+                        li.unit_price,
+                        li.amount,
+                        li.tax,
+                        li.period_start,
+                        li.period_end,
+                    )
+                    for li in lines
+                ],
+                [(p.status, p.amount, p.idempotency_key.rsplit(":", 1)[-1]) for p in payments],
+                [(e.type, sorted(e.data)) for e in events],
+                [(m.type, sorted(m.payload)) for m in messages],
+            )
+        )
+    return rows
+
+
+@pytest.mark.parametrize("n", [7])
+def test_bulk_and_engine_renew_alike(app: FastAPI, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = app.state.engine
+    by_engine = due_set.seed(engine, n, name="One by one")
+    in_bulk = due_set.seed(engine, n, name="In bulk")
+    now = datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as session:
+        with monkeypatch.context() as patched:
+            patched.setattr(bulk, "renew", lambda *args, **kwargs: set())
+            one_by_one = runner.run_batch(session, now, account_id=by_engine.account_id)
+        together = runner.run_batch(session, now, account_id=in_bulk.account_id)
+    assert one_by_one.subscriptions_processed == together.subscriptions_processed == n
+    with Session(engine) as session:
+        expected = outcome(session, by_engine.account_id)
+        got = outcome(session, in_bulk.account_id)
+        # Both renewed every subscription exactly once: an invoice paid by one payment.
+        assert all(row[1] == 2 and len(row[12]) == 1 and len(row[14]) == 1 for row in expected)
+        assert got == expected
+        # Running again writes nothing.
+        assert (
+            runner.run_batch(session, now, account_id=in_bulk.account_id).subscriptions_processed
+            == 0
+        )
+    with engine.begin() as conn:  # keep live workers elsewhere in the suite away from these
+        conn.execute(
+            text("UPDATE accounts SET mode = 'test' WHERE id IN (:a, :b)"),
+            {"a": by_engine.account_id, "b": in_bulk.account_id},
+        )
