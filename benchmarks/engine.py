@@ -1,0 +1,1038 @@
+"""Benchmark: one renewal run of the billing engine over N due monthly subscriptions.
+
+    uv run python benchmarks/engine.py --n 100000 --db sqlite|postgresql|both [--pg-url URL]
+    uv run python benchmarks/engine.py --n 10000,50000,100000 --db both
+
+For each database and each N:
+
+1. a fresh database (SQLite: a file in a temp dir; PostgreSQL: the given URL, schema dropped,
+   or a throwaway server from scripts/pg-start when no URL is given), migrated with
+   `cadency.kit.migrate.upgrade`;
+2. a live-mode account, a contact with a sandbox card (4242…), and N monthly subscriptions
+   whose second period is due today, bulk-inserted in the state `subscriptions.service.create`
+   leaves them in after the first period was invoiced and paid (checked field by field against
+   a subscription made by the real service, see `check_rows_match_service`);
+3. RENEWAL: `cadency.billing.runner.run_due(session, now)` once, timed, in a fresh child
+   process (so its peak RSS is the renewal's, not the seeding's); then the exactly-once check:
+   exactly N invoices, N invoice lines, N succeeded payments, N outbox `payment.succeeded` and N
+   `invoice.created` rows, N distinct invoice numbers, every subscription billed twice and none
+   still due, and a second `run_due` writes nothing;
+4. FLOOR: the rows the renewal wrote are truncated, and the same rows (invoice, line, payment,
+   two outbox messages, two timeline events per subscription, the invoice-number counter and an
+   UPDATE of every subscription) are written again with SQLAlchemy Core executemany, 5,000
+   subscriptions per transaction, after a keyset read of the batch's subscriptions and line
+   items. Same tables, same indexes and constraints, same database file/server: the fastest
+   honest way to write what a renewal has to write.
+
+Prints one table row per (database, N): renewals/s, floor renewals/s, the ratio, and the
+renewal child's RSS at start and at peak (ru_maxrss). `--profile cprofile` profiles the renewal
+(written next to the JSON results); `--count-queries` counts SQL statements per renewal (a
+separate, untimed concern: the listener costs a little time).
+
+Not part of the test suite; see benchmarks/README.md for the measured numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SEED_BATCH = 5_000
+FLOOR_BATCH = 5_000
+POSITION_BUCKET = 50  # subscriptions per bucket when timing by position in the batch
+PRICE = 2_500  # 25.00 USD a month
+PLAN_NAME = "Benchmark plan"
+CURRENCY = "USD"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def rss_now_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loadavg() -> float:
+    return os.getloadavg()[0]
+
+
+def backend_cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of a PostgreSQL backend process on this machine."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pid(engine: Engine) -> int | None:
+    """The server process behind the engine's (single) pooled connection."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        return int(conn.scalar(text("SELECT pg_backend_pid()")))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def make_engine(url: str) -> Engine:
+    """Cadency's own engine settings, with one pooled connection: a worker uses one, and it lets
+    the benchmark find the PostgreSQL backend whose CPU time it reports."""
+    from cadency.kit.db import make_engine as cadency_engine
+
+    if url.startswith("sqlite://") and url.rstrip("/") == "sqlite:":
+        return cadency_engine(url)
+    return cadency_engine(url, pool_size=1, max_overflow=0)
+
+
+def is_pg(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def code_version() -> dict[str, Any]:
+    """Which engine was measured: the package location, git HEAD and the engine files' hashes
+    (the working tree changes while other people work on it)."""
+    import cadency
+
+    src = Path(cadency.__file__).resolve().parent
+    hashes = {}
+    for rel in (
+        "billing/engine.py",
+        "billing/runner.py",
+        "invoices/service.py",
+        "invoices/issuing.py",
+        "kit/outbox.py",
+        "subscriptions/state.py",
+    ):
+        path = src / rel
+        if path.exists():
+            hashes[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {"package": str(src), "git_head": head, "files": hashes}
+
+
+def dates() -> dict[str, Any]:
+    """The calendar of the benchmark: subscriptions started a month ago, renewal due today."""
+    from cadency.kit import periods
+
+    now = datetime.now(UTC)
+    today = now.date()
+    anchor = periods.add_months(today, -1)
+    next_payment = periods.period_start(anchor, "monthly", 1)
+    assert next_payment <= today, (anchor, next_payment, today)
+    return {
+        "now": now,
+        "today": today,
+        "anchor": anchor,
+        "next_payment": next_payment,
+        "due_at": periods.start_of_day_utc(next_payment, "UTC"),
+        "created_at": periods.start_of_day_utc(anchor, "UTC") + timedelta(hours=9),
+    }
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+def subscription_row(
+    sub_id: str, account_id: int, contact_id: str, pm_id: str, d: dict[str, Any]
+) -> dict[str, Any]:
+    """A monthly auto-renewing subscription of one 25.00 item after its first period was
+    invoiced and paid: what `subscriptions.service.create` + the first engine run leave behind,
+    with `next_action_at` at the start of the renewal day (the reminder has fired since)."""
+    return {
+        "id": sub_id,
+        "account_id": account_id,
+        "name": PLAN_NAME,
+        "status": "active",
+        "contact_id": contact_id,
+        "company_id": None,
+        "currency": CURRENCY,
+        "billing_address": None,
+        "collection_method": "charge_automatically",
+        "payment_terms": None,
+        "payment_method_id": pm_id,
+        "collect_payment_method_on_first_invoice": False,
+        "invoice_creation": True,
+        "invoice_settings": {"comments": None, "tax_ids": [], "language": "en", "locale": "en-US"},
+        "billing_frequency": "monthly",
+        "billing_terms": "auto_renew",
+        "number_of_payments": None,
+        "start_date": d["anchor"],
+        "billing_anchor": d["anchor"],
+        "end_date": None,
+        "current_period_start": d["anchor"],
+        "current_period_end": d["next_payment"],
+        "next_payment_date": d["next_payment"],
+        "trial_end": None,
+        "commitment_months": None,
+        "commitment_end": None,
+        "cancel_at_period_end": False,
+        "cancel_at": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "cancellation_comment": None,
+        "paused_at": None,
+        "resume_at": None,
+        "next_payment_amount": PRICE,
+        "recurring_amount": PRICE,
+        "last_payment_amount": PRICE,
+        "last_payment_status": "succeeded",
+        "payments_completed": 1,
+        "periods_billed": 1,
+        "total_collected": PRICE,
+        "mrr": PRICE,
+        "next_action_at": d["due_at"],
+        "owner_id": None,
+        "pending_change": None,
+        "created_at": d["created_at"],
+        "updated_at": d["created_at"],
+    }
+
+
+def line_item_row(li_id: str, sub_id: str, account_id: int, d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": li_id,
+        "account_id": account_id,
+        "subscription_id": sub_id,
+        "deal_id": None,
+        "quote_id": None,
+        "position": 0,
+        "name": PLAN_NAME,
+        "product_id": None,
+        "quantity": 1,
+        "unit_price": PRICE,
+        "unit_discount_percent": None,
+        "tax_rate_id": None,
+        "currency": CURRENCY,
+        "billing_frequency": "monthly",
+        "billing_terms": "auto_renew",
+        "number_of_payments": None,
+        "billing_start_date": None,
+        "amount": PRICE,
+        "created_at": d["created_at"],
+    }
+
+
+def check_rows_match_service(d: dict[str, Any]) -> None:
+    """Make one subscription through the real service (a test-mode account whose clock stands
+    on the anchor day, in a throwaway in-memory database) and check the bulk rows agree with it
+    on every column that is not an ID or a timestamp."""
+    from sqlalchemy.orm import Session
+
+    from cadency.accounts import service as accounts
+    from cadency.catalog.line_items import LineItemInput
+    from cadency.crm import service as crm
+    from cadency.crm.schemas import ContactCreate
+    from cadency.models import Base, LineItem, Subscription
+    from cadency.payments import service as payments
+    from cadency.payments.schemas import CardIn, PaymentMethodCreate
+    from cadency.subscriptions import service as subscriptions
+    from cadency.subscriptions.schemas import SubscriptionCreate
+
+    engine = make_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        account, _ = accounts.create_account(session, name="Template", mode="test")
+        account.clock_now = d["created_at"]
+        contact = crm.create_contact(session, account, ContactCreate(email="t@example.com"))
+        pm = payments.attach_payment_method(
+            session,
+            account,
+            contact.id,
+            PaymentMethodCreate(
+                type="card",
+                card=CardIn(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123"),
+            ),
+        )
+        sub = subscriptions.create(
+            session,
+            account,
+            SubscriptionCreate(
+                contact_id=contact.id,
+                currency=CURRENCY,
+                line_items=[
+                    LineItemInput(name=PLAN_NAME, unit_price="25.00", billing_frequency="monthly")
+                ],
+                collection_method="charge_automatically",
+                payment_method_id=pm.id,
+            ),
+            allow_custom_items=True,
+        )
+        session.commit()
+        ours = subscription_row(sub.id, account.id, contact.id, pm.id, d)
+        # The service's next_action_at is the renewal reminder (14 days before); ours is the
+        # renewal day itself, where the live worker finds it after the reminder was sent.
+        skip = {"id", "created_at", "updated_at", "next_action_at"}
+        diffs = {
+            column.key: (getattr(sub, column.key), ours[column.key])
+            for column in Subscription.__table__.columns
+            if column.key not in skip and getattr(sub, column.key) != ours[column.key]
+        }
+        item = session.scalars(select(LineItem).where(LineItem.subscription_id == sub.id)).one()
+        ours_item = line_item_row(item.id, sub.id, account.id, d)
+        diffs.update(
+            {
+                f"line_item.{column.key}": (getattr(item, column.key), ours_item[column.key])
+                for column in LineItem.__table__.columns
+                if column.key not in {"id", "created_at"}
+                and getattr(item, column.key) != ours_item[column.key]
+            }
+        )
+    engine.dispose()
+    if diffs:
+        raise SystemExit(f"bulk rows differ from subscriptions.service.create: {diffs}")
+
+
+# --- phases (each runs in its own process) ------------------------------------------------------
+
+
+def phase_prepare(url: str, n: int) -> dict[str, Any]:
+    """Fresh schema, the account, contact and card, and N due subscriptions."""
+    from sqlalchemy import insert
+    from sqlalchemy.orm import Session
+
+    from cadency.accounts import service as accounts
+    from cadency.crm import service as crm
+    from cadency.crm.schemas import ContactCreate
+    from cadency.kit import migrate
+    from cadency.kit.ids import new_id
+    from cadency.models import LineItem, Subscription
+    from cadency.payments import service as payments
+    from cadency.payments.schemas import CardIn, PaymentMethodCreate
+
+    d = dates()
+    check_rows_match_service(d)
+    engine = make_engine(url)
+    if is_pg(url):
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    started = time.perf_counter()
+    migrate.upgrade(url)
+    with Session(engine, expire_on_commit=False) as session:
+        account, _ = accounts.create_account(session, name="Benchmark", mode="live")
+        contact = crm.create_contact(
+            session, account, ContactCreate(email="bench@example.com", first_name="Bench")
+        )
+        pm = payments.attach_payment_method(
+            session,
+            account,
+            contact.id,
+            PaymentMethodCreate(
+                type="card",
+                card=CardIn(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123"),
+            ),
+        )
+        session.commit()
+        account_id, contact_id, pm_id = account.id, contact.id, pm.id
+    for offset in range(0, n, SEED_BATCH):
+        size = min(SEED_BATCH, n - offset)
+        subs, items = [], []
+        for _ in range(size):
+            sub_id = new_id("sub")
+            subs.append(subscription_row(sub_id, account_id, contact_id, pm_id, d))
+            items.append(line_item_row(new_id("li"), sub_id, account_id, d))
+        with engine.begin() as conn:
+            conn.execute(insert(Subscription.__table__), subs)
+            conn.execute(insert(LineItem.__table__), items)
+    seeded = time.perf_counter() - started
+    vacuum_analyze(engine)
+    engine.dispose()
+    return {"account_id": account_id, "seed_seconds": seeded}
+
+
+def vacuum_analyze(engine: Engine) -> None:
+    """PostgreSQL: fresh statistics and visibility maps before a timed phase (what autovacuum
+    would have done by the time real subscriptions come due). SQLite: nothing — Cadency never
+    runs ANALYZE there, so the planner works as it does in production."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+
+
+def install_query_counter(engine: Engine) -> tuple[Counter[str], Counter[str]]:
+    """Count SQL statements by kind and table, and the time spent inside the driver's execute
+    for each kind (the database's work plus the round trip, without SQLAlchemy's)."""
+    from sqlalchemy import event
+
+    counts: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+
+    def kind_of(statement: str) -> str:
+        words = statement.lstrip().split(None, 3)
+        kind = words[0].upper() if words else "?"
+        if kind in ("INSERT", "UPDATE", "DELETE") and len(words) > 2:
+            target = words[2] if kind != "UPDATE" else words[1]
+            return f"{kind} {target.strip(chr(34))}"
+        if kind == "SELECT":
+            lowered = statement.lower()
+            found = re.search(r"\bfrom\s+\"?(\w+)", lowered)
+            lock = " FOR UPDATE" if "for update" in lowered else ""
+            return f"SELECT {found.group(1) if found else '-'}{lock}"
+        return kind
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["bench_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        kind = kind_of(statement)
+        counts[kind] += 1
+        seconds[kind] += time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
+
+    return counts, seconds
+
+
+class Profiling:
+    """cProfile or pyinstrument around a block, or nothing."""
+
+    def __init__(self, kind: str | None, name: str) -> None:
+        self.kind, self.name, self.profiler = kind, name, None
+        if kind == "cprofile":
+            import cProfile
+
+            self.profiler = cProfile.Profile()
+        elif kind == "pyinstrument":
+            from pyinstrument import Profiler
+
+            self.profiler = Profiler(interval=0.002)
+
+    def __enter__(self) -> Profiling:
+        if self.kind == "cprofile":
+            self.profiler.enable()
+        elif self.kind == "pyinstrument":
+            self.profiler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.kind == "cprofile":
+            self.profiler.disable()
+        elif self.kind == "pyinstrument":
+            self.profiler.stop()
+
+    def save(self) -> str | None:
+        return save_profile(self.profiler, self.kind, self.name) if self.profiler else None
+
+
+def time_batches(runner: Any) -> dict[str, list[float]]:
+    """Wrap the runner's batch and claim functions (module globals, looked up at call time) to
+    time every batch and every claim query: shows whether later batches get slower."""
+    timings: dict[str, list[float]] = {"batch": [], "claim": [], "size": []}
+    run_batch, claim = runner.run_batch, runner._claim
+
+    def timed_batch(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        summary = run_batch(*args, **kwargs)
+        timings["batch"].append(time.perf_counter() - started)
+        timings["size"].append(summary.subscriptions_processed + summary.subscriptions_failed)
+        return summary
+
+    def timed_claim(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        rows = claim(*args, **kwargs)
+        timings["claim"].append(time.perf_counter() - started)
+        return rows
+
+    # Time each subscription by its position in the batch: on PostgreSQL every savepoint is a
+    # subtransaction, and work late in a batch can cost more than work early in it.
+    from cadency.billing import engine as billing_engine
+
+    process = billing_engine.process
+    position = {"i": 0}
+    timings["position_sum"] = [0.0] * 64
+    timings["position_count"] = [0.0] * 64
+
+    def timed_process(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return process(*args, **kwargs)
+        finally:
+            bucket = min(position["i"] // POSITION_BUCKET, 63)
+            timings["position_sum"][bucket] += time.perf_counter() - started
+            timings["position_count"][bucket] += 1
+            position["i"] += 1
+
+    def timed_batch_reset(*args: Any, **kwargs: Any) -> Any:
+        position["i"] = 0
+        return timed_batch(*args, **kwargs)
+
+    billing_engine.process = timed_process
+    runner.run_batch, runner._claim = timed_batch_reset, timed_claim
+    return timings
+
+
+def batch_summary(timings: dict[str, list[float]]) -> dict[str, Any]:
+    work = [(t, c, k) for t, c, k in zip(timings["batch"], timings["claim"], timings["size"]) if k]
+    if not work:
+        return {}
+    tenth = max(1, len(work) // 10)
+    first, last = work[:tenth], work[-tenth:]
+
+    def rate(part: list[tuple[float, float, int]]) -> float:
+        return sum(k for _, _, k in part) / sum(t for t, _, _ in part)
+
+    deciles = [work[i * len(work) // 10 : (i + 1) * len(work) // 10] for i in range(10)]
+    by_position = [
+        round(1000 * total / count, 2)
+        for total, count in zip(timings["position_sum"], timings["position_count"])
+        if count
+    ]
+    return {
+        "batches": len(work),
+        "ms_per_renewal_by_position": by_position,
+        "decile_per_s": [round(rate(part)) for part in deciles if part],
+        "decile_claim_ms": [
+            round(1000 * sum(c for _, c, _ in part) / len(part), 1) for part in deciles if part
+        ],
+        "first_10pct_per_s": rate(first),
+        "last_10pct_per_s": rate(last),
+        "claim_ms_first": 1000 * sum(c for _, c, _ in first) / len(first),
+        "claim_ms_last": 1000 * sum(c for _, c, _ in last) / len(last),
+        "claim_seconds_total": sum(timings["claim"]),
+    }
+
+
+def phase_renew(
+    url: str, n: int, account_id: int, profile: str | None, count: bool, batch_size: int | None
+) -> dict:
+    from cadency.billing import runner
+    from cadency.kit.db import make_session_factory
+
+    if batch_size:  # an experiment: the runner's own batch size is BATCH_SIZE
+        runner.BATCH_SIZE = batch_size
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)  # what `cadency worker` uses
+    counted = install_query_counter(engine) if count else None
+    timings = time_batches(runner)
+    pid = backend_pid(engine)  # also opens the pool before measuring
+    profiling = Profiling(profile, f"renew-{db_name(url)}-{n}")
+    rss_start, load_start = rss_now_kib(), loadavg()
+    cpu_start, server_start = cpu_seconds(), backend_cpu_seconds(pid)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with profiling, factory() as session:
+        summary = runner.run_due(session, now)
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "renew_seconds": seconds,
+        "renew_cpu_seconds": cpu_seconds() - cpu_start,
+        "renew_server_cpu_seconds": backend_cpu_seconds(pid) - server_start,
+        "renew_load": [load_start, loadavg()],
+        "batch_size": runner.BATCH_SIZE,
+        "processed": summary.subscriptions_processed,
+        "failed": summary.subscriptions_failed,
+        "rss_start_kib": rss_start,
+        "rss_peak_kib": peak_rss_kib(),
+        **batch_summary(timings),
+    }
+    if counted is not None:
+        result["statements"] = dict(counted[0].most_common())
+        result["statement_seconds"] = dict(counted[1].most_common())
+    if profile:
+        result["profile"] = profiling.save()
+    verify(engine, factory, account_id, n, now, summary)
+    engine.dispose()
+    return result
+
+
+def db_name(url: str) -> str:
+    return "postgresql" if is_pg(url) else "sqlite"
+
+
+def save_profile(profiler: Any, kind: str | None, name: str) -> str:
+    out = Path(os.environ.get("BENCH_OUT", tempfile.gettempdir()))
+    out.mkdir(parents=True, exist_ok=True)
+    if kind == "cprofile":
+        import pstats
+
+        path = out / f"{name}.prof"
+        profiler.dump_stats(path)
+        with open(out / f"{name}.txt", "w") as report:
+            stats = pstats.Stats(str(path), stream=report)
+            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("cumulative").print_stats(70)
+        return str(path)
+    path = out / f"{name}.pyinstrument.txt"
+    path.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    return str(path)
+
+
+def verify(engine: Engine, factory: Any, account_id: int, n: int, now: datetime, summary: Any) -> None:
+    """Exactly once: one invoice, line, payment and pair of outbox messages per subscription,
+    nothing still due, and a second run writes nothing. Fails loudly otherwise."""
+    from cadency.accounts.models import Account
+    from cadency.billing import runner
+    from cadency.invoices.models import Invoice, InvoiceLine
+    from cadency.kit.outbox import OutboxMessage
+    from cadency.payments.models import Payment
+    from cadency.subscriptions.models import Subscription
+
+    def counts(conn: Any) -> dict[str, int]:
+        def one(query: Any) -> int:
+            return int(conn.scalar(query) or 0)
+
+        outbox = dict(
+            conn.execute(
+                select(OutboxMessage.type, func.count())
+                .where(OutboxMessage.account_id == account_id)
+                .group_by(OutboxMessage.type)
+            ).all()
+        )
+        return {
+            "invoices": one(select(func.count()).select_from(Invoice).where(Invoice.account_id == account_id)),
+            "invoice_numbers": one(select(func.count(func.distinct(Invoice.number))).where(Invoice.account_id == account_id)),
+            "invoices_paid": one(select(func.count()).select_from(Invoice).where(Invoice.account_id == account_id, Invoice.status == "paid")),
+            "invoice_lines": one(select(func.count()).select_from(InvoiceLine).where(InvoiceLine.account_id == account_id)),
+            "payments_succeeded": one(select(func.count()).select_from(Payment).where(Payment.account_id == account_id, Payment.status == "succeeded")),
+            "payments": one(select(func.count()).select_from(Payment).where(Payment.account_id == account_id)),
+            "outbox_payment_succeeded": int(outbox.get("payment.succeeded", 0)),
+            "outbox_invoice_created": int(outbox.get("invoice.created", 0)),
+            "outbox_total": int(sum(outbox.values())),
+            "subscriptions_billed_twice": one(select(func.count()).select_from(Subscription).where(Subscription.account_id == account_id, Subscription.periods_billed == 2, Subscription.payments_completed == 2)),
+            "subscriptions_still_due": one(select(func.count()).select_from(Subscription).where(Subscription.account_id == account_id, Subscription.next_action_at <= now)),
+            "invoice_sequence": one(select(Account.invoice_sequence).where(Account.id == account_id)),
+        }
+
+    with engine.connect() as conn:
+        first = counts(conn)
+    expected = {
+        "invoices": n,
+        "invoice_numbers": n,
+        "invoices_paid": n,
+        "invoice_lines": n,
+        "payments_succeeded": n,
+        "payments": n,
+        "outbox_payment_succeeded": n,
+        "outbox_invoice_created": n,
+        "outbox_total": 2 * n,
+        "subscriptions_billed_twice": n,
+        "subscriptions_still_due": 0,
+        "invoice_sequence": n,
+    }
+    problems = {k: (first[k], v) for k, v in expected.items() if first[k] != v}
+    if summary.subscriptions_processed != n or summary.subscriptions_failed:
+        problems["run_summary"] = (
+            (summary.subscriptions_processed, summary.subscriptions_failed),
+            (n, 0),
+        )
+    # A second pass over the same time must write nothing.
+    with factory() as session:
+        again = runner.run_due(session, now)
+    with engine.connect() as conn:
+        second = counts(conn)
+    if again.subscriptions_processed or again.subscriptions_failed or second != first:
+        problems["second_run"] = (
+            (again.subscriptions_processed, again.subscriptions_failed, second),
+            "nothing",
+        )
+    if problems:
+        raise SystemExit(f"EXACTLY-ONCE CHECK FAILED (got, expected): {problems}")
+
+
+def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[str, Any]:
+    """Truncate what the renewal wrote, then write the same rows with Core executemany."""
+    from sqlalchemy import insert
+
+    from cadency.accounts.models import Account
+    from cadency.invoices.models import Invoice, InvoiceLine
+    from cadency.kit import money
+    from cadency.kit.ids import new_id
+    from cadency.kit.outbox import OutboxMessage
+    from cadency.payments.models import Payment
+    from cadency.payments.processor import _reference
+    from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+
+    engine = make_engine(url)
+    written = ("invoice_lines", "refunds", "payments", "invoices", "outbox_messages", "subscription_events")
+    with engine.begin() as conn:
+        if is_pg(url):
+            conn.execute(text(f"TRUNCATE {', '.join(written)}"))
+        else:
+            for table in written:
+                conn.execute(text(f"DELETE FROM {table}"))
+    vacuum_analyze(engine)
+    pid = backend_pid(engine)
+    profiling = Profiling(profile, f"floor-{db_name(url)}-{n}")
+    rss_start, load_start = rss_now_kib(), loadavg()
+    cpu_start, server_start = cpu_seconds(), backend_cpu_seconds(pid)
+
+    now = datetime.now(UTC)
+    today = now.date()
+    fmt = money.format_amount
+    s, li = Subscription.__table__, LineItem.__table__
+    sub_update = (
+        update(s)
+        .where(s.c.id == bindparam("b_id"))
+        .values(
+            periods_billed=bindparam("b_periods_billed"),
+            payments_completed=bindparam("b_payments_completed"),
+            total_collected=bindparam("b_total_collected"),
+            last_payment_amount=bindparam("b_last_payment_amount"),
+            last_payment_status=bindparam("b_last_payment_status"),
+            current_period_start=bindparam("b_current_period_start"),
+            current_period_end=bindparam("b_current_period_end"),
+            next_payment_date=bindparam("b_next_payment_date"),
+            next_payment_amount=bindparam("b_next_payment_amount"),
+            recurring_amount=bindparam("b_recurring_amount"),
+            mrr=bindparam("b_mrr"),
+            next_action_at=bindparam("b_next_action_at"),
+            updated_at=bindparam("b_updated_at"),
+        )
+    )
+    a = Account.__table__
+    from cadency.kit import periods
+
+    started = time.perf_counter()
+    profiling.__enter__()
+    last_id = ""
+    done = 0
+    write_seconds = 0.0  # inside the executemany calls (the rest: the read and building rows)
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    s.c.id, s.c.contact_id, s.c.payment_method_id, s.c.currency,
+                    s.c.billing_anchor, s.c.billing_frequency, s.c.next_payment_date,
+                    s.c.periods_billed, s.c.payments_completed, s.c.total_collected,
+                    s.c.collection_method, s.c.invoice_settings,
+                    li.c.id.label("li_id"), li.c.name, li.c.quantity, li.c.unit_price,
+                    li.c.amount, li.c.tax_rate_id,
+                )
+                .join(li, li.c.subscription_id == s.c.id)
+                .where(s.c.account_id == account_id, s.c.id > last_id)
+                .order_by(s.c.id)
+                .limit(FLOOR_BATCH)
+            ).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            sequence = conn.scalar(
+                update(a)
+                .where(a.c.id == account_id)
+                .values(invoice_sequence=a.c.invoice_sequence + len(rows))
+                .returning(a.c.invoice_sequence)
+            )
+            first_number = sequence - len(rows) + 1
+            invoices, lines, pays, messages, events, subs = [], [], [], [], [], []
+            for i, r in enumerate(rows):
+                start = r.next_payment_date
+                end = periods.period_start(r.billing_anchor, r.billing_frequency, r.periods_billed + 1)
+                inv_id, pay_id = new_id("inv"), new_id("pay")
+                number = f"INV-{first_number + i:06d}"
+                total = r.amount
+                settings = r.invoice_settings or {}
+                invoices.append({
+                    "id": inv_id, "account_id": account_id, "subscription_id": r.id,
+                    "contact_id": r.contact_id, "number": number, "status": "paid",
+                    "billing_reason": "subscription_cycle", "collection_method": r.collection_method,
+                    "currency": r.currency, "issue_date": today, "due_date": today,
+                    "period_start": start, "period_end": end, "cycle_period_start": start,
+                    "subtotal": r.unit_price * r.quantity, "discount_total": r.unit_price * r.quantity - r.amount,
+                    "tax_total": 0, "fee_total": 0, "total": total, "amount_paid": total,
+                    "amount_due": 0, "language": settings.get("language") or "en",
+                    "locale": settings.get("locale") or "en-US", "comments": settings.get("comments"),
+                    "tax_ids": list(settings.get("tax_ids") or []),
+                    "payment_method_id": r.payment_method_id, "attempt_count": 1,
+                    "next_attempt_date": None, "paid_at": now, "voided_at": None,
+                    "created_at": now, "updated_at": now,
+                })
+                lines.append({
+                    "id": new_id("il"), "invoice_id": inv_id, "account_id": account_id,
+                    "position": 0, "description": r.name, "line_item_id": r.li_id,
+                    "quantity": r.quantity, "unit_price": r.unit_price,
+                    "discount": r.unit_price * r.quantity - r.amount, "tax": 0,
+                    "tax_rate_id": r.tax_rate_id, "amount": r.amount,
+                    "period_start": start, "period_end": end,
+                })
+                key = f"{inv_id}:attempt:1"
+                pays.append({
+                    "id": pay_id, "account_id": account_id, "invoice_id": inv_id,
+                    "subscription_id": r.id, "contact_id": r.contact_id,
+                    "payment_method_id": r.payment_method_id, "status": "succeeded",
+                    "amount": total, "refunded_amount": 0, "currency": r.currency,
+                    "failure_reason": None, "processor": "sandbox",
+                    "processor_reference": _reference("ch", key), "idempotency_key": key,
+                    "settles_on": None, "created_at": now, "updated_at": now,
+                })
+                amount = fmt(total, r.currency)
+                common = {"subscription_id": r.id, "contact_id": r.contact_id, "currency": r.currency}
+                created = {"invoice_id": inv_id, "number": number, "total": amount,
+                           "period_start": start.isoformat(), "period_end": end.isoformat()}
+                paid = {"payment_id": pay_id, "invoice_id": inv_id, "amount": amount}
+                messages.append({
+                    "id": new_id("evt"), "account_id": account_id, "type": "invoice.created",
+                    "dedup_key": f"{account_id}:invoice.created:{inv_id}", "subscription_id": r.id,
+                    "payload": {**common, "invoice_id": inv_id, "number": number, "total": amount,
+                                "due_date": today.isoformat(), "collection_method": r.collection_method},
+                    "created_at": now, "delivered_at": None, "attempts": 0, "last_error": None,
+                })
+                messages.append({
+                    "id": new_id("evt"), "account_id": account_id, "type": "payment.succeeded",
+                    "dedup_key": f"{account_id}:payment.succeeded:{pay_id}", "subscription_id": r.id,
+                    "payload": {**common, **paid, "invoice_number": number, "first_payment": False},
+                    "created_at": now, "delivered_at": None, "attempts": 0, "last_error": None,
+                })
+                for kind, data in (("invoice.created", created), ("payment.succeeded", paid)):
+                    events.append({
+                        "id": new_id("evt"), "account_id": account_id, "subscription_id": r.id,
+                        "type": kind, "data": data, "created_at": now,
+                    })
+                subs.append({
+                    "b_id": r.id, "b_periods_billed": r.periods_billed + 1,
+                    "b_payments_completed": r.payments_completed + 1,
+                    "b_total_collected": r.total_collected + total,
+                    "b_last_payment_amount": total, "b_last_payment_status": "succeeded",
+                    "b_current_period_start": start, "b_current_period_end": end,
+                    "b_next_payment_date": end, "b_next_payment_amount": total,
+                    "b_recurring_amount": total, "b_mrr": total,
+                    "b_next_action_at": periods.start_of_day_utc(periods.add_days(end, -14), "UTC"),
+                    "b_updated_at": now,
+                })
+            built = time.perf_counter()
+            conn.execute(insert(Invoice.__table__), invoices)
+            conn.execute(insert(InvoiceLine.__table__), lines)
+            conn.execute(insert(Payment.__table__), pays)
+            conn.execute(insert(OutboxMessage.__table__), messages)
+            conn.execute(insert(SubscriptionEvent.__table__), events)
+            conn.execute(sub_update, subs)
+            write_seconds += time.perf_counter() - built
+            done += len(rows)
+    profiling.__exit__()
+    seconds = time.perf_counter() - started
+    measured = {
+        "floor_seconds": seconds,
+        "floor_write_seconds": write_seconds,
+        "floor_cpu_seconds": cpu_seconds() - cpu_start,
+        "floor_server_cpu_seconds": backend_cpu_seconds(pid) - server_start,
+        "floor_load": [load_start, loadavg()],
+        "floor_rss_start_kib": rss_start,
+        "floor_rss_peak_kib": peak_rss_kib(),
+    }
+    if profile:
+        measured["floor_profile"] = profiling.save()
+    with engine.connect() as conn:
+        got = {
+            t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
+            for t in ("invoices", "invoice_lines", "payments", "outbox_messages", "subscription_events")
+        }
+    engine.dispose()
+    want = {"invoices": n, "invoice_lines": n, "payments": n, "outbox_messages": 2 * n, "subscription_events": 2 * n}
+    if done != n or got != want:
+        raise SystemExit(f"floor wrote {done} subscriptions, rows {got}; expected {want}")
+    return measured
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+
+def child(phase: str, url: str, n: int, **extra: Any) -> dict[str, Any]:
+    """Run one phase in a fresh interpreter and return its JSON result."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--url", url, "--n", str(n)]
+    for key, value in extra.items():
+        if value is None or value is False:
+            continue
+        command += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"phase {phase} failed (exit {done.returncode}) for {url} n={n}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def start_postgres() -> tuple[str, str]:
+    base = tempfile.mkdtemp(prefix="cadency-pg-bench.")
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pg-start")],
+        env={**os.environ, "CADENCY_PG_BASE": base},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1], base
+
+
+def db_version(url: str) -> str:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        if is_pg(url):
+            version = conn.scalar(text("SHOW server_version"))
+        else:
+            version = "SQLite " + str(conn.scalar(text("select sqlite_version()")))
+    engine.dispose()
+    return str(version)
+
+
+def run_one(db: str, url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    log(f"{db} n={n}: preparing")
+    prepared = child("prepare", url, n)
+    log(f"{db} n={n}: seeded in {prepared['seed_seconds']:.1f}s; renewing")
+    renewed = child(
+        "renew", url, n, account_id=prepared["account_id"],
+        profile=args.profile if "renew" in args.profile_phases else None,
+        count_queries=args.count_queries, batch_size=args.batch_size,
+    )
+    log(f"{db} n={n}: renewal {renewed['renew_seconds']:.1f}s, exactly-once check passed; floor")
+    floor = child(
+        "floor", url, n, account_id=prepared["account_id"],
+        profile=args.profile if "floor" in args.profile_phases else None,
+    )
+    log(f"{db} n={n}: floor {floor['floor_seconds']:.1f}s")
+    result = {"db": db, "n": n, **prepared, **renewed, **floor}
+    result["renewals_per_s"] = n / renewed["renew_seconds"]
+    result["floor_per_s"] = n / floor["floor_seconds"]
+    result["ratio"] = renewed["renew_seconds"] / floor["floor_seconds"]
+    return result
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """Wall-clock rates, and the CPU seconds behind them (client process + PostgreSQL backend):
+    the CPU figures barely move when other work shares the machine, wall-clock ones do."""
+    header = (
+        f"{'db':<11}{'N':>9}{'renew s':>9}{'renew/s':>9}{'cpu s':>8}{'srv s':>7}"
+        f"{'floor s':>8}{'floor/s':>9}{'cpu s':>7}{'srv s':>7}{'ratio':>7}"
+        f"{'RSS start':>10}{'RSS peak':>9}{'1st/last 10%':>15}{'load':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['db']:<11}{r['n']:>9,}{r['renew_seconds']:>9.1f}{r['renewals_per_s']:>9,.0f}"
+            f"{r['renew_cpu_seconds']:>8.1f}{r['renew_server_cpu_seconds']:>7.1f}"
+            f"{r['floor_seconds']:>8.1f}{r['floor_per_s']:>9,.0f}"
+            f"{r['floor_cpu_seconds']:>7.1f}{r['floor_server_cpu_seconds']:>7.1f}"
+            f"{r['ratio']:>6.1f}x"
+            f"{r['rss_start_kib'] / 1024:>8.0f}MB{r['rss_peak_kib'] / 1024:>7.0f}MB"
+            f"{r.get('first_10pct_per_s', 0):>8,.0f}/{r.get('last_10pct_per_s', 0):<6,.0f}"
+            f"{r['renew_load'][0]:>5.1f}-{r['renew_load'][1]:<4.1f}"
+        )
+        if "decile_per_s" in r:
+            print(f"    renewals/s by tenth of the run: {r['decile_per_s']}")
+            print(f"    claim query ms by tenth of the run: {r['decile_claim_ms']}")
+            print(
+                f"    ms per renewal by position in its batch (buckets of {POSITION_BUCKET}): "
+                f"{r['ms_per_renewal_by_position']}"
+            )
+        if "statements" in r:
+            per = {k: round(v / r["n"], 2) for k, v in r["statements"].items() if v >= r["n"] / 100}
+            print(f"    statements per renewal: {sum(r['statements'].values()) / r['n']:.1f} {per}")
+            spent = r["statement_seconds"]
+            print(
+                f"    time inside the driver: {sum(spent.values()):.1f}s of {r['renew_seconds']:.1f}s; "
+                "us per renewal by kind: "
+                + str({k: round(1e6 * v / r["n"]) for k, v in spent.items() if v * 1e6 / r["n"] >= 20})
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="100000", help="subscriptions; a comma list runs each size")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--pg-url", help="PostgreSQL URL (its public schema is DROPPED); default: start one with scripts/pg-start")
+    parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
+    parser.add_argument(
+        "--profile-phases", default="renew,floor", help="which phases --profile covers"
+    )
+    parser.add_argument("--count-queries", action="store_true", help="count SQL statements per renewal")
+    parser.add_argument(
+        "--batch-size", type=int, help="experiment: override runner.BATCH_SIZE in the renewal"
+    )
+    parser.add_argument("--json", help="append the results to this JSON-lines file")
+    # Internal: one phase in a child process.
+    parser.add_argument("--phase", choices=("prepare", "renew", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--account-id", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:
+        import cadency.models  # noqa: F401  (every table, as the worker and the app load them)
+
+        n = int(args.n)
+        if args.phase == "prepare":
+            out = phase_prepare(args.url, n)
+        elif args.phase == "renew":
+            out = phase_renew(
+                args.url, n, args.account_id, args.profile, args.count_queries, args.batch_size
+            )
+        else:
+            out = phase_floor(args.url, n, args.account_id, args.profile)
+        print(json.dumps(out))
+        return
+
+    sizes = [int(x) for x in args.n.replace("_", "").split(",")]
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    version = code_version()
+    log(f"engine code: {version}")
+    results: list[dict[str, Any]] = []
+    pg_base = None
+    try:
+        for db in dbs:
+            for n in sizes:
+                if db == "sqlite":
+                    tmp = tempfile.mkdtemp(prefix="cadency-bench.")
+                    url = f"sqlite:///{tmp}/bench.db"
+                else:
+                    if args.pg_url is None:
+                        args.pg_url, pg_base = start_postgres()
+                    url = args.pg_url
+                result = run_one(db, url, n, args)
+                result["db_version"] = db_version(url)
+                result["code"] = version
+                result["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+                results.append(result)
+                if db == "sqlite":
+                    for f in Path(tmp).iterdir():
+                        f.unlink()
+                    Path(tmp).rmdir()
+                if args.json:
+                    with open(args.json, "a") as out:
+                        out.write(json.dumps(result, default=str) + "\n")
+    finally:
+        if pg_base is not None:
+            subprocess.run(["bash", str(ROOT / "scripts" / "pg-stop"), pg_base], check=False)
+        if results:
+            print_table(results)
+
+
+if __name__ == "__main__":
+    main()
