@@ -153,3 +153,10 @@ def list_fees(
 ) -> tuple[Sequence[Fee], bool, str | None]:
     query = select(Fee).where(Fee.account_id == account.id)
     return paginate(session, query, Fee.id, limit=limit, cursor=cursor)
+
+
+def fee_amount(fee: Fee, base: int) -> int:
+    """What a fee adds to an invoice whose amount so far is `base` (minor units)."""
+    if fee.fee_type == "fixed":
+        return fee.amount or 0
+    return money.percent_of(base, fee.percentage or Decimal(0))

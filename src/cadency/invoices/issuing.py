@@ -12,11 +12,13 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.catalog.models import TaxRate
+from cadency.catalog.models import Fee, TaxRate
+from cadency.catalog.service import fee_amount
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription
+from cadency.subscriptions.state import checkout_fees
 
 PAYMENT_TERMS_DAYS = {"due_on_receipt": 0}
 
@@ -76,6 +78,7 @@ def period_invoice_values(
     now: datetime,
     number: str,
     rates: dict[str, Decimal],
+    fees: Sequence[Fee] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The column values of one period's regular invoice and of its lines: recurring items,
     plus one-time items on the first invoice. Lines are copies: later edits of the subscription
@@ -109,7 +112,31 @@ def period_invoice_values(
     subtotal = sum(line["unit_price"] * line["quantity"] for line in lines)
     discount_total = sum(line["discount"] for line in lines)
     tax_total = sum(line["tax"] for line in lines)
-    total = subtotal - discount_total + tax_total
+    before_fees = subtotal - discount_total + tax_total
+    fee_total = 0
+    # Fees apply to what is due at checkout only: the first invoice (SPEC §4).
+    for fee in fees if first else ():
+        amount = fee_amount(fee, before_fees)
+        fee_total += amount
+        lines.append(
+            {
+                "id": new_id("il"),
+                "invoice_id": invoice_id,
+                "account_id": account.id,
+                "position": len(lines),
+                "description": fee.name,
+                "line_item_id": None,
+                "quantity": 1,
+                "unit_price": amount,
+                "discount": 0,
+                "tax": 0,
+                "tax_rate_id": None,
+                "amount": amount,
+                "period_start": None,
+                "period_end": None,
+            }
+        )
+    total = before_fees + fee_total
     invoice = {
         "id": invoice_id,
         "account_id": account.id,
@@ -128,7 +155,7 @@ def period_invoice_values(
         "subtotal": subtotal,
         "discount_total": discount_total,
         "tax_total": tax_total,
-        "fee_total": 0,
+        "fee_total": fee_total,
         "total": total,
         "amount_paid": 0,
         "amount_due": total,
@@ -166,6 +193,7 @@ def issue_for_period(
         now=now,
         number=next_number(session, account),
         rates=tax_rates(session, items),
+        fees=checkout_fees(session, subscription) if first else (),
     )
     invoice = Invoice(**values)
     invoice.lines = [InvoiceLine(**line) for line in lines]

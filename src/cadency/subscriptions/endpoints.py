@@ -59,6 +59,7 @@ def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
             "last_payment_amount": _money(s.last_payment_amount, currency),
             "total_collected": money.format_amount(s.total_collected, currency),
             "mrr": money.format_amount(s.mrr, currency),
+            "fee_ids": list(s.fee_ids or []),
             "line_items": [LineItemOut.of(item) for item in s.line_items],
             "properties": values,
         }

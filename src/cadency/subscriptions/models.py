@@ -37,6 +37,8 @@ class Subscription(Base):
     collect_payment_method_on_first_invoice: Mapped[bool] = mapped_column(default=False)
     invoice_creation: Mapped[bool] = mapped_column(default=True)
     invoice_settings: Mapped[dict[str, Any] | None]
+    # Fees (e.g. a card surcharge) added to what is due at checkout: the first invoice only.
+    fee_ids: Mapped[list[Any] | None]
 
     # The terms all recurring line items share (the grouping rule).
     billing_frequency: Mapped[str] = mapped_column(String(20))

@@ -66,6 +66,7 @@ class SubscriptionCreate(StrictModel):
     trial_days: Annotated[StrictInt, Field(ge=1, le=730)] | None = None
     commitment_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
     invoice_settings: InvoiceSettings | None = None
+    fee_ids: Annotated[list[Annotated[StrictStr, Field(max_length=40)]], Field(max_length=10)] = []
     properties: dict[str, Any] = {}
 
 
@@ -133,6 +134,7 @@ class SubscriptionOut(OutputModel):
     resume_at: date | None
     invoice_creation: bool
     invoice_settings: dict[str, Any] | None
+    fee_ids: list[str]
     line_items: list[LineItemOut]
     properties: dict[str, Any]
     created_at: datetime

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from cadency.accounts.models import Account
 from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
+from cadency.catalog.models import Fee
 from cadency.crm.models import Association, Company, Contact
 from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
@@ -185,6 +186,13 @@ def _new_subscription(
         )
 
     _check_collection(session, account, data, contact_id)
+    for index, fee_id in enumerate(data.fee_ids):
+        fee = get_referenced(session, Fee, account.id, fee_id, "fee", f"fee_ids.{index}")
+        if fee.fee_type == "fixed" and fee.currency != currency:
+            raise InvalidRequest(
+                f"The fee is in {fee.currency}, the subscription in {currency}",
+                param=f"fee_ids.{index}",
+            )
 
     trial_end = periods.add_days(start, data.trial_days) if data.trial_days else None
     anchor = trial_end or start
@@ -223,6 +231,7 @@ def _new_subscription(
         collect_payment_method_on_first_invoice=data.collect_payment_method_on_first_invoice,
         invoice_creation=data.invoice_creation,
         invoice_settings=_invoice_settings(account, data),
+        fee_ids=list(dict.fromkeys(data.fee_ids)),
         billing_frequency=frequency,
         billing_terms=terms.billing_terms,
         number_of_payments=terms.number_of_payments,

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.catalog.line_items import LineItemInput, build_line_items
-from cadency.catalog.models import TaxRate
+from cadency.catalog.models import Fee, TaxRate
+from cadency.catalog.service import fee_amount
 from cadency.kit import clock, money, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
@@ -49,7 +50,9 @@ class Amounts:
     first_payment_total: int  # the first invoice: recurring + one-time items, with tax
 
 
-def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
+def compute_amounts(
+    session: Session, items: Sequence[LineItem], fees: Sequence[Fee] = ()
+) -> Amounts:
     rate_ids = {item.tax_rate_id for item in items if item.tax_rate_id}
     rates: dict[str, Decimal] = {}
     if rate_ids:
@@ -63,18 +66,28 @@ def compute_amounts(session: Session, items: Sequence[LineItem]) -> Amounts:
     recurring = [item for item in items if item.billing_frequency]
     one_time = [item for item in items if not item.billing_frequency]
     recurring_total = sum(with_tax(item) for item in recurring)
+    first = recurring_total + sum(with_tax(item) for item in one_time)
     return Amounts(
         recurring_net=sum(item.amount for item in recurring),
         recurring_total=recurring_total,
-        first_payment_total=recurring_total + sum(with_tax(item) for item in one_time),
+        first_payment_total=first + sum(fee_amount(fee, first) for fee in fees),
     )
+
+
+def checkout_fees(session: Session, subscription: Subscription) -> list[Fee]:
+    """The fees of the subscription's first invoice, in the order they were given."""
+    if not subscription.fee_ids:
+        return []
+    found = {f.id: f for f in session.scalars(select(Fee).where(Fee.id.in_(subscription.fee_ids)))}
+    return [found[fee_id] for fee_id in subscription.fee_ids if fee_id in found]
 
 
 def refresh_derived(session: Session, subscription: Subscription, account: Account) -> None:
     """Recompute the stored amounts and MRR from the subscription's items and status."""
-    amounts = compute_amounts(session, subscription.line_items)
-    subscription.recurring_amount = amounts.recurring_total
     billed_before = subscription.periods_billed > 0
+    fees = [] if billed_before else checkout_fees(session, subscription)
+    amounts = compute_amounts(session, subscription.line_items, fees)
+    subscription.recurring_amount = amounts.recurring_total
     subscription.next_payment_amount = (
         amounts.recurring_total if billed_before else amounts.first_payment_total
     )
