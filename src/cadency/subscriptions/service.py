@@ -17,7 +17,7 @@ from cadency.crm.models import Association, Company, Contact
 from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods
-from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.errors import Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
@@ -44,7 +44,20 @@ OBJECT_TYPE = "subscriptions"
 ENDED_STATUSES = ("canceled", "expired")
 
 
-def get(session: Session, account: Account, subscription_id: str) -> Subscription:
+def get(
+    session: Session, account: Account, subscription_id: str, *, for_update: bool = False
+) -> Subscription:
+    """The account's subscription with its line items. `for_update` locks the row (PostgreSQL)
+    until the request commits, so an edit and a billing worker never overwrite each other."""
+    if for_update:
+        locked = session.scalar(
+            select(Subscription)
+            .where(Subscription.id == subscription_id, Subscription.account_id == account.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if locked is None:
+            raise not_found("subscription", subscription_id)
     subscription = get_owned(session, Subscription, account.id, subscription_id, "subscription")
     # line_items load explicitly (lazy="raise" elsewhere keeps N+1 queries out).
     session.refresh(subscription, attribute_names=["line_items"])
@@ -308,7 +321,7 @@ def update(
     session: Session, account: Account, subscription_id: str, changes: dict[str, Any]
 ) -> Subscription:
     """Edit the fields API.md lets PATCH change; each change lands on the timeline."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     for field in ("name", "contact_id"):
         if field in changes and changes[field] is None:
             raise InvalidRequest(f"'{field}' cannot be null", param=field)
@@ -466,7 +479,7 @@ def cancel(
     session: Session, account: Account, subscription_id: str, request: CancelRequest
 ) -> Subscription:
     """Cancel now, at the period end, or on a date (SPEC §6)."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES:
         raise Conflict(f"The subscription is already {subscription.status}")
     if request.mode != "at_date" and request.cancel_at is not None:
@@ -636,7 +649,7 @@ def pause(
     session: Session, account: Account, subscription_id: str, resume_at: date | None
 ) -> Subscription:
     """Stop billing until resumed (now, or on `resume_at`). SPEC §6."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status not in ("active", "unpaid", "trialing"):
         raise Conflict(f"A {subscription.status} subscription cannot be paused")
     today = clock.account_today(account)
@@ -665,7 +678,7 @@ def pause(
 
 def resume(session: Session, account: Account, subscription_id: str) -> Subscription:
     """Resume a paused subscription now: a new period starts today and is billed today."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status != "paused":
         raise Conflict(
             f"Only a paused subscription can be resumed; this one is {subscription.status}"
@@ -690,7 +703,7 @@ def change(
     """Replace the line items (a plan change). With proration, the buyer is credited for the
     unused part of the current period at the old price and charged for it at the new one; a
     change of billing frequency starts a new period today. SPEC §6."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES or subscription.status == "paused":
         raise Conflict(f"The plan of a {subscription.status} subscription cannot be changed")
     if request.effective == "period_end":
@@ -876,7 +889,7 @@ def _schedule_change(
 
 def reactivate(session: Session, account: Account, subscription_id: str) -> Subscription:
     """Undo a scheduled cancellation before it takes effect."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES:
         raise Conflict(f"A {subscription.status} subscription cannot be reactivated")
     if not subscription.cancel_at_period_end and subscription.cancel_at is None:
@@ -894,7 +907,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
 
 def delete_subscription(session: Session, account: Account, subscription_id: str) -> None:
     """Delete for good; only canceled or expired subscriptions (SPEC §6)."""
-    subscription = get(session, account, subscription_id)
+    subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status not in ENDED_STATUSES:
         raise Conflict(
             "Only canceled or expired subscriptions can be deleted; this one is "
