@@ -52,7 +52,6 @@ from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
-from cadency.payments import sandbox
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import service as subscriptions
@@ -491,19 +490,7 @@ def checkout(
     # A declined card is a 402 here, before anything is written.
     tokenised = payments.tokenise(account, data.payment_method)
     contact = _buyer(session, account, data)
-    method = PaymentMethod(
-        id=new_id("pm"),
-        account_id=account.id,
-        contact_id=contact.id,
-        type=tokenised.type,
-        brand=tokenised.brand,
-        last4=tokenised.last4,
-        exp_month=tokenised.exp_month,
-        exp_year=tokenised.exp_year,
-        processor=sandbox.PROCESSOR,
-        processor_token=tokenised.token,
-        created_at=now,
-    )
+    method = payments.payment_method_from(account, contact.id, tokenised, now)
     saved = method if data.save_payment_method else None
     if saved is not None:
         session.add(saved)

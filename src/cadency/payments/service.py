@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,17 +54,14 @@ def tokenise(account: Account, data: PaymentMethodCreate) -> sandbox.Tokenised:
         raise PaymentFailed(exc.message, param=data.type) from None
 
 
-def attach_payment_method(
-    session: Session, account: Account, contact_id: str, data: PaymentMethodCreate
+def payment_method_from(
+    account: Account, contact_id: str, tokenised: sandbox.Tokenised, now: datetime
 ) -> PaymentMethod:
-    """Tokenise the details and save the payment method on the account's contact (404 for a
-    contact of another account)."""
-    contact = get_owned(session, Contact, account.id, contact_id, "contact")
-    tokenised = tokenise(account, data)
-    method = PaymentMethod(
+    """The saved form of tokenised details (not yet added to the session)."""
+    return PaymentMethod(
         id=new_id("pm"),
         account_id=account.id,
-        contact_id=contact.id,
+        contact_id=contact_id,
         type=tokenised.type,
         brand=tokenised.brand,
         last4=tokenised.last4,
@@ -71,7 +69,18 @@ def attach_payment_method(
         exp_year=tokenised.exp_year,
         processor=sandbox.PROCESSOR,
         processor_token=tokenised.token,
-        created_at=clock.account_now(account),
+        created_at=now,
+    )
+
+
+def attach_payment_method(
+    session: Session, account: Account, contact_id: str, data: PaymentMethodCreate
+) -> PaymentMethod:
+    """Tokenise the details and save the payment method on the account's contact (404 for a
+    contact of another account)."""
+    contact = get_owned(session, Contact, account.id, contact_id, "contact")
+    method = payment_method_from(
+        account, contact.id, tokenise(account, data), clock.account_now(account)
     )
     session.add(method)
     session.flush()
