@@ -12,9 +12,16 @@ from cadency.accounts import service
 from cadency.accounts.models import Account
 from cadency.kit.errors import AuthenticationFailed, PermissionDenied
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.session_factory() as session:
+        if request.method not in _READS and session.get_bind().dialect.name == "sqlite":
+            # SQLite has one writer. A request that read, then writes after a billing batch
+            # committed in between, would fail outright (WAL snapshot); taking the write lock
+            # first makes it wait its turn instead.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
 
 
