@@ -122,3 +122,35 @@ def test_bulk_and_engine_renew_alike(app: FastAPI, n: int, monkeypatch: pytest.M
             text("UPDATE accounts SET mode = 'test' WHERE id IN (:a, :b)"),
             {"a": by_engine.account_id, "b": in_bulk.account_id},
         )
+
+
+def test_a_subscription_another_worker_wrote_is_not_claimed_again(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unique-constraint clash means another worker billed it first; the pass moves on
+    instead of claiming the same row forever."""
+    from sqlalchemy.exc import IntegrityError
+
+    from cadency.billing import engine as billing_engine
+
+    due = due_set.seed(app.state.engine, 2, name="Raced")
+    raced = sorted(due.subscription_ids)[0]
+    calls: list[str] = []
+    process = billing_engine.process
+
+    def clashing(session: Session, account: Any, subscription: Any, now: datetime) -> bool:
+        calls.append(subscription.id)
+        if len(calls) > 10:
+            pytest.fail("the same subscriptions were claimed again and again")
+        if subscription.id == raced:
+            raise IntegrityError("INSERT INTO invoices", {}, Exception("duplicate period"))
+        return process(session, account, subscription, now)
+
+    monkeypatch.setattr(bulk, "renew", lambda *args, **kwargs: set())
+    monkeypatch.setattr(billing_engine, "process", clashing)
+    with Session(app.state.engine, expire_on_commit=False) as session:
+        summary = runner.run_due(session, datetime.now(UTC))
+    assert sorted(calls) == sorted(due.subscription_ids)
+    assert summary.raced_ids == [raced]
+    with app.state.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET mode = 'test' WHERE id = :a"), {"a": due.account_id})

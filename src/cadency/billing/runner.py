@@ -33,11 +33,18 @@ class RunSummary:
     subscriptions_processed: int = 0
     subscriptions_failed: int = 0
     failed_ids: list[str] = field(default_factory=list)
+    # Written by another worker first: not claimed again in this pass, whatever state they show.
+    raced_ids: list[str] = field(default_factory=list)
 
     def add(self, other: RunSummary) -> None:
         self.subscriptions_processed += other.subscriptions_processed
         self.subscriptions_failed += other.subscriptions_failed
         self.failed_ids += other.failed_ids
+        self.raced_ids += other.raced_ids
+
+    @property
+    def done_with(self) -> list[str]:
+        return self.failed_ids + self.raced_ids
 
 
 def _claim(
@@ -134,6 +141,7 @@ def _process_one(
         log.info("subscription %s was processed concurrently", subscription.id)
         session.expire(subscription)
         summary.subscriptions_processed += 1
+        summary.raced_ids.append(subscription.id)
     except Exception:
         log.exception("billing failed for subscription %s", subscription.id)
         summary.subscriptions_failed += 1
@@ -145,7 +153,7 @@ def run_due(session: Session, now: datetime | None = None) -> RunSummary:
     now = now or clock.real_now()
     total = RunSummary()
     while True:
-        summary = run_batch(session, now, exclude=total.failed_ids)
+        summary = run_batch(session, now, exclude=total.done_with)
         total.add(summary)
         if summary.subscriptions_processed + summary.subscriptions_failed == 0:
             return total
@@ -155,29 +163,30 @@ def advance_clock(session: Session, account: Account, to: datetime) -> dict[str,
     """Move a test-mode account's clock to `to`, running all due work in time order: the clock
     stops at each instant something is due, so every record carries the time it happened."""
     counts_before = _counts(session, account.id)
-    failed: list[str] = []
-    processed = 0
+    excluded: list[str] = []  # failed or raced: not run again in this advance
+    processed = failed = 0
     while True:
         next_due = session.scalar(
             select(func.min(Subscription.next_action_at)).where(
                 Subscription.account_id == account.id,
                 Subscription.next_action_at <= to,
-                Subscription.id.not_in(failed) if failed else Subscription.id.is_not(None),
+                Subscription.id.not_in(excluded) if excluded else Subscription.id.is_not(None),
             )
         )
         if next_due is None:
             break
         account.clock_now = max(next_due, account.clock_now or next_due)
         session.flush()
-        summary = run_batch(session, account.clock_now, account_id=account.id, exclude=failed)
+        summary = run_batch(session, account.clock_now, account_id=account.id, exclude=excluded)
         processed += summary.subscriptions_processed
-        failed += summary.failed_ids
+        failed += summary.subscriptions_failed
+        excluded += summary.done_with
     account.clock_now = to
     session.commit()
     counts_after = _counts(session, account.id)
     return {
         "subscriptions_processed": processed,
-        "subscriptions_failed": len(failed),
+        "subscriptions_failed": failed,
         **{name: counts_after[name] - counts_before[name] for name in counts_after},
     }
 
