@@ -439,7 +439,6 @@ class SubscriptionRun:
             sub.canceled_at = self.now
             sub.next_payment_date = None
             self._stop_collecting()
-            sub.cancellation_reason = sub.cancellation_reason or None
             self._set_status("canceled", "payment_failed")
             self._emit(
                 "subscription.canceled",
