@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees the whole schema."""
 
-from cadency.accounts.models import Account, ApiKey, User
+from cadency.accounts.models import Account, ApiKey, User, UserSession
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
@@ -8,9 +8,11 @@ from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit.db import Base
 from cadency.kit.idempotency import IdempotencyRecord
 from cadency.kit.outbox import OutboxMessage
+from cadency.kit.signing import InstallationSecret
 from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+from cadency.views.models import SavedView
 
 __all__ = [
     "Account",
@@ -23,6 +25,7 @@ __all__ = [
     "Deal",
     "Fee",
     "IdempotencyRecord",
+    "InstallationSecret",
     "Invoice",
     "InvoiceLine",
     "LineItem",
@@ -36,8 +39,10 @@ __all__ = [
     "PropertyValue",
     "Quote",
     "Refund",
+    "SavedView",
     "Subscription",
     "SubscriptionEvent",
     "TaxRate",
     "User",
+    "UserSession",
 ]

@@ -59,7 +59,25 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     permissions: Mapped[list[Any]]
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The web app's language for this user; empty = the browser's, else the account's.
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a
+    copy of the database cannot be used to sign in."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # Forms and htmx requests must echo this token (double submit is not enough when a
+    # sibling subdomain can set cookies; a server-side token is).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class ApiKey(Base):

@@ -5,14 +5,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cadency.accounts.models import FIRST_ACCOUNT_ID, PERMISSIONS, Account, ApiKey, User
+from cadency.accounts.models import (
+    FIRST_ACCOUNT_ID,
+    PERMISSIONS,
+    Account,
+    ApiKey,
+    User,
+    UserSession,
+)
 from cadency.kit import clock, money
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
@@ -201,3 +209,63 @@ def update_settings(session: Session, account: Account, changes: dict[str, Any])
             setattr(account, field, changes[field])
     session.flush()
     return account
+
+
+# --- Web sessions -------------------------------------------------------------------------
+
+SESSION_LIFETIME = timedelta(days=14)
+
+
+def _session_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password. An email may belong to users of several
+    accounts; the password decides which (the oldest account first when several match)."""
+    candidates = session.scalars(
+        select(User)
+        .where(User.email == email.strip().lower(), User.is_active.is_(True))
+        .order_by(User.account_id)
+    ).all()
+    for user in candidates:
+        if verify_password(user, password):
+            return user
+    if not candidates:
+        # Spend the same time as a real check, so response times do not reveal who has a login.
+        _password_hasher.hash(password)
+    return None
+
+
+def start_session(session: Session, user: User) -> tuple[str, UserSession]:
+    """A new signed-in session; the returned token goes into the cookie and nowhere else."""
+    token = secrets.token_urlsafe(32)
+    now = clock.real_now()
+    row = UserSession(
+        token_hash=_session_hash(token),
+        user_id=user.id,
+        account_id=user.account_id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + SESSION_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def find_session(session: Session, token: str) -> tuple[UserSession, User, Account] | None:
+    row = session.get(UserSession, _session_hash(token))
+    if row is None or row.expires_at <= clock.real_now():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    account = session.get(Account, user.account_id)
+    if account is None:
+        return None
+    return row, user, account
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_hash == _session_hash(token)))

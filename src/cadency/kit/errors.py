@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -124,13 +125,27 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# Pages of the web app answer errors with an HTML page instead of JSON; the web package
+# registers how (kit knows nothing about templates).
+PageErrorRenderer = Callable[[Request, int, str], Awaitable[Response] | Response | None]
+
+
+def install_error_handlers(app: FastAPI, page_errors: PageErrorRenderer | None = None) -> None:
+    async def _as_page(request: Request, status: int, message: str) -> Response | None:
+        if page_errors is None or request.url.path.startswith("/api/"):
+            return None
+        result = page_errors(request, status, message)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
     @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+    async def _api_error(request: Request, exc: APIError) -> Response:
+        page = await _as_page(request, exc.status_code, exc.message)
+        return page or JSONResponse(exc.body(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return _error_response(400, "invalid_request", "The request body is not valid JSON")
@@ -139,10 +154,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        return _error_response(422, "invalid_request", message, param)
+        page = await _as_page(request, 422, message)
+        return page or _error_response(422, "invalid_request", message, param)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         kinds = {401: "authentication", 403: "permission", 404: "not_found", 409: "conflict"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and detail == "Not Found":
@@ -150,11 +166,15 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = exc.headers
         if exc.status_code == 405:
             headers = {"Allow": ", ".join(_allowed_methods(request))}
+        page = await _as_page(request, exc.status_code, detail)
+        if page is not None:
+            return page
         return _error_response(
             exc.status_code, kinds.get(exc.status_code, "invalid_request"), detail, headers=headers
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        return _error_response(500, "internal", "Something went wrong on our side")
+        page = await _as_page(request, 500, "Something went wrong on our side")
+        return page or _error_response(500, "internal", "Something went wrong on our side")

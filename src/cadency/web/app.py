@@ -1,18 +1,25 @@
-"""The application factory: API, error handling, idempotency, and (later) the web app."""
+"""The application factory: API, error handling, idempotency, and the web app."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cadency.accounts import endpoints as account_endpoints
+from cadency.accounts import pages as account_pages
 from cadency.accounts import service as account_service
 from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
+from cadency.catalog import pages as catalog_pages
 from cadency.checkout import endpoints as checkout_endpoints
+from cadency.checkout import pages as checkout_pages
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
+from cadency.crm import pages as crm_pages
 from cadency.invoices import endpoints as invoice_endpoints
 from cadency.kit import migrate
 from cadency.kit.db import make_engine, make_session_factory
@@ -22,7 +29,24 @@ from cadency.kit.middleware import RejectNulCharacters
 from cadency.kit.schemas import ErrorResponse
 from cadency.payments import endpoints as payment_endpoints
 from cadency.properties import endpoints as property_endpoints
+from cadency.properties import pages as property_pages
 from cadency.subscriptions import endpoints as subscription_endpoints
+from cadency.subscriptions import pages as subscription_pages
+from cadency.views import pages as view_pages
+from cadency.web import pages as web_pages
+from cadency.web.auth import LoginRequired
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE_MODULES = (
+    web_pages,
+    subscription_pages,
+    view_pages,
+    catalog_pages,
+    crm_pages,
+    checkout_pages,
+    property_pages,
+    account_pages,
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -62,7 +86,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
-    install_error_handlers(app)
+    install_error_handlers(app, page_errors=web_pages.render_error)
+    app.add_exception_handler(LoginRequired, web_pages.login_required_response)  # type: ignore[arg-type]
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, resolve_account=_account_for_token
     )
@@ -83,4 +108,9 @@ def create_app(
     ):
         api.include_router(module.router)
     app.include_router(api)
+
+    # The web app: pages of every business package, then the static files.
+    for pages in PAGE_MODULES:
+        app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,1 @@
+"""Saved views of index pages: filters, columns and sort, private to a user or shared."""

@@ -1,0 +1,124 @@
+"""Languages of the web app: gettext catalogs (Babel .po files, compiled in memory at start) and
+locale-aware formatting of dates, numbers and money."""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+
+from cadency.kit import money
+
+# The web app's languages (emails and invoices add German in their own catalogs).
+LANGUAGES = ("en", "nl", "da")
+LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands", "da": "Dansk"}
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+def N_(message: str) -> str:
+    """Marks text for translation where it is defined; it is translated where it is shown."""
+    return message
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The catalog of one language; English (the source language) has none."""
+    po_path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=language)
+    buffer = io.BytesIO()
+    # Fuzzy entries are guesses awaiting review; showing them would be worse than English.
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The first of our languages the browser asks for (Accept-Language, by q-value)."""
+    if not accept_language:
+        return None
+    choices: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        language = tag.strip().lower().split("-")[0]
+        if language in LANGUAGES and quality > 0:
+            choices.append((-quality, position, language))
+    return min(choices)[2] if choices else None
+
+
+def choose_language(
+    user_language: str | None, accept_language: str | None, account_language: str | None
+) -> str:
+    """The user's own setting, else the browser's wish, else the account's language."""
+    for candidate in (user_language, negotiate(accept_language), account_language):
+        if candidate and candidate.split("-")[0].lower() in LANGUAGES:
+            return candidate.split("-")[0].lower()
+    return "en"
+
+
+def babel_locale(language: str, account_locale: str | None = None) -> Locale:
+    """Formatting rules: the account's locale when it speaks the page's language (en-GB,
+    nl-BE), else the language's default territory."""
+    if account_locale:
+        try:
+            locale = Locale.parse(account_locale.replace("-", "_"))
+            if locale.language == language:
+                return locale
+        except (ValueError, UnknownLocaleError):
+            pass
+    return Locale.parse({"en": "en_US", "nl": "nl_NL", "da": "da_DK"}.get(language, language))
+
+
+class Formatter:
+    """Dates, numbers and money for one page, in its locale."""
+
+    def __init__(self, locale: Locale) -> None:
+        self.locale = locale
+
+    def date(self, value: date | datetime | None, format: str = "medium") -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, datetime):
+            value = value.date()
+        return str(babel_format_date(value, format=format, locale=self.locale))
+
+    def datetime(self, value: datetime | None, timezone: str, format: str = "medium") -> str:
+        if value is None:
+            return "—"
+        return str(
+            babel_format_datetime(
+                value, format=format, tzinfo=ZoneInfo(timezone), locale=self.locale
+            )
+        )
+
+    def money(self, minor: int | None, currency: str) -> str:
+        """An amount in minor units, with the currency's own number of decimals."""
+        if minor is None:
+            return "—"
+        amount = Decimal(minor).scaleb(-money.currency_exponent(currency))
+        return str(format_currency(amount, currency, locale=self.locale, currency_digits=True))
+
+    def number(self, value: int | Decimal | None) -> str:
+        if value is None:
+            return "—"
+        return str(format_decimal(value, locale=self.locale))
