@@ -1,0 +1,7 @@
+"""Subscription pages (see pages.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
