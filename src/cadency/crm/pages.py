@@ -1,7 +1,907 @@
-"""Web pages of the crm package: thin handlers that authorise, call the service and render."""
+"""Web pages of the CRM: contacts and companies (list, create, detail with their custom
+properties, saved payment methods and subscriptions, edit), deals and quotes (list, create,
+detail, publish, convert into subscriptions). Thin handlers that authorise, call the same
+services as the REST API, and render."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from starlette.datastructures import FormData
+
+from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
+from cadency.catalog.pages import (
+    contains_text,
+    failed,
+    form_data,
+    frequency_label,
+    line_item_rows,
+    line_items_from_rows,
+    on_rows,
+    page_url,
+    product_choices,
+    records_by_id,
+)
+from cadency.checkout import conversion as conversions
+from cadency.checkout.models import Conversion
+from cadency.checkout.schemas import ConvertRequest
+from cadency.crm import service
+from cadency.crm.models import Company, Contact, Deal, Quote
+from cadency.crm.schemas import (
+    DEAL_STAGES,
+    AddressIn,
+    CompanyCreate,
+    CompanyUpdate,
+    ContactCreate,
+    ContactUpdate,
+    DealCreate,
+    QuoteCreate,
+)
+from cadency.invoices.models import Invoice
+from cadency.kit.endpoints import Cursor
+from cadency.kit.errors import APIError
+from cadency.kit.pagination import DEFAULT_LIMIT, paginate
+from cadency.kit.repository import get_owned
+from cadency.payments import service as payments
+from cadency.properties import service as properties
+from cadency.properties.forms import display_value, input_value, values_from_form
+from cadency.properties.models import PropertyDefinition
+from cadency.subscriptions import display
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.schemas import SearchRequest
+from cadency.web import i18n
+from cadency.web.auth import PageContext, page_requires
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
+from cadency.web.i18n import N_
+from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
+VIEW = "subscriptions.view"
+EDIT = "subscriptions.edit"
+
+SearchText = Annotated[str | None, Query(max_length=200)]
+RecordId = Annotated[str | None, Query(max_length=40)]
+# Subscriptions shown at once on a contact's or company's card; the card pages on by cursor.
+CARD_LIMIT = 10
+CHOICES_LIMIT = 100
+
+ADDRESS_PARTS = ("line1", "line2", "city", "postal_code", "region", "country")
+STAGE_LABELS = {
+    "appointment_scheduled": N_("Appointment scheduled"),
+    "qualified_to_buy": N_("Qualified to buy"),
+    "presentation_scheduled": N_("Presentation scheduled"),
+    "decision_maker_bought_in": N_("Decision maker bought-in"),
+    "contract_sent": N_("Contract sent"),
+    "closed_won": N_("Closed won"),
+    "closed_lost": N_("Closed lost"),
+}
+QUOTE_STATUS_LABELS = {
+    "draft": N_("Draft"),
+    "published": N_("Published"),
+    "accepted": N_("Accepted"),
+}
+PAYMENT_METHOD_TYPES = {"card": N_("Card"), "bank_debit": N_("Bank debit")}
+
+
+# --- shared pieces ------------------------------------------------------------------------------
+
+
+def _list_context(request: Request, has_more: bool, next_cursor: str | None) -> dict[str, Any]:
+    return {
+        "next_url": page_url(request, cursor=next_cursor) if has_more else None,
+        "first_url": page_url(request, cursor=None) if request.query_params.get("cursor") else None,
+    }
+
+
+def _address_values(stored: Mapping[str, Any] | None) -> dict[str, str]:
+    return {f"address.{part}": (stored or {}).get(part) or "" for part in ADDRESS_PARTS}
+
+
+def _address_from(values: Mapping[str, str | None], errors: FormErrors) -> AddressIn | None:
+    """The address inputs as the API's address (None when every part is empty). Checked on
+    its own, so a message lands next to its input whatever path the schema reports."""
+    try:
+        address = build(AddressIn, {part: values.get(f"address.{part}") for part in ADDRESS_PARTS})
+    except FormInvalid as exc:
+        errors.update({f"address.{field}": message for field, message in exc.errors.items()})
+        return None
+    return address if address.stored() is not None else None
+
+
+def _definitions(page: PageContext, object_type: str) -> list[PropertyDefinition]:
+    found = properties.definitions(page.session, page.account.id, object_type).values()
+    return sorted(found, key=lambda d: (d.group_name, d.label.lower(), d.name))
+
+
+def _property_fields(
+    page: PageContext, definitions: Iterable[PropertyDefinition], values: Mapping[str, Any]
+) -> list[tuple[PropertyDefinition, Any]]:
+    """(definition, form-shaped value) for the property inputs of a form."""
+    zone = page.account.timezone
+    return [(d, input_value(d, values.get(d.name), zone)) for d in definitions]
+
+
+def _property_rows(
+    definitions: Iterable[PropertyDefinition], values: Mapping[str, Any]
+) -> list[tuple[PropertyDefinition, str]]:
+    return [(d, display_value(d, values.get(d.name))) for d in definitions]
+
+
+def _subscription_card(page: PageContext, rows: Sequence[Subscription]) -> list[dict[str, Any]]:
+    cards = []
+    for subscription in rows:
+        key, label = display.badge(subscription)
+        cards.append({"record": subscription, "badge": key, "label": page.gettext(label)})
+    return cards
+
+
+def _choices(page: PageContext, model: Any, rows: Sequence[Any], chosen: str | None) -> list[Any]:
+    """Records for a <select>: the newest ones, plus the chosen one when it is older."""
+    found = list(rows)
+    if chosen and all(row.id != chosen for row in found):
+        record = page.session.get(model, chosen) if len(chosen) <= 40 else None
+        if record is not None and record.account_id == page.account.id:
+            found.insert(0, record)
+    return found
+
+
+def _contact_options(contacts: Iterable[Contact]) -> list[tuple[str, str]]:
+    return [
+        (c.id, f"{c.display_name} · {c.email}" if c.first_name or c.last_name else c.email)
+        for c in contacts
+    ]
+
+
+def _conversion(page: PageContext, source_id: str) -> Conversion | None:
+    return page.session.scalar(
+        select(Conversion).where(
+            Conversion.account_id == page.account.id, Conversion.source_id == source_id
+        )
+    )
+
+
+def _converted(page: PageContext, conversion: Conversion, kind: str, back_url: str) -> Response:
+    """After a conversion: to the (first) subscription it created, or back with the invoice."""
+    ngettext = i18n.translations(page.language).ngettext
+    created = list(conversion.subscription_ids)
+    if created:
+        if kind == "quote":
+            message = ngettext(
+                "The quote was converted into a subscription.",
+                "The quote was converted into %(num)d subscriptions.",
+                len(created),
+            )
+        else:
+            message = ngettext(
+                "The deal was converted into a subscription.",
+                "The deal was converted into %(num)d subscriptions.",
+                len(created),
+            )
+        return redirect(f"/subscriptions/{created[0]}", flash=message % {"num": len(created)})
+    invoice = page.session.get(Invoice, conversion.invoice_id) if conversion.invoice_id else None
+    if kind == "quote":
+        message = N_(
+            "The quote has no recurring items, so it was converted into invoice %(number)s."
+        )
+    else:
+        message = N_(
+            "The deal has no recurring items, so it was converted into invoice %(number)s."
+        )
+    number = invoice.number if invoice else "—"
+    return redirect(back_url, flash=page.gettext(message) % {"number": number})
+
+
+def _conversion_context(page: PageContext, conversion: Conversion | None) -> dict[str, Any]:
+    if conversion is None:
+        return {"conversion": None, "converted_subscriptions": [], "converted_invoices": []}
+    subs = records_by_id(page, Subscription, conversion.subscription_ids)
+    invoices = records_by_id(page, Invoice, conversion.invoice_ids)
+    return {
+        "conversion": conversion,
+        "converted_subscriptions": _subscription_card(
+            page, [subs[i] for i in conversion.subscription_ids if i in subs]
+        ),
+        "converted_invoices": [invoices[i] for i in conversion.invoice_ids if i in invoices],
+    }
+
+
+# --- contacts -----------------------------------------------------------------------------------
+
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone")
+
+
+def _contact_values(form: FormData) -> dict[str, str | None]:
+    fields = (*CONTACT_FIELDS, *(f"address.{part}" for part in ADDRESS_PARTS))
+    return {field: text(form, field) for field in fields}
+
+
+@router.get("/contacts")
+def contacts_index(
+    request: Request,
+    q: SearchText = None,
+    cursor: Cursor = None,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    if q and q.strip():
+        query = select(Contact).where(
+            Contact.account_id == page.account.id,
+            contains_text([Contact.email, Contact.first_name, Contact.last_name], q),
+        )
+        rows, has_more, next_cursor = paginate(
+            page.session, query, Contact.id, limit=DEFAULT_LIMIT, cursor=cursor
+        )
+    else:
+        rows, has_more, next_cursor = service.list_contacts(
+            page.session, page.account, email=None, limit=DEFAULT_LIMIT, cursor=cursor
+        )
+    context = {"contacts": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
+    return render(request, "crm/contacts.html", context)
+
+
+def _contact_form(
+    request: Request,
+    page: PageContext,
+    contact: Contact | None,
+    values: Mapping[str, Any],
+    property_values: Mapping[str, Any] | None,
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    # A new contact's form asks for its custom properties too (required ones must be given);
+    # an existing contact's are edited on its page.
+    fields = (
+        _property_fields(page, _definitions(page, "contacts"), property_values)
+        if property_values is not None
+        else []
+    )
+    context = {"contact": contact, "values": values, "errors": errors, "property_fields": fields}
+    return render(request, "crm/contact_form.html", context, status_code=status_code)
+
+
+@router.get("/contacts/new")
+def new_contact(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    values = {field: "" for field in CONTACT_FIELDS} | _address_values(None)
+    return _contact_form(request, page, None, values, {}, {})
+
+
+@router.post("/contacts")
+def create_contact(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = _contact_values(form)
+    property_values = values_from_form(_definitions(page, "contacts"), form, page.account.timezone)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in CONTACT_FIELDS}
+        data = build(ContactCreate, {**fields, "address": address, "properties": property_values})
+        if errors:
+            raise FormInvalid(errors)
+        contact = attempt(lambda: service.create_contact(page.session, page.account, data))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        return _contact_form(request, page, None, values, property_values, errors, 422)
+    page.session.commit()
+    return redirect(f"/contacts/{contact.id}", flash=page.gettext("The contact was created."))
+
+
+def _contact_page(
+    request: Request,
+    page: PageContext,
+    contact_id: str,
+    *,
+    property_values: Mapping[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+    definitions = _definitions(page, "contacts")
+    stored = service.contact_properties(page.session, page.account.id, [contact.id])[contact.id]
+    methods, more_methods, _ = payments.list_payment_methods(
+        page.session, page.account, contact.id, limit=DEFAULT_LIMIT, cursor=None
+    )
+    cursor = request.query_params.get("subscriptions_cursor")
+    rows, has_more, next_cursor = subscriptions.list_subscriptions(
+        page.session,
+        page.account,
+        statuses=[],
+        contact_id=contact.id,
+        next_payment_date_gte=None,
+        next_payment_date_lte=None,
+        limit=CARD_LIMIT,
+        cursor=cursor,
+    )
+    context = {
+        "contact": contact,
+        "property_rows": _property_rows(definitions, stored),
+        "property_fields": _property_fields(
+            page, definitions, stored if property_values is None else property_values
+        ),
+        "errors": errors or {},
+        "payment_methods": methods,
+        "more_payment_methods": more_methods,
+        "payment_method_types": PAYMENT_METHOD_TYPES,
+        "subscriptions": _subscription_card(page, rows),
+        "subscriptions_next": (
+            page_url(request, subscriptions_cursor=next_cursor) if has_more else None
+        ),
+        "subscriptions_first": page_url(request, subscriptions_cursor=None) if cursor else None,
+    }
+    return render(request, "crm/contact.html", context, status_code=status_code)
+
+
+@router.get("/contacts/{contact_id}")
+def contact_detail(
+    request: Request, contact_id: str, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    return _contact_page(request, page, contact_id)
+
+
+@router.post("/contacts/{contact_id}/properties")
+def update_contact_properties(
+    request: Request,
+    contact_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+    values = values_from_form(_definitions(page, "contacts"), form, page.account.timezone)
+    try:
+        changes = build(ContactUpdate, {"properties": values}).model_dump(exclude_unset=True)
+        attempt(lambda: service.update_contact(page.session, page.account, contact.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, exc)
+        return _contact_page(
+            request, page, contact_id, property_values=values, errors=errors, status_code=422
+        )
+    page.session.commit()
+    return redirect(f"/contacts/{contact_id}", flash=page.gettext("The properties were saved."))
+
+
+@router.get("/contacts/{contact_id}/edit")
+def edit_contact(
+    request: Request, contact_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+    values = {f: getattr(contact, f) or "" for f in CONTACT_FIELDS} | _address_values(
+        contact.address
+    )
+    return _contact_form(request, page, contact, values, None, {})
+
+
+@router.post("/contacts/{contact_id}")
+def update_contact(
+    request: Request,
+    contact_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+    values = _contact_values(form)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in CONTACT_FIELDS}
+        changes = build(ContactUpdate, fields).model_dump(exclude_unset=True)
+        if errors:
+            raise FormInvalid(errors)
+        for field in CONTACT_FIELDS:
+            # An emptied input clears the field; the service refuses that for the email.
+            if values[field] is None:
+                changes[field] = None
+        changes["address"] = address  # the form shows the whole address: it replaces it
+        attempt(lambda: service.update_contact(page.session, page.account, contact.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+        return _contact_form(request, page, contact, values, None, errors, 422)
+    page.session.commit()
+    return redirect(f"/contacts/{contact_id}", flash=page.gettext("The contact was saved."))
+
+
+# --- companies ----------------------------------------------------------------------------------
+
+COMPANY_FIELDS = ("name", "domain")
+
+
+def _company_values(form: FormData) -> dict[str, str | None]:
+    fields = (*COMPANY_FIELDS, *(f"address.{part}" for part in ADDRESS_PARTS))
+    return {field: text(form, field) for field in fields}
+
+
+@router.get("/companies")
+def companies_index(
+    request: Request,
+    q: SearchText = None,
+    cursor: Cursor = None,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    if q and q.strip():
+        query = select(Company).where(
+            Company.account_id == page.account.id,
+            contains_text([Company.name, Company.domain], q),
+        )
+        rows, has_more, next_cursor = paginate(
+            page.session, query, Company.id, limit=DEFAULT_LIMIT, cursor=cursor
+        )
+    else:
+        rows, has_more, next_cursor = service.list_companies(
+            page.session, page.account, domain=None, limit=DEFAULT_LIMIT, cursor=cursor
+        )
+    context = {"companies": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
+    return render(request, "crm/companies.html", context)
+
+
+def _company_form(
+    request: Request,
+    page: PageContext,
+    company: Company | None,
+    values: Mapping[str, Any],
+    property_values: Mapping[str, Any] | None,
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    fields = (
+        _property_fields(page, _definitions(page, "companies"), property_values)
+        if property_values is not None
+        else []
+    )
+    context = {"company": company, "values": values, "errors": errors, "property_fields": fields}
+    return render(request, "crm/company_form.html", context, status_code=status_code)
+
+
+@router.get("/companies/new")
+def new_company(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    values = {field: "" for field in COMPANY_FIELDS} | _address_values(None)
+    return _company_form(request, page, None, values, {}, {})
+
+
+@router.post("/companies")
+def create_company(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = _company_values(form)
+    property_values = values_from_form(_definitions(page, "companies"), form, page.account.timezone)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in COMPANY_FIELDS}
+        data = build(CompanyCreate, {**fields, "address": address, "properties": property_values})
+        if errors:
+            raise FormInvalid(errors)
+        company = attempt(lambda: service.create_company(page.session, page.account, data))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        return _company_form(request, page, None, values, property_values, errors, 422)
+    page.session.commit()
+    return redirect(f"/companies/{company.id}", flash=page.gettext("The company was created."))
+
+
+def _company_page(
+    request: Request,
+    page: PageContext,
+    company_id: str,
+    *,
+    property_values: Mapping[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    company = get_owned(page.session, Company, page.account.id, company_id, "company")
+    definitions = _definitions(page, "companies")
+    stored = service.company_properties(page.session, page.account.id, [company.id])[company.id]
+    cursor = request.query_params.get("subscriptions_cursor")
+    # The filter language's search: the same query the index page and the API's search run.
+    search = SearchRequest.model_validate(
+        {
+            "filter_groups": [
+                {"filters": [{"property": "company_id", "operator": "eq", "value": company.id}]}
+            ],
+            "sorts": [{"property": "created_at", "direction": "desc"}],
+            "limit": CARD_LIMIT,
+            "cursor": cursor,
+        }
+    )
+    rows, _, has_more, next_cursor = subscriptions.search(page.session, page.account, search)
+    context = {
+        "company": company,
+        "property_rows": _property_rows(definitions, stored),
+        "property_fields": _property_fields(
+            page, definitions, stored if property_values is None else property_values
+        ),
+        "errors": errors or {},
+        "subscriptions": _subscription_card(page, rows),
+        "subscriptions_next": (
+            page_url(request, subscriptions_cursor=next_cursor) if has_more else None
+        ),
+        "subscriptions_first": page_url(request, subscriptions_cursor=None) if cursor else None,
+    }
+    return render(request, "crm/company.html", context, status_code=status_code)
+
+
+@router.get("/companies/{company_id}")
+def company_detail(
+    request: Request, company_id: str, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    return _company_page(request, page, company_id)
+
+
+@router.post("/companies/{company_id}/properties")
+def update_company_properties(
+    request: Request,
+    company_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    company = get_owned(page.session, Company, page.account.id, company_id, "company")
+    values = values_from_form(_definitions(page, "companies"), form, page.account.timezone)
+    try:
+        changes = build(CompanyUpdate, {"properties": values}).model_dump(exclude_unset=True)
+        attempt(lambda: service.update_company(page.session, page.account, company.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, exc)
+        return _company_page(
+            request, page, company_id, property_values=values, errors=errors, status_code=422
+        )
+    page.session.commit()
+    return redirect(f"/companies/{company_id}", flash=page.gettext("The properties were saved."))
+
+
+@router.get("/companies/{company_id}/edit")
+def edit_company(
+    request: Request, company_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    company = get_owned(page.session, Company, page.account.id, company_id, "company")
+    values = {f: getattr(company, f) or "" for f in COMPANY_FIELDS} | _address_values(
+        company.address
+    )
+    return _company_form(request, page, company, values, None, {})
+
+
+@router.post("/companies/{company_id}")
+def update_company(
+    request: Request,
+    company_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    company = get_owned(page.session, Company, page.account.id, company_id, "company")
+    values = _company_values(form)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in COMPANY_FIELDS}
+        changes = build(CompanyUpdate, fields).model_dump(exclude_unset=True)
+        if errors:
+            raise FormInvalid(errors)
+        for field in COMPANY_FIELDS:
+            if values[field] is None:
+                changes[field] = None  # the service refuses an empty name
+        changes["address"] = address
+        attempt(lambda: service.update_company(page.session, page.account, company.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        company = get_owned(page.session, Company, page.account.id, company_id, "company")
+        return _company_form(request, page, company, values, None, errors, 422)
+    page.session.commit()
+    return redirect(f"/companies/{company_id}", flash=page.gettext("The company was saved."))
+
+
+# --- deals --------------------------------------------------------------------------------------
+
+DEAL_FIELDS = ("name", "stage", "currency", "contact_id", "company_id")
+
+
+def _deal_form(
+    request: Request,
+    page: PageContext,
+    values: Mapping[str, Any],
+    rows: Sequence[Mapping[str, str]],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    contacts, _, _ = service.list_contacts(
+        page.session, page.account, email=None, limit=CHOICES_LIMIT, cursor=None
+    )
+    companies, _, _ = service.list_companies(
+        page.session, page.account, domain=None, limit=CHOICES_LIMIT, cursor=None
+    )
+    context = {
+        "values": values,
+        "rows": rows,
+        "errors": errors,
+        "stages": [(stage, page.gettext(STAGE_LABELS[stage])) for stage in DEAL_STAGES],
+        "contacts": _contact_options(_choices(page, Contact, contacts, values.get("contact_id"))),
+        "companies": [
+            (c.id, c.name) for c in _choices(page, Company, companies, values.get("company_id"))
+        ],
+        "products": product_choices(page.session, page.account),
+    }
+    return render(request, "crm/deal_form.html", context, status_code=status_code)
+
+
+@router.get("/deals")
+def deals_index(
+    request: Request, cursor: Cursor = None, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    rows, has_more, next_cursor = service.list_deals(
+        page.session,
+        page.account,
+        contact_id=None,
+        company_id=None,
+        stage=None,
+        limit=DEFAULT_LIMIT,
+        cursor=cursor,
+    )
+    context = {
+        "deals": rows,
+        "contacts": records_by_id(page, Contact, (d.contact_id for d in rows)),
+        "stage_labels": STAGE_LABELS,
+        **_list_context(request, has_more, next_cursor),
+    }
+    return render(request, "crm/deals.html", context)
+
+
+@router.get("/deals/new")
+def new_deal(
+    request: Request,
+    contact_id: RecordId = None,
+    company_id: RecordId = None,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = {field: "" for field in DEAL_FIELDS} | {
+        "stage": "appointment_scheduled",
+        "currency": page.account.currency,
+        "contact_id": contact_id or "",
+        "company_id": company_id or "",
+    }
+    return _deal_form(request, page, values, line_item_rows(None), {})
+
+
+@router.post("/deals")
+def create_deal(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = {field: text(form, field) for field in DEAL_FIELDS}
+    rows = line_item_rows(form)
+    try:
+        items, positions = line_items_from_rows(rows)
+        data = build(DealCreate, {**values, "line_items": items})
+        allow_custom = page.allows(CUSTOM_LINE_ITEMS)
+        deal = on_rows(
+            positions,
+            lambda: service.create_deal(
+                page.session, page.account, data, allow_custom=allow_custom
+            ),
+        )
+    except FormInvalid as exc:
+        return _deal_form(request, page, values, rows, failed(page, exc), 422)
+    page.session.commit()
+    return redirect(f"/deals/{deal.id}", flash=page.gettext("The deal was created."))
+
+
+def _deal_page(
+    request: Request,
+    page: PageContext,
+    deal_id: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    deal = get_owned(page.session, Deal, page.account.id, deal_id, "deal")
+    quotes, _, _ = service.list_quotes(
+        page.session,
+        page.account,
+        status=None,
+        deal_id=deal.id,
+        contact_id=None,
+        limit=DEFAULT_LIMIT,
+        cursor=None,
+    )
+    context = {
+        "deal": deal,
+        "stage": page.gettext(STAGE_LABELS.get(deal.stage, deal.stage)),
+        "items": service.deal_line_items(page.session, [deal.id])[deal.id],
+        "contact": page.session.get(Contact, deal.contact_id) if deal.contact_id else None,
+        "company": page.session.get(Company, deal.company_id) if deal.company_id else None,
+        "quotes": quotes,
+        "quote_status_labels": QUOTE_STATUS_LABELS,
+        "frequency": lambda f: frequency_label(page, f),
+        "error": error,
+        **_conversion_context(page, _conversion(page, deal.id)),
+    }
+    return render(request, "crm/deal.html", context, status_code=status_code)
+
+
+@router.get("/deals/{deal_id}")
+def deal_detail(
+    request: Request, deal_id: str, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    return _deal_page(request, page, deal_id)
+
+
+@router.post("/deals/{deal_id}/convert")
+def convert_deal(
+    request: Request, deal_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    get_owned(page.session, Deal, page.account.id, deal_id, "deal")
+    try:
+        done = conversions.convert_deal(page.session, page.account, deal_id, ConvertRequest())
+    except APIError as exc:
+        page.session.rollback()
+        return _deal_page(request, page, deal_id, exc.message, exc.status_code)
+    page.session.commit()
+    return _converted(page, done, "deal", f"/deals/{deal_id}")
+
+
+# --- quotes -------------------------------------------------------------------------------------
+
+QUOTE_FIELDS = ("name", "deal_id", "contact_id", "company_id", "currency", "expires_on")
+
+
+def _quote_form(
+    request: Request,
+    page: PageContext,
+    values: Mapping[str, Any],
+    rows: Sequence[Mapping[str, str]],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    contacts, _, _ = service.list_contacts(
+        page.session, page.account, email=None, limit=CHOICES_LIMIT, cursor=None
+    )
+    companies, _, _ = service.list_companies(
+        page.session, page.account, domain=None, limit=CHOICES_LIMIT, cursor=None
+    )
+    deals, _, _ = service.list_deals(
+        page.session,
+        page.account,
+        contact_id=None,
+        company_id=None,
+        stage=None,
+        limit=CHOICES_LIMIT,
+        cursor=None,
+    )
+    context = {
+        "values": values,
+        "rows": rows,
+        "errors": errors,
+        "contacts": _contact_options(_choices(page, Contact, contacts, values.get("contact_id"))),
+        "companies": [
+            (c.id, c.name) for c in _choices(page, Company, companies, values.get("company_id"))
+        ],
+        "deals": [(d.id, d.name) for d in _choices(page, Deal, deals, values.get("deal_id"))],
+        "products": product_choices(page.session, page.account),
+    }
+    return render(request, "crm/quote_form.html", context, status_code=status_code)
+
+
+@router.get("/quotes")
+def quotes_index(
+    request: Request, cursor: Cursor = None, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    rows, has_more, next_cursor = service.list_quotes(
+        page.session,
+        page.account,
+        status=None,
+        deal_id=None,
+        contact_id=None,
+        limit=DEFAULT_LIMIT,
+        cursor=cursor,
+    )
+    items = service.quote_line_items(page.session, [q.id for q in rows])
+    context = {
+        "quotes": rows,
+        "amounts": {q.id: sum(i.amount for i in items[q.id]) for q in rows},
+        "contacts": records_by_id(page, Contact, (q.contact_id for q in rows)),
+        "status_labels": QUOTE_STATUS_LABELS,
+        **_list_context(request, has_more, next_cursor),
+    }
+    return render(request, "crm/quotes.html", context)
+
+
+@router.get("/quotes/new")
+def new_quote(
+    request: Request,
+    deal_id: RecordId = None,
+    contact_id: RecordId = None,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = {field: "" for field in QUOTE_FIELDS} | {
+        "deal_id": deal_id or "",
+        "contact_id": contact_id or "",
+    }
+    return _quote_form(request, page, values, line_item_rows(None), {})
+
+
+@router.post("/quotes")
+def create_quote(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    values = {field: text(form, field) for field in QUOTE_FIELDS}
+    rows = line_item_rows(form)
+    try:
+        items, positions = line_items_from_rows(rows)
+        # No rows with a deal: the quote copies the deal's line items (as in the API).
+        data = build(QuoteCreate, {**values, "line_items": items or None})
+        allow_custom = page.allows(CUSTOM_LINE_ITEMS)
+        quote = on_rows(
+            positions,
+            lambda: service.create_quote(
+                page.session, page.account, data, allow_custom=allow_custom
+            ),
+        )
+    except FormInvalid as exc:
+        return _quote_form(request, page, values, rows, failed(page, exc), 422)
+    page.session.commit()
+    return redirect(f"/quotes/{quote.id}", flash=page.gettext("The quote was created."))
+
+
+def _quote_page(
+    request: Request,
+    page: PageContext,
+    quote_id: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    quote = get_owned(page.session, Quote, page.account.id, quote_id, "quote")
+    items = service.quote_line_items(page.session, [quote.id])[quote.id]
+    context = {
+        "quote": quote,
+        "status": page.gettext(QUOTE_STATUS_LABELS.get(quote.status, quote.status)),
+        "items": items,
+        "amount": sum(item.amount for item in items),
+        "contact": page.session.get(Contact, quote.contact_id),
+        "company": page.session.get(Company, quote.company_id) if quote.company_id else None,
+        "deal": page.session.get(Deal, quote.deal_id) if quote.deal_id else None,
+        "frequency": lambda f: frequency_label(page, f),
+        "error": error,
+        **_conversion_context(page, _conversion(page, quote.id)),
+    }
+    return render(request, "crm/quote.html", context, status_code=status_code)
+
+
+@router.get("/quotes/{quote_id}")
+def quote_detail(
+    request: Request, quote_id: str, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    return _quote_page(request, page, quote_id)
+
+
+@router.post("/quotes/{quote_id}/publish")
+def publish_quote(
+    request: Request, quote_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    get_owned(page.session, Quote, page.account.id, quote_id, "quote")
+    try:
+        service.publish_quote(page.session, page.account, quote_id)
+    except APIError as exc:
+        page.session.rollback()
+        return _quote_page(request, page, quote_id, exc.message, exc.status_code)
+    page.session.commit()
+    return redirect(f"/quotes/{quote_id}", flash=page.gettext("The quote was published."))
+
+
+@router.post("/quotes/{quote_id}/convert")
+def convert_quote(
+    request: Request, quote_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    get_owned(page.session, Quote, page.account.id, quote_id, "quote")
+    try:
+        done = conversions.convert_quote(page.session, page.account, quote_id, ConvertRequest())
+    except APIError as exc:
+        page.session.rollback()
+        return _quote_page(request, page, quote_id, exc.message, exc.status_code)
+    page.session.commit()
+    return _converted(page, done, "quote", f"/quotes/{quote_id}")

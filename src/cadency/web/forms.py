@@ -48,7 +48,9 @@ def build(schema: type[Model], data: Mapping[str, Any]) -> Model:
     except ValidationError as exc:
         errors: FormErrors = {}
         for error in exc.errors():
-            message, param = describe_validation_error(dict(error))
+            # The API's errors come with FastAPI's "body" first; a form's do not.
+            located = {**error, "loc": ("body", *error.get("loc", ()))}
+            message, param = describe_validation_error(located)
             errors.setdefault(param or "__all__", message)
         raise FormInvalid(errors) from exc
 

@@ -52,16 +52,11 @@ def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
 
 
 def _build_environment() -> jinja2.Environment:
-    loader = jinja2.ChoiceLoader(
-        [
-            jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-            jinja2.PrefixLoader(
-                {
-                    name: jinja2.FileSystemLoader(str(_ROOT / name / "templates"))
-                    for name in _PACKAGES
-                }
-            ),
-        ]
+    # "catalog/products.html" is catalog/templates/catalog/products.html: each package's
+    # templates sit in a folder named after it, so names never clash.
+    loader = jinja2.FileSystemLoader(
+        [str(Path(__file__).parent / "templates")]
+        + [str(_ROOT / name / "templates") for name in _PACKAGES]
     )
     env = jinja2.Environment(
         loader=loader,
