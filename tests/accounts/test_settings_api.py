@@ -70,13 +70,21 @@ def test_bad_settings_are_refused(api: Api, body: dict[str, Any], param: str) ->
     assert api.ok(api.get("/account/settings"))["timezone"] == "UTC"
 
 
-def test_only_super_admins_change_settings(api: Api, session_factory: Any) -> None:
+def test_changing_settings_needs_billing_edit(api: Api, session_factory: Any) -> None:
     with session_factory() as session:
         account = session.get(Account, api.account_id)
         _, key = service.create_api_key(session, account, name="ro", scopes=["subscriptions.view"])
+        _, billing_key = service.create_api_key(
+            session, account, name="billing", scopes=["billing.edit"]
+        )
         session.commit()
     viewer = Api(client=api.client, account_id=api.account_id, key=key)
     assert viewer.ok(viewer.get("/account/settings"))["account_id"] == api.account_id
     response = viewer.patch("/account/settings", {"timezone": "Europe/Amsterdam"})
     assert response.status_code == 403
+    assert "billing.edit" in response.json()["error"]["message"]
     assert api.ok(api.get("/account/settings"))["timezone"] == "UTC"
+
+    billing = Api(client=api.client, account_id=api.account_id, key=billing_key)
+    changed = billing.patch("/account/settings", {"timezone": "Europe/Amsterdam"})
+    assert billing.ok(changed)["timezone"] == "Europe/Amsterdam"

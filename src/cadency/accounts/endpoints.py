@@ -35,8 +35,9 @@ def get_settings(ctx: ApiContext = Depends(api_context)) -> AccountSettings:
 
 @router.patch("/account/settings", response_model=AccountSettings)
 def update_settings(
-    body: AccountSettingsUpdate, ctx: ApiContext = Depends(requires("super_admin"))
+    body: AccountSettingsUpdate, ctx: ApiContext = Depends(requires("billing.edit"))
 ) -> AccountSettings:
+    # The same permission as the settings page: account settings go with the account's billing.
     changes = body.model_dump(exclude_unset=True)
     # null switches reminders off; it is the only field where null means something.
     for name, value in changes.items():

@@ -22,7 +22,7 @@ from cadency.accounts.models import (
     UserSession,
 )
 from cadency.kit import clock, money
-from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.kit.ids import new_id
 
 LANGUAGES = {"en": "en-US", "nl": "nl-NL", "da": "da-DK", "de": "de-DE"}
@@ -269,3 +269,69 @@ def find_session(session: Session, token: str) -> tuple[UserSession, User, Accou
 
 def end_session(session: Session, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == _session_hash(token)))
+
+
+# --- Users of an account (the users page) ---------------------------------------------------
+
+
+def list_users(session: Session, account_id: int) -> Sequence[User]:
+    """Every user of the account, active or not, by email."""
+    return session.scalars(
+        select(User).where(User.account_id == account_id).order_by(User.email)
+    ).all()
+
+
+def get_user(session: Session, account_id: int, user_id: int) -> User:
+    """One user of this account, or 404 (another account's user is simply not found)."""
+    user = session.scalar(select(User).where(User.account_id == account_id, User.id == user_id))
+    if user is None:
+        raise NotFound(f"No such user: '{user_id}'")
+    return user
+
+
+def _normalised_permissions(permissions: Sequence[str]) -> list[str]:
+    """Known permissions, each once, in the order of PERMISSIONS (so lists compare and read
+    the same everywhere)."""
+    _check_permissions(permissions, "permissions")
+    return [permission for permission in PERMISSIONS if permission in permissions]
+
+
+def set_permissions(
+    session: Session, user: User, permissions: Sequence[str], *, acting_user_id: int
+) -> User:
+    """Replace a user's permissions. A user needs at least one (an empty list would read as a
+    super admin to `create_user`), and nobody removes their own super admin permission: the
+    account must never lose the last person who can manage users by accident."""
+    wanted = _normalised_permissions(permissions)
+    if not wanted:
+        raise InvalidRequest("Choose at least one permission", param="permissions")
+    removes_own_super_admin = "super_admin" in user.permissions and "super_admin" not in wanted
+    if user.id == acting_user_id and removes_own_super_admin:
+        raise Conflict(
+            "You cannot remove your own super admin permission; ask another super admin",
+            param="permissions",
+        )
+    user.permissions = wanted
+    session.flush()
+    return user
+
+
+def set_active(session: Session, user: User, active: bool, *, acting_user_id: int) -> User:
+    """Deactivate (or reactivate) a user. Deactivation ends every session of the user at once,
+    so an open browser stops working on its next request; nobody deactivates themselves."""
+    if not active and user.id == acting_user_id:
+        raise Conflict("You cannot deactivate yourself; ask another super admin", param="active")
+    user.is_active = active
+    if not active:
+        session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def set_user_language(session: Session, user: User, language: str | None) -> User:
+    """The user's own language for the web app; None follows the browser."""
+    if language is not None:
+        validate_language(language)
+    user.language = language
+    session.flush()
+    return user

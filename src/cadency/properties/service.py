@@ -95,6 +95,11 @@ def check_object_type(object_type: str) -> str:
     return object_type
 
 
+def default_group(object_type: str) -> str:
+    """The group a property joins when none is given, e.g. "subscription_information"."""
+    return f"{_SINGULAR[object_type]}_information"
+
+
 def property_limit(account: Account, object_type: str) -> int:
     """How many custom properties of this object type the account may define."""
     return MAX_PROPERTIES_PER_OBJECT_TYPE
@@ -129,6 +134,19 @@ def get_definition(
     return definition
 
 
+def count_definitions(session: Session, account_id: int, object_type: str) -> int:
+    """How many custom properties of this object type the account has (against its limit)."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(PropertyDefinition)
+        .where(
+            PropertyDefinition.account_id == account_id,
+            PropertyDefinition.object_type == object_type,
+        )
+    )
+    return count or 0
+
+
 def list_definitions(
     session: Session, account_id: int, object_type: str, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[PropertyDefinition], bool, str | None]:
@@ -156,6 +174,9 @@ def create_definition(
             f"'{data.name}' is a built-in property of {object_type}; choose another name",
             param="name",
         )
+    _check_not_blank(data.label, "label")
+    if data.group is not None:
+        _check_not_blank(data.group, "group")
     options = _checked_options(data.field_type, [o.model_dump() for o in data.options])
     rules = _checked_rules(data.field_type, data.rules.model_dump())
     existing = session.scalar(
@@ -167,16 +188,9 @@ def create_definition(
     )
     if existing is not None:
         raise Conflict(f"A property named '{data.name}' already exists", param="name")
-    count = session.scalar(
-        select(func.count())
-        .select_from(PropertyDefinition)
-        .where(
-            PropertyDefinition.account_id == account.id,
-            PropertyDefinition.object_type == object_type,
-        )
-    )
+    count = count_definitions(session, account.id, object_type)
     limit = property_limit(account, object_type)
-    if (count or 0) >= limit:
+    if count >= limit:
         raise Conflict(
             f"This account already has {count} custom properties for {object_type}, "
             f"the most its plan allows ({limit})"
@@ -187,7 +201,7 @@ def create_definition(
         object_type=object_type,
         name=data.name,
         label=data.label,
-        group_name=data.group or f"{_SINGULAR[object_type]}_information",
+        group_name=data.group or default_group(object_type),
         description=data.description,
         field_type=data.field_type,
         options=options,
@@ -214,6 +228,9 @@ def update_definition(
     for field in ("label", "group", "options", "rules", "sensitive"):
         if field in changes and changes[field] is None:
             raise InvalidRequest(f"'{field}' cannot be null", param=field)
+    for field in ("label", "group"):
+        if field in changes:
+            _check_not_blank(changes[field], field)
     if "options" in changes:
         options = _checked_options(definition.field_type, changes["options"])
         kept = {option["value"] for option in options}
@@ -254,6 +271,12 @@ def delete_definition(session: Session, account: Account, object_type: str, name
     session.flush()
 
 
+def _check_not_blank(text: str, param: str) -> None:
+    # A label of spaces shows as nothing on every page and in every export.
+    if not text.strip():
+        raise InvalidRequest(f"'{param}' cannot be blank", param=param)
+
+
 def _checked_options(field_type: str, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if field_type not in OPTION_TYPES:
         if options:
@@ -266,6 +289,8 @@ def _checked_options(field_type: str, options: list[dict[str, Any]]) -> list[dic
         raise InvalidRequest(f"A {field_type} property needs at least one option", param="options")
     seen: set[str] = set()
     for index, option in enumerate(options):
+        _check_not_blank(option["value"], f"options.{index}.value")
+        _check_not_blank(option["label"], f"options.{index}.label")
         if option["value"] in seen:
             raise InvalidRequest(
                 f"Option values must be unique; '{option['value']}' repeats",
