@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -16,7 +17,7 @@ from cadency.catalog.models import Fee
 from cadency.crm.models import Association, Company, Contact
 from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money, outbox, periods
+from cadency.kit import clock, money, outbox, periods, signing
 from cadency.kit.errors import Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
@@ -645,6 +646,12 @@ def _pending_bank_payment(session: Session, subscription: Subscription) -> bool:
     )
 
 
+def has_pending_bank_payment(session: Session, subscription: Subscription) -> bool:
+    """Whether a bank debit of the subscription is still processing: canceling neither stops
+    nor refunds it, and the user must be told so (SPEC §6)."""
+    return _pending_bank_payment(session, subscription)
+
+
 def pause(
     session: Session, account: Account, subscription_id: str, resume_at: date | None
 ) -> Subscription:
@@ -925,6 +932,76 @@ def delete_subscription(session: Session, account: Account, subscription_id: str
     )
     session.delete(subscription)
     session.flush()
+
+
+# --- update-payment-method link ------------------------------------------------------------
+
+PAYMENT_METHOD_LINK_PURPOSE = "update_payment_method"
+PAYMENT_METHOD_LINK_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class PaymentMethodLink:
+    email: str
+    url: str
+    expires_at: datetime
+
+
+def request_payment_method_update(
+    session: Session, account: Account, subscription_id: str, base_url: str
+) -> PaymentMethodLink:
+    """Email the billing contact a signed, expiring link to the page where they update the
+    subscription's payment method (the outbox row carries the link; SPEC §5, §7)."""
+    subscription = get(session, account, subscription_id)
+    if subscription.status in ENDED_STATUSES:
+        raise Conflict(f"The subscription is {subscription.status}: it has nothing left to pay")
+    if not subscription.invoice_creation:
+        raise Conflict(
+            "Invoice creation is off for this subscription: it is a record only, with no "
+            "payment method to update"
+        )
+    contact = session.get(Contact, subscription.contact_id)
+    assert contact is not None  # the billing contact is required
+    # The buyer opens the link in the real world, and unsign checks it against real time.
+    expires_at = clock.real_now() + PAYMENT_METHOD_LINK_LIFETIME
+    token = signing.sign(
+        session,
+        PAYMENT_METHOD_LINK_PURPOSE,
+        {"subscription_id": subscription.id, "account_id": account.id},
+        expires_at,
+    )
+    link = PaymentMethodLink(
+        email=contact.email,
+        url=f"{base_url.rstrip('/')}/billing/update-payment-method/{token}",
+        expires_at=expires_at,
+    )
+    now = clock.account_now(account)
+    message = outbox.emit(
+        session,
+        account_id=account.id,
+        type="subscription.payment_method_update_requested",
+        # A double click within the same second sends one email.
+        dedup_key=f"payment_method_link:{subscription.id}:{int(clock.real_now().timestamp())}",
+        payload={
+            "subscription_id": subscription.id,
+            "contact_id": contact.id,
+            "email": contact.email,
+            "url": link.url,
+            "expires_at": expires_at.isoformat(),
+        },
+        at=now,
+        subscription_id=subscription.id,
+    )
+    if message is not None:
+        record_event(
+            session,
+            subscription,
+            "subscription.payment_method_update_requested",
+            {"email": contact.email, "expires_at": expires_at.isoformat()},
+            account,
+        )
+    session.flush()
+    return link
 
 
 # --- find ----------------------------------------------------------------------------------
