@@ -58,6 +58,7 @@ from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.state import record_event
+from cadency.subscriptions.summary import GroupKey, group_key
 
 # --- line items and the grouping rule -------------------------------------------------------
 
@@ -141,21 +142,22 @@ class Group:
 
 def group_items(items: Sequence[Item], today: date) -> tuple[list[Group], list[Item]]:
     """(groups in the order of their first item, one-time items)."""
-    groups: dict[tuple[str, str, date, int | None], Group] = {}
+    groups: dict[GroupKey, Group] = {}
     one_time: list[Item] = []
     for item in items:
-        if not item.billing_frequency:
+        # The same rule as the create form's summary: one function decides what groups.
+        key = group_key(item, today)
+        if key is None:
             one_time.append(item)
             continue
-        terms = item.billing_terms or "auto_renew"
-        key = (item.billing_frequency, terms, item.start(today), item.number_of_payments)
+        frequency, terms, start, number_of_payments = key
         group = groups.get(key)
         if group is None:
             groups[key] = Group(
-                frequency=item.billing_frequency,
+                frequency=frequency,
                 terms=terms,
-                start=item.start(today),
-                number_of_payments=item.number_of_payments,
+                start=start,
+                number_of_payments=number_of_payments,
                 order=len(groups),
                 items=[item],
             )
