@@ -2,7 +2,7 @@
 
 from cadency.accounts.models import Account, ApiKey, User, UserSession
 from cadency.catalog.models import Fee, Product, TaxRate
-from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem
+from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit.db import Base
@@ -33,6 +33,7 @@ __all__ = [
     "Payment",
     "PaymentLink",
     "PaymentLinkItem",
+    "PaymentLinkPurchase",
     "PaymentMethod",
     "Product",
     "PropertyDefinition",

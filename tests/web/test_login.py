@@ -7,9 +7,42 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from cadency.accounts.models import User
+from cadency.accounts.models import User, UserSession
 from tests.conftest import Api
 from tests.web.conftest import PASSWORD, Staff, add_user, screenshot
+
+
+def test_login_with_email_and_password_then_logout(
+    api: Api, session_factory: Any, page: Page, base_url: str
+) -> None:
+    email = f"owner-{api.account_id}@example.com"
+    add_user(api, session_factory, email)
+
+    page.goto(base_url + "/subscriptions")
+    expect(page).to_have_url(base_url + "/login?next=/subscriptions")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+
+    page.get_by_label("Password").fill(PASSWORD)
+    screenshot(page, "login")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(base_url + "/subscriptions")
+    expect(page.get_by_test_id("account-name")).to_contain_text(str(api.account_id))
+    cookie = next(c for c in page.context.cookies() if c["name"] == "cadency_session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    with session_factory() as session:
+        user = session.query(User).filter_by(email=email).one()
+        assert session.query(UserSession).filter_by(user_id=user.id).count() == 1
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(base_url + "/login")
+    with session_factory() as session:
+        assert session.query(UserSession).filter_by(user_id=user.id).count() == 0
+    page.goto(base_url + "/subscriptions")
+    expect(page).to_have_url(base_url + "/login?next=/subscriptions")
 
 
 def test_login_page_in_dutch_and_danish(browser: Any, base_url: str) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from cadency.checkout.models import PaymentLinkPurchase
+from tests.checkout.builders import bank
 from tests.conftest import Api
 from tests.web.conftest import Staff, screenshot
 
@@ -144,3 +146,36 @@ def test_another_accounts_payment_link_is_not_found(staff: Staff, other_api: Api
     )
     assert response.status == 404
     assert other_api.ok(other_api.get(f"/payment-links/{theirs['id']}"))["active"] is True
+
+
+def test_a_purchase_paid_by_bank_debit_is_listed_while_its_payment_is_processing(
+    staff: Staff, session_factory: Any
+) -> None:
+    plan = _product(staff.api, "Bean box", "30.00", "monthly")
+    link = staff.api.ok(
+        staff.api.post(
+            "/payment-links",
+            {"name": "Beans", "currency": "USD", "line_items": [{"product_id": plan["id"]}]},
+        )
+    )
+    body = {
+        "contact": {"email": "dora@example.com", "first_name": "Dora", "last_name": "Jones"},
+        "payment_method": bank(),
+        "save_payment_method": True,
+    }
+    bought = staff.api.ok(staff.api.post(f"/payment-links/{link['id']}/checkout", body))
+    payment = staff.api.ok(staff.api.get(f"/payments/{bought['payment_id']}"))
+    assert payment["status"] == "processing"
+    with session_factory() as session:
+        rows = session.query(PaymentLinkPurchase).filter_by(payment_link_id=link["id"]).all()
+        assert [(r.contact_id, r.subscription_ids, r.invoice_id) for r in rows] == [
+            (bought["contact_id"], bought["subscriptions"], bought["invoice_id"])
+        ]
+
+    page = staff.goto(f"/payment-links/{link['id']}")
+    purchases = page.get_by_test_id("purchases").locator("tbody tr")
+    expect(purchases).to_have_count(1)
+    expect(purchases.first).to_contain_text("Dora Jones")
+    expect(
+        purchases.first.locator(f"a[href='/subscriptions/{bought['subscriptions'][0]}']")
+    ).to_have_count(1)

@@ -25,8 +25,8 @@ from cadency.catalog.schemas import FeeCreate, ProductCreate, ProductUpdate, Tax
 from cadency.kit import money
 from cadency.kit.endpoints import Cursor
 from cadency.kit.pagination import DEFAULT_LIMIT, paginate
-from cadency.kit.periods import BillingFrequency
 from cadency.kit.repository import get_owned
+from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
 from cadency.web.i18n import N_
@@ -39,19 +39,8 @@ T = TypeVar("T")
 
 SearchText = Annotated[str | None, Query(max_length=200)]
 
-FREQUENCY_LABELS: dict[str, str] = {
-    BillingFrequency.WEEKLY: N_("Weekly"),
-    BillingFrequency.BIWEEKLY: N_("Every two weeks"),
-    BillingFrequency.MONTHLY: N_("Monthly"),
-    BillingFrequency.QUARTERLY: N_("Quarterly"),
-    BillingFrequency.PER_SIX_MONTHS: N_("Every six months"),
-    BillingFrequency.ANNUALLY: N_("Annually"),
-    BillingFrequency.PER_TWO_YEARS: N_("Every two years"),
-    BillingFrequency.PER_THREE_YEARS: N_("Every three years"),
-    BillingFrequency.PER_FOUR_YEARS: N_("Every four years"),
-    BillingFrequency.PER_FIVE_YEARS: N_("Every five years"),
-}
-ONE_TIME = N_("One-time")
+FREQUENCY_LABELS = labels.FREQUENCIES
+ONE_TIME = labels.ONE_TIME
 FEE_TYPES = {"fixed": N_("Fixed amount"), "percentage": N_("Percentage")}
 
 # Line-item rows on the deal, quote and payment link forms: products from the library only

@@ -76,3 +76,22 @@ class Conversion(Base):
     # The first invoice: of the first subscription, or the one invoice of one-time items.
     invoice_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
+
+
+class PaymentLinkPurchase(Base):
+    """One checkout through a payment link: who bought, and what it made. The link's page lists
+    these; nothing else records which link a purchase came through."""
+
+    __tablename__ = "payment_link_purchases"
+    __table_args__ = (
+        Index("ix_payment_link_purchases_link", "account_id", "payment_link_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # lpur_…
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    payment_link_id: Mapped[str] = mapped_column(ForeignKey("payment_links.id"))
+    contact_id: Mapped[str] = mapped_column(String(40))
+    subscription_ids: Mapped[list[Any]]
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+    payment_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]

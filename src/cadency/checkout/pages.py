@@ -1,11 +1,7 @@
 """Web pages of payment links: the list, the create form (line items from the product
 library), and a link's page with the URL to copy and the purchases made through it. Thin
 handlers that authorise, call the same services as the REST API, and render.
-
-Purchases: a checkout records which link it came through only on the `payment.succeeded`
-event it queues (payload `payment_link_id`), so that is what the link's page lists. A checkout
-that charged nothing or was paid by bank debit (settled later, by the engine) carries no link
-and is not listed; recording the link on what a checkout creates would close that gap."""
+Every checkout through a link is a PaymentLinkPurchase row, which the link's page lists."""
 
 from __future__ import annotations
 
@@ -14,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
@@ -35,11 +30,11 @@ from cadency.checkout.schemas import PaymentLinkCreate, PaymentLinkOut
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice
 from cadency.kit.endpoints import Cursor
-from cadency.kit.outbox import OutboxMessage
-from cadency.kit.pagination import DEFAULT_LIMIT, paginate
+from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.payments.models import Payment
 from cadency.subscriptions import display
 from cadency.subscriptions.models import Subscription
+from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
 from cadency.web.i18n import N_
@@ -54,14 +49,7 @@ COLLECTION_METHODS = {
     "charge_automatically": N_("Charge the saved payment method automatically"),
     "send_invoice": N_("Send an invoice for each later payment"),
 }
-PAYMENT_TERMS = {
-    "due_on_receipt": N_("Due on receipt"),
-    "net_15": N_("Net 15"),
-    "net_30": N_("Net 30"),
-    "net_45": N_("Net 45"),
-    "net_60": N_("Net 60"),
-    "net_90": N_("Net 90"),
-}
+PAYMENT_TERMS = labels.PAYMENT_TERMS
 
 
 def _url(request: Request, link: PaymentLink) -> str:
@@ -153,37 +141,32 @@ def create_payment_link(
 def _purchases(
     page: PageContext, link: PaymentLink, cursor: str | None
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
-    """Checkouts paid through this link, newest first, with what each one created."""
-    query = select(OutboxMessage).where(
-        OutboxMessage.account_id == page.account.id,
-        OutboxMessage.type == "payment.succeeded",
-        OutboxMessage.payload["payment_link_id"].as_string() == link.id,
+    """Checkouts through this link, newest first, with what each one created."""
+    rows, has_more, next_cursor = service.list_purchases(
+        page.session, page.account, link, limit=DEFAULT_LIMIT, cursor=cursor
     )
-    events, has_more, next_cursor = paginate(
-        page.session, query, OutboxMessage.id, limit=DEFAULT_LIMIT, cursor=cursor
-    )
-    payloads = [event.payload for event in events]
-    payments = records_by_id(page, Payment, (p.get("payment_id") for p in payloads))
-    invoices = records_by_id(page, Invoice, (p.get("invoice_id") for p in payloads))
-    contacts = records_by_id(page, Contact, (p.get("contact_id") for p in payloads))
+    payments = records_by_id(page, Payment, (row.payment_id for row in rows))
+    invoices = records_by_id(page, Invoice, (row.invoice_id for row in rows))
+    contacts = records_by_id(page, Contact, (row.contact_id for row in rows))
     subscriptions = records_by_id(
-        page, Subscription, (s for p in payloads for s in p.get("subscription_ids") or [])
+        page, Subscription, (s for row in rows for s in row.subscription_ids)
     )
     purchases = []
-    for event, payload in zip(events, payloads, strict=True):
+    for row in rows:
         made = []
-        for subscription_id in payload.get("subscription_ids") or []:
+        for subscription_id in row.subscription_ids:
             subscription = subscriptions.get(subscription_id)
             if subscription is not None:  # a deleted subscription is gone from the list
                 key, label = display.badge(subscription)
                 made.append({"record": subscription, "badge": key, "label": page.gettext(label)})
+        contact = contacts.get(row.contact_id)
         purchases.append(
             {
-                "at": event.created_at,
-                "contact": contacts.get(payload.get("contact_id")),
-                "email": payload.get("email"),
-                "payment": payments.get(payload.get("payment_id")),
-                "invoice": invoices.get(payload.get("invoice_id")),
+                "at": row.created_at,
+                "contact": contact,
+                "email": contact.email if contact else None,
+                "payment": payments.get(row.payment_id) if row.payment_id else None,
+                "invoice": invoices.get(row.invoice_id) if row.invoice_id else None,
                 "subscriptions": made,
             }
         )

@@ -40,7 +40,7 @@ from cadency.billing import engine
 from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
-from cadency.checkout.models import PaymentLink, PaymentLinkItem
+from cadency.checkout.models import PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
 from cadency.crm import service as crm
 from cadency.crm.models import Contact
@@ -421,6 +421,17 @@ def get_link(session: Session, account: Account, link_id: str) -> PaymentLink:
     return link
 
 
+def list_purchases(
+    session: Session, account: Account, link: PaymentLink, *, limit: int, cursor: str | None
+) -> tuple[Sequence[PaymentLinkPurchase], bool, str | None]:
+    """Checkouts through one link, newest first: (rows, has_more, next_cursor)."""
+    query = select(PaymentLinkPurchase).where(
+        PaymentLinkPurchase.account_id == account.id,
+        PaymentLinkPurchase.payment_link_id == link.id,
+    )
+    return paginate(session, query, PaymentLinkPurchase.id, limit=limit, cursor=cursor)
+
+
 def list_links(
     session: Session, account: Account, *, active: bool | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[PaymentLink], bool, str | None]:
@@ -537,6 +548,18 @@ def checkout(
         invoice, payment = _charge_once(
             session, account, link, contact, billed, charges, method, saved, now
         )
+    session.add(
+        PaymentLinkPurchase(
+            id=new_id("lpur"),
+            account_id=account.id,
+            payment_link_id=link.id,
+            contact_id=contact.id,
+            subscription_ids=[subscription.id for subscription in created],
+            invoice_id=invoice.id if invoice else None,
+            payment_id=payment.id if payment else None,
+            created_at=now,
+        )
+    )
     session.flush()
     for subscription in created:
         engine.process(session, account, subscription, now)

@@ -33,7 +33,7 @@ OBJECT_TYPE_LABELS = {
 FIELD_TYPE_LABELS = {
     "text": N_("Single-line text"),
     "textarea": N_("Multi-line text"),
-    "number": N_("Number"),
+    "number": N_("Number field"),
     "date": N_("Date picker"),
     "datetime": N_("Date and time picker"),
     "select": N_("Dropdown select"),

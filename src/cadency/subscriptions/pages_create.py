@@ -55,34 +55,16 @@ from cadency.subscriptions import service
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, group_lines, summarize
+from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 EDIT = "subscriptions.edit"
 
-FREQUENCY_LABELS: dict[str, str] = {
-    "weekly": N_("Weekly"),
-    "biweekly": N_("Every two weeks"),
-    "monthly": N_("Monthly"),
-    "quarterly": N_("Quarterly"),
-    "per_six_months": N_("Every six months"),
-    "annually": N_("Annually"),
-    "per_two_years": N_("Every two years"),
-    "per_three_years": N_("Every three years"),
-    "per_four_years": N_("Every four years"),
-    "per_five_years": N_("Every five years"),
-}
-PAYMENT_TERMS = {
-    "due_on_receipt": N_("Due on receipt"),
-    "net_15": N_("Net 15 days"),
-    "net_30": N_("Net 30 days"),
-    "net_45": N_("Net 45 days"),
-    "net_60": N_("Net 60 days"),
-    "net_90": N_("Net 90 days"),
-}
+FREQUENCY_LABELS = labels.FREQUENCIES
+PAYMENT_TERMS = labels.PAYMENT_TERMS
 INVOICE_LANGUAGES = {"en": "English", "nl": "Nederlands", "da": "Dansk", "de": "Deutsch"}
 INVOICE_LOCALES = ("en-US", "en-GB", "nl-NL", "nl-BE", "da-DK", "de-DE", "de-AT", "de-CH")
 # Offered in the currency menu besides the account's and those of the product library.

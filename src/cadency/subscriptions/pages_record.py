@@ -40,6 +40,7 @@ from cadency.subscriptions.schemas import (
     ChangeRequest,
     SubscriptionUpdate,
 )
+from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, text
 from cadency.web.i18n import N_
@@ -56,52 +57,13 @@ EVENTS_PER_QUERY = 1000
 
 # --- what values read as -------------------------------------------------------------------
 
-FREQUENCIES = {
-    "weekly": N_("Weekly"),
-    "biweekly": N_("Every two weeks"),
-    "monthly": N_("Monthly"),
-    "quarterly": N_("Quarterly"),
-    "per_six_months": N_("Every six months"),
-    "annually": N_("Annually"),
-    "per_two_years": N_("Every two years"),
-    "per_three_years": N_("Every three years"),
-    "per_four_years": N_("Every four years"),
-    "per_five_years": N_("Every five years"),
-}
-ONE_TIME = N_("One-time")
-COLLECTION_METHODS = {
-    "charge_automatically": N_("Charge automatically"),
-    "send_invoice": N_("Send invoice"),
-}
-INVOICE_STATUSES = {
-    "draft": N_("Draft"),
-    "open": N_("Open"),
-    "paid": N_("Paid"),
-    "void": N_("Void"),
-    "uncollectible": N_("Uncollectible"),
-}
-PAYMENT_STATUSES = {
-    "processing": N_("Processing"),
-    "succeeded": N_("Succeeded"),
-    "failed": N_("Failed"),
-    "refunded": N_("Refunded"),
-    "partially_refunded": N_("Partially refunded"),
-}
-FAILURE_REASONS = {
-    "card_declined": N_("Card declined"),
-    "insufficient_funds": N_("Insufficient funds"),
-    "bank_account_debit_failed": N_("Bank debit failed"),
-}
-CANCELLATION_REASON_LABELS = {
-    "too_expensive": N_("Too expensive"),
-    "missing_features": N_("Missing features"),
-    "switched_service": N_("Switched to another service"),
-    "unused": N_("Not using it"),
-    "customer_service": N_("Customer service"),
-    "too_complex": N_("Too complex"),
-    "low_quality": N_("Low quality"),
-    "other": N_("Other"),
-}
+FREQUENCIES = labels.FREQUENCIES
+ONE_TIME = labels.ONE_TIME
+COLLECTION_METHODS = labels.COLLECTION_METHODS
+INVOICE_STATUSES = labels.INVOICE_STATUSES
+PAYMENT_STATUSES = labels.PAYMENT_STATUSES
+FAILURE_REASONS = labels.FAILURE_REASONS
+CANCELLATION_REASON_LABELS = labels.CANCELLATION_REASONS
 assert set(CANCELLATION_REASON_LABELS) == set(CANCELLATION_REASONS)
 ASSOCIATION_SECTIONS = {
     "contact": N_("Contacts"),

@@ -1,0 +1,265 @@
+"""One page of an index: the records matching a condition, in a sort order, found by keyset
+(cursor) pagination so the hundredth page costs what the first does on 100,000+ rows.
+
+The order is total: records with a value for the sort come first, ordered by (sort keys, ID)
+in the sort's direction; records without one come last, ordered by ID in the same direction.
+Each part is read with its own index-friendly query (`key IS [NOT] NULL` in the WHERE, so
+neither database needs a NULLS LAST sort), and a cursor remembers the part, the sort keys and
+the ID of the row it stands on. Counting stops at a cap: an exact count of 100,000 rows on
+every page load would cost more than the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
+
+from cadency.kit.errors import InvalidRequest
+from cadency.kit.filters import ObjectSpec, Sort, compile_sorts
+from cadency.web.i18n import N_
+
+COUNT_CAP = 10_000
+PAGE_SIZES = (25, 50, 100)
+
+_ORDER_MODIFIERS = (
+    operators.asc_op,
+    operators.desc_op,
+    operators.nulls_last_op,
+    operators.nulls_first_op,
+)
+
+
+def sort_keys(
+    sort: Sort, spec: ObjectSpec, custom: dict[str, str], *, param: str = "sort"
+) -> list[ColumnElement[Any]]:
+    """The expressions a sort orders by, exactly as the filter language sorts (text ignoring
+    case, money by amount across currencies, custom properties by their value); the ID that
+    `compile_sorts` appends is left out. Raises InvalidRequest for an unknown property."""
+    try:
+        clauses = compile_sorts([sort], spec, custom)
+    except InvalidRequest as exc:  # it names "sorts.0.property"; one sort has one name
+        raise InvalidRequest(exc.message, param=param) from exc
+    keys: list[ColumnElement[Any]] = []
+    for clause in clauses[:-1]:
+        element: Any = clause
+        while isinstance(element, UnaryExpression) and element.modifier in _ORDER_MODIFIERS:
+            element = element.element
+        keys.append(element)
+    return keys
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+@dataclass(frozen=True)
+class _Position:
+    nulls: bool  # in the part without a sort value
+    keys: list[Any]
+    id: str
+
+
+def _encode_value(value: Any) -> Any:
+    # Types a sort key can come back as; JSON keeps strings, numbers and booleans as they are.
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "t" in value:
+            return datetime.fromisoformat(value["t"])
+        if "d" in value:
+            return date.fromisoformat(value["d"])
+        if "n" in value:
+            return Decimal(value["n"])
+        raise ValueError("unknown value")
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise ValueError("unknown value")
+    return value
+
+
+def _encode_cursor(signature: str, position: _Position) -> str:
+    data = {
+        "s": signature,
+        "z": position.nulls,
+        "k": [_encode_value(k) for k in position.keys],
+        "i": position.id,
+    }
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_after(signature: str, key_values: Sequence[Any], record_id: str) -> str:
+    """The cursor a page ending on this row hands out (its sort values and ID)."""
+    return _encode_cursor(signature, _Position(False, list(key_values), record_id))
+
+
+def _decode_cursor(cursor: str, signature: str, key_count: int) -> _Position | None:
+    """The position a cursor stands on; None when it was made for another sort (a link kept
+    from before the sort changed starts again at the first page)."""
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("s") != signature:
+            return None
+        keys = data["k"]
+        if not isinstance(keys, list) or len(keys) != key_count:
+            raise ValueError("wrong keys")
+        if not isinstance(data["i"], str) or not isinstance(data["z"], bool):
+            raise ValueError("wrong position")
+        return _Position(data["z"], [_decode_value(k) for k in keys], data["i"])
+    except (KeyError, TypeError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequest(N_("The page link is not valid."), param="cursor") from exc
+
+
+def _beyond(
+    columns: Sequence[ColumnElement[Any]], values: Sequence[Any], forward: bool
+) -> ColumnElement[bool]:
+    """Rows after (`forward`) or before the given values in ascending tuple order. The first
+    column's own bound is repeated, which helps both planners pick an index range."""
+    bound = [bindparam(None, v, type_=c.type) for c, v in zip(columns, values, strict=True)]
+    if forward:
+        return and_(columns[0] >= bound[0], tuple_(*columns) > tuple_(*bound))
+    return and_(columns[0] <= bound[0], tuple_(*columns) < tuple_(*bound))
+
+
+def find_page(
+    session: Session,
+    query: Select[Any],
+    *,
+    keys: Sequence[ColumnElement[Any]],
+    id_column: ColumnElement[str],
+    descending: bool,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+    signature: str = "",
+) -> Page:
+    """One page of `query` (selecting one entity) ordered by `keys` then the ID, both
+    ascending or both `descending`. `after` continues past a cursor, `before` goes back."""
+    labelled = query.add_columns(*(k.label(f"sort_key_{i}") for i, k in enumerate(keys)))
+    position: _Position | None = None
+    backwards = False
+    if before:
+        position = _decode_cursor(before, signature, len(keys))
+        backwards = position is not None
+    elif after:
+        position = _decode_cursor(after, signature, len(keys))
+
+    # Reading backwards walks the same order reversed, then turns the rows around.
+    ascending = descending == backwards
+    columns = [*keys, id_column]
+    parts: list[tuple[bool, ColumnElement[bool]]] = []
+    if not keys:
+        condition = true() if position is None else _beyond([id_column], [position.id], ascending)
+        parts.append((False, condition))
+    else:
+        valued, missing = keys[0].is_not(None), keys[0].is_(None)
+        if position is None:
+            parts = [(False, valued), (True, missing)]
+        elif not position.nulls:
+            here = _beyond(columns, [*position.keys, position.id], ascending)
+            parts = [(False, and_(valued, here))]
+            if not backwards:
+                parts.append((True, missing))
+        else:
+            here = _beyond([id_column], [position.id], ascending)
+            parts = [(True, and_(missing, here))]
+            if backwards:
+                parts.append((False, valued))
+
+    if backwards:
+        # Reversed, the part without values comes first.
+        parts.sort(key=lambda part: not part[0])
+
+    wanted = limit + 1
+    found: list[tuple[bool, Any]] = []
+    for nulls, condition in parts:
+        if len(found) >= wanted:
+            break
+        order = [id_column] if nulls else columns
+        statement = (
+            labelled.where(condition)
+            .order_by(*(c.asc() if ascending else c.desc() for c in order))
+            .limit(wanted - len(found))
+        )
+        found.extend((nulls, row) for row in session.execute(statement).all())
+
+    more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+
+    def cursor_at(item: tuple[bool, Any]) -> str:
+        nulls, row = item
+        entity = row[0]
+        values = [None] * len(keys) if nulls else list(row[1 : 1 + len(keys)])
+        return _encode_cursor(signature, _Position(nulls, values, entity.id))
+
+    rows = [row[0] for _, row in found]
+    if not found:
+        return Page(rows, None, None)
+    has_next = more if not backwards else True
+    has_previous = more if backwards else position is not None
+    return Page(
+        rows,
+        cursor_at(found[-1]) if has_next else None,
+        cursor_at(found[0]) if has_previous else None,
+    )
+
+
+def count_capped(
+    session: Session,
+    condition: ColumnElement[bool],
+    id_column: ColumnElement[str],
+    cap: int = COUNT_CAP,
+) -> tuple[int, bool]:
+    """How many records match, counting at most `cap` + 1 of them: (count, more than cap)."""
+    limited = select(id_column).where(condition).limit(cap + 1).subquery()
+    total = int(session.scalar(select(func.count()).select_from(limited)) or 0)
+    return min(total, cap), total > cap
+
+
+def records_by_id(
+    session: Session, model: type[Any], account_id: int, ids: Sequence[str | None]
+) -> dict[str, Any]:
+    """Records of one account by ID, in one query: what a page's rows refer to (their
+    contacts, companies), loaded once for the page rather than once per row."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(model).where(model.account_id == account_id, model.id.in_(wanted))
+    )
+    return {row.id: row for row in rows}

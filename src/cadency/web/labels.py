@@ -1,0 +1,67 @@
+"""How stored values read on pages, in one place for every page (English; translated where
+shown with `page.gettext`). The stored values are the API's; only their labels live here."""
+
+from __future__ import annotations
+
+from cadency.web.i18n import N_
+
+FREQUENCIES: dict[str, str] = {
+    "weekly": N_("Weekly"),
+    "biweekly": N_("Every two weeks"),
+    "monthly": N_("Monthly"),
+    "quarterly": N_("Quarterly"),
+    "per_six_months": N_("Every six months"),
+    "annually": N_("Annually"),
+    "per_two_years": N_("Every two years"),
+    "per_three_years": N_("Every three years"),
+    "per_four_years": N_("Every four years"),
+    "per_five_years": N_("Every five years"),
+}
+ONE_TIME = N_("One-time")
+BILLING_TERMS = {"auto_renew": N_("Renews automatically"), "fixed": N_("Fixed term")}
+COLLECTION_METHODS = {
+    "charge_automatically": N_("Charge automatically"),
+    "send_invoice": N_("Send invoice"),
+}
+PAYMENT_TERMS = {
+    "due_on_receipt": N_("Due on receipt"),
+    "net_15": N_("Net 15 days"),
+    "net_30": N_("Net 30 days"),
+    "net_45": N_("Net 45 days"),
+    "net_60": N_("Net 60 days"),
+    "net_90": N_("Net 90 days"),
+}
+INVOICE_STATUSES = {
+    "draft": N_("Draft"),
+    "open": N_("Open"),
+    "paid": N_("Paid"),
+    "void": N_("Void"),
+    "uncollectible": N_("Uncollectible"),
+}
+PAYMENT_STATUSES = {
+    "processing": N_("Processing"),
+    "succeeded": N_("Succeeded"),
+    "failed": N_("Failed"),
+    "refunded": N_("Refunded"),
+    "partially_refunded": N_("Partially refunded"),
+}
+FAILURE_REASONS = {
+    "card_declined": N_("Card declined"),
+    "insufficient_funds": N_("Insufficient funds"),
+    "bank_account_debit_failed": N_("Bank debit failed"),
+}
+CANCELLATION_REASONS = {
+    "too_expensive": N_("Too expensive"),
+    "missing_features": N_("Missing features"),
+    "switched_service": N_("Switched to another service"),
+    "unused": N_("Not using it"),
+    "customer_service": N_("Customer service"),
+    "too_complex": N_("Too complex"),
+    "low_quality": N_("Low quality"),
+    "other": N_("Other"),
+}
+
+
+def frequency(value: str | None) -> str:
+    """The label of a billing frequency; no frequency is a one-time item."""
+    return FREQUENCIES.get(value, ONE_TIME) if value else ONE_TIME
