@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -24,7 +24,7 @@ from cadency.catalog.models import Product
 from cadency.catalog.schemas import FeeCreate, ProductCreate, ProductUpdate, TaxRateCreate
 from cadency.kit import money
 from cadency.kit.endpoints import Cursor
-from cadency.kit.pagination import DEFAULT_LIMIT, paginate
+from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.repository import get_owned
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
@@ -68,12 +68,6 @@ def page_url(request: Request, **changes: str | None) -> str:
 
 def frequency_label(page: PageContext, frequency: str | None) -> str:
     return page.gettext(FREQUENCY_LABELS.get(frequency, ONE_TIME) if frequency else ONE_TIME)
-
-
-def contains_text(columns: Sequence[Any], term: str) -> Any:
-    """Any of the columns contains the search term, ignoring case (LIKE wildcards escaped)."""
-    needle = term.strip().lower()
-    return or_(*(func.lower(column).contains(needle, autoescape=True) for column in columns))
 
 
 def failed(page: PageContext, exc: FormInvalid) -> FormErrors:
@@ -210,19 +204,9 @@ def products_index(
     cursor: Cursor = None,
     page: PageContext = Depends(page_requires(VIEW)),
 ) -> Response:
-    if q and q.strip():
-        query = select(Product).where(
-            Product.account_id == page.account.id,
-            Product.archived == archived,
-            contains_text([Product.name, Product.sku, Product.description], q),
-        )
-        rows, has_more, next_cursor = paginate(
-            page.session, query, Product.id, limit=DEFAULT_LIMIT, cursor=cursor
-        )
-    else:
-        rows, has_more, next_cursor = service.list_products(
-            page.session, page.account, archived=archived, limit=DEFAULT_LIMIT, cursor=cursor
-        )
+    rows, has_more, next_cursor = service.list_products(
+        page.session, page.account, archived=archived, limit=DEFAULT_LIMIT, cursor=cursor, query=q
+    )
     return render(
         request,
         "catalog/products.html",

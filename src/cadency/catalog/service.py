@@ -18,6 +18,7 @@ from cadency.kit.errors import InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.kit.text_search import contains_text
 
 
 def parse_money(text: str, currency: str, param: str) -> int:
@@ -94,12 +95,27 @@ def _fallback(session: Session, account: Account, product: Product, fallback_id:
 
 
 def list_products(
-    session: Session, account: Account, *, archived: bool | None, limit: int, cursor: str | None
+    session: Session,
+    account: Account,
+    *,
+    archived: bool | None,
+    limit: int,
+    cursor: str | None,
+    currency: str | None = None,
+    query: str | None = None,
 ) -> tuple[Sequence[Product], bool, str | None]:
-    query = select(Product).where(Product.account_id == account.id)
+    """Products, newest first. `currency`: only those priced in it. `query`: text the name,
+    SKU or description contains, ignoring case (blank: every product)."""
+    statement = select(Product).where(Product.account_id == account.id)
     if archived is not None:
-        query = query.where(Product.archived == archived)
-    return paginate(session, query, Product.id, limit=limit, cursor=cursor)
+        statement = statement.where(Product.archived == archived)
+    if currency is not None:
+        statement = statement.where(Product.currency == currency)
+    if query and query.strip():
+        statement = statement.where(
+            contains_text([Product.name, Product.sku, Product.description], query)
+        )
+    return paginate(session, statement, Product.id, limit=limit, cursor=cursor)
 
 
 def create_tax_rate(session: Session, account: Account, data: TaxRateCreate) -> TaxRate:

@@ -5,17 +5,19 @@ services as the REST API, and render."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from cadency.accounts.models import Account
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.catalog.pages import (
-    contains_text,
     failed,
     form_data,
     frequency_label,
@@ -44,7 +46,7 @@ from cadency.crm.schemas import (
 from cadency.invoices.models import Invoice
 from cadency.kit.endpoints import Cursor
 from cadency.kit.errors import APIError
-from cadency.kit.pagination import DEFAULT_LIMIT, paginate
+from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
 from cadency.properties import service as properties
@@ -210,104 +212,24 @@ def _conversion_context(page: PageContext, conversion: Conversion | None) -> dic
     }
 
 
-# --- contacts -----------------------------------------------------------------------------------
-
-CONTACT_FIELDS = ("email", "first_name", "last_name", "phone")
-
-
-def _contact_values(form: FormData) -> dict[str, str | None]:
-    fields = (*CONTACT_FIELDS, *(f"address.{part}" for part in ADDRESS_PARTS))
-    return {field: text(form, field) for field in fields}
+# --- contacts and companies ---------------------------------------------------------------------
+# The two kinds of CRM record share their forms and pages: the same inputs (their own fields, an
+# address, custom properties), the same card of properties and subscriptions.
 
 
-@router.get("/contacts")
-def contacts_index(
-    request: Request,
-    q: SearchText = None,
-    cursor: Cursor = None,
-    page: PageContext = Depends(page_requires(VIEW)),
-) -> Response:
-    if q and q.strip():
-        query = select(Contact).where(
-            Contact.account_id == page.account.id,
-            contains_text([Contact.email, Contact.first_name, Contact.last_name], q),
-        )
-        rows, has_more, next_cursor = paginate(
-            page.session, query, Contact.id, limit=DEFAULT_LIMIT, cursor=cursor
-        )
-    else:
-        rows, has_more, next_cursor = service.list_contacts(
-            page.session, page.account, email=None, limit=DEFAULT_LIMIT, cursor=cursor
-        )
-    context = {"contacts": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
-    return render(request, "crm/contacts.html", context)
+Card = tuple[dict[str, Any], Sequence[Subscription], bool, str | None]
 
 
-def _contact_form(
-    request: Request,
-    page: PageContext,
-    contact: Contact | None,
-    values: Mapping[str, Any],
-    property_values: Mapping[str, Any] | None,
-    errors: FormErrors,
-    status_code: int = 200,
-) -> Response:
-    # A new contact's form asks for its custom properties too (required ones must be given);
-    # an existing contact's are edited on its page.
-    fields = (
-        _property_fields(page, _definitions(page, "contacts"), property_values)
-        if property_values is not None
-        else []
-    )
-    context = {"contact": contact, "values": values, "errors": errors, "property_fields": fields}
-    return render(request, "crm/contact_form.html", context, status_code=status_code)
-
-
-@router.get("/contacts/new")
-def new_contact(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    values = {field: "" for field in CONTACT_FIELDS} | _address_values(None)
-    return _contact_form(request, page, None, values, {}, {})
-
-
-@router.post("/contacts")
-def create_contact(
-    request: Request,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    values = _contact_values(form)
-    property_values = values_from_form(_definitions(page, "contacts"), form, page.account.timezone)
-    errors: FormErrors = {}
-    address = _address_from(values, errors)
-    try:
-        fields = {f: values[f] for f in CONTACT_FIELDS}
-        data = build(ContactCreate, {**fields, "address": address, "properties": property_values})
-        if errors:
-            raise FormInvalid(errors)
-        contact = attempt(lambda: service.create_contact(page.session, page.account, data))
-    except FormInvalid as exc:
-        errors = failed(page, FormInvalid({**errors, **exc.errors}))
-        return _contact_form(request, page, None, values, property_values, errors, 422)
-    page.session.commit()
-    return redirect(f"/contacts/{contact.id}", flash=page.gettext("The contact was created."))
-
-
-def _contact_page(
-    request: Request,
-    page: PageContext,
-    contact_id: str,
-    *,
-    property_values: Mapping[str, Any] | None = None,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
-    definitions = _definitions(page, "contacts")
-    stored = service.contact_properties(page.session, page.account.id, [contact.id])[contact.id]
+def _contact_card(page: PageContext, contact: Contact, cursor: str | None) -> Card:
+    """A contact's saved payment methods, and a page of its subscriptions."""
     methods, more_methods, _ = payments.list_payment_methods(
         page.session, page.account, contact.id, limit=DEFAULT_LIMIT, cursor=None
     )
-    cursor = request.query_params.get("subscriptions_cursor")
+    extra = {
+        "payment_methods": methods,
+        "more_payment_methods": more_methods,
+        "payment_method_types": PAYMENT_METHOD_TYPES,
+    }
     rows, has_more, next_cursor = subscriptions.list_subscriptions(
         page.session,
         page.account,
@@ -318,187 +240,11 @@ def _contact_page(
         limit=CARD_LIMIT,
         cursor=cursor,
     )
-    context = {
-        "contact": contact,
-        "property_rows": _property_rows(definitions, stored),
-        "property_fields": _property_fields(
-            page, definitions, stored if property_values is None else property_values
-        ),
-        "errors": errors or {},
-        "payment_methods": methods,
-        "more_payment_methods": more_methods,
-        "payment_method_types": PAYMENT_METHOD_TYPES,
-        "subscriptions": _subscription_card(page, rows),
-        "subscriptions_next": (
-            page_url(request, subscriptions_cursor=next_cursor) if has_more else None
-        ),
-        "subscriptions_first": page_url(request, subscriptions_cursor=None) if cursor else None,
-    }
-    return render(request, "crm/contact.html", context, status_code=status_code)
+    return extra, rows, has_more, next_cursor
 
 
-@router.get("/contacts/{contact_id}")
-def contact_detail(
-    request: Request, contact_id: str, page: PageContext = Depends(page_requires(VIEW))
-) -> Response:
-    return _contact_page(request, page, contact_id)
-
-
-@router.post("/contacts/{contact_id}/properties")
-def update_contact_properties(
-    request: Request,
-    contact_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
-    values = values_from_form(_definitions(page, "contacts"), form, page.account.timezone)
-    try:
-        changes = build(ContactUpdate, {"properties": values}).model_dump(exclude_unset=True)
-        attempt(lambda: service.update_contact(page.session, page.account, contact.id, changes))
-    except FormInvalid as exc:
-        errors = failed(page, exc)
-        return _contact_page(
-            request, page, contact_id, property_values=values, errors=errors, status_code=422
-        )
-    page.session.commit()
-    return redirect(f"/contacts/{contact_id}", flash=page.gettext("The properties were saved."))
-
-
-@router.get("/contacts/{contact_id}/edit")
-def edit_contact(
-    request: Request, contact_id: str, page: PageContext = Depends(page_requires(EDIT))
-) -> Response:
-    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
-    values = {f: getattr(contact, f) or "" for f in CONTACT_FIELDS} | _address_values(
-        contact.address
-    )
-    return _contact_form(request, page, contact, values, None, {})
-
-
-@router.post("/contacts/{contact_id}")
-def update_contact(
-    request: Request,
-    contact_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
-    values = _contact_values(form)
-    errors: FormErrors = {}
-    address = _address_from(values, errors)
-    try:
-        fields = {f: values[f] for f in CONTACT_FIELDS}
-        changes = build(ContactUpdate, fields).model_dump(exclude_unset=True)
-        if errors:
-            raise FormInvalid(errors)
-        for field in CONTACT_FIELDS:
-            # An emptied input clears the field; the service refuses that for the email.
-            if values[field] is None:
-                changes[field] = None
-        changes["address"] = address  # the form shows the whole address: it replaces it
-        attempt(lambda: service.update_contact(page.session, page.account, contact.id, changes))
-    except FormInvalid as exc:
-        errors = failed(page, FormInvalid({**errors, **exc.errors}))
-        contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
-        return _contact_form(request, page, contact, values, None, errors, 422)
-    page.session.commit()
-    return redirect(f"/contacts/{contact_id}", flash=page.gettext("The contact was saved."))
-
-
-# --- companies ----------------------------------------------------------------------------------
-
-COMPANY_FIELDS = ("name", "domain")
-
-
-def _company_values(form: FormData) -> dict[str, str | None]:
-    fields = (*COMPANY_FIELDS, *(f"address.{part}" for part in ADDRESS_PARTS))
-    return {field: text(form, field) for field in fields}
-
-
-@router.get("/companies")
-def companies_index(
-    request: Request,
-    q: SearchText = None,
-    cursor: Cursor = None,
-    page: PageContext = Depends(page_requires(VIEW)),
-) -> Response:
-    if q and q.strip():
-        query = select(Company).where(
-            Company.account_id == page.account.id,
-            contains_text([Company.name, Company.domain], q),
-        )
-        rows, has_more, next_cursor = paginate(
-            page.session, query, Company.id, limit=DEFAULT_LIMIT, cursor=cursor
-        )
-    else:
-        rows, has_more, next_cursor = service.list_companies(
-            page.session, page.account, domain=None, limit=DEFAULT_LIMIT, cursor=cursor
-        )
-    context = {"companies": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
-    return render(request, "crm/companies.html", context)
-
-
-def _company_form(
-    request: Request,
-    page: PageContext,
-    company: Company | None,
-    values: Mapping[str, Any],
-    property_values: Mapping[str, Any] | None,
-    errors: FormErrors,
-    status_code: int = 200,
-) -> Response:
-    fields = (
-        _property_fields(page, _definitions(page, "companies"), property_values)
-        if property_values is not None
-        else []
-    )
-    context = {"company": company, "values": values, "errors": errors, "property_fields": fields}
-    return render(request, "crm/company_form.html", context, status_code=status_code)
-
-
-@router.get("/companies/new")
-def new_company(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    values = {field: "" for field in COMPANY_FIELDS} | _address_values(None)
-    return _company_form(request, page, None, values, {}, {})
-
-
-@router.post("/companies")
-def create_company(
-    request: Request,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    values = _company_values(form)
-    property_values = values_from_form(_definitions(page, "companies"), form, page.account.timezone)
-    errors: FormErrors = {}
-    address = _address_from(values, errors)
-    try:
-        fields = {f: values[f] for f in COMPANY_FIELDS}
-        data = build(CompanyCreate, {**fields, "address": address, "properties": property_values})
-        if errors:
-            raise FormInvalid(errors)
-        company = attempt(lambda: service.create_company(page.session, page.account, data))
-    except FormInvalid as exc:
-        errors = failed(page, FormInvalid({**errors, **exc.errors}))
-        return _company_form(request, page, None, values, property_values, errors, 422)
-    page.session.commit()
-    return redirect(f"/companies/{company.id}", flash=page.gettext("The company was created."))
-
-
-def _company_page(
-    request: Request,
-    page: PageContext,
-    company_id: str,
-    *,
-    property_values: Mapping[str, Any] | None = None,
-    errors: FormErrors | None = None,
-    status_code: int = 200,
-) -> Response:
-    company = get_owned(page.session, Company, page.account.id, company_id, "company")
-    definitions = _definitions(page, "companies")
-    stored = service.company_properties(page.session, page.account.id, [company.id])[company.id]
-    cursor = request.query_params.get("subscriptions_cursor")
+def _company_card(page: PageContext, company: Company, cursor: str | None) -> Card:
+    """A page of the company's subscriptions."""
     # The filter language's search: the same query the index page and the API's search run.
     search = SearchRequest.model_validate(
         {
@@ -511,27 +257,299 @@ def _company_page(
         }
     )
     rows, _, has_more, next_cursor = subscriptions.search(page.session, page.account, search)
+    return {}, rows, has_more, next_cursor
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """What differs between the contact and the company pages."""
+
+    name: str  # "contact": the 404's kind, the template names and the record's context key
+    path: str  # "/contacts"
+    model: type[Contact] | type[Company]
+    object_type: str  # of its custom properties
+    fields: tuple[str, ...]
+    create_schema: type[ContactCreate] | type[CompanyCreate]
+    update_schema: type[ContactUpdate] | type[CompanyUpdate]
+    create: Callable[[Session, Account, Any], Any]
+    update: Callable[[Session, Account, str, dict[str, Any]], Any]
+    created: str
+    saved: str
+    # What its page shows besides its facts and properties, and a page of its subscriptions.
+    card: Callable[[PageContext, Any, str | None], Card]
+
+    def get(self, page: PageContext, record_id: str) -> Any:
+        return get_owned(page.session, self.model, page.account.id, record_id, self.name)
+
+    def values(self, form: FormData) -> dict[str, str | None]:
+        fields = (*self.fields, *(f"address.{part}" for part in ADDRESS_PARTS))
+        return {field: text(form, field) for field in fields}
+
+
+CONTACTS = RecordKind(
+    name="contact",
+    path="/contacts",
+    model=Contact,
+    object_type="contacts",
+    fields=("email", "first_name", "last_name", "phone"),
+    create_schema=ContactCreate,
+    update_schema=ContactUpdate,
+    create=service.create_contact,
+    update=service.update_contact,
+    created=N_("The contact was created."),
+    saved=N_("The contact was saved."),
+    card=_contact_card,
+)
+COMPANIES = RecordKind(
+    name="company",
+    path="/companies",
+    model=Company,
+    object_type="companies",
+    fields=("name", "domain"),
+    create_schema=CompanyCreate,
+    update_schema=CompanyUpdate,
+    create=service.create_company,
+    update=service.update_company,
+    created=N_("The company was created."),
+    saved=N_("The company was saved."),
+    card=_company_card,
+)
+
+
+def _record_form(
+    request: Request,
+    page: PageContext,
+    kind: RecordKind,
+    record: Any,
+    values: Mapping[str, Any],
+    property_values: Mapping[str, Any] | None,
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    # A new record's form asks for its custom properties too (required ones must be given);
+    # an existing record's are edited on its page.
+    fields = (
+        _property_fields(page, _definitions(page, kind.object_type), property_values)
+        if property_values is not None
+        else []
+    )
+    context = {kind.name: record, "values": values, "errors": errors, "property_fields": fields}
+    return render(request, f"crm/{kind.name}_form.html", context, status_code=status_code)
+
+
+def _new_record(request: Request, page: PageContext, kind: RecordKind) -> Response:
+    values = {field: "" for field in kind.fields} | _address_values(None)
+    return _record_form(request, page, kind, None, values, {}, {})
+
+
+def _create_record(
+    request: Request, page: PageContext, kind: RecordKind, form: FormData
+) -> Response:
+    values = kind.values(form)
+    definitions = _definitions(page, kind.object_type)
+    property_values = values_from_form(definitions, form, page.account.timezone)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in kind.fields}
+        body = {**fields, "address": address, "properties": property_values}
+        data = build(kind.create_schema, body)
+        if errors:
+            raise FormInvalid(errors)
+        record = attempt(lambda: kind.create(page.session, page.account, data))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        return _record_form(request, page, kind, None, values, property_values, errors, 422)
+    page.session.commit()
+    return redirect(f"{kind.path}/{record.id}", flash=page.gettext(kind.created))
+
+
+def _record_page(
+    request: Request,
+    page: PageContext,
+    kind: RecordKind,
+    record_id: str,
+    *,
+    property_values: Mapping[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    """A contact's or company's page: its facts, custom properties and subscriptions."""
+    record = kind.get(page, record_id)
+    definitions = _definitions(page, kind.object_type)
+    stored = properties.get_values(page.session, page.account.id, kind.object_type, [record.id])
+    stored = stored[record.id]
+    cursor = request.query_params.get("subscriptions_cursor")
+    extra, rows, has_more, next_cursor = kind.card(page, record, cursor)
     context = {
-        "company": company,
+        kind.name: record,
         "property_rows": _property_rows(definitions, stored),
         "property_fields": _property_fields(
             page, definitions, stored if property_values is None else property_values
         ),
         "errors": errors or {},
+        **extra,
         "subscriptions": _subscription_card(page, rows),
         "subscriptions_next": (
             page_url(request, subscriptions_cursor=next_cursor) if has_more else None
         ),
         "subscriptions_first": page_url(request, subscriptions_cursor=None) if cursor else None,
     }
-    return render(request, "crm/company.html", context, status_code=status_code)
+    return render(request, f"crm/{kind.name}.html", context, status_code=status_code)
+
+
+def _update_properties(
+    request: Request, page: PageContext, kind: RecordKind, record_id: str, form: FormData
+) -> Response:
+    record = kind.get(page, record_id)
+    definitions = _definitions(page, kind.object_type)
+    values = values_from_form(definitions, form, page.account.timezone)
+    try:
+        changes = build(kind.update_schema, {"properties": values}).model_dump(exclude_unset=True)
+        attempt(lambda: kind.update(page.session, page.account, record.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, exc)
+        return _record_page(
+            request, page, kind, record_id, property_values=values, errors=errors, status_code=422
+        )
+    page.session.commit()
+    return redirect(f"{kind.path}/{record_id}", flash=page.gettext("The properties were saved."))
+
+
+def _edit_record(request: Request, page: PageContext, kind: RecordKind, record_id: str) -> Response:
+    record = kind.get(page, record_id)
+    values = {f: getattr(record, f) or "" for f in kind.fields} | _address_values(record.address)
+    return _record_form(request, page, kind, record, values, None, {})
+
+
+def _update_record(
+    request: Request, page: PageContext, kind: RecordKind, record_id: str, form: FormData
+) -> Response:
+    record = kind.get(page, record_id)
+    values = kind.values(form)
+    errors: FormErrors = {}
+    address = _address_from(values, errors)
+    try:
+        fields = {f: values[f] for f in kind.fields}
+        changes = build(kind.update_schema, fields).model_dump(exclude_unset=True)
+        if errors:
+            raise FormInvalid(errors)
+        for field in kind.fields:
+            # An emptied input clears the field; the service refuses that for a contact's
+            # email and a company's name.
+            if values[field] is None:
+                changes[field] = None
+        changes["address"] = address  # the form shows the whole address: it replaces it
+        attempt(lambda: kind.update(page.session, page.account, record.id, changes))
+    except FormInvalid as exc:
+        errors = failed(page, FormInvalid({**errors, **exc.errors}))
+        record = kind.get(page, record_id)
+        return _record_form(request, page, kind, record, values, None, errors, 422)
+    page.session.commit()
+    return redirect(f"{kind.path}/{record_id}", flash=page.gettext(kind.saved))
+
+
+# --- contacts -----------------------------------------------------------------------------------
+
+
+@router.get("/contacts")
+def contacts_index(
+    request: Request,
+    q: SearchText = None,
+    cursor: Cursor = None,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    rows, has_more, next_cursor = service.list_contacts(
+        page.session, page.account, email=None, limit=DEFAULT_LIMIT, cursor=cursor, query=q
+    )
+    context = {"contacts": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
+    return render(request, "crm/contacts.html", context)
+
+
+@router.get("/contacts/new")
+def new_contact(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    return _new_record(request, page, CONTACTS)
+
+
+@router.post("/contacts")
+def create_contact(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _create_record(request, page, CONTACTS, form)
+
+
+@router.get("/contacts/{contact_id}")
+def contact_detail(
+    request: Request, contact_id: str, page: PageContext = Depends(page_requires(VIEW))
+) -> Response:
+    return _record_page(request, page, CONTACTS, contact_id)
+
+
+@router.post("/contacts/{contact_id}/properties")
+def update_contact_properties(
+    request: Request,
+    contact_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _update_properties(request, page, CONTACTS, contact_id, form)
+
+
+@router.get("/contacts/{contact_id}/edit")
+def edit_contact(
+    request: Request, contact_id: str, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    return _edit_record(request, page, CONTACTS, contact_id)
+
+
+@router.post("/contacts/{contact_id}")
+def update_contact(
+    request: Request,
+    contact_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _update_record(request, page, CONTACTS, contact_id, form)
+
+
+# --- companies ----------------------------------------------------------------------------------
+
+
+@router.get("/companies")
+def companies_index(
+    request: Request,
+    q: SearchText = None,
+    cursor: Cursor = None,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    rows, has_more, next_cursor = service.list_companies(
+        page.session, page.account, domain=None, limit=DEFAULT_LIMIT, cursor=cursor, query=q
+    )
+    context = {"companies": rows, "q": q or "", **_list_context(request, has_more, next_cursor)}
+    return render(request, "crm/companies.html", context)
+
+
+@router.get("/companies/new")
+def new_company(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    return _new_record(request, page, COMPANIES)
+
+
+@router.post("/companies")
+def create_company(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _create_record(request, page, COMPANIES, form)
 
 
 @router.get("/companies/{company_id}")
 def company_detail(
     request: Request, company_id: str, page: PageContext = Depends(page_requires(VIEW))
 ) -> Response:
-    return _company_page(request, page, company_id)
+    return _record_page(request, page, COMPANIES, company_id)
 
 
 @router.post("/companies/{company_id}/properties")
@@ -541,29 +559,14 @@ def update_company_properties(
     form: FormData = Depends(form_data),
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
-    company = get_owned(page.session, Company, page.account.id, company_id, "company")
-    values = values_from_form(_definitions(page, "companies"), form, page.account.timezone)
-    try:
-        changes = build(CompanyUpdate, {"properties": values}).model_dump(exclude_unset=True)
-        attempt(lambda: service.update_company(page.session, page.account, company.id, changes))
-    except FormInvalid as exc:
-        errors = failed(page, exc)
-        return _company_page(
-            request, page, company_id, property_values=values, errors=errors, status_code=422
-        )
-    page.session.commit()
-    return redirect(f"/companies/{company_id}", flash=page.gettext("The properties were saved."))
+    return _update_properties(request, page, COMPANIES, company_id, form)
 
 
 @router.get("/companies/{company_id}/edit")
 def edit_company(
     request: Request, company_id: str, page: PageContext = Depends(page_requires(EDIT))
 ) -> Response:
-    company = get_owned(page.session, Company, page.account.id, company_id, "company")
-    values = {f: getattr(company, f) or "" for f in COMPANY_FIELDS} | _address_values(
-        company.address
-    )
-    return _company_form(request, page, company, values, None, {})
+    return _edit_record(request, page, COMPANIES, company_id)
 
 
 @router.post("/companies/{company_id}")
@@ -573,26 +576,7 @@ def update_company(
     form: FormData = Depends(form_data),
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
-    company = get_owned(page.session, Company, page.account.id, company_id, "company")
-    values = _company_values(form)
-    errors: FormErrors = {}
-    address = _address_from(values, errors)
-    try:
-        fields = {f: values[f] for f in COMPANY_FIELDS}
-        changes = build(CompanyUpdate, fields).model_dump(exclude_unset=True)
-        if errors:
-            raise FormInvalid(errors)
-        for field in COMPANY_FIELDS:
-            if values[field] is None:
-                changes[field] = None  # the service refuses an empty name
-        changes["address"] = address
-        attempt(lambda: service.update_company(page.session, page.account, company.id, changes))
-    except FormInvalid as exc:
-        errors = failed(page, FormInvalid({**errors, **exc.errors}))
-        company = get_owned(page.session, Company, page.account.id, company_id, "company")
-        return _company_form(request, page, company, values, None, errors, 422)
-    page.session.commit()
-    return redirect(f"/companies/{company_id}", flash=page.gettext("The company was saved."))
+    return _update_record(request, page, COMPANIES, company_id, form)
 
 
 # --- deals --------------------------------------------------------------------------------------

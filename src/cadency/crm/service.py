@@ -24,6 +24,7 @@ from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.kit.text_search import contains_text
 from cadency.properties import service as properties
 from cadency.subscriptions.models import LineItem
 
@@ -127,12 +128,24 @@ def update_contact(
 
 
 def list_contacts(
-    session: Session, account: Account, *, email: str | None, limit: int, cursor: str | None
+    session: Session,
+    account: Account,
+    *,
+    email: str | None,
+    limit: int,
+    cursor: str | None,
+    query: str | None = None,
 ) -> Page:
-    query = select(Contact).where(Contact.account_id == account.id)
+    """Contacts, newest first. `query`: text the email address or the first or last name
+    contains, ignoring case (blank: every contact)."""
+    statement = select(Contact).where(Contact.account_id == account.id)
     if email is not None:
-        query = query.where(Contact.email == email.strip().lower())
-    return paginate(session, query, Contact.id, limit=limit, cursor=cursor)
+        statement = statement.where(Contact.email == email.strip().lower())
+    if query and query.strip():
+        statement = statement.where(
+            contains_text([Contact.email, Contact.first_name, Contact.last_name], query)
+        )
+    return paginate(session, statement, Contact.id, limit=limit, cursor=cursor)
 
 
 # Companies
@@ -178,12 +191,22 @@ def update_company(
 
 
 def list_companies(
-    session: Session, account: Account, *, domain: str | None, limit: int, cursor: str | None
+    session: Session,
+    account: Account,
+    *,
+    domain: str | None,
+    limit: int,
+    cursor: str | None,
+    query: str | None = None,
 ) -> Page:
-    query = select(Company).where(Company.account_id == account.id)
+    """Companies, newest first. `query`: text the name or domain contains, ignoring case
+    (blank: every company)."""
+    statement = select(Company).where(Company.account_id == account.id)
     if domain is not None:
-        query = query.where(Company.domain == domain.strip().lower())
-    return paginate(session, query, Company.id, limit=limit, cursor=cursor)
+        statement = statement.where(Company.domain == domain.strip().lower())
+    if query and query.strip():
+        statement = statement.where(contains_text([Company.name, Company.domain], query))
+    return paginate(session, statement, Company.id, limit=limit, cursor=cursor)
 
 
 # Deals

@@ -5,13 +5,13 @@ swaps in the summary. Line items are rows of a table: each row carries a hidden 
 with its key, and its fields are named `line.<key>.<field>`, so the order of the rows in the
 page (dragged, or moved with the up/down buttons) is the order the form submits them in.
 
-On submit the form becomes the API's `SubscriptionCreate` and goes to the same service as
-`POST /api/v1/subscriptions`. That service makes one subscription of items that share their
-billing terms; a purchase with items that differ (a monthly and an annual item) becomes several
-subscriptions by the grouping rule (SPEC §4), each created by that same service in the same
-transaction: one-time items and checkout fees go on the subscription billed first, as payment
-links and conversions do (checkout.service). Errors of any of them land next to the row they
-name, and nothing is written.
+On submit the form becomes the API's `SubscriptionCreate` and goes to
+`subscriptions.service.create_grouped`: the service of `POST /api/v1/subscriptions` makes one
+subscription of items that share their billing terms; a purchase with items that differ (a
+monthly and an annual item) becomes several subscriptions by the grouping rule (SPEC §4), each
+created by that same service in the same transaction: one-time items and checkout fees go on the
+subscription billed first, as payment links and conversions do (checkout.service). Errors of any
+of them land next to the row they name, and nothing is written.
 
 Prefill for links from other pages: `?contact_id=`, `?company_id=`, `?deal_id=` (the deal's
 contact, company, currency and line items).
@@ -30,11 +30,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from cadency.billing import engine
 from cadency.catalog import service as catalog
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS, LineItemInput
 from cadency.catalog.models import Fee, Product, TaxRate
@@ -54,7 +53,7 @@ from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import service
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
-from cadency.subscriptions.summary import Rate, SummaryLine, group_lines, summarize
+from cadency.subscriptions.summary import Rate, SummaryLine, summarize
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
@@ -372,54 +371,6 @@ def validated(page: PageContext, data: CreateForm) -> SubscriptionCreate:
     return built
 
 
-def create_subscriptions(
-    page: PageContext, body: SubscriptionCreate, *, allow_custom: bool
-) -> list[Subscription]:
-    """Create what the form describes, through the service of `POST /subscriptions`: one
-    subscription, or one per group of the grouping rule (SPEC §4). Never commits."""
-    grouping = group_lines(body.line_items, page.today)
-    if len(grouping.groups) <= 1:
-        return [
-            attempt(
-                lambda: service.create(
-                    page.session, page.account, body, allow_custom_items=allow_custom
-                )
-            )
-        ]
-    created = []
-    for index in range(len(grouping.groups)):
-        positions = grouping.positions(index)
-        part = body.model_copy(
-            update={
-                "line_items": [body.line_items[p] for p in positions],
-                # Checkout fees are charged once, with the one-time items.
-                "fee_ids": body.fee_ids if index == grouping.first else [],
-            }
-        )
-        try:
-            created.append(
-                service.create(
-                    page.session,
-                    page.account,
-                    part,
-                    allow_custom_items=allow_custom,
-                    bill_now=False,
-                )
-            )
-        except APIError as exc:
-            raise FormInvalid({_original_param(exc.param, positions): exc.message}) from exc
-    # Only once every group passed the service's checks is anything charged: the engine run
-    # that `service.create` does itself, for each subscription in turn.
-    now = page.now
-    for subscription in created:
-        try:
-            engine.process(page.session, page.account, subscription, now)
-        except APIError as exc:
-            raise FormInvalid({"__all__": exc.message}) from exc
-    page.session.flush()
-    return created
-
-
 def _associate_with_deal(page: PageContext, created: Sequence[Subscription], deal_id: str) -> None:
     """A subscription created from a deal is associated with it, as a conversion is."""
     for subscription in created:
@@ -429,16 +380,6 @@ def _associate_with_deal(page: PageContext, created: Sequence[Subscription], dea
             )
         except APIError as exc:
             raise FormInvalid({"__all__": exc.message}) from exc
-
-
-def _original_param(param: str | None, positions: Sequence[int]) -> str:
-    """A group's `line_items.<i>.field` as the row of the whole form it came from."""
-    match = re.fullmatch(r"line_items\.(\d+)(\..*)?", param or "")
-    if match is None:
-        return param or "__all__"
-    index = int(match.group(1))
-    original = positions[index] if index < len(positions) else index
-    return f"line_items.{original}{match.group(2) or ''}"
 
 
 # --- the summary --------------------------------------------------------------------------------
@@ -512,67 +453,36 @@ def _summary_line(
 
 
 # --- lookups the form needs -----------------------------------------------------------------------
-# The CRM and catalog services have no text search yet; these read-only lookups are the form's
-# own (they belong in crm.service / catalog.service once those grow a search).
-
-
-def _like(query: str) -> str:
-    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+# The search boxes show a few matches, in alphabetical order.
 
 
 def _search_contacts(page: PageContext, query: str) -> Sequence[Contact]:
-    pattern = _like(query)
-    return page.session.scalars(
-        select(Contact)
-        .where(
-            Contact.account_id == page.account.id,
-            or_(
-                Contact.email.ilike(pattern, escape="\\"),
-                Contact.first_name.ilike(pattern, escape="\\"),
-                Contact.last_name.ilike(pattern, escape="\\"),
-            ),
-        )
-        .order_by(Contact.email)
-        .limit(SEARCH_RESULTS)
-    ).all()
+    rows, _, _ = crm.list_contacts(
+        page.session, page.account, email=None, limit=SEARCH_RESULTS, cursor=None, query=query
+    )
+    return sorted(rows, key=lambda contact: contact.email)
 
 
 def _search_companies(page: PageContext, query: str) -> Sequence[Company]:
-    pattern = _like(query)
-    return page.session.scalars(
-        select(Company)
-        .where(
-            Company.account_id == page.account.id,
-            or_(
-                Company.name.ilike(pattern, escape="\\"),
-                Company.domain.ilike(pattern, escape="\\"),
-            ),
-        )
-        .order_by(Company.name)
-        .limit(SEARCH_RESULTS)
-    ).all()
+    rows, _, _ = crm.list_companies(
+        page.session, page.account, domain=None, limit=SEARCH_RESULTS, cursor=None, query=query
+    )
+    return sorted(rows, key=lambda company: company.name)
 
 
 def _search_products(page: PageContext, query: str, currency: str) -> Sequence[Product]:
     """Products of the library that can go on a subscription in `currency`: by name,
     description or SKU, as in the seed's product panel."""
-    pattern = _like(query)
-    return page.session.scalars(
-        select(Product)
-        .where(
-            Product.account_id == page.account.id,
-            Product.archived.is_(False),
-            Product.currency == currency,
-            or_(
-                Product.name.ilike(pattern, escape="\\"),
-                Product.sku.ilike(pattern, escape="\\"),
-                Product.description.ilike(pattern, escape="\\"),
-            ),
-        )
-        .order_by(Product.name)
-        .limit(SEARCH_RESULTS)
-    ).all()
+    rows, _, _ = catalog.list_products(
+        page.session,
+        page.account,
+        archived=False,
+        currency=currency,
+        limit=SEARCH_RESULTS,
+        cursor=None,
+        query=query,
+    )
+    return sorted(rows, key=lambda product: product.name)
 
 
 def _products(page: PageContext, ids: Iterable[str]) -> dict[str, Product]:
@@ -791,7 +701,11 @@ async def create_submit(
         )
     try:
         body = validated(page, data)
-        created = create_subscriptions(page, body, allow_custom=allow_custom)
+        created = attempt(
+            lambda: service.create_grouped(
+                page.session, page.account, body, allow_custom_items=allow_custom
+            )
+        )
         if data.deal_id:
             _associate_with_deal(page, created, data.deal_id)
     except FormInvalid as exc:

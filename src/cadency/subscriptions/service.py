@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,7 +19,7 @@ from cadency.crm.models import Association, Company, Contact
 from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
-from cadency.kit.errors import Conflict, InvalidRequest, not_found
+from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
@@ -40,6 +41,7 @@ from cadency.subscriptions.state import (
     refresh_derived,
     restart_billing,
 )
+from cadency.subscriptions.summary import group_lines
 
 OBJECT_TYPE = "subscriptions"
 ENDED_STATUSES = ("canceled", "expired")
@@ -167,6 +169,58 @@ def create(
         engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
+
+
+def create_grouped(
+    session: Session, account: Account, data: SubscriptionCreate, *, allow_custom_items: bool
+) -> list[Subscription]:
+    """Create what one purchase describes: one subscription, or one per group of the grouping
+    rule (SPEC §4) when its items differ in their billing terms. One-time items and the fees go
+    on the subscription billed first. An error about a group's item names the item's position
+    in `data.line_items` (`param`), and nothing is billed unless every group was created."""
+    grouping = group_lines(data.line_items, clock.account_today(account))
+    if len(grouping.groups) <= 1:
+        return [create(session, account, data, allow_custom_items=allow_custom_items)]
+    created = []
+    for index in range(len(grouping.groups)):
+        positions = grouping.positions(index)
+        part = data.model_copy(
+            update={
+                "line_items": [data.line_items[p] for p in positions],
+                # Checkout fees are charged once, with the one-time items.
+                "fee_ids": data.fee_ids if index == grouping.first else [],
+            }
+        )
+        try:
+            created.append(
+                create(
+                    session, account, part, allow_custom_items=allow_custom_items, bill_now=False
+                )
+            )
+        except APIError as exc:
+            exc.param = _original_param(exc.param, positions)
+            raise
+    # Only once every group passed the checks is anything charged: the engine run that
+    # `create` does itself, for each subscription in turn.
+    now = clock.account_now(account)
+    for subscription in created:
+        try:
+            engine.process(session, account, subscription, now)
+        except APIError as exc:
+            exc.param = None  # about the purchase as a whole
+            raise
+    session.flush()
+    return created
+
+
+def _original_param(param: str | None, positions: Sequence[int]) -> str | None:
+    """A group's `line_items.<i>.field` as the position in the whole purchase it came from."""
+    match = re.fullmatch(r"line_items\.(\d+)(\..*)?", param or "")
+    if match is None:
+        return param
+    index = int(match.group(1))
+    original = positions[index] if index < len(positions) else index
+    return f"line_items.{original}{match.group(2) or ''}"
 
 
 def _new_subscription(
