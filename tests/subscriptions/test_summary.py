@@ -129,6 +129,32 @@ def test_fees_are_future_payments_when_the_first_invoice_is_later() -> None:
     assert FuturePayment("Handling", NEXT_MONTH, 150, None) in summary.future
 
 
+def test_a_free_trial_moves_the_first_invoice_to_the_trial_end() -> None:
+    """The service starts a trial today and bills the first period, with the one-time items
+    and fees, when it ends: nothing is due now."""
+    fees = [fee("Handling", amount=150)]
+    summary = summarize([coffee(), SETUP], TODAY, fees, trial_days=14)
+    trial_end = date(2026, 4, 14)
+    assert (summary.subtotal, summary.tax_total, summary.fee_total, summary.due_now) == (0, 0, 0, 0)
+    assert summary.fees == () and summary.discounts == () and summary.taxes == ()
+    assert summary.future == (
+        FuturePayment("Coffee", trial_end, 2178, "monthly"),
+        FuturePayment("Setup fee", trial_end, 2500, None),
+        FuturePayment("Handling", trial_end, 150, None),
+    )
+    assert summary.future_payments == 2178 + 2500 + 150
+    assert summary.total is None  # the coffee still renews until canceled
+
+
+def test_a_trial_counts_from_a_later_start_and_keeps_the_total() -> None:
+    line = coffee(billing_terms="fixed", number_of_payments=3, billing_start_date=NEXT_MONTH)
+    summary = summarize([line], TODAY, trial_days=7)
+    assert summary.due_now == 0
+    assert summary.future == (FuturePayment("Coffee", date(2026, 5, 7), 2178, "monthly"),)
+    # A trial delays the payments; it does not take one away.
+    assert summary.total == summarize([line], TODAY).total == 3 * 2178
+
+
 def test_nothing_to_summarise() -> None:
     summary = summarize([], TODAY)
     assert (summary.subtotal, summary.due_now, summary.future_payments, summary.total) == (
@@ -272,6 +298,20 @@ def test_every_first_payment_is_due_now_or_later_and_the_total_counts_every_paym
     assert all(
         isinstance(v, int) for v in (summary.subtotal, summary.due_now, summary.future_payments)
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(purchases, st.booleans(), st.integers(min_value=1, max_value=730))
+def test_with_a_trial_every_first_payment_is_a_future_payment(
+    purchase: tuple[int, list[SummaryLine]], with_fees: bool, trial_days: int
+) -> None:
+    _, items = purchase
+    fees = [fee("Surcharge", percentage="2.5"), fee("Handling", amount=99)] if with_fees else []
+    without, trial = summarize(items, TODAY, fees), summarize(items, TODAY, fees, trial_days)
+    assert trial.due_now == trial.subtotal == trial.fee_total == 0
+    assert trial.future_payments == without.due_now + without.future_payments
+    assert trial.total == without.total
+    assert all(payment.on > TODAY for payment in trial.future)
 
 
 @settings(max_examples=200, deadline=None)

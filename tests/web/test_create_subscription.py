@@ -143,7 +143,7 @@ def test_create_a_subscription_with_a_live_summary(staff: Staff) -> None:
 
     choose_contact(page, "jans", "Emma Jansen")
     # Her saved card is chosen for automatic charging.
-    expect(page.get_by_label("Payment method")).to_have_value(data["card"]["id"])
+    expect(page.get_by_label("Payment method", exact=True)).to_have_value(data["card"]["id"])
 
     coffee = add_product(page, "beans-1", "Coffee beans")  # found by its SKU
     expect(coffee.get_by_label("Unit price")).to_have_value("10.00")
@@ -474,7 +474,7 @@ def test_new_contact_and_company_invoice_collection_and_a_delayed_start(staff: S
     page.get_by_label("Last name").fill("Lovelace")
     page.get_by_role("button", name="Create contact").click()
     expect(page.get_by_test_id("chosen-contact")).to_contain_text("Ada Lovelace")
-    expect(page.get_by_label("Payment method")).to_have_value("collect")
+    expect(page.get_by_label("Payment method", exact=True)).to_have_value("collect")
 
     page.get_by_text("Create a new company").click()
     page.get_by_label("Company name").fill("Analytical Engines Ltd")
@@ -492,7 +492,7 @@ def test_new_contact_and_company_invoice_collection_and_a_delayed_start(staff: S
     expect(page.get_by_test_id("summary-future-list")).to_contain_text("Coffee beans")
 
     page.get_by_label("Collect payment manually on each invoice").check()
-    expect(page.get_by_label("Payment method")).to_be_hidden()
+    expect(page.get_by_label("Payment method", exact=True)).to_be_hidden()
     page.get_by_label("Payment terms").select_option("net_30")
     page.get_by_text("Invoice settings").click()
     page.get_by_label("Invoice comments").fill("Thank you for your order.")
@@ -609,3 +609,75 @@ def test_a_record_only_subscription_and_what_the_form_itself_refuses(
     assert subscription["billing_address"]["city"] == "Utrecht"
     assert subscription["billing_address"]["country"] == "NL"
     assert api.ok(api.get("/invoices", {"subscription_id": subscription["id"]}))["data"] == []
+
+
+def test_online_payment_options_and_a_free_trial(staff: Staff) -> None:
+    api = staff.api
+    data = shop(api)
+    page = staff.goto("/subscriptions/new")
+    choose_contact(page, "emma", "Emma Jansen")
+    add_product(page, "beans", "Coffee beans")
+    add_custom(page, "Setup fee", "25.00")
+    expect_summary(page, "€35.00", "€35.00", "€0.00", "—")
+
+    # With a trial the whole first invoice waits for the trial's end: nothing is due now.
+    page.get_by_label("Free trial (days)").fill("14")
+    expect_summary(page, "€0.00", "€0.00", "€35.00", "—")
+    expect(summary(page, "trial")).to_contain_text("Free trial of 14 days")
+    day = today(api)
+    trial_end = periods.add_days(day, 14)
+    shown_end = f"{trial_end:%b} {trial_end.day}, {trial_end.year}"
+    page.get_by_test_id("summary-future-list").locator("summary").click()
+    expect(page.get_by_test_id("summary-future-list")).to_contain_text(f"from {shown_end}")
+
+    options = page.get_by_test_id("online-payment")
+    expect(options.get_by_label("Accept online payments")).to_be_checked()
+    expect(options.get_by_label("Card")).to_be_checked()
+    expect(options.get_by_label("Bank debit")).not_to_be_checked()
+    expect(options.get_by_label("Save the payment method for future charges")).to_be_checked()
+    # Online payments without any payment type are refused, next to the options.
+    options.get_by_label("Card").uncheck()
+    page.get_by_role("button", name="Create subscription").click()
+    expect(page.get_by_test_id("online-payment")).to_contain_text("Name at least one payment type")
+    assert subscriptions_of(api, data["emma"]["id"]) == []
+    options = page.get_by_test_id("online-payment")
+    expect(options.get_by_label("Card")).not_to_be_checked()
+    expect(page.get_by_label("Free trial (days)")).to_have_value("14")
+
+    options.get_by_label("Card").check()
+    options.get_by_label("Bank debit").check()
+    options.get_by_label("Collect billing address").check()
+    options.get_by_label("Save the payment method for future charges").uncheck()
+    page.get_by_role("button", name="Create subscription").click()
+    page.wait_for_url(f"{staff.base_url}/subscriptions/sub_*")
+
+    [created] = subscriptions_of(api, data["emma"]["id"])
+    assert created["payment_options"] == {
+        "accept_online_payments": True,
+        "payment_types": ["card", "bank_debit"],
+        "collect_billing_address": True,
+        "collect_shipping_address": False,
+        "save_payment_method": False,
+    }
+    assert created["status"] == "trialing"
+    assert created["start_date"] == day.isoformat()
+    assert created["trial_end"] == created["next_payment_date"] == trial_end.isoformat()
+    assert created["total_collected"] == "0.00"
+    assert created["payments_completed"] == 0
+
+    expect(page.get_by_test_id("fact-status")).to_have_text("Trial")
+    expect(page.get_by_test_id("fact-trial-end")).to_have_text(shown_end)
+    expect(page.get_by_test_id("fact-online-payments")).to_have_text("Accepted: Card, Bank debit")
+    expect(page.get_by_test_id("fact-collected-at-payment")).to_have_text("Billing address")
+    expect(page.get_by_test_id("fact-save-payment-method")).to_have_text("No")
+
+    # Online payments turned off: the record says so.
+    api.ok(
+        api.patch(
+            f"/subscriptions/{created['id']}",
+            {"payment_options": {"accept_online_payments": False}},
+        )
+    )
+    page.reload()
+    expect(page.get_by_test_id("fact-online-payments")).to_have_text("Not accepted")
+    expect(page.get_by_test_id("fact-save-payment-method")).to_have_count(0)

@@ -15,9 +15,20 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def _messages(path: Path) -> dict[str, str]:
+    """msgid → translation; a plural message counts as translated only when every form is,
+    and is keyed by its singular (its forms joined, so placeholders of each are checked)."""
     with path.open("rb") as f:
         catalog = read_po(f)
-    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str)}
+    messages: dict[str, str] = {}
+    for m in catalog:
+        if not m.id:
+            continue
+        if isinstance(m.id, tuple):
+            forms = m.string if isinstance(m.string, tuple) else ()
+            messages[" | ".join(m.id)] = " | ".join(forms) if forms and all(forms) else ""
+        else:
+            messages[m.id] = m.string
+    return messages
 
 
 @pytest.mark.parametrize("language", ["nl", "da"])

@@ -73,7 +73,8 @@ BUILTIN_NAMES: dict[str, set[str]] = {
         "line_items",
         # Request bodies and stored columns.
         "billing_address", "collect_payment_method_on_first_invoice", "trial_days",
-        "commitment_months", "invoice_settings", "cancellation_comment", "billing_anchor",
+        "commitment_months", "invoice_settings", "payment_options", "cancellation_comment",
+        "billing_anchor",
         "recurring_amount", "next_action_at", "owner_id", "owner", "deal_id", "quote_id",
         "contact", "company", "amount",
     },

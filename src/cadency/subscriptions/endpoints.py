@@ -60,6 +60,7 @@ def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
             "total_collected": money.format_amount(s.total_collected, currency),
             "mrr": money.format_amount(s.mrr, currency),
             "fee_ids": list(s.fee_ids or []),
+            "payment_options": service.payment_options(s),
             "line_items": [LineItemOut.of(item) for item in s.line_items],
             "properties": values,
         }

@@ -37,6 +37,9 @@ class Subscription(Base):
     collect_payment_method_on_first_invoice: Mapped[bool] = mapped_column(default=False)
     invoice_creation: Mapped[bool] = mapped_column(default=True)
     invoice_settings: Mapped[dict[str, Any] | None]
+    # How the buyer may pay online (schemas.PaymentOptions as JSON); None: the defaults, so rows
+    # written before the options existed (or by bulk inserts) read as the defaults.
+    payment_options: Mapped[dict[str, Any] | None]
     # Fees (e.g. a card surcharge) added to what is due at checkout: the first invoice only.
     fee_ids: Mapped[list[Any] | None]
 

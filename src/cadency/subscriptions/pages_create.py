@@ -74,6 +74,7 @@ SEARCH_RESULTS = 10
 # Delays are bounded so that a date can always be computed (and a typo is caught).
 MAX_DELAY = {"days": 3660, "months": 120}
 COLLECT_ON_FIRST_INVOICE = "collect"
+MAX_TRIAL_DAYS = 730  # as SubscriptionCreate.trial_days
 _KEY = re.compile(r"[a-z0-9]{1,16}")
 _INVALID_VALUE = re.compile(r"^Invalid value for '[^']*': ")
 
@@ -258,6 +259,13 @@ class CreateForm:
     payment_method: str = ""  # a saved method's ID, or COLLECT_ON_FIRST_INVOICE
     payment_terms: str = ""
     fee_ids: list[str] = field(default_factory=list)
+    # Online payment options (the API's PaymentOptions), with its defaults.
+    accept_online_payments: bool = True
+    payment_types: list[str] = field(default_factory=lambda: ["card"])
+    collect_billing_address: bool = False
+    collect_shipping_address: bool = False
+    save_payment_method: bool = True
+    trial_days: str = ""
     commitment_months: str = ""
     comments: str = ""
     tax_ids: str = ""
@@ -269,6 +277,12 @@ class CreateForm:
 def read_form(form: FormData, page: PageContext) -> CreateForm:
     def value(name: str) -> str:
         return text(form, name) or ""
+
+    # An unchecked box sends nothing: the hidden marker tells "off" from "not on the form".
+    options_on_form = "payment_options.present" in form
+
+    def option(name: str, default: bool) -> bool:
+        return checked(form, f"payment_options.{name}") if options_on_form else default
 
     return CreateForm(
         contact_id=value("contact_id"),
@@ -287,6 +301,16 @@ def read_form(form: FormData, page: PageContext) -> CreateForm:
         payment_method=value("payment_method"),
         payment_terms=value("payment_terms"),
         fee_ids=[v for v in form.getlist("fee_ids") if isinstance(v, str) and v],
+        accept_online_payments=option("accept_online_payments", True),
+        payment_types=[
+            v for v in form.getlist("payment_options.payment_types") if isinstance(v, str) and v
+        ]
+        if options_on_form
+        else ["card"],
+        collect_billing_address=option("collect_billing_address", False),
+        collect_shipping_address=option("collect_shipping_address", False),
+        save_payment_method=option("save_payment_method", True),
+        trial_days=value("trial_days"),
         commitment_months=value("commitment_months"),
         comments=value("invoice_settings.comments"),
         tax_ids=value("invoice_settings.tax_ids"),
@@ -345,6 +369,15 @@ def request_body(page: PageContext, data: CreateForm, errors: FormErrors) -> dic
         # first one when it collects the payment method.
         "payment_terms": data.payment_terms if (collect or not charge) else None,
         "invoice_creation": data.invoice_creation,
+        "payment_options": {
+            "accept_online_payments": data.accept_online_payments,
+            # The types are not used when online payments are off.
+            "payment_types": data.payment_types if data.accept_online_payments else [],
+            "collect_billing_address": data.collect_billing_address,
+            "collect_shipping_address": data.collect_shipping_address,
+            "save_payment_method": data.save_payment_method,
+        },
+        "trial_days": _integer(data.trial_days),
         "commitment_months": _integer(data.commitment_months),
         "invoice_settings": {k: v for k, v in settings.items() if v} or None,
         "fee_ids": data.fee_ids,
@@ -391,6 +424,7 @@ class SummaryView:
     currency: str
     left_out: int  # rows whose values cannot be priced yet
     invoice_creation: bool
+    trial_days: int  # 0: no trial (or none that can be read yet)
 
 
 def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
@@ -415,11 +449,15 @@ def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
         for fee in _fees(page)
         if fee.id in data.fee_ids and (fee.fee_type != "fixed" or fee.currency == currency)
     ]
+    trial_days = _integer(data.trial_days)
+    # A trial the schema would refuse is left out, as a row that cannot be read is.
+    trial = trial_days if isinstance(trial_days, int) and 1 <= trial_days <= MAX_TRIAL_DAYS else 0
     return SummaryView(
-        summary=summarize(lines, page.today, fees),
+        summary=summarize(lines, page.today, fees, trial),
         currency=currency,
         left_out=left_out,
         invoice_creation=data.invoice_creation,
+        trial_days=trial,
     )
 
 
@@ -563,6 +601,7 @@ def _placed_errors(errors: FormErrors, rows: int) -> tuple[FormErrors, list[dict
         "collect_payment_method_on_first_invoice",
         "payment_terms",
         "invoice_creation",
+        "trial_days",
         "commitment_months",
         "fee_ids",
         "invoice_settings.comments",
@@ -583,6 +622,8 @@ def _placed_errors(errors: FormErrors, rows: int) -> tuple[FormErrors, list[dict
             by_field["billing_address"] = _clean_message(message)
         elif param.startswith("fee_ids"):
             by_field["fee_ids"] = _clean_message(message)
+        elif param.startswith("payment_options"):
+            by_field["payment_options"] = _clean_message(message)
         elif param.startswith("invoice_settings.tax_ids"):
             by_field["invoice_settings.tax_ids"] = _clean_message(message)
         elif param in shown or (head == "properties" and param.count(".") == 1):
@@ -600,6 +641,7 @@ def _labels(page: PageContext) -> dict[str, Any]:
     return {
         "frequencies": {k: page.gettext(v) for k, v in FREQUENCY_LABELS.items()},
         "payment_terms": [(k, page.gettext(v)) for k, v in PAYMENT_TERMS.items()],
+        "payment_types": [(k, page.gettext(v)) for k, v in labels.PAYMENT_TYPES.items()],
     }
 
 

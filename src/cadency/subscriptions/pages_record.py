@@ -97,6 +97,7 @@ EDITED_FIELDS = {
     "payment_method_id": N_("payment method"),
     "billing_address": N_("billing address"),
     "next_payment_date": N_("next payment date"),
+    "payment_options": N_("online payment options"),
     "properties": N_("custom properties"),
 }
 # Card networks by their own names (not translated).
@@ -150,6 +151,18 @@ def payment_method_text(page: PageContext, method: PaymentMethod | None) -> str:
         return page.gettext("Bank account ending in %(last4)s") % {"last4": method.last4}
     brand = CARD_BRANDS.get(method.brand or "", (method.brand or "Card").title())
     return page.gettext("%(brand)s ending in %(last4)s") % {"brand": brand, "last4": method.last4}
+
+
+def _payment_options(page: PageContext, sub: Subscription) -> dict[str, Any]:
+    """The online payment options with the payment types as their labels, in the API's
+    order of the types."""
+    options = service.payment_options(sub)
+    types = [
+        page.gettext(label)
+        for value, label in labels.PAYMENT_TYPES.items()
+        if value in options["payment_types"]
+    ]
+    return {**options, "payment_types": ", ".join(types)}
 
 
 def payment_terms_text(page: PageContext, terms: str | None) -> str:
@@ -522,6 +535,7 @@ def _panel_context(
             COLLECTION_METHODS.get(sub.collection_method, sub.collection_method)
         ),
         "payment_terms": payment_terms_text(page, sub.payment_terms),
+        "payment_options": _payment_options(page, sub),
         "cancellation_reason": (
             page.gettext(CANCELLATION_REASON_LABELS[sub.cancellation_reason])
             if sub.cancellation_reason in CANCELLATION_REASON_LABELS

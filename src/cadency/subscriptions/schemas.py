@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from cadency.catalog.line_items import LineItemInput, LineItemOut
 from cadency.kit.filters import FilterGroup, Sort
@@ -51,6 +51,37 @@ class InvoiceSettings(StrictModel):
     locale: Annotated[StrictStr, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
 
 
+PaymentType = Literal["card", "bank_debit"]
+
+
+class PaymentOptions(StrictModel):
+    """How the buyer may pay online (SPEC §4 "Collection" options). With
+    `accept_online_payments` false, `payment_types` is not used and may be empty; otherwise it
+    names at least one type (the service checks that, as it depends on the other field)."""
+
+    accept_online_payments: StrictBool = True
+    payment_types: Annotated[list[PaymentType], Field(max_length=2)] = ["card"]
+    collect_billing_address: StrictBool = False
+    collect_shipping_address: StrictBool = False
+    # Keep the method for future charges, with the buyer's consent.
+    save_payment_method: StrictBool = True
+
+    @field_validator("payment_types")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not name a payment type twice")
+        return value
+
+
+class PaymentOptionsOut(OutputModel):
+    accept_online_payments: bool
+    payment_types: list[PaymentType]
+    collect_billing_address: bool
+    collect_shipping_address: bool
+    save_payment_method: bool
+
+
 class SubscriptionCreate(StrictModel):
     contact_id: StrictStr
     company_id: StrictStr | None = None
@@ -66,6 +97,7 @@ class SubscriptionCreate(StrictModel):
     trial_days: Annotated[StrictInt, Field(ge=1, le=730)] | None = None
     commitment_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
     invoice_settings: InvoiceSettings | None = None
+    payment_options: PaymentOptions | None = None
     fee_ids: Annotated[list[Annotated[StrictStr, Field(max_length=40)]], Field(max_length=10)] = []
     properties: dict[str, Any] = {}
 
@@ -78,6 +110,8 @@ class SubscriptionUpdate(StrictModel):
     properties: dict[str, Any] | None = None
     company_id: StrictStr | None = None
     contact_id: StrictStr | None = None
+    # Only the options given change; the others keep their values.
+    payment_options: PaymentOptions | None = None
 
 
 class CancelRequest(StrictModel):
@@ -134,6 +168,7 @@ class SubscriptionOut(OutputModel):
     resume_at: date | None
     invoice_creation: bool
     invoice_settings: dict[str, Any] | None
+    payment_options: PaymentOptionsOut
     fee_ids: list[str]
     line_items: list[LineItemOut]
     properties: dict[str, Any]

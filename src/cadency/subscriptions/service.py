@@ -30,6 +30,7 @@ from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEve
 from cadency.subscriptions.schemas import (
     CancelRequest,
     ChangeRequest,
+    PaymentOptions,
     SearchRequest,
     SubscriptionCreate,
 )
@@ -299,6 +300,9 @@ def _new_subscription(
         collect_payment_method_on_first_invoice=data.collect_payment_method_on_first_invoice,
         invoice_creation=data.invoice_creation,
         invoice_settings=_invoice_settings(account, data),
+        payment_options=_stored_payment_options(data.payment_options)
+        if data.payment_options
+        else None,
         fee_ids=list(dict.fromkeys(data.fee_ids)),
         billing_frequency=frequency,
         billing_terms=terms.billing_terms,
@@ -356,6 +360,21 @@ def _check_collection(
         )
 
 
+def _stored_payment_options(options: PaymentOptions) -> dict[str, Any]:
+    """The options as stored; accepting online payments needs at least one payment type."""
+    if options.accept_online_payments and not options.payment_types:
+        raise InvalidRequest(
+            "Name at least one payment type (card, bank_debit) when online payments are accepted",
+            param="payment_options.payment_types",
+        )
+    return options.model_dump(mode="json")
+
+
+def payment_options(subscription: Subscription) -> dict[str, Any]:
+    """The subscription's online payment options; what was never set reads as the defaults."""
+    return {**PaymentOptions().model_dump(mode="json"), **(subscription.payment_options or {})}
+
+
 def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
     settings = data.invoice_settings
     language = (settings.language if settings else None) or account.language
@@ -369,7 +388,7 @@ def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, A
 
 # --- update --------------------------------------------------------------------------------
 
-_BILLING_FIELDS = ("payment_method_id", "next_payment_date")
+_BILLING_FIELDS = ("payment_method_id", "next_payment_date", "payment_options")
 
 
 def update(
@@ -377,7 +396,7 @@ def update(
 ) -> Subscription:
     """Edit the fields API.md lets PATCH change; each change lands on the timeline."""
     subscription = get(session, account, subscription_id, for_update=True)
-    for field in ("name", "contact_id"):
+    for field in ("name", "contact_id", "payment_options"):
         if field in changes and changes[field] is None:
             raise InvalidRequest(f"'{field}' cannot be null", param=field)
     if not subscription.invoice_creation:
@@ -443,6 +462,15 @@ def update(
     if "billing_address" in changes:
         changed["billing_address"] = {"to": changes["billing_address"]}
         subscription.billing_address = changes["billing_address"]
+
+    if "payment_options" in changes:
+        # Only the options given change (PATCH); the others keep their values.
+        current = payment_options(subscription)
+        merged = PaymentOptions.model_validate({**current, **changes["payment_options"]})
+        stored = _stored_payment_options(merged)
+        if stored != current:
+            changed["payment_options"] = {"from": current, "to": stored}
+            subscription.payment_options = stored
 
     if "next_payment_date" in changes:
         _move_next_payment_date(account, subscription, changes["next_payment_date"], changed)

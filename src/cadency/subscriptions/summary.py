@@ -15,8 +15,12 @@ What it says, and why:
 - Line discounts and line taxes belong to the item: they repeat with every payment of it. Fees
   are charged once, on the first invoice (invoices.issuing), after discounts and taxes.
 
+- **A free trial** moves each subscription's first invoice — its recurring items, and the one-time
+  items and fees that go with it — to the trial's end, as subscriptions.service and the billing
+  engine do: with a trial nothing is due now, and every first payment is a future payment.
+
 Amounts use kit.money (line amounts, percentages) and catalog.service.fee_amount; start dates
-come from the form (kit.periods computes delays); nothing here does date arithmetic.
+come from the form (kit.periods computes delays and the trial's end).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Protocol
 
 from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
-from cadency.kit import money
+from cadency.kit import money, periods
 
 AUTO_RENEW = "auto_renew"
 FIXED = "fixed"
@@ -210,17 +214,28 @@ class Summary:
     future: tuple[FuturePayment, ...] = field(default=())
 
 
-def summarize(lines: Sequence[SummaryLine], today: date, fees: Sequence[Fee] = ()) -> Summary:
+def summarize(
+    lines: Sequence[SummaryLine], today: date, fees: Sequence[Fee] = (), trial_days: int = 0
+) -> Summary:
     """The summary of a subscription being created today from `lines`, with checkout `fees`
-    (fees of the library; a fixed fee must be in the lines' currency)."""
+    (fees of the library; a fixed fee must be in the lines' currency) and a free trial of
+    `trial_days` (0: none)."""
     grouping = group_lines(lines, today)
     first = grouping.first
     # One-time items and fees are billed with the first invoice of the first subscription.
     first_start = grouping.starts[first] if first is not None else today
     first_positions = grouping.positions(first) if first is not None else list(grouping.one_time)
 
+    def after_trial(start: date) -> date:
+        # Billing starts at the start date, but the first invoice waits for the trial's end.
+        return periods.add_days(start, trial_days) if trial_days > 0 else start
+
+    first_charge = after_trial(first_start)
+
     def charged_on(line: SummaryLine) -> date:
-        return (line.billing_start_date or today) if line.billing_frequency else first_start
+        if line.billing_frequency:
+            return after_trial(line.billing_start_date or today)
+        return first_charge
 
     now = [line for line in lines if charged_on(line) <= today]
     later = [line for line in lines if charged_on(line) > today]
@@ -228,7 +243,7 @@ def summarize(lines: Sequence[SummaryLine], today: date, fees: Sequence[Fee] = (
     fee_base = sum(lines[position].payment for position in first_positions)
     charges = tuple(FeeCharge(fee.name, fee_amount(fee, fee_base)) for fee in fees)
     all_fees = sum(charge.amount for charge in charges)
-    fees_now = first_start <= today
+    fees_now = first_charge <= today
 
     subtotal = sum(line.amount for line in now)
     tax_total = sum(line.tax for line in now)
@@ -239,7 +254,7 @@ def summarize(lines: Sequence[SummaryLine], today: date, fees: Sequence[Fee] = (
     ]
     if not fees_now:
         future.extend(
-            FuturePayment(charge.name, first_start, charge.amount, None) for charge in charges
+            FuturePayment(charge.name, first_charge, charge.amount, None) for charge in charges
         )
     total = (
         None

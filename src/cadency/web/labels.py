@@ -23,6 +23,7 @@ COLLECTION_METHODS = {
     "charge_automatically": N_("Charge automatically"),
     "send_invoice": N_("Send invoice"),
 }
+PAYMENT_TYPES = {"card": N_("Card"), "bank_debit": N_("Bank debit")}
 PAYMENT_TERMS = {
     "due_on_receipt": N_("Due on receipt"),
     "net_15": N_("Net 15 days"),
