@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service
 from cadency.accounts.models import Account, User, UserSession
+from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 
 PASSWORD = "long enough password"
@@ -138,3 +140,23 @@ def test_user_language(session: Session, account: Account) -> None:
     with pytest.raises(InvalidRequest):
         service.set_user_language(session, user, "fr")
     assert user.language is None
+
+
+def test_a_new_sign_in_clears_the_users_expired_sessions(api: Any, session_factory: Any) -> None:
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        user = service.create_user(
+            session, account, email="sessions@example.com", password="long enough secret"
+        )
+        expired_token, expired = service.start_session(session, user)
+        expired.expires_at = clock.real_now() - timedelta(seconds=1)
+        live_token, _ = service.start_session(session, user)
+        session.commit()
+        assert service.find_session(session, expired_token) is None
+
+        newest_token, _ = service.start_session(session, user)
+        session.commit()
+        rows = session.query(UserSession).filter_by(user_id=user.id).count()
+        assert rows == 2  # the live one and the newest; the expired one is gone
+        assert service.find_session(session, live_token) is not None
+        assert service.find_session(session, newest_token) is not None

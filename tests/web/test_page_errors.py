@@ -34,3 +34,11 @@ def test_a_forged_session_cookie_is_not_a_session(app: FastAPI) -> None:
         response = client.get("/settings/account", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login")
+
+
+def test_the_way_back_from_an_error_page_stays_on_the_site(client: TestClient) -> None:
+    ours = client.get("/no-such-page", headers={"referer": "http://testserver/products?q=x"})
+    assert 'href="/products?q=x"' in ours.text
+    theirs = client.get("/no-such-page", headers={"referer": "https://evil.example/phish"})
+    assert 'href="/subscriptions"' in theirs.text
+    assert "evil.example" not in theirs.text

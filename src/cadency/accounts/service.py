@@ -241,6 +241,10 @@ def start_session(session: Session, user: User) -> tuple[str, UserSession]:
     """A new signed-in session; the returned token goes into the cookie and nowhere else."""
     token = secrets.token_urlsafe(32)
     now = clock.real_now()
+    # Expired sessions of this user go as a new one starts, so the table does not grow forever.
+    session.execute(
+        delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now)
+    )
     row = UserSession(
         token_hash=_session_hash(token),
         user_id=user.id,

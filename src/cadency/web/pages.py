@@ -116,6 +116,15 @@ _TITLES = {
 }
 
 
+def _back_url(request: Request) -> str:
+    """The page the user came from, when it is one of ours; the index otherwise."""
+    referer = urlsplit(request.headers.get("referer") or "")
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/subscriptions"
+    path = referer.path + (f"?{referer.query}" if referer.query else "")
+    return _safe_next(path or None)
+
+
 def render_error(request: Request, status: int, message: str) -> Response:
     """Every page error as a page: what went wrong, in the user's language, with a way back."""
     page = getattr(request.state, "page", None)
@@ -124,7 +133,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
     context = {
         "title": translate(_TITLES.get(status, "Something went wrong")),
         "message": translate(message) if status != 500 else translate(_TITLES[500]),
-        "back_url": request.headers.get("referer") or "/subscriptions",
+        "back_url": _back_url(request),
     }
     return render(request, "error.html", context, status_code=status)
 
