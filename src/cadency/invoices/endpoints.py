@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from cadency.accounts.auth import ApiContext, requires
+from cadency.config import Settings
 from cadency.invoices import service
+from cadency.invoices.documents import render_invoice_pdf
+from cadency.invoices.links import hosted_invoice_url
 from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import InvoiceOut, InvoiceStatus
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
@@ -24,8 +28,23 @@ class PayRequest(StrictModel):
     payment_method_id: StrictStr | None = None
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _out(ctx: ApiContext, request: Request, invoice: Invoice) -> InvoiceOut:
+    settings = _settings(request)
+    return InvoiceOut.of(
+        invoice,
+        base_url=settings.base_url,
+        hosted_url=hosted_invoice_url(ctx.session, settings, invoice),
+    )
+
+
 @router.get("/invoices", response_model=ListResponse[InvoiceOut])
 def list_invoices(
+    request: Request,
     ctx: ApiContext = Depends(requires(VIEW)),
     subscription_id: Annotated[str | None, Query(max_length=40)] = None,
     status: InvoiceStatus | None = None,
@@ -44,19 +63,43 @@ def list_invoices(
     rows, has_more, next_cursor = paginate(
         ctx.session, query, Invoice.id, limit=limit, cursor=cursor
     )
-    return ListResponse(
-        data=[InvoiceOut.of(i) for i in rows], has_more=has_more, next_cursor=next_cursor
-    )
+    data = [_out(ctx, request, i) for i in rows]
+    return ListResponse(data=data, has_more=has_more, next_cursor=next_cursor)
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
-def get_invoice(invoice_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> InvoiceOut:
-    return InvoiceOut.of(service.get_invoice(ctx.session, ctx.account, invoice_id))
+def get_invoice(
+    invoice_id: str, request: Request, ctx: ApiContext = Depends(requires(VIEW))
+) -> InvoiceOut:
+    return _out(ctx, request, service.get_invoice(ctx.session, ctx.account, invoice_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The invoice as a PDF"}},
+)
+def get_invoice_pdf(
+    invoice_id: str, request: Request, ctx: ApiContext = Depends(requires(VIEW))
+) -> Response:
+    """The invoice document, in the invoice's language, as the buyer receives it."""
+    invoice = service.get_invoice(ctx.session, ctx.account, invoice_id)
+    pdf = render_invoice_pdf(
+        ctx.session, ctx.account, invoice, base_url=_settings(request).base_url
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+    )
 
 
 @router.post("/invoices/{invoice_id}/pay", response_model=InvoiceOut)
 def pay_invoice(
-    invoice_id: str, body: PayRequest | None = None, ctx: ApiContext = Depends(requires(EDIT))
+    invoice_id: str,
+    request: Request,
+    body: PayRequest | None = None,
+    ctx: ApiContext = Depends(requires(EDIT)),
 ) -> InvoiceOut:
     """Charge the invoice now. A declined charge answers 402; the failed attempt is recorded."""
     try:
@@ -67,18 +110,22 @@ def pay_invoice(
         ctx.session.commit()  # the failed attempt is part of the invoice's history
         raise
     ctx.session.commit()
-    return InvoiceOut.of(invoice)
+    return _out(ctx, request, invoice)
 
 
 @router.post("/invoices/{invoice_id}/void", response_model=InvoiceOut)
-def void_invoice(invoice_id: str, ctx: ApiContext = Depends(requires(EDIT))) -> InvoiceOut:
+def void_invoice(
+    invoice_id: str, request: Request, ctx: ApiContext = Depends(requires(EDIT))
+) -> InvoiceOut:
     invoice = service.void(ctx.session, ctx.account, invoice_id)
     ctx.session.commit()
-    return InvoiceOut.of(invoice)
+    return _out(ctx, request, invoice)
 
 
 @router.post("/invoices/{invoice_id}/mark-uncollectible", response_model=InvoiceOut)
-def mark_uncollectible(invoice_id: str, ctx: ApiContext = Depends(requires(EDIT))) -> InvoiceOut:
+def mark_uncollectible(
+    invoice_id: str, request: Request, ctx: ApiContext = Depends(requires(EDIT))
+) -> InvoiceOut:
     invoice = service.mark_uncollectible(ctx.session, ctx.account, invoice_id)
     ctx.session.commit()
-    return InvoiceOut.of(invoice)
+    return _out(ctx, request, invoice)

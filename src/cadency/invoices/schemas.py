@@ -68,9 +68,13 @@ class InvoiceOut(OutputModel):
     paid_at: datetime | None
     voided_at: datetime | None
     created_at: datetime
+    # The PDF behind the API key (GET /invoices/{id}/pdf), and the buyer's signed, expiring
+    # link to the hosted page where the invoice is viewed and paid with no login.
+    pdf_url: str
+    hosted_url: str
 
     @classmethod
-    def of(cls, invoice: Invoice) -> InvoiceOut:
+    def of(cls, invoice: Invoice, *, base_url: str, hosted_url: str) -> InvoiceOut:
         c = invoice.currency
         fmt = money.format_amount
         return cls(
@@ -103,4 +107,6 @@ class InvoiceOut(OutputModel):
             paid_at=invoice.paid_at,
             voided_at=invoice.voided_at,
             created_at=invoice.created_at,
+            pdf_url=f"{base_url.rstrip('/')}/api/v1/invoices/{invoice.id}/pdf",
+            hosted_url=hosted_url,
         )

@@ -45,6 +45,14 @@ def _secret(session: Session, name: str = "links") -> bytes:
     return value.encode()
 
 
+def ensure_secret(session_factory: Any) -> None:
+    """Make the installation's link secret at start-up, so signing a link inside a read-only
+    request never has to write (and commit) it."""
+    with session_factory() as session:
+        _secret(session)
+        session.commit()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

@@ -21,7 +21,8 @@ from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
 from cadency.crm import pages as crm_pages
 from cadency.invoices import endpoints as invoice_endpoints
-from cadency.kit import migrate
+from cadency.invoices import pages as invoice_pages
+from cadency.kit import migrate, signing
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
@@ -46,6 +47,7 @@ PAGE_MODULES = (
     checkout_pages,
     property_pages,
     account_pages,
+    invoice_pages,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -74,6 +76,7 @@ def create_app(
     if migrate_db:
         migrate.upgrade(settings.database_url)
     session_factory = make_session_factory(engine)
+    signing.ensure_secret(session_factory)
 
     app = FastAPI(
         title="Cadency",

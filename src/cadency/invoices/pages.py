@@ -1,0 +1,504 @@
+"""The buyer's hosted pages, reached by signed, expiring links with no login (SPEC §5, §9):
+the invoice page (view, download the PDF, pay online) and the update-payment-method page of a
+subscription (save a new method, which becomes the default and retries the past-due balance).
+
+The link is the permission: it names one invoice or one subscription of one account, and
+nothing else is reachable from it. These pages never look at the staff session. They speak the
+buyer's language (the invoice's, or the subscription's invoice language) with the document
+catalog, which has German too. Handlers are thin: they call the same services as the API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from cadency.accounts.auth import get_session
+from cadency.accounts.models import Account
+from cadency.config import Settings
+from cadency.invoices import documents, links
+from cadency.invoices import service as invoice_service
+from cadency.invoices.documents import D_
+from cadency.invoices.models import Invoice
+from cadency.kit import clock, signing
+from cadency.kit.errors import APIError, PaymentFailed
+from cadency.payments import service as payment_service
+from cadency.payments.models import Payment, PaymentMethod
+from cadency.payments.schemas import PaymentMethodCreate
+from cadency.subscriptions import service as subscription_service
+from cadency.subscriptions.models import Subscription
+from cadency.web import i18n
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
+
+router = APIRouter(include_in_schema=False)
+
+PAYMENT_METHOD_PURPOSE = subscription_service.PAYMENT_METHOD_LINK_PURPOSE
+FORM_PURPOSE = "hosted_form"
+FORM_LIFETIME = timedelta(days=1)
+
+# What the buyer reads for a field the processor or the schema refused: the services speak
+# English to developers; a buyer gets a short sentence in their language.
+FIELD_MESSAGES = {
+    "card.number": D_("Check the card number."),
+    "card.exp_month": D_("Check the expiry month."),
+    "card.exp_year": D_("Check the expiry year."),
+    "card.cvc": D_("Check the security code (CVC)."),
+    "bank_debit.routing_number": D_("Check the routing number."),
+    "bank_debit.account_number": D_("Check the account number."),
+}
+FAILURE_MESSAGES = {
+    "card_declined": D_("Your card was declined."),
+    "insufficient_funds": D_("The payment was declined: insufficient funds."),
+    "bank_account_debit_failed": D_("The bank debit failed."),
+}
+PAYMENT_FAILED = D_("The payment failed.")
+LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
+CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
+BANK_FIELDS = ("routing_number", "account_number")
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+def _html(html: str, status_code: int = 200) -> HTMLResponse:
+    # Pages behind a secret link: never cached by shared caches, never sent on as a referrer.
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _link_error(request: Request) -> HTMLResponse:
+    """One page for every bad link (altered, expired, made for something else, or naming a
+    record that is gone): it says so and shows nothing else."""
+    language = documents.document_language(i18n.negotiate(request.headers.get("accept-language")))
+    html = documents.render_template(
+        "invoices/link_error.html", language, {"language": language, "message": LINK_INVALID}
+    )
+    return _html(html, status_code=404)
+
+
+class _BadLink(Exception):
+    pass
+
+
+def _payload(session: Session, purpose: str, token: str) -> tuple[Account, dict[str, Any]]:
+    try:
+        payload = signing.unsign(session, purpose, token)
+    except signing.BadSignature as exc:
+        raise _BadLink from exc
+    account_id = payload.get("account_id")
+    account = session.get(Account, account_id) if isinstance(account_id, int) else None
+    if account is None:
+        raise _BadLink
+    return account, payload
+
+
+# --- the form token -----------------------------------------------------------------------
+
+
+def _link_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def form_token(session: Session, link_token: str) -> str:
+    """The hidden field of a hosted form: signed with the installation secret and tied to the
+    link, so a post made elsewhere (or for another link) is refused."""
+    expires_at = clock.real_now() + FORM_LIFETIME
+    return signing.sign(session, FORM_PURPOSE, {"link": _link_digest(link_token)}, expires_at)
+
+
+def _form_token_valid(session: Session, link_token: str, form: FormData) -> bool:
+    sent = form.get("form_token")
+    if not isinstance(sent, str):
+        return False
+    try:
+        payload = signing.unsign(session, FORM_PURPOSE, sent)
+    except signing.BadSignature:
+        return False
+    return hmac.compare_digest(str(payload.get("link", "")), _link_digest(link_token))
+
+
+# --- payment method forms -----------------------------------------------------------------
+
+
+@dataclass
+class MethodForm:
+    """What the buyer typed (card and account numbers are never echoed back) and what went
+    wrong, per field."""
+
+    kind: str
+    values: dict[str, str]
+    errors: FormErrors
+
+
+def _int_or_text(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _method_from_form(form: FormData) -> tuple[MethodForm, PaymentMethodCreate | None]:
+    kind = "bank_debit" if text(form, "type") == "bank_debit" else "card"
+    fields = CARD_FIELDS if kind == "card" else BANK_FIELDS
+    values = {name: text(form, name) or "" for name in fields}
+    details: dict[str, Any] = {name: values[name] or None for name in fields}
+    if kind == "card":
+        details["exp_month"] = _int_or_text(values["exp_month"] or None)
+        details["exp_year"] = _int_or_text(values["exp_year"] or None)
+        # Two digits are what cards print: 30 means 2030.
+        if isinstance(details["exp_year"], int) and details["exp_year"] < 100:
+            details["exp_year"] += 2000
+    # Only the expiry date is typed back into the form; the numbers are asked for again.
+    kept: dict[str, str] = {n: values[n] for n in ("exp_month", "exp_year") if n in values}
+    form_state = MethodForm(kind=kind, values=kept, errors={})
+    try:
+        data = build(PaymentMethodCreate, {"type": kind, kind: details})
+    except FormInvalid as exc:
+        form_state.errors = _buyer_errors(exc.errors, kind)
+        return form_state, None
+    return form_state, data
+
+
+def _buyer_errors(errors: Mapping[str, str], kind: str) -> FormErrors:
+    """Field errors as the buyer reads them (message ids, translated by the template)."""
+    result: FormErrors = {}
+    for param in errors:
+        field = param.rsplit(".", 1)[-1]  # "card.number" → "number"
+        if f"{kind}.{field}" in FIELD_MESSAGES:
+            result[field] = FIELD_MESSAGES[f"{kind}.{field}"]
+        else:
+            result.setdefault("__all__", D_("Check the payment details."))
+    return result
+
+
+def _save_method(
+    session: Session, account: Account, contact_id: str, data: PaymentMethodCreate, form: MethodForm
+) -> PaymentMethod | None:
+    """Tokenise and save the method on the buyer's contact; None (with form errors) when the
+    processor refuses it."""
+    try:
+        return attempt(
+            lambda: payment_service.attach_payment_method(session, account, contact_id, data)
+        )
+    except FormInvalid as exc:
+        if any(param in (data.type, "card", "bank_debit") for param in exc.errors):
+            form.errors = {"__all__": FAILURE_MESSAGES["card_declined"]}
+        else:
+            form.errors = _buyer_errors(exc.errors, data.type)
+        return None
+
+
+def _failure_message(payment: Payment | None) -> str:
+    if payment is None or payment.failure_reason is None:
+        return PAYMENT_FAILED
+    return FAILURE_MESSAGES.get(payment.failure_reason, PAYMENT_FAILED)
+
+
+# --- the invoice page ---------------------------------------------------------------------
+
+
+def _invoice_for(session: Session, token: str) -> tuple[Account, Invoice]:
+    account, payload = _payload(session, links.INVOICE_LINK_PURPOSE, token)
+    try:
+        invoice = invoice_service.get_invoice(session, account, str(payload.get("invoice_id")))
+    except APIError as exc:
+        raise _BadLink from exc
+    if invoice.status == "draft":  # not issued yet: nothing for a buyer to see
+        raise _BadLink
+    return account, invoice
+
+
+def _processing_payment(session: Session, invoice: Invoice) -> Payment | None:
+    return session.scalar(
+        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == "processing")
+    )
+
+
+def _invoice_page(
+    request: Request,
+    session: Session,
+    account: Account,
+    invoice: Invoice,
+    token: str,
+    *,
+    form: MethodForm | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    processing = _processing_payment(session, invoice)
+    can_pay = invoice.status == "open" and invoice.contact_id is not None and processing is None
+    html = documents.render_invoice_html(
+        session,
+        account,
+        invoice,
+        pay_url=None,  # the page itself is where the buyer pays
+        template="invoices/hosted_invoice.html",
+        extra={
+            "token": token,
+            "pdf_href": f"/billing/invoices/{token}/pdf",
+            "pay_action": f"/billing/invoices/{token}/pay",
+            "form_token": form_token(session, token) if can_pay else "",
+            "can_pay": can_pay,
+            "processing": processing is not None,
+            "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
+            "form": form or MethodForm(kind="card", values={}, errors={}),
+        },
+    )
+    return _html(html, status_code)
+
+
+@router.get("/billing/invoices/{token}")
+def hosted_invoice(
+    request: Request, token: str, session: Session = Depends(get_session)
+) -> Response:
+    try:
+        account, invoice = _invoice_for(session, token)
+    except _BadLink:
+        return _link_error(request)
+    return _invoice_page(request, session, account, invoice, token)
+
+
+@router.get("/billing/invoices/{token}/pdf")
+def hosted_invoice_pdf(
+    request: Request, token: str, session: Session = Depends(get_session)
+) -> Response:
+    try:
+        account, invoice = _invoice_for(session, token)
+    except _BadLink:
+        return _link_error(request)
+    settings: Settings = request.app.state.settings
+    pdf = documents.render_invoice_pdf(session, account, invoice, base_url=settings.base_url)
+    session.commit()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/billing/invoices/{token}/pay")
+def pay_hosted_invoice(
+    request: Request,
+    token: str,
+    form: FormData = Depends(_form),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
+    try:
+        account, invoice = _invoice_for(session, token)
+    except _BadLink:
+        return _link_error(request)
+    if not _form_token_valid(session, token, form):
+        state = MethodForm(
+            kind="card",
+            values={},
+            errors={"__all__": D_("This form has expired. Reload the page and try again.")},
+        )
+        return _invoice_page(request, session, account, invoice, token, form=state, status_code=403)
+    if (
+        invoice.status != "open"
+        or invoice.contact_id is None
+        or _processing_payment(session, invoice)
+    ):
+        # Paid in another tab, or nothing to pay: show the invoice as it is now.
+        return RedirectResponse(f"/billing/invoices/{token}", status_code=303)
+    state, data = _method_from_form(form)
+    method = _save_method(session, account, invoice.contact_id, data, state) if data else None
+    if method is None:
+        return _invoice_page(request, session, account, invoice, token, form=state, status_code=422)
+    try:
+        invoice, _payment = invoice_service.pay(session, account, invoice.id, method.id)
+    except PaymentFailed:
+        session.commit()  # the saved method and the failed attempt are part of the history
+        failed = session.scalar(
+            select(Payment)
+            .where(Payment.invoice_id == invoice.id, Payment.status == "failed")
+            .order_by(Payment.created_at.desc(), Payment.id.desc())
+        )
+        state.errors = {"__all__": _failure_message(failed)}
+        return _invoice_page(request, session, account, invoice, token, form=state, status_code=402)
+    session.commit()
+    return RedirectResponse(f"/billing/invoices/{token}?paid=1", status_code=303)
+
+
+# --- the update-payment-method page -------------------------------------------------------
+
+
+def _subscription_for(session: Session, token: str) -> tuple[Account, Subscription]:
+    account, payload = _payload(session, PAYMENT_METHOD_PURPOSE, token)
+    try:
+        subscription = subscription_service.get(
+            session, account, str(payload.get("subscription_id"))
+        )
+    except APIError as exc:
+        raise _BadLink from exc
+    return account, subscription
+
+
+def _subscription_language(account: Account, subscription: Subscription) -> str:
+    settings = subscription.invoice_settings or {}
+    return documents.document_language(settings.get("language") or account.language)
+
+
+def _open_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
+            .order_by(Invoice.issue_date, Invoice.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of the past-due balance after the new method was saved."""
+
+    kind: str  # "paid" | "processing" | "failed" | "saved" (nothing was due)
+    amount: str | None = None
+    message: str | None = None
+
+
+def _method_page(
+    session: Session,
+    account: Account,
+    subscription: Subscription,
+    token: str,
+    *,
+    form: MethodForm | None = None,
+    outcome: Outcome | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    language = _subscription_language(account, subscription)
+    fmt = i18n.Formatter(documents.document_locale(language, account.locale))
+    due = _open_invoices(session, subscription)
+    method = (
+        session.get(PaymentMethod, subscription.payment_method_id)
+        if subscription.payment_method_id
+        else None
+    )
+    ended = subscription.status in subscription_service.ENDED_STATUSES
+    context = {
+        "language": language,
+        "merchant": account.name,
+        "subscription_name": subscription.name,
+        "past_due": subscription.status == "unpaid",
+        "ended": ended,
+        "amount_due": fmt.money(sum(i.amount_due for i in due), subscription.currency)
+        if due
+        else None,
+        "current_method": method,
+        "action": f"/billing/update-payment-method/{token}",
+        "form_token": "" if ended else form_token(session, token),
+        "form": form or MethodForm(kind="card", values={}, errors={}),
+        "outcome": outcome,
+    }
+    html = documents.render_template("invoices/update_payment_method.html", language, context)
+    return _html(html, status_code)
+
+
+@router.get("/billing/update-payment-method/{token}")
+def update_payment_method_page(
+    request: Request, token: str, session: Session = Depends(get_session)
+) -> Response:
+    try:
+        account, subscription = _subscription_for(session, token)
+    except _BadLink:
+        return _link_error(request)
+    return _method_page(session, account, subscription, token)
+
+
+@router.post("/billing/update-payment-method/{token}")
+def update_payment_method(
+    request: Request,
+    token: str,
+    form: FormData = Depends(_form),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Save the new method as the subscription's default; the subscription service retries
+    the past-due balance at once, and the page says how that went."""
+    try:
+        account, subscription = _subscription_for(session, token)
+    except _BadLink:
+        return _link_error(request)
+    if subscription.status in subscription_service.ENDED_STATUSES:
+        return _method_page(session, account, subscription, token, status_code=409)
+    if not _form_token_valid(session, token, form):
+        state = MethodForm(
+            kind="card",
+            values={},
+            errors={"__all__": D_("This form has expired. Reload the page and try again.")},
+        )
+        return _method_page(session, account, subscription, token, form=state, status_code=403)
+    state, data = _method_from_form(form)
+    method = _save_method(session, account, subscription.contact_id, data, state) if data else None
+    if method is None:
+        return _method_page(session, account, subscription, token, form=state, status_code=422)
+    due_before = [invoice.id for invoice in _open_invoices(session, subscription)]
+    tried_before = set(_payment_ids(session, due_before))
+    try:
+        subscription = attempt(
+            lambda: subscription_service.update(
+                session, account, subscription.id, {"payment_method_id": method.id}
+            )
+        )
+    except FormInvalid:
+        session.rollback()
+        state.errors = {"__all__": D_("The payment method could not be saved.")}
+        return _method_page(session, account, subscription, token, form=state, status_code=409)
+    session.flush()
+    outcome = _outcome(session, subscription, due_before, tried_before)
+    session.commit()
+    return _method_page(session, account, subscription, token, outcome=outcome)
+
+
+def _payment_ids(session: Session, invoice_ids: list[str]) -> list[str]:
+    if not invoice_ids:
+        return []
+    return list(session.scalars(select(Payment.id).where(Payment.invoice_id.in_(invoice_ids))))
+
+
+def _outcome(
+    session: Session, subscription: Subscription, due_before: list[str], tried_before: set[str]
+) -> Outcome:
+    """Judged by the charges the update made: none (nothing was due, or it is not charged
+    automatically) means the method was only saved."""
+    payments = (
+        [
+            payment
+            for payment in session.scalars(
+                select(Payment)
+                .where(Payment.invoice_id.in_(due_before))
+                .order_by(Payment.created_at.desc(), Payment.id.desc())
+            )
+            if payment.id not in tried_before
+        ]
+        if due_before
+        else []
+    )
+    if not payments:
+        return Outcome("saved")
+    invoices = list(session.scalars(select(Invoice).where(Invoice.id.in_(due_before))))
+    account = session.get(Account, subscription.account_id)
+    assert account is not None
+    language = _subscription_language(account, subscription)
+    fmt = i18n.Formatter(documents.document_locale(language, account.locale))
+    if all(invoice.status == "paid" for invoice in invoices):
+        paid = sum(invoice.amount_paid for invoice in invoices)
+        return Outcome("paid", amount=fmt.money(paid, subscription.currency))
+    if any(payment.status == "processing" for payment in payments):
+        return Outcome("processing")
+    failed = next((p for p in payments if p.status == "failed"), None)
+    return Outcome("failed", message=_failure_message(failed))

@@ -1,0 +1,54 @@
+"""The document catalog (invoices, hosted pages) is complete: every message of the templates and
+of the D_-marked Python text has a Dutch, Danish and German translation keeping its
+%(placeholders)s; and the staff web app's extraction leaves these messages out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from cadency.invoices import documents
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PACKAGE = Path(documents.__file__).parent
+ROOT = PACKAGE.parents[2]
+
+
+def _document_messages() -> set[str]:
+    method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
+    options = {
+        "templates/**.html": {"extensions": "jinja2.ext.i18n"},
+    }
+    found = extract_from_dir(
+        str(PACKAGE),
+        method_map=method_map,
+        options_map=options,
+        keywords={"_": None, "D_": None},
+    )
+    return {message for _file, _line, message, _comments, _context in found if message}
+
+
+@pytest.mark.parametrize("language", ["nl", "da", "de"])
+def test_every_document_message_is_translated(language: str) -> None:
+    messages = _document_messages()
+    assert {"Invoice", "Amount due", "Your card was declined."} <= messages
+    with (documents.TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        catalog = {m.id: m.string for m in read_po(f) if m.id}
+    missing = sorted(m for m in messages if not catalog.get(m))
+    assert not missing, f"untranslated in {language}: {missing}"
+    for msgid in messages:
+        assert set(PLACEHOLDER.findall(msgid)) == set(PLACEHOLDER.findall(catalog[msgid])), msgid
+
+
+def test_the_title_per_language() -> None:
+    titles = {lang: documents.gettext_in(lang, "Invoice") for lang in documents.LANGUAGES}
+    assert titles == {"en": "Invoice", "nl": "Factuur", "da": "Faktura", "de": "Rechnung"}
+
+
+def test_staff_catalog_extraction_skips_document_templates() -> None:
+    config = (ROOT / "babel.cfg").read_text()
+    assert config.index("[ignore: invoices/templates/**]") < config.index("[jinja2:")
