@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from cadency.config import load_settings
+from cadency.config import Settings, load_settings
 from cadency.kit import migrate as migrations
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import APIError
@@ -60,26 +60,28 @@ def migrate() -> None:
     help="Leave the billing engine to separate `cadency worker` processes",
 )
 def serve(host: str, port: int, no_worker: bool) -> None:
-    """Run the API and web app (migrates the database first), with the billing engine
-    running beside it unless --no-worker."""
+    """Run the API and web app (migrates the database first), with the billing engine and
+    the email dispatcher running beside it unless --no-worker."""
     import threading
 
     import uvicorn
 
     from cadency.web.app import create_app
 
-    app = create_app(load_settings())
+    settings = load_settings()
+    app = create_app(settings)
     if not no_worker:
         stop = threading.Event()
         thread = threading.Thread(
-            target=_work, args=(app.state.session_factory, stop, 5.0), daemon=True
+            target=_work, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
         )
         thread.start()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def _work(session_factory: Any, stop: Any, interval: float) -> None:
-    """The embedded worker: run what is due for live accounts every `interval` seconds."""
+def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
+    """The embedded worker: every `interval` seconds, run what is due for live accounts, then
+    deliver the emails of every account's outbox (test clocks' included)."""
     from cadency.billing import runner
 
     while not stop.is_set():
@@ -88,14 +90,29 @@ def _work(session_factory: Any, stop: Any, interval: float) -> None:
                 runner.run_due(session)
         except Exception:  # keep the server's engine alive; the error is logged
             logging.getLogger("cadency.billing").exception("billing pass failed")
+        _deliver_emails(session_factory, settings)
         stop.wait(interval)
+
+
+def _deliver_emails(session_factory: Any, settings: Settings) -> int:
+    """One dispatcher pass over the outbox; returns the number of emails sent. A separate
+    transaction from the engine's: delivery happens after the engine's work is committed."""
+    from cadency.notifications.dispatcher import Dispatcher
+
+    try:
+        with session_factory() as session:
+            return Dispatcher(settings).run(session).sent
+    except Exception:  # an SMTP or rendering problem must not stop billing
+        logging.getLogger("cadency.notifications").exception("email delivery pass failed")
+        return 0
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="Process what is due now, then exit")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes")
 def worker(once: bool, interval: float) -> None:
-    """Run the billing engine for live accounts (any number of workers may share a database)."""
+    """Run the billing engine for live accounts and deliver every account's emails (any number
+    of workers may share a database)."""
     import time
 
     from cadency.billing import runner
@@ -108,12 +125,14 @@ def worker(once: bool, interval: float) -> None:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
-            if summary.subscriptions_processed or summary.subscriptions_failed:
+            emails_sent = _deliver_emails(factory, settings)
+            if summary.subscriptions_processed or summary.subscriptions_failed or emails_sent:
                 click.echo(
                     json.dumps(
                         {
                             "processed": summary.subscriptions_processed,
                             "failed": summary.subscriptions_failed,
+                            "emails_sent": emails_sent,
                         }
                     ),
                     err=True,

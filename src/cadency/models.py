@@ -9,6 +9,7 @@ from cadency.kit.db import Base
 from cadency.kit.idempotency import IdempotencyRecord
 from cadency.kit.outbox import OutboxMessage
 from cadency.kit.signing import InstallationSecret
+from cadency.notifications.models import EmailDelivery, MailboxMessage
 from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
@@ -23,12 +24,14 @@ __all__ = [
     "Contact",
     "Conversion",
     "Deal",
+    "EmailDelivery",
     "Fee",
     "IdempotencyRecord",
     "InstallationSecret",
     "Invoice",
     "InvoiceLine",
     "LineItem",
+    "MailboxMessage",
     "OutboxMessage",
     "Payment",
     "PaymentLink",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -61,6 +61,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     # The web app's language for this user; empty = the browser's, else the account's.
     language: Mapped[str | None] = mapped_column(String(8))
+    # Emails of the account's payments (first, succeeded, failed) to super admins; each can
+    # turn them off on their profile (SPEC §5 "Receipts").
+    notify_payments: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime]
 
 

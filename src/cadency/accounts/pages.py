@@ -361,7 +361,7 @@ def _user_form(
 
 @router.get("/settings/profile")
 def profile(request: Request, page: PageContext = Depends(page_context)) -> Response:
-    return _profile_page(request, page, page.user.language or "", {})
+    return _profile_page(request, page, page.user.language or "", page.user.notify_payments, {})
 
 
 @router.post("/settings/profile")
@@ -371,10 +371,13 @@ def save_profile(
     page: PageContext = Depends(page_context),
 ) -> Response:
     chosen = _raw(form, "language")
+    notify_payments = checked(form, "notify_payments")
     if chosen and chosen not in i18n.LANGUAGES:
         errors = {"language": page.gettext("Choose one of the languages in the list.")}
-        return _profile_page(request, page, chosen, errors, status_code=422)
+        return _profile_page(request, page, chosen, notify_payments, errors, status_code=422)
     service.set_user_language(page.session, page.user, chosen or None)
+    if "super_admin" in page.user.permissions:  # only they see (and post) the checkbox
+        service.set_payment_notifications(page.session, page.user, notify_payments)
     page.session.commit()
     # The confirmation speaks the language the next page will have.
     language = i18n.choose_language(
@@ -388,11 +391,15 @@ def _profile_page(
     request: Request,
     page: PageContext,
     language: str,
+    notify_payments: bool,
     errors: FormErrors,
     status_code: int = 200,
 ) -> Response:
     context = {
         "language": language,
+        "notify_payments": notify_payments,
+        # Payment emails go to super admins only (SPEC §5); others have nothing to turn off.
+        "receives_payment_emails": "super_admin" in page.user.permissions,
         "errors": errors,
         "language_choices": list(i18n.LANGUAGE_NAMES.items()),
         "permission_labels": _choices(page, PERMISSION_LABELS),

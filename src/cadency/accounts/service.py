@@ -339,3 +339,10 @@ def set_user_language(session: Session, user: User, language: str | None) -> Use
     user.language = language
     session.flush()
     return user
+
+
+def set_payment_notifications(session: Session, user: User, enabled: bool) -> User:
+    """Whether the user, as a super admin, gets an email of each payment (SPEC §5)."""
+    user.notify_payments = enabled
+    session.flush()
+    return user

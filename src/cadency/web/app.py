@@ -28,6 +28,7 @@ from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
 from cadency.kit.middleware import RejectNulCharacters
 from cadency.kit.schemas import ErrorResponse
+from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
 from cadency.properties import endpoints as property_endpoints
 from cadency.properties import pages as property_pages
@@ -48,6 +49,7 @@ PAGE_MODULES = (
     property_pages,
     account_pages,
     invoice_pages,
+    notification_pages,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

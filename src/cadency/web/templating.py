@@ -22,6 +22,7 @@ _PACKAGES = (
     "crm",
     "checkout",
     "invoices",
+    "notifications",
     "properties",
     "subscriptions",
     "views",

@@ -1,0 +1,40 @@
+"""Reading the dev mailbox: the emails kept instead of sent when no SMTP server is set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.kit.errors import not_found
+from cadency.notifications.models import MailboxMessage
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class MailboxPage:
+    messages: list[MailboxMessage]
+    # The id to pass as `before` for the next (older) page; None on the last page.
+    older_than: int | None
+
+
+def list_mailbox(
+    session: Session, account: Account, *, before: int | None = None, limit: int = PAGE_SIZE
+) -> MailboxPage:
+    """The account's kept emails, newest first, a page at a time."""
+    query = select(MailboxMessage).where(MailboxMessage.account_id == account.id)
+    if before is not None:
+        query = query.where(MailboxMessage.id < before)
+    rows = list(session.scalars(query.order_by(MailboxMessage.id.desc()).limit(limit + 1)))
+    older = rows[limit - 1].id if len(rows) > limit else None
+    return MailboxPage(rows[:limit], older)
+
+
+def get_mailbox_message(session: Session, account: Account, message_id: int) -> MailboxMessage:
+    message = session.get(MailboxMessage, message_id)
+    if message is None or message.account_id != account.id:
+        raise not_found("email", str(message_id))
+    return message
