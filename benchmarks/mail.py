@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,10 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from cadency.accounts import service as account_service  # noqa: E402
+from cadency.accounts.models import Account  # noqa: E402
 from cadency.config import Settings  # noqa: E402
+from cadency.invoices.documents import render_invoice_pdf  # noqa: E402
+from cadency.invoices.models import Invoice  # noqa: E402
 from cadency.kit import migrate  # noqa: E402
 from cadency.kit.db import make_engine, make_session_factory  # noqa: E402
 from cadency.kit.ids import new_id  # noqa: E402
@@ -146,6 +150,29 @@ def seed(client: TestClient, key: str, subscriptions: int) -> None:
         )
 
 
+def pdf_timing(factory: Any, account_id: int, count: int) -> str:
+    """Render one of the account's invoices as a PDF `count` times (after one warm-up that
+    loads fonts): the time one invoice document takes, as attached to an email."""
+    with factory() as session:
+        account = session.get(Account, account_id)
+        invoice = session.scalars(
+            select(Invoice).where(Invoice.account_id == account_id).limit(1)
+        ).one()
+        render_invoice_pdf(session, account, invoice)
+        times = []
+        size = 0
+        for _ in range(count):
+            started = time.perf_counter()
+            size = len(render_invoice_pdf(session, account, invoice))
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    return (
+        f"invoice PDF: {count} renders, p50 {statistics.median(times):.0f} ms, "
+        f"p95 {p95:.0f} ms, {size / 1024:.0f} KiB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="outbox messages to deliver")
@@ -153,6 +180,7 @@ def main() -> None:
     parser.add_argument("--admins", type=int, default=0, help="super admins (payment notices)")
     parser.add_argument("--database-url", help="an empty database (default: a SQLite file)")
     parser.add_argument("--profile", help="write a cProfile of the timed run to this file")
+    parser.add_argument("--pdfs", type=int, default=30, help="invoice PDFs to render, timed")
     parser.add_argument("--serve-smtp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_smtp:
@@ -266,6 +294,8 @@ def main() -> None:
             )
             for name, (got, want) in checks.items():
                 print(f"  {name}: {got} (expected {want})")
+            if args.pdfs:
+                print(pdf_timing(factory, account_id, args.pdfs))
             if failed:
                 raise SystemExit(f"FAILED checks: {failed}")
         finally:
