@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -25,7 +24,7 @@ from cadency.catalog.schemas import FeeCreate, ProductCreate, ProductUpdate, Tax
 from cadency.kit import money
 from cadency.kit.endpoints import Cursor
 from cadency.kit.pagination import DEFAULT_LIMIT
-from cadency.kit.repository import get_owned
+from cadency.kit.repository import get_owned, owned_by_id
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
@@ -39,8 +38,6 @@ T = TypeVar("T")
 
 SearchText = Annotated[str | None, Query(max_length=200)]
 
-FREQUENCY_LABELS = labels.FREQUENCIES
-ONE_TIME = labels.ONE_TIME
 FEE_TYPES = {"fixed": N_("Fixed amount"), "percentage": N_("Percentage")}
 
 # Line-item rows on the deal, quote and payment link forms: products from the library only
@@ -67,7 +64,7 @@ def page_url(request: Request, **changes: str | None) -> str:
 
 
 def frequency_label(page: PageContext, frequency: str | None) -> str:
-    return page.gettext(FREQUENCY_LABELS.get(frequency, ONE_TIME) if frequency else ONE_TIME)
+    return page.gettext(labels.frequency(frequency))
 
 
 def failed(page: PageContext, exc: FormInvalid) -> FormErrors:
@@ -79,11 +76,7 @@ def failed(page: PageContext, exc: FormInvalid) -> FormErrors:
 
 def records_by_id(page: PageContext, model: Any, ids: Iterable[str | None]) -> dict[str, Any]:
     """Records of this account by ID, for the names and links in a list (one query)."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    query = select(model).where(model.account_id == page.account.id, model.id.in_(wanted))
-    return {row.id: row for row in page.session.scalars(query)}
+    return owned_by_id(page.session, model, page.account.id, ids)
 
 
 def product_choices(session: Session, account: Account) -> Sequence[Product]:
@@ -184,8 +177,8 @@ def _product_form_context(
         for p in product_choices(page.session, page.account)
         if p.billing_frequency and (product is None or p.id != product.id)
     ]
-    frequencies = [("", page.gettext(ONE_TIME))] + [
-        (value, page.gettext(label)) for value, label in FREQUENCY_LABELS.items()
+    frequencies = [("", page.gettext(labels.ONE_TIME))] + [
+        (value, page.gettext(label)) for value, label in labels.FREQUENCIES.items()
     ]
     return {
         "product": product,

@@ -49,7 +49,6 @@ COLLECTION_METHODS = {
     "charge_automatically": N_("Charge the saved payment method automatically"),
     "send_invoice": N_("Send an invoice for each later payment"),
 }
-PAYMENT_TERMS = labels.PAYMENT_TERMS
 
 
 def _url(request: Request, link: PaymentLink) -> str:
@@ -88,7 +87,7 @@ def _link_form(
         "errors": errors,
         "products": product_choices(page.session, page.account),
         "collection_methods": [(k, page.gettext(v)) for k, v in COLLECTION_METHODS.items()],
-        "payment_terms": [(k, page.gettext(v)) for k, v in PAYMENT_TERMS.items()],
+        "payment_terms": [(k, page.gettext(v)) for k, v in labels.PAYMENT_TERMS.items()],
     }
     return render(request, "checkout/payment_link_form.html", context, status_code=status_code)
 
@@ -191,7 +190,7 @@ def _link_page(
         "total": sum(item.amount for item in link.line_items),
         "collection_method": page.gettext(COLLECTION_METHODS[link.collection_method]),
         "payment_terms": (
-            page.gettext(PAYMENT_TERMS.get(link.payment_terms, link.payment_terms))
+            page.gettext(labels.PAYMENT_TERMS.get(link.payment_terms, link.payment_terms))
             if link.payment_terms
             else None
         ),

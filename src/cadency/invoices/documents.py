@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import contextvars
 import gettext
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from babel import Locale, UnknownLocaleError
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel import Locale
 from babel.numbers import format_percent
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
@@ -31,11 +27,11 @@ from cadency.config import load_settings
 from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.subscriptions.models import Subscription
+from cadency.web import i18n
 from cadency.web.i18n import Formatter
 
 LANGUAGES = ("en", "nl", "da", "de")
 # The locale of a language when the invoice's own locale speaks another one.
-DEFAULT_LOCALES = {"en": "en_US", "nl": "nl_NL", "da": "da_DK", "de": "de_DE"}
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 INVOICE_TEMPLATE = "invoices/invoice.html"
@@ -57,30 +53,14 @@ def document_language(language: str | None) -> str:
 
 
 def document_locale(language: str, locale: str | None) -> Locale:
-    """The invoice's locale when it speaks the document's language (de-AT, nl-BE), else the
-    language's usual one: numbers and dates must read naturally next to the words."""
-    if locale:
-        try:
-            parsed = Locale.parse(locale.replace("-", "_"))
-            if parsed.language == language:
-                return parsed
-        except (ValueError, UnknownLocaleError):
-            pass
-    return Locale.parse(DEFAULT_LOCALES[language])
+    """The invoice's locale when it speaks the document's language, else the language's
+    usual one: numbers and dates must read naturally next to the words."""
+    return i18n.babel_locale(language, locale)
 
 
-@cache
 def translations(language: str) -> gettext.NullTranslations:
-    """The document catalog of one language, compiled in memory; English has none."""
-    po_path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not po_path.exists():
-        return gettext.NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+    """The document catalog of one language."""
+    return i18n.compile_catalog(TRANSLATIONS_DIR, language)
 
 
 # The catalog of the document being rendered: two requests rendering at once in two

@@ -69,6 +69,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.schemas import StrictModel
+from cadency.kit.text_search import LIKE_ESCAPE, escape_like
 from cadency.properties.models import PropertyValue
 
 __all__ = [
@@ -461,13 +462,6 @@ def _exponent_groups(currency: ColumnElement[Any]) -> list[tuple[int, ColumnElem
 # "[" just before "-" (never followed by ":", "." or "=", which would open a POSIX class).
 _SEPARATORS = " \t\r\n,.;:!?(){}<>\"'/|&@+=[]-"
 _SEPARATOR_CLASS = "[]" + _SEPARATORS.replace("]", "").replace("[", "").replace("-", "") + "[-]"
-_LIKE_ESCAPE = "\\"
-
-
-def _escape_like(text: str) -> str:
-    for special in (_LIKE_ESCAPE, "%", "_"):
-        text = text.replace(special, _LIKE_ESCAPE + special)
-    return text
 
 
 def _escape_glob(text: str) -> str:
@@ -519,8 +513,8 @@ def _contains_token(col: ColumnElement[Any], kind: str, token: str) -> ColumnEle
     if kind == "checkboxes":
         # One of the chosen options: ";"-joined, so match ";option;" in ";a;b;".
         text = literal(";", String) + func.lower(col) + literal(";", String)
-        pattern = "%;" + _escape_like(token) + ";%"
-        return text.like(func.lower(literal(pattern, String)), escape=_LIKE_ESCAPE)
+        pattern = "%;" + escape_like(token) + ";%"
+        return text.like(func.lower(literal(pattern, String)), escape=LIKE_ESCAPE)
     padded = literal(" ", String) + func.lower(col) + literal(" ", String)
     glob, regex = _token_patterns(token)
     # lower() of the patterns in SQL, like the text, so both fold case the same way (the

@@ -1,9 +1,11 @@
-"""Queries every domain repeats: fetch one record of the caller's account, or fail with 404."""
+"""Queries every domain repeats: one record of the caller's account (or a 404), or many by ID."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.kit.errors import InvalidRequest, not_found
@@ -32,3 +34,18 @@ def get_referenced(
     if record is None or record.account_id != account_id:
         raise InvalidRequest(f"No such {kind}: '{record_id}'", param=param)
     return record
+
+
+def owned_by_id(
+    session: Session, model: type[Any], account_id: int, ids: Iterable[str | None]
+) -> dict[str, Any]:
+    """Records of one account by ID, in one query: what a page's rows refer to (contacts,
+    invoices, products), loaded once for the page rather than once per row. Empty, too long
+    and other accounts' IDs are simply left out."""
+    wanted = sorted({i for i in ids if i and len(i) <= 40})
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(model).where(model.account_id == account_id, model.id.in_(wanted))
+    )
+    return {row.id: row for row in rows}

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cadency.kit import clock
@@ -37,7 +38,7 @@ def _secret(session: Session, name: str = "links") -> bytes:
         try:
             with session.begin_nested():
                 session.add(InstallationSecret(name=name, value=value))
-        except Exception:
+        except IntegrityError:
             value = session.scalar(
                 select(InstallationSecret.value).where(InstallationSecret.name == name)
             )

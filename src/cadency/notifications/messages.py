@@ -9,7 +9,6 @@ subscription's (or account's) locale, through the web app's Babel Formatter.
 from __future__ import annotations
 
 import gettext
-import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jinja2
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,6 +29,7 @@ from cadency.kit import clock, money, signing
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription
+from cadency.web import i18n
 from cadency.web.i18n import Formatter, babel_locale
 
 EMAIL_LANGUAGES = ("en", "nl", "da", "de")
@@ -65,18 +63,9 @@ class Email:
 # --- languages -------------------------------------------------------------------------------
 
 
-@cache
 def translations(language: str) -> gettext.NullTranslations:
-    """The emails' catalog of one language, compiled in memory (English has none)."""
-    po_path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == "en" or not po_path.exists():
-        return gettext.NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+    """The emails' catalog of one language."""
+    return i18n.compile_catalog(TRANSLATIONS_DIR, language)
 
 
 @cache

@@ -44,7 +44,7 @@ from cadency.crm.models import Company, Contact, Deal
 from cadency.crm.schemas import CompanyCreate, ContactCreate
 from cadency.kit import money, periods
 from cadency.kit.errors import APIError, PermissionDenied
-from cadency.kit.repository import get_owned
+from cadency.kit.repository import get_owned, owned_by_id
 from cadency.payments import service as payments
 from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
@@ -62,8 +62,6 @@ from cadency.web.templating import redirect, render
 router = APIRouter(include_in_schema=False)
 EDIT = "subscriptions.edit"
 
-FREQUENCY_LABELS = labels.FREQUENCIES
-PAYMENT_TERMS = labels.PAYMENT_TERMS
 INVOICE_LANGUAGES = {"en": "English", "nl": "Nederlands", "da": "Dansk", "de": "Deutsch"}
 INVOICE_LOCALES = ("en-US", "en-GB", "nl-NL", "nl-BE", "da-DK", "de-DE", "de-AT", "de-CH")
 # Offered in the currency menu besides the account's and those of the product library.
@@ -524,13 +522,7 @@ def _search_products(page: PageContext, query: str, currency: str) -> Sequence[P
 
 
 def _products(page: PageContext, ids: Iterable[str]) -> dict[str, Product]:
-    wanted = {i for i in ids if i and len(i) <= 40}
-    if not wanted:
-        return {}
-    rows = page.session.scalars(
-        select(Product).where(Product.account_id == page.account.id, Product.id.in_(wanted))
-    )
-    return {row.id: row for row in rows}
+    return owned_by_id(page.session, Product, page.account.id, ids)
 
 
 def _product_currencies(session: Session, account_id: int) -> list[str]:
@@ -639,8 +631,8 @@ def _placed_errors(errors: FormErrors, rows: int) -> tuple[FormErrors, list[dict
 
 def _labels(page: PageContext) -> dict[str, Any]:
     return {
-        "frequencies": {k: page.gettext(v) for k, v in FREQUENCY_LABELS.items()},
-        "payment_terms": [(k, page.gettext(v)) for k, v in PAYMENT_TERMS.items()],
+        "frequencies": {k: page.gettext(v) for k, v in labels.FREQUENCIES.items()},
+        "payment_terms": [(k, page.gettext(v)) for k, v in labels.PAYMENT_TERMS.items()],
         "payment_types": [(k, page.gettext(v)) for k, v in labels.PAYMENT_TYPES.items()],
     }
 

@@ -29,6 +29,7 @@ from cadency.crm.models import Company, Contact
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import Sort, parse_filter_groups
+from cadency.kit.repository import owned_by_id
 from cadency.properties import service as property_service
 from cadency.properties.forms import display_value
 from cadency.properties.models import PropertyDefinition
@@ -46,7 +47,6 @@ from cadency.views.listing import (
     PAGE_SIZES,
     count_capped,
     find_page,
-    records_by_id,
     sort_keys,
 )
 from cadency.views.models import SavedView
@@ -554,12 +554,12 @@ def _listing(
 
     keys_shown = {c.key for c in columns}
     contacts = (
-        records_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
+        owned_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
         if "contact" in keys_shown
         else {}
     )
     companies = (
-        records_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
+        owned_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
         if "company" in keys_shown
         else {}
     )

@@ -57,14 +57,7 @@ EVENTS_PER_QUERY = 1000
 
 # --- what values read as -------------------------------------------------------------------
 
-FREQUENCIES = labels.FREQUENCIES
-ONE_TIME = labels.ONE_TIME
-COLLECTION_METHODS = labels.COLLECTION_METHODS
-INVOICE_STATUSES = labels.INVOICE_STATUSES
-PAYMENT_STATUSES = labels.PAYMENT_STATUSES
-FAILURE_REASONS = labels.FAILURE_REASONS
-CANCELLATION_REASON_LABELS = labels.CANCELLATION_REASONS
-assert set(CANCELLATION_REASON_LABELS) == set(CANCELLATION_REASONS)
+assert set(labels.CANCELLATION_REASONS) == set(CANCELLATION_REASONS)
 ASSOCIATION_SECTIONS = {
     "contact": N_("Contacts"),
     "company": N_("Companies"),
@@ -252,7 +245,7 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
         reason = data.get("failure_reason")
         values = {
             "amount": amount("amount"),
-            "reason": _(FAILURE_REASONS.get(str(reason), str(reason))),
+            "reason": _(labels.FAILURE_REASONS.get(str(reason), str(reason))),
         }
         if data.get("next_retry_date"):
             return _(
@@ -362,11 +355,7 @@ def _line_items(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
         rows.append(
             {
                 "item": item,
-                "frequency": page.gettext(
-                    FREQUENCIES.get(item.billing_frequency, item.billing_frequency)
-                    if item.billing_frequency
-                    else ONE_TIME
-                ),
+                "frequency": page.gettext(labels.frequency(item.billing_frequency)),
                 "quantity": page.fmt.number(item.quantity),
                 "unit_price": page.fmt.money(item.unit_price, item.currency),
                 "discount": _percent(page, item.unit_discount_percent),
@@ -396,7 +385,7 @@ def _invoices(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
             "id": i.id,
             "number": i.number,
             "status": i.status,
-            "status_label": page.gettext(INVOICE_STATUSES.get(i.status, i.status)),
+            "status_label": page.gettext(labels.INVOICE_STATUSES.get(i.status, i.status)),
             "issue_date": fmt.date(i.issue_date),
             "due_date": fmt.date(i.due_date),
             "period": (
@@ -426,9 +415,9 @@ def _payments(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
             "date": fmt.date(periods.local_date(p.created_at, timezone)),
             "amount": fmt.money(p.amount, p.currency),
             "status": p.status,
-            "status_label": page.gettext(PAYMENT_STATUSES.get(p.status, p.status)),
+            "status_label": page.gettext(labels.PAYMENT_STATUSES.get(p.status, p.status)),
             "failure_reason": (
-                page.gettext(FAILURE_REASONS.get(p.failure_reason, p.failure_reason))
+                page.gettext(labels.FAILURE_REASONS.get(p.failure_reason, p.failure_reason))
                 if p.failure_reason
                 else ""
             ),
@@ -499,11 +488,7 @@ def _edit_choices(page: PageContext, sub: Subscription, contact: Contact) -> dic
             (
                 p.id,
                 f"{p.name} · {page.fmt.money(p.unit_price, p.currency)} · "
-                + page.gettext(
-                    FREQUENCIES.get(p.billing_frequency, p.billing_frequency)
-                    if p.billing_frequency
-                    else ONE_TIME
-                ),
+                + page.gettext(labels.frequency(p.billing_frequency)),
             )
             for p in products
         ],
@@ -530,15 +515,17 @@ def _panel_context(
         "contact": contact,
         "company": company,
         "payment_method": payment_method_text(page, method) if method else None,
-        "frequency": page.gettext(FREQUENCIES.get(sub.billing_frequency, sub.billing_frequency)),
+        "frequency": page.gettext(
+            labels.FREQUENCIES.get(sub.billing_frequency, sub.billing_frequency)
+        ),
         "collection_method": page.gettext(
-            COLLECTION_METHODS.get(sub.collection_method, sub.collection_method)
+            labels.COLLECTION_METHODS.get(sub.collection_method, sub.collection_method)
         ),
         "payment_terms": payment_terms_text(page, sub.payment_terms),
         "payment_options": _payment_options(page, sub),
         "cancellation_reason": (
-            page.gettext(CANCELLATION_REASON_LABELS[sub.cancellation_reason])
-            if sub.cancellation_reason in CANCELLATION_REASON_LABELS
+            page.gettext(labels.CANCELLATION_REASONS[sub.cancellation_reason])
+            if sub.cancellation_reason in labels.CANCELLATION_REASONS
             else None
         ),
         "line_items": _line_items(page, sub),
@@ -551,7 +538,7 @@ def _panel_context(
         "edit_group": edit_group,
         "actions": actions,
         "pending_bank_payment": service.has_pending_bank_payment(session, sub),
-        "reasons": [(k, page.gettext(v)) for k, v in CANCELLATION_REASON_LABELS.items()],
+        "reasons": [(k, page.gettext(v)) for k, v in labels.CANCELLATION_REASONS.items()],
         "link_days": service.PAYMENT_METHOD_LINK_LIFETIME.days,
         "money": page.fmt.money,
         "date": page.fmt.date,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cadency.crm.models import Contact
 from cadency.kit.filters import BuiltinProperty, FilterGroup, ObjectSpec
+from cadency.kit.text_search import contains_text
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display
 from cadency.subscriptions import search as subscription_search
@@ -150,10 +151,9 @@ _CUSTOM_KINDS = {
 STATUS_LABELS = {
     status: label for status, label in display.BADGE_LABELS.items() if status != "canceling"
 }
-FREQUENCY_LABELS = labels.FREQUENCIES
 _VALUE_LABELS: dict[str, dict[str, str]] = {
     "status": STATUS_LABELS,
-    "billing_frequency": FREQUENCY_LABELS,
+    "billing_frequency": labels.FREQUENCIES,
     "billing_terms": labels.BILLING_TERMS,
     "collection_method": labels.COLLECTION_METHODS,
     "last_payment_status": labels.PAYMENT_STATUSES,
@@ -232,28 +232,18 @@ def _compile_subscription_filters(
     return where
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _subscription_text_search(text: str, account_id: int) -> ColumnElement[bool]:
     """The search box: a part of the subscription's name or ID, or of its billing contact's
     email or name, ignoring case. The contacts that match are found once (a scan of the
     account's contacts), not once per subscription."""
-    pattern = _like(text)
     contact_name = (
         func.coalesce(Contact.first_name, "") + literal(" ") + func.coalesce(Contact.last_name, "")
     )
     matching_contacts = select(Contact.id).where(
-        Contact.account_id == account_id,
-        or_(
-            func.lower(Contact.email).like(pattern, escape="\\"),
-            func.lower(contact_name).like(pattern, escape="\\"),
-        ),
+        Contact.account_id == account_id, contains_text([Contact.email, contact_name], text)
     )
     return or_(
-        func.lower(Subscription.name).like(pattern, escape="\\"),
+        contains_text([Subscription.name], text),
         Subscription.id == text,
         Subscription.contact_id.in_(matching_contacts),
     )

@@ -249,17 +249,3 @@ def count_capped(
     limited = select(id_column).where(condition).limit(cap + 1).subquery()
     total = int(session.scalar(select(func.count()).select_from(limited)) or 0)
     return min(total, cap), total > cap
-
-
-def records_by_id(
-    session: Session, model: type[Any], account_id: int, ids: Sequence[str | None]
-) -> dict[str, Any]:
-    """Records of one account by ID, in one query: what a page's rows refer to (their
-    contacts, companies), loaded once for the page rather than once per row."""
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return {}
-    rows = session.scalars(
-        select(model).where(model.account_id == account_id, model.id.in_(wanted))
-    )
-    return {row.id: row for row in rows}

@@ -22,6 +22,8 @@ from cadency.kit import money
 
 # The web app's languages (emails and invoices add German in their own catalogs).
 LANGUAGES = ("en", "nl", "da")
+# The usual territory of each language Cadency writes in (German: emails and invoices).
+DEFAULT_LOCALES = {"en": "en_US", "nl": "nl_NL", "da": "da_DK", "de": "de_DE"}
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands", "da": "Dansk"}
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
@@ -32,9 +34,11 @@ def N_(message: str) -> str:
 
 
 @cache
-def translations(language: str) -> gettext.NullTranslations:
-    """The catalog of one language; English (the source language) has none."""
-    po_path = TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+def compile_catalog(directory: Path, language: str) -> gettext.NullTranslations:
+    """The gettext catalog of one language from `<directory>/<language>/LC_MESSAGES/
+    messages.po`, compiled in memory (no .mo files to build); English, the source language,
+    has none. The web app, the invoice documents and the emails each keep their own folder."""
+    po_path = directory / language / "LC_MESSAGES" / "messages.po"
     if language == "en" or not po_path.exists():
         return gettext.NullTranslations()
     with po_path.open("rb") as po_file:
@@ -44,6 +48,11 @@ def translations(language: str) -> gettext.NullTranslations:
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+def translations(language: str) -> gettext.NullTranslations:
+    """The web app's catalog of one language."""
+    return compile_catalog(TRANSLATIONS_DIR, language)
 
 
 def negotiate(accept_language: str | None) -> str | None:
@@ -77,8 +86,8 @@ def choose_language(
 
 
 def babel_locale(language: str, account_locale: str | None = None) -> Locale:
-    """Formatting rules: the account's locale when it speaks the page's language (en-GB,
-    nl-BE), else the language's default territory."""
+    """Formatting rules: the given locale (the account's, an invoice's) when it speaks the
+    language (en-GB, nl-BE, de-AT), else the language's usual territory."""
     if account_locale:
         try:
             locale = Locale.parse(account_locale.replace("-", "_"))
@@ -86,7 +95,7 @@ def babel_locale(language: str, account_locale: str | None = None) -> Locale:
                 return locale
         except (ValueError, UnknownLocaleError):
             pass
-    return Locale.parse({"en": "en_US", "nl": "nl_NL", "da": "da_DK"}.get(language, language))
+    return Locale.parse(DEFAULT_LOCALES.get(language, language))
 
 
 class Formatter:

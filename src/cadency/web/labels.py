@@ -65,4 +65,4 @@ CANCELLATION_REASONS = {
 
 def frequency(value: str | None) -> str:
     """The label of a billing frequency; no frequency is a one-time item."""
-    return FREQUENCIES.get(value, ONE_TIME) if value else ONE_TIME
+    return FREQUENCIES.get(value, value) if value else ONE_TIME
