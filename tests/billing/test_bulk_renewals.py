@@ -71,6 +71,7 @@ def outcome(session: Session, account_id: int) -> list[tuple[Any, ...]]:
                         i.attempt_count,
                         i.due_date,
                         i.paid_at is not None,
+                        i.language,
                     )
                     for i in invoices
                 ],
@@ -99,6 +100,12 @@ def test_bulk_and_engine_renew_alike(app: FastAPI, n: int, monkeypatch: pytest.M
     engine = app.state.engine
     by_engine = due_set.seed(engine, n, name="One by one")
     in_bulk = due_set.seed(engine, n, name="In bulk")
+    # The subscriptions name no invoice language: both paths write the contact's.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE contacts SET language = 'da' WHERE account_id IN (:a, :b)"),
+            {"a": by_engine.account_id, "b": in_bulk.account_id},
+        )
     now = datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         with monkeypatch.context() as patched:
@@ -111,6 +118,7 @@ def test_bulk_and_engine_renew_alike(app: FastAPI, n: int, monkeypatch: pytest.M
         got = outcome(session, in_bulk.account_id)
         # Both renewed every subscription exactly once: an invoice paid by one payment.
         assert all(row[1] == 2 and len(row[12]) == 1 and len(row[14]) == 1 for row in expected)
+        assert {invoice[-1] for row in expected for invoice in row[12]} == {"da"}
         assert got == expected
         # Running again writes nothing.
         assert (

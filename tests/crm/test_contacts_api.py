@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from cadency.accounts.models import Account
+from cadency.crm.models import Contact
 from cadency.properties import service as properties_service
 from cadency.properties.schemas import PropertyCreate
 from tests.conftest import Api
@@ -56,6 +57,7 @@ def test_create_contact_returns_the_stored_record(api: Api, session_factory: Any
         "country": "GB",
     }
     assert created["properties"] == {}
+    assert created["language"] is None  # the account's language applies
     # A test-mode account stamps records with its own clock, not the wall clock.
     clock = account_clock(session_factory, api.account_id)
     assert datetime.fromisoformat(created["created_at"]) == clock
@@ -103,6 +105,23 @@ def test_unknown_fields_are_rejected_by_name(api: Api) -> None:
 def test_phone_is_validated(api: Api) -> None:
     body = error(api.post("/contacts", {"email": "p@example.com", "phone": "call me"}), 422)
     assert body["param"] == "phone"
+
+
+def test_contact_language_is_one_of_the_document_languages(api: Api, session_factory: Any) -> None:
+    created = api.ok(api.post("/contacts", {"email": "lang@example.com", "language": "de"}))
+    assert created["language"] == "de"
+    for bad in ("fr", "DE", "", 1):
+        body = error(api.post("/contacts", {"email": "x@example.com", "language": bad}), 422)
+        assert body["param"] == "language", bad
+    body = error(api.patch(f"/contacts/{created['id']}", {"language": "sv"}), 422)
+    assert body["param"] == "language"
+    assert api.ok(api.get(f"/contacts/{created['id']}"))["language"] == "de"
+    assert api.ok(api.patch(f"/contacts/{created['id']}", {"language": "nl"}))["language"] == "nl"
+    cleared = api.ok(api.patch(f"/contacts/{created['id']}", {"language": None}))
+    assert cleared["language"] is None
+    with session_factory() as session:
+        contact = session.get(Contact, created["id"])
+        assert contact is not None and contact.language is None
 
 
 def test_email_is_unique_per_account_ignoring_case(api: Api, other_api: Api) -> None:

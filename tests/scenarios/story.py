@@ -243,9 +243,13 @@ class Story:
     # --- building ------------------------------------------------------------------------
 
     def customer(
-        self, email: str = "buyer@example.com", card: str = "4242424242424242"
+        self,
+        email: str = "buyer@example.com",
+        card: str = "4242424242424242",
+        language: str | None = None,
     ) -> tuple[str, str]:
-        contact = self.api.ok(self.api.post("/contacts", {"email": email, "first_name": "Ann"}))
+        body = {"email": email, "first_name": "Ann", "language": language}
+        contact = self.api.ok(self.api.post("/contacts", body))
         return contact["id"], self.add_payment_method(contact["id"], card)
 
     def subscribe(
@@ -255,9 +259,10 @@ class Story:
         frequency: str = "monthly",
         card: str = "4242424242424242",
         email: str = "buyer@example.com",
+        contact_language: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        contact_id, method_id = self.customer(email, card)
+        contact_id, method_id = self.customer(email, card, contact_language)
         item: dict[str, Any] = {
             "name": "Beans",
             "unit_price": price,

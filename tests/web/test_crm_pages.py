@@ -65,15 +65,18 @@ def test_create_a_contact_and_edit_its_custom_property(staff: Staff) -> None:
     page.get_by_label("City").fill("Amsterdam")
     page.get_by_label("Country code").fill("NL")
     page.get_by_label("Tier").select_option("basic")
+    page.get_by_label("Preferred language").select_option("de")
     page.get_by_role("button", name="Create contact").click()
 
     expect(page.get_by_test_id("flash")).to_have_text("The contact was created.")
     expect(page.get_by_role("heading", name="Emma Jansen")).to_be_visible()
     expect(page.get_by_test_id("contact-facts")).to_contain_text("emma@example.com")
     expect(page.get_by_test_id("address")).to_contain_text("Amsterdam")
+    expect(page.get_by_test_id("contact-facts")).to_contain_text("Deutsch")
     contact_id = page.url.rsplit("/", 1)[1]
     stored = staff.api.ok(staff.api.get(f"/contacts/{contact_id}"))
     assert stored["email"] == "emma@example.com"
+    assert stored["language"] == "de"
     assert stored["phone"] == "+31 20 123 4567"
     assert stored["address"]["city"] == "Amsterdam"
     assert stored["address"]["country"] == "NL"
@@ -90,10 +93,14 @@ def test_create_a_contact_and_edit_its_custom_property(staff: Staff) -> None:
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Phone number").fill("")
     page.get_by_label("City").fill("Utrecht")
+    expect(page.get_by_label("Preferred language")).to_have_value("de")
+    page.get_by_label("Preferred language").select_option("")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("flash")).to_have_text("The contact was saved.")
+    expect(page.get_by_test_id("contact-facts")).to_contain_text("Account default")
     edited = staff.api.ok(staff.api.get(f"/contacts/{contact_id}"))
     assert edited["phone"] is None
+    assert edited["language"] is None
     assert edited["address"]["city"] == "Utrecht"
     assert edited["address"]["line1"] == "Keizersgracht 1"
     assert edited["properties"] == {"tier": "pro"}

@@ -51,8 +51,6 @@ PERMISSION_HINTS = {
     "billing.edit": N_("Change the account settings and the account's own plan."),
     "super_admin": N_("Every permission, including managing users."),
 }
-# The account's language is also the language of emails and invoices, which speak German too.
-ACCOUNT_LANGUAGE_NAMES = {**i18n.LANGUAGE_NAMES, "de": "Deutsch"}
 FINAL_ACTIONS = {
     "cancel": N_("Cancel the subscription"),
     "leave_unpaid": N_("Leave the subscription unpaid"),
@@ -198,7 +196,6 @@ def _settings_page(
         "errors": errors,
         "can_edit": page.allows(EDIT_SETTINGS),
         "timezones": _timezones(),
-        "account_languages": list(ACCOUNT_LANGUAGE_NAMES.items()),
         "final_actions": _choices(page, FINAL_ACTIONS),
         "invoice_actions": _choices(page, INVOICE_ACTIONS),
     }

@@ -111,6 +111,7 @@ def renew(
     if not plain:
         return set()
     rates = issuing.tax_rates(session, [item for s in plain for item in s.line_items])
+    languages = issuing.contact_languages(session, plain)
 
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
@@ -132,6 +133,7 @@ def renew(
             now=now,
             number=issuing.next_number(session, account),
             rates=rates,
+            contact_language=languages.get(sub.contact_id or ""),
         )
         invoices.append(values)
         lines += invoice_lines

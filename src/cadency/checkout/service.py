@@ -252,6 +252,7 @@ def issue_invoice(
         query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
         rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
     today = clock.account_today(account)
+    contact = session.get(Contact, contact_id)
     invoice = Invoice(
         id=new_id("inv"),
         account_id=account.id,
@@ -268,7 +269,7 @@ def issue_invoice(
         period_end=period[1] if period else None,
         # The engine's exactly-once backstop, for the one subscription this invoice belongs to.
         cycle_period_start=period[0] if period and subscription_id else None,
-        language=account.language,
+        language=issuing.buyer_language(account, None, contact.language if contact else None),
         locale=account.locale,
         comments=None,
         tax_ids=[],

@@ -25,6 +25,8 @@ class Contact(Base):
     last_name: Mapped[str | None] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[dict[str, Any] | None]
+    # The language the contact reads emails and invoices in, unless the subscription names one.
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -14,7 +14,14 @@ from pydantic import AfterValidator, Field, StrictStr
 from cadency.catalog.line_items import LineItemList, LineItemOut
 from cadency.crm.models import Company, Contact, Deal, Quote
 from cadency.kit import money
-from cadency.kit.schemas import CurrencyCode, DateStr, Name, OutputModel, StrictModel
+from cadency.kit.schemas import (
+    CurrencyCode,
+    DateStr,
+    DocumentLanguage,
+    Name,
+    OutputModel,
+    StrictModel,
+)
 from cadency.properties.schemas import PropertyValues
 from cadency.subscriptions.models import LineItem
 
@@ -156,6 +163,9 @@ class ContactCreate(StrictModel):
     last_name: PersonName | None = None
     phone: Phone | None = None
     address: AddressIn | None = None
+    language: DocumentLanguage | None = Field(
+        None, description="Emails and invoices, unless the subscription names a language"
+    )
     properties: PropertyValues | None = None
 
 
@@ -165,6 +175,7 @@ class ContactUpdate(StrictModel):
     last_name: PersonName | None = None
     phone: Phone | None = None
     address: AddressIn | None = Field(None, description="Replaces the address; null clears it")
+    language: DocumentLanguage | None = Field(None, description="null: the account's language")
     properties: PropertyValues | None = None
 
 
@@ -176,6 +187,7 @@ class ContactOut(OutputModel):
     last_name: str | None
     phone: str | None
     address: AddressOut | None
+    language: str | None
     properties: Properties
     created_at: datetime
     updated_at: datetime
@@ -189,6 +201,7 @@ class ContactOut(OutputModel):
             last_name=contact.last_name,
             phone=contact.phone,
             address=AddressOut.of(contact.address),
+            language=contact.language,
             properties=properties,
             created_at=contact.created_at,
             updated_at=contact.updated_at,

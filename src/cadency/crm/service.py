@@ -93,6 +93,7 @@ def create_contact(session: Session, account: Account, data: ContactCreate) -> C
         last_name=data.last_name,
         phone=data.phone,
         address=_address(data.address),
+        language=data.language,
         created_at=now,
         updated_at=now,
     )
@@ -113,7 +114,7 @@ def update_contact(
     if "email" in changes and changes["email"] != contact.email:
         _check_email_free(session, account.id, changes["email"], except_id=contact.id)
         contact.email = changes["email"]
-    for field in ("first_name", "last_name", "phone"):
+    for field in ("first_name", "last_name", "phone", "language"):
         if field in changes:
             setattr(contact, field, changes[field])
     if "address" in changes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cadency.accounts.models import Account
 from cadency.catalog.models import Fee, TaxRate
 from cadency.catalog.service import fee_amount
+from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.ids import new_id
@@ -55,6 +56,37 @@ def _forget_locks(session: Session) -> None:
     session.info.pop("locked_accounts", None)
 
 
+def buyer_language(
+    account: Account, invoice_settings: Mapping[str, Any] | None, contact_language: str | None
+) -> str:
+    """The language a subscription's buyer reads its invoices and emails in (SPEC §9): the
+    subscription's invoice language, else the billing contact's, else the account's."""
+    return str((invoice_settings or {}).get("language") or contact_language or account.language)
+
+
+def contact_language(session: Session, subscription: Subscription) -> str | None:
+    """The billing contact's language, read only when the subscription names none."""
+    if (subscription.invoice_settings or {}).get("language") or not subscription.contact_id:
+        return None
+    contact = session.get(Contact, subscription.contact_id)
+    return contact.language if contact else None
+
+
+def contact_languages(session: Session, subscriptions: Sequence[Subscription]) -> dict[str, str]:
+    """`contact_language` for many subscriptions in one query: contact ID → language."""
+    ids = {
+        s.contact_id
+        for s in subscriptions
+        if s.contact_id and not (s.invoice_settings or {}).get("language")
+    }
+    if not ids:
+        return {}
+    query = select(Contact.id, Contact.language).where(
+        Contact.id.in_(ids), Contact.language.is_not(None)
+    )
+    return {contact_id: str(language) for contact_id, language in session.execute(query)}
+
+
 @dataclass(frozen=True)
 class Period:
     start: date
@@ -79,6 +111,7 @@ def period_invoice_values(
     number: str,
     rates: dict[str, Decimal],
     fees: Sequence[Fee] = (),
+    contact_language: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The column values of one period's regular invoice and of its lines: recurring items,
     plus one-time items on the first invoice. Lines are copies: later edits of the subscription
@@ -159,7 +192,7 @@ def period_invoice_values(
         "total": total,
         "amount_paid": 0,
         "amount_due": total,
-        "language": settings.get("language") or account.language,
+        "language": buyer_language(account, settings, contact_language),
         "locale": settings.get("locale") or account.locale,
         "comments": settings.get("comments"),
         "tax_ids": list(settings.get("tax_ids") or []),
@@ -194,6 +227,7 @@ def issue_for_period(
         number=next_number(session, account),
         rates=tax_rates(session, items),
         fees=checkout_fees(session, subscription) if first else (),
+        contact_language=contact_language(session, subscription),
     )
     invoice = Invoice(**values)
     invoice.lines = [InvoiceLine(**line) for line in lines]
@@ -240,7 +274,7 @@ def issue_adjustment(
         period_start=period.start,
         period_end=period.end,
         cycle_period_start=None,
-        language=settings.get("language") or account.language,
+        language=buyer_language(account, settings, contact_language(session, subscription)),
         locale=settings.get("locale") or account.locale,
         comments=settings.get("comments"),
         tax_ids=list(settings.get("tax_ids") or []),

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.config import Settings
-from cadency.invoices import documents, links
+from cadency.invoices import documents, issuing, links
 from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
@@ -347,9 +347,11 @@ def _subscription_for(session: Session, token: str) -> tuple[Account, Subscripti
     return account, subscription
 
 
-def _subscription_language(account: Account, subscription: Subscription) -> str:
-    settings = subscription.invoice_settings or {}
-    return documents.document_language(settings.get("language") or account.language)
+def _subscription_language(session: Session, account: Account, subscription: Subscription) -> str:
+    language = issuing.buyer_language(
+        account, subscription.invoice_settings, issuing.contact_language(session, subscription)
+    )
+    return documents.document_language(language)
 
 
 def _open_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
@@ -381,7 +383,7 @@ def _method_page(
     outcome: Outcome | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    language = _subscription_language(account, subscription)
+    language = _subscription_language(session, account, subscription)
     fmt = i18n.Formatter(documents.document_locale(language, account.locale))
     due = _open_invoices(session, subscription)
     method = (
@@ -493,7 +495,7 @@ def _outcome(
     invoices = list(session.scalars(select(Invoice).where(Invoice.id.in_(due_before))))
     account = session.get(Account, subscription.account_id)
     assert account is not None
-    language = _subscription_language(account, subscription)
+    language = _subscription_language(session, account, subscription)
     fmt = i18n.Formatter(documents.document_locale(language, account.locale))
     if all(invoice.status == "paid" for invoice in invoices):
         paid = sum(invoice.amount_paid for invoice in invoices)

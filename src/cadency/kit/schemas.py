@@ -54,6 +54,8 @@ PercentStr = Annotated[StrictStr, AfterValidator(_percent), Field(examples=["21.
 DateStr = Annotated[date, BeforeValidator(_iso_date)]
 CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+# The languages emails and invoice documents are written in (SPEC §9).
+DocumentLanguage = Literal["en", "nl", "da", "de"]
 OptionalText = Annotated[StrictStr, Field(max_length=5000)]
 
 

@@ -1,9 +1,10 @@
 """What each outbox event tells whom: the emails of one event, rendered from Jinja templates
 (one template per kind of email, rendered twice: HTML and plain text) in the reader's language.
 
-Buyers read their subscription's invoice language, else the account's; merchant users read
-their own web-app language, else the account's. Dates and money follow that language and the
-subscription's (or account's) locale, through the web app's Babel Formatter.
+Buyers read their subscription's invoice language, else their own (the contact's), else the
+account's; merchant users read their own web-app language, else the account's. Dates and
+money follow that language and the subscription's (or account's) locale, through the web
+app's Babel Formatter.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from cadency.accounts.models import Account, User
 from cadency.config import Settings
 from cadency.crm.models import Contact
+from cadency.invoices.issuing import buyer_language
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, signing
 from cadency.kit.outbox import OutboxMessage
@@ -85,13 +87,16 @@ def _environment(language: str, format: str) -> jinja2.Environment:
     return env
 
 
-def email_language(account: Account, subscription: Subscription | None) -> str:
-    """The subscription's invoice language, else the account's (contacts keep no language)."""
-    settings = (subscription.invoice_settings or {}) if subscription else {}
-    for candidate in (settings.get("language"), account.language):
-        if candidate in EMAIL_LANGUAGES:
-            return str(candidate)
-    return "en"
+def email_language(
+    account: Account, subscription: Subscription | None, contact: Contact | None
+) -> str:
+    """The buyer's language (`issuing.buyer_language`), English when emails lack it."""
+    language = buyer_language(
+        account,
+        subscription.invoice_settings if subscription else None,
+        contact.language if contact else None,
+    )
+    return language if language in EMAIL_LANGUAGES else "en"
 
 
 def _locale_name(account: Account, subscription: Subscription | None) -> str:
@@ -260,7 +265,7 @@ class Composer:
         return self._reader(
             contact.email,
             name or None,
-            email_language(account, subscription),
+            email_language(account, subscription, contact),
             _locale_name(account, subscription),
         )
 
@@ -271,7 +276,10 @@ class Composer:
                 language = user.language if user.language in EMAIL_LANGUAGES else None
                 readers.append(
                     self._reader(
-                        user.email, None, language or email_language(account, None), account.locale
+                        user.email,
+                        None,
+                        language or email_language(account, None, None),
+                        account.locale,
                     )
                 )
         return readers

@@ -62,7 +62,6 @@ from cadency.web.templating import redirect, render
 router = APIRouter(include_in_schema=False)
 EDIT = "subscriptions.edit"
 
-INVOICE_LANGUAGES = {"en": "English", "nl": "Nederlands", "da": "Dansk", "de": "Deutsch"}
 INVOICE_LOCALES = ("en-US", "en-GB", "nl-NL", "nl-BE", "da-DK", "de-DE", "de-AT", "de-CH")
 # Offered in the currency menu besides the account's and those of the product library.
 COMMON_CURRENCIES = ("EUR", "USD", "GBP", "DKK", "SEK", "NOK", "CHF", "CAD", "AUD", "JPY")
@@ -664,7 +663,6 @@ def _context(
         "tax_rates": _tax_rates(page),
         "fees": _fees(page),
         "currencies": [c for c in currencies if money.is_known_currency(c)],
-        "invoice_languages": INVOICE_LANGUAGES,
         "locales": INVOICE_LOCALES,
         "definitions": [
             (d, property_forms.input_value(d, data.properties.get(d.name), page.account.timezone))

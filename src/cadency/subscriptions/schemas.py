@@ -8,7 +8,14 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 from cadency.catalog.line_items import LineItemInput, LineItemOut
 from cadency.kit.filters import FilterGroup, Sort
 from cadency.kit.periods import BillingFrequency
-from cadency.kit.schemas import CurrencyCode, DateStr, Name, OutputModel, StrictModel
+from cadency.kit.schemas import (
+    CurrencyCode,
+    DateStr,
+    DocumentLanguage,
+    Name,
+    OutputModel,
+    StrictModel,
+)
 
 Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -47,7 +54,9 @@ class Address(StrictModel):
 class InvoiceSettings(StrictModel):
     comments: Annotated[StrictStr, Field(max_length=5000)] | None = None
     tax_ids: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=10)] = []
-    language: Literal["en", "nl", "da", "de"] | None = None
+    language: DocumentLanguage | None = Field(
+        None, description="Unset: the billing contact's language, else the account's"
+    )
     locale: Annotated[StrictStr, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None
 
 

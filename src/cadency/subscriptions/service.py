@@ -377,11 +377,12 @@ def payment_options(subscription: Subscription) -> dict[str, Any]:
 
 def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
     settings = data.invoice_settings
-    language = (settings.language if settings else None) or account.language
     return {
         "comments": settings.comments if settings else None,
         "tax_ids": list(settings.tax_ids) if settings else [],
-        "language": language,
+        # Unset, the buyer reads the contact's language, else the account's (SPEC §9): resolved
+        # when each invoice and email is written, so a later change of the contact's applies.
+        "language": settings.language if settings else None,
         "locale": (settings.locale if settings else None) or account.locale,
     }
 

@@ -25,6 +25,8 @@ LANGUAGES = ("en", "nl", "da")
 # The usual territory of each language Cadency writes in (German: emails and invoices).
 DEFAULT_LOCALES = {"en": "en_US", "nl": "nl_NL", "da": "da_DK", "de": "de_DE"}
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands", "da": "Dansk"}
+# What buyers may read: emails and invoice documents (the account's, a contact's, a subscription's).
+DOCUMENT_LANGUAGE_NAMES = {**LANGUAGE_NAMES, "de": "Deutsch"}
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
 

@@ -71,6 +71,7 @@ def _build_environment() -> jinja2.Environment:
         _gettext, _ngettext, newstyle=True
     )
     env.globals["languages"] = list(i18n.LANGUAGE_NAMES.items())
+    env.globals["document_languages"] = list(i18n.DOCUMENT_LANGUAGE_NAMES.items())
     return env
 
 
