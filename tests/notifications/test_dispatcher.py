@@ -1,15 +1,18 @@
-"""The dispatcher: restarts never resend, an unreachable SMTP server is retried with backoff and
-the email then arrives once, and without an SMTP server the emails go to the dev mailbox."""
+"""The dispatcher: restarts never resend, not even after dying in the middle of sending; an
+unreachable SMTP server is retried with backoff and the email then arrives once; and without an
+SMTP server the emails go to the dev mailbox."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from cadency.kit.outbox import OutboxMessage
-from cadency.notifications.dispatcher import BACKOFF
+from cadency.notifications.dispatcher import BACKOFF, INTERRUPTED, SENDING_LEASE, SmtpConnection
 from cadency.notifications.models import EmailDelivery, MailboxMessage
 from tests.notifications.conftest import (
     SmtpServer,
@@ -69,6 +72,65 @@ def test_a_restarted_dispatcher_does_not_resend(
         ("admin_payment", "boss@shop.test", "sent", 1),
     ]
     assert deliver(session_factory, account_id, smtp_server.url).sent == 0
+
+
+class Crash(BaseException):
+    """The process dying: nothing in the dispatcher catches it."""
+
+
+def test_a_dispatcher_that_dies_while_sending_never_sends_twice(
+    client: Any, session_factory: Any, smtp_server: SmtpServer, monkeypatch: Any
+) -> None:
+    story = Story(client, session_factory, start=START)
+    account_id = story.api.account_id
+    add_user(session_factory, account_id, "boss@shop.test")
+    story.subscribe(price="30.00")
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+    # The first email goes out, then the process dies before recording anything.
+    send = SmtpConnection.send
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def send_then_die(connection: SmtpConnection, sender: str, email: Any) -> None:
+        with lock:
+            calls.append(email.to)
+            first = len(calls) == 1
+        if not first:
+            raise Crash
+        send(connection, sender, email)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SmtpConnection, "send", send_then_die)
+        with pytest.raises(Crash):
+            deliver(session_factory, account_id, smtp_server.url, now=now)
+    assert len(smtp_server.inbox.take()) == 1
+    # Both deliveries were marked `sending` before anything was sent.
+    assert deliveries(session_factory, account_id) == [
+        ("receipt", "buyer@example.com", "sending", 1),
+        ("admin_payment", "boss@shop.test", "sending", 1),
+    ]
+
+    # A restarted dispatcher leaves them alone while the lease runs …
+    early = deliver(session_factory, account_id, smtp_server.url, now=now + timedelta(minutes=5))
+    assert (early.sent, early.events) == (0, 1)  # the status change mails no one: done
+    assert outbox_undelivered(session_factory, account_id) == ["payment.succeeded"]
+    # … and afterwards records them as interrupted instead of sending either again.
+    later = deliver(session_factory, account_id, smtp_server.url, now=now + SENDING_LEASE)
+    assert (later.sent, later.events) == (0, 1)
+    assert smtp_server.inbox.take() == []
+    assert deliveries(session_factory, account_id) == [
+        ("receipt", "buyer@example.com", "interrupted", 1),
+        ("admin_payment", "boss@shop.test", "interrupted", 1),
+    ]
+    with session_factory() as session:
+        errors = set(
+            session.scalars(
+                select(EmailDelivery.last_error).where(EmailDelivery.account_id == account_id)
+            )
+        )
+        assert errors == {INTERRUPTED}
+    assert outbox_undelivered(session_factory, account_id) == []
 
 
 def test_an_unreachable_server_is_retried_with_backoff_then_sent_once(

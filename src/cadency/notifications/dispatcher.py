@@ -1,17 +1,24 @@
 """Delivering the outbox's emails after commit (SPEC §5 "Exactly once").
 
-A pass claims undelivered outbox rows (FOR UPDATE SKIP LOCKED on PostgreSQL, so several
-workers share them; SQLite has one writer), writes one `EmailDelivery` per email and recipient
-the first time it sees a row, sends the deliveries that are due over one SMTP connection for
-the whole batch (or into the dev mailbox when no SMTP server is configured), and commits the
-batch. A delivery that fails is tried again after a growing wait; after the last wait it is
-failed for good. An outbox row is delivered once every one of its emails is sent or failed for
-good; a row whose event mails no one is delivered at once.
+A batch goes in three steps:
 
-Each delivery row is unique per (event, kind, recipient), and a sent one is never sent again,
-so a restarted dispatcher, or a second one, does not resend. Sending happens before the batch
-commits, so a crash between the two can repeat that batch's emails: at least once, as the
-outbox promises, and at most one batch.
+1. Claim undelivered outbox rows (FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers
+   share them; SQLite has one writer), render their emails, write one `EmailDelivery` per
+   email and recipient the first time a row is seen, mark the deliveries about to be sent
+   `sending` (with a lease), and commit.
+2. Send them, over a few SMTP connections kept for the whole batch (or into the dev mailbox
+   when no SMTP server is configured).
+3. Record each outcome, mark the outbox rows whose emails are all settled delivered, commit.
+
+A delivery that fails is tried again after a growing wait; after the last wait it is failed
+for good. An outbox row is delivered once every one of its emails is sent or failed for good;
+a row whose event mails no one is delivered at once.
+
+Each delivery row is unique per (event, kind, recipient), and only a `queued` one is ever
+sent, so a restarted dispatcher, or a second one, does not resend. SMTP cannot tell whether
+an email already arrived, so a delivery left `sending` by a dispatcher that died in step 2 is
+not sent again: once its lease has passed it becomes `interrupted`, with the reason, for a
+person to look at. At most once, never twice.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session
 
 from cadency.config import Settings
@@ -54,6 +61,11 @@ BACKOFF = (
 )
 SMTP_TIMEOUT_SECONDS = 30.0
 SMTP_CONNECTIONS = 4
+# How long a batch may take to send before its `sending` deliveries count as abandoned by a
+# dispatcher that died: far above a batch's worst case (200 emails, each up to the timeout,
+# on 4 connections: 25 minutes).
+SENDING_LEASE = timedelta(hours=1)
+INTERRUPTED = "the dispatcher stopped while sending; not resent, as it may have arrived"
 # smtplib sends bytes as they are: lines must already end in CRLF.
 WIRE_POLICY = compat32.clone(linesep="\r\n")
 
@@ -302,28 +314,47 @@ class Dispatcher:
         composer = Composer(session, self.settings)
         composer.preload(rows)
         known = self._known_deliveries(session, rows)
-        transport = self._transport(session, now)
-        attempts: list[tuple[EmailDelivery, Future[None]]] = []
+        sends: list[Send] = []
         events: list[tuple[OutboxMessage, list[EmailDelivery]]] = []
+        for row in rows:
+            deliveries = self._prepare(composer, row, known.get(row.id, []), now, sends)
+            if deliveries is None:
+                result.summary.errors.append(row.id)
+            else:
+                events.append((row, deliveries))
+        # Step 1 ends: what is about to be sent is marked `sending` before anything is sent.
+        session.commit()
+
+        transport = self._transport(session, now)
         try:
-            for row in rows:
-                deliveries = self._deliver(
-                    session, composer, transport, row, known.get(row.id, []), now, attempts
-                )
-                if deliveries is None:
-                    result.summary.errors.append(row.id)
-                else:
-                    events.append((row, deliveries))
-            # The sends run on the transport's connections; record each outcome.
-            for delivery, outcome in attempts:
-                self._record_outcome(delivery, outcome, now, result.summary)
+            outcomes = [
+                (send.delivery, transport.submit(send.account_id, send.sender, send.email))
+                for send in sends
+            ]
+            sent = [
+                delivery
+                for delivery, outcome in outcomes
+                if self._record_outcome(delivery, outcome, now, result.summary)
+            ]
         finally:
             transport.close()
-        for row, deliveries in events:
-            if all(d.status != "queued" for d in deliveries):
-                row.delivered_at = now
-                result.summary.events += 1
-            row.attempts += 1
+        # Step 3 writes with one UPDATE per kind of change rather than one per row: a batch's
+        # hundreds of per-row UPDATEs were a fifth of the dispatcher's time on PostgreSQL.
+        if sent:
+            session.execute(
+                update(EmailDelivery)
+                .where(EmailDelivery.id.in_([d.id for d in sent]))
+                .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
+            )
+        done = {row.id for row, ds in events if all(d.status not in UNSETTLED for d in ds)}
+        waiting = [row.id for row, _ in events if row.id not in done]
+        attempted = {"attempts": OutboxMessage.attempts + 1}
+        for ids, values in ((done, {**attempted, "delivered_at": now}), (waiting, attempted)):
+            if ids:
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**values)
+                )
+        result.summary.events += len(done)
         session.commit()
         return result
 
@@ -334,11 +365,12 @@ class Dispatcher:
         account_id: int | None,
         exclude: set[str] | frozenset[str],
     ) -> list[OutboxMessage]:
-        # A row some of whose emails wait for their next attempt is left alone until then.
+        # A row some of whose emails wait for their next attempt, or are being sent by
+        # another dispatcher, is left alone until then.
         waiting = exists().where(
             and_(
                 EmailDelivery.outbox_message_id == OutboxMessage.id,
-                EmailDelivery.status == "queued",
+                EmailDelivery.status.in_(UNSETTLED),
                 EmailDelivery.next_attempt_at > now,
             )
         )
@@ -350,17 +382,15 @@ class Dispatcher:
         query = query.order_by(OutboxMessage.created_at, OutboxMessage.id).limit(self.batch_size)
         return list(session.scalars(query.with_for_update(skip_locked=True, of=OutboxMessage)))
 
-    def _deliver(
+    def _prepare(
         self,
-        session: Session,
         composer: Composer,
-        transport: Transport,
         row: OutboxMessage,
         deliveries: list[EmailDelivery],
         now: datetime,
-        attempts: list[tuple[EmailDelivery, Future[None]]],
+        sends: list[Send],
     ) -> list[EmailDelivery] | None:
-        """Record the event's deliveries the first time, and start sending the due ones;
+        """Record the event's deliveries the first time, and mark the due ones `sending`;
         None when its emails cannot be rendered."""
         # Rendering only reads; a bug in one event's email must not stop the others. (No
         # savepoint per event: a batch's writes go to the database in one flush at commit.)
@@ -372,13 +402,19 @@ class Dispatcher:
             row.last_error = f"{type(error).__name__}: {error}"[:500]
             return None
         if not deliveries:
-            deliveries = [self._record(session, row, email, now) for email in emails.values()]
+            deliveries = [self._record(composer.session, row, e, now) for e in emails.values()]
         account = composer.account(row.account_id)
         sender = formataddr((account.name, self.sender_address))
         for delivery in deliveries:
-            if delivery.status != "queued" or (
+            if delivery.status not in UNSETTLED or (
                 delivery.next_attempt_at is not None and delivery.next_attempt_at > now
             ):
+                continue
+            if delivery.status == "sending":
+                # Its lease has passed: the dispatcher sending it died mid-batch.
+                delivery.status = "interrupted"
+                delivery.next_attempt_at = None
+                delivery.last_error = INTERRUPTED
                 continue
             email = emails.get((delivery.kind, delivery.recipient.lower()))
             if email is None:
@@ -386,8 +422,10 @@ class Dispatcher:
                 delivery.status = "failed"
                 delivery.last_error = "no longer a recipient of this event"
                 continue
+            delivery.status = "sending"
             delivery.attempts += 1
-            attempts.append((delivery, transport.submit(row.account_id, sender, email)))
+            delivery.next_attempt_at = now + SENDING_LEASE
+            sends.append(Send(delivery, row.account_id, sender, email))
         return deliveries
 
     def _known_deliveries(
@@ -428,7 +466,8 @@ class Dispatcher:
         outcome: Future[None],
         now: datetime,
         summary: DispatchSummary,
-    ) -> None:
+    ) -> bool:
+        """Whether the email was sent; a failure is recorded on the delivery at once."""
         try:
             outcome.result()
         except Exception as error:  # DeliveryFailed, or anything smtplib did not expect
@@ -440,14 +479,26 @@ class Dispatcher:
                 delivery.next_attempt_at = None
                 summary.failed += 1
             else:
+                delivery.status = "queued"
                 delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
                 summary.retrying += 1
-            return
-        delivery.status = "sent"
-        delivery.sent_at = now
-        delivery.next_attempt_at = None
-        delivery.last_error = None
+            return False
         summary.sent += 1
+        return True
+
+
+# Deliveries not yet settled: waiting for (another) attempt, or being sent right now.
+UNSETTLED = ("queued", "sending")
+
+
+@dataclass(frozen=True)
+class Send:
+    """One email about to go out, and the delivery that records it."""
+
+    delivery: EmailDelivery
+    account_id: int
+    sender: str
+    email: Email
 
 
 @dataclass

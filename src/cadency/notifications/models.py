@@ -32,7 +32,8 @@ class EmailDelivery(Base):
     kind: Mapped[str] = mapped_column(String(40))  # which email (receipt, payment_failed, …)
     language: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16))  # queued | sent | failed
+    # queued | sending | sent | failed | interrupted (see the dispatcher)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
