@@ -4,7 +4,7 @@ CADENCY_TEST_DATABASE_URL is set) and a fresh account per test, which keeps test
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cadency.accounts import service as account_service
+from cadency.accounts.models import Account
 from cadency.config import Settings
 from cadency.kit.db import is_sqlite, make_engine, make_session_factory
 from cadency.models import Base
@@ -118,3 +119,20 @@ def db(session_factory: Any) -> Iterator[Any]:
 
 
 __all__ = ["Api", "Base", "is_sqlite", "make_api", "make_session_factory"]
+
+
+@pytest.fixture
+def api_with_scopes(api: Api, session_factory: Any) -> Callable[..., Api]:
+    """Another API key of `api`'s account that holds only the given permissions."""
+
+    def make(*scopes: str) -> Api:
+        with session_factory() as session:
+            account = session.get(Account, api.account_id)
+            assert account is not None
+            _key, secret = account_service.create_api_key(
+                session, account, name="Limited key", scopes=list(scopes)
+            )
+            session.commit()
+        return Api(client=api.client, account_id=api.account_id, key=secret)
+
+    return make

@@ -11,6 +11,7 @@ from cadency.kit.outbox import OutboxMessage
 from cadency.kit.signing import InstallationSecret
 from cadency.notifications.models import EmailDelivery, MailboxMessage
 from cadency.payments.models import Payment, PaymentMethod, Refund
+from cadency.portal.models import PortalConfiguration
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.views.models import SavedView
@@ -38,6 +39,7 @@ __all__ = [
     "PaymentLinkItem",
     "PaymentLinkPurchase",
     "PaymentMethod",
+    "PortalConfiguration",
     "Product",
     "PropertyDefinition",
     "PropertyValue",

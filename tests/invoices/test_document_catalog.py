@@ -15,27 +15,33 @@ from cadency.invoices import documents
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 PACKAGE = Path(documents.__file__).parent
+PORTAL = PACKAGE.parent / "portal"
 ROOT = PACKAGE.parents[2]
 
 
 def _document_messages() -> set[str]:
-    method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
-    options = {
-        "templates/**.html": {"extensions": "jinja2.ext.i18n"},
-    }
-    found = extract_from_dir(
-        str(PACKAGE),
-        method_map=method_map,
-        options_map=options,
-        keywords={"_": None, "D_": None},
-    )
-    return {message for _file, _line, message, _comments, _context in found if message}
+    """Every message of the buyer pages: the invoice package's, and the billing portal's buyer
+    templates and D_-marked text (the portal's staff pages are in the web catalog)."""
+    messages: set[str] = set()
+    for package, templates in (
+        (PACKAGE, "templates/**.html"),
+        (PORTAL, "templates/portal/buyer/**.html"),
+    ):
+        found = extract_from_dir(
+            str(package),
+            method_map=[(templates, "jinja2"), ("**.py", "python")],
+            options_map={templates: {"extensions": "jinja2.ext.i18n"}},
+            keywords={"_": None, "D_": None},
+        )
+        messages |= {message for _file, _line, message, _comments, _context in found if message}
+    return messages
 
 
 @pytest.mark.parametrize("language", ["nl", "da", "de"])
 def test_every_document_message_is_translated(language: str) -> None:
     messages = _document_messages()
-    assert {"Invoice", "Amount due", "Your card was declined."} <= messages
+    assert {"Invoice", "Amount due", "Your card was declined.", "Billing settings"} <= messages
+    assert "Past due" in messages  # the portal's D_ labels
     with (documents.TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
         catalog = {m.id: m.string for m in read_po(f) if m.id}
     missing = sorted(m for m in messages if not catalog.get(m))
@@ -52,3 +58,4 @@ def test_the_title_per_language() -> None:
 def test_staff_catalog_extraction_skips_document_templates() -> None:
     config = (ROOT / "babel.cfg").read_text()
     assert config.index("[ignore: invoices/templates/**]") < config.index("[jinja2:")
+    assert config.index("[ignore: portal/templates/portal/buyer/**]") < config.index("[jinja2:")

@@ -225,6 +225,15 @@ def test_a_subscription_life_in_four_languages(
         "Je abonnement bij Test shop wordt verlengd op 1 apr 2026"
     )
     assert "US$ 30,00" in one(received, "renewal_reminder", ANNA).text
+    # The reminder links to the buyer's billing settings, in the buyer's language.
+    reminder = one(received, "renewal_reminder", ANNA).text
+    assert "Je abonnement beheren:" in reminder
+    portal_path = (
+        "/billing/portal/" + reminder.split(f"{BASE_URL}/billing/portal/", 1)[1].split()[0]
+    )
+    portal = client.get(portal_path)
+    assert portal.status_code == 200 and "Factureringsinstellingen" in portal.text
+    assert "1 apr 2026" in portal.text.replace("\xa0", " ")
     assert "1. apr. 2026" in one(received, "renewal_reminder", DORTE).text
     assert "40,00 US$" in one(received, "renewal_reminder", DORTE).text
 

@@ -34,6 +34,8 @@ LANGUAGES = ("en", "nl", "da", "de")
 # The locale of a language when the invoice's own locale speaks another one.
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+# The billing portal's pages are buyer pages too: same frame, same catalog.
+BUYER_TEMPLATE_DIRS = (TEMPLATES_DIR, Path(__file__).parents[1] / "portal" / "templates")
 INVOICE_TEMPLATE = "invoices/invoice.html"
 
 
@@ -83,7 +85,7 @@ def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader([str(d) for d in BUYER_TEMPLATE_DIRS]),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,

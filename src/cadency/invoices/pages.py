@@ -9,11 +9,8 @@ catalog, which has German too. Handlers are thin: they call the same services as
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,11 +22,10 @@ from starlette.datastructures import FormData
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.config import Settings
-from cadency.invoices import documents, issuing, links
+from cadency.invoices import documents, hosted, issuing, links
 from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, signing
 from cadency.kit.errors import APIError, PaymentFailed
 from cadency.payments import service as payment_service
 from cadency.payments.models import Payment, PaymentMethod
@@ -42,8 +38,6 @@ from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
 router = APIRouter(include_in_schema=False)
 
 PAYMENT_METHOD_PURPOSE = subscription_service.PAYMENT_METHOD_LINK_PURPOSE
-FORM_PURPOSE = "hosted_form"
-FORM_LIFETIME = timedelta(days=1)
 
 # What the buyer reads for a field the processor or the schema refused: the services speak
 # English to developers; a buyer gets a short sentence in their language.
@@ -61,73 +55,8 @@ FAILURE_MESSAGES = {
     "bank_account_debit_failed": D_("The bank debit failed."),
 }
 PAYMENT_FAILED = D_("The payment failed.")
-LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
 CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
 BANK_FIELDS = ("routing_number", "account_number")
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-def _html(html: str, status_code: int = 200) -> HTMLResponse:
-    # Pages behind a secret link: never cached by shared caches, never sent on as a referrer.
-    return HTMLResponse(
-        html,
-        status_code=status_code,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
-
-
-def _link_error(request: Request) -> HTMLResponse:
-    """One page for every bad link (altered, expired, made for something else, or naming a
-    record that is gone): it says so and shows nothing else."""
-    language = documents.document_language(i18n.negotiate(request.headers.get("accept-language")))
-    html = documents.render_template(
-        "invoices/link_error.html", language, {"language": language, "message": LINK_INVALID}
-    )
-    return _html(html, status_code=404)
-
-
-class _BadLink(Exception):
-    pass
-
-
-def _payload(session: Session, purpose: str, token: str) -> tuple[Account, dict[str, Any]]:
-    try:
-        payload = signing.unsign(session, purpose, token)
-    except signing.BadSignature as exc:
-        raise _BadLink from exc
-    account_id = payload.get("account_id")
-    account = session.get(Account, account_id) if isinstance(account_id, int) else None
-    if account is None:
-        raise _BadLink
-    return account, payload
-
-
-# --- the form token -----------------------------------------------------------------------
-
-
-def _link_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
-
-
-def form_token(session: Session, link_token: str) -> str:
-    """The hidden field of a hosted form: signed with the installation secret and tied to the
-    link, so a post made elsewhere (or for another link) is refused."""
-    expires_at = clock.real_now() + FORM_LIFETIME
-    return signing.sign(session, FORM_PURPOSE, {"link": _link_digest(link_token)}, expires_at)
-
-
-def _form_token_valid(session: Session, link_token: str, form: FormData) -> bool:
-    sent = form.get("form_token")
-    if not isinstance(sent, str):
-        return False
-    try:
-        payload = signing.unsign(session, FORM_PURPOSE, sent)
-    except signing.BadSignature:
-        return False
-    return hmac.compare_digest(str(payload.get("link", "")), _link_digest(link_token))
 
 
 # --- payment method forms -----------------------------------------------------------------
@@ -208,13 +137,13 @@ def _failure_message(payment: Payment | None) -> str:
 
 
 def _invoice_for(session: Session, token: str) -> tuple[Account, Invoice]:
-    account, payload = _payload(session, links.INVOICE_LINK_PURPOSE, token)
+    account, payload = hosted.link_payload(session, links.INVOICE_LINK_PURPOSE, token)
     try:
         invoice = invoice_service.get_invoice(session, account, str(payload.get("invoice_id")))
     except APIError as exc:
-        raise _BadLink from exc
+        raise hosted.BadLink from exc
     if invoice.status == "draft":  # not issued yet: nothing for a buyer to see
-        raise _BadLink
+        raise hosted.BadLink
     return account, invoice
 
 
@@ -246,14 +175,14 @@ def _invoice_page(
             "token": token,
             "pdf_href": f"/billing/invoices/{token}/pdf",
             "pay_action": f"/billing/invoices/{token}/pay",
-            "form_token": form_token(session, token) if can_pay else "",
+            "form_token": hosted.form_token(session, token) if can_pay else "",
             "can_pay": can_pay,
             "processing": processing is not None,
             "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
             "form": form or MethodForm(kind="card", values={}, errors={}),
         },
     )
-    return _html(html, status_code)
+    return hosted.page(html, status_code)
 
 
 @router.get("/billing/invoices/{token}")
@@ -262,8 +191,8 @@ def hosted_invoice(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except _BadLink:
-        return _link_error(request)
+    except hosted.BadLink:
+        return hosted.link_error(request)
     return _invoice_page(request, session, account, invoice, token)
 
 
@@ -273,8 +202,8 @@ def hosted_invoice_pdf(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except _BadLink:
-        return _link_error(request)
+    except hosted.BadLink:
+        return hosted.link_error(request)
     settings: Settings = request.app.state.settings
     pdf = documents.render_invoice_pdf(session, account, invoice, base_url=settings.base_url)
     session.commit()
@@ -292,15 +221,15 @@ def hosted_invoice_pdf(
 def pay_hosted_invoice(
     request: Request,
     token: str,
-    form: FormData = Depends(_form),
+    form: FormData = Depends(hosted.form_data),
     session: Session = Depends(get_session),
 ) -> Response:
     """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
     try:
         account, invoice = _invoice_for(session, token)
-    except _BadLink:
-        return _link_error(request)
-    if not _form_token_valid(session, token, form):
+    except hosted.BadLink:
+        return hosted.link_error(request)
+    if not hosted.form_token_valid(session, token, form):
         state = MethodForm(
             kind="card",
             values={},
@@ -337,13 +266,13 @@ def pay_hosted_invoice(
 
 
 def _subscription_for(session: Session, token: str) -> tuple[Account, Subscription]:
-    account, payload = _payload(session, PAYMENT_METHOD_PURPOSE, token)
+    account, payload = hosted.link_payload(session, PAYMENT_METHOD_PURPOSE, token)
     try:
         subscription = subscription_service.get(
             session, account, str(payload.get("subscription_id"))
         )
     except APIError as exc:
-        raise _BadLink from exc
+        raise hosted.BadLink from exc
     return account, subscription
 
 
@@ -403,12 +332,12 @@ def _method_page(
         else None,
         "current_method": method,
         "action": f"/billing/update-payment-method/{token}",
-        "form_token": "" if ended else form_token(session, token),
+        "form_token": "" if ended else hosted.form_token(session, token),
         "form": form or MethodForm(kind="card", values={}, errors={}),
         "outcome": outcome,
     }
     html = documents.render_template("invoices/update_payment_method.html", language, context)
-    return _html(html, status_code)
+    return hosted.page(html, status_code)
 
 
 @router.get("/billing/update-payment-method/{token}")
@@ -417,8 +346,8 @@ def update_payment_method_page(
 ) -> Response:
     try:
         account, subscription = _subscription_for(session, token)
-    except _BadLink:
-        return _link_error(request)
+    except hosted.BadLink:
+        return hosted.link_error(request)
     return _method_page(session, account, subscription, token)
 
 
@@ -426,18 +355,18 @@ def update_payment_method_page(
 def update_payment_method(
     request: Request,
     token: str,
-    form: FormData = Depends(_form),
+    form: FormData = Depends(hosted.form_data),
     session: Session = Depends(get_session),
 ) -> Response:
     """Save the new method as the subscription's default; the subscription service retries
     the past-due balance at once, and the page says how that went."""
     try:
         account, subscription = _subscription_for(session, token)
-    except _BadLink:
-        return _link_error(request)
+    except hosted.BadLink:
+        return hosted.link_error(request)
     if subscription.status in subscription_service.ENDED_STATUSES:
         return _method_page(session, account, subscription, token, status_code=409)
-    if not _form_token_valid(session, token, form):
+    if not hosted.form_token_valid(session, token, form):
         state = MethodForm(
             kind="card",
             values={},

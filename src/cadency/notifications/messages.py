@@ -30,6 +30,7 @@ from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, signing
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
+from cadency.portal import links as portal_links
 from cadency.subscriptions.models import Subscription
 from cadency.web import i18n
 from cadency.web.i18n import Formatter, babel_locale
@@ -404,6 +405,13 @@ class Event:
         )
         return f"{self.composer.settings.base_url}/billing/update-payment-method/{token}"
 
+    def portal_url(self) -> str | None:
+        """A fresh signed link to the buyer's billing settings and portal (SPEC §9)."""
+        sub = self.subscription
+        if sub is None or sub.status in ENDED:
+            return None
+        return portal_links.portal_url(self.session, self.composer.settings.base_url, sub)
+
     def email(
         self,
         kind: str,
@@ -470,6 +478,7 @@ def _payment_succeeded(event: Event) -> Iterable[Email]:
                 "lines": event.invoice_lines(buyer),
                 "totals": event.invoice_totals(buyer),
                 "period": period,
+                "portal_url": event.portal_url(),
             },
         )
     outcome = "first" if event.payload.get("first_payment") else "succeeded"
@@ -549,6 +558,7 @@ def _renewal_reminder(event: Event) -> Iterable[Email]:
             "renews_on": renews_on,
             "amount": buyer.fmt.money(event.amount("amount") or 0, event.currency),
             "lines": event.plan_lines(buyer),
+            "portal_url": event.portal_url(),
         },
     )
 
@@ -570,6 +580,7 @@ def _trial_will_end(event: Event) -> Iterable[Email]:
             "trial_end": trial_end,
             "amount": buyer.fmt.money(amount, event.currency) if amount else None,
             "lines": event.plan_lines(buyer),
+            "portal_url": event.portal_url(),
         },
     )
 

@@ -317,6 +317,7 @@ def _actions(page: PageContext, sub: Subscription) -> dict[str, bool]:
         "resume": edit and sub.status == "paused",
         "delete": page.allows(DELETE) and ended,
         "send_link": edit and not ended and sub.invoice_creation,
+        "portal_link": edit,
     }
 
 

@@ -30,6 +30,8 @@ from cadency.kit.middleware import RejectNulCharacters
 from cadency.kit.schemas import ErrorResponse
 from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
+from cadency.portal import endpoints as portal_endpoints
+from cadency.portal import pages as portal_pages
 from cadency.properties import endpoints as property_endpoints
 from cadency.properties import pages as property_pages
 from cadency.subscriptions import endpoints as subscription_endpoints
@@ -50,6 +52,7 @@ PAGE_MODULES = (
     account_pages,
     invoice_pages,
     notification_pages,
+    portal_pages,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -110,6 +113,7 @@ def create_app(
         billing_endpoints,
         invoice_endpoints,
         checkout_endpoints,
+        portal_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

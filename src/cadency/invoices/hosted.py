@@ -1,0 +1,89 @@
+"""What every hosted page for buyers shares (the invoice page, update payment method, the
+billing portal): the response headers of a page behind a secret link, the one error page for a
+bad link, reading a link's payload, and the token that ties a posted form to its link."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from cadency.accounts.models import Account
+from cadency.invoices import documents
+from cadency.invoices.documents import D_
+from cadency.kit import clock, signing
+from cadency.web import i18n
+
+FORM_PURPOSE = "hosted_form"
+FORM_LIFETIME = timedelta(days=1)
+LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
+
+
+async def form_data(request: Request) -> FormData:
+    return await request.form()
+
+
+def page(html: str, status_code: int = 200) -> HTMLResponse:
+    # Pages behind a secret link: never cached by shared caches, never sent on as a referrer.
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def link_error(request: Request) -> HTMLResponse:
+    """One page for every bad link (altered, expired, made for something else, or naming a
+    record that is gone): it says so and shows nothing else."""
+    language = documents.document_language(i18n.negotiate(request.headers.get("accept-language")))
+    html = documents.render_template(
+        "invoices/link_error.html", language, {"language": language, "message": LINK_INVALID}
+    )
+    return page(html, status_code=404)
+
+
+class BadLink(Exception):
+    pass
+
+
+def link_payload(session: Session, purpose: str, token: str) -> tuple[Account, dict[str, Any]]:
+    try:
+        payload = signing.unsign(session, purpose, token)
+    except signing.BadSignature as exc:
+        raise BadLink from exc
+    account_id = payload.get("account_id")
+    account = session.get(Account, account_id) if isinstance(account_id, int) else None
+    if account is None:
+        raise BadLink
+    return account, payload
+
+
+# --- the form token -----------------------------------------------------------------------
+
+
+def _link_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def form_token(session: Session, link_token: str) -> str:
+    """The hidden field of a hosted form: signed with the installation secret and tied to the
+    link, so a post made elsewhere (or for another link) is refused."""
+    expires_at = clock.real_now() + FORM_LIFETIME
+    return signing.sign(session, FORM_PURPOSE, {"link": _link_digest(link_token)}, expires_at)
+
+
+def form_token_valid(session: Session, link_token: str, form: FormData) -> bool:
+    sent = form.get("form_token")
+    if not isinstance(sent, str):
+        return False
+    try:
+        payload = signing.unsign(session, FORM_PURPOSE, sent)
+    except signing.BadSignature:
+        return False
+    return hmac.compare_digest(str(payload.get("link", "")), _link_digest(link_token))

@@ -1,0 +1,232 @@
+"""The billing portal: what the merchant lets buyers do, and the buyer's actions, each done by
+the same subscription services as the API and the merchant's pages (SPEC §9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.catalog.line_items import LineItemInput
+from cadency.catalog.models import Product
+from cadency.kit import clock, periods
+from cadency.kit.errors import Conflict, InvalidRequest, describe_validation_error
+from cadency.kit.repository import get_referenced, owned_by_id
+from cadency.portal.links import SESSION_LIFETIME, PortalLink, portal_link
+from cadency.portal.models import PortalConfiguration
+from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.models import LineItem, Subscription
+from cadency.subscriptions.schemas import CancelRequest, ChangeRequest
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def get_configuration(session: Session, account: Account) -> tuple[PortalFeatures, datetime | None]:
+    """The account's portal features (the defaults until it changes one) and when they last
+    changed."""
+    stored = session.get(PortalConfiguration, account.id)
+    if stored is None:
+        return PortalFeatures(), None
+    return PortalFeatures.model_validate(stored.features), stored.updated_at
+
+
+def update_configuration(
+    session: Session, account: Account, changes: PortalConfigurationUpdate
+) -> tuple[PortalFeatures, datetime]:
+    """Merge the given features, field by field, into the stored ones."""
+    current, _ = get_configuration(session, account)
+    merged = current.model_dump()
+    for feature, fields in changes.model_dump(exclude_unset=True).items():
+        if fields is None:
+            raise InvalidRequest(f"'{feature}' cannot be null", param=feature)
+        merged[feature].update({k: v for k, v in fields.items() if v is not None})
+    try:
+        features = PortalFeatures.model_validate(merged)
+    except ValidationError as exc:  # a rule across fields (e.g. a reason given twice)
+        first = exc.errors()[0]
+        message, _ = describe_validation_error(dict(first))
+        raise InvalidRequest(message, param=".".join(str(p) for p in first["loc"])) from exc
+    _check_products(session, account, features)
+    now = clock.account_now(account)
+    stored = session.get(PortalConfiguration, account.id)
+    if stored is None:
+        stored = PortalConfiguration(account_id=account.id, features={}, updated_at=now)
+        session.add(stored)
+    stored.features = features.model_dump(mode="json")
+    stored.updated_at = now
+    session.flush()
+    return features, now
+
+
+def _check_products(session: Session, account: Account, features: PortalFeatures) -> None:
+    plan_change = features.plan_change
+    for index, product_id in enumerate(plan_change.products):
+        param = f"plan_change.products.{index}"
+        product = get_referenced(session, Product, account.id, product_id, "product", param)
+        if not product.billing_frequency:
+            raise InvalidRequest(
+                f"Product '{product_id}' is one-time; buyers can only switch to recurring products",
+                param=param,
+            )
+        if product.archived:
+            raise InvalidRequest(f"Product '{product_id}' is archived", param=param)
+    if plan_change.enabled and not plan_change.products:
+        raise InvalidRequest(
+            "Name the products buyers may switch between to turn plan changes on",
+            param="plan_change.products",
+        )
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def create_session(
+    session: Session, account: Account, subscription_id: str, return_url: str | None
+) -> tuple[Subscription, PortalLink]:
+    """A signed link for the subscription's buyer, valid for SESSION_LIFETIME."""
+    subscription = subscriptions.get(session, account, subscription_id)
+    return subscription, portal_link(session, subscription, SESSION_LIFETIME, return_url)
+
+
+# --- what the buyer sees and may do ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """A plan the buyer may switch to (or the current one), at the subscription's quantity."""
+
+    product: Product
+    amount: int  # per period, minor units, for the current quantity
+    current: bool
+    # What a yearly plan saves over twelve months of the monthly plan of the same name.
+    yearly_saving: int | None = None
+
+
+def current_plan_item(subscription: Subscription) -> LineItem | None:
+    """The plan: the one recurring line item, from the library. A subscription with several
+    recurring items (or a custom one) is changed by the merchant, not in the portal."""
+    recurring = [item for item in subscription.line_items if item.billing_frequency]
+    if len(recurring) != 1 or not recurring[0].product_id:
+        return None
+    return recurring[0]
+
+
+def can_change_plan(subscription: Subscription) -> bool:
+    canceling = subscription.cancel_at_period_end or subscription.cancel_at is not None
+    return subscription.status in ("active", "trialing") and not canceling
+
+
+def plan_options(
+    session: Session, account: Account, subscription: Subscription, features: PortalFeatures
+) -> list[PlanOption]:
+    """The current plan and the plans the configuration offers instead, in its order; none
+    when plan changes are off or the subscription has no single library plan."""
+    plan_change = features.plan_change
+    item = current_plan_item(subscription)
+    if not plan_change.enabled or item is None or not can_change_plan(subscription):
+        return []
+    ids = [item.product_id, *plan_change.products]
+    products = owned_by_id(session, Product, account.id, ids)
+    current = products.get(item.product_id or "")
+    offered: list[Product] = [] if current is None else [current]
+    for product_id in plan_change.products:
+        product = products.get(product_id)
+        if (
+            product is None
+            or product is current
+            or product.archived
+            or not product.billing_frequency
+            or product.currency != subscription.currency
+        ):
+            continue
+        if (
+            not plan_change.billing_period_change
+            and product.billing_frequency != item.billing_frequency
+        ):
+            continue
+        offered.append(product)
+    monthly = {
+        p.name: p.unit_price
+        for p in offered
+        if p.billing_frequency == periods.BillingFrequency.MONTHLY
+    }
+    options = []
+    for product in offered:
+        saving = None
+        if (
+            product.billing_frequency == periods.BillingFrequency.ANNUALLY
+            and product.name in monthly
+        ):
+            difference = (monthly[product.name] * 12 - product.unit_price) * item.quantity
+            saving = difference if difference > 0 else None
+        options.append(
+            PlanOption(
+                product=product,
+                amount=product.unit_price * item.quantity,
+                current=product is current,
+                yearly_saving=saving,
+            )
+        )
+    return options
+
+
+def change_plan(
+    session: Session,
+    account: Account,
+    subscription_id: str,
+    product_id: str,
+    features: PortalFeatures,
+) -> Subscription:
+    """Switch to one of the offered plans, prorated and timed as the configuration says."""
+    subscription = subscriptions.get(session, account, subscription_id)
+    if not features.plan_change.enabled:
+        raise Conflict("Plan changes are not offered in this portal")
+    options = plan_options(session, account, subscription, features)
+    chosen = next((o for o in options if o.product.id == product_id and not o.current), None)
+    if chosen is None:
+        raise InvalidRequest("Choose one of the plans offered", param="product_id")
+    item = current_plan_item(subscription)
+    assert item is not None  # there are options
+    request = ChangeRequest(
+        line_items=[LineItemInput(product_id=product_id, quantity=item.quantity)],
+        proration=features.plan_change.proration,
+        effective=features.plan_change.effective,
+    )
+    return subscriptions.change(
+        session, account, subscription.id, request, allow_custom_items=False
+    )
+
+
+def cancel(
+    session: Session,
+    account: Account,
+    subscription_id: str,
+    reason: str | None,
+    comment: str | None,
+    features: PortalFeatures,
+) -> Subscription:
+    """The buyer cancels, in the mode and with the refund the configuration sets."""
+    cancellation = features.cancellation
+    if not cancellation.enabled:
+        raise Conflict("Canceling is not offered in this portal")
+    if reason not in cancellation.reasons:
+        raise InvalidRequest("Choose a reason for canceling", param="reason")
+    request: dict[str, Any] = {
+        "mode": cancellation.mode,
+        "refund": cancellation.refund,
+        "reason": reason,
+        "comment": comment,
+    }
+    return subscriptions.cancel(
+        session, account, subscription_id, CancelRequest.model_validate(request)
+    )
+
+
+def reactivate(session: Session, account: Account, subscription_id: str) -> Subscription:
+    """Undo a cancellation at the period end (always offered: it keeps a customer)."""
+    return subscriptions.reactivate(session, account, subscription_id)
