@@ -155,11 +155,39 @@ def accounts() -> None:
 @click.option("--currency", default="USD", show_default=True)
 @click.option("--language", default="en", show_default=True)
 @click.option("--mode", type=click.Choice(["test", "live"]), default="test", show_default=True)
-def create_account(name: str, timezone: str, currency: str, language: str, mode: str) -> None:
-    """Create an account; prints {"account_id", "api_key"}."""
+@click.option(
+    "--operator",
+    is_flag=True,
+    help="Make it the account that bills the others for their plans (installs the plans).",
+)
+@click.option(
+    "--email",
+    help="Billing email of the account's plan: with an operator, its trial of a paid plan starts.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["standard", "partner", "developer"]),
+    default="standard",
+    show_default=True,
+    help="Partner and developer accounts arrange their plan with support.",
+)
+def create_account(
+    name: str,
+    timezone: str,
+    currency: str,
+    language: str,
+    mode: str,
+    operator: bool,
+    email: str | None,
+    kind: str,
+) -> None:
+    """Create an account; prints {"account_id", "api_key"} (and its plan when one started)."""
     from cadency.accounts import service
+    from cadency.plans import service as plans
+    from cadency.plans.operator import install_plans
 
     with _session() as session:
+        result: dict[str, Any] = {}
         try:
             account, key = service.create_account(
                 session,
@@ -169,10 +197,18 @@ def create_account(name: str, timezone: str, currency: str, language: str, mode:
                 language=language,
                 mode=mode,
             )
+            account.kind = kind
+            result = {"account_id": account.id, "api_key": key}
+            if operator:
+                install_plans(session, account)
+                result["operator"] = True
+            elif email and plans.operator_account(session) is not None:
+                enrolled = plans.enroll(session, account, email)
+                result["plan_subscription_id"] = enrolled.subscription_id
         except APIError as error:
             _fail(error)
         session.commit()
-        _print({"account_id": account.id, "api_key": key})
+        _print(result)
 
 
 @main.group()

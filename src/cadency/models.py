@@ -11,6 +11,7 @@ from cadency.kit.outbox import OutboxMessage
 from cadency.kit.signing import InstallationSecret
 from cadency.notifications.models import EmailDelivery, MailboxMessage
 from cadency.payments.models import Payment, PaymentMethod, Refund
+from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.portal.models import PortalConfiguration
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
@@ -18,6 +19,7 @@ from cadency.views.models import SavedView
 
 __all__ = [
     "Account",
+    "AccountPlan",
     "ApiKey",
     "Association",
     "Base",
@@ -39,6 +41,7 @@ __all__ = [
     "PaymentLinkItem",
     "PaymentLinkPurchase",
     "PaymentMethod",
+    "Plan",
     "PortalConfiguration",
     "Product",
     "PropertyDefinition",
@@ -46,6 +49,7 @@ __all__ = [
     "Quote",
     "Refund",
     "SavedView",
+    "SeatAssignment",
     "Subscription",
     "SubscriptionEvent",
     "TaxRate",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, true
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -46,6 +46,12 @@ class Account(Base):
     invoice_number_prefix: Mapped[str] = mapped_column(String(16))
     # The last invoice number handed out; incremented under a row lock.
     invoice_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The account that bills the others for their plans (SPEC §9); there is at most one.
+    operator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # standard | partner | developer: the last two arrange their plan with a person.
+    kind: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    # The operator's: how long a new account's trial of a paid plan lasts.
+    trial_days: Mapped[int] = mapped_column(default=30, server_default="30")
     created_at: Mapped[datetime]
 
 

@@ -31,7 +31,7 @@ from cadency.payments import service as payment_service
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscription_service
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.web import i18n
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
 
@@ -320,7 +320,7 @@ def _method_page(
         if subscription.payment_method_id
         else None
     )
-    ended = subscription.status in subscription_service.ENDED_STATUSES
+    ended = subscription.status in ENDED_STATUSES
     context = {
         "language": language,
         "merchant": account.name,
@@ -364,7 +364,7 @@ def update_payment_method(
         account, subscription = _subscription_for(session, token)
     except hosted.BadLink:
         return hosted.link_error(request)
-    if subscription.status in subscription_service.ENDED_STATUSES:
+    if subscription.status in ENDED_STATUSES:
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
         state = MethodForm(

@@ -31,14 +31,13 @@ from cadency.kit import clock, money, signing
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.web import i18n
 from cadency.web.i18n import Formatter, babel_locale
 
 EMAIL_LANGUAGES = ("en", "nl", "da", "de")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
-ENDED = ("canceled", "expired")
 # Mirrors subscriptions.service's link (same purpose, lifetime and page), which the hosted
 # update-payment-method page accepts.
 PAYMENT_METHOD_LINK_PURPOSE = "update_payment_method"
@@ -393,7 +392,7 @@ class Event:
         """A fresh signed link to the update-payment-method page, while there is something
         left to pay (a subscription the failure canceled has none)."""
         sub = self.subscription
-        if sub is None or sub.status in ENDED:
+        if sub is None or sub.status in ENDED_STATUSES:
             return None
         from cadency.subscriptions.service import PAYMENT_METHOD_LINK_LIFETIME
 
@@ -408,7 +407,7 @@ class Event:
     def portal_url(self) -> str | None:
         """A fresh signed link to the buyer's billing settings and portal (SPEC §9)."""
         sub = self.subscription
-        if sub is None or sub.status in ENDED:
+        if sub is None or sub.status in ENDED_STATUSES:
             return None
         return portal_links.portal_url(self.session, self.composer.settings.base_url, sub)
 

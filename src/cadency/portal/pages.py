@@ -33,7 +33,7 @@ from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.display import badge_key
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.web import i18n, labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
@@ -94,6 +94,11 @@ DONE_MESSAGES = {
     "canceling": D_("Your subscription will end at the end of the current period."),
     "reactivated": D_("Your subscription was reactivated: it renews as before."),
 }
+FIELD_ERRORS = {
+    "reason": D_("Choose a reason for canceling."),
+    "confirm": D_("Tick the box to confirm that you want to cancel."),
+    "product_id": D_("Choose one of the plans offered."),
+}
 ACTION_FAILED = D_("That could not be done. Reload the page and try again.")
 FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 HISTORY_ROWS = 24
@@ -150,6 +155,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
     frequency = recurring[0].billing_frequency if recurring else None
     key = badge_key(sub.status, bool(sub.cancel_at_period_end), sub.cancel_at is not None)
     ends_on = sub.cancel_at or (sub.current_period_end if sub.cancel_at_period_end else None)
+    pending = service.pending_plan(session, sub)
     method = session.get(PaymentMethod, sub.payment_method_id) if sub.payment_method_id else None
     return {
         "merchant": portal.account.name,
@@ -158,7 +164,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         "badge": key,
         "badge_label": STATUS_LABELS[key],
         "canceling": key == "canceling",
-        "ended": sub.status in subscription_service.ENDED_STATUSES,
+        "ended": sub.status in ENDED_STATUSES,
         "past_due": sub.status == "unpaid",
         "next_billing_date": portal.fmt.date(sub.next_payment_date)
         if sub.next_payment_date and key not in ("canceling", "canceled", "expired")
@@ -167,6 +173,11 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         if sub.next_payment_amount is not None and sub.next_payment_date
         else None,
         "ends_on": portal.fmt.date(ends_on) if ends_on else None,
+        "ended_on": portal.fmt.date(periods.local_date(sub.canceled_at, portal.account.timezone))
+        if sub.canceled_at and sub.status == "canceled"
+        else None,
+        "pending_plan": pending.name if pending else None,
+        "pending_on": portal.fmt.date(sub.next_payment_date) if pending else None,
         "method": method,
         "return_url": portal.return_url,
         "manage_url": f"/billing/portal/{portal.token}/manage",
@@ -180,7 +191,7 @@ def _payment_method_url(session: Session, portal: Portal) -> str | None:
     sub = portal.subscription
     if (
         not portal.features.payment_method_update.enabled
-        or sub.status in subscription_service.ENDED_STATUSES
+        or sub.status in ENDED_STATUSES
         or not sub.invoice_creation
     ):
         return None
@@ -346,7 +357,7 @@ def _act(
     except InvalidRequest as exc:
         session.rollback()
         portal = _open(session, token)
-        message = D_("Choose a reason for canceling.") if exc.param == "reason" else ACTION_FAILED
+        message = FIELD_ERRORS.get(exc.param or "", ACTION_FAILED)
         return _manage_page(session, portal, error=message, status_code=422)
     except APIError:
         session.rollback()

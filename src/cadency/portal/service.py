@@ -16,6 +16,7 @@ from cadency.catalog.models import Product
 from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest, describe_validation_error
 from cadency.kit.repository import get_referenced, owned_by_id
+from cadency.plans import service as plans
 from cadency.portal.links import SESSION_LIFETIME, PortalLink, portal_link
 from cadency.portal.models import PortalConfiguration
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
@@ -117,8 +118,21 @@ def current_plan_item(subscription: Subscription) -> LineItem | None:
 
 
 def can_change_plan(subscription: Subscription) -> bool:
+    """Not while canceling, nor while a change already waits for the period end."""
     canceling = subscription.cancel_at_period_end or subscription.cancel_at is not None
-    return subscription.status in ("active", "trialing") and not canceling
+    return (
+        subscription.status in ("active", "trialing")
+        and not canceling
+        and not subscription.pending_change
+    )
+
+
+def pending_plan(session: Session, subscription: Subscription) -> Product | None:
+    """The plan a change scheduled for the period end switches to."""
+    items = (subscription.pending_change or {}).get("line_items") or []
+    product_id = items[0].get("product_id") if len(items) == 1 else None
+    product = session.get(Product, product_id) if isinstance(product_id, str) else None
+    return product if product and product.account_id == subscription.account_id else None
 
 
 def plan_options(
@@ -214,6 +228,10 @@ def cancel(
     cancellation = features.cancellation
     if not cancellation.enabled:
         raise Conflict("Canceling is not offered in this portal")
+    # A merchant account's own plan: paid seats unassigned first, partners ask support.
+    merchant = plans.account_for_subscription(session, subscription_id)
+    if merchant is not None:
+        plans.check_cancelable(session, merchant)
     if reason not in cancellation.reasons:
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     request: dict[str, Any] = {

@@ -105,7 +105,7 @@ def _list_page(
         page.session, page.account.id, object_type, limit=PAGE_SIZE, cursor=cursor
     )
     used = service.count_definitions(page.session, page.account.id, object_type)
-    limit = service.property_limit(page.account, object_type)
+    limit = service.property_limit(page.session, page.account, object_type)
     definitions = [PropertyOut.of(row) for row in rows]
     context = {
         **_common(page, object_type),

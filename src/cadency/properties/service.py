@@ -33,6 +33,7 @@ from cadency.accounts.models import Account
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.kit.pagination import decode_cursor, encode_cursor
+from cadency.plans.limits import custom_property_limit
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.properties.schemas import PropertyCreate, json_number
 
@@ -101,9 +102,14 @@ def default_group(object_type: str) -> str:
     return f"{_SINGULAR[object_type]}_information"
 
 
-def property_limit(account: Account, object_type: str) -> int:
-    """How many custom properties of this object type the account may define."""
-    return MAX_PROPERTIES_PER_OBJECT_TYPE
+def property_limit(session: Session, account: Account, object_type: str) -> int:
+    """How many custom properties of this object type the account may define: the
+    installation's maximum, or less when the account's plan allows fewer. Only new properties
+    are checked, so after a downgrade the existing ones stay viewable and editable."""
+    plan_limit = custom_property_limit(session, account)
+    if plan_limit is None:
+        return MAX_PROPERTIES_PER_OBJECT_TYPE
+    return min(plan_limit, MAX_PROPERTIES_PER_OBJECT_TYPE)
 
 
 def definitions(
@@ -190,7 +196,7 @@ def create_definition(
     if existing is not None:
         raise Conflict(f"A property named '{data.name}' already exists", param="name")
     count = count_definitions(session, account.id, object_type)
-    limit = property_limit(account, object_type)
+    limit = property_limit(session, account, object_type)
     if count >= limit:
         raise Conflict(
             f"This account already has {count} custom properties for {object_type}, "

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cadency.kit.db import Base
 
+# Statuses a subscription does not leave: nothing is billed any more.
+ENDED_STATUSES = ("canceled", "expired")
+
 
 class Subscription(Base):
     __tablename__ = "subscriptions"

@@ -32,7 +32,7 @@ from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display, service
 from cadency.subscriptions.endpoints import PauseRequest
-from cadency.subscriptions.models import Subscription, SubscriptionEvent
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import (
     CANCELLATION_REASONS,
     Address,
@@ -305,7 +305,7 @@ def _property_groups(page: PageContext, subscription_id: str) -> list[PropertyGr
 
 def _actions(page: PageContext, sub: Subscription) -> dict[str, bool]:
     """Which actions the panel offers: possible in the current status, and permitted."""
-    ended = sub.status in service.ENDED_STATUSES
+    ended = sub.status in ENDED_STATUSES
     canceling = not ended and (sub.cancel_at_period_end or sub.cancel_at is not None)
     edit = page.allows(EDIT)
     return {

@@ -26,7 +26,7 @@ from cadency.kit.repository import get_owned, get_referenced
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
-from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+from cadency.subscriptions.models import ENDED_STATUSES, LineItem, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import (
     CancelRequest,
     ChangeRequest,
@@ -45,7 +45,6 @@ from cadency.subscriptions.state import (
 from cadency.subscriptions.summary import group_lines
 
 OBJECT_TYPE = "subscriptions"
-ENDED_STATUSES = ("canceled", "expired")
 
 
 def get(

@@ -30,6 +30,7 @@ from cadency.kit.middleware import RejectNulCharacters
 from cadency.kit.schemas import ErrorResponse
 from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
+from cadency.plans import endpoints as plan_endpoints
 from cadency.portal import endpoints as portal_endpoints
 from cadency.portal import pages as portal_pages
 from cadency.properties import endpoints as property_endpoints
@@ -114,6 +115,7 @@ def create_app(
         invoice_endpoints,
         checkout_endpoints,
         portal_endpoints,
+        plan_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

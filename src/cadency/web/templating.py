@@ -16,19 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cadency.web import i18n
 
-_PACKAGES = (
-    "accounts",
-    "catalog",
-    "crm",
-    "checkout",
-    "invoices",
-    "notifications",
-    "properties",
-    "subscriptions",
-    "views",
-)
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent
+# Every business package with templates: a new package's pages need no registration here.
+_PACKAGES = sorted(p.parent.name for p in _ROOT.glob("*/templates") if p.parent.name != "web")
 
 # The catalog of the page being rendered. Jinja's i18n extension calls these functions; a
 # context variable keeps two requests rendering at once in two languages apart.

@@ -1,0 +1,157 @@
+"""The account's own plan (SPEC §9). The operator account sells plans to the other (merchant)
+accounts with its ordinary products and subscriptions, so plans are billed, dunned, invoiced
+and managed in the portal like anything else the operator sells. This module knows which plan
+an account is on, what that plan allows, and who holds its paid seats."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account, User
+from cadency.catalog.line_items import LineItemInput
+from cadency.crm import service as crm
+from cadency.crm.schemas import ContactCreate
+from cadency.kit import clock
+from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.plans.limits import current_plan
+from cadency.plans.models import AccountPlan, Plan, SeatAssignment
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.schemas import SubscriptionCreate
+
+# Accounts whose plan is arranged with a person, not in the portal (SPEC §9).
+SELF_SERVICE_KINDS = ("standard",)
+ACCOUNT_KINDS = ("standard", "partner", "developer")
+# The plan a new account's trial is of.
+TRIAL_PLAN = "pro"
+
+
+# --- the operator ----------------------------------------------------------------------------
+
+
+def operator_account(session: Session) -> Account | None:
+    return session.scalars(select(Account).where(Account.operator.is_(True))).first()
+
+
+# --- enrolling a merchant account ------------------------------------------------------------
+
+
+def enroll(session: Session, account: Account, email: str) -> AccountPlan:
+    """Make `account` a customer of the operator: a contact for `email` in the operator's
+    account and a subscription to the trial plan with the operator's trial (no payment method
+    yet: it is collected on the first invoice)."""
+    operator = operator_account(session)
+    if operator is None:
+        raise Conflict("This installation has no operator account to bill accounts")
+    if account.id == operator.id:
+        raise Conflict("The operator account has no plan of its own")
+    if session.get(AccountPlan, account.id) is not None:
+        raise Conflict(f"Account {account.id} already has a plan")
+    plan = _plan(session, operator.id, TRIAL_PLAN)
+    contact = crm.create_contact(
+        session, operator, ContactCreate.model_validate({"email": email, "last_name": account.name})
+    )
+    assert plan.monthly_product_id is not None
+    subscription = subscriptions.create(
+        session,
+        operator,
+        SubscriptionCreate(
+            name=f"{plan.name} · {account.name} ({account.id})",
+            contact_id=contact.id,
+            currency=operator.currency,
+            line_items=[LineItemInput(product_id=plan.monthly_product_id)],
+            collection_method="charge_automatically",
+            collect_payment_method_on_first_invoice=True,
+            trial_days=operator.trial_days,
+        ),
+        allow_custom_items=False,
+    )
+    enrolled = AccountPlan(
+        account_id=account.id,
+        operator_account_id=operator.id,
+        contact_id=contact.id,
+        subscription_id=subscription.id,
+        created_at=clock.real_now(),
+    )
+    session.add(enrolled)
+    session.flush()
+    return enrolled
+
+
+def _plan(session: Session, operator_id: int, code: str) -> Plan:
+    plan = session.scalars(
+        select(Plan).where(Plan.operator_account_id == operator_id, Plan.code == code)
+    ).one_or_none()
+    if plan is None:
+        raise NotFound(f"The operator sells no plan '{code}'")
+    return plan
+
+
+# --- paid seats ------------------------------------------------------------------------------
+
+
+def seat_holders(session: Session, account: Account) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .join(SeatAssignment, SeatAssignment.user_id == User.id)
+            .where(SeatAssignment.account_id == account.id)
+            .order_by(User.email)
+        )
+    )
+
+
+def assign_seat(session: Session, account: Account, user_id: int) -> SeatAssignment:
+    """Give a user one of the plan's paid seats; 409 when every seat is taken."""
+    user = session.get(User, user_id)
+    if user is None or user.account_id != account.id:
+        raise InvalidRequest(f"No such user: {user_id}", param="user_id")
+    if session.get(SeatAssignment, (account.id, user_id)) is not None:
+        raise Conflict(f"{user.email} already has a paid seat", param="user_id")
+    current = current_plan(session, account)
+    included = current.plan.included_seats if current else 0
+    holders = seat_holders(session, account)
+    if len(holders) >= included:
+        plan_name = current.plan.name if current else "no plan"
+        raise Conflict(
+            f"All {included} paid seats of the {plan_name} plan are assigned; unassign one "
+            "or upgrade the plan"
+        )
+    seat = SeatAssignment(account_id=account.id, user_id=user.id, assigned_at=clock.real_now())
+    session.add(seat)
+    session.flush()
+    return seat
+
+
+def unassign_seat(session: Session, account: Account, user_id: int) -> None:
+    seat = session.get(SeatAssignment, (account.id, user_id))
+    if seat is None:
+        raise NotFound(f"User {user_id} holds no paid seat")
+    session.delete(seat)
+    session.flush()
+
+
+def cancel_blocker(session: Session, account: Account) -> str | None:
+    """Why the account may not cancel its plan now, if it may not: only a self-service
+    account with every paid seat unassigned cancels itself (SPEC §9)."""
+    if account.kind not in SELF_SERVICE_KINDS:
+        return f"A {account.kind} account cannot cancel its plan itself; contact support"
+    holders = seat_holders(session, account)
+    if holders:
+        emails = ", ".join(user.email for user in holders)
+        return f"Unassign every paid seat before canceling the plan; assigned to: {emails}"
+    return None
+
+
+def check_cancelable(session: Session, account: Account) -> None:
+    blocker = cancel_blocker(session, account)
+    if blocker is not None:
+        raise Conflict(blocker)
+
+
+def account_for_subscription(session: Session, subscription_id: str) -> Account | None:
+    """The merchant account whose plan this subscription (in the operator's account) is."""
+    enrolled = session.scalars(
+        select(AccountPlan).where(AccountPlan.subscription_id == subscription_id)
+    ).one_or_none()
+    return session.get(Account, enrolled.account_id) if enrolled else None
