@@ -20,6 +20,8 @@ from cadency.accounts.models import Account
 from cadency.config import Settings
 from cadency.kit.db import is_sqlite, make_engine, make_session_factory
 from cadency.models import Base
+from cadency.plans import service as plans
+from cadency.plans.operator import install_plans
 
 
 def _reset_postgres(url: str) -> None:
@@ -136,3 +138,59 @@ def api_with_scopes(api: Api, session_factory: Any) -> Callable[..., Api]:
         return Api(client=api.client, account_id=api.account_id, key=secret)
 
     return make
+
+
+@dataclass
+class Operator:
+    """The installation's operator account, which bills the others for their plans."""
+
+    api: Api
+
+
+@pytest.fixture
+def operator(client: TestClient, session_factory: Any) -> Iterator[Operator]:
+    """The installation's operator (one per database: made by the first test that needs it)."""
+    with session_factory() as session:
+        existing = plans.operator_account(session)
+        if existing is not None:
+            _key, secret = account_service.create_api_key(
+                session, existing, name="Test key", scopes=["super_admin"]
+            )
+            session.commit()
+            yield Operator(Api(client=client, account_id=existing.id, key=secret))
+            return
+    api = make_api(client, session_factory, name="Cadency Cloud")
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        install_plans(session, account)
+        session.commit()
+    yield Operator(api)
+
+
+def enrolled_account(client: TestClient, session_factory: Any, name: str, **account: Any) -> Api:
+    """A new account billed by the operator (fixture `operator`): a trial of its paid plan."""
+    api = make_api(client, session_factory, name=name)
+    with session_factory() as session:
+        created = session.get(Account, api.account_id)
+        assert created is not None
+        for key, value in account.items():
+            setattr(created, key, value)
+        plans.enroll(session, created, f"owner@{name.lower().replace(' ', '-')}.example")
+        session.commit()
+    return api
+
+
+def add_account_users(session_factory: Any, api: Api, *emails: str) -> list[int]:
+    ids = []
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        for email in emails:
+            user = account_service.create_user(
+                session, account, email=email, password="password-123"
+            )
+            session.flush()
+            ids.append(user.id)
+        session.commit()
+    return ids

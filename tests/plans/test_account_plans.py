@@ -4,8 +4,6 @@ properties only; paid seats must be unassigned, and partners ask support, before
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,65 +16,10 @@ from cadency.accounts.models import Account
 from cadency.catalog.models import Product
 from cadency.crm.models import Contact
 from cadency.kit.errors import Conflict
-from cadency.plans import service as plans
 from cadency.plans.models import AccountPlan
-from cadency.plans.operator import install_plans
 from cadency.portal import service as portal
 from tests.checkout.builders import error
-from tests.conftest import Api, make_api
-
-
-@dataclass
-class Operator:
-    api: Api
-
-
-@pytest.fixture
-def operator(client: TestClient, session_factory: Any) -> Iterator[Operator]:
-    """The installation's operator (one per database: made by the first test that needs it)."""
-    with session_factory() as session:
-        existing = plans.operator_account(session)
-        if existing is not None:
-            _key, secret = account_service.create_api_key(
-                session, existing, name="Test key", scopes=["super_admin"]
-            )
-            session.commit()
-            yield Operator(Api(client=client, account_id=existing.id, key=secret))
-            return
-    api = make_api(client, session_factory, name="Cadency Cloud")
-    with session_factory() as session:
-        account = session.get(Account, api.account_id)
-        assert account is not None
-        install_plans(session, account)
-        session.commit()
-    yield Operator(api)
-
-
-def merchant(client: TestClient, session_factory: Any, name: str, **account: Any) -> Api:
-    api = make_api(client, session_factory, name=name)
-    with session_factory() as session:
-        created = session.get(Account, api.account_id)
-        assert created is not None
-        for key, value in account.items():
-            setattr(created, key, value)
-        plans.enroll(session, created, f"owner@{name.lower().replace(' ', '-')}.example")
-        session.commit()
-    return api
-
-
-def add_users(session_factory: Any, api: Api, *emails: str) -> list[int]:
-    ids = []
-    with session_factory() as session:
-        account = session.get(Account, api.account_id)
-        assert account is not None
-        for email in emails:
-            user = account_service.create_user(
-                session, account, email=email, password="password-123"
-            )
-            session.flush()
-            ids.append(user.id)
-        session.commit()
-    return ids
+from tests.conftest import Api, Operator, add_account_users, enrolled_account, make_api
 
 
 def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
@@ -107,7 +50,7 @@ def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
     config = operator.api.ok(operator.api.get("/portal-configuration"))
     assert config["plan_change"]["enabled"] is True and len(config["plan_change"]["products"]) == 6
 
-    shop = merchant(client, session_factory, "Trial Shop")
+    shop = enrolled_account(client, session_factory, "Trial Shop")
     plan = shop.ok(shop.get("/account/plan"))
     assert plan["plan"] == {
         "code": "pro",
@@ -139,7 +82,7 @@ def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
 def test_after_a_downgrade_existing_properties_stay_but_no_new_ones(
     operator: Operator, client: TestClient, session_factory: Any
 ) -> None:
-    shop = merchant(client, session_factory, "Downgrade Shop")
+    shop = enrolled_account(client, session_factory, "Downgrade Shop")
     for n in range(12):
         body = {"name": f"field_{n}", "label": f"Field {n}", "field_type": "text"}
         shop.ok(shop.post("/properties/subscriptions", body))
@@ -175,8 +118,8 @@ def test_after_a_downgrade_existing_properties_stay_but_no_new_ones(
 def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
     operator: Operator, client: TestClient, session_factory: Any
 ) -> None:
-    shop = merchant(client, session_factory, "Seat Shop")
-    ada, bob, *others = add_users(
+    shop = enrolled_account(client, session_factory, "Seat Shop")
+    ada, bob, *others = add_account_users(
         session_factory,
         shop,
         "ada@seat.example",
@@ -231,9 +174,9 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
 def test_seats_need_billing_edit_and_belong_to_the_account(
     operator: Operator, client: TestClient, session_factory: Any
 ) -> None:
-    shop = merchant(client, session_factory, "Guarded Shop")
-    other = merchant(client, session_factory, "Other Shop")
-    [theirs] = add_users(session_factory, other, "them@other.example")
+    shop = enrolled_account(client, session_factory, "Guarded Shop")
+    other = enrolled_account(client, session_factory, "Other Shop")
+    [theirs] = add_account_users(session_factory, other, "them@other.example")
     assert error(shop.post("/account/seats", {"user_id": theirs}), 422)["param"] == "user_id"
     assert error(shop.post("/account/seats", {"user_id": 2**40}), 422)["param"] == "user_id"
     with session_factory() as session:
@@ -244,7 +187,7 @@ def test_seats_need_billing_edit_and_belong_to_the_account(
         )
         session.commit()
     viewer = Api(client=client, account_id=shop.account_id, key=secret)
-    [mine] = add_users(session_factory, shop, "me@guarded.example")
+    [mine] = add_account_users(session_factory, shop, "me@guarded.example")
     assert error(viewer.post("/account/seats", {"user_id": mine}), 403)
     assert viewer.ok(viewer.get("/account/plan"))["seats"]["assigned"] == []
 
@@ -252,7 +195,7 @@ def test_seats_need_billing_edit_and_belong_to_the_account(
 def test_partner_accounts_cannot_cancel_themselves(
     operator: Operator, client: TestClient, session_factory: Any
 ) -> None:
-    partner = merchant(client, session_factory, "Partner Agency", kind="partner")
+    partner = enrolled_account(client, session_factory, "Partner Agency", kind="partner")
     plan = partner.ok(partner.get("/account/plan"))
     assert plan["can_cancel"] is False
     assert plan["cancel_blocked_because"] == (

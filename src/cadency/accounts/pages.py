@@ -18,9 +18,10 @@ from cadency.accounts import service
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
 from cadency.kit.periods import local_date
+from cadency.plans import service as plans
 from cadency.web import i18n
 from cadency.web.auth import PageContext, page_context, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
@@ -62,11 +63,6 @@ INVOICE_ACTIONS = {
 }
 _RETRY_DAY = re.compile(r"\d{1,3}")
 _WHOLE_NUMBER = re.compile(r"\d{1,6}")
-
-
-async def form_data(request: Request) -> FormData:
-    """The posted form, read once (page_context has already parsed it for the CSRF token)."""
-    return await request.form()
 
 
 @cache
@@ -220,6 +216,7 @@ def _users_page(
         "created": {user.id: local_date(user.created_at, page.account.timezone) for user in rows},
         "permission_labels": _choices(page, PERMISSION_LABELS),
         "error": error,
+        "seat_holders": {user.id for user in plans.seat_holders(page.session, page.account)},
     }
     return render(request, "accounts/users.html", context, status_code=status_code)
 

@@ -27,7 +27,7 @@ from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.repository import get_owned, owned_by_id
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
@@ -48,12 +48,6 @@ CHOICES_LIMIT = 100
 
 
 # --- shared by the catalog, CRM and checkout pages ------------------------------------------
-
-
-async def form_data(request: Request) -> FormData:
-    """The posted form (a dependency, so the handler itself can stay synchronous and run its
-    database work off the event loop)."""
-    return await request.form()
 
 
 def page_url(request: Request, **changes: str | None) -> str:

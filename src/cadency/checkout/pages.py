@@ -15,7 +15,6 @@ from starlette.datastructures import FormData
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.catalog.pages import (
     failed,
-    form_data,
     frequency_label,
     line_item_rows,
     line_items_from_rows,
@@ -36,7 +35,7 @@ from cadency.subscriptions import display
 from cadency.subscriptions.models import Subscription
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 

@@ -19,7 +19,6 @@ from cadency.accounts.models import Account
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.catalog.pages import (
     failed,
-    form_data,
     frequency_label,
     line_item_rows,
     line_items_from_rows,
@@ -58,7 +57,7 @@ from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import SearchRequest
 from cadency.web import i18n
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 

@@ -19,14 +19,11 @@ from cadency.invoices import documents
 from cadency.invoices.documents import D_
 from cadency.kit import clock, signing
 from cadency.web import i18n
+from cadency.web.forms import form_data as form_data
 
 FORM_PURPOSE = "hosted_form"
 FORM_LIFETIME = timedelta(days=1)
 LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
-
-
-async def form_data(request: Request) -> FormData:
-    return await request.form()
 
 
 def page(html: str, status_code: int = 200) -> HTMLResponse:

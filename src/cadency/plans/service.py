@@ -5,16 +5,19 @@ an account is on, what that plan allows, and who holds its paid seats."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account, User
 from cadency.catalog.line_items import LineItemInput
+from cadency.catalog.models import Product
 from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
-from cadency.plans.limits import current_plan
+from cadency.plans.limits import current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.schemas import SubscriptionCreate
@@ -31,6 +34,31 @@ TRIAL_PLAN = "pro"
 
 def operator_account(session: Session) -> Account | None:
     return session.scalars(select(Account).where(Account.operator.is_(True))).first()
+
+
+@dataclass(frozen=True)
+class PlanForSale:
+    plan: Plan
+    monthly: Product | None
+    yearly: Product | None
+
+    @property
+    def yearly_saving(self) -> int | None:
+        """What a year costs less billed yearly than monthly."""
+        if self.monthly is None or self.yearly is None:
+            return None
+        saving = self.monthly.unit_price * 12 - self.yearly.unit_price
+        return saving if saving > 0 else None
+
+
+def plans_for_sale(session: Session, operator_id: int) -> list[PlanForSale]:
+    """The operator's plans with their products (prices), cheapest first."""
+    rows = []
+    for plan in operator_plans(session, operator_id):
+        monthly = session.get(Product, plan.monthly_product_id) if plan.monthly_product_id else None
+        yearly = session.get(Product, plan.yearly_product_id) if plan.yearly_product_id else None
+        rows.append(PlanForSale(plan, monthly, yearly))
+    return rows
 
 
 # --- enrolling a merchant account ------------------------------------------------------------

@@ -15,7 +15,7 @@ from cadency.properties import service
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
@@ -68,11 +68,6 @@ def shown_errors(errors: FormErrors, fields: frozenset[str]) -> FormErrors:
         else:
             shown.setdefault("__all__", message)
     return shown
-
-
-async def form_data(request: Request) -> FormData:
-    """The posted form, read once (page_context has already parsed it for the CSRF token)."""
-    return await request.form()
 
 
 def _object_type(object_type: str) -> str:

@@ -42,7 +42,7 @@ from cadency.subscriptions.schemas import (
 )
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
 from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
@@ -599,10 +599,6 @@ def record_panel(
 
 
 # --- actions -------------------------------------------------------------------------------
-
-
-async def form_data(request: Request) -> FormData:
-    return await request.form()
 
 
 def _act(

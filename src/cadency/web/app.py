@@ -31,6 +31,7 @@ from cadency.kit.schemas import ErrorResponse
 from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
 from cadency.plans import endpoints as plan_endpoints
+from cadency.plans import pages as plan_pages
 from cadency.portal import endpoints as portal_endpoints
 from cadency.portal import pages as portal_pages
 from cadency.properties import endpoints as property_endpoints
@@ -54,6 +55,7 @@ PAGE_MODULES = (
     invoice_pages,
     notification_pages,
     portal_pages,
+    plan_pages,
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

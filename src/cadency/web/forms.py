@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
@@ -14,6 +15,14 @@ from cadency.kit.errors import APIError, describe_validation_error
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
+
+
+async def form_data(request: Request) -> FormData:
+    """The posted form, as a dependency (`form: FormData = Depends(form_data)`), so a handler
+    can stay synchronous and run its database work off the event loop. Starlette keeps the
+    parsed form, so reading it after page_context checked the CSRF token costs nothing."""
+    return await request.form()
+
 
 # Errors of a form: field name (dotted like the API's `param`, e.g. "line_items.0.quantity")
 # → message; "__all__" for what belongs to no field.

@@ -1,0 +1,104 @@
+"""Account & billing (SPEC §9): a merchant account's own plan as its billing settings page:
+the trial, paid seats (and the cancel they block), the way into the operator's portal for this
+plan, and partners told to contact support."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from cadency.accounts.models import Account
+from cadency.plans import service as plans
+from cadency.plans.models import SeatAssignment
+from tests.conftest import Operator
+from tests.web.conftest import Staff, add_user, screenshot
+
+
+def enroll(session_factory: Any, staff: Staff, **account: Any) -> None:
+    with session_factory() as session:
+        created = session.get(Account, staff.api.account_id)
+        assert created is not None
+        for key, value in account.items():
+            setattr(created, key, value)
+        plans.enroll(session, created, staff.email)
+        session.commit()
+
+
+def test_trial_seats_and_the_portal(operator: Operator, staff: Staff, session_factory: Any) -> None:
+    enroll(session_factory, staff)
+    chef = add_user(staff.api, session_factory, "chef@shop.example")
+    page = staff.goto("/settings/billing")
+    summary = page.get_by_test_id("plan-summary")
+    expect(page.get_by_test_id("plan-name")).to_have_text("Pro")
+    expect(page.get_by_test_id("plan-period")).to_have_text("Monthly")
+    expect(page.get_by_test_id("plan-status")).to_contain_text("Trial")
+    trial_end = staff.api.ok(staff.api.get("/account/plan"))["trial_end"]
+    assert trial_end is not None
+    expect(page.get_by_test_id("trial-end")).to_be_visible()
+    expect(page.get_by_test_id("plans-for-sale").locator("tr[data-plan='pro']")).to_contain_text(
+        "$500.00"
+    )
+    expect(page.get_by_test_id("plans-for-sale").locator("tr[data-plan='pro']")).to_contain_text(
+        "save $100.00"
+    )
+    expect(summary.get_by_test_id("manage-plan")).to_have_text("Update subscription")
+    screenshot(page, "account-billing")
+
+    # A paid seat for the chef: shown here and on the users page; it blocks a cancel.
+    row = page.get_by_test_id("seats").locator("tr[data-user='chef@shop.example']")
+    row.get_by_role("button", name="Assign paid seat").click()
+    expect(page.get_by_test_id("flash")).to_have_text("The paid seat was assigned.")
+    expect(page.get_by_test_id("seats")).to_contain_text("1 of 5 paid seats assigned.")
+    expect(page.get_by_test_id("cancel-blocked")).to_be_visible()
+    with session_factory() as session:
+        assert session.get(SeatAssignment, (staff.api.account_id, chef)) is not None
+    staff.goto("/settings/users")
+    expect(
+        page.locator("tr[data-user='chef@shop.example']").get_by_test_id("paid-seat")
+    ).to_be_visible()
+
+    # Into the operator's portal for this plan: the cancel there names the seat holder.
+    staff.goto("/settings/billing")
+    page.get_by_test_id("manage-plan").click()
+    expect(page.get_by_test_id("plan")).to_have_text("Pro")
+    page.get_by_test_id("cancel-reason").select_option("too_expensive")
+    page.get_by_test_id("cancel-confirm").check()
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("error")).to_be_visible()
+    plan = staff.api.ok(staff.api.get("/account/plan"))
+    assert plan["can_cancel"] is False and plan["status"] == "trialing"
+
+    # Unassign the seat, then cancel the renewal: the plan runs to its end, then Free.
+    staff.goto("/settings/billing")
+    row = page.get_by_test_id("seats").locator("tr[data-user='chef@shop.example']")
+    row.get_by_role("button", name="Unassign").click()
+    expect(page.get_by_test_id("flash")).to_have_text("The paid seat was unassigned.")
+    page.get_by_test_id("manage-plan").click()
+    page.get_by_test_id("cancel-reason").select_option("too_expensive")
+    page.get_by_test_id("cancel-confirm").check()
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("badge")).to_have_text("Canceling")
+    # The portal leads back to Account & billing.
+    page.get_by_test_id("home").click()
+    page.get_by_test_id("return").click()
+    expect(page.get_by_test_id("plan-status")).to_contain_text("Canceling")
+    expect(page.get_by_test_id("plan-downgrade")).to_contain_text("moves to the Free plan")
+    expect(page.get_by_test_id("manage-plan")).to_have_text("Manage subscription")
+    after = staff.api.ok(staff.api.get("/account/plan"))
+    assert after["plan"]["code"] == "pro" and after["seats"]["assigned"] == []
+
+
+def test_partner_accounts_are_told_to_contact_support(
+    operator: Operator, staff: Staff, session_factory: Any
+) -> None:
+    enroll(session_factory, staff, kind="partner")
+    page = staff.goto("/settings/billing")
+    expect(page.get_by_test_id("contact-support")).to_contain_text("contact support")
+    expect(page.get_by_test_id("cancel-blocked")).to_have_count(0)
+
+
+def test_an_account_without_a_plan(staff: Staff) -> None:
+    page = staff.goto("/settings/billing")
+    expect(page.get_by_test_id("no-plan")).to_be_visible()
+    expect(page.get_by_test_id("plan-summary")).to_have_count(0)
