@@ -27,7 +27,7 @@ class Product(Base):
     archived: Mapped[bool] = mapped_column(default=False)
     # The free plan a subscription to this product falls back to when its renewal is canceled
     # at the end of a commitment, instead of ending (SPEC §6).
-    fallback_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    fallback_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -46,11 +46,11 @@ class PaymentLinkItem(Base):
     payment_link_id: Mapped[str] = mapped_column(ForeignKey("payment_links.id", ondelete="CASCADE"))
     position: Mapped[int]
     name: Mapped[str] = mapped_column(String(255))
-    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[int]
     unit_price: Mapped[int] = mapped_column(BigInteger)
     unit_discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
-    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rates.id"))
+    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rates.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     billing_frequency: Mapped[str | None] = mapped_column(String(20))  # None: one-time
     billing_terms: Mapped[str | None] = mapped_column(String(12))
@@ -89,7 +89,7 @@ class PaymentLinkPurchase(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # lpur_…
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    payment_link_id: Mapped[str] = mapped_column(ForeignKey("payment_links.id"))
+    payment_link_id: Mapped[str] = mapped_column(ForeignKey("payment_links.id"), index=True)
     contact_id: Mapped[str] = mapped_column(String(40))
     subscription_ids: Mapped[list[Any]]
     invoice_id: Mapped[str | None] = mapped_column(String(40))

@@ -59,8 +59,8 @@ class Deal(Base):
     stage: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(BigInteger)  # sum of the line items, minor units
-    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
-    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -74,9 +74,9 @@ class Quote(Base):
     name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))  # draft | published | accepted
     currency: Mapped[str] = mapped_column(String(3))
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
-    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
-    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"), index=True)
     expires_on: Mapped[date | None]
     published_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

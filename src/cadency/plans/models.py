@@ -22,8 +22,8 @@ class Plan(Base):
     code: Mapped[str] = mapped_column(String(32))  # free | starter | pro | business
     name: Mapped[str] = mapped_column(String(255))
     position: Mapped[int]
-    monthly_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
-    yearly_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    monthly_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), index=True)
+    yearly_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), index=True)
     included_seats: Mapped[int]
     # None: as many as the installation allows.
     custom_property_limit: Mapped[int | None]
@@ -38,8 +38,8 @@ class AccountPlan(Base):
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     operator_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
-    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     created_at: Mapped[datetime]
 
 
@@ -49,5 +49,5 @@ class SeatAssignment(Base):
     __tablename__ = "seat_assignments"
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
     assigned_at: Mapped[datetime]

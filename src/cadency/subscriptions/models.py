@@ -30,13 +30,15 @@ class Subscription(Base):
     name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
-    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     billing_address: Mapped[dict[str, Any] | None]
 
     collection_method: Mapped[str] = mapped_column(String(24))
     payment_terms: Mapped[str | None] = mapped_column(String(24))
-    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    payment_method_id: Mapped[str | None] = mapped_column(
+        ForeignKey("payment_methods.id"), index=True
+    )
     collect_payment_method_on_first_invoice: Mapped[bool] = mapped_column(default=False)
     invoice_creation: Mapped[bool] = mapped_column(default=True)
     invoice_settings: Mapped[dict[str, Any] | None]
@@ -84,7 +86,7 @@ class Subscription(Base):
     pending_change: Mapped[dict[str, Any] | None]
     # When the billing engine next has work for this subscription (UTC); None: nothing due.
     next_action_at: Mapped[datetime | None]
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -113,11 +115,11 @@ class LineItem(Base):
     quote_id: Mapped[str | None] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"))
     position: Mapped[int]
     name: Mapped[str] = mapped_column(String(255))
-    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[int]
     unit_price: Mapped[int] = mapped_column(BigInteger)
     unit_discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
-    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rates.id"))
+    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rates.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     billing_frequency: Mapped[str | None] = mapped_column(String(20))  # None: one-time
     billing_terms: Mapped[str | None] = mapped_column(String(12))

@@ -20,7 +20,9 @@ class SavedView(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     object_type: Mapped[str] = mapped_column(String(24))  # "subscriptions" for now
     # The user who made it; a private view is shown only to them, a shared one to everyone.
-    owner_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    owner_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     shared: Mapped[bool] = mapped_column(default=False)
     name: Mapped[str] = mapped_column(String(100))
     # The filter language's `filter_groups` (OR of AND groups), as the search API takes them.
