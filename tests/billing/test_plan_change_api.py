@@ -154,3 +154,39 @@ def test_change_at_period_end_waits_for_the_next_period(client: Any, session_fac
         {"line_items": [{"product_id": "prod_nope"}], "effective": "period_end"},
     )
     assert bad.status_code == 422 and bad.json()["error"]["param"] == "line_items.0.product_id"
+
+
+def test_a_new_billing_frequency_on_the_first_day_of_a_paid_period_is_charged(
+    client: Any, session_factory: Any
+) -> None:
+    """Switching to yearly on the day the monthly period began: the month is credited in full
+    and the year is charged now (the month's invoice must not pass for the year's)."""
+    s, sub = setup(client, session_factory)
+    s.api.ok(
+        s.api.post(
+            f"/subscriptions/{sub['id']}/change",
+            {
+                "line_items": [
+                    {
+                        "name": "Beans yearly",
+                        "unit_price": "300.00",
+                        "billing_frequency": "annually",
+                    }
+                ]
+            },
+        )
+    )
+    assert s.invoices(sub["id"]) == [
+        ("2026-04-01", "2026-05-01", "30.00", "paid", "2026-04-01"),
+        ("2026-04-01", "2027-04-01", "300.00", "paid", "2026-04-01"),
+    ]
+    payments = s.api.ok(s.api.get("/payments", params={"subscription_id": sub["id"]}))["data"]
+    assert sorted((p["amount"], p["status"], p["refunded_amount"]) for p in payments) == [
+        ("30.00", "refunded", "30.00"),
+        ("300.00", "succeeded", "0.00"),
+    ]
+    after = s.subscription(sub["id"])
+    assert (after["current_period_end"], after["next_payment_date"]) == ("2027-04-01", "2027-04-01")
+    s.assert_quiet()
+    s.advance_to(date(2026, 5, 1))
+    assert len(s.invoices(sub["id"])) == 2

@@ -102,3 +102,42 @@ def test_an_account_without_a_plan(staff: Staff) -> None:
     page = staff.goto("/settings/billing")
     expect(page.get_by_test_id("no-plan")).to_be_visible()
     expect(page.get_by_test_id("plan-summary")).to_have_count(0)
+
+
+def test_end_the_trial_then_delete_the_free_account(
+    operator: Operator, staff: Staff, session_factory: Any
+) -> None:
+    enroll(session_factory, staff)
+    page = staff.goto("/settings/billing")
+    # Not free yet: the page says why it cannot be deleted.
+    expect(page.get_by_test_id("delete-blocked")).to_be_visible()
+    # No payment method on file: ending the trial moves the account to Free.
+    page.get_by_test_id("end-trial").click()
+    expect(page.get_by_test_id("flash")).to_have_text("The trial has ended.")
+    expect(page.get_by_test_id("plan-name")).to_have_text("Free")
+    assert staff.api.ok(staff.api.get("/account/plan"))["plan"]["code"] == "free"
+
+    section = page.get_by_test_id("delete-account")
+    expect(section).to_contain_text("Export what you want to keep first.")
+    section.get_by_label(f"Type the account ID, {staff.api.account_id}, to confirm").fill("12345")
+    section.get_by_test_id("delete-account-button").click()
+    expect(page.get_by_test_id("form-error").first).to_contain_text(
+        f"Type the account ID, {staff.api.account_id}, to confirm the deletion"
+    )
+    with session_factory() as session:
+        assert session.get(Account, staff.api.account_id) is not None
+
+    section = page.get_by_test_id("delete-account")
+    section.get_by_label(f"Type the account ID, {staff.api.account_id}, to confirm").fill(
+        str(staff.api.account_id)
+    )
+    section.get_by_test_id("delete-account-button").click()
+    expect(page.get_by_test_id("flash")).to_have_text(
+        f"Account {staff.api.account_id} was deleted."
+    )
+    expect(page).to_have_url(f"{staff.base_url}/login")
+    with session_factory() as session:
+        assert session.get(Account, staff.api.account_id) is None
+    # Signed out: the app asks to sign in again.
+    staff.goto("/settings/billing")
+    expect(page).to_have_url(f"{staff.base_url}/login?next=/settings/billing")

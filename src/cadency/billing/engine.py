@@ -154,6 +154,11 @@ class SubscriptionRun:
             return True
         if sub.status == "trialing" and sub.trial_end is not None and sub.trial_end <= self.today:
             self._set_status("active", "trial_ended")
+            # A trial that ends with no payment method on file moves to the plan's free
+            # fallback instead of billing nobody (SPEC §9: a trial account is downgraded).
+            fallback = self._fallback_plan() if sub.payment_method_id is None else None
+            if fallback is not None:
+                self._downgrade(fallback, sub.trial_end)
             return True
         if sub.status == "paused":
             if sub.resume_at is not None and sub.resume_at <= self.today:
@@ -212,8 +217,9 @@ class SubscriptionRun:
         return None
 
     def _downgrade(self, plan: Product, on: date) -> None:
-        """The commitment ended without renewal: move to the free fallback plan instead of
-        ending (SPEC §6), billed from `on` on its own frequency."""
+        """Move to the free fallback plan, billed from `on` on its own frequency: when a
+        commitment ends without renewal, instead of ending (SPEC §6), and when a trial ends
+        with no payment method on file."""
         sub = self.sub
         old = [item.name for item in sub.line_items]
         assert plan.billing_frequency is not None

@@ -15,10 +15,10 @@ from cadency.accounts import service as account_service
 from cadency.accounts.models import Account
 from cadency.kit.errors import APIError
 from cadency.plans import service
-from cadency.plans.limits import FREE, CurrentPlan, current_plan
+from cadency.plans.limits import CurrentPlan, current_plan
 from cadency.portal.links import SESSION_LIFETIME, portal_link
 from cadency.subscriptions.display import badge
-from cadency.web.auth import PageContext, page_requires
+from cadency.web.auth import SESSION_COOKIE, PageContext, page_requires
 from cadency.web.forms import form_data
 from cadency.web.templating import redirect, render
 
@@ -37,6 +37,8 @@ def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
         "holders": {user.id for user in service.seat_holders(session, account)},
         "operator": account.operator,
         "error": None,
+        "deletion_blocker": service.deletion_blocker(session, account),
+        "typed_id": "",
     }
     if current is None:
         return context
@@ -60,7 +62,6 @@ def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
             else None,
             "past_due": bool(sub and sub.status == "unpaid"),
             "cancel_blocker": service.cancel_blocker(session, account),
-            "deletable": current.plan.code == FREE and current.subscription is None,
             "plans": service.plans_for_sale(session, current.plan.operator_account_id),
         }
     )
@@ -113,6 +114,42 @@ def unassign_seat(
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
     return _seat_action(request, page, form, assign=False)
+
+
+@router.post("/settings/billing/end-trial")
+def end_trial(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    try:
+        service.end_trial(page.session, page.account)
+    except APIError as exc:
+        page.session.rollback()
+        return _page(request, page, status_code=exc.status_code, error=exc.message)
+    page.session.commit()
+    return redirect("/settings/billing", flash=page.gettext("The trial has ended."))
+
+
+@router.post("/settings/billing/delete")
+def delete_account(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    """Delete a free account for good, once its ID is typed (SPEC §9); everyone is signed out,
+    as their users and sessions are gone with it."""
+    typed = form.get("account_id")
+    account_id = page.account.id
+    try:
+        service.delete_free_account(
+            page.session, page.account, typed if isinstance(typed, str) else ""
+        )
+    except APIError as exc:
+        page.session.rollback()
+        return _page(request, page, status_code=exc.status_code, error=exc.message, typed_id=typed)
+    page.session.commit()
+    response = redirect(
+        "/login", flash=page.gettext("Account %(id)s was deleted.") % {"id": account_id}
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 def _seat_action(request: Request, page: PageContext, form: FormData, *, assign: bool) -> Response:

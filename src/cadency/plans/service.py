@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cadency.accounts.deletion import delete_account
 from cadency.accounts.models import Account, User
 from cadency.catalog.line_items import LineItemInput
 from cadency.catalog.models import Product
@@ -17,10 +18,11 @@ from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
-from cadency.plans.limits import current_plan, operator_plans
+from cadency.plans.limits import FREE, current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.subscriptions import service as subscriptions
-from cadency.subscriptions.schemas import SubscriptionCreate
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription
+from cadency.subscriptions.schemas import CancelRequest, SubscriptionCreate
 
 # Accounts whose plan is arranged with a person, not in the portal (SPEC §9).
 SELF_SERVICE_KINDS = ("standard",)
@@ -113,6 +115,58 @@ def _plan(session: Session, operator_id: int, code: str) -> Plan:
     if plan is None:
         raise NotFound(f"The operator sells no plan '{code}'")
     return plan
+
+
+def end_trial(session: Session, account: Account) -> Subscription:
+    """End the account's trial today (SPEC §9): the plan is charged now when a payment method
+    is on file, else the account moves to Free, as when the trial runs out."""
+    current = current_plan(session, account)
+    sub = current.subscription if current else None
+    if sub is None or sub.status != "trialing":
+        raise Conflict("The account's plan is not in a trial")
+    operator = session.get(Account, sub.account_id)
+    assert operator is not None
+    return subscriptions.end_trial(session, operator, sub.id)
+
+
+# --- deleting a free account ------------------------------------------------------------------
+
+
+def deletion_blocker(session: Session, account: Account) -> str | None:
+    """Why the account cannot be deleted, if it cannot: only a free account (SPEC §9)."""
+    if account.operator:
+        return "The operator account bills the others and cannot be deleted"
+    current = current_plan(session, account)
+    if current is not None and current.plan.code != FREE:
+        return (
+            f"The account is on the {current.plan.name} plan: cancel its renewal, and delete it "
+            "once it has moved to the Free plan"
+        )
+    return None
+
+
+def delete_free_account(session: Session, account: Account, typed_id: str) -> dict[str, int]:
+    """Delete the account and every record of it, once its ID is typed to confirm; the
+    operator's subscription for its Free plan ends today (the operator keeps its records)."""
+    if typed_id.strip() != str(account.id):
+        raise InvalidRequest(
+            f"Type the account ID, {account.id}, to confirm the deletion", param="account_id"
+        )
+    blocker = deletion_blocker(session, account)
+    if blocker is not None:
+        raise Conflict(blocker)
+    current = current_plan(session, account)
+    sub = current.subscription if current else None
+    if sub is not None and sub.status not in ENDED_STATUSES:
+        operator = session.get(Account, sub.account_id)
+        assert operator is not None
+        subscriptions.cancel(
+            session,
+            operator,
+            sub.id,
+            CancelRequest(mode="immediately", comment=f"Account {account.id} was deleted"),
+        )
+    return delete_account(session, account)
 
 
 # --- paid seats ------------------------------------------------------------------------------

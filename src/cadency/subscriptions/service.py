@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
@@ -555,6 +556,32 @@ def _move_next_payment_date(
         )
 
 
+def end_trial(session: Session, account: Account, subscription_id: str) -> Subscription:
+    """End a trial today (Stripe's `trial_end: now`): the engine then does what it does when a
+    trial runs out: it bills the first period from today, or, with no payment method and a
+    free fallback plan, moves to that plan."""
+    subscription = get(session, account, subscription_id, for_update=True)
+    if subscription.status != "trialing":
+        raise Conflict(f"The subscription is {subscription.status}, not in a trial")
+    today = clock.account_today(account)
+    before = subscription.trial_end
+    subscription.trial_end = today
+    subscription.current_period_end = today
+    subscription.next_payment_date = today
+    subscription.billing_anchor = today
+    subscription.updated_at = clock.account_now(account)
+    record_event(
+        session,
+        subscription,
+        "subscription.updated",
+        {"trial_end": {"from": before.isoformat() if before else None, "to": today.isoformat()}},
+        account,
+    )
+    engine.process(session, account, subscription, clock.account_now(account))
+    session.flush()
+    return subscription
+
+
 # --- cancel, reactivate, delete ------------------------------------------------------------
 
 
@@ -835,6 +862,14 @@ def change(
         subscription.billing_frequency = terms.billing_frequency
         subscription.periods_billed = 0
         restart_billing(subscription, today)
+        # The new cycle's first period starts today. If the old cycle's period began today too,
+        # its invoice (settled above by the credit) no longer marks "today's period billed":
+        # without this the engine would take the new period as billed and never charge it.
+        session.execute(
+            sql_update(Invoice)
+            .where(Invoice.subscription_id == subscription.id, Invoice.cycle_period_start == today)
+            .values(cycle_period_start=None)
+        )
     elif terms.billing_terms == "fixed" and terms.number_of_payments:
         subscription.end_date = periods.period_start(
             subscription.billing_anchor, subscription.billing_frequency, terms.number_of_payments
