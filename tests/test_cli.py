@@ -144,3 +144,46 @@ def test_demo_twice_keeps_one_demo_account(run: Any, db: Any) -> None:
     assert again["account_id"] == first["account_id"]
     assert again["api_key"] != first["api_key"]
     assert again["login"]["email"] == "owner@example.com"
+
+
+def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
+    """On a new installation (its own database): `--operator` installs the plans, and an
+    account created with `--email` starts a trial of Pro billed by the operator."""
+    url = f"sqlite:///{tmp_path / 'installation.db'}"
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(main, list(args), env={"CADENCY_DATABASE_URL": url})
+
+    assert invoke("migrate").exit_code == 0
+    made = invoke("accounts", "create", "--name", "Cadency Cloud", "--operator")
+    assert made.exit_code == 0, made.output
+    operator = json.loads(made.stdout)
+    assert operator["operator"] is True
+    shop = invoke("accounts", "create", "--name", "Bakkerij", "--email", "owner@bakkerij.example")
+    assert shop.exit_code == 0, shop.output
+    printed = json.loads(shop.stdout)
+    assert printed["plan_subscription_id"].startswith("sub_")
+    partner = invoke("accounts", "create", "--name", "Agency", "--kind", "partner")
+    assert partner.exit_code == 0 and "plan_subscription_id" not in json.loads(partner.stdout)
+    second = invoke("accounts", "create", "--name", "Another operator", "--operator")
+    assert second.exit_code != 0 and "already has an operator" in second.output
+
+    from sqlalchemy.orm import Session
+
+    from cadency.kit.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        names = session.scalars(
+            select(Product.name)
+            .where(Product.account_id == operator["account_id"])
+            .order_by(Product.name)
+        ).all()
+        assert sorted(set(names)) == ["Business", "Free", "Pro", "Starter"]
+        plan = session.get(Subscription, printed["plan_subscription_id"])
+        assert plan is not None and plan.status == "trialing"
+        assert plan.account_id == operator["account_id"]
+        kinds = dict(session.execute(select(Account.name, Account.kind)).all())
+        assert kinds["Agency"] == "partner" and kinds["Bakkerij"] == "standard"
+    engine.dispose()

@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata (and Alembic) sees the whole schema."""
 
-from cadency.accounts.models import Account, ApiKey, User, UserSession
+from cadency.accounts.models import Account, AccountIdCounter, ApiKey, User, UserSession
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
@@ -19,6 +19,7 @@ from cadency.views.models import SavedView
 
 __all__ = [
     "Account",
+    "AccountIdCounter",
     "AccountPlan",
     "ApiKey",
     "Association",

@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 
 from cadency.accounts.models import Account
 from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.outbox import OutboxMessage
 from cadency.plans import service as plans
 from cadency.plans.models import AccountPlan
 from cadency.portal import service as portal
 from tests.checkout.builders import error
-from tests.conftest import Api, Operator, enrolled_account
+from tests.conftest import Api, Operator, enrolled_account, make_api
 
 CARD = {
     "type": "card",
@@ -121,14 +122,31 @@ def test_a_trial_with_a_card_is_charged_then_canceled_and_the_free_account_delet
     canceling = operator.api.ok(operator.api.get(f"/subscriptions/{sub_id}"))
     period_end = datetime.fromisoformat(canceling["current_period_end"] + "T12:00:00+00:00")
     assert canceling["cancel_at_period_end"] is True
+    assert canceling["cancel_at"] == canceling["current_period_end"]
+    # The notice of non-renewal: the commitment (the billing period) and the effective date.
+    with session_factory() as session:
+        [notice] = session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.subscription_id == sub_id,
+                OutboxMessage.type == "subscription.non_renewal_notice",
+            )
+        ).all()
+    assert notice["commitment_months"] == 1
+    assert notice["effective_date"] == canceling["current_period_end"]
     advance(operator, period_end - timedelta(days=1))
     assert plan_of(shop)["plan"]["code"] == "pro"
 
-    # On the effective date the account moves to Free; nothing more is billed.
+    # On the effective date the plan falls back to Free: nothing more is charged.
     advance(operator, period_end)
     free = plan_of(shop)
-    assert free["plan"]["code"] == "free" and free["subscription_id"] is None
-    assert len(invoices(operator, sub_id)) == 1
+    assert free["plan"]["code"] == "free" and free["subscription_id"] == sub_id
+    assert free["status"] == "active" and free["can_cancel"] is True
+    assert [(t, s) for t, s, _ in invoices(operator, sub_id)] == [
+        ("50.00", "paid"),
+        ("0.00", "paid"),
+    ]
+    advance(operator, period_end + timedelta(days=40))
+    assert [t for t, _, _ in invoices(operator, sub_id)] == ["50.00", "0.00", "0.00"]
 
     # Delete it: the typed ID must be the account's; then nothing of it is left.
     with session_factory() as session:
@@ -155,9 +173,12 @@ def test_a_trial_with_a_card_is_charged_then_canceled_and_the_free_account_delet
             == 0
         )
     assert error(shop.get("/account/plan"), 401)
+    # Its ID is never handed out again (the operator's records still name it).
+    assert make_api(client, session_factory, name="Next shop").account_id > shop.account_id
     # The operator keeps its own records of the customer.
     kept = operator.api.ok(operator.api.get(f"/subscriptions/{sub_id}"))
     assert kept["status"] == "canceled" and invoices(operator, sub_id)[0][:2] == ("50.00", "paid")
+    assert kept["cancellation_comment"] == f"Account {shop.account_id} was deleted"
 
 
 def test_a_trial_ended_early_and_an_upgrade_to_yearly(

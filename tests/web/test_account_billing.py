@@ -88,6 +88,15 @@ def test_trial_seats_and_the_portal(operator: Operator, staff: Staff, session_fa
     after = staff.api.ok(staff.api.get("/account/plan"))
     assert after["plan"]["code"] == "pro" and after["seats"]["assigned"] == []
 
+    # On the effective date (the trial's end here) the account moves to the Free plan.
+    sub = operator.api.ok(operator.api.get(f"/subscriptions/{after['subscription_id']}"))
+    effective = f"{sub['cancel_at']}T12:00:00+00:00"
+    operator.api.ok(operator.api.post("/clock/advance", {"to": effective}))
+    staff.goto("/settings/billing")
+    expect(page.get_by_test_id("plan-name")).to_have_text("Free")
+    expect(page.get_by_test_id("plan-status")).to_contain_text("Active")
+    expect(page.get_by_test_id("delete-blocked")).to_have_count(0)
+
 
 def test_partner_accounts_are_told_to_contact_support(
     operator: Operator, staff: Staff, session_factory: Any
@@ -141,3 +150,69 @@ def test_end_the_trial_then_delete_the_free_account(
     # Signed out: the app asks to sign in again.
     staff.goto("/settings/billing")
     expect(page).to_have_url(f"{staff.base_url}/login?next=/settings/billing")
+
+
+def test_upgrade_to_yearly_business_in_the_portal(
+    operator: Operator, staff: Staff, session_factory: Any
+) -> None:
+    enroll(session_factory, staff)
+    sub_id = staff.api.ok(staff.api.get("/account/plan"))["subscription_id"]
+    card = {
+        "type": "card",
+        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2045, "cvc": "123"},
+    }
+    contact_id = operator.api.ok(operator.api.get(f"/subscriptions/{sub_id}"))["contact_id"]
+    method = operator.api.ok(operator.api.post(f"/contacts/{contact_id}/payment-methods", card))
+    use_it = {"payment_method_id": method["id"]}
+    operator.api.ok(operator.api.patch(f"/subscriptions/{sub_id}", use_it))
+
+    page = staff.goto("/settings/billing")
+    page.get_by_test_id("end-trial").click()
+    expect(page.get_by_test_id("plan-name")).to_have_text("Pro")
+    expect(page.get_by_test_id("plan-status")).to_contain_text("Active")
+    page.get_by_test_id("manage-plan").click()
+    row = page.get_by_test_id("plans").locator("tr", has_text="Business").filter(has_text="Yearly")
+    expect(row.get_by_test_id("saving")).to_have_text("Save $240.00 a year")
+    row.locator("input[type=radio]").check()
+    page.get_by_test_id("change-plan").click()
+    expect(page.get_by_test_id("done")).to_have_text("Your plan was changed.")
+    page.get_by_test_id("home").click()
+    page.get_by_test_id("return").click()
+    expect(page.get_by_test_id("plan-name")).to_have_text("Business")
+    expect(page.get_by_test_id("plan-period")).to_have_text("Yearly")
+    expect(page.get_by_test_id("seats")).to_contain_text("0 of 10 paid seats assigned.")
+    plan = staff.api.ok(staff.api.get("/account/plan"))
+    assert (plan["plan"]["code"], plan["billing_period"]) == ("business", "yearly")
+    invoices = operator.api.ok(operator.api.get("/invoices", params={"subscription_id": sub_id}))
+    # Pro's month credited in full (changed on its first day), Business's year charged.
+    assert sorted((i["total"], i["status"]) for i in invoices["data"]) == [
+        ("1200.00", "paid"),
+        ("50.00", "paid"),
+    ]
+
+
+def test_a_declined_plan_payment_shows_past_due(
+    operator: Operator, staff: Staff, session_factory: Any
+) -> None:
+    enroll(session_factory, staff)
+    sub_id = staff.api.ok(staff.api.get("/account/plan"))["subscription_id"]
+    declining = {
+        "type": "card",
+        "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2045, "cvc": "123"},
+    }
+    contact_id = operator.api.ok(operator.api.get(f"/subscriptions/{sub_id}"))["contact_id"]
+    method = operator.api.ok(
+        operator.api.post(f"/contacts/{contact_id}/payment-methods", declining)
+    )
+    operator.api.ok(
+        operator.api.patch(f"/subscriptions/{sub_id}", {"payment_method_id": method["id"]})
+    )
+    page = staff.goto("/settings/billing")
+    page.get_by_test_id("end-trial").click()
+    expect(page.get_by_test_id("plan-status")).to_contain_text("Past due")
+    expect(page.get_by_test_id("plan-past-due")).to_be_visible()
+    # Still Pro while dunning runs; the portal asks for a new payment method.
+    assert staff.api.ok(staff.api.get("/account/plan"))["plan"]["code"] == "pro"
+    page.get_by_test_id("manage-plan").click()
+    expect(page.get_by_test_id("past-due")).to_be_visible()
+    expect(page.get_by_test_id("past-due-update")).to_be_visible()

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from cadency.properties import service as properties_service
+from cadency.accounts.models import Account
+from cadency.plans import service as plans
 from cadency.properties.models import PropertyDefinition
-from tests.conftest import Api
+from tests.conftest import Api, Operator
 from tests.web.conftest import Staff, add_user, screenshot, sign_in
 
 NO_RULES = {"required": False, "unique": False, "min": None, "max": None, "pattern": None}
@@ -423,23 +423,31 @@ def test_each_tab_lists_its_own_object_type(staff: Staff) -> None:
 
 
 def test_at_the_plan_limit_no_new_property_can_be_created(
-    staff: Staff, monkeypatch: pytest.MonkeyPatch
+    operator: Operator, staff: Staff, session_factory: Any
 ) -> None:
     api = staff.api
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        plans.enroll(session, account, staff.email)
+        session.commit()
+    for n in range(11):
+        body = {"name": f"field_{n}", "label": f"Field {n}", "field_type": "text"}
+        api.ok(api.post("/properties/subscriptions", body))
     api.ok(
         api.post(
             "/properties/subscriptions", {"name": "tier", "label": "Tier", "field_type": "text"}
         )
     )
-    api.ok(
-        api.post(
-            "/properties/subscriptions", {"name": "region", "label": "Region", "field_type": "text"}
-        )
-    )
-    # A downgraded plan allows one: both stay, and stay editable; no third can be made.
-    monkeypatch.setattr(properties_service, "property_limit", lambda account, object_type: 1)
+    # The trial ends with no card: the Free plan allows 10. All twelve stay, and stay
+    # editable; no new one can be made.
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        plans.end_trial(session, account)
+        session.commit()
     page = staff.goto("/settings/properties/subscriptions")
-    expect(page.get_by_test_id("property-usage")).to_have_text("2 of 1 custom properties used")
+    expect(page.get_by_test_id("property-usage")).to_have_text("12 of 10 custom properties used")
     expect(page.get_by_role("button", name="Create property")).to_be_disabled()
     expect(page.locator(".alert-warning")).to_contain_text("reached its plan's limit")
     page.locator("tr[data-property=tier]").get_by_role("link", name="Edit", exact=True).click()
@@ -452,7 +460,7 @@ def test_at_the_plan_limit_no_new_property_can_be_created(
     page.get_by_role("textbox", name="Label", exact=True).fill("Channel")
     page.get_by_label("Internal name").fill("channel")
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.get_by_test_id("form-error")).to_contain_text("the most its plan allows (1)")
+    expect(page.get_by_test_id("form-error")).to_contain_text("the most its plan allows (10)")
     assert api.get("/properties/subscriptions/channel").status_code == 404
 
 

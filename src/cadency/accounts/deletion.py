@@ -49,6 +49,7 @@ ACCOUNTS_TABLE = "accounts"
 INSTALLATION_TABLES = frozenset(
     {
         "installation_secrets",  # the key that signs links for the whole installation
+        "account_id_counter",  # so a deleted account's ID is never handed out again
     }
 )
 

@@ -55,6 +55,16 @@ class Account(Base):
     created_at: Mapped[datetime]
 
 
+class AccountIdCounter(Base):
+    """The last account ID handed out. Kept apart from the accounts table so that the ID of a
+    deleted account is never given to a new one (the operator's records still name it)."""
+
+    __tablename__ = "account_id_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1: one row
+    last_account_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("account_id", "email"),)

@@ -17,6 +17,7 @@ from cadency.accounts.models import (
     FIRST_ACCOUNT_ID,
     PERMISSIONS,
     Account,
+    AccountIdCounter,
     ApiKey,
     User,
     UserSession,
@@ -79,9 +80,13 @@ def create_account(
     if mode not in MODES:
         raise InvalidRequest("mode must be 'test' or 'live'", param="mode")
     now = clock.real_now()
-    highest = session.scalar(select(func.max(Account.id)))
+    counter = session.get(AccountIdCounter, 1, with_for_update=True)
+    highest = max(
+        counter.last_account_id if counter else 0,
+        session.scalar(select(func.max(Account.id))) or 0,
+    )
     account = Account(
-        id=max(FIRST_ACCOUNT_ID, (highest or 0) + 1),
+        id=max(FIRST_ACCOUNT_ID, highest + 1),
         name=name.strip(),
         timezone=timezone,
         currency=currency,
@@ -97,6 +102,10 @@ def create_account(
         created_at=now,
     )
     session.add(account)
+    if counter is None:
+        session.add(AccountIdCounter(id=1, last_account_id=account.id))
+    else:
+        counter.last_account_id = account.id
     session.flush()
     _key, secret = create_api_key(session, account, name="Default key", scopes=["super_admin"])
     return account, secret

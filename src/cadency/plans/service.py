@@ -68,8 +68,9 @@ def plans_for_sale(session: Session, operator_id: int) -> list[PlanForSale]:
 
 def enroll(session: Session, account: Account, email: str) -> AccountPlan:
     """Make `account` a customer of the operator: a contact for `email` in the operator's
-    account and a subscription to the trial plan with the operator's trial (no payment method
-    yet: it is collected on the first invoice)."""
+    account (the existing one, if that person already owns an account) and a subscription to
+    the trial plan with the operator's trial (no payment method yet: it is collected on the
+    first invoice)."""
     operator = operator_account(session)
     if operator is None:
         raise Conflict("This installation has no operator account to bill accounts")
@@ -78,7 +79,8 @@ def enroll(session: Session, account: Account, email: str) -> AccountPlan:
     if session.get(AccountPlan, account.id) is not None:
         raise Conflict(f"Account {account.id} already has a plan")
     plan = _plan(session, operator.id, TRIAL_PLAN)
-    contact = crm.create_contact(
+    # One person may own several accounts: they are one customer (contact) of the operator.
+    contact = crm.find_contact_by_email(session, operator.id, email) or crm.create_contact(
         session, operator, ContactCreate.model_validate({"email": email, "last_name": account.name})
     )
     assert plan.monthly_product_id is not None
@@ -229,6 +231,17 @@ def check_cancelable(session: Session, account: Account) -> None:
     blocker = cancel_blocker(session, account)
     if blocker is not None:
         raise Conflict(blocker)
+
+
+def commit_to_the_period(subscription: Subscription) -> None:
+    """An account's plan is committed to its billing period (as HubSpot's contracts are): so a
+    canceled renewal runs to the period's end with a notice of non-renewal (commitment period
+    and effective date), and then the plan falls back to Free instead of ending (SPEC §6, §9)."""
+    end = subscription.current_period_end
+    if end is None or (subscription.commitment_end and subscription.commitment_end >= end):
+        return  # a longer commitment already runs
+    subscription.commitment_end = end
+    subscription.commitment_months = 12 if subscription.billing_frequency == "annually" else 1
 
 
 def account_for_subscription(session: Session, subscription_id: str) -> Account | None:

@@ -232,6 +232,7 @@ def cancel(
     merchant = plans.account_for_subscription(session, subscription_id)
     if merchant is not None:
         plans.check_cancelable(session, merchant)
+        plans.commit_to_the_period(subscriptions.get(session, account, subscription_id))
     if reason not in cancellation.reasons:
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     request: dict[str, Any] = {
