@@ -92,7 +92,8 @@ def open_portal(request: Request, page: PageContext = Depends(page_requires(EDIT
             status_code=409,
             error=page.gettext("This account has no paid plan to manage."),
         )
-    back = str(request.url_for("account_and_billing"))
+    # The configured address, not the request's Host header: the link outlives this request.
+    back = f"{str(request.app.state.settings.base_url).rstrip('/')}/settings/billing"
     link = portal_link(page.session, current.subscription, SESSION_LIFETIME, back)
     page.session.commit()
     return RedirectResponse(f"{link.path}/manage", status_code=303)

@@ -122,6 +122,8 @@ def _plan(session: Session, operator_id: int, code: str) -> Plan:
 def end_trial(session: Session, account: Account) -> Subscription:
     """End the account's trial today (SPEC §9): the plan is charged now when a payment method
     is on file, else the account moves to Free, as when the trial runs out."""
+    if account.kind not in SELF_SERVICE_KINDS:
+        raise Conflict(f"A {account.kind} account arranges its plan with support")
     current = current_plan(session, account)
     sub = current.subscription if current else None
     if sub is None or sub.status != "trialing":
