@@ -156,7 +156,9 @@ def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
         return runner.invoke(main, list(args), env={"CADENCY_DATABASE_URL": url})
 
     assert invoke("migrate").exit_code == 0
-    made = invoke("accounts", "create", "--name", "Cadency Cloud", "--operator")
+    made = invoke(
+        "accounts", "create", "--name", "Cadency Cloud", "--operator", "--trial-days", "14"
+    )
     assert made.exit_code == 0, made.output
     operator = json.loads(made.stdout)
     assert operator["operator"] is True
@@ -183,6 +185,7 @@ def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
         assert sorted(set(names)) == ["Business", "Free", "Pro", "Starter"]
         plan = session.get(Subscription, printed["plan_subscription_id"])
         assert plan is not None and plan.status == "trialing"
+        assert plan.trial_end is not None and (plan.trial_end - plan.start_date).days == 14
         assert plan.account_id == operator["account_id"]
         kinds = dict(session.execute(select(Account.name, Account.kind)).all())
         assert kinds["Agency"] == "partner" and kinds["Bakkerij"] == "standard"

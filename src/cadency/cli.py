@@ -165,6 +165,13 @@ def accounts() -> None:
     help="Billing email of the account's plan: with an operator, its trial of a paid plan starts.",
 )
 @click.option(
+    "--trial-days",
+    type=click.IntRange(1, 365),
+    default=30,
+    show_default=True,
+    help="With --operator: how long a new account's trial of a paid plan lasts.",
+)
+@click.option(
     "--kind",
     type=click.Choice(["standard", "partner", "developer"]),
     default="standard",
@@ -179,6 +186,7 @@ def create_account(
     mode: str,
     operator: bool,
     email: str | None,
+    trial_days: int,
     kind: str,
 ) -> None:
     """Create an account; prints {"account_id", "api_key"} (and its plan when one started)."""
@@ -201,6 +209,7 @@ def create_account(
             result = {"account_id": account.id, "api_key": key}
             if operator:
                 install_plans(session, account)
+                account.trial_days = trial_days
                 result["operator"] = True
             elif email and plans.operator_account(session) is not None:
                 enrolled = plans.enroll(session, account, email)
