@@ -31,6 +31,17 @@ class BadSignature(Exception):
 
 
 def _secret(session: Session, name: str = "links") -> bytes:
+    # A secret never changes once made: read it once per session (the email dispatcher signs a
+    # link in most of the emails of a batch).
+    cached: bytes | None = session.info.get(f"signing_secret:{name}")
+    if cached is not None:
+        return cached
+    secret = _load_secret(session, name)
+    session.info[f"signing_secret:{name}"] = secret
+    return secret
+
+
+def _load_secret(session: Session, name: str) -> bytes:
     value = session.scalar(select(InstallationSecret.value).where(InstallationSecret.name == name))
     if value is None:
         value = secrets.token_hex(32)
