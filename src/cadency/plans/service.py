@@ -26,7 +26,6 @@ from cadency.subscriptions.schemas import CancelRequest, SubscriptionCreate
 
 # Accounts whose plan is arranged with a person, not in the portal (SPEC §9).
 SELF_SERVICE_KINDS = ("standard",)
-ACCOUNT_KINDS = ("standard", "partner", "developer")
 # The plan a new account's trial is of.
 TRIAL_PLAN = "pro"
 
