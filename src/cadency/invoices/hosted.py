@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cadency.accounts.models import Account
-from cadency.invoices import documents
+from cadency.invoices import documents, issuing
 from cadency.invoices.documents import D_
 from cadency.kit import clock, signing
+from cadency.subscriptions.models import Subscription
 from cadency.web import i18n
-from cadency.web.forms import form_data as form_data
 
 FORM_PURPOSE = "hosted_form"
 FORM_LIFETIME = timedelta(days=1)
@@ -59,6 +59,21 @@ def link_payload(session: Session, purpose: str, token: str) -> tuple[Account, d
     if account is None:
         raise BadLink
     return account, payload
+
+
+def buyer_formatting(
+    session: Session, account: Account, subscription: Subscription
+) -> tuple[str, i18n.Formatter]:
+    """The language a subscription's buyer reads (`issuing.buyer_language`, in one of the
+    document languages) and its dates and money, in the subscription's locale when it speaks
+    that language."""
+    language = documents.document_language(
+        issuing.buyer_language(
+            account, subscription.invoice_settings, issuing.contact_language(session, subscription)
+        )
+    )
+    locale = (subscription.invoice_settings or {}).get("locale") or account.locale
+    return language, i18n.Formatter(documents.document_locale(language, locale))
 
 
 # --- the form token -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.config import Settings
-from cadency.invoices import documents, hosted, issuing, links
+from cadency.invoices import documents, hosted, links
 from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
@@ -32,8 +32,7 @@ from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
-from cadency.web import i18n
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
 
 router = APIRouter(include_in_schema=False)
 
@@ -221,7 +220,7 @@ def hosted_invoice_pdf(
 def pay_hosted_invoice(
     request: Request,
     token: str,
-    form: FormData = Depends(hosted.form_data),
+    form: FormData = Depends(form_data),
     session: Session = Depends(get_session),
 ) -> Response:
     """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
@@ -276,13 +275,6 @@ def _subscription_for(session: Session, token: str) -> tuple[Account, Subscripti
     return account, subscription
 
 
-def _subscription_language(session: Session, account: Account, subscription: Subscription) -> str:
-    language = issuing.buyer_language(
-        account, subscription.invoice_settings, issuing.contact_language(session, subscription)
-    )
-    return documents.document_language(language)
-
-
 def _open_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
     return list(
         session.scalars(
@@ -312,8 +304,7 @@ def _method_page(
     outcome: Outcome | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    language = _subscription_language(session, account, subscription)
-    fmt = i18n.Formatter(documents.document_locale(language, account.locale))
+    language, fmt = hosted.buyer_formatting(session, account, subscription)
     due = _open_invoices(session, subscription)
     method = (
         session.get(PaymentMethod, subscription.payment_method_id)
@@ -355,7 +346,7 @@ def update_payment_method_page(
 def update_payment_method(
     request: Request,
     token: str,
-    form: FormData = Depends(hosted.form_data),
+    form: FormData = Depends(form_data),
     session: Session = Depends(get_session),
 ) -> Response:
     """Save the new method as the subscription's default; the subscription service retries
@@ -424,8 +415,7 @@ def _outcome(
     invoices = list(session.scalars(select(Invoice).where(Invoice.id.in_(due_before))))
     account = session.get(Account, subscription.account_id)
     assert account is not None
-    language = _subscription_language(session, account, subscription)
-    fmt = i18n.Formatter(documents.document_locale(language, account.locale))
+    _, fmt = hosted.buyer_formatting(session, account, subscription)
     if all(invoice.status == "paid" for invoice in invoices):
         paid = sum(invoice.amount_paid for invoice in invoices)
         return Outcome("paid", amount=fmt.money(paid, subscription.currency))

@@ -27,11 +27,12 @@ from cadency.config import Settings
 from cadency.crm.models import Contact
 from cadency.invoices.issuing import buyer_language
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money, signing
+from cadency.kit import money
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
+from cadency.subscriptions.service import payment_method_link_path
 from cadency.web import i18n
 from cadency.web.i18n import Formatter, babel_locale
 
@@ -40,7 +41,6 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 # Mirrors subscriptions.service's link (same purpose, lifetime and page), which the hosted
 # update-payment-method page accepts.
-PAYMENT_METHOD_LINK_PURPOSE = "update_payment_method"
 
 
 @dataclass(frozen=True)
@@ -394,15 +394,8 @@ class Event:
         sub = self.subscription
         if sub is None or sub.status in ENDED_STATUSES:
             return None
-        from cadency.subscriptions.service import PAYMENT_METHOD_LINK_LIFETIME
-
-        token = signing.sign(
-            self.session,
-            PAYMENT_METHOD_LINK_PURPOSE,
-            {"subscription_id": sub.id, "account_id": self.account.id},
-            clock.real_now() + PAYMENT_METHOD_LINK_LIFETIME,
-        )
-        return f"{self.composer.settings.base_url}/billing/update-payment-method/{token}"
+        path, _ = payment_method_link_path(self.session, sub)
+        return f"{self.composer.settings.base_url}{path}"
 
     def portal_url(self) -> str | None:
         """A fresh signed link to the buyer's billing settings and portal (SPEC §9)."""

@@ -37,7 +37,7 @@ def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
         "holders": {user.id for user in service.seat_holders(session, account)},
         "operator": account.operator,
         "error": None,
-        "deletion_blocker": service.deletion_blocker(session, account),
+        "deletion_blocker": service.deletion_blocker(account, current),
         "typed_id": "",
     }
     if current is None:

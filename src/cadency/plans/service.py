@@ -18,7 +18,7 @@ from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
-from cadency.plans.limits import FREE, current_plan, operator_plans
+from cadency.plans.limits import FREE, CurrentPlan, current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
@@ -135,11 +135,11 @@ def end_trial(session: Session, account: Account) -> Subscription:
 # --- deleting a free account ------------------------------------------------------------------
 
 
-def deletion_blocker(session: Session, account: Account) -> str | None:
-    """Why the account cannot be deleted, if it cannot: only a free account (SPEC §9)."""
+def deletion_blocker(account: Account, current: CurrentPlan | None) -> str | None:
+    """Why the account, on the `current` plan, cannot be deleted, if it cannot: only a free
+    account (SPEC §9)."""
     if account.operator:
         return "The operator account bills the others and cannot be deleted"
-    current = current_plan(session, account)
     if current is not None and current.plan.code != FREE:
         return (
             f"The account is on the {current.plan.name} plan: cancel its renewal, and delete it "
@@ -155,10 +155,10 @@ def delete_free_account(session: Session, account: Account, typed_id: str) -> di
         raise InvalidRequest(
             f"Type the account ID, {account.id}, to confirm the deletion", param="account_id"
         )
-    blocker = deletion_blocker(session, account)
+    current = current_plan(session, account)
+    blocker = deletion_blocker(account, current)
     if blocker is not None:
         raise Conflict(blocker)
-    current = current_plan(session, account)
     sub = current.subscription if current else None
     if sub is not None and sub.status not in ENDED_STATUSES:
         operator = session.get(Account, sub.account_id)

@@ -22,10 +22,10 @@ from starlette.datastructures import FormData
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.catalog.models import Product
-from cadency.invoices import documents, hosted, issuing, links
+from cadency.invoices import documents, hosted, links
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, periods, signing
+from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.portal import service
@@ -36,7 +36,7 @@ from cadency.subscriptions.display import badge_key
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.web import i18n, labels
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -128,12 +128,7 @@ def _open(session: Session, token: str) -> Portal:
         )
     except APIError as exc:
         raise hosted.BadLink from exc
-    language = documents.document_language(
-        issuing.buyer_language(
-            account, subscription.invoice_settings, issuing.contact_language(session, subscription)
-        )
-    )
-    locale = (subscription.invoice_settings or {}).get("locale") or account.locale
+    language, fmt = hosted.buyer_formatting(session, account, subscription)
     features, _ = service.get_configuration(session, account)
     return_url = payload.get("return_url")
     return Portal(
@@ -143,7 +138,7 @@ def _open(session: Session, token: str) -> Portal:
         return_url=return_url if isinstance(return_url, str) else None,
         features=features,
         language=language,
-        fmt=i18n.Formatter(documents.document_locale(language, locale)),
+        fmt=fmt,
     )
 
 
@@ -195,13 +190,8 @@ def _payment_method_url(session: Session, portal: Portal) -> str | None:
         or not sub.invoice_creation
     ):
         return None
-    token = signing.sign(
-        session,
-        subscription_service.PAYMENT_METHOD_LINK_PURPOSE,
-        {"subscription_id": sub.id, "account_id": portal.account.id},
-        clock.real_now() + SESSION_LIFETIME,
-    )
-    return f"/billing/update-payment-method/{token}"
+    path, _ = subscription_service.payment_method_link_path(session, sub, SESSION_LIFETIME)
+    return path
 
 
 def _history(session: Session, portal: Portal) -> dict[str, Any]:
@@ -373,7 +363,7 @@ def change_plan(
     request: Request,
     token: str,
     session: Session = Depends(get_session),
-    form: FormData = Depends(hosted.form_data),
+    form: FormData = Depends(form_data),
 ) -> Response:
     def run(portal: Portal) -> str:
         product_id = text(form, "product_id") or ""
@@ -394,7 +384,7 @@ def cancel(
     request: Request,
     token: str,
     session: Session = Depends(get_session),
-    form: FormData = Depends(hosted.form_data),
+    form: FormData = Depends(form_data),
 ) -> Response:
     def run(portal: Portal) -> str:
         if not checked(form, "confirm"):
@@ -417,7 +407,7 @@ def reactivate(
     request: Request,
     token: str,
     session: Session = Depends(get_session),
-    form: FormData = Depends(hosted.form_data),
+    form: FormData = Depends(form_data),
 ) -> Response:
     def run(portal: Portal) -> str:
         service.reactivate(session, portal.account, portal.subscription.id)

@@ -1064,6 +1064,24 @@ class PaymentMethodLink:
     expires_at: datetime
 
 
+def payment_method_link_path(
+    session: Session,
+    subscription: Subscription,
+    lifetime: timedelta = PAYMENT_METHOD_LINK_LIFETIME,
+) -> tuple[str, datetime]:
+    """A signed path to the subscription's update-payment-method page, and when it expires:
+    for the merchant's link email, the dunning emails and the billing portal alike."""
+    # The buyer opens the link in the real world, and unsign checks it against real time.
+    expires_at = clock.real_now() + lifetime
+    token = signing.sign(
+        session,
+        PAYMENT_METHOD_LINK_PURPOSE,
+        {"subscription_id": subscription.id, "account_id": subscription.account_id},
+        expires_at,
+    )
+    return f"/billing/update-payment-method/{token}", expires_at
+
+
 def request_payment_method_update(
     session: Session, account: Account, subscription_id: str, base_url: str
 ) -> PaymentMethodLink:
@@ -1079,18 +1097,9 @@ def request_payment_method_update(
         )
     contact = session.get(Contact, subscription.contact_id)
     assert contact is not None  # the billing contact is required
-    # The buyer opens the link in the real world, and unsign checks it against real time.
-    expires_at = clock.real_now() + PAYMENT_METHOD_LINK_LIFETIME
-    token = signing.sign(
-        session,
-        PAYMENT_METHOD_LINK_PURPOSE,
-        {"subscription_id": subscription.id, "account_id": account.id},
-        expires_at,
-    )
+    path, expires_at = payment_method_link_path(session, subscription)
     link = PaymentMethodLink(
-        email=contact.email,
-        url=f"{base_url.rstrip('/')}/billing/update-payment-method/{token}",
-        expires_at=expires_at,
+        email=contact.email, url=f"{base_url.rstrip('/')}{path}", expires_at=expires_at
     )
     now = clock.account_now(account)
     message = outbox.emit(
