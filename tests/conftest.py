@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,17 @@ def make_api(client: TestClient, session_factory: Any, **account: Any) -> Api:
         return Api(client=client, account_id=created.id, key=key)
 
 
+def pin_clock(session_factory: Any, account_id: int, moment: datetime) -> None:
+    """Set a test account's clock to `moment` and stop it there (no `clock_set_at`), so a test
+    can assert exact instants; a clock set through the API runs on with real time."""
+    with session_factory() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        account.clock_now = moment
+        account.clock_set_at = None
+        session.commit()
+
+
 @pytest.fixture
 def api(client: TestClient, session_factory: Any) -> Api:
     return make_api(client, session_factory)
@@ -120,7 +132,7 @@ def db(session_factory: Any) -> Iterator[Any]:
         yield session
 
 
-__all__ = ["Api", "Base", "is_sqlite", "make_api", "make_session_factory"]
+__all__ = ["Api", "Base", "is_sqlite", "make_api", "make_session_factory", "pin_clock"]
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def _template(calendar: Calendar) -> tuple[dict[str, Any], list[dict[str, Any]]]
     try:
         with Session(engine, expire_on_commit=False) as session:
             account, _ = accounts.create_account(session, name="Template", mode="test")
-            account.clock_now = calendar.created_at
+            account.clock_now, account.clock_set_at = calendar.created_at, None
             contact = crm.create_contact(session, account, ContactCreate(email="t@example.com"))
             card = payments.attach_payment_method(
                 session,

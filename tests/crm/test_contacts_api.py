@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -10,7 +10,7 @@ from cadency.accounts.models import Account
 from cadency.crm.models import Contact
 from cadency.properties import service as properties_service
 from cadency.properties.schemas import PropertyCreate
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 
 ADA = {
     "email": "  Ada.Lovelace@Example.COM ",
@@ -32,14 +32,9 @@ def error(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def account_clock(session_factory: Any, account_id: int) -> datetime:
-    with session_factory() as session:
-        account = session.get(Account, account_id)
-        assert account is not None and account.clock_now is not None
-        return account.clock_now
-
-
 def test_create_contact_returns_the_stored_record(api: Api, session_factory: Any) -> None:
+    clock = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    pin_clock(session_factory, api.account_id, clock)
     created = api.ok(api.post("/contacts", ADA))
 
     assert created["id"].startswith("cont_") and len(created["id"]) == 31
@@ -59,7 +54,6 @@ def test_create_contact_returns_the_stored_record(api: Api, session_factory: Any
     assert created["properties"] == {}
     assert created["language"] is None  # the account's language applies
     # A test-mode account stamps records with its own clock, not the wall clock.
-    clock = account_clock(session_factory, api.account_id)
     assert datetime.fromisoformat(created["created_at"]) == clock
     assert created["updated_at"] == created["created_at"]
     assert api.ok(api.get(f"/contacts/{created['id']}")) == created

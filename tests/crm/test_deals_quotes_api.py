@@ -6,8 +6,9 @@ from typing import Any
 
 from cadency.accounts.models import Account
 from cadency.crm.models import Quote
-from tests.conftest import Api
-from tests.crm.test_contacts_api import account_clock, error
+from cadency.kit import clock
+from tests.conftest import Api, pin_clock
+from tests.crm.test_contacts_api import error
 
 
 def product(api: Api, **fields: Any) -> dict[str, Any]:
@@ -23,7 +24,10 @@ def contact(api: Api, email: str = "buyer@example.com") -> dict[str, Any]:
 
 
 def account_today(session_factory: Any, account_id: int) -> date:
-    return account_clock(session_factory, account_id).date()  # test accounts are in UTC
+    with session_factory() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        return clock.account_today(account)
 
 
 # Deals
@@ -265,11 +269,12 @@ def test_create_and_publish_a_quote(api: Api, session_factory: Any) -> None:
     assert [(i["name"], i["amount"]) for i in quote["line_items"]] == [("Coffee plan", "100.00")]
     assert api.ok(api.get(f"/quotes/{quote['id']}")) == quote
 
+    # A test-mode account stamps records with its own clock: stop it to compare exactly.
+    moment = datetime.fromisoformat(api.ok(api.get("/clock"))["now"]).replace(microsecond=0)
+    pin_clock(session_factory, api.account_id, moment)
     published = api.ok(api.post(f"/quotes/{quote['id']}/publish"))
     assert published["status"] == "published"
-    assert datetime.fromisoformat(published["published_at"]) == account_clock(
-        session_factory, api.account_id
-    )
+    assert datetime.fromisoformat(published["published_at"]) == moment
     assert published["line_items"] == quote["line_items"]
     assert api.ok(api.get(f"/quotes/{quote['id']}"))["status"] == "published"
 
@@ -316,11 +321,8 @@ def test_publishing_needs_a_draft_with_line_items(api: Api, session_factory: Any
             },
         )
     )
-    with session_factory() as session:
-        account = session.get(Account, api.account_id)
-        assert account is not None and account.clock_now is not None
-        account.clock_now += timedelta(days=2)
-        session.commit()
+    later = datetime.fromisoformat(api.ok(api.get("/clock"))["now"]) + timedelta(days=2)
+    api.ok(api.post("/clock/advance", {"to": later.isoformat()}))
     assert "expired" in error(api.post(f"/quotes/{expiring['id']}/publish"), 409)["message"]
     assert error(api.post("/quotes/quote_nope/publish"), 404)["type"] == "not_found"
 

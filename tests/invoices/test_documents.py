@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cadency.accounts.models import Account
-from tests.conftest import Api, make_api
+from tests.conftest import Api, make_api, pin_clock
 
 NOW = datetime(2026, 3, 10, 8, tzinfo=UTC)  # issue date 10 March 2026; net 30 → 9 April
 
@@ -29,9 +28,7 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def set_clock(session_factory: Any, api: Api) -> None:
-    with session_factory() as session:
-        session.get(Account, api.account_id).clock_now = NOW
-        session.commit()
+    pin_clock(session_factory, api.account_id, NOW)
 
 
 def billed_invoice(api: Api, session_factory: Any, language: str, locale: str) -> dict[str, Any]:

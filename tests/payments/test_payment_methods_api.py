@@ -13,7 +13,7 @@ from cadency.accounts.models import Account
 from cadency.models import Base
 from cadency.payments import sandbox
 from cadency.payments.models import PaymentMethod
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 
 BANK_ROUTING = "110000000"
 
@@ -189,11 +189,7 @@ def test_invalid_details_name_the_field(
 
 
 def set_clock(session_factory: Any, account_id: int, moment: datetime) -> None:
-    with session_factory() as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        account.clock_now = moment
-        session.commit()
+    pin_clock(session_factory, account_id, moment)
 
 
 def test_expiry_is_checked_against_the_account_clock(

@@ -18,7 +18,7 @@ from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.sandbox import Behaviour
 from cadency.subscriptions.models import Subscription, SubscriptionEvent
-from tests.conftest import Api, make_api
+from tests.conftest import Api, make_api, pin_clock
 
 
 class Story:
@@ -37,7 +37,7 @@ class Story:
         self._outbox_seen: dict[str, int] = {}
         with session_factory() as session:
             account = session.get(Account, self.api.account_id)
-            account.clock_now = start.astimezone(UTC)
+            account.clock_now, account.clock_set_at = start.astimezone(UTC), None
             session.commit()
 
     # --- clock ---------------------------------------------------------------------------
@@ -48,7 +48,11 @@ class Story:
 
     def advance(self, to: datetime) -> dict[str, Any]:
         result = self.api.ok(self.api.post("/clock/advance", {"to": to.isoformat()}))
+        # A moved clock runs on with real time; the story holds it at `to` so that what it does
+        # next (an edit, a new card) carries an exact instant it can assert.
+        pin_clock(self.session_factory, self.api.account_id, to.astimezone(UTC))
         self.assert_quiet()
+        pin_clock(self.session_factory, self.api.account_id, to.astimezone(UTC))
         return result
 
     def advance_to(self, day: date, hour: int = 9) -> dict[str, Any]:

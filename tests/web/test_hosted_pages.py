@@ -14,7 +14,7 @@ from cadency.accounts.models import Account
 from cadency.invoices import links
 from cadency.kit import clock, signing
 from cadency.subscriptions import service as subscription_service
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 from tests.web.conftest import screenshot
 
 CARD = "4242424242424242"
@@ -23,9 +23,7 @@ NOW = datetime(2026, 3, 10, 8, tzinfo=UTC)
 
 
 def set_clock(session_factory: Any, api: Api) -> None:
-    with session_factory() as session:
-        session.get(Account, api.account_id).clock_now = NOW
-        session.commit()
+    pin_clock(session_factory, api.account_id, NOW)
 
 
 def contact(api: Api, email: str = "anna@example.com") -> dict[str, Any]:

@@ -22,7 +22,7 @@ def _euro_shop(api: Api, session_factory: Any) -> None:
         session.execute(
             update(Account)
             .where(Account.id == api.account_id)
-            .values(clock_now=NOW, currency="EUR", locale="nl-NL")
+            .values(clock_now=NOW, clock_set_at=None, currency="EUR", locale="nl-NL")
         )
         session.commit()
 

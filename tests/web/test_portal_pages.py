@@ -13,13 +13,12 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Page, expect
 
-from cadency.accounts.models import Account
 from cadency.kit import clock, signing
 from cadency.portal.links import PORTAL_PURPOSE
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import Subscription
 from tests.checkout.builders import product
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 from tests.web.conftest import Staff, add_user, screenshot, sign_in
 from tests.web.test_hosted_pages import fill_card
 
@@ -34,9 +33,7 @@ TEN_DAYS_LATER = datetime(2026, 3, 11, 8, tzinfo=UTC)
 
 
 def set_clock(session_factory: Any, api: Api, moment: datetime = START) -> None:
-    with session_factory() as session:
-        session.get(Account, api.account_id).clock_now = moment
-        session.commit()
+    pin_clock(session_factory, api.account_id, moment)
 
 
 def advance(api: Api, moment: datetime) -> None:

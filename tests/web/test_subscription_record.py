@@ -10,9 +10,8 @@ import httpx
 from playwright.sync_api import Page, expect
 from sqlalchemy import or_, select
 
-from cadency.accounts.models import Account
 from cadency.crm.models import Association
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 from tests.web.conftest import Staff, screenshot
 
 CARD = "4242424242424242"
@@ -26,10 +25,7 @@ START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 
 def set_clock(session_factory: Any, api: Api, moment: datetime = START) -> None:
     """Put a fresh test account's clock at a known instant, so dates on the page are exact."""
-    with session_factory() as session:
-        account = session.get(Account, api.account_id)
-        account.clock_now = moment
-        session.commit()
+    pin_clock(session_factory, api.account_id, moment)
 
 
 def payment_method(api: Api, contact_id: str, number: str = CARD) -> str:

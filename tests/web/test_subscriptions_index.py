@@ -12,10 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select, update
 
-from cadency.accounts.models import Account
 from cadency.subscriptions.models import Subscription
 from cadency.views.models import SavedView
-from tests.conftest import Api, make_api
+from tests.conftest import Api, make_api, pin_clock
 from tests.web.conftest import Staff, add_user, screenshot, sign_in
 
 CARD = "4242424242424242"
@@ -29,10 +28,7 @@ TODAY = NOW.date()
 
 
 def set_clock(session_factory: Any, api: Api, moment: datetime = NOW) -> None:
-    with session_factory() as session:
-        account = session.get(Account, api.account_id)
-        account.clock_now = moment
-        session.commit()
+    pin_clock(session_factory, api.account_id, moment)
 
 
 def customer(

@@ -36,9 +36,11 @@ class Account(Base):
     language: Mapped[str] = mapped_column(String(8))
     locale: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
-    # A test-mode account's clock stands still until it is moved forward (like a Stripe test
-    # clock); live accounts leave it empty and use real time.
+    # A test-mode account's clock: the simulated instant it was last set to, and the real
+    # instant it was set at. Between moves it runs on with real time (SPEC "Clock"), so a test
+    # account left alone renews like a live one. Live accounts leave both empty.
     clock_now: Mapped[datetime | None]
+    clock_set_at: Mapped[datetime | None]
     renewal_reminder_days: Mapped[int | None] = mapped_column(default=14)
     dunning_retry_days: Mapped[list[Any]] = mapped_column(default=lambda: [3, 5, 7])
     dunning_final_action: Mapped[str] = mapped_column(String(16), default="cancel")

@@ -94,6 +94,7 @@ def create_account(
         locale=LANGUAGES[language],
         mode=mode,
         clock_now=now.replace(microsecond=0) if mode == "test" else None,
+        clock_set_at=now.replace(microsecond=0) if mode == "test" else None,
         renewal_reminder_days=14,
         dunning_retry_days=[3, 5, 7],
         dunning_final_action="cancel",

@@ -9,10 +9,13 @@ any number of them can share the due set.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+import anyio
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -21,6 +24,7 @@ from cadency.accounts.models import Account
 from cadency.billing import bulk, engine
 from cadency.invoices.models import Invoice
 from cadency.kit import clock
+from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription
 
@@ -149,46 +153,156 @@ def _process_one(
 
 
 def run_due(session: Session, now: datetime | None = None) -> RunSummary:
-    """The live worker's pass: every due subscription of every live account, batch by batch."""
-    now = now or clock.real_now()
+    """The worker's pass over every account with due work: live accounts up to real time, test
+    accounts up to their own running clocks. Accounts take turns, one batch each per round, so
+    one account's backlog never starves another's."""
     total = RunSummary()
     while True:
-        summary = run_batch(session, now, exclude=total.done_with)
-        total.add(summary)
-        if summary.subscriptions_processed + summary.subscriptions_failed == 0:
+        due = _accounts_with_due_work(session, now or clock.real_now())
+        session.commit()  # end the read, so SQLite's writer is free between rounds
+        if not due:
+            return total
+        progressed = False
+        for account_id, until in due:
+            summary = run_batch(session, until, account_id=account_id, exclude=total.done_with)
+            total.add(summary)
+            progressed |= summary.subscriptions_processed + summary.subscriptions_failed > 0
+        if not progressed:
             return total
 
 
-def advance_clock(session: Session, account: Account, to: datetime) -> dict[str, int]:
-    """Move a test-mode account's clock to `to`, running all due work in time order: the clock
-    stops at each instant something is due, so every record carries the time it happened."""
-    counts_before = _counts(session, account.id)
-    excluded: list[str] = []  # failed or raced: not run again in this advance
-    processed = failed = 0
-    while True:
-        next_due = session.scalar(
-            select(func.min(Subscription.next_action_at)).where(
-                Subscription.account_id == account.id,
-                Subscription.next_action_at <= to,
-                Subscription.id.not_in(excluded) if excluded else Subscription.id.is_not(None),
+def _accounts_with_due_work(session: Session, now: datetime) -> list[tuple[int, datetime]]:
+    """(account, the instant it is due up to) for every account with work due by its own now."""
+    live = session.scalars(
+        select(Subscription.account_id)
+        .join(Account, Account.id == Subscription.account_id)
+        .where(Account.mode == "live", Subscription.next_action_at <= now)
+        .distinct()
+        .order_by(Subscription.account_id)
+    )
+    due = [(account_id, now) for account_id in live]
+    # A test clock runs on with real time, so left alone it comes due like a live account.
+    next_stop = (
+        select(func.min(Subscription.next_action_at))
+        .where(Subscription.account_id == Account.id)
+        .scalar_subquery()
+    )
+    for account, first_due in session.execute(
+        select(Account, next_stop).where(Account.mode == "test", Account.clock_now.is_not(None))
+    ):
+        until = clock.account_now(account)
+        if first_due is not None and first_due <= until:
+            due.append((account.id, until))
+    return due
+
+
+MAX_ADVANCE = relativedelta(years=5)
+# How long one advance holds on before it commits, lets other writers in and checks that its
+# client is still there.
+CHUNK_SECONDS = 0.2
+# A pause after each chunk: SQLite's lock has no queue, so without one a long advance would
+# retake the write lock before any waiting request of another account got it.
+YIELD_SECONDS = 0.02
+
+
+class ClockAdvance:
+    """Moves a test-mode account's clock to `to`, running all due work in time order: the clock
+    stops at each instant something is due, so every record carries the time it happened.
+
+    The work runs in chunks, each committed, so an advance stopped halfway (its client left)
+    leaves the clock at the last instant whose work is done, consistently."""
+
+    def __init__(self, session: Session, account: Account, to: datetime) -> None:
+        self.session = session
+        self.account = account
+        self.to = to
+        self.counts_before = _counts(session, account.id)
+        self.excluded: list[str] = []  # failed or raced: not run again in this advance
+        self.processed = 0
+        self.failed = 0
+        self.done = False
+
+    def step(self, budget: float = CHUNK_SECONDS) -> bool:
+        """Run due work for about `budget` seconds; True once the clock has reached `to`."""
+        session, account = self.session, self.account
+        started = time.monotonic()
+        while not self.done and time.monotonic() - started < budget:
+            next_due = session.scalar(
+                select(func.min(Subscription.next_action_at)).where(
+                    Subscription.account_id == account.id,
+                    Subscription.next_action_at <= self.to,
+                    Subscription.id.not_in(self.excluded)
+                    if self.excluded
+                    else Subscription.id.is_not(None),
+                )
             )
+            if next_due is None:
+                clock.set_clock(account, max(self.to, clock.account_now(account)))
+                session.commit()
+                self.done = True
+                break
+            clock.stop_clock_at(account, max(next_due, clock.account_now(account)))
+            session.flush()
+            summary = run_batch(
+                session, clock.account_now(account), account_id=account.id, exclude=self.excluded
+            )
+            self.processed += summary.subscriptions_processed
+            self.failed += summary.subscriptions_failed
+            self.excluded += summary.done_with
+        if not self.done:
+            # Between chunks (and if this advance goes no further) the clock runs on from the
+            # last instant whose work is done.
+            clock.set_clock(account, clock.account_now(account))
+            session.commit()
+        return self.done
+
+    def run(self) -> dict[str, int]:
+        """The whole advance, yielding to other writers between chunks."""
+        while not self.step():
+            time.sleep(YIELD_SECONDS)
+        return self.summary()
+
+    def summary(self) -> dict[str, int]:
+        counts_after = _counts(self.session, self.account.id)
+        return {
+            "subscriptions_processed": self.processed,
+            "subscriptions_failed": self.failed,
+            **{name: counts_after[name] - self.counts_before[name] for name in counts_after},
+        }
+
+
+async def pause_between_chunks() -> None:
+    """`ClockAdvance.run`'s pause, for callers on the event loop."""
+    await anyio.sleep(YIELD_SECONDS)
+
+
+def check_advance(account: Account, to: datetime) -> datetime:
+    """Where an advance to `to` moves the clock, or why it cannot: only test clocks move, only
+    forward, and at most five years per call. An instant the running clock has just passed
+    (a client that read the clock and sent it back) means "now"."""
+    if account.mode != "test":
+        raise Conflict("A live account runs on real time; only test-mode clocks can be moved")
+    to = to.astimezone(UTC)
+    now = clock.account_now(account)
+    if to < now - LATE_TOLERANCE:
+        raise InvalidRequest(
+            f"The clock cannot move backwards (it is {now.isoformat()})", param="to"
         )
-        if next_due is None:
-            break
-        account.clock_now = max(next_due, account.clock_now or next_due)
-        session.flush()
-        summary = run_batch(session, account.clock_now, account_id=account.id, exclude=excluded)
-        processed += summary.subscriptions_processed
-        failed += summary.subscriptions_failed
-        excluded += summary.done_with
-    account.clock_now = to
-    session.commit()
-    counts_after = _counts(session, account.id)
-    return {
-        "subscriptions_processed": processed,
-        "subscriptions_failed": failed,
-        **{name: counts_after[name] - counts_before[name] for name in counts_after},
-    }
+    if to > now + MAX_ADVANCE:
+        raise InvalidRequest(
+            f"The clock moves at most 5 years per call (it is {now.isoformat()}); advance in steps",
+            param="to",
+        )
+    return max(to, now)
+
+
+# How far behind the running clock a `to` may be and still mean "now".
+LATE_TOLERANCE = timedelta(minutes=5)
+
+
+def advance_clock(session: Session, account: Account, to: datetime) -> dict[str, int]:
+    """Move a test-mode account's clock to `to` (checked by `check_advance`) in one go."""
+    return ClockAdvance(session, account, check_advance(account, to)).run()
 
 
 def _counts(session: Session, account_id: int) -> dict[str, int]:

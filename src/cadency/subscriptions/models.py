@@ -23,6 +23,8 @@ class Subscription(Base):
         Index("ix_subscriptions_account_id_next_payment_date", "account_id", "next_payment_date"),
         Index("ix_subscriptions_contact_id", "contact_id"),
         Index("ix_subscriptions_next_action_at", "next_action_at"),
+        # A test clock's next stop and the worker's per-account rounds look due work up by account.
+        Index("ix_subscriptions_account_id_next_action_at", "account_id", "next_action_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
