@@ -190,3 +190,64 @@ def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
         kinds = dict(session.execute(select(Account.name, Account.kind)).all())
         assert kinds["Agency"] == "partner" and kinds["Bakkerij"] == "standard"
     engine.dispose()
+
+
+def test_clock_advance_runs_the_work_due(run: Any, client: Any, session_factory: Any) -> None:
+    from datetime import UTC, datetime
+
+    from tests.scenarios.story import Story
+
+    story = Story(client, session_factory, start=datetime(2026, 3, 1, 9, tzinfo=UTC))
+    sid = story.subscribe()["id"]
+    account = str(story.api.account_id)
+    result = run("clock", "advance", "--account-id", account, "--to", "2026-05-01T10:00:00Z")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["today"] == "2026-05-01"
+    assert printed["summary"]["invoices_created"] == 2
+    assert [row[0] for row in story.invoices(sid)] == ["2026-03-01", "2026-04-01", "2026-05-01"]
+
+    too_far = run("clock", "advance", "--account-id", account, "--to", "2031-06-01T00:00:00Z")
+    assert too_far.exit_code == 2
+    assert "at most 5 years" in json.loads(too_far.stderr)["error"]["message"]
+    naive = run("clock", "advance", "--account-id", account, "--to", "2026-06-01T00:00:00")
+    assert naive.exit_code == 2
+    assert json.loads(naive.stderr)["error"]["param"] == "to"
+    missing = run("clock", "advance", "--account-id", "999", "--to", "2026-06-01T00:00:00Z")
+    assert missing.exit_code == 2
+    assert json.loads(missing.stderr)["error"]["type"] == "not_found"
+
+
+def test_clock_advance_refuses_a_live_account(run: Any, db: Any) -> None:
+    created = json.loads(run("accounts", "create", "--name", "Live", "--mode", "live").stdout)
+    result = run(
+        "clock", "advance", "--account-id", str(created["account_id"]), "--to", "2030-01-01T00:00Z"
+    )
+    assert result.exit_code == 2
+    assert json.loads(result.stderr)["error"]["type"] == "conflict"
+
+
+def test_serve_points_links_at_the_port_it_listens_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    monkeypatch.delenv("CADENCY_BASE_URL", raising=False)
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--port", "8201", "--no-worker"],
+        env={"CADENCY_DATABASE_URL": database_url, "CADENCY_BASE_URL": None},
+    )
+    assert result.exit_code == 0, result.output
+    assert served["port"] == 8201
+    assert served["app"].state.settings.base_url == "http://127.0.0.1:8201"
+
+    configured = CliRunner().invoke(
+        main,
+        ["serve", "--port", "8202", "--no-worker"],
+        env={"CADENCY_DATABASE_URL": database_url, "CADENCY_BASE_URL": "https://bill.example"},
+    )
+    assert configured.exit_code == 0, configured.output
+    assert served["app"].state.settings.base_url == "https://bill.example"

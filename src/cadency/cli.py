@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from sqlalchemy.orm import Session
 
-from cadency.config import Settings, load_settings
+from cadency.config import Settings, listening_base_url, load_settings
 from cadency.kit import migrate as migrations
 from cadency.kit.db import make_engine, make_session_factory
-from cadency.kit.errors import APIError
+from cadency.kit.errors import APIError, InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from cadency.accounts.models import Account
 
 
 @contextmanager
@@ -30,13 +34,23 @@ def _session() -> Iterator[Session]:
         engine.dispose()
 
 
-def _fail(error: APIError) -> None:
+def _fail(error: APIError) -> NoReturn:
     click.echo(json.dumps(error.body()), err=True)
     sys.exit(2)
 
 
 def _print(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload))
+
+
+def _account(session: Session, account_id: int) -> Account:
+    """The account named on the command line, or exit 2 saying there is none."""
+    from cadency.accounts import service
+
+    account = service.get_account(session, account_id)
+    if account is None:
+        _fail(NotFound(f"No such account: {account_id}"))
+    return account
 
 
 @click.group()
@@ -68,6 +82,9 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     from cadency.web.app import create_app
 
+    # Links in pages and emails point where this server listens, unless the operator set the
+    # public address (CADENCY_BASE_URL). Set for the whole process, so every part agrees.
+    os.environ.setdefault("CADENCY_BASE_URL", listening_base_url(host, port))
     settings = load_settings()
     app = create_app(settings)
     if not no_worker:
@@ -235,15 +252,7 @@ def create_user(account_id: int, email: str, password: str, permissions: tuple[s
     from cadency.accounts import service
 
     with _session() as session:
-        account = service.get_account(session, account_id)
-        if account is None:
-            click.echo(
-                json.dumps(
-                    {"error": {"type": "not_found", "message": f"No such account: {account_id}"}}
-                ),
-                err=True,
-            )
-            sys.exit(2)
+        account = _account(session, account_id)
         try:
             user = service.create_user(
                 session, account, email=email, password=password, permissions=permissions
@@ -252,6 +261,44 @@ def create_user(account_id: int, email: str, password: str, permissions: tuple[s
             _fail(error)
         session.commit()
         _print({"user_id": user.id})
+
+
+@main.group("clock")
+def clock_group() -> None:
+    """A test-mode account's clock."""
+
+
+@clock_group.command("advance")
+@click.option("--account-id", required=True, type=int)
+@click.option("--to", "to", required=True, help="An instant with its offset: 2027-01-01T09:00Z")
+def advance_clock(account_id: int, to: str) -> None:
+    """Move a test-mode account's clock forward (at most 5 years), running all work due until
+    then; prints the clock and what ran, as POST /clock/advance answers."""
+    from datetime import datetime
+
+    from cadency.billing import runner
+    from cadency.kit import clock
+
+    with _session() as session:
+        account = _account(session, account_id)
+        try:
+            instant = datetime.fromisoformat(to)
+            if instant.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            _fail(InvalidRequest("--to must be an ISO 8601 instant with an offset", param="to"))
+        try:
+            summary = runner.advance_clock(session, account, instant)
+        except APIError as error:
+            _fail(error)
+        _print(
+            {
+                "account_id": account.id,
+                "now": clock.account_now(account).isoformat(),
+                "today": clock.account_today(account).isoformat(),
+                "summary": summary,
+            }
+        )
 
 
 @main.command()

@@ -19,6 +19,16 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'cadency.db'}"
 
 
+def listening_base_url(host: str, port: int) -> str:
+    """The base URL of a server listening on host:port (a wildcard address is reached on
+    loopback from this machine)."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def load_settings() -> Settings:
     return Settings(
         database_url=os.environ.get("CADENCY_DATABASE_URL") or default_database_url(),

@@ -20,6 +20,7 @@ from tests.notifications.conftest import (
     deliver,
     deliveries,
     free_port,
+    settings,
 )
 from tests.scenarios.story import Story
 
@@ -230,3 +231,36 @@ def test_without_smtp_the_emails_go_to_the_dev_mailbox(client: Any, session_fact
         assert attachment["content_type"] == "application/pdf" and attachment["size"] > 1000
         assert mails[0].sender == "Test shop <billing@cadency.test>"
     assert deliver(session_factory, account_id, None).sent == 0
+
+
+def test_accounts_take_turns_so_a_backlog_does_not_starve_another(
+    client: Any, session_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cadency.notifications.dispatcher import Dispatcher
+
+    busy = Story(client, session_factory, start=START)
+    quiet = Story(client, session_factory, start=START)
+    for n in range(4):
+        busy.subscribe(email=f"busy{n}@example.com")
+    quiet.subscribe(email="quiet@example.com")
+    mine = (busy.api.account_id, quiet.api.account_id)
+    order: list[int] = []
+    run_batch = Dispatcher.run_batch
+
+    def recording(self: Dispatcher, session: Any, **kwargs: Any) -> Any:
+        if kwargs.get("account_id") in mine:
+            order.append(kwargs["account_id"])
+        return run_batch(self, session, **kwargs)
+
+    monkeypatch.setattr(Dispatcher, "run_batch", recording)
+    with session_factory() as session:
+        Dispatcher(settings(None), batch_size=1).run(session)
+    # One batch of each account per round: the quiet account's few emails go out among the
+    # busy account's first ones, not after all of them.
+    assert order[:4] == [*mine, *mine], order
+    assert order.index(quiet.api.account_id) < 2
+    assert len(order) - 1 - order[::-1].index(quiet.api.account_id) < order.count(
+        busy.api.account_id
+    )
+    for account_id in mine:
+        assert outbox_undelivered(session_factory, account_id) == []

@@ -286,16 +286,32 @@ class Dispatcher:
         self, session: Session, *, now: datetime | None = None, account_id: int | None = None
     ) -> DispatchSummary:
         """Deliver everything due, batch by batch, committing each; `account_id` limits the
-        pass to one account (tests share a database)."""
+        pass to one account (tests share a database). Accounts take turns, one batch each per
+        round, so one account's backlog never holds back another's emails."""
         summary = DispatchSummary()
         while True:
             at = now or clock.real_now()
-            # Rows that failed to render stay undelivered: not claimed again in this pass.
-            batch = self.run_batch(
-                session, now=at, account_id=account_id, exclude=set(summary.errors)
-            )
-            summary.add(batch.summary)
-            if len(batch.claimed) < self.batch_size:
+            if account_id is not None:
+                accounts = [account_id]
+            else:
+                accounts = list(
+                    session.scalars(
+                        select(OutboxMessage.account_id)
+                        .where(OutboxMessage.delivered_at.is_(None))
+                        .distinct()
+                        .order_by(OutboxMessage.account_id)
+                    )
+                )
+                session.rollback()
+            more = False
+            for owner in accounts:
+                # Rows that failed to render stay undelivered: not claimed again in this pass.
+                batch = self.run_batch(
+                    session, now=at, account_id=owner, exclude=set(summary.errors)
+                )
+                summary.add(batch.summary)
+                more |= len(batch.claimed) == self.batch_size
+            if not more:
                 return summary
 
     def run_batch(
