@@ -204,3 +204,18 @@ def test_another_account_writes_while_a_long_advance_runs(app: FastAPI, client: 
     assert response.status_code == 200, response.text
     assert clock_then is not None and clock_then < FAR - timedelta(days=365), "advance was done"
     assert took < 5
+
+
+def test_an_advance_with_an_idempotency_key_runs_to_the_end(
+    client: Any, session_factory: Any
+) -> None:
+    """The idempotency layer hands the body on and then the client's own messages, so the
+    advance does not mistake the end of the body for a client that hung up."""
+    story = Story(client, session_factory, start=START)
+    sid = story.subscribe(frequency="weekly")["id"]
+    response = story.api.post(
+        "/clock/advance", {"to": "2027-03-01T09:00:00Z"}, headers={"Idempotency-Key": "adv-1"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["today"] == "2027-03-01"
+    assert len(story.invoices(sid)) == 53

@@ -106,7 +106,7 @@ class IdempotencyMiddleware:
 
         account_id = await run_in_threadpool(self._account_id, token)
         if account_id is None:
-            await self.app(scope, _replay(body), send)  # the endpoint answers 401
+            await self.app(scope, _replay(body, receive), send)  # the endpoint answers 401
             return
         outcome = await run_in_threadpool(self._claim, account_id, key, fingerprint)
         if outcome is not None:
@@ -124,7 +124,7 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, _replay(body), capture)
+            await self.app(scope, _replay(body, receive), capture)
         finally:
             await run_in_threadpool(
                 self._finish, account_id, key, captured["status"], captured["body"]
@@ -151,17 +151,19 @@ class IdempotencyMiddleware:
             session.commit()
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body read here, then the client's own messages: an endpoint that watches for the
+    client hanging up (a long clock advance) still hears it."""
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> list[Message] | None:
