@@ -73,8 +73,11 @@ class PropertyRules(StrictModel):
     max: RuleNumber | None = Field(
         None, description="number: highest value; text/textarea: most characters"
     )
-    pattern: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = Field(
-        None, description="text/textarea: a regular expression the whole value must match"
+    # The length is checked with the syntax (properties.patterns), in one place.
+    pattern: Annotated[StrictStr, Field(min_length=1)] | None = Field(
+        None,
+        description="text/textarea: a regular expression (RE2 syntax, at most 500 characters) "
+        "the whole value must match",
     )
 
 

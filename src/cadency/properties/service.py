@@ -34,6 +34,7 @@ from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.kit.pagination import decode_cursor, encode_cursor
 from cadency.plans.limits import custom_property_limit
+from cadency.properties import patterns
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.properties.schemas import PropertyCreate, json_number
 
@@ -42,7 +43,9 @@ _SINGULAR = {"subscriptions": "subscription", "contacts": "contact", "companies"
 
 # Until plans set it per account (SPEC §8), every account may define this many per object type.
 MAX_PROPERTIES_PER_OBJECT_TYPE = 1000
-MAX_TEXT_LENGTH = 65_536
+# The longest value of each text type, in characters: a single line is a name, code or
+# reference; a multi-line text a note.
+MAX_TEXT_LENGTHS = {"text": 1_000, "textarea": 65_536}
 # number_value is NUMERIC(30, 10).
 MAX_NUMBER_DECIMALS = 10
 MAX_NUMBER_INTEGER_DIGITS = 20
@@ -330,6 +333,12 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
                     f"'{key}' of a {field_type} property is a length: a whole number ≥ 0",
                     param=param,
                 )
+            if length > MAX_TEXT_LENGTHS[field_type]:
+                raise InvalidRequest(
+                    f"'{key}' of a {field_type} property is a length of at most "
+                    f"{MAX_TEXT_LENGTHS[field_type]} characters",
+                    param=param,
+                )
             bounds[key] = length
         else:
             raise InvalidRequest(
@@ -346,12 +355,7 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
                 f"'pattern' applies to text and textarea properties, not {field_type}",
                 param="rules.pattern",
             )
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidRequest(
-                f"'pattern' is not a valid regular expression: {exc}", param="rules.pattern"
-            ) from exc
+        patterns.compiled(pattern)
     return {
         "required": bool(rules.get("required")),
         "unique": unique,
@@ -511,13 +515,14 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
             raise invalid("must be a string")
         if value == "":
             return None  # an empty text is no value, as in a cleared form field
-        if len(value) > MAX_TEXT_LENGTH:
-            raise invalid(f"at most {MAX_TEXT_LENGTH} characters")
+        longest = MAX_TEXT_LENGTHS[field_type]
+        if len(value) > longest:
+            raise invalid(f"at most {longest} characters")
         if rules.get("min") is not None and len(value) < Decimal(rules["min"]):
             raise invalid(f"at least {rules['min']} characters")
         if rules.get("max") is not None and len(value) > Decimal(rules["max"]):
             raise invalid(f"at most {rules['max']} characters")
-        if rules.get("pattern") is not None and not re.fullmatch(rules["pattern"], value):
+        if rules.get("pattern") is not None and not patterns.full_match(rules["pattern"], value):
             raise invalid("does not match the property's pattern")
         return {"text_value": value}
     if field_type == "number":
