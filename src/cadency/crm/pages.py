@@ -255,7 +255,9 @@ def _company_card(page: PageContext, company: Company, cursor: str | None) -> Ca
             "cursor": cursor,
         }
     )
-    rows, _, has_more, next_cursor = subscriptions.search(page.session, page.account, search)
+    rows, _, has_more, next_cursor = subscriptions.search(
+        page.session, page.account, search, view_sensitive=page.allows(properties.VIEW_SENSITIVE)
+    )
     return {}, rows, has_more, next_cursor
 
 
@@ -376,7 +378,13 @@ def _record_page(
     """A contact's or company's page: its facts, custom properties and subscriptions."""
     record = kind.get(page, record_id)
     definitions = _definitions(page, kind.object_type)
-    stored = properties.get_values(page.session, page.account.id, kind.object_type, [record.id])
+    stored = properties.get_values(
+        page.session,
+        page.account.id,
+        kind.object_type,
+        [record.id],
+        view_sensitive=page.allows(properties.VIEW_SENSITIVE),
+    )
     stored = stored[record.id]
     cursor = request.query_params.get("subscriptions_cursor")
     extra, rows, has_more, next_cursor = kind.card(page, record, cursor)
