@@ -18,6 +18,10 @@ FieldType = Literal[
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,99}$"
 MAX_OPTIONS = 1000
+SENSITIVE_DESCRIPTION = (
+    "Values read '••••••' for users and API keys without the properties.view_sensitive "
+    "permission, who cannot filter or sort by the property either (403); they may still write it"
+)
 
 PropertyName = Annotated[
     StrictStr,
@@ -91,7 +95,7 @@ class PropertyCreate(StrictModel):
         default_factory=list, description="For select, radio and checkboxes (at least one)"
     )
     rules: PropertyRules = Field(default_factory=PropertyRules)
-    sensitive: StrictBool = False
+    sensitive: StrictBool = Field(False, description=SENSITIVE_DESCRIPTION)
 
 
 class PropertyUpdate(StrictModel):
@@ -102,7 +106,7 @@ class PropertyUpdate(StrictModel):
     description: OptionalText | None = None
     options: Annotated[list[PropertyOption], Field(max_length=MAX_OPTIONS)] | None = None
     rules: PropertyRules | None = None
-    sensitive: StrictBool | None = None
+    sensitive: StrictBool | None = Field(None, description=SENSITIVE_DESCRIPTION)
 
 
 class PropertyOptionOut(BaseModel):
