@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from cadency.properties import patterns
+from cadency.properties.models import PropertyDefinition
 from cadency.properties.service import MAX_TEXT_LENGTHS
 from tests.conftest import Api
 from tests.properties.pages import signed_in
@@ -117,3 +119,32 @@ def test_the_settings_form_refuses_a_pattern_re2_cannot_run(api: Api, session_fa
         page = client.get("/settings/properties/contacts/new")
         assert 'maxlength="500"' in page.text
     assert error(api.get("/properties/contacts/code"), 404)
+
+
+def test_a_pattern_stored_before_re2_is_a_clear_422_not_a_500(
+    api: Api, session_factory: Any
+) -> None:
+    api.ok(define(api, "code", pattern="[A-Z]+"))
+    # Python's re accepted lookahead and patterns up to 1,000 characters.
+    with session_factory() as session:
+        definition = session.scalars(
+            select(PropertyDefinition).where(
+                PropertyDefinition.account_id == api.account_id, PropertyDefinition.name == "code"
+            )
+        ).one()
+        definition.rules = {**definition.rules, "pattern": "(?=A)[A-Z]+"}
+        session.commit()
+    refused = error(contact(api, {"code": "ABC"}))
+    assert refused["param"] == "properties.code"
+    assert "not a valid regular expression" in refused["message"]
+    assert "change the pattern" in refused["message"]
+    # A long stored pattern still runs (RE2 is linear whatever its length).
+    with session_factory() as session:
+        definition = session.scalars(
+            select(PropertyDefinition).where(
+                PropertyDefinition.account_id == api.account_id, PropertyDefinition.name == "code"
+            )
+        ).one()
+        definition.rules = {**definition.rules, "pattern": "(A|B)?" * 150 + "C"}
+        session.commit()
+    assert api.ok(contact(api, {"code": "ABC"}))["properties"] == {"code": "ABC"}

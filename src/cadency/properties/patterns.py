@@ -22,16 +22,31 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 
 
-def compiled(pattern: str) -> Any:
-    """The pattern compiled by RE2 (cached by the library), or a 422 on `rules.pattern` that
-    says why it cannot be used."""
-    param = "rules.pattern"
+def check(pattern: str) -> None:
+    """Accept a pattern for `rules.pattern`, or a 422 on it that says why it cannot be used."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidRequest(
-            f"'pattern' is too long: at most {MAX_PATTERN_LENGTH} characters", param=param
+            f"'pattern' is too long: at most {MAX_PATTERN_LENGTH} characters",
+            param="rules.pattern",
         )
+    _compiled(pattern)
+
+
+def full_match(pattern: str, value: str) -> bool:
+    """Whether the whole value matches the pattern. A pattern stored before patterns ran on
+    RE2 may not compile: that is a 422 on `rules.pattern` saying why."""
+    regexp = _compiled(pattern)
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return regexp.fullmatch(value) is not None
+    except UnicodeEncodeError:  # a lone surrogate: not text any pattern can describe
+        return False
+
+
+def _compiled(pattern: str) -> Any:
+    # Not capped in length: RE2 matches any pattern in linear time, and patterns stored when
+    # longer ones were accepted keep working.
+    try:
+        return re2.compile(pattern, _OPTIONS)  # the library caches compiled patterns
     except re2.error as exc:
         reason = exc.args[0] if exc.args else ""
         if isinstance(reason, bytes):
@@ -39,18 +54,10 @@ def compiled(pattern: str) -> Any:
         raise InvalidRequest(
             f"'pattern' is not a valid regular expression: {reason} (patterns use RE2 syntax: "
             "no backreferences such as \\1, no lookahead or lookbehind)",
-            param=param,
+            param="rules.pattern",
         ) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate cannot be UTF-8 for RE2
         raise InvalidRequest(
             "'pattern' is not a valid regular expression: it holds an invalid character",
-            param=param,
+            param="rules.pattern",
         ) from exc
-
-
-def full_match(pattern: str, value: str) -> bool:
-    """Whether the whole value matches the (already accepted) pattern."""
-    try:
-        return compiled(pattern).fullmatch(value) is not None
-    except UnicodeEncodeError:  # a lone surrogate: not text any pattern can describe
-        return False

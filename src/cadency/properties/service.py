@@ -373,7 +373,7 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
                 f"'pattern' applies to text and textarea properties, not {field_type}",
                 param="rules.pattern",
             )
-        patterns.compiled(pattern)
+        patterns.check(pattern)
     return {
         "required": bool(rules.get("required")),
         "unique": unique,
@@ -546,8 +546,13 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
             raise invalid(f"at least {rules['min']} characters")
         if rules.get("max") is not None and len(value) > Decimal(rules["max"]):
             raise invalid(f"at most {rules['max']} characters")
-        if rules.get("pattern") is not None and not patterns.full_match(rules["pattern"], value):
-            raise invalid("does not match the property's pattern")
+        if rules.get("pattern") is not None:
+            try:
+                matched = patterns.full_match(rules["pattern"], value)
+            except InvalidRequest as exc:  # a pattern stored before patterns ran on RE2
+                raise invalid(f"the property's {exc.message}; change the pattern") from exc
+            if not matched:
+                raise invalid("does not match the property's pattern")
         return {"text_value": value}
     if field_type == "number":
         number = parse_number(value, param, what)
