@@ -191,6 +191,15 @@ def test_pages_mask_the_value_and_keep_it_on_save(
             f"/contacts/{contact_id}/properties", data={"csrf_token": csrf}, follow_redirects=False
         )
         assert saved.status_code in (200, 303), saved.text
+        # A form refused for another property still shows the sensitive one masked, no input.
+        define(api, "contacts", "shoe_size", "number", False)
+        refused = client.post(
+            f"/contacts/{contact_id}/properties",
+            data={"csrf_token": csrf, "properties.shoe_size": "big"},
+        )
+        assert refused.status_code == 422, refused.text
+        assert 'name="properties.passport"' not in refused.text
+        assert SENSITIVE_MASK in refused.text and 'value="big"' in refused.text
     assert api.ok(api.get(f"/contacts/{contact_id}"))["properties"] == {"passport": "P-4711"}
     kept = api.ok(api.get(f"/subscriptions/{sub_id}"))["properties"]
     assert kept == {"tax_id": TAX_ID, "seats": 7, "tier": "silver"}

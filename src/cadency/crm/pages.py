@@ -391,8 +391,10 @@ def _record_page(
     context = {
         kind.name: record,
         "property_rows": _property_rows(definitions, stored),
+        # What was sent, over what is stored: a property the form had no input for (a masked
+        # sensitive value) must stay masked, not turn into an empty input that clears it.
         "property_fields": _property_fields(
-            page, definitions, stored if property_values is None else property_values
+            page, definitions, {**stored, **(property_values or {})}
         ),
         "errors": errors or {},
         **extra,
