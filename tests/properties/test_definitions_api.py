@@ -455,9 +455,9 @@ def test_delete_removes_definition_and_values(api: Api, session_factory: Any) ->
         api.post("/properties/contacts", {"name": "score", "label": "Score", "field_type": "text"})
     )
     with session_factory() as session:
-        assert properties.get_values(session, api.account_id, "contacts", ["cont_del_1"]) == {
-            "cont_del_1": {"kept": False}
-        }
+        assert properties.get_values(
+            session, api.account_id, "contacts", ["cont_del_1"], view_sensitive=True
+        ) == {"cont_del_1": {"kept": False}}
 
 
 def test_limit_per_object_type(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

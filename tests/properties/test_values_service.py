@@ -49,7 +49,9 @@ def shop(db: Session, account: Account) -> Account:
 
 
 def values_of(db: Session, account: Account, object_id: str) -> dict[str, Any]:
-    return properties.get_values(db, account.id, "subscriptions", [object_id])[object_id]
+    return properties.get_values(db, account.id, "subscriptions", [object_id], view_sensitive=True)[
+        object_id
+    ]
 
 
 def rejects(
@@ -310,11 +312,15 @@ def test_unique_is_per_account_and_object_type(db: Session, account: Account) ->
     properties.set_values(db, account, "contacts", "cont_1", {"code": "A"}, creating=True)
     properties.set_values(db, other, "subscriptions", "sub_2", {"code": "A"}, creating=True)
     # The same value stands in each place; within one account and object type it is refused.
-    assert properties.get_values(db, account.id, "subscriptions", ["sub_1"])["sub_1"] == {
-        "code": "A"
-    }
-    assert properties.get_values(db, account.id, "contacts", ["cont_1"])["cont_1"] == {"code": "A"}
-    assert properties.get_values(db, other.id, "subscriptions", ["sub_2"])["sub_2"] == {"code": "A"}
+    assert properties.get_values(db, account.id, "subscriptions", ["sub_1"], view_sensitive=True)[
+        "sub_1"
+    ] == {"code": "A"}
+    assert properties.get_values(db, account.id, "contacts", ["cont_1"], view_sensitive=True)[
+        "cont_1"
+    ] == {"code": "A"}
+    assert properties.get_values(db, other.id, "subscriptions", ["sub_2"], view_sensitive=True)[
+        "sub_2"
+    ] == {"code": "A"}
     rejects(db, account, {"code": "A"}, "properties.code", creating=True)
 
 
@@ -339,9 +345,9 @@ def test_text_length_and_pattern(db: Session, account: Account) -> None:
     )
     for ok in ("AB", "ABC1", "XYZ"):
         properties.set_values(db, account, "subscriptions", "sub_t", {"code": ok}, creating=False)
-        assert properties.get_values(db, account.id, "subscriptions", ["sub_t"])["sub_t"] == {
-            "code": ok
-        }
+        assert properties.get_values(
+            db, account.id, "subscriptions", ["sub_t"], view_sensitive=True
+        )["sub_t"] == {"code": ok}
     # "A" is too short, "ABCDE" too long; the pattern must match the whole value.
     for bad in ("A", "ABCDE", "ab", "AB12", "1AB", "AB\n"):
         rejects(db, account, {"code": bad}, "properties.code")
@@ -365,7 +371,11 @@ def test_get_values_reads_many_records_in_one_query(db: Session, shop: Account) 
     event.listen(db.get_bind(), "before_cursor_execute", count)
     try:
         result = properties.get_values(
-            db, shop.id, "subscriptions", [f"sub_m{i}" for i in range(5)] + ["sub_none"]
+            db,
+            shop.id,
+            "subscriptions",
+            [f"sub_m{i}" for i in range(5)] + ["sub_none"],
+            view_sensitive=True,
         )
     finally:
         event.remove(db.get_bind(), "before_cursor_execute", count)
@@ -374,14 +384,18 @@ def test_get_values_reads_many_records_in_one_query(db: Session, shop: Account) 
         **{f"sub_m{i}": {"seats": i, "tags": ["red"]} for i in range(5)},
         "sub_none": {},
     }
-    assert properties.get_values(db, shop.id, "subscriptions", []) == {}
+    assert properties.get_values(db, shop.id, "subscriptions", [], view_sensitive=True) == {}
 
 
 def test_get_values_stays_in_its_account_and_object_type(db: Session, shop: Account) -> None:
     other, _ = account_service.create_account(db, name="Other shop")
     properties.set_values(db, shop, "subscriptions", "sub_own", {"note": "mine"}, creating=True)
-    assert properties.get_values(db, other.id, "subscriptions", ["sub_own"]) == {"sub_own": {}}
-    assert properties.get_values(db, shop.id, "contacts", ["sub_own"]) == {"sub_own": {}}
+    assert properties.get_values(
+        db, other.id, "subscriptions", ["sub_own"], view_sensitive=True
+    ) == {"sub_own": {}}
+    assert properties.get_values(db, shop.id, "contacts", ["sub_own"], view_sensitive=True) == {
+        "sub_own": {}
+    }
 
 
 def test_delete_values_removes_one_records_values(db: Session, shop: Account) -> None:
@@ -390,7 +404,9 @@ def test_delete_values_removes_one_records_values(db: Session, shop: Account) ->
     )
     properties.set_values(db, shop, "subscriptions", "sub_stays", {"note": "b"}, creating=True)
     properties.delete_values(db, shop.id, "sub_gone")
-    assert properties.get_values(db, shop.id, "subscriptions", ["sub_gone", "sub_stays"]) == {
+    assert properties.get_values(
+        db, shop.id, "subscriptions", ["sub_gone", "sub_stays"], view_sensitive=True
+    ) == {
         "sub_gone": {},
         "sub_stays": {"note": "b"},
     }

@@ -20,6 +20,7 @@ PERMISSIONS = (
     "subscriptions.export",
     "line_items.create_custom",
     "properties.edit",
+    "properties.view_sensitive",
     "billing.edit",
     "super_admin",
 )

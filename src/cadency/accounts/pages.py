@@ -39,6 +39,7 @@ PERMISSION_LABELS = {
     "subscriptions.export": N_("Export subscriptions"),
     "line_items.create_custom": N_("Create custom line items"),
     "properties.edit": N_("Edit property settings"),
+    "properties.view_sensitive": N_("View sensitive properties"),
     "billing.edit": N_("Edit billing and account settings"),
     "super_admin": N_("Super admin"),
 }
@@ -49,6 +50,9 @@ PERMISSION_HINTS = {
     "subscriptions.export": N_("Download subscriptions as spreadsheet files."),
     "line_items.create_custom": N_("Add line items that are not from the product library."),
     "properties.edit": N_("Create, change and delete custom properties."),
+    "properties.view_sensitive": N_(
+        "See, filter and sort by the values of properties marked sensitive; others see them masked."
+    ),
     "billing.edit": N_("Change the account settings and the account's own plan."),
     "super_admin": N_("Every permission, including managing users."),
 }

@@ -23,18 +23,23 @@ from cadency.crm.schemas import (
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.repository import get_owned
 from cadency.kit.schemas import ListResponse
+from cadency.properties.service import VIEW_SENSITIVE
 
 router = APIRouter(tags=["crm"])
 EDIT = "subscriptions.edit"
 
 
 def _contact_out(ctx: ApiContext, contact: Contact) -> ContactOut:
-    values = service.contact_properties(ctx.session, ctx.account.id, [contact.id])
+    values = service.contact_properties(
+        ctx.session, ctx.account.id, [contact.id], view_sensitive=ctx.allows(VIEW_SENSITIVE)
+    )
     return ContactOut.of(contact, values.get(contact.id, {}))
 
 
 def _company_out(ctx: ApiContext, company: Company) -> CompanyOut:
-    values = service.company_properties(ctx.session, ctx.account.id, [company.id])
+    values = service.company_properties(
+        ctx.session, ctx.account.id, [company.id], view_sensitive=ctx.allows(VIEW_SENSITIVE)
+    )
     return CompanyOut.of(company, values.get(company.id, {}))
 
 
@@ -66,7 +71,9 @@ def list_contacts(
     rows, has_more, next_cursor = service.list_contacts(
         ctx.session, ctx.account, email=email, limit=limit, cursor=cursor
     )
-    values = service.contact_properties(ctx.session, ctx.account.id, [c.id for c in rows])
+    values = service.contact_properties(
+        ctx.session, ctx.account.id, [c.id for c in rows], view_sensitive=ctx.allows(VIEW_SENSITIVE)
+    )
     return ListResponse(
         data=[ContactOut.of(c, values.get(c.id, {})) for c in rows],
         has_more=has_more,
@@ -111,7 +118,9 @@ def list_companies(
     rows, has_more, next_cursor = service.list_companies(
         ctx.session, ctx.account, domain=domain, limit=limit, cursor=cursor
     )
-    values = service.company_properties(ctx.session, ctx.account.id, [c.id for c in rows])
+    values = service.company_properties(
+        ctx.session, ctx.account.id, [c.id for c in rows], view_sensitive=ctx.allows(VIEW_SENSITIVE)
+    )
     return ListResponse(
         data=[CompanyOut.of(c, values.get(c.id, {})) for c in rows],
         has_more=has_more,

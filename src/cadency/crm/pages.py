@@ -255,7 +255,9 @@ def _company_card(page: PageContext, company: Company, cursor: str | None) -> Ca
             "cursor": cursor,
         }
     )
-    rows, _, has_more, next_cursor = subscriptions.search(page.session, page.account, search)
+    rows, _, has_more, next_cursor = subscriptions.search(
+        page.session, page.account, search, view_sensitive=page.allows(properties.VIEW_SENSITIVE)
+    )
     return {}, rows, has_more, next_cursor
 
 
@@ -376,15 +378,23 @@ def _record_page(
     """A contact's or company's page: its facts, custom properties and subscriptions."""
     record = kind.get(page, record_id)
     definitions = _definitions(page, kind.object_type)
-    stored = properties.get_values(page.session, page.account.id, kind.object_type, [record.id])
+    stored = properties.get_values(
+        page.session,
+        page.account.id,
+        kind.object_type,
+        [record.id],
+        view_sensitive=page.allows(properties.VIEW_SENSITIVE),
+    )
     stored = stored[record.id]
     cursor = request.query_params.get("subscriptions_cursor")
     extra, rows, has_more, next_cursor = kind.card(page, record, cursor)
     context = {
         kind.name: record,
         "property_rows": _property_rows(definitions, stored),
+        # What was sent, over what is stored: a property the form had no input for (a masked
+        # sensitive value) must stay masked, not turn into an empty input that clears it.
         "property_fields": _property_fields(
-            page, definitions, stored if property_values is None else property_values
+            page, definitions, {**stored, **(property_values or {})}
         ),
         "errors": errors or {},
         **extra,

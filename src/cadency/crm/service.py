@@ -68,17 +68,23 @@ def _check_email_free(
 
 
 def contact_properties(
-    session: Session, account_id: int, contact_ids: Sequence[str]
+    session: Session, account_id: int, contact_ids: Sequence[str], *, view_sensitive: bool
 ) -> dict[str, dict[str, Any]]:
-    """Custom property values of many contacts, by contact ID."""
-    return properties.get_values(session, account_id, "contacts", list(contact_ids))
+    """Custom property values of many contacts, by contact ID (sensitive ones masked unless
+    `view_sensitive`)."""
+    return properties.get_values(
+        session, account_id, "contacts", list(contact_ids), view_sensitive=view_sensitive
+    )
 
 
 def company_properties(
-    session: Session, account_id: int, company_ids: Sequence[str]
+    session: Session, account_id: int, company_ids: Sequence[str], *, view_sensitive: bool
 ) -> dict[str, dict[str, Any]]:
-    """Custom property values of many companies, by company ID."""
-    return properties.get_values(session, account_id, "companies", list(company_ids))
+    """Custom property values of many companies, by company ID (sensitive ones masked unless
+    `view_sensitive`)."""
+    return properties.get_values(
+        session, account_id, "companies", list(company_ids), view_sensitive=view_sensitive
+    )
 
 
 def create_contact(session: Session, account: Account, data: ContactCreate) -> Contact:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from starlette.datastructures import FormData
 
 from cadency.properties.models import PropertyDefinition
+from cadency.properties.service import MaskedValue
 
 PREFIX = "properties."
 # A hidden input saying "this property was on the form": an unchecked box sends nothing, and
@@ -26,7 +27,8 @@ def values_from_form(
     definitions: Iterable[PropertyDefinition], form: FormData, timezone: str
 ) -> dict[str, Any]:
     """Values of the properties that were on the form, in the API's JSON shapes: "" clears a
-    text, no box checked clears checkboxes, a date-time is read in the account's time zone."""
+    text, no box checked clears checkboxes, a date-time is read in the account's time zone.
+    A masked sensitive value is shown without an input, so a save leaves it as it is."""
     values: dict[str, Any] = {}
     for definition in definitions:
         name = field_name(definition)
@@ -64,7 +66,10 @@ def _local_to_utc(text: str, timezone: str) -> str:
 
 
 def input_value(definition: PropertyDefinition, value: Any, timezone: str) -> Any:
-    """A stored (JSON-shaped) value as the form input shows it."""
+    """A stored (JSON-shaped) value as the form input shows it; a masked one stays masked (the
+    form shows it without an input, see properties/fields.html)."""
+    if isinstance(value, MaskedValue):
+        return value
     if value is None:
         return [] if definition.field_type == "checkboxes" else ""
     if definition.field_type == "datetime" and isinstance(value, str):
@@ -77,6 +82,8 @@ def display_value(definition: PropertyDefinition, value: Any) -> str:
     """A stored value as text for a panel or a table cell: option labels, not option values."""
     if value is None or value == [] or value == "":
         return ""
+    if isinstance(value, MaskedValue):
+        return value
     labels: Mapping[str, str] = {
         o["value"]: o.get("label") or o["value"] for o in definition.options
     }

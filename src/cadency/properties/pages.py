@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from cadency.properties import service
+from cadency.properties import patterns, service
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
 from cadency.web.auth import PageContext, page_requires
@@ -346,5 +346,6 @@ def _form_page(
         "errors": errors,
         "option_errors": option_errors,
         "default_group": service.default_group(object_type),
+        "pattern_max_length": patterns.MAX_PATTERN_LENGTH,
     }
     return render(request, "properties/settings_form.html", context, status_code=status_code)

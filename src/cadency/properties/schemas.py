@@ -18,6 +18,10 @@ FieldType = Literal[
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,99}$"
 MAX_OPTIONS = 1000
+SENSITIVE_DESCRIPTION = (
+    "Values read '••••••' for users and API keys without the properties.view_sensitive "
+    "permission, who cannot filter or sort by the property either (403); they may still write it"
+)
 
 PropertyName = Annotated[
     StrictStr,
@@ -73,8 +77,11 @@ class PropertyRules(StrictModel):
     max: RuleNumber | None = Field(
         None, description="number: highest value; text/textarea: most characters"
     )
-    pattern: Annotated[StrictStr, Field(min_length=1, max_length=1000)] | None = Field(
-        None, description="text/textarea: a regular expression the whole value must match"
+    # The length is checked with the syntax (properties.patterns), in one place.
+    pattern: Annotated[StrictStr, Field(min_length=1)] | None = Field(
+        None,
+        description="text/textarea: a regular expression (RE2 syntax, at most 500 characters) "
+        "the whole value must match",
     )
 
 
@@ -88,7 +95,7 @@ class PropertyCreate(StrictModel):
         default_factory=list, description="For select, radio and checkboxes (at least one)"
     )
     rules: PropertyRules = Field(default_factory=PropertyRules)
-    sensitive: StrictBool = False
+    sensitive: StrictBool = Field(False, description=SENSITIVE_DESCRIPTION)
 
 
 class PropertyUpdate(StrictModel):
@@ -99,7 +106,7 @@ class PropertyUpdate(StrictModel):
     description: OptionalText | None = None
     options: Annotated[list[PropertyOption], Field(max_length=MAX_OPTIONS)] | None = None
     rules: PropertyRules | None = None
-    sensitive: StrictBool | None = None
+    sensitive: StrictBool | None = Field(None, description=SENSITIVE_DESCRIPTION)
 
 
 class PropertyOptionOut(BaseModel):

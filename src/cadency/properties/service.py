@@ -12,6 +12,11 @@ language can compare numbers as numbers and dates as dates:
   (SQLite keeps NUMERIC as a float; the text keeps the value exact on both databases);
 - date → `date_value`; datetime → `datetime_value` (UTC); boolean → `bool_value`.
 
+A property flagged `sensitive` shows its values only to users and API keys with the
+`properties.view_sensitive` permission (super admins have every permission): `get_values` gives
+everyone else `MASKED` in their place, and `check_filterable` refuses them filters and sorts on
+it. Anyone who may edit a record may still write such a value.
+
 `rules.min`/`rules.max` bound a number's value, and a text or textarea's length in characters.
 Rules are checked when a value is written; changing a rule does not re-check stored values, except
 that switching `unique` on fails while stored values repeat.
@@ -31,9 +36,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.accounts.models import Account
 from cadency.kit import clock
-from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from cadency.kit.filters import CUSTOM_PREFIX, FilterGroup, Sort
 from cadency.kit.pagination import decode_cursor, encode_cursor
 from cadency.plans.limits import custom_property_limit
+from cadency.properties import patterns
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.properties.schemas import PropertyCreate, json_number
 
@@ -42,7 +49,9 @@ _SINGULAR = {"subscriptions": "subscription", "contacts": "contact", "companies"
 
 # Until plans set it per account (SPEC §8), every account may define this many per object type.
 MAX_PROPERTIES_PER_OBJECT_TYPE = 1000
-MAX_TEXT_LENGTH = 65_536
+# The longest value of each text type, in characters: a single line is a name, code or
+# reference; a multi-line text a note.
+MAX_TEXT_LENGTHS = {"text": 1_000, "textarea": 65_536}
 # number_value is NUMERIC(30, 10).
 MAX_NUMBER_DECIMALS = 10
 MAX_NUMBER_INTEGER_DIGITS = 20
@@ -54,6 +63,18 @@ TEXT_TYPES = frozenset({"text", "textarea"})
 OPTION_TYPES = frozenset({"select", "radio", "checkboxes"})
 UNIQUE_TYPES = frozenset({"text", "textarea", "number", "date", "datetime"})
 CHECKBOX_SEPARATOR = ";"
+
+VIEW_SENSITIVE = "properties.view_sensitive"
+SENSITIVE_MASK = "••••••"
+
+
+class MaskedValue(str):
+    """A sensitive value as someone without `properties.view_sensitive` reads it: the mask
+    text (so the API and pages show it as it is), of its own type so pages can tell it from a
+    value and offer no input for it."""
+
+
+MASKED = MaskedValue(SENSITIVE_MASK)
 
 _COMMON = {"id", "object", "account_id", "properties", "created_at", "updated_at"}
 _ADDRESS = {"address", "line1", "line2", "city", "postal_code", "region", "country"}
@@ -330,6 +351,12 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
                     f"'{key}' of a {field_type} property is a length: a whole number ≥ 0",
                     param=param,
                 )
+            if length > MAX_TEXT_LENGTHS[field_type]:
+                raise InvalidRequest(
+                    f"'{key}' of a {field_type} property is a length of at most "
+                    f"{MAX_TEXT_LENGTHS[field_type]} characters",
+                    param=param,
+                )
             bounds[key] = length
         else:
             raise InvalidRequest(
@@ -346,12 +373,7 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
                 f"'pattern' applies to text and textarea properties, not {field_type}",
                 param="rules.pattern",
             )
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidRequest(
-                f"'pattern' is not a valid regular expression: {exc}", param="rules.pattern"
-            ) from exc
+        patterns.check(pattern)
     return {
         "required": bool(rules.get("required")),
         "unique": unique,
@@ -511,14 +533,26 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
             raise invalid("must be a string")
         if value == "":
             return None  # an empty text is no value, as in a cleared form field
-        if len(value) > MAX_TEXT_LENGTH:
-            raise invalid(f"at most {MAX_TEXT_LENGTH} characters")
+        if definition.sensitive and value == SENSITIVE_MASK:
+            # A client that sends back what it read would replace the value with its mask.
+            raise invalid(
+                "that is the mask shown in place of a sensitive value; send the value itself "
+                "or leave the property out"
+            )
+        longest = MAX_TEXT_LENGTHS[field_type]
+        if len(value) > longest:
+            raise invalid(f"at most {longest} characters")
         if rules.get("min") is not None and len(value) < Decimal(rules["min"]):
             raise invalid(f"at least {rules['min']} characters")
         if rules.get("max") is not None and len(value) > Decimal(rules["max"]):
             raise invalid(f"at most {rules['max']} characters")
-        if rules.get("pattern") is not None and not re.fullmatch(rules["pattern"], value):
-            raise invalid("does not match the property's pattern")
+        if rules.get("pattern") is not None:
+            try:
+                matched = patterns.full_match(rules["pattern"], value)
+            except InvalidRequest as exc:  # a pattern stored before patterns ran on RE2
+                raise invalid(f"the property's {exc.message}; change the pattern") from exc
+            if not matched:
+                raise invalid("does not match the property's pattern")
         return {"text_value": value}
     if field_type == "number":
         number = parse_number(value, param, what)
@@ -642,12 +676,18 @@ _IDS_PER_QUERY = 5000
 
 
 def get_values(
-    session: Session, account_id: int, object_type: str, object_ids: Sequence[str]
+    session: Session,
+    account_id: int,
+    object_type: str,
+    object_ids: Sequence[str],
+    *,
+    view_sensitive: bool,
 ) -> dict[str, dict[str, Any]]:
     """Custom property values of many records, JSON-ready, by record ID then name.
 
     Every requested ID is in the result (with `{}` when it has no values); properties without
-    a value are left out. One query (per 5,000 IDs).
+    a value are left out. Without `view_sensitive` (the reader's `properties.view_sensitive`
+    permission) a sensitive property's value reads `MASKED`. One query (per 5,000 IDs).
     """
     result: dict[str, dict[str, Any]] = {object_id: {} for object_id in object_ids}
     ids = list(result)
@@ -657,6 +697,7 @@ def get_values(
                 PropertyValue.object_id,
                 PropertyValue.name,
                 PropertyDefinition.field_type,
+                PropertyDefinition.sensitive,
                 PropertyValue.text_value,
                 PropertyValue.number_value,
                 PropertyValue.date_value,
@@ -678,9 +719,50 @@ def get_values(
             )
             .order_by(PropertyValue.object_id, PropertyValue.name)
         )
-        for object_id, name, field_type, text, number, day, moment, flag in rows:
-            result[object_id][name] = _json_value(field_type, text, number, day, moment, flag)
+        for object_id, name, field_type, sensitive, text, number, day, moment, flag in rows:
+            result[object_id][name] = (
+                MASKED
+                if sensitive and not view_sensitive
+                else _json_value(field_type, text, number, day, moment, flag)
+            )
     return result
+
+
+def check_filterable(
+    session: Session,
+    account_id: int,
+    object_type: str,
+    filter_groups: Sequence[FilterGroup],
+    sorts: Sequence[Sort] = (),
+    *,
+    view_sensitive: bool,
+) -> None:
+    """403 naming `properties.view_sensitive` when a filter or sort uses a sensitive property
+    and the reader lacks that permission: which records match, and in what order, would tell
+    the values the reader may not see."""
+    if view_sensitive:
+        return
+    used = [f.property for group in filter_groups for f in group.filters]
+    used += [sort.property for sort in sorts]
+    names = {name.removeprefix(CUSTOM_PREFIX) for name in used}
+    if not names:
+        return
+    sensitive = session.scalars(
+        select(PropertyDefinition.name)
+        .where(
+            PropertyDefinition.account_id == account_id,
+            PropertyDefinition.object_type == object_type,
+            PropertyDefinition.sensitive.is_(True),
+            PropertyDefinition.name.in_(sorted(names)),
+        )
+        .order_by(PropertyDefinition.name)
+        .limit(1)
+    ).first()
+    if sensitive is not None:
+        raise PermissionDenied(
+            f"Filtering or sorting by the sensitive property '{sensitive}' needs the "
+            f"'{VIEW_SENSITIVE}' permission"
+        )
 
 
 def _json_value(

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
 
 from cadency.accounts.auth import ApiContext, requires
 from cadency.catalog.line_items import LineItemOut
@@ -30,18 +29,23 @@ router = APIRouter(tags=["subscriptions"])
 VIEW, EDIT, DELETE = "subscriptions.view", "subscriptions.edit", "subscriptions.delete"
 
 
-def present_many(session: Session, subscriptions: Sequence[Subscription]) -> list[SubscriptionOut]:
-    """Render subscriptions; their line items must be loaded, properties come in one query."""
+def present_many(ctx: ApiContext, subscriptions: Sequence[Subscription]) -> list[SubscriptionOut]:
+    """Render subscriptions; their line items must be loaded, properties come in one query
+    (sensitive ones masked unless the key may view them)."""
     if not subscriptions:
         return []
     values = properties.get_values(
-        session, subscriptions[0].account_id, service.OBJECT_TYPE, [s.id for s in subscriptions]
+        ctx.session,
+        subscriptions[0].account_id,
+        service.OBJECT_TYPE,
+        [s.id for s in subscriptions],
+        view_sensitive=ctx.allows(properties.VIEW_SENSITIVE),
     )
     return [_present(s, values.get(s.id, {})) for s in subscriptions]
 
 
-def present(session: Session, subscription: Subscription) -> SubscriptionOut:
-    return present_many(session, [subscription])[0]
+def present(ctx: ApiContext, subscription: Subscription) -> SubscriptionOut:
+    return present_many(ctx, [subscription])[0]
 
 
 def _money(amount: int | None, currency: str) -> str | None:
@@ -114,7 +118,7 @@ def create_subscription(
         ctx.session, ctx.account, body, allow_custom_items=ctx.allows("line_items.create_custom")
     )
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.get("/subscriptions", response_model=ListResponse[SubscriptionOut])
@@ -137,18 +141,18 @@ def list_subscriptions(
         limit=limit,
         cursor=cursor,
     )
-    return ListResponse(
-        data=present_many(ctx.session, rows), has_more=has_more, next_cursor=next_cursor
-    )
+    return ListResponse(data=present_many(ctx, rows), has_more=has_more, next_cursor=next_cursor)
 
 
 @router.post("/subscriptions/search", response_model=SubscriptionSearchResponse)
 def search_subscriptions(
     body: SearchRequest, ctx: ApiContext = Depends(requires(VIEW))
 ) -> SubscriptionSearchResponse:
-    rows, total, has_more, next_cursor = service.search(ctx.session, ctx.account, body)
+    rows, total, has_more, next_cursor = service.search(
+        ctx.session, ctx.account, body, view_sensitive=ctx.allows(properties.VIEW_SENSITIVE)
+    )
     return SubscriptionSearchResponse(
-        data=present_many(ctx.session, rows),
+        data=present_many(ctx, rows),
         total=total,
         has_more=has_more,
         next_cursor=next_cursor,
@@ -159,7 +163,7 @@ def search_subscriptions(
 def get_subscription(
     subscription_id: str, ctx: ApiContext = Depends(requires(VIEW))
 ) -> SubscriptionOut:
-    return present(ctx.session, service.get(ctx.session, ctx.account, subscription_id))
+    return present(ctx, service.get(ctx.session, ctx.account, subscription_id))
 
 
 @router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
@@ -171,7 +175,7 @@ def update_subscription(
         changes["billing_address"] = body.billing_address.model_dump()
     subscription = service.update(ctx.session, ctx.account, subscription_id, changes)
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.post("/subscriptions/{subscription_id}/cancel", response_model=SubscriptionOut)
@@ -180,7 +184,7 @@ def cancel_subscription(
 ) -> SubscriptionOut:
     subscription = service.cancel(ctx.session, ctx.account, subscription_id, body)
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.post("/subscriptions/{subscription_id}/reactivate", response_model=SubscriptionOut)
@@ -189,7 +193,7 @@ def reactivate_subscription(
 ) -> SubscriptionOut:
     subscription = service.reactivate(ctx.session, ctx.account, subscription_id)
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.post("/subscriptions/{subscription_id}/change", response_model=SubscriptionOut)
@@ -205,7 +209,7 @@ def change_subscription(
         allow_custom_items=ctx.allows("line_items.create_custom"),
     )
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 class PauseRequest(StrictModel):
@@ -223,7 +227,7 @@ def pause_subscription(
         ctx.session, ctx.account, subscription_id, body.resume_at if body else None
     )
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.post("/subscriptions/{subscription_id}/resume", response_model=SubscriptionOut)
@@ -233,7 +237,7 @@ def resume_subscription(
     """Resume now: a new period starts today and is billed today."""
     subscription = service.resume(ctx.session, ctx.account, subscription_id)
     ctx.session.commit()
-    return present(ctx.session, subscription)
+    return present(ctx, subscription)
 
 
 @router.delete("/subscriptions/{subscription_id}", response_model=DeletedResponse)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -33,6 +33,7 @@ from cadency.kit.repository import owned_by_id
 from cadency.properties import service as property_service
 from cadency.properties.forms import display_value
 from cadency.properties.models import PropertyDefinition
+from cadency.properties.service import MaskedValue
 from cadency.subscriptions.display import BADGE_LABELS, badge
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import STATUSES
@@ -486,6 +487,8 @@ def _custom_cell(
     value = values.get(definition.name)
     if value is None or value == [] or value == "":
         return Cell("text", "—")
+    if isinstance(value, MaskedValue):
+        return Cell("text", value)
     if definition.field_type == "boolean":
         return Cell("text", page.gettext("Yes") if value else page.gettext("No"))
     if definition.field_type == "date":
@@ -525,6 +528,14 @@ def _listing(
 ) -> Listing:
     session, account = page.session, page.account
     parsed = parse_filter_groups(groups)
+    property_service.check_filterable(
+        session,
+        account.id,
+        CATALOG.object_type,
+        parsed,
+        [Sort(property=state.sort, direction=state.direction)],
+        view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
+    )
     condition = CATALOG.compile_filters(session, account.id, parsed)
     if state.query:
         condition = condition & CATALOG.text_search(state.query, account.id)
@@ -566,7 +577,11 @@ def _listing(
     wants_values = any(c.kind == "custom" for c in columns)
     values = (
         property_service.get_values(
-            session, account.id, CATALOG.object_type, [s.id for s in subscriptions]
+            session,
+            account.id,
+            CATALOG.object_type,
+            [s.id for s in subscriptions],
+            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
         )
         if wants_values and subscriptions
         else {}
@@ -613,6 +628,12 @@ def index(
     properties = CATALOG.filter_properties(definitions)
     state = read_state(page, request.query_params, views, properties)
     all_columns = CATALOG.all_columns(definitions)
+    if not page.allows(property_service.VIEW_SENSITIVE):
+        # Its values show masked, and sorting by them would tell their order.
+        for d in definitions:
+            if d.sensitive:
+                key = CUSTOM_PREFIX + d.name
+                all_columns[key] = replace(all_columns[key], sort_property=None)
     # A custom property deleted since a view was saved just leaves its column out.
     state.columns = [
         k for k in state.columns if k in all_columns or not k.startswith(CUSTOM_PREFIX)
@@ -620,6 +641,7 @@ def index(
     today = page.today
 
     error: str | None = None
+    error_status = 422
     listing: Listing | None = None
     groups: list[dict[str, Any]] = []
     shown = [all_columns[k] for k in state.columns if k in all_columns]
@@ -641,6 +663,7 @@ def index(
     except APIError as exc:
         # Bad filter input shows a message on the page (the filters stay to be fixed).
         error = page.gettext(exc.message)
+        error_status = exc.status_code
 
     context = _context(page, state, views, properties, all_columns, shown, groups, today)
     context.update(listing=listing, error=error)
@@ -648,7 +671,7 @@ def index(
         request,
         "subscriptions/index.html",
         context,
-        status_code=422 if error else 200,
+        status_code=error_status if error else 200,
     )
 
 

@@ -278,7 +278,11 @@ def _group_key(name: str) -> str:
 def _property_groups(page: PageContext, subscription_id: str) -> list[PropertyGroup]:
     defined = properties.definitions(page.session, page.account.id, service.OBJECT_TYPE)
     values = properties.get_values(
-        page.session, page.account.id, service.OBJECT_TYPE, [subscription_id]
+        page.session,
+        page.account.id,
+        service.OBJECT_TYPE,
+        [subscription_id],
+        view_sensitive=page.allows(properties.VIEW_SENSITIVE),
     )[subscription_id]
     grouped: dict[str, list[PropertyDefinition]] = {}
     for definition in sorted(defined.values(), key=lambda d: (d.label.lower(), d.name)):

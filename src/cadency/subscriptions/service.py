@@ -1161,9 +1161,18 @@ def list_subscriptions(
 
 
 def search(
-    session: Session, account: Account, request: SearchRequest
+    session: Session, account: Account, request: SearchRequest, *, view_sensitive: bool
 ) -> tuple[Sequence[Subscription], int, bool, str | None]:
-    """Filter with the one filter language; the cursor is an offset, as in HubSpot's search."""
+    """Filter with the one filter language; the cursor is an offset, as in HubSpot's search.
+    Without `view_sensitive`, filters and sorts on sensitive properties are refused (403)."""
+    properties.check_filterable(
+        session,
+        account.id,
+        OBJECT_TYPE,
+        request.filter_groups,
+        request.sorts,
+        view_sensitive=view_sensitive,
+    )
     condition, order = search_clauses(session, account.id, request.filter_groups, request.sorts)
     offset = 0
     if request.cursor:

@@ -14,6 +14,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cadency.properties.service import MaskedValue
 from cadency.web import i18n
 
 FLASH_COOKIE = "cadency_flash"
@@ -63,6 +64,8 @@ def _build_environment() -> jinja2.Environment:
     )
     env.globals["languages"] = list(i18n.LANGUAGE_NAMES.items())
     env.globals["document_languages"] = list(i18n.DOCUMENT_LANGUAGE_NAMES.items())
+    # `{% if value is masked %}`: a sensitive property value the user may not see.
+    env.tests["masked"] = lambda value: isinstance(value, MaskedValue)
     return env
 
 
