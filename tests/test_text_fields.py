@@ -11,7 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cadency.accounts import service as account_service
+from cadency.accounts.models import Account
 from cadency.crm.models import Contact
+from cadency.kit.errors import InvalidRequest
 from cadency.kit.schemas import text_problem
 from tests.conftest import Api
 
@@ -143,3 +146,18 @@ def test_the_rule_names_the_character_and_never_the_text() -> None:
     assert text_problem("a\x00b", multiline=True) is not None
     assert text_problem("a\u2029b") is not None
     assert text_problem("a\u2029b", multiline=True) is None
+
+
+def test_user_emails_and_account_names_refuse_line_breaks(api: Api, db: Any) -> None:
+    """Both reach email headers: a user's address the To of admin emails, an account's name
+    the From of all its emails."""
+    account = db.get(Account, api.account_id)
+    with pytest.raises(InvalidRequest) as refused:
+        account_service.create_user(
+            db, account, email="boss@shop.test\r\nBcc: x@evil.example", password="password-123"
+        )
+    assert refused.value.param == "email" and "single line" in refused.value.message
+    with pytest.raises(InvalidRequest) as refused:
+        account_service.create_account(db, name="Shop\r\nBcc: x@evil.example")
+    assert refused.value.param == "name" and "single line" in refused.value.message
+    db.rollback()
