@@ -5,6 +5,7 @@ control characters other than line breaks and tabs in multi-line ones, and lone 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +17,10 @@ from cadency.accounts.models import Account
 from cadency.crm.models import Contact
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.schemas import text_problem
+from cadency.portal import service as portal_service
+from cadency.portal.schemas import PortalFeatures
 from tests.conftest import Api
+from tests.scenarios.story import Story
 
 INJECTION = "Ada\r\nReply-To: x@evil.example"
 
@@ -161,3 +165,24 @@ def test_user_emails_and_account_names_refuse_line_breaks(api: Api, db: Any) -> 
         account_service.create_account(db, name="Shop\r\nBcc: x@evil.example")
     assert refused.value.param == "name" and "single line" in refused.value.message
     db.rollback()
+
+
+def test_a_portal_cancellation_comment_refuses_control_characters(
+    client: Any, session_factory: Any
+) -> None:
+    """The buyer's comment comes from the portal form, not an API body: the service checks
+    it (line breaks are fine, it is several lines)."""
+    story = Story(client, session_factory, start=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    subscription = story.subscribe(price="30.00")
+    with session_factory() as session:
+        account = session.get(Account, story.api.account_id)
+        with pytest.raises(InvalidRequest) as refused:
+            portal_service.cancel(
+                session, account, subscription["id"], "other", "Too dear\x1b[2J", PortalFeatures()
+            )
+        assert refused.value.param == "comment" and "U+001B" in refused.value.message
+        canceled = portal_service.cancel(
+            session, account, subscription["id"], "other", "Too dear.\nBye", PortalFeatures()
+        )
+        assert canceled.cancellation_comment == "Too dear.\nBye"
+        session.rollback()
