@@ -335,3 +335,12 @@ def test_an_untrusted_certificate_is_refused(
             select(EmailDelivery.last_error).where(EmailDelivery.account_id == account_id)
         )
         assert error is not None and "CERTIFICATE_VERIFY_FAILED" in error
+
+
+def test_a_wrong_smtp_url_claims_nothing(client: Any, session_factory: Any) -> None:
+    story = Story(client, session_factory, start=START)
+    account_id = story.api.account_id
+    story.subscribe(price="30.00")
+    with pytest.raises(ValueError, match="only sent over TLS"):
+        deliver(session_factory, account_id, f"smtp://{USER}:{PASSWORD_IN_URL}@h", now=NOW)
+    assert deliveries(session_factory, account_id) == []

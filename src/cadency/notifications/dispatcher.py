@@ -438,7 +438,8 @@ class Dispatcher:
         self.batch_size = batch_size
         host = urlsplit(settings.base_url).hostname or "localhost"
         self.sender_address = f"billing@{host}"
-        # Read at start, so that a wrong CADENCY_SMTP_URL stops the worker rather than a batch.
+        # Read before anything is claimed: a wrong CADENCY_SMTP_URL fails the pass at once
+        # (logged, password redacted) instead of leaving a claimed batch `sending`.
         self.smtp = SmtpSettings.from_url(settings.smtp_url) if settings.smtp_url else None
 
     def _transport(self, session: Session, now: datetime) -> Transport:
