@@ -19,7 +19,7 @@ TIER = {"name": "tier", "label": "Tier", "field_type": "select",
         ({"label": "   "}, "label"),
         ({"group": " "}, "group"),
         ({"options": [{"value": " ", "label": "Basic"}]}, "options.0.value"),
-        ({"options": [{"value": "basic", "label": "Basic"}, {"value": "pro", "label": "\t"}]},
+        ({"options": [{"value": "basic", "label": "Basic"}, {"value": "pro", "label": "\u3000"}]},
          "options.1.label"),
     ],
 )  # fmt: skip

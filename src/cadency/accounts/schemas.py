@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, StrictStr
 
-from cadency.kit.schemas import CurrencyCode, OutputModel, StrictModel
+from cadency.kit.schemas import CurrencyCode, OutputModel, SingleLineText, StrictModel
 
 RetryDay = Annotated[StrictInt, Field(ge=1, le=60)]
 
@@ -25,7 +25,7 @@ class AccountSettings(OutputModel):
 
 
 class AccountSettingsUpdate(StrictModel):
-    timezone: StrictStr | None = None
+    timezone: SingleLineText | None = None
     currency: CurrencyCode | None = None
     language: Literal["en", "nl", "da", "de"] | None = None
     locale: Annotated[StrictStr, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] | None = None

@@ -25,6 +25,7 @@ from cadency.accounts.models import (
 from cadency.kit import clock, money
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.kit.ids import new_id
+from cadency.kit.schemas import text_problem
 
 LANGUAGES = {"en": "en-US", "nl": "nl-NL", "da": "da-DK", "de": "de-DE"}
 MODES = ("test", "live")
@@ -74,6 +75,8 @@ def create_account(
     """Create an account and its first API key (all permissions). Returns (account, secret)."""
     if not name.strip():
         raise InvalidRequest("The account needs a name", param="name")
+    if problem := text_problem(name):  # it is the display name in the From of its emails
+        raise InvalidRequest(f"Invalid value for 'name': {problem}", param="name")
     validate_timezone(timezone)
     validate_currency(currency)
     validate_language(language)
@@ -159,6 +162,8 @@ def create_user(
 ) -> User:
     """Create a user; with no permissions given, the user is a super admin."""
     email = email.strip().lower()
+    if problem := text_problem(email):
+        raise InvalidRequest(f"Invalid value for 'email': {problem}", param="email")
     if "@" not in email or len(email) > 320:
         raise InvalidRequest(f"Not an email address: '{email}'", param="email")
     if len(password) < 8:

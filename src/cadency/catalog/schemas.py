@@ -9,7 +9,16 @@ from pydantic import Field, StrictBool, StrictStr
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.kit import money
 from cadency.kit.periods import BillingFrequency
-from cadency.kit.schemas import CurrencyCode, MoneyStr, Name, OutputModel, PercentStr, StrictModel
+from cadency.kit.schemas import (
+    CurrencyCode,
+    MoneyStr,
+    Name,
+    OptionalText,
+    OutputModel,
+    PercentStr,
+    SingleLineText,
+    StrictModel,
+)
 
 
 def format_percent(value: Decimal) -> str:
@@ -21,12 +30,12 @@ def format_percent(value: Decimal) -> str:
 
 class ProductCreate(StrictModel):
     name: Name
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
-    sku: Annotated[StrictStr, Field(max_length=100)] | None = None
+    description: OptionalText | None = None
+    sku: Annotated[SingleLineText, Field(max_length=100)] | None = None
     unit_price: MoneyStr
     currency: CurrencyCode | None = Field(None, description="Defaults to the account currency")
     billing_frequency: BillingFrequency | None = Field(None, description="null: one-time")
-    tax_category: Annotated[StrictStr, Field(max_length=100)] | None = None
+    tax_category: Annotated[SingleLineText, Field(max_length=100)] | None = None
     archived: StrictBool = False
     fallback_product_id: Annotated[StrictStr, Field(max_length=40)] | None = Field(
         None, description="Free plan to fall back to when a commitment ends without renewal"
@@ -35,11 +44,11 @@ class ProductCreate(StrictModel):
 
 class ProductUpdate(StrictModel):
     name: Name | None = None
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
-    sku: Annotated[StrictStr, Field(max_length=100)] | None = None
+    description: OptionalText | None = None
+    sku: Annotated[SingleLineText, Field(max_length=100)] | None = None
     unit_price: MoneyStr | None = None
     billing_frequency: BillingFrequency | None = None
-    tax_category: Annotated[StrictStr, Field(max_length=100)] | None = None
+    tax_category: Annotated[SingleLineText, Field(max_length=100)] | None = None
     archived: StrictBool | None = None
     fallback_product_id: Annotated[StrictStr, Field(max_length=40)] | None = None
 
@@ -82,7 +91,7 @@ class ProductOut(OutputModel):
 class TaxRateCreate(StrictModel):
     name: Name
     percentage: PercentStr
-    jurisdiction: Annotated[StrictStr, Field(max_length=255)] | None = None
+    jurisdiction: Annotated[SingleLineText, Field(max_length=255)] | None = None
 
 
 class TaxRateOut(OutputModel):

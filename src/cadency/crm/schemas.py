@@ -20,6 +20,7 @@ from cadency.kit.schemas import (
     DocumentLanguage,
     Name,
     OutputModel,
+    SingleLineText,
     StrictModel,
 )
 from cadency.properties.schemas import PropertyValues
@@ -111,15 +112,15 @@ def _country(value: str) -> str:
 
 
 Email = Annotated[
-    StrictStr,
+    SingleLineText,
     Field(max_length=320, examples=["ada@example.com"]),
     AfterValidator(normalise_email),
 ]
-Domain = Annotated[StrictStr, Field(max_length=253), AfterValidator(_domain)]
-Phone = Annotated[StrictStr, Field(max_length=64), AfterValidator(_phone)]
-PersonName = Annotated[StrictStr, Field(max_length=255)]
+Domain = Annotated[SingleLineText, Field(max_length=253), AfterValidator(_domain)]
+Phone = Annotated[SingleLineText, Field(max_length=64), AfterValidator(_phone)]
+PersonName = Annotated[SingleLineText, Field(max_length=255)]
 Country = Annotated[StrictStr, Field(max_length=2, examples=["NL"]), AfterValidator(_country)]
-AddressLine = Annotated[StrictStr, Field(max_length=255)]
+AddressLine = Annotated[SingleLineText, Field(max_length=255)]
 Properties = dict[str, Any]
 
 
@@ -129,7 +130,7 @@ class AddressIn(StrictModel):
     line1: AddressLine | None = None
     line2: AddressLine | None = None
     city: AddressLine | None = None
-    postal_code: Annotated[StrictStr, Field(max_length=32)] | None = None
+    postal_code: Annotated[SingleLineText, Field(max_length=32)] | None = None
     region: AddressLine | None = None
     country: Country | None = None
 

@@ -7,17 +7,104 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    model_validator,
+)
+
+from cadency.kit.errors import InvalidRequest
 
 T = TypeVar("T")
 
 _DECIMAL_RE = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+
+# JSON's "\ud800" escape decodes to a lone surrogate, which no database can store as UTF-8.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What a single line of text may not hold: C0 controls (CR and LF end a line and split an
+# email header; TAB too), DEL, C1 controls (incl. NEL), the Unicode line and paragraph
+# separators, and lone surrogates.
+_NOT_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Multi-line text keeps line breaks and tabs; other controls are never typed on purpose.
+_NOT_MULTI_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why the text cannot be stored or shown as it is, or None when it can: the one rule
+    for control characters and lone surrogates in text that people enter (API, forms,
+    custom property values). The message names the character, never the input."""
+    found = (_NOT_MULTI_LINE if multiline else _NOT_SINGLE_LINE).search(value)
+    if found is None:
+        return None
+    code = f"U+{ord(found.group()):04X}"
+    if _SURROGATE.match(found.group()):
+        return f"must be valid Unicode text (it contains the unpaired surrogate {code})"
+    if multiline:
+        return f"must not contain control characters (found {code})"
+    return f"must be a single line without control characters such as line breaks (found {code})"
+
+
+def _single_line(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _multi_line(value: str) -> str:
+    problem = text_problem(value, multiline=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _first_surrogate(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where in a decoded JSON value a text holds a lone surrogate (keys included)."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            # The path becomes the error's `param`, which must itself be valid text.
+            where = (*path, str(key).encode("utf-8", "backslashreplace").decode())
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return where
+            found = _first_surrogate(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_surrogate(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None
 
 
 class StrictModel(BaseModel):
     """Input bodies: unknown fields are errors, so a typo never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_lone_surrogates(cls, data: Any) -> Any:
+        # Every text of a body, not only the typed text fields: an ID or a custom property
+        # value with a lone surrogate would otherwise fail deep in the database driver (5xx).
+        # InvalidRequest (not ValueError) passes through pydantic, so it keeps the full path.
+        where = _first_surrogate(data)
+        if where is not None:
+            param = ".".join(where) or None
+            raise InvalidRequest(
+                f"Invalid value for '{param}': text must be valid Unicode "
+                "(it contains an unpaired surrogate code point)"
+                if param
+                else "Text must be valid Unicode (it contains an unpaired surrogate)",
+                param=param,
+            )
+        return data
 
 
 class OutputModel(BaseModel):
@@ -53,10 +140,14 @@ MoneyStr = Annotated[StrictStr, AfterValidator(_decimal_string), Field(examples=
 PercentStr = Annotated[StrictStr, AfterValidator(_percent), Field(examples=["21.00"])]
 DateStr = Annotated[date, BeforeValidator(_iso_date)]
 CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+# Text people type: a single line (names, titles, emails, phone numbers, address lines)
+# or several lines (descriptions, notes), both free of other control characters.
+SingleLineText = Annotated[StrictStr, AfterValidator(_single_line)]
+MultiLineText = Annotated[StrictStr, AfterValidator(_multi_line)]
+Name = Annotated[SingleLineText, Field(min_length=1, max_length=255)]
 # The languages emails and invoice documents are written in (SPEC §9).
 DocumentLanguage = Literal["en", "nl", "da", "de"]
-OptionalText = Annotated[StrictStr, Field(max_length=5000)]
+OptionalText = Annotated[MultiLineText, Field(max_length=5000)]
 
 
 class ListResponse(BaseModel, Generic[T]):

@@ -25,20 +25,22 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import encoders
+from email.errors import MessageError
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, make_msgid
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any, Literal, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session
@@ -66,12 +68,31 @@ SMTP_CONNECTIONS = 4
 # on 4 connections: 25 minutes).
 SENDING_LEASE = timedelta(hours=1)
 INTERRUPTED = "the dispatcher stopped while sending; not resent, as it may have arrived"
-# smtplib sends bytes as they are: lines must already end in CRLF.
-WIRE_POLICY = compat32.clone(linesep="\r\n")
+
+
+class WirePolicy(Compat32):
+    """compat32 (the fast email.mime classes) with SMTP's CRLF line ends, which smtplib needs
+    as it sends bytes as they are, and which refuses a header value holding a raw line break
+    the moment it is set: such a value would end the header and start another (header
+    injection, e.g. a "Reply-To:" smuggled in through a name in the Subject)."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        text = str(value)  # a Header (non-ASCII subjects) too: its text before encoding
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"the {name} header may not contain line breaks")
+        return super().header_store_parse(name, value)
+
+
+WIRE_POLICY = WirePolicy(linesep="\r\n")
 
 
 class DeliveryFailed(Exception):
     """This one email could not be sent now (the server refused it or is unreachable)."""
+
+
+class UndeliverableEmail(DeliveryFailed):
+    """This email can never be sent as it is (its headers are refused): failed at once, not
+    retried."""
 
 
 class Transport(Protocol):
@@ -87,20 +108,32 @@ def build_message(sender: str, email: Email) -> Message:
     X-Cadency headers name the event and the kind of email, so a receiver can deduplicate.
     (The email.mime classes: several times faster than EmailMessage's header parsing, which
     was a third of the dispatcher's time.)"""
-    body: Message = MIMEMultipart("alternative")
-    body.attach(MIMEText(email.text, "plain", "utf-8"))
-    body.attach(MIMEText(email.html, "html", "utf-8"))
+    policy = WIRE_POLICY
+    body: Message = MIMEMultipart("alternative", policy=policy)
+    body.attach(MIMEText(email.text, "plain", "utf-8", policy=policy))
+    body.attach(MIMEText(email.html, "html", "utf-8", policy=policy))
     message = body
     if email.attachments:
-        message = MIMEMultipart("mixed")
+        message = MIMEMultipart("mixed", policy=policy)
         message.attach(body)
         for attachment in email.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
-            part = MIMEBase(maintype, subtype)
+            part = MIMEBase(maintype, subtype, policy=policy)
             part.set_payload(attachment.data)
             encoders.encode_base64(part)
             part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
             message.attach(part)
+    _set_headers(message, sender, email)
+    return message
+
+
+def check_headers(sender: str, email: Email) -> None:
+    """Refuse what build_message would refuse, without building the body: for the dev
+    mailbox, which keeps no MIME message but must not accept what SMTP would not."""
+    _set_headers(Message(policy=WIRE_POLICY), sender, email)
+
+
+def _set_headers(message: Message, sender: str, email: Email) -> None:
     message["From"] = sender
     message["To"] = email.to
     # A Header folds and encodes non-ASCII subjects; the typeshed stubs want str.
@@ -111,7 +144,87 @@ def build_message(sender: str, email: Email) -> Message:
     message["Content-Language"] = email.language
     message["X-Cadency-Email"] = email.kind
     message["X-Cadency-Event"] = email.event_id
-    return message
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to reach the SMTP server, from CADENCY_SMTP_URL:
+
+    - `smtp://host:25`: plain SMTP (a relay on the same host or network);
+    - `smtp://user:pass@host:587?starttls=true`: STARTTLS, and no sending at all if the server
+      does not offer it;
+    - `smtps://user:pass@host:465`: TLS from the first byte (implicit TLS).
+
+    The user name and password are percent-decoded (a password with "@" or "/" is written
+    %40, %2F) and are only sent over TLS. Certificates are verified, host name included,
+    against the system's CA store, or only against `?cafile=/path/to/ca.pem` for a private CA.
+    """
+
+    host: str
+    port: int
+    security: Literal["none", "starttls", "tls"]
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpSettings:
+        parts = urlsplit(url)
+        # Messages name the redacted URL: the password must not reach a log.
+        shown = redact_smtp_url(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(
+                f"CADENCY_SMTP_URL must be smtp://host:port or smtps://host:port, not {shown}"
+            )
+        try:
+            query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+            port = parts.port
+        except ValueError as error:
+            raise ValueError(f"CADENCY_SMTP_URL is not a valid URL: {shown}") from error
+        unknown = sorted(set(query) - {"starttls", "cafile"})
+        if unknown:
+            raise ValueError(
+                f"CADENCY_SMTP_URL: unknown option {unknown[0]!r} (known: starttls, cafile)"
+            )
+        starttls = query.get("starttls", ["false"])[-1].lower()
+        if starttls not in ("true", "false"):
+            raise ValueError("CADENCY_SMTP_URL: starttls must be true or false")
+        if parts.scheme == "smtps" and starttls == "true":
+            raise ValueError("CADENCY_SMTP_URL: smtps:// is TLS already; leave out starttls")
+        security: Literal["none", "starttls", "tls"] = (
+            "tls" if parts.scheme == "smtps" else "starttls" if starttls == "true" else "none"
+        )
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password is not None else None
+        if username and security == "none":
+            raise ValueError(
+                "CADENCY_SMTP_URL: a user name and password are only sent over TLS: use "
+                "smtps:// or add ?starttls=true"
+            )
+        cafile = query.get("cafile", [""])[-1] or None
+        if cafile and security == "none":
+            raise ValueError("CADENCY_SMTP_URL: cafile applies to smtps:// or ?starttls=true")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port or (465 if security == "tls" else 25),
+            security=security,
+            username=username,
+            password=password,
+            cafile=cafile,
+        )
+
+    def tls_context(self) -> ssl.SSLContext:
+        # Verification on, host name included; a cafile replaces the system store.
+        return ssl.create_default_context(cafile=self.cafile)
+
+
+def redact_smtp_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
 
 
 class SmtpConnection:
@@ -127,27 +240,41 @@ class SmtpConnection:
         if transport.unreachable is not None:
             raise DeliveryFailed(transport.unreachable)
         if self._connection is None:
+            server = transport.server
+            where = f"SMTP server {server.host}:{server.port}"
             try:
-                self._connection = smtplib.SMTP(
-                    transport.host, transport.port, timeout=SMTP_TIMEOUT_SECONDS
-                )
-            except (OSError, smtplib.SMTPException) as error:
+                self._connection = _open(server)
+            except _Refused as error:
+                transport.unreachable = f"{where}: {error}"
+                raise DeliveryFailed(transport.unreachable) from error
+            except smtplib.SMTPAuthenticationError as error:
                 transport.unreachable = (
-                    f"SMTP server {transport.host}:{transport.port} unreachable: {error}"
+                    f"{where} refused the login of {server.username!r}: "
+                    f"{error.smtp_code} {_reply(error.smtp_error)}"
                 )
+                raise DeliveryFailed(transport.unreachable) from error
+            except ssl.SSLError as error:
+                transport.unreachable = f"{where}: TLS failed: {error}"
+                raise DeliveryFailed(transport.unreachable) from error
+            except (OSError, smtplib.SMTPException) as error:
+                transport.unreachable = f"{where} unreachable: {error}"
                 raise DeliveryFailed(transport.unreachable) from error
         return self._connection
 
     def send(self, sender: str, email: Email) -> None:
+        try:
+            raw = build_message(sender, email).as_bytes(policy=WIRE_POLICY)
+        except (ValueError, MessageError) as error:
+            raise UndeliverableEmail(f"the message cannot be built: {error}") from error
         connection = self._connect()
         try:
-            connection.sendmail(
-                self.envelope_sender,
-                [email.to],
-                build_message(sender, email).as_bytes(policy=WIRE_POLICY),
-            )
+            connection.sendmail(self.envelope_sender, [email.to], raw)
         except smtplib.SMTPRecipientsRefused as error:
-            raise DeliveryFailed(f"recipient refused: {error.recipients}") from error
+            # The server's reply only: the address is on the delivery, not in its error.
+            replies = "; ".join(
+                f"{code} {_reply(reply)}" for code, reply in error.recipients.values()
+            )
+            raise DeliveryFailed(f"recipient refused: {replies}") from error
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             # The connection is gone: the next email of the batch opens a new one.
             self._drop()
@@ -179,19 +306,49 @@ class SmtpConnection:
                 self._connection = None
 
 
+def _reply(text: bytes | str) -> str:
+    return text.decode(errors="replace") if isinstance(text, bytes) else text
+
+
+class _Refused(Exception):
+    """The server cannot be used as configured (e.g. no STARTTLS)."""
+
+
+def _open(server: SmtpSettings) -> smtplib.SMTP:
+    """A connection ready to send: TLS as configured (never falling back to plain text),
+    then the login when the URL has a user name."""
+    connection: smtplib.SMTP
+    if server.security == "tls":
+        connection = smtplib.SMTP_SSL(
+            server.host, server.port, timeout=SMTP_TIMEOUT_SECONDS, context=server.tls_context()
+        )
+    else:
+        connection = smtplib.SMTP(server.host, server.port, timeout=SMTP_TIMEOUT_SECONDS)
+    try:
+        if server.security == "starttls":
+            connection.ehlo()
+            if not connection.has_extn("starttls"):
+                raise _Refused("it does not offer STARTTLS; not sending without TLS")
+            connection.starttls(context=server.tls_context())
+            connection.ehlo()
+        if server.username:
+            connection.login(server.username, server.password or "")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 class SmtpTransport:
     """Sends a batch over a few connections at once (SMTP_CONNECTIONS threads, each keeping
     its own connection for the whole batch): most of a send is waiting for the server's
     replies, and waiting on several connections overlaps it. A server that cannot be reached
-    fails the rest of the batch at once rather than once per email."""
+    (or refuses the TLS or the login) fails the rest of the batch at once rather than once
+    per email."""
 
-    def __init__(self, smtp_url: str, envelope_sender: str) -> None:
+    def __init__(self, server: SmtpSettings, envelope_sender: str) -> None:
         self.envelope_sender = envelope_sender
-        parts = urlsplit(smtp_url)
-        if parts.scheme not in ("smtp", ""):
-            raise ValueError(f"CADENCY_SMTP_URL must be smtp://host:port, not {smtp_url!r}")
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 25
+        self.server = server
         self.unreachable: str | None = None
         self._local = threading.local()
         self._connections: list[SmtpConnection] = []
@@ -224,6 +381,12 @@ class MailboxTransport:
         self.now = now
 
     def submit(self, account_id: int, sender: str, email: Email) -> Future[None]:
+        done: Future[None] = Future()
+        try:
+            check_headers(sender, email)
+        except (ValueError, MessageError) as error:
+            done.set_exception(UndeliverableEmail(f"the message cannot be built: {error}"))
+            return done
         self.session.add(
             MailboxMessage(
                 account_id=account_id,
@@ -243,7 +406,6 @@ class MailboxTransport:
                 created_at=self.now,
             )
         )
-        done: Future[None] = Future()
         done.set_result(None)
         return done
 
@@ -276,10 +438,13 @@ class Dispatcher:
         self.batch_size = batch_size
         host = urlsplit(settings.base_url).hostname or "localhost"
         self.sender_address = f"billing@{host}"
+        # Read before anything is claimed: a wrong CADENCY_SMTP_URL fails the pass at once
+        # (logged, password redacted) instead of leaving a claimed batch `sending`.
+        self.smtp = SmtpSettings.from_url(settings.smtp_url) if settings.smtp_url else None
 
     def _transport(self, session: Session, now: datetime) -> Transport:
-        if self.settings.smtp_url:
-            return SmtpTransport(self.settings.smtp_url, self.sender_address)
+        if self.smtp is not None:
+            return SmtpTransport(self.smtp, self.sender_address)
         return MailboxTransport(session, now)
 
     def run(
@@ -487,10 +652,9 @@ class Dispatcher:
         try:
             outcome.result()
         except Exception as error:  # DeliveryFailed, or anything smtplib did not expect
-            if not isinstance(error, DeliveryFailed):
-                log.exception("sending email delivery %s failed", delivery.id)
             delivery.last_error = str(error)[:500]
-            if delivery.attempts > len(BACKOFF):
+            final = isinstance(error, UndeliverableEmail) or delivery.attempts > len(BACKOFF)
+            if final:
                 delivery.status = "failed"
                 delivery.next_attempt_at = None
                 summary.failed += 1
@@ -498,9 +662,34 @@ class Dispatcher:
                 delivery.status = "queued"
                 delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
                 summary.retrying += 1
+            _log_failure(delivery, error, final)
             return False
         summary.sent += 1
         return True
+
+
+def _log_failure(delivery: EmailDelivery, error: Exception, final: bool) -> None:
+    """One line per failed attempt: WARNING while it will be tried again, ERROR when it has
+    failed for good. The recipient's domain only, and never the body or SMTP credentials
+    (errors name the server, the user name and the server's reply)."""
+    # DeliveryFailed wraps what went wrong; its cause names the kind of failure.
+    cause = error.__cause__ if isinstance(error, DeliveryFailed) and error.__cause__ else error
+    domain = delivery.recipient.rpartition("@")[2]
+    outcome = "failed for good" if final else f"failed; next attempt at {delivery.next_attempt_at}"
+    log.log(
+        logging.ERROR if final else logging.WARNING,
+        "email delivery %s of account %s to ***@%s (%s, attempt %d) %s: %s: %s",
+        delivery.id,
+        delivery.account_id,
+        domain,
+        delivery.kind,
+        delivery.attempts,
+        outcome,
+        type(cause).__name__,
+        error,
+        # A traceback only for what the dispatcher did not expect (a bug, not the network).
+        exc_info=error if not isinstance(error, DeliveryFailed) else None,
+    )
 
 
 # Deliveries not yet settled: waiting for (another) attempt, or being sent right now.

@@ -16,6 +16,7 @@ from cadency.catalog.models import Product
 from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest, describe_validation_error
 from cadency.kit.repository import get_referenced, owned_by_id
+from cadency.kit.schemas import text_problem
 from cadency.plans import service as plans
 from cadency.portal.links import SESSION_LIFETIME, PortalLink, portal_link
 from cadency.portal.models import PortalConfiguration
@@ -235,6 +236,8 @@ def cancel(
         plans.commit_to_the_period(subscriptions.get(session, account, subscription_id))
     if reason not in cancellation.reasons:
         raise InvalidRequest("Choose a reason for canceling", param="reason")
+    if comment is not None and (problem := text_problem(comment, multiline=True)):
+        raise InvalidRequest(f"Invalid value for 'comment': {problem}", param="comment")
     request: dict[str, Any] = {
         "mode": cancellation.mode,
         "refund": cancellation.refund,

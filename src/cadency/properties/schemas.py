@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PlainValidator, StrictBool, StrictStr, WithJsonSchema
 
-from cadency.kit.schemas import Name, OptionalText, OutputModel, StrictModel
+from cadency.kit.schemas import Name, OptionalText, OutputModel, SingleLineText, StrictModel
 from cadency.properties.models import PropertyDefinition
 
 ObjectType = Literal["subscriptions", "contacts", "companies"]
@@ -27,9 +27,9 @@ PropertyName = Annotated[
     StrictStr,
     Field(pattern=NAME_PATTERN, examples=["tier"], description="Internal name; cannot change"),
 ]
-GroupName = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+GroupName = Annotated[SingleLineText, Field(min_length=1, max_length=100)]
 OptionValue = Annotated[
-    StrictStr,
+    SingleLineText,
     Field(
         min_length=1,
         max_length=255,

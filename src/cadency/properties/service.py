@@ -39,6 +39,7 @@ from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from cadency.kit.filters import CUSTOM_PREFIX, FilterGroup, Sort
 from cadency.kit.pagination import decode_cursor, encode_cursor
+from cadency.kit.schemas import text_problem
 from cadency.plans.limits import custom_property_limit
 from cadency.properties import patterns
 from cadency.properties.models import PropertyDefinition, PropertyValue
@@ -531,6 +532,8 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
     if field_type in TEXT_TYPES:
         if not isinstance(value, str):
             raise invalid("must be a string")
+        if problem := text_problem(value, multiline=field_type == "textarea"):
+            raise invalid(problem)
         if value == "":
             return None  # an empty text is no value, as in a cleared form field
         if definition.sensitive and value == SENSITIVE_MASK:

@@ -13,7 +13,9 @@ from cadency.kit.schemas import (
     DateStr,
     DocumentLanguage,
     Name,
+    OptionalText,
     OutputModel,
+    SingleLineText,
     StrictModel,
 )
 
@@ -39,21 +41,24 @@ PaymentTerms = Annotated[
         examples=["net_30"],
     ),
 ]
-ShortText = Annotated[StrictStr, Field(max_length=255)]
+ShortText = Annotated[SingleLineText, Field(max_length=255)]
+TaxId = Annotated[SingleLineText, Field(max_length=64)]
 
 
 class Address(StrictModel):
     line1: ShortText | None = None
     line2: ShortText | None = None
     city: ShortText | None = None
-    postal_code: Annotated[StrictStr, Field(max_length=32)] | None = None
+    postal_code: Annotated[SingleLineText, Field(max_length=32)] | None = None
     region: ShortText | None = None
     country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$")] | None = None
 
 
 class InvoiceSettings(StrictModel):
-    comments: Annotated[StrictStr, Field(max_length=5000)] | None = None
-    tax_ids: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=10)] = []
+    comments: OptionalText | None = None
+    tax_ids: Annotated[
+        list[Annotated[SingleLineText, Field(max_length=64)]], Field(max_length=10)
+    ] = []
     language: DocumentLanguage | None = Field(
         None, description="Unset: the billing contact's language, else the account's"
     )
@@ -128,7 +133,7 @@ class CancelRequest(StrictModel):
     cancel_at: DateStr | None = None
     refund: Literal["none", "prorated", "full"] = "none"
     reason: CancellationReason | None = None
-    comment: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    comment: OptionalText | None = None
 
 
 class SearchRequest(StrictModel):

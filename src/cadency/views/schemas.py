@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictBool, StrictStr
 
 from cadency.kit.filters import FilterGroups
-from cadency.kit.schemas import StrictModel
+from cadency.kit.schemas import SingleLineText, StrictModel
 
 MAX_COLUMNS = 50
 MAX_NAME = 100
@@ -26,22 +26,22 @@ class ViewCreate(StrictModel):
     against the account's properties there too."""
 
     object_type: Literal["subscriptions"] = "subscriptions"
-    name: Annotated[StrictStr, Field(max_length=MAX_NAME + 50)]
+    name: Annotated[SingleLineText, Field(max_length=MAX_NAME + 50)]
     shared: StrictBool = False
     filter_groups: FilterGroups = []
     columns: ColumnKeys = []
     sort_property: Annotated[StrictStr, Field(max_length=200)] | None = None
     sort_direction: Direction = "desc"
-    query: Annotated[StrictStr, Field(max_length=MAX_QUERY)] | None = None
+    query: Annotated[SingleLineText, Field(max_length=MAX_QUERY)] | None = None
 
 
 class ViewUpdate(StrictModel):
     """Changes to a view; fields left out stay as they are."""
 
-    name: Annotated[StrictStr, Field(max_length=MAX_NAME + 50)] | None = None
+    name: Annotated[SingleLineText, Field(max_length=MAX_NAME + 50)] | None = None
     shared: StrictBool | None = None
     filter_groups: FilterGroups | None = None
     columns: ColumnKeys | None = None
     sort_property: Annotated[StrictStr, Field(max_length=200)] | None = None
     sort_direction: Direction | None = None
-    query: Annotated[StrictStr, Field(max_length=MAX_QUERY)] | None = None
+    query: Annotated[SingleLineText, Field(max_length=MAX_QUERY)] | None = None
