@@ -190,3 +190,41 @@ def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
         kinds = dict(session.execute(select(Account.name, Account.kind)).all())
         assert kinds["Agency"] == "partner" and kinds["Bakkerij"] == "standard"
     engine.dispose()
+
+
+def test_api_keys_create_list_and_revoke(run: Any, api: Api) -> None:
+    made = run(
+        "api-keys",
+        "create",
+        "--account-id",
+        str(api.account_id),
+        "--name",
+        "Nightly export",
+        "--scope",
+        "subscriptions.export",
+        "--scope",
+        "subscriptions.view",
+    )
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert created["object"] == "api_key" and created["created_by"] == "cli"
+    assert created["scopes"] == ["subscriptions.view", "subscriptions.export"]
+    key = Api(client=api.client, account_id=api.account_id, key=created["key"])
+    assert key.get("/subscriptions").status_code == 200
+    assert key.get("/api-keys").status_code == 403
+
+    listed = json.loads(run("api-keys", "list", "--account-id", str(api.account_id)).stdout)
+    assert listed["data"][0]["id"] == created["id"]
+    assert created["key"] not in json.dumps(listed)
+
+    revoked = run("api-keys", "revoke", "--account-id", str(api.account_id), created["id"])
+    assert revoked.exit_code == 0, revoked.output
+    assert json.loads(revoked.stdout)["revoked_at"] is not None
+    assert key.get("/subscriptions").status_code == 401
+
+    bad = run(
+        "api-keys", "create", "--account-id", str(api.account_id), "--name", "x", "--scope", "nope"
+    )
+    assert bad.exit_code == 2 and "Unknown permission: 'nope'" in bad.stderr
+    missing = run("api-keys", "create", "--account-id", "1", "--name", "x")
+    assert missing.exit_code == 2 and "No such account" in missing.stderr

@@ -7,15 +7,17 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy.orm import Session
 
+from cadency.accounts.models import Account
 from cadency.config import Settings, load_settings
 from cadency.kit import migrate as migrations
 from cadency.kit.db import make_engine, make_session_factory
-from cadency.kit.errors import APIError
+from cadency.kit.errors import APIError, NotFound
 
 
 @contextmanager
@@ -30,13 +32,24 @@ def _session() -> Iterator[Session]:
         engine.dispose()
 
 
-def _fail(error: APIError) -> None:
+def _fail(error: APIError) -> NoReturn:
     click.echo(json.dumps(error.body()), err=True)
     sys.exit(2)
 
 
 def _print(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload))
+
+
+def _account(session: Session, account_id: int) -> Account:
+    """The account, or exit with a not-found error like the API's."""
+    from cadency.accounts import service
+
+    account = service.get_account(session, account_id)
+    if account is None:
+        _fail(NotFound(f"No such account: {account_id}"))
+    assert account is not None  # _fail exits
+    return account
 
 
 @click.group()
@@ -204,6 +217,7 @@ def create_account(
                 currency=currency,
                 language=language,
                 mode=mode,
+                created_by=service.CREATED_BY_CLI,
             )
             account.kind = kind
             result = {"account_id": account.id, "api_key": key}
@@ -235,15 +249,7 @@ def create_user(account_id: int, email: str, password: str, permissions: tuple[s
     from cadency.accounts import service
 
     with _session() as session:
-        account = service.get_account(session, account_id)
-        if account is None:
-            click.echo(
-                json.dumps(
-                    {"error": {"type": "not_found", "message": f"No such account: {account_id}"}}
-                ),
-                err=True,
-            )
-            sys.exit(2)
+        account = _account(session, account_id)
         try:
             user = service.create_user(
                 session, account, email=email, password=password, permissions=permissions
@@ -252,6 +258,91 @@ def create_user(account_id: int, email: str, password: str, permissions: tuple[s
             _fail(error)
         session.commit()
         _print({"user_id": user.id})
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """API keys of an account."""
+
+
+@api_keys.command("create")
+@click.option("--account-id", required=True, type=int)
+@click.option("--name", required=True)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A permission name; repeat for several. None: super_admin (every permission).",
+)
+@click.option(
+    "--expires-at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    help="UTC; from then on the key is refused.",
+)
+def create_api_key(
+    account_id: int, name: str, scopes: tuple[str, ...], expires_at: datetime | None
+) -> None:
+    """Make an API key; prints the create answer of POST /api-keys, with the secret in `key`
+    (shown this once)."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyCreated, ApiKeyOut
+
+    with _session() as session:
+        account = _account(session, account_id)
+        try:
+            key, secret = service.create_api_key(
+                session,
+                account,
+                name=name,
+                scopes=scopes or ["super_admin"],
+                created_by=service.CREATED_BY_CLI,
+                expires_at=expires_at.replace(tzinfo=UTC) if expires_at else None,
+            )
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        answer = ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), key=secret)
+        _print(answer.model_dump(mode="json"))
+
+
+@api_keys.command("list")
+@click.option("--account-id", required=True, type=int)
+def list_api_keys(account_id: int) -> None:
+    """Print the account's API keys (no secrets), newest first, as a JSON list."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyOut
+    from cadency.kit.pagination import MAX_LIMIT
+
+    with _session() as session:
+        account = _account(session, account_id)
+        keys: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            rows, has_more, cursor = service.list_api_keys(
+                session, account, limit=MAX_LIMIT, cursor=cursor
+            )
+            keys += [ApiKeyOut.of(key).model_dump(mode="json") for key in rows]
+            if not has_more:
+                break
+        _print({"object": "list", "data": keys})
+
+
+@api_keys.command("revoke")
+@click.option("--account-id", required=True, type=int)
+@click.argument("key_id")
+def revoke_api_key(account_id: int, key_id: str) -> None:
+    """Revoke an API key; prints it with its revoked_at."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyOut
+
+    with _session() as session:
+        account = _account(session, account_id)
+        try:
+            key = service.revoke_api_key(session, service.get_api_key(session, account, key_id))
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        _print(ApiKeyOut.of(key).model_dump(mode="json"))
 
 
 @main.command()
