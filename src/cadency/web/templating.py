@@ -14,7 +14,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cadency.web import i18n
+from cadency.web import i18n, sections
 
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +63,7 @@ def _build_environment() -> jinja2.Environment:
     )
     env.globals["languages"] = list(i18n.LANGUAGE_NAMES.items())
     env.globals["document_languages"] = list(i18n.DOCUMENT_LANGUAGE_NAMES.items())
+    env.globals["navigation"] = sections.navigation
     return env
 
 
