@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cadency.accounts import service
 from cadency.accounts.models import ApiKey
+from cadency.kit.idempotency import IdempotencyRecord
 from tests.conftest import Api
 
 
@@ -159,3 +160,19 @@ def test_last_used_is_written_at_most_once_a_minute(api: Api, db: Any) -> None:
     assert reader.get("/subscriptions").status_code == 200
     db.expire_all()
     assert db.scalar(select(ApiKey.last_used_at).where(ApiKey.id == created["id"])) >= first
+
+
+def test_the_secret_never_reaches_the_idempotency_records(api: Api, db: Any) -> None:
+    made = api.ok(
+        api.post(
+            "/api-keys",
+            {"name": "Retried", "scopes": ["subscriptions.view"]},
+            headers={"Idempotency-Key": "make-retried-key"},
+        )
+    )
+    stored = db.scalars(
+        select(IdempotencyRecord.response_body).where(
+            IdempotencyRecord.account_id == api.account_id
+        )
+    ).all()
+    assert not any(made["key"] in (body or "") for body in stored)

@@ -90,7 +90,8 @@ def list_api_keys(
     description=_KEYS_INTRO + "Make a key with a name, scopes (permission names, or "
     '["super_admin"]) and an optional expiry. The answer carries the secret in `key`: it is '
     "shown this once and stored only as a SHA-256 hash. A key cannot grant a permission its "
-    "creator lacks (403 naming it).",
+    "creator lacks (403 naming it). `Idempotency-Key` is not honoured here: replaying the "
+    "answer would mean storing the secret; a retried request makes a second key (revoke one).",
 )
 def create_api_key(
     body: ApiKeyCreate, ctx: ApiContext = Depends(requires(MANAGE_KEYS))
