@@ -176,3 +176,29 @@ def test_the_secret_never_reaches_the_idempotency_records(api: Api, db: Any) -> 
         )
     ).all()
     assert not any(made["key"] in (body or "") for body in stored)
+
+
+def test_a_key_without_the_view_permission_reads_no_records(
+    api: Api, api_with_scopes: Callable[..., Api]
+) -> None:
+    contact = api.ok(api.post("/contacts", {"email": "private@example.com"}))
+    billing_only = api_with_scopes("billing.edit")
+    for path in (
+        "/contacts",
+        f"/contacts/{contact['id']}",
+        f"/contacts/{contact['id']}/payment-methods",
+        "/companies",
+        "/deals",
+        "/quotes",
+        "/products",
+        "/tax-rates",
+        "/fees",
+        "/payment-links",
+        "/subscriptions",
+    ):
+        response = billing_only.get(path)
+        assert response.status_code == 403, (path, response.text)
+        assert "subscriptions.view" in response.json()["error"]["message"]
+    assert "private@example.com" not in billing_only.get("/contacts").text
+    # What it was made for still works.
+    assert billing_only.get("/account/settings").status_code == 200
