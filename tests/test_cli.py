@@ -228,3 +228,12 @@ def test_api_keys_create_list_and_revoke(run: Any, api: Api) -> None:
     assert bad.exit_code == 2 and "Unknown permission: 'nope'" in bad.stderr
     missing = run("api-keys", "create", "--account-id", "1", "--name", "x")
     assert missing.exit_code == 2 and "No such account" in missing.stderr
+
+
+def test_api_keys_create_with_an_expiry(run: Any, api: Api) -> None:
+    args = ["api-keys", "create", "--account-id", str(api.account_id), "--name", "Temp"]
+    made = run(*args, "--expires-at", "2999-01-01T12:00:00Z")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["expires_at"].startswith("2999-01-01T12:00:00")
+    past = run(*args, "--expires-at", "2001-01-01")
+    assert past.exit_code == 2 and "expires_at must be in the future" in past.stderr

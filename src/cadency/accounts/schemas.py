@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StrictInt, StrictStr
 
 from cadency.accounts.models import PERMISSIONS, ApiKey
-from cadency.kit.schemas import CurrencyCode, OutputModel, StrictModel
+from cadency.kit.schemas import CurrencyCode, Name, OutputModel, StrictModel
 
 RetryDay = Annotated[StrictInt, Field(ge=1, le=60)]
 
@@ -87,7 +87,7 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 class ApiKeyCreate(StrictModel):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    name: Name
     scopes: Annotated[list[StrictStr], Field(min_length=1, max_length=len(PERMISSIONS))] = Field(
         description="Permission names (" + ", ".join(PERMISSIONS) + "); a key cannot hold a "
         "permission its creator lacks"

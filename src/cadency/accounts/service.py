@@ -118,7 +118,7 @@ def create_account(
 
 # --- API keys ----------------------------------------------------------------------------------
 
-API_KEY_NAME_MAX = 100
+API_KEY_NAME_MAX = 255  # as every other name (kit.schemas.Name)
 # Enough for every integration an account runs; a runaway script stops here, not at the disk.
 MAX_ACTIVE_API_KEYS = 100
 # "Last used" is written at most this often per key, so reading through the API stays a read.
