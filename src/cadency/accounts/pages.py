@@ -223,7 +223,7 @@ def _users_page(
 
 
 @router.get("/settings/users/new")
-def new_user(request: Request, page: PageContext = Depends(reads("users"))) -> Response:
+def new_user(request: Request, page: PageContext = Depends(edits("users"))) -> Response:
     values = {"email": "", "permissions": ["subscriptions.view"]}
     return _user_form(request, page, None, values, {})
 
@@ -262,7 +262,7 @@ def create_user(
 
 @router.get("/settings/users/{user_id}")
 def edit_user(
-    request: Request, user_id: int, page: PageContext = Depends(reads("users"))
+    request: Request, user_id: int, page: PageContext = Depends(edits("users"))
 ) -> Response:
     user = service.get_user(page.session, page.account.id, user_id)
     values = {"email": user.email, "permissions": list(user.permissions)}
