@@ -251,3 +251,50 @@ def test_serve_points_links_at_the_port_it_listens_on(
     )
     assert configured.exit_code == 0, configured.output
     assert served["app"].state.settings.base_url == "https://bill.example"
+
+
+def test_api_keys_create_list_and_revoke(run: Any, api: Api) -> None:
+    made = run(
+        "api-keys",
+        "create",
+        "--account-id",
+        str(api.account_id),
+        "--name",
+        "Nightly export",
+        "--scope",
+        "subscriptions.export",
+        "--scope",
+        "subscriptions.view",
+    )
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert created["object"] == "api_key" and created["created_by"] == "cli"
+    assert created["scopes"] == ["subscriptions.view", "subscriptions.export"]
+    key = Api(client=api.client, account_id=api.account_id, key=created["key"])
+    assert key.get("/subscriptions").status_code == 200
+    assert key.get("/api-keys").status_code == 403
+
+    listed = json.loads(run("api-keys", "list", "--account-id", str(api.account_id)).stdout)
+    assert listed["data"][0]["id"] == created["id"]
+    assert created["key"] not in json.dumps(listed)
+
+    revoked = run("api-keys", "revoke", "--account-id", str(api.account_id), created["id"])
+    assert revoked.exit_code == 0, revoked.output
+    assert json.loads(revoked.stdout)["revoked_at"] is not None
+    assert key.get("/subscriptions").status_code == 401
+
+    bad = run(
+        "api-keys", "create", "--account-id", str(api.account_id), "--name", "x", "--scope", "nope"
+    )
+    assert bad.exit_code == 2 and "Unknown permission: 'nope'" in bad.stderr
+    missing = run("api-keys", "create", "--account-id", "1", "--name", "x")
+    assert missing.exit_code == 2 and "No such account" in missing.stderr
+
+
+def test_api_keys_create_with_an_expiry(run: Any, api: Api) -> None:
+    args = ["api-keys", "create", "--account-id", str(api.account_id), "--name", "Temp"]
+    made = run(*args, "--expires-at", "2999-01-01T12:00:00Z")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["expires_at"].startswith("2999-01-01T12:00:00")
+    past = run(*args, "--expires-at", "2001-01-01")
+    assert past.exit_code == 2 and "expires_at must be in the future" in past.stderr

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -221,6 +222,7 @@ def create_account(
                 currency=currency,
                 language=language,
                 mode=mode,
+                created_by=service.CREATED_BY_CLI,
             )
             account.kind = kind
             result = {"account_id": account.id, "api_key": key}
@@ -274,7 +276,6 @@ def clock_group() -> None:
 def advance_clock(account_id: int, to: str) -> None:
     """Move a test-mode account's clock forward (at most 5 years), running all work due until
     then; prints the clock and what ran, as POST /clock/advance answers."""
-    from datetime import datetime
 
     from cadency.billing import runner
     from cadency.kit import clock
@@ -299,6 +300,91 @@ def advance_clock(account_id: int, to: str) -> None:
                 "summary": summary,
             }
         )
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """API keys of an account."""
+
+
+@api_keys.command("create")
+@click.option("--account-id", required=True, type=int)
+@click.option("--name", required=True)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A permission name; repeat for several. None: super_admin (every permission).",
+)
+@click.option(
+    "--expires-at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    help="UTC; from then on the key is refused.",
+)
+def create_api_key(
+    account_id: int, name: str, scopes: tuple[str, ...], expires_at: datetime | None
+) -> None:
+    """Make an API key; prints the create answer of POST /api-keys, with the secret in `key`
+    (shown this once)."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyCreated, ApiKeyOut
+
+    with _session() as session:
+        account = _account(session, account_id)
+        try:
+            key, secret = service.create_api_key(
+                session,
+                account,
+                name=name,
+                scopes=scopes or ["super_admin"],
+                created_by=service.CREATED_BY_CLI,
+                expires_at=expires_at.replace(tzinfo=UTC) if expires_at else None,
+            )
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        answer = ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), key=secret)
+        _print(answer.model_dump(mode="json"))
+
+
+@api_keys.command("list")
+@click.option("--account-id", required=True, type=int)
+def list_api_keys(account_id: int) -> None:
+    """Print the account's API keys (no secrets), newest first, as a JSON list."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyOut
+    from cadency.kit.pagination import MAX_LIMIT
+
+    with _session() as session:
+        account = _account(session, account_id)
+        keys: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            rows, has_more, cursor = service.list_api_keys(
+                session, account, limit=MAX_LIMIT, cursor=cursor
+            )
+            keys += [ApiKeyOut.of(key).model_dump(mode="json") for key in rows]
+            if not has_more:
+                break
+        _print({"object": "list", "data": keys})
+
+
+@api_keys.command("revoke")
+@click.option("--account-id", required=True, type=int)
+@click.argument("key_id")
+def revoke_api_key(account_id: int, key_id: str) -> None:
+    """Revoke an API key; prints it with its revoked_at."""
+    from cadency.accounts import service
+    from cadency.accounts.schemas import ApiKeyOut
+
+    with _session() as session:
+        account = _account(session, account_id)
+        try:
+            key = service.revoke_api_key(session, service.get_api_key(session, account, key_id))
+        except APIError as error:
+            _fail(error)
+        session.commit()
+        _print(ApiKeyOut.of(key).model_dump(mode="json"))
 
 
 @main.command()

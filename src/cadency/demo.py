@@ -46,7 +46,7 @@ def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
     )
     if existing is not None:
         _key, api_key = accounts.create_api_key(
-            session, existing, name="Demo key", scopes=["super_admin"]
+            session, existing, name="Demo key", scopes=["super_admin"], created_by="cli"
         )
         owner = session.scalar(
             select(User).where(User.account_id == existing.id).order_by(User.id).limit(1)

@@ -114,3 +114,10 @@ class ApiKey(Base):
     scopes: Mapped[list[Any]]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Who made it: a user's email, the ID of the API key that made it, or "cli"; empty for keys
+    # made before this was recorded.
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    # Refreshed at most once a minute per key (accounts.auth), so reads stay reads.
+    last_used_at: Mapped[datetime | None]
+    # Real time, not the test clock: expiry is about security, not billing.
+    expires_at: Mapped[datetime | None]

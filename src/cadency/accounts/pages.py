@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -17,20 +18,20 @@ from starlette.datastructures import FormData
 from cadency.accounts import service
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
-from cadency.kit.periods import local_date
+from cadency.kit import clock
+from cadency.kit.periods import add_days, local_date, start_of_day_utc
 from cadency.plans import service as plans
 from cadency.web import i18n
-from cadency.web.auth import PageContext, page_context, page_requires
+from cadency.web.auth import PageContext, page_context
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
+from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-# Changing the account settings is the account's billing business (SPEC §2): super admins and
-# holders of `billing.edit` (PageContext.allows lets super admins through).
-EDIT_SETTINGS = "billing.edit"
-MANAGE_USERS = "super_admin"
+# Who opens and changes these pages: web/sections.py ("account", "users", "api_keys").
+EDIT_SETTINGS = SECTIONS["account"].edit
 
 PERMISSION_LABELS = {
     "subscriptions.view": N_("View subscriptions"),
@@ -83,7 +84,7 @@ def _choices(page: PageContext, labels: Mapping[str, str]) -> list[tuple[str, st
 
 
 @router.get("/settings/account")
-def account_settings(request: Request, page: PageContext = Depends(page_context)) -> Response:
+def account_settings(request: Request, page: PageContext = Depends(reads("account"))) -> Response:
     """Everyone signed in may read the settings; the form saves only for those who may edit."""
     return _settings_page(request, page, _settings_values(page.account), {})
 
@@ -92,7 +93,7 @@ def account_settings(request: Request, page: PageContext = Depends(page_context)
 def save_account_settings(
     request: Request,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT_SETTINGS)),
+    page: PageContext = Depends(edits("account")),
 ) -> Response:
     values: dict[str, Any] = {key: _raw(form, key) for key in _settings_values(page.account)}
     values["renewal_reminders"] = checked(form, "renewal_reminders")
@@ -207,7 +208,7 @@ def _settings_page(
 
 
 @router.get("/settings/users")
-def users(request: Request, page: PageContext = Depends(page_requires(MANAGE_USERS))) -> Response:
+def users(request: Request, page: PageContext = Depends(reads("users"))) -> Response:
     return _users_page(request, page)
 
 
@@ -226,9 +227,7 @@ def _users_page(
 
 
 @router.get("/settings/users/new")
-def new_user(
-    request: Request, page: PageContext = Depends(page_requires(MANAGE_USERS))
-) -> Response:
+def new_user(request: Request, page: PageContext = Depends(edits("users"))) -> Response:
     values = {"email": "", "permissions": ["subscriptions.view"]}
     return _user_form(request, page, None, values, {})
 
@@ -237,7 +236,7 @@ def new_user(
 def create_user(
     request: Request,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(MANAGE_USERS)),
+    page: PageContext = Depends(edits("users")),
 ) -> Response:
     permissions = _permissions(form)
     email = text(form, "email") or ""
@@ -267,7 +266,7 @@ def create_user(
 
 @router.get("/settings/users/{user_id}")
 def edit_user(
-    request: Request, user_id: int, page: PageContext = Depends(page_requires(MANAGE_USERS))
+    request: Request, user_id: int, page: PageContext = Depends(edits("users"))
 ) -> Response:
     user = service.get_user(page.session, page.account.id, user_id)
     values = {"email": user.email, "permissions": list(user.permissions)}
@@ -279,7 +278,7 @@ def save_user(
     request: Request,
     user_id: int,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(MANAGE_USERS)),
+    page: PageContext = Depends(edits("users")),
 ) -> Response:
     user = service.get_user(page.session, page.account.id, user_id)
     permissions = _permissions(form)
@@ -301,14 +300,14 @@ def save_user(
 
 @router.post("/settings/users/{user_id}/deactivate")
 def deactivate_user(
-    request: Request, user_id: int, page: PageContext = Depends(page_requires(MANAGE_USERS))
+    request: Request, user_id: int, page: PageContext = Depends(edits("users"))
 ) -> Response:
     return _set_active(request, page, user_id, active=False)
 
 
 @router.post("/settings/users/{user_id}/reactivate")
 def reactivate_user(
-    request: Request, user_id: int, page: PageContext = Depends(page_requires(MANAGE_USERS))
+    request: Request, user_id: int, page: PageContext = Depends(edits("users"))
 ) -> Response:
     return _set_active(request, page, user_id, active=True)
 
@@ -403,3 +402,123 @@ def _profile_page(
         "permission_labels": _choices(page, PERMISSION_LABELS),
     }
     return render(request, "accounts/profile.html", context, status_code=status_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# API keys (super admins; the same rules as POST /api-keys)
+
+
+@router.get("/settings/api-keys")
+def api_keys(request: Request, page: PageContext = Depends(reads("api_keys"))) -> Response:
+    return _api_keys_page(request, page)
+
+
+def _api_keys_page(request: Request, page: PageContext, status_code: int = 200) -> Response:
+    # A page holds every key: an account has at most MAX_ACTIVE_API_KEYS active ones.
+    rows, _more, _cursor = service.list_api_keys(
+        page.session, page.account, limit=service.MAX_ACTIVE_API_KEYS * 2, cursor=None
+    )
+    now = clock.real_now()
+    context = {
+        "keys": rows,
+        "expired": {key.id for key in rows if service.api_key_expired(key, now)},
+        "timezone": page.account.timezone,
+        "permission_labels": _choices(page, PERMISSION_LABELS),
+    }
+    return render(request, "accounts/api_keys.html", context, status_code=status_code)
+
+
+@router.get("/settings/api-keys/new")
+def new_api_key(request: Request, page: PageContext = Depends(edits("api_keys"))) -> Response:
+    values = {"name": "", "scopes": [], "expires_on": ""}
+    return _api_key_form(request, page, values, {})
+
+
+@router.post("/settings/api-keys/new")
+def create_api_key(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(edits("api_keys")),
+) -> Response:
+    name = text(form, "name") or ""
+    scopes = [v for v in form.getlist("scopes") if isinstance(v, str)]
+    expires_on = _raw(form, "expires_on")
+    values = {"name": name, "scopes": scopes, "expires_on": expires_on}
+    try:
+        expires_at = _expiry(page, expires_on)
+        required: FormErrors = {}
+        if not name.strip():
+            required["name"] = page.gettext("This field is required.")
+        if not scopes:
+            required["scopes"] = page.gettext("Choose at least one permission.")
+        if required:
+            raise FormInvalid(required)
+        key, secret = attempt(
+            lambda: service.create_api_key(
+                page.session,
+                page.account,
+                name=name,
+                scopes=scopes,
+                created_by=page.user.email,
+                creator_permissions=sorted(page.permissions),
+                expires_at=expires_at,
+            )
+        )
+    except FormInvalid as invalid:
+        page.session.rollback()
+        errors = _shown_errors(invalid.errors, {"name", "scopes", "expires_on"})
+        return _api_key_form(request, page, values, errors, status_code=422)
+    page.session.commit()
+    # The secret is on this page only (not in a redirect, a cookie or a log): shown once.
+    context = {"key": key, "secret": secret}
+    return render(
+        request,
+        "accounts/api_key_created.html",
+        context,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/settings/api-keys/{key_id}/revoke")
+def revoke_api_key(
+    request: Request, key_id: str, page: PageContext = Depends(edits("api_keys"))
+) -> Response:
+    key = service.get_api_key(page.session, page.account, key_id)
+    service.revoke_api_key(page.session, key)
+    page.session.commit()
+    message = page.gettext("The API key %(name)s was revoked.") % {"name": key.name}
+    return redirect("/settings/api-keys", flash=message)
+
+
+def _expiry(page: PageContext, expires_on: str) -> datetime | None:
+    """The form's last day (in the account's time zone) as the instant the key stops working:
+    the start of the next day."""
+    if not expires_on:
+        return None
+    try:
+        last_day = date.fromisoformat(expires_on)
+    except ValueError:
+        raise FormInvalid(
+            {"expires_on": page.gettext("Enter a date such as 2030-12-31.")}
+        ) from None
+    if last_day < local_date(clock.real_now(), page.account.timezone):
+        raise FormInvalid({"expires_on": page.gettext("Choose today or a later day.")})
+    return start_of_day_utc(add_days(last_day, 1), page.account.timezone)
+
+
+def _api_key_form(
+    request: Request,
+    page: PageContext,
+    values: Mapping[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "values": values,
+        "errors": errors,
+        "scope_choices": [
+            (key, page.gettext(PERMISSION_LABELS[key]), page.gettext(PERMISSION_HINTS[key]))
+            for key in PERMISSIONS
+        ],
+    }
+    return render(request, "accounts/api_key_form.html", context, status_code=status_code)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import AwareDatetime, Field, StrictInt, StrictStr
 
-from cadency.kit.schemas import CurrencyCode, OutputModel, SingleLineText, StrictModel
+from cadency.accounts.models import PERMISSIONS, ApiKey
+from cadency.kit.schemas import CurrencyCode, Name, OutputModel, SingleLineText, StrictModel
 
 RetryDay = Annotated[StrictInt, Field(ge=1, le=60)]
 
@@ -35,4 +37,61 @@ class AccountSettingsUpdate(StrictModel):
     dunning_invoice_action: Literal["mark_uncollectible", "leave_open"] | None = None
     invoice_number_prefix: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9-]{1,12}$")] | None = (
         None
+    )
+
+
+class ApiKeyOut(OutputModel):
+    """An API key as listed: never its secret (only its first characters, `prefix`)."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    scopes: list[str] = Field(
+        description='Permission names the key holds, or ["super_admin"] for every permission'
+    )
+    prefix: str = Field(description="The secret's first characters, to recognise the key")
+    created_at: datetime
+    created_by: str | None = Field(
+        description="The email of the user who made the key, the ID of the API key that made "
+        'it, or "cli" for the operator\'s command line; null for keys older than this field'
+    )
+    last_used_at: datetime | None = Field(
+        description="When the key last authenticated a request, to the minute (it is not "
+        "rewritten more than once a minute)"
+    )
+    expires_at: datetime | None = Field(
+        description="From this instant (real time, also in test mode) the key is refused with "
+        "401; null: it does not expire"
+    )
+    revoked_at: datetime | None = Field(
+        description="When the key was revoked; a revoked key is refused with 401"
+    )
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            name=key.name,
+            scopes=list(key.scopes),
+            prefix=key.key_prefix,
+            created_at=key.created_at,
+            created_by=key.created_by,
+            last_used_at=key.last_used_at,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The secret. It is shown in this answer only: store it now")
+
+
+class ApiKeyCreate(StrictModel):
+    name: Name
+    scopes: Annotated[list[StrictStr], Field(min_length=1, max_length=len(PERMISSIONS))] = Field(
+        description="Permission names (" + ", ".join(PERMISSIONS) + "); a key cannot hold a "
+        "permission its creator lacks"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="Optional: when the key stops working (must be in the future)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -23,8 +23,10 @@ from cadency.accounts.models import (
     UserSession,
 )
 from cadency.kit import clock, money
-from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from cadency.kit.ids import new_id
+from cadency.kit.pagination import paginate
+from cadency.kit.repository import get_owned
 from cadency.kit.schemas import text_problem
 
 LANGUAGES = {"en": "en-US", "nl": "nl-NL", "da": "da-DK", "de": "de-DE"}
@@ -71,6 +73,7 @@ def create_account(
     currency: str = "USD",
     language: str = "en",
     mode: str = "test",
+    created_by: str | None = None,
 ) -> tuple[Account, str]:
     """Create an account and its first API key (all permissions). Returns (account, secret)."""
     if not name.strip():
@@ -111,14 +114,65 @@ def create_account(
     else:
         counter.last_account_id = account.id
     session.flush()
-    _key, secret = create_api_key(session, account, name="Default key", scopes=["super_admin"])
+    _key, secret = create_api_key(
+        session, account, name="Default key", scopes=["super_admin"], created_by=created_by
+    )
     return account, secret
 
 
+# --- API keys ----------------------------------------------------------------------------------
+
+API_KEY_NAME_MAX = 255  # as every other name (kit.schemas.Name)
+# Enough for every integration an account runs; a runaway script stops here, not at the disk.
+MAX_ACTIVE_API_KEYS = 100
+# "Last used" is written at most this often per key, so reading through the API stays a read.
+LAST_USED_PRECISION = timedelta(minutes=1)
+# Who made a key when no user or key did: the operator's command line.
+CREATED_BY_CLI = "cli"
+
+
 def create_api_key(
-    session: Session, account: Account, *, name: str, scopes: Sequence[str]
+    session: Session,
+    account: Account,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    created_by: str | None = None,
+    creator_permissions: Sequence[str] | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    _check_permissions(scopes, "scopes")
+    """Make an API key; returns (key, secret). Only the secret's SHA-256 is kept, so the
+    secret is shown to its maker once. A creator (user or key, by its `creator_permissions`)
+    cannot hand out a permission it lacks."""
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("The API key needs a name", param="name")
+    if len(name) > API_KEY_NAME_MAX:
+        raise InvalidRequest(f"The name is longer than {API_KEY_NAME_MAX} characters", param="name")
+    wanted = _normalised_permissions(scopes, "scopes")
+    if not wanted:
+        raise InvalidRequest("Choose at least one scope", param="scopes")
+    if "super_admin" in wanted:
+        wanted = ["super_admin"]  # it already holds every other permission
+    if creator_permissions is not None and "super_admin" not in creator_permissions:
+        for scope in wanted:
+            if scope not in creator_permissions:
+                raise PermissionDenied(
+                    f"You cannot grant the '{scope}' permission: you do not have it",
+                    param="scopes",
+                )
+    now = clock.real_now()
+    if expires_at is not None and expires_at <= now:
+        raise InvalidRequest("expires_at must be in the future", param="expires_at")
+    active = session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.account_id == account.id, ApiKey.revoked_at.is_(None))
+    )
+    if (active or 0) >= MAX_ACTIVE_API_KEYS:
+        raise Conflict(
+            f"The account already has {MAX_ACTIVE_API_KEYS} active API keys; revoke one first"
+        )
     secret = f"cad_{account.mode}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
         id=new_id("key"),
@@ -126,8 +180,10 @@ def create_api_key(
         name=name,
         key_hash=hash_api_key(secret),
         key_prefix=secret[:14],
-        scopes=list(scopes),
-        created_at=clock.real_now(),
+        scopes=wanted,
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires_at,
     )
     session.add(key)
     session.flush()
@@ -135,12 +191,46 @@ def create_api_key(
 
 
 def find_api_key(session: Session, secret: str) -> tuple[ApiKey, Account] | None:
+    """The key with this secret and its account, unless revoked (expired keys are found, so
+    the caller can say that they expired)."""
     row = session.execute(
         select(ApiKey, Account)
         .join(Account, Account.id == ApiKey.account_id)
         .where(ApiKey.key_hash == hash_api_key(secret), ApiKey.revoked_at.is_(None))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def api_key_expired(key: ApiKey, now: datetime) -> bool:
+    return key.expires_at is not None and key.expires_at <= now
+
+
+def note_api_key_use(key: ApiKey, now: datetime) -> bool:
+    """Record that the key was used; True when that changed the row (at most once a minute)."""
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_PRECISION:
+        return False
+    key.last_used_at = now
+    return True
+
+
+def list_api_keys(
+    session: Session, account: Account, *, limit: int, cursor: str | None
+) -> tuple[Sequence[ApiKey], bool, str | None]:
+    """The account's keys, revoked ones included, newest first."""
+    query = select(ApiKey).where(ApiKey.account_id == account.id)
+    return paginate(session, query, ApiKey.id, limit=limit, cursor=cursor)
+
+
+def get_api_key(session: Session, account: Account, key_id: str) -> ApiKey:
+    return get_owned(session, ApiKey, account.id, key_id, "API key")
+
+
+def revoke_api_key(session: Session, key: ApiKey) -> ApiKey:
+    """Revoke a key; the next request with it is refused. Revoking twice changes nothing."""
+    if key.revoked_at is None:
+        key.revoked_at = clock.real_now()
+        session.flush()
+    return key
 
 
 def _check_permissions(permissions: Sequence[str], param: str) -> None:
@@ -308,10 +398,10 @@ def get_user(session: Session, account_id: int, user_id: int) -> User:
     return user
 
 
-def _normalised_permissions(permissions: Sequence[str]) -> list[str]:
+def _normalised_permissions(permissions: Sequence[str], param: str = "permissions") -> list[str]:
     """Known permissions, each once, in the order of PERMISSIONS (so lists compare and read
     the same everywhere)."""
-    _check_permissions(permissions, "permissions")
+    _check_permissions(permissions, param)
     return [permission for permission in PERMISSIONS if permission in permissions]
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from cadency.accounts.auth import ApiContext, api_context, requires
+from cadency.accounts.auth import ApiContext, requires
 from cadency.catalog import service
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.catalog.schemas import (
@@ -19,6 +19,9 @@ from cadency.kit.repository import get_owned
 from cadency.kit.schemas import ListResponse
 
 router = APIRouter(tags=["catalog"])
+# Reading records needs subscriptions.view, as on the pages: a key scoped to something else
+# (billing.edit, say) does not see the account's contacts or catalog.
+VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 
 
@@ -31,7 +34,7 @@ def create_product(body: ProductCreate, ctx: ApiContext = Depends(requires(EDIT)
 
 @router.get("/products", response_model=ListResponse[ProductOut])
 def list_products(
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     archived: bool | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -45,7 +48,7 @@ def list_products(
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: str, ctx: ApiContext = Depends(api_context)) -> ProductOut:
+def get_product(product_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> ProductOut:
     return ProductOut.of(get_owned(ctx.session, Product, ctx.account.id, product_id, "product"))
 
 
@@ -69,7 +72,7 @@ def create_tax_rate(body: TaxRateCreate, ctx: ApiContext = Depends(requires(EDIT
 
 @router.get("/tax-rates", response_model=ListResponse[TaxRateOut])
 def list_tax_rates(
-    ctx: ApiContext = Depends(api_context), limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    ctx: ApiContext = Depends(requires(VIEW)), limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> ListResponse[TaxRateOut]:
     rows, has_more, next_cursor = service.list_tax_rates(
         ctx.session, ctx.account, limit=limit, cursor=cursor
@@ -80,7 +83,7 @@ def list_tax_rates(
 
 
 @router.get("/tax-rates/{tax_rate_id}", response_model=TaxRateOut)
-def get_tax_rate(tax_rate_id: str, ctx: ApiContext = Depends(api_context)) -> TaxRateOut:
+def get_tax_rate(tax_rate_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> TaxRateOut:
     return TaxRateOut.of(get_owned(ctx.session, TaxRate, ctx.account.id, tax_rate_id, "tax rate"))
 
 
@@ -93,7 +96,7 @@ def create_fee(body: FeeCreate, ctx: ApiContext = Depends(requires(EDIT))) -> Fe
 
 @router.get("/fees", response_model=ListResponse[FeeOut])
 def list_fees(
-    ctx: ApiContext = Depends(api_context), limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+    ctx: ApiContext = Depends(requires(VIEW)), limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> ListResponse[FeeOut]:
     rows, has_more, next_cursor = service.list_fees(
         ctx.session, ctx.account, limit=limit, cursor=cursor
@@ -104,5 +107,5 @@ def list_fees(
 
 
 @router.get("/fees/{fee_id}", response_model=FeeOut)
-def get_fee(fee_id: str, ctx: ApiContext = Depends(api_context)) -> FeeOut:
+def get_fee(fee_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> FeeOut:
     return FeeOut.of(get_owned(ctx.session, Fee, ctx.account.id, fee_id, "fee"))

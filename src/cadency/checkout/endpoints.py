@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from cadency.accounts.auth import ApiContext, api_context, requires
+from cadency.accounts.auth import ApiContext, requires
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.checkout import conversion, service
 from cadency.checkout.schemas import (
@@ -21,6 +21,9 @@ from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.schemas import ErrorResponse, ListResponse
 
 router = APIRouter(tags=["checkout"])
+# Reading records needs subscriptions.view, as on the pages: a key scoped to something else
+# (billing.edit, say) does not see the account's contacts or catalog.
+VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 PAYMENT_FAILED: dict[int | str, dict[str, Any]] = {
     402: {"model": ErrorResponse, "description": "The card was declined or the charge failed"}
@@ -48,7 +51,7 @@ def create_payment_link(
 @router.get("/payment-links", response_model=ListResponse[PaymentLinkOut])
 def list_payment_links(
     request: Request,
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     active: bool | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -66,7 +69,7 @@ def list_payment_links(
 
 @router.get("/payment-links/{payment_link_id}", response_model=PaymentLinkOut)
 def get_payment_link(
-    payment_link_id: str, request: Request, ctx: ApiContext = Depends(api_context)
+    payment_link_id: str, request: Request, ctx: ApiContext = Depends(requires(VIEW))
 ) -> PaymentLinkOut:
     link = service.get_link(ctx.session, ctx.account, payment_link_id)
     return PaymentLinkOut.of(link, _base_url(request))

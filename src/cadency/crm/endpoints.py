@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from cadency.accounts.auth import ApiContext, api_context, requires
+from cadency.accounts.auth import ApiContext, requires
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.crm import service
 from cadency.crm.models import Company, Contact, Deal, Quote
@@ -26,6 +26,9 @@ from cadency.kit.schemas import ListResponse
 from cadency.properties.service import VIEW_SENSITIVE
 
 router = APIRouter(tags=["crm"])
+# Reading records needs subscriptions.view, as on the pages: a key scoped to something else
+# (billing.edit, say) does not see the account's contacts or catalog.
+VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 
 
@@ -63,7 +66,7 @@ def create_contact(body: ContactCreate, ctx: ApiContext = Depends(requires(EDIT)
 
 @router.get("/contacts", response_model=ListResponse[ContactOut])
 def list_contacts(
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     email: str | None = Query(None, max_length=320, description="Exact, case-insensitive"),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -82,7 +85,7 @@ def list_contacts(
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
-def get_contact(contact_id: str, ctx: ApiContext = Depends(api_context)) -> ContactOut:
+def get_contact(contact_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> ContactOut:
     return _contact_out(ctx, get_owned(ctx.session, Contact, ctx.account.id, contact_id, "contact"))
 
 
@@ -110,7 +113,7 @@ def create_company(body: CompanyCreate, ctx: ApiContext = Depends(requires(EDIT)
 
 @router.get("/companies", response_model=ListResponse[CompanyOut])
 def list_companies(
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     domain: str | None = Query(None, max_length=253),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
@@ -129,7 +132,7 @@ def list_companies(
 
 
 @router.get("/companies/{company_id}", response_model=CompanyOut)
-def get_company(company_id: str, ctx: ApiContext = Depends(api_context)) -> CompanyOut:
+def get_company(company_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> CompanyOut:
     return _company_out(ctx, get_owned(ctx.session, Company, ctx.account.id, company_id, "company"))
 
 
@@ -159,7 +162,7 @@ def create_deal(body: DealCreate, ctx: ApiContext = Depends(requires(EDIT))) -> 
 
 @router.get("/deals", response_model=ListResponse[DealOut])
 def list_deals(
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     contact_id: str | None = Query(None, max_length=40),
     company_id: str | None = Query(None, max_length=40),
     stage: DealStage | None = None,
@@ -182,7 +185,7 @@ def list_deals(
 
 
 @router.get("/deals/{deal_id}", response_model=DealOut)
-def get_deal(deal_id: str, ctx: ApiContext = Depends(api_context)) -> DealOut:
+def get_deal(deal_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> DealOut:
     return _deal_out(ctx, get_owned(ctx.session, Deal, ctx.account.id, deal_id, "deal"))
 
 
@@ -200,7 +203,7 @@ def create_quote(body: QuoteCreate, ctx: ApiContext = Depends(requires(EDIT))) -
 
 @router.get("/quotes", response_model=ListResponse[QuoteOut])
 def list_quotes(
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     status: QuoteStatus | None = None,
     deal_id: str | None = Query(None, max_length=40),
     contact_id: str | None = Query(None, max_length=40),
@@ -223,7 +226,7 @@ def list_quotes(
 
 
 @router.get("/quotes/{quote_id}", response_model=QuoteOut)
-def get_quote(quote_id: str, ctx: ApiContext = Depends(api_context)) -> QuoteOut:
+def get_quote(quote_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> QuoteOut:
     return _quote_out(ctx, get_owned(ctx.session, Quote, ctx.account.id, quote_id, "quote"))
 
 

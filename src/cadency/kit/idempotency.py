@@ -22,6 +22,8 @@ from cadency.kit.db import Base
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 _METHODS = {"POST", "PATCH", "DELETE"}
+# Answers that carry a secret shown once (a new API key): never stored, so never replayed.
+SECRET_ANSWERS = frozenset({("POST", "/api/v1/api-keys")})
 
 
 class IdempotencyRecord(Base):
@@ -70,6 +72,7 @@ class IdempotencyMiddleware:
         auth = headers.get("authorization", "")
         if (
             key is None
+            or (scope["method"], scope["path"].rstrip("/")) in SECRET_ANSWERS
             or not scope["path"].startswith("/api/")
             or not auth.lower().startswith("bearer ")
         ):

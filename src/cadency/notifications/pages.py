@@ -7,20 +7,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from cadency.notifications import service
-from cadency.web.auth import PageContext, page_requires
+from cadency.web.auth import PageContext
+from cadency.web.sections import reads
 from cadency.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-# Emails hold buyers' details and signed links: the account's super admins only.
-READ_MAILBOX = "super_admin"
 
 
 @router.get("/settings/mailbox")
 def mailbox(
     request: Request,
     before: int | None = None,
-    page: PageContext = Depends(page_requires(READ_MAILBOX)),
+    page: PageContext = Depends(reads("mailbox")),
 ) -> Response:
     found = service.list_mailbox(page.session, page.account, before=before)
     context = {
@@ -35,7 +33,7 @@ def mailbox(
 def mailbox_message(
     request: Request,
     message_id: int,
-    page: PageContext = Depends(page_requires(READ_MAILBOX)),
+    page: PageContext = Depends(reads("mailbox")),
 ) -> Response:
     message = service.get_mailbox_message(page.session, page.account, message_id)
     return render(request, "notifications/mailbox_message.html", {"message": message})

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from cadency.accounts.auth import ApiContext, api_context, requires
+from cadency.accounts.auth import ApiContext, requires
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
@@ -15,6 +15,9 @@ from cadency.payments.models import Payment
 from cadency.payments.schemas import PaymentMethodCreate, PaymentMethodOut, PaymentOut
 
 router = APIRouter(tags=["payments"])
+# Reading records needs subscriptions.view, as on the pages: a key scoped to something else
+# (billing.edit, say) does not see the account's contacts or catalog.
+VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 
 
@@ -30,7 +33,7 @@ def attach_payment_method(
 @router.get("/contacts/{contact_id}/payment-methods", response_model=ListResponse[PaymentMethodOut])
 def list_payment_methods(
     contact_id: str,
-    ctx: ApiContext = Depends(api_context),
+    ctx: ApiContext = Depends(requires(VIEW)),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[PaymentMethodOut]:
@@ -44,7 +47,7 @@ def list_payment_methods(
 
 @router.get("/payment-methods/{payment_method_id}", response_model=PaymentMethodOut)
 def get_payment_method(
-    payment_method_id: str, ctx: ApiContext = Depends(api_context)
+    payment_method_id: str, ctx: ApiContext = Depends(requires(VIEW))
 ) -> PaymentMethodOut:
     return PaymentMethodOut.of(
         service.get_payment_method(ctx.session, ctx.account, payment_method_id)

@@ -18,13 +18,13 @@ from cadency.plans import service
 from cadency.plans.limits import CurrentPlan, current_plan
 from cadency.portal.links import SESSION_LIFETIME, portal_link
 from cadency.subscriptions.display import badge
-from cadency.web.auth import SESSION_COOKIE, PageContext, page_requires
+from cadency.web.auth import SESSION_COOKIE, PageContext
 from cadency.web.forms import form_data
+from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
-VIEW = "subscriptions.view"
-EDIT = "billing.edit"
+EDIT = SECTIONS["billing"].edit
 
 
 def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
@@ -76,13 +76,13 @@ def _page(request: Request, page: PageContext, status_code: int = 200, **extra: 
 
 @router.get("/settings/billing")
 def account_and_billing(
-    request: Request, page: PageContext = Depends(page_requires(VIEW))
+    request: Request, page: PageContext = Depends(reads("billing"))
 ) -> Response:
     return _page(request, page)
 
 
 @router.post("/settings/billing/portal")
-def open_portal(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+def open_portal(request: Request, page: PageContext = Depends(edits("billing"))) -> Response:
     """Into the operator's billing portal for this account's plan (a fresh signed link)."""
     current = current_plan(page.session, page.account)
     if current is None or current.subscription is None:
@@ -103,7 +103,7 @@ def open_portal(request: Request, page: PageContext = Depends(page_requires(EDIT
 def assign_seat(
     request: Request,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
+    page: PageContext = Depends(edits("billing")),
 ) -> Response:
     return _seat_action(request, page, form, assign=True)
 
@@ -112,13 +112,13 @@ def assign_seat(
 def unassign_seat(
     request: Request,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
+    page: PageContext = Depends(edits("billing")),
 ) -> Response:
     return _seat_action(request, page, form, assign=False)
 
 
 @router.post("/settings/billing/end-trial")
-def end_trial(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+def end_trial(request: Request, page: PageContext = Depends(edits("billing"))) -> Response:
     try:
         service.end_trial(page.session, page.account)
     except APIError as exc:
@@ -132,7 +132,7 @@ def end_trial(request: Request, page: PageContext = Depends(page_requires(EDIT))
 def delete_account(
     request: Request,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
+    page: PageContext = Depends(edits("billing")),
 ) -> Response:
     """Delete a free account for good, once its ID is typed (SPEC §9); everyone is signed out,
     as their users and sessions are gone with it."""

@@ -37,6 +37,7 @@ from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.web import i18n, labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
+from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -439,7 +440,7 @@ def open_portal_link(
     return render(request, "portal/link.html", context)
 
 
-SETTINGS = "billing.edit"
+SETTINGS = SECTIONS["portal"].edit
 
 
 def _settings_page(
@@ -478,15 +479,13 @@ def _values(features: PortalFeatures) -> dict[str, Any]:
 
 
 @router.get("/settings/portal")
-def portal_settings(
-    request: Request, page: PageContext = Depends(page_requires("subscriptions.view"))
-) -> Response:
+def portal_settings(request: Request, page: PageContext = Depends(reads("portal"))) -> Response:
     return _settings_page(request, page)
 
 
 @router.post("/settings/portal")
 async def save_portal_settings(
-    request: Request, page: PageContext = Depends(page_requires(SETTINGS))
+    request: Request, page: PageContext = Depends(edits("portal"))
 ) -> Response:
     form = await request.form()
     body = {

@@ -14,15 +14,15 @@ from starlette.datastructures import FormData
 from cadency.properties import patterns, service
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
-from cadency.web.auth import PageContext, page_requires
+from cadency.web.auth import PageContext
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
+from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-VIEW = "subscriptions.view"
-EDIT = "properties.edit"
+EDIT = SECTIONS["properties"].edit
 PAGE_SIZE = 100
 
 OBJECT_TYPE_LABELS = {
@@ -79,7 +79,7 @@ def _object_type(object_type: str) -> str:
 
 
 @router.get("/settings/properties")
-def properties_home(request: Request, page: PageContext = Depends(page_requires(VIEW))) -> Response:
+def properties_home(request: Request, page: PageContext = Depends(reads("properties"))) -> Response:
     return _list_page(request, page, "subscriptions", None)
 
 
@@ -88,7 +88,7 @@ def list_properties(
     request: Request,
     object_type: str,
     cursor: str | None = None,
-    page: PageContext = Depends(page_requires(VIEW)),
+    page: PageContext = Depends(reads("properties")),
 ) -> Response:
     return _list_page(request, page, _object_type(object_type), cursor)
 
@@ -153,7 +153,7 @@ def _common(page: PageContext, object_type: str) -> dict[str, Any]:
 
 @router.get("/settings/properties/{object_type}/new")
 def new_property(
-    request: Request, object_type: str, page: PageContext = Depends(page_requires(EDIT))
+    request: Request, object_type: str, page: PageContext = Depends(edits("properties"))
 ) -> Response:
     object_type = _object_type(object_type)
     values: dict[str, Any] = {
@@ -174,7 +174,7 @@ def create_property(
     request: Request,
     object_type: str,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
+    page: PageContext = Depends(edits("properties")),
 ) -> Response:
     object_type = _object_type(object_type)
     values = _submitted(form, text(form, "field_type"))
@@ -205,7 +205,7 @@ def create_property(
 
 @router.get("/settings/properties/{object_type}/{name}/edit")
 def edit_property(
-    request: Request, object_type: str, name: str, page: PageContext = Depends(page_requires(VIEW))
+    request: Request, object_type: str, name: str, page: PageContext = Depends(reads("properties"))
 ) -> Response:
     """Everyone who may see properties may open one; only `properties.edit` gets a form that
     saves (the others see it read-only)."""
@@ -233,7 +233,7 @@ def update_property(
     object_type: str,
     name: str,
     form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
+    page: PageContext = Depends(edits("properties")),
 ) -> Response:
     object_type = _object_type(object_type)
     definition = service.get_definition(page.session, page.account.id, object_type, name)
@@ -279,7 +279,7 @@ def _require(page: PageContext, values: Mapping[str, Any], messages: Mapping[str
 
 @router.post("/settings/properties/{object_type}/{name}/delete")
 def delete_property(
-    object_type: str, name: str, page: PageContext = Depends(page_requires(EDIT))
+    object_type: str, name: str, page: PageContext = Depends(edits("properties"))
 ) -> Response:
     object_type = _object_type(object_type)
     definition = service.get_definition(page.session, page.account.id, object_type, name)

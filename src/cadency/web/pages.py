@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service as account_service
 from cadency.accounts.auth import get_session
-from cadency.web import i18n
+from cadency.web import i18n, sections
 from cadency.web.auth import (
     SESSION_COOKIE,
     LoginRequired,
@@ -26,12 +26,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def _safe_next(url: str | None) -> str:
-    """Only paths on this site: a login link must not send the user elsewhere."""
+    """Only paths on this site: a login link must not send the user elsewhere. Without one,
+    "/": the first section the user can open."""
     if not url:
-        return "/subscriptions"
+        return "/"
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//"):
-        return "/subscriptions"
+        return "/"
     return url
 
 
@@ -42,8 +43,9 @@ def _public_language(request: Request) -> str:
 
 
 @router.get("/")
-def home() -> Response:
-    return RedirectResponse("/subscriptions", status_code=303)
+def home(page: PageContext = Depends(page_context)) -> Response:
+    # Not every user may see subscriptions: the first section this user can open.
+    return RedirectResponse(sections.home_path(page), status_code=303)
 
 
 @router.get("/login")

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cadency.properties.service import MaskedValue
-from cadency.web import i18n
+from cadency.web import i18n, sections
 
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,7 @@ def _build_environment() -> jinja2.Environment:
     env.globals["document_languages"] = list(i18n.DOCUMENT_LANGUAGE_NAMES.items())
     # `{% if value is masked %}`: a sensitive property value the user may not see.
     env.tests["masked"] = lambda value: isinstance(value, MaskedValue)
+    env.globals["navigation"] = sections.navigation
     return env
 
 
