@@ -72,7 +72,7 @@ def test_api_counts_down_per_key_then_answers_429(
     refused = limited.post("/api/v1/products", json={"name": "Beans"}, headers=auth)
     assert refused.status_code == 429
     assert refused.json()["error"]["type"] == "rate_limit"
-    assert "3 per minute" in refused.json()["error"]["message"]
+    assert "the limit is 3 per minute for this API key" in refused.json()["error"]["message"]
     assert refused.headers["Retry-After"] == "40"
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert refused.headers["RateLimit-Reset"] == "40"
@@ -103,6 +103,16 @@ class limited_app_key:
 
     def __exit__(self, *args: object) -> None:
         return None
+
+
+def test_requests_without_a_key_count_per_address(
+    database_url: str, clock: time_machine.Coordinates
+) -> None:
+    stranger = visitor(limited_app(database_url, api_limit_per_key="2 per minute"))
+    statuses = [stranger.get("/api/v1/products").status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    message = stranger.get("/api/v1/products").json()["error"]["message"]
+    assert "requests without an API key" in message
 
 
 def test_two_servers_share_the_counters(

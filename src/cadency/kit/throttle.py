@@ -206,11 +206,8 @@ class ApiRateLimit:
             return
         authorization = Headers(scope=scope).get("authorization", "")
         scheme, _, token = authorization.partition(" ")
-        who = (
-            "key:" + identifier(token.strip())
-            if scheme.lower() == "bearer" and token.strip()
-            else "address:" + client_address(scope)
-        )
+        keyed = scheme.lower() == "bearer" and bool(token.strip())
+        who = "key:" + identifier(token.strip()) if keyed else "address:" + client_address(scope)
         verdict = await run_in_threadpool(self.limiter.hit, API_LIMIT, who)
         headers = {
             "RateLimit-Limit": str(verdict.limit),
@@ -223,7 +220,8 @@ class ApiRateLimit:
                 429,
                 RateLimited.error_type,
                 f"Too many requests: the limit is {verdict.limit} per "
-                f"{_window(self.limiter.items[API_LIMIT])} for this API key. "
+                f"{_window(self.limiter.items[API_LIMIT])} for "
+                f"{'this API key' if keyed else 'requests without an API key'}. "
                 f"Try again in {verdict.reset_in} seconds.",
                 headers={**headers, "Retry-After": str(verdict.reset_in)},
             )
