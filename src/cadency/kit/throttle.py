@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -52,6 +53,7 @@ class DatabaseStorage(Storage):
         self.engine = engine
         self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._opened = 0
+        self._this_thread = threading.local()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -71,15 +73,23 @@ class DatabaseStorage(Storage):
                     "expires_at": case((expired, now + expiry), else_=table.c.expires_at),
                 },
             )
-            .returning(table.c.hits)
+            .returning(table.c.hits, table.c.expires_at)
         )
         with self.engine.begin() as connection:
-            hits = int(connection.execute(statement).scalar_one())
+            row = connection.execute(statement).one()
+            hits = int(row.hits)
+            self._this_thread.last_count = (hits, float(row.expires_at))
             if hits == amount:
                 self._opened += 1
                 if self._opened % _PURGE_EVERY == 0:
                     connection.execute(delete(table).where(expired))
         return hits
+
+    def last_count(self) -> tuple[int, float]:
+        """The count and window end that this thread's last `incr` left: a hit needs no
+        second query to say where the client stands."""
+        last: tuple[int, float] = self._this_thread.last_count
+        return last
 
     def get(self, key: str) -> int:
         with self.engine.connect() as connection:
@@ -160,7 +170,8 @@ class Limiter:
         """Count one attempt; `allowed` is False once the window's limit is passed."""
         item = self.items[name]
         allowed = self.strategy.hit(item, who)
-        return self._verdict(item, who, allowed)
+        hits, reset_at = self.storage.last_count()
+        return Verdict(allowed, item.amount, max(0, item.amount - hits), reset_at)
 
     def peek(self, name: str, who: str) -> Verdict:
         """Where `who` stands without counting anything (is it locked out now?)."""
