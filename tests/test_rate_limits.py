@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,18 +23,30 @@ from cadency.accounts.models import Account
 from cadency.config import Settings
 from cadency.kit.throttle import RateLimitCounter
 from cadency.web.app import create_app
-from tests.conftest import Api, add_account_users
+from tests.conftest import Api, add_account_users, make_api
 from tests.web.test_hosted_pages import sent_invoice
 
 START = datetime(2031, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def limited_app(database_url: str, **limits: Any) -> FastAPI:
-    """Another app (another server process) on the suite's database, with its own limits."""
-    settings = Settings(
-        database_url=database_url, base_url="http://testserver", smtp_url=None, **limits
-    )
-    return create_app(settings, migrate_db=False)
+LimitedApp = Callable[..., FastAPI]
+
+
+@pytest.fixture
+def limited_app(app: FastAPI, database_url: str) -> Iterator[LimitedApp]:
+    """Other apps (other server processes) on the suite's database, with their own limits."""
+    made: list[FastAPI] = []
+
+    def make(**limits: Any) -> FastAPI:
+        settings = Settings(
+            database_url=database_url, base_url="http://testserver", smtp_url=None, **limits
+        )
+        made.append(create_app(settings, migrate_db=False))
+        return made[-1]
+
+    yield make
+    for other in made:
+        other.state.engine.dispose()
 
 
 def visitor(app: FastAPI) -> TestClient:
@@ -54,9 +66,9 @@ def clock() -> Iterator[time_machine.Coordinates]:
 
 
 def test_api_counts_down_per_key_then_answers_429(
-    app: FastAPI, database_url: str, api: Api, clock: time_machine.Coordinates
+    app: FastAPI, limited_app: LimitedApp, api: Api, clock: time_machine.Coordinates
 ) -> None:
-    limited = visitor(limited_app(database_url, api_limit_per_key="3 per minute"))
+    limited = visitor(limited_app(api_limit_per_key="3 per minute"))
     auth = {"Authorization": f"Bearer {api.key}"}
 
     remaining = []
@@ -79,36 +91,19 @@ def test_api_counts_down_per_key_then_answers_429(
     assert api.ok(api.get("/products"))["data"] == []  # nothing was made
 
     # Another key of another account is not affected; the window passes and the key is back.
-    with limited_app_key(limited, app) as other:
-        assert other.status_code == 200
+    other = make_api(limited, app.state.session_factory, name="Other shop")
+    other_key = {"Authorization": f"Bearer {other.key}"}
+    assert limited.get("/api/v1/products", headers=other_key).status_code == 200
     clock.shift(timedelta(seconds=41))
     again = limited.get("/api/v1/products", headers=auth)
     assert again.status_code == 200
     assert again.headers["RateLimit-Remaining"] == "2"
 
 
-class limited_app_key:
-    """A request with a fresh account's key (a context manager only for readability)."""
-
-    def __init__(self, limited: TestClient, app: FastAPI) -> None:
-        from tests.conftest import make_api
-
-        other = make_api(limited, app.state.session_factory, name="Other shop")
-        self.response = limited.get(
-            "/api/v1/products", headers={"Authorization": f"Bearer {other.key}"}
-        )
-
-    def __enter__(self) -> Any:
-        return self.response
-
-    def __exit__(self, *args: object) -> None:
-        return None
-
-
 def test_requests_without_a_key_count_per_address(
-    database_url: str, clock: time_machine.Coordinates
+    limited_app: LimitedApp, clock: time_machine.Coordinates
 ) -> None:
-    stranger = visitor(limited_app(database_url, api_limit_per_key="2 per minute"))
+    stranger = visitor(limited_app(api_limit_per_key="2 per minute"))
     statuses = [stranger.get("/api/v1/products").status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
     message = stranger.get("/api/v1/products").json()["error"]["message"]
@@ -116,10 +111,10 @@ def test_requests_without_a_key_count_per_address(
 
 
 def test_two_servers_share_the_counters(
-    app: FastAPI, database_url: str, api: Api, clock: time_machine.Coordinates
+    app: FastAPI, limited_app: LimitedApp, api: Api, clock: time_machine.Coordinates
 ) -> None:
-    first = visitor(limited_app(database_url, api_limit_per_key="4 per minute"))
-    second = visitor(limited_app(database_url, api_limit_per_key="4 per minute"))
+    first = visitor(limited_app(api_limit_per_key="4 per minute"))
+    second = visitor(limited_app(api_limit_per_key="4 per minute"))
     auth = {"Authorization": f"Bearer {api.key}"}
     statuses = [
         client.get("/api/v1/products", headers=auth).status_code
@@ -157,15 +152,15 @@ def post_login(client: TestClient, email: str, password: str, token: str) -> Any
 
 
 def test_failed_logins_lock_the_email_out_even_for_the_right_password(
+    limited_app: LimitedApp,
     app: FastAPI,
-    database_url: str,
     api: Api,
     session_factory: Any,
     clock: time_machine.Coordinates,
 ) -> None:
     email = f"lock-{api.account_id}@example.com"
     add_account_users(session_factory, api, email)
-    browser = visitor(limited_app(database_url))  # the defaults: 10 per email per 15 minutes
+    browser = visitor(limited_app())  # the defaults: 10 per email per 15 minutes
     token = login_token(browser)
 
     for _ in range(10):
@@ -201,11 +196,11 @@ def test_failed_logins_lock_the_email_out_even_for_the_right_password(
 
 
 def test_failed_logins_from_one_address_lock_that_address_out(
-    database_url: str, api: Api, session_factory: Any, clock: time_machine.Coordinates
+    limited_app: LimitedApp, api: Api, session_factory: Any, clock: time_machine.Coordinates
 ) -> None:
     email = f"addr-{api.account_id}@example.com"
     add_account_users(session_factory, api, email)
-    browser = visitor(limited_app(database_url, login_limit_per_address="5 per 15 minutes"))
+    browser = visitor(limited_app(login_limit_per_address="5 per 15 minutes"))
     token = login_token(browser)
     for n in range(5):
         assert post_login(browser, f"nobody-{n}@example.com", "guess", token).status_code == 401
@@ -215,11 +210,11 @@ def test_failed_logins_from_one_address_lock_that_address_out(
 
 
 def test_a_successful_login_forgets_earlier_failures(
-    database_url: str, api: Api, session_factory: Any, clock: time_machine.Coordinates
+    limited_app: LimitedApp, api: Api, session_factory: Any, clock: time_machine.Coordinates
 ) -> None:
     email = f"forget-{api.account_id}@example.com"
     add_account_users(session_factory, api, email)
-    browser = visitor(limited_app(database_url, login_limit_per_email="3 per 15 minutes"))
+    browser = visitor(limited_app(login_limit_per_email="3 per 15 minutes"))
     token = login_token(browser)
     for _ in range(2):
         assert post_login(browser, email, "guess", token).status_code == 401
@@ -245,11 +240,12 @@ CARD = {"exp_month": "12", "exp_year": "2045", "cvc": "123"}
 
 
 def test_card_testing_on_an_invoice_is_stopped_per_link(
-    database_url: str, api: Api, session_factory: Any, clock: time_machine.Coordinates
+    limited_app: LimitedApp, api: Api, session_factory: Any, clock: time_machine.Coordinates
 ) -> None:
     invoice = sent_invoice(api, session_factory)
     path = urlsplit(invoice["hosted_url"]).path
-    buyer = visitor(limited_app(database_url, payment_form_limit_per_link="3 per hour"))
+    server = limited_app(payment_form_limit_per_link="3 per hour")
+    buyer = visitor(server)
     token = form_token(buyer, path)
 
     for _ in range(3):
@@ -258,7 +254,7 @@ def test_card_testing_on_an_invoice_is_stopped_per_link(
         )
         assert declined.status_code == 402
     # The fourth try, even from another address and with a good card, is refused.
-    other = visitor(buyer.app)  # type: ignore[arg-type]
+    other = visitor(server)
     good_card = {"form_token": token, "number": "4242424242424242", **CARD}
     refused = other.post(f"{path}/pay", data=good_card)
     assert refused.status_code == 429
@@ -273,11 +269,9 @@ def test_card_testing_on_an_invoice_is_stopped_per_link(
 
 
 def test_payment_forms_are_limited_per_address(
-    app: FastAPI, database_url: str, session_factory: Any, clock: time_machine.Coordinates
+    limited_app: LimitedApp, app: FastAPI, session_factory: Any, clock: time_machine.Coordinates
 ) -> None:
-    from tests.conftest import make_api
-
-    buyer = visitor(limited_app(database_url, payment_form_limit_per_address="2 per hour"))
+    buyer = visitor(limited_app(payment_form_limit_per_address="2 per hour"))
     statuses = []
     for n in range(3):
         shop = make_api(buyer, session_factory, name=f"Shop {n}")
@@ -292,7 +286,7 @@ def test_payment_forms_are_limited_per_address(
 
 
 def test_the_update_payment_method_page_is_limited_too(
-    database_url: str, api: Api, session_factory: Any, clock: time_machine.Coordinates
+    limited_app: LimitedApp, api: Api, session_factory: Any, clock: time_machine.Coordinates
 ) -> None:
     from cadency.subscriptions import service as subscription_service
 
@@ -302,7 +296,7 @@ def test_the_update_payment_method_page_is_limited_too(
         sub = subscription_service.get(session, account, invoice["subscription_id"])
         path, _ = subscription_service.payment_method_link_path(session, sub, timedelta(days=1))
         session.commit()
-    buyer = visitor(limited_app(database_url, payment_form_limit_per_link="1 per hour"))
+    buyer = visitor(limited_app(payment_form_limit_per_link="1 per hour"))
     token = form_token(buyer, path)
     first = buyer.post(path, data={"form_token": token, "number": "4000000000000341", **CARD})
     assert first.status_code != 429
