@@ -205,3 +205,8 @@ def test_signed_link_tokens_are_redacted_in_the_access_log(
     assert "/billing/update-payment-method/[redacted] " in lines[1]
     assert "/billing/portal/[redacted]/manage?section=plans" in lines[2]
     assert "/subscriptions" in lines[3]
+
+
+def test_the_size_guard_is_the_outermost_middleware(app: FastAPI) -> None:
+    order = [middleware.cls for middleware in app.user_middleware]
+    assert order[0] is LimitRequestBody
