@@ -47,7 +47,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def app(database_url: str) -> FastAPI:
     from cadency.web.app import create_app
 
-    settings = Settings(database_url=database_url, base_url="http://testserver", smtp_url=None)
+    # Every test posts from one client address, so the per-address limits (made for one
+    # visitor) are lifted here; tests/test_rate_limits.py checks them with their defaults.
+    settings = Settings(
+        database_url=database_url,
+        base_url="http://testserver",
+        smtp_url=None,
+        login_limit_per_address="100000 per 15 minutes",
+        payment_form_limit_per_address="100000 per hour",
+    )
     return create_app(settings)
 
 

@@ -9,6 +9,7 @@ from cadency.kit.db import Base
 from cadency.kit.idempotency import IdempotencyRecord
 from cadency.kit.outbox import OutboxMessage
 from cadency.kit.signing import InstallationSecret
+from cadency.kit.throttle import RateLimitCounter
 from cadency.notifications.models import EmailDelivery, MailboxMessage
 from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
@@ -48,6 +49,7 @@ __all__ = [
     "PropertyDefinition",
     "PropertyValue",
     "Quote",
+    "RateLimitCounter",
     "Refund",
     "SavedView",
     "SeatAssignment",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from cadency.accounts.models import Account
 from cadency.invoices import documents, issuing
 from cadency.invoices.documents import D_
 from cadency.kit import clock, signing
+from cadency.kit.throttle import Limiter, client_address
 from cadency.subscriptions.models import Subscription
 from cadency.web import i18n
 
@@ -99,3 +101,33 @@ def form_token_valid(session: Session, link_token: str, form: FormData) -> bool:
     except signing.BadSignature:
         return False
     return hmac.compare_digest(str(payload.get("link", "")), _link_digest(link_token))
+
+
+TOO_MANY_ATTEMPTS = D_("Too many payment attempts. Please try again later.")
+
+
+def payment_attempts(link_of: Callable[[Session, str], str]) -> Callable[..., int | None]:
+    """A dependency of a buyer's payment form that counts one attempt against its link
+    (`link_of` names the invoice or subscription of the token; never the token itself) and
+    against the client's address: card testers try many cards on one link, or many links
+    from one address. It gives the seconds to wait when a limit is passed, None otherwise.
+
+    Declare it before get_session: on SQLite the request's session takes the write lock,
+    and the counters are written on their own connection, so they stay counted whatever
+    becomes of the attempt."""
+
+    def dependency(request: Request, token: str) -> int | None:
+        with request.app.state.session_factory() as session:
+            try:
+                link = link_of(session, token)
+            except BadLink:
+                return None  # the handler shows the bad-link page
+        limiter: Limiter = request.app.state.limiter
+        verdicts = (
+            limiter.hit("payment_form_per_link", link),
+            limiter.hit("payment_form_per_address", client_address(request.scope)),
+        )
+        waits = [verdict.reset_in for verdict in verdicts if not verdict.allowed]
+        return max(waits) if waits else None
+
+    return dependency

@@ -216,11 +216,16 @@ def hosted_invoice_pdf(
     )
 
 
+def _invoice_link(session: Session, token: str) -> str:
+    return f"invoice:{_invoice_for(session, token)[1].id}"
+
+
 @router.post("/billing/invoices/{token}/pay")
 def pay_hosted_invoice(
     request: Request,
     token: str,
     form: FormData = Depends(form_data),
+    wait: int | None = Depends(hosted.payment_attempts(_invoice_link)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
@@ -242,6 +247,13 @@ def pay_hosted_invoice(
     ):
         # Paid in another tab, or nothing to pay: show the invoice as it is now.
         return RedirectResponse(f"/billing/invoices/{token}", status_code=303)
+    if wait is not None:
+        state = MethodForm(kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS})
+        response = _invoice_page(
+            request, session, account, invoice, token, form=state, status_code=429
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     state, data = _method_from_form(form)
     method = _save_method(session, account, invoice.contact_id, data, state) if data else None
     if method is None:
@@ -342,11 +354,16 @@ def update_payment_method_page(
     return _method_page(session, account, subscription, token)
 
 
+def _subscription_link(session: Session, token: str) -> str:
+    return f"subscription:{_subscription_for(session, token)[1].id}"
+
+
 @router.post("/billing/update-payment-method/{token}")
 def update_payment_method(
     request: Request,
     token: str,
     form: FormData = Depends(form_data),
+    wait: int | None = Depends(hosted.payment_attempts(_subscription_link)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Save the new method as the subscription's default; the subscription service retries
@@ -364,6 +381,11 @@ def update_payment_method(
             errors={"__all__": D_("This form has expired. Reload the page and try again.")},
         )
         return _method_page(session, account, subscription, token, form=state, status_code=403)
+    if wait is not None:
+        state = MethodForm(kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS})
+        response = _method_page(session, account, subscription, token, form=state, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     state, data = _method_from_form(form)
     method = _save_method(session, account, subscription.contact_id, data, state) if data else None
     if method is None:

@@ -24,6 +24,8 @@ class APIError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+        # Extra response headers (e.g. Retry-After of a 429).
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}
@@ -142,7 +144,9 @@ def install_error_handlers(app: FastAPI, page_errors: PageErrorRenderer | None =
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> Response:
         page = await _as_page(request, exc.status_code, exc.message)
-        return page or JSONResponse(exc.body(), status_code=exc.status_code)
+        response = page or JSONResponse(exc.body(), status_code=exc.status_code)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -26,8 +27,14 @@ from cadency.kit import migrate, signing
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
-from cadency.kit.middleware import RejectNulCharacters
+from cadency.kit.middleware import (
+    LimitRequestBody,
+    RejectNulCharacters,
+    SecurityHeaders,
+    install_log_redaction,
+)
 from cadency.kit.schemas import ErrorResponse
+from cadency.kit.throttle import API_LIMIT, ApiRateLimit, Limiter
 from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
 from cadency.plans import endpoints as plan_endpoints
@@ -58,6 +65,10 @@ PAGE_MODULES = (
     plan_pages,
 )
 
+# Pages reached by a signed link, whose token is the path segment after the prefix: the
+# hosted invoice (and its PDF and pay form), the update-payment-method page, the portal.
+SIGNED_LINK_PATH = re.compile(r"(/billing/(?:invoices|update-payment-method|portal)/)[^/?\s\"]+")
+
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
@@ -66,7 +77,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         403: "The API key lacks a permission",
         404: "No such record",
         409: "Conflict with the record's state or an idempotency key",
+        413: "The request body is too large",
         422: "A value is not acceptable; `param` names it",
+        429: "Too many requests for this API key; see Retry-After",
     }.items()
 }
 
@@ -97,13 +110,40 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.state.limiter = Limiter(
+        engine,
+        {
+            "login_per_email": settings.login_limit_per_email,
+            "login_per_address": settings.login_limit_per_address,
+            "payment_form_per_link": settings.payment_form_limit_per_link,
+            "payment_form_per_address": settings.payment_form_limit_per_address,
+            API_LIMIT: settings.api_limit_per_key,
+        },
+    )
     install_error_handlers(app, page_errors=web_pages.render_error)
     app.add_exception_handler(LoginRequired, web_pages.login_required_response)  # type: ignore[arg-type]
     app.add_middleware(
         IdempotencyMiddleware, session_factory=session_factory, resolve_account=_account_for_token
     )
-    # Added last, so it runs first: nothing with a NUL reaches idempotency records or queries.
+    # Each middleware added runs before the ones added earlier. Nothing with a NUL reaches
+    # idempotency records or queries.
     app.add_middleware(RejectNulCharacters)
+    app.add_middleware(ApiRateLimit, limiter=app.state.limiter)
+    app.add_middleware(
+        SecurityHeaders,
+        https_base_url=settings.base_url.startswith("https://"),
+        is_signed_link=lambda path: SIGNED_LINK_PATH.match(path) is not None,
+    )
+    # Outermost: an oversized body is refused before anything reads or authenticates it.
+    app.add_middleware(
+        LimitRequestBody,
+        limit_for=lambda path: (
+            settings.max_api_body_bytes
+            if path.startswith("/api/")
+            else settings.max_form_body_bytes
+        ),
+    )
+    install_log_redaction("uvicorn.access", SIGNED_LINK_PATH)
 
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (

@@ -11,6 +11,15 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 });
 
+// A <select data-submit-on-change> submits its form when changed (the language switch); a
+// handler here rather than inline, which the Content-Security-Policy does not allow.
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLSelectElement && field.hasAttribute("data-submit-on-change")) {
+    field.form?.submit();
+  }
+});
+
 // A checkbox with data-enables="<id>" enables that button only while it is checked
 // (e.g. "I understand the customer will not be charged again").
 document.addEventListener("change", (event) => {

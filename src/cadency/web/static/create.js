@@ -73,3 +73,14 @@ document.addEventListener("htmx:afterSwap", (event) => {
     if (details) details.open = true;
   });
 });
+
+// Edits outside .no-summary fields refresh the summary: the form hears them as
+// "summary-change" and "summary-input". The filtering lives here, not in an htmx trigger
+// filter, because those are evaluated as code, which the Content-Security-Policy forbids.
+for (const kind of ["change", "input"]) {
+  document.addEventListener(kind, (event) => {
+    const target = event.target;
+    const form = target instanceof Element ? target.closest("#create-form") : null;
+    if (form && !target.closest(".no-summary")) form.dispatchEvent(new Event(`summary-${kind}`));
+  });
+}
