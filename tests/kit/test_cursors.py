@@ -69,7 +69,19 @@ BAD_POSITIONS = {
         [1.5],
         [True],
         [{"n": "NaN"}],
+        [{"n": "1e999999"}],
+        [1e300],
         [{"t": "2020-01-01T00:00:00+00:00"}, "extra"],
+    ],
+    # sort "recurring_amount" (money: whole units, then the rest)
+    "recurring_amount:desc": [
+        [10**30, 0],
+        [1e300, 0],
+        [{"n": "1e999999"}, 0],
+        [{"n": "0.%s1" % ("0" * 60)}, 0],
+        [True, 0],
+        [{"n": "1.5"}, 0],
+        ["100", 0],
     ],
     # sort "name" (text: lower-cased, then as written)
     "name:asc": [["a", "\u0000"], ["\u0000", "a"], [1, 2], [{"t": "2020-01-01T00:00:00"}, "a"]],
@@ -79,6 +91,12 @@ BAD_POSITIONS = {
 GOOD_POSITIONS: dict[str, list[Any]] = {
     "created_at:desc": [{"t": "2020-01-01T00:00:00+00:00"}],
     "name:asc": ["a", "A"],
+    "recurring_amount:desc": [100, 0],
+}
+SORTS: dict[str, dict[str, str]] = {
+    "created_at:desc": {},
+    "name:asc": {"sort": "name", "direction": "asc"},
+    "recurring_amount:desc": {"sort": "recurring_amount", "direction": "desc"},
 }
 
 
@@ -86,7 +104,6 @@ def test_a_malformed_index_page_cursor_is_refused(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
     web = signed_in(app, session_factory, api).client
-    sorts = {"created_at:desc": {}, "name:asc": {"sort": "name", "direction": "asc"}}
     for signature, positions in BAD_POSITIONS.items():
         cursors = [_position(signature, keys) for keys in positions]
         good_keys = GOOD_POSITIONS[signature]
@@ -94,15 +111,18 @@ def test_a_malformed_index_page_cursor_is_refused(
         cursors += [_encoded(b"\x00"), _encoded(b"null"), "!!!"]
         for cursor in cursors:
             for name in ("after", "before"):
-                response = web.get("/subscriptions", params={name: cursor, **sorts[signature]})
+                response = web.get("/subscriptions", params={name: cursor, **SORTS[signature]})
                 assert response.status_code == 422, (signature, name, cursor)
                 assert "The page link is not valid." in response.text
 
 
-def test_a_real_index_page_cursor_is_accepted(app: FastAPI, session_factory: Any, api: Api) -> None:
+def test_a_well_formed_index_page_cursor_is_accepted(
+    app: FastAPI, session_factory: Any, api: Api
+) -> None:
     web = signed_in(app, session_factory, api).client
-    for keys in ([{"t": "2020-01-01T00:00:00+00:00"}], [None]):
-        response = web.get("/subscriptions", params={"after": _position("created_at:desc", keys)})
-        assert response.status_code == 200
-    name_sorted = {"sort": "name", "direction": "asc", "after": _position("name:asc", ["a", "A"])}
-    assert web.get("/subscriptions", params=name_sorted).status_code == 200
+    for signature, keys in GOOD_POSITIONS.items():
+        for name in ("after", "before"):
+            params = {name: _position(signature, keys), **SORTS[signature]}
+            assert web.get("/subscriptions", params=params).status_code == 200, signature
+    missing = {"after": _position("created_at:desc", [None])}
+    assert web.get("/subscriptions", params=missing).status_code == 200

@@ -126,8 +126,10 @@ def cursor_after(signature: str, key_values: Sequence[Any], record_id: str) -> s
     return _encode_cursor(signature, _Position(False, list(key_values), record_id))
 
 
-# Sort values beyond a signed 64-bit integer cannot be bound on PostgreSQL.
+# Sort values beyond a signed 64-bit integer cannot be bound on PostgreSQL; no stored number
+# has more digits than a Numeric(30, 10) property value.
 _LARGEST_INTEGER = 2**63 - 1
+_MOST_DIGITS = 40
 
 
 def _fits(value: Any, key: ColumnElement[Any]) -> bool:
@@ -139,20 +141,29 @@ def _fits(value: Any, key: ColumnElement[Any]) -> bool:
         return "\x00" not in value and _python_type(key) in (str, None)
     if isinstance(value, float) and not math.isfinite(value):
         return False
-    if isinstance(value, Decimal) and not value.is_finite():
+    if isinstance(value, Decimal) and (
+        not value.is_finite()
+        or len(value.as_tuple().digits) > _MOST_DIGITS
+        or int(value.as_tuple().exponent) < -_MOST_DIGITS
+    ):
         return False
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_INTEGER:
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if number and abs(value) > _LARGEST_INTEGER:
         return False
     expected = _python_type(key)
     if expected is None:
         return True
-    if expected is bool or isinstance(value, bool):
-        return expected is bool and isinstance(value, bool)
+    if expected is bool:  # a driver may hand a boolean back as 0 or 1
+        return isinstance(value, bool) or (isinstance(value, int) and value in (0, 1))
+    if isinstance(value, bool):
+        return False
     if expected is datetime:
         return isinstance(value, datetime)
     if expected is date:
         return isinstance(value, date) and not isinstance(value, datetime)
-    if expected in (int, float, Decimal):
+    if expected is int:
+        return isinstance(value, int)
+    if expected in (float, Decimal):
         return isinstance(value, int | float | Decimal)
     return False
 
