@@ -165,9 +165,10 @@ def test_the_answer_does_not_tell_who_has_an_account(
             )
         ).all()
         assert [m for m in newer if m.payload.get("user_id") is None] == []
-    refused = client.post("/password-reset", data={"email": "not an email"})
-    assert refused.status_code == 422
-    assert "Enter the email address you log in with." in refused.text
+    for bad in ("not an email", "someone@example.com\x00", "a@b\nBcc: c@d"):
+        refused = client.post("/password-reset", data={"email": bad})
+        assert refused.status_code == 422, bad
+        assert "Enter the email address you log in with." in refused.text
 
 
 def test_one_email_in_two_accounts_gets_a_link_for_each(

@@ -500,7 +500,8 @@ def forgot_password(
     the form does not tell who has an account."""
     public_language(request)
     email = text(form, "email") or ""
-    if "@" not in email or len(email) > 320:
+    # Control characters (a NUL would fail the query on PostgreSQL) are never in an address.
+    if "@" not in email or len(email) > 320 or not email.isprintable():
         message = i18n.translations(request.state.language).gettext(
             "Enter the email address you log in with."
         )
