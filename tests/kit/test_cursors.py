@@ -126,3 +126,20 @@ def test_a_well_formed_index_page_cursor_is_accepted(
             assert web.get("/subscriptions", params=params).status_code == 200, signature
     missing = {"after": _position("created_at:desc", [None])}
     assert web.get("/subscriptions", params=missing).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/products", "/tax-rates", "/fees", "/payment-links", "/contacts", "/companies", "/deals",
+     "/quotes", "/settings/properties/contacts"],
+)  # fmt: skip
+def test_a_malformed_list_page_cursor_is_refused(
+    app: FastAPI, session_factory: Any, api: Api, path: str
+) -> None:
+    web = signed_in(app, session_factory, api).client
+    # Property definitions page by name, not by ID: any printable name is a position there.
+    by_name = path.startswith("/settings/properties")
+    for cursor in [c for c in BAD_CURSORS if not (by_name and c == _encoded(b"not an id"))]:
+        response = web.get(path, params={"cursor": cursor})
+        assert response.status_code == 422, (path, cursor, response.status_code)
+        assert "cursor is not valid" in response.text
