@@ -1,6 +1,13 @@
 """Every table, imported in one place so metadata (and Alembic) sees the whole schema."""
 
-from cadency.accounts.models import Account, AccountIdCounter, ApiKey, User, UserSession
+from cadency.accounts.models import (
+    Account,
+    AccountIdCounter,
+    ApiKey,
+    PasswordReset,
+    User,
+    UserSession,
+)
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
@@ -38,6 +45,7 @@ __all__ = [
     "LineItem",
     "MailboxMessage",
     "OutboxMessage",
+    "PasswordReset",
     "Payment",
     "PaymentLink",
     "PaymentLinkItem",

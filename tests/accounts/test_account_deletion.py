@@ -217,6 +217,7 @@ def build_shop(
         assert owner is not None
         views.create_view(session, account, owner, ViewCreate(name="Everything"))
         account_service.start_session(session, owner)
+        account_service.request_password_reset(session, owner.email)
         session.commit()
         # With no SMTP server the emails land in the account's mailbox.
         sent = Dispatcher(

@@ -102,6 +102,21 @@ class UserSession(Base):
     expires_at: Mapped[datetime]
 
 
+class PasswordReset(Base):
+    """A "forgot password" request: the emailed link's token is never stored, only its
+    SHA-256. Valid for an hour and once (`used_at`)."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

@@ -13,18 +13,21 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cadency.accounts import service
+from cadency.accounts.auth import get_session
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
 from cadency.kit import clock
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
 from cadency.plans import service as plans
 from cadency.web import i18n
-from cadency.web.auth import PageContext, page_context
+from cadency.web.auth import SESSION_COOKIE, PageContext, page_context
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.i18n import N_
+from cadency.web.pages import _public_language as public_language
 from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
@@ -384,6 +387,48 @@ def save_profile(
     return redirect("/settings/profile", flash=message)
 
 
+@router.post("/settings/profile/password")
+def change_password(
+    request: Request,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_context),
+) -> Response:
+    """Change one's own password; the user's other browsers are signed out, this one stays."""
+    current, new = _password(form, "current_password"), _password(form, "new_password")
+    errors: FormErrors = {}
+    if not current:
+        errors["current_password"] = page.gettext("Enter your current password.")
+    if new != _password(form, "new_password_again"):
+        errors["new_password_again"] = page.gettext("The two new passwords are not the same.")
+    try:
+        if errors:
+            raise FormInvalid(errors)
+        attempt(
+            lambda: service.change_password(
+                page.session,
+                page.user,
+                current_password=current,
+                new_password=new,
+                keep_session=request.cookies.get(SESSION_COOKIE, ""),
+            )
+        )
+    except FormInvalid as invalid:
+        page.session.rollback()
+        shown = _translated(page.gettext, invalid.errors)
+        return _profile_page(
+            request,
+            page,
+            page.user.language or "",
+            page.user.notify_payments,
+            {},
+            password_errors=_shown_errors(shown, set(PASSWORD_FIELDS)),
+            status_code=422,
+        )
+    page.session.commit()
+    message = page.gettext("Your password was changed. Your other sessions were signed out.")
+    return redirect("/settings/profile", flash=message)
+
+
 def _profile_page(
     request: Request,
     page: PageContext,
@@ -391,8 +436,11 @@ def _profile_page(
     notify_payments: bool,
     errors: FormErrors,
     status_code: int = 200,
+    password_errors: FormErrors | None = None,
 ) -> Response:
     context = {
+        "password_errors": password_errors or {},
+        "min_password_length": service.MIN_PASSWORD_LENGTH,
         "language": language,
         "notify_payments": notify_payments,
         # Payment emails go to super admins only (SPEC §5); others have nothing to turn off.
@@ -522,3 +570,122 @@ def _api_key_form(
         ],
     }
     return render(request, "accounts/api_key_form.html", context, status_code=status_code)
+
+
+# Passwords: the forms' fields, and resetting a forgotten one (public pages: no session)
+
+PASSWORD_FIELDS = ("current_password", "new_password", "new_password_again")
+# The service's messages about a new password, for the pages' catalogs (its English is the
+# API's; a page shows them in the reader's language).
+_PASSWORD_MESSAGES = (
+    N_("The current password is not right"),
+    N_("The new password needs at least %(count)s characters"),
+    N_("The new password can have at most %(count)s characters"),
+    N_("The new password must not be your email address"),
+)
+_COUNT = re.compile(r"\d+")
+
+
+def _translated(gettext: Any, errors: FormErrors) -> FormErrors:
+    """The service's (English) password messages in the page's language."""
+    shown: FormErrors = {}
+    for field, message in errors.items():
+        count = _COUNT.search(message)
+        template = _COUNT.sub("%(count)s", message) if count else message
+        if template in _PASSWORD_MESSAGES:
+            message = gettext(template) % ({"count": count.group()} if count else {})
+        shown[field] = message
+    return shown
+
+
+def _password(form: FormData, name: str) -> str:
+    # Passwords are taken as typed: no trimming, spaces may be part of them.
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+@router.get("/password-reset")
+def forgot_password_form(request: Request) -> Response:
+    public_language(request)
+    return render(
+        request, "accounts/forgot_password.html", {"email": "", "sent": False, "errors": {}}
+    )
+
+
+@router.post("/password-reset")
+def forgot_password(
+    request: Request,
+    form: FormData = Depends(form_data),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Mail a reset link when the email has a login. The answer is the same either way, so
+    the form does not tell who has an account."""
+    public_language(request)
+    email = text(form, "email") or ""
+    # Control characters (a NUL would fail the query on PostgreSQL) are never in an address.
+    if "@" not in email or len(email) > 320 or not email.isprintable():
+        message = i18n.translations(request.state.language).gettext(
+            "Enter the email address you log in with."
+        )
+        context = {"email": email, "sent": False, "errors": {"email": message}}
+        return render(request, "accounts/forgot_password.html", context, status_code=422)
+    service.request_password_reset(session, email)
+    session.commit()
+    return render(
+        request, "accounts/forgot_password.html", {"email": email, "sent": True, "errors": {}}
+    )
+
+
+@router.get("/password-reset/{token}")
+def reset_password_form(
+    request: Request, token: str, session: Session = Depends(get_session)
+) -> Response:
+    public_language(request)
+    found = service.find_password_reset(session, token)
+    if found is None:
+        return _dead_link(request)
+    return _reset_page(request, found[1].email, {})
+
+
+@router.post("/password-reset/{token}")
+def reset_password(
+    request: Request,
+    token: str,
+    form: FormData = Depends(form_data),
+    session: Session = Depends(get_session),
+) -> Response:
+    language = public_language(request)
+    gettext = i18n.translations(language).gettext
+    found = service.find_password_reset(session, token)
+    if found is None:
+        return _dead_link(request)
+    new = _password(form, "new_password")
+    try:
+        if new != _password(form, "new_password_again"):
+            raise FormInvalid(
+                {"new_password_again": gettext("The two new passwords are not the same.")}
+            )
+        attempt(lambda: service.reset_password(session, token, new))
+    except FormInvalid as invalid:
+        session.rollback()
+        errors = _shown_errors(_translated(gettext, invalid.errors), set(PASSWORD_FIELDS))
+        return _reset_page(request, found[1].email, errors, status_code=422)
+    session.commit()
+    message = gettext("Your password was changed. Log in with the new one.")
+    return redirect("/login", flash=message)
+
+
+def _reset_page(
+    request: Request, email: str, errors: FormErrors, status_code: int = 200
+) -> Response:
+    context = {
+        "email": email,
+        "errors": errors,
+        "min_password_length": service.MIN_PASSWORD_LENGTH,
+    }
+    return render(request, "accounts/reset_password.html", context, status_code=status_code)
+
+
+def _dead_link(request: Request) -> Response:
+    """A used, expired or made-up link: say so (404) and offer a new one."""
+    return render(request, "accounts/reset_link_invalid.html", {}, status_code=404)

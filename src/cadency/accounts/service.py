@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import (
@@ -19,10 +19,11 @@ from cadency.accounts.models import (
     Account,
     AccountIdCounter,
     ApiKey,
+    PasswordReset,
     User,
     UserSession,
 )
-from cadency.kit import clock, money
+from cadency.kit import clock, money, outbox, signing
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
@@ -449,5 +450,139 @@ def set_user_language(session: Session, user: User, language: str | None) -> Use
 def set_payment_notifications(session: Session, user: User, enabled: bool) -> User:
     """Whether the user, as a super admin, gets an email of each payment (SPEC §5)."""
     user.notify_payments = enabled
+    session.flush()
+    return user
+
+
+# --- Passwords: changing one, and resetting a forgotten one by email ----------------------
+
+MIN_PASSWORD_LENGTH = 10
+# Beyond this a password is no stronger, only slower to hash: a cap keeps argon2 cheap.
+MAX_PASSWORD_LENGTH = 1000
+PASSWORD_RESET_LIFETIME = timedelta(hours=1)
+PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
+_RESET_PURPOSE = "password_reset"
+
+
+def check_new_password(user: User, password: str, param: str = "new_password") -> None:
+    """The rules a new password of a user meets (a user's first password keeps the older,
+    shorter minimum of `create_user`)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"The new password needs at least {MIN_PASSWORD_LENGTH} characters", param=param
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"The new password can have at most {MAX_PASSWORD_LENGTH} characters", param=param
+        )
+    if password.strip().lower() == user.email.lower():
+        raise InvalidRequest("The new password must not be your email address", param=param)
+
+
+def _set_password(session: Session, user: User, password: str) -> None:
+    user.password_hash = _password_hasher.hash(password)
+    # Every reset link asked for earlier is spent: the password it was for has gone.
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=clock.real_now())
+    )
+
+
+def change_password(
+    session: Session, user: User, *, current_password: str, new_password: str, keep_session: str
+) -> User:
+    """Change the signed-in user's password. Every other session of the user ends (a browser
+    someone else signed in on is signed out); `keep_session` (the current cookie) stays."""
+    if not verify_password(user, current_password):
+        raise InvalidRequest("The current password is not right", param="current_password")
+    check_new_password(user, new_password)
+    _set_password(session, user, new_password)
+    session.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user.id, UserSession.token_hash != _session_hash(keep_session)
+        )
+    )
+    session.flush()
+    return user
+
+
+def request_password_reset(session: Session, email: str) -> int:
+    """Mail a reset link to each active user with this email, one per account (users belong
+    to one account each; the email names the account and its link resets that user only).
+    Returns how many were mailed, which the caller must not reveal. Old requests of a user
+    that can no longer be used are removed as a new one is made."""
+    now = clock.real_now()
+    users = session.scalars(
+        select(User)
+        .where(User.email == email.strip().lower(), User.is_active.is_(True))
+        .order_by(User.account_id)
+    ).all()
+    for user in users:
+        session.execute(
+            delete(PasswordReset).where(
+                PasswordReset.user_id == user.id,
+                (PasswordReset.expires_at <= now) | PasswordReset.used_at.is_not(None),
+            )
+        )
+        reset_id = new_id("pwr")
+        session.add(
+            PasswordReset(
+                id=reset_id,
+                user_id=user.id,
+                account_id=user.account_id,
+                token_hash=_session_hash(password_reset_token(session, reset_id)),
+                created_at=now,
+                expires_at=now + PASSWORD_RESET_LIFETIME,
+            )
+        )
+        outbox.emit(
+            session,
+            account_id=user.account_id,
+            type=PASSWORD_RESET_REQUESTED,
+            dedup_key=f"password_reset:{reset_id}",
+            payload={"password_reset_id": reset_id, "user_id": user.id},
+            at=now,
+            fresh=True,
+        )
+    session.flush()
+    return len(users)
+
+
+def password_reset_token(session: Session, reset_id: str) -> str:
+    """The token of a reset's link: made from the reset's ID with the installation's secret,
+    so the email can be rendered (again) without a copy of the token in the outbox."""
+    return signing.keyed_token(session, _RESET_PURPOSE, reset_id)
+
+
+def password_reset_path(session: Session, reset_id: str) -> str:
+    return f"/password-reset/{password_reset_token(session, reset_id)}"
+
+
+def find_password_reset(
+    session: Session, token: str, *, lock: bool = False
+) -> tuple[PasswordReset, User] | None:
+    """The unused, unexpired reset this link's token stands for, and its (active) user;
+    `lock` holds its row, so two uses of one link at once cannot both succeed."""
+    query = select(PasswordReset).where(PasswordReset.token_hash == _session_hash(token))
+    reset = session.scalar(query.with_for_update() if lock else query)
+    if reset is None or reset.used_at is not None or reset.expires_at <= clock.real_now():
+        return None
+    user = session.get(User, reset.user_id)
+    if user is None or not user.is_active:
+        return None
+    return reset, user
+
+
+def reset_password(session: Session, token: str, new_password: str) -> User:
+    """Set a new password through a reset link: the link is spent and every session of the
+    user ends. NotFound when the link is unknown, used or expired."""
+    found = find_password_reset(session, token, lock=True)
+    if found is None:
+        raise NotFound("This password reset link is not valid any more; ask for a new one")
+    _reset, user = found
+    check_new_password(user, new_password)
+    _set_password(session, user, new_password)
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     session.flush()
     return user

@@ -7,10 +7,14 @@ and they sort by creation time, which keyset pagination relies on.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+# What any record ID can look like (prefix, underscore, base32 body); a cursor or link that
+# carries something else was not made by us.
+_ID_SHAPE = re.compile(r"[a-z]{1,16}_[0-9a-z]{1,64}")
 _lock = threading.Lock()
 _last_ms = 0
 _last_random = 0
@@ -41,3 +45,9 @@ def new_id(prefix: str) -> str:
 
 def has_prefix(value: str, prefix: str) -> bool:
     return value.startswith(prefix + "_") and len(value) == len(prefix) + 27
+
+
+def looks_like_id(value: str) -> bool:
+    """Whether `value` has the shape of a record ID (so it is safe to compare with ID columns:
+    no NUL, no control characters, no surprises for either database)."""
+    return _ID_SHAPE.fullmatch(value) is not None

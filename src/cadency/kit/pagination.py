@@ -11,6 +11,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.kit.errors import InvalidRequest
+from cadency.kit.ids import looks_like_id
 
 T = TypeVar("T")
 
@@ -22,14 +23,27 @@ def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
 
+_INVALID_CURSOR = "The cursor is not valid: pass the next_cursor of the previous page unchanged"
+
+
 def decode_cursor(cursor: str) -> str:
+    """The value a cursor carries. Garbage, or an encoded NUL or control character that
+    PostgreSQL would refuse mid-query, is the caller's mistake: a 422 naming `cursor`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest("The cursor is not valid", param="cursor") from exc
-    if not value or len(value) > 200:
-        raise InvalidRequest("The cursor is not valid", param="cursor")
+        raise InvalidRequest(_INVALID_CURSOR, param="cursor") from exc
+    if not value or len(value) > 200 or not value.isprintable():
+        raise InvalidRequest(_INVALID_CURSOR, param="cursor")
+    return value
+
+
+def decode_id_cursor(cursor: str) -> str:
+    """The record ID a keyset cursor stands on."""
+    value = decode_cursor(cursor)
+    if not looks_like_id(value):
+        raise InvalidRequest(_INVALID_CURSOR, param="cursor")
     return value
 
 
@@ -43,7 +57,7 @@ def paginate(
 ) -> tuple[Sequence[Any], bool, str | None]:
     """Run `query` one page at a time. Returns (rows, has_more, next_cursor)."""
     if cursor:
-        query = query.where(id_column < decode_cursor(cursor))
+        query = query.where(id_column < decode_id_cursor(cursor))
     rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]

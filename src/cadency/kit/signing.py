@@ -86,6 +86,14 @@ def sign(session: Session, purpose: str, payload: dict[str, Any], expires_at: da
     return f"{body}.{_b64(mac)}"
 
 
+def keyed_token(session: Session, purpose: str, value: str) -> str:
+    """A URL-safe token only this installation can make for `value` (an HMAC with the link
+    secret): unguessable, and the same each time, so an email that is rendered again after a
+    failed send carries the same link and no copy of it has to be stored."""
+    mac = hmac.new(_secret(session), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return _b64(mac)
+
+
 def unsign(
     session: Session, purpose: str, token: str, *, now: datetime | None = None
 ) -> dict[str, Any]:

@@ -22,12 +22,13 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from cadency.accounts.models import Account, User
+from cadency.accounts import service as accounts
+from cadency.accounts.models import Account, PasswordReset, User
 from cadency.config import Settings
 from cadency.crm.models import Contact
 from cadency.invoices.issuing import buyer_language
 from cadency.invoices.models import Invoice
-from cadency.kit import money
+from cadency.kit import clock, money
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
@@ -270,19 +271,15 @@ class Composer:
         )
 
     def merchant_users(self, account: Account, wanted: Callable[[User], bool]) -> list[Reader]:
-        readers = []
-        for user in self.users(account.id):
-            if wanted(user):
-                language = user.language if user.language in EMAIL_LANGUAGES else None
-                readers.append(
-                    self._reader(
-                        user.email,
-                        None,
-                        language or email_language(account, None, None),
-                        account.locale,
-                    )
-                )
-        return readers
+        users = self.users(account.id)
+        return [self.merchant_user(account, user) for user in users if wanted(user)]
+
+    def merchant_user(self, account: Account, user: User) -> Reader:
+        """A user of the account: their own web-app language, else the account's."""
+        language = user.language if user.language in EMAIL_LANGUAGES else None
+        return self._reader(
+            user.email, None, language or email_language(account, None, None), account.locale
+        )
 
     # --- events ----------------------------------------------------------------------------
 
@@ -659,6 +656,35 @@ def _payment_method_link(event: Event) -> Iterable[Email]:
     )
 
 
+# --- users ----------------------------------------------------------------------------------
+
+
+def _password_reset(event: Event) -> Iterable[Email]:
+    """The link of a "forgot password" request, to the one user it resets. Nothing once the
+    link is spent or expired (a late retry must not mail a dead link)."""
+    reset = event.session.get(PasswordReset, event.payload.get("password_reset_id"))
+    if reset is None or reset.used_at is not None or reset.expires_at <= clock.real_now():
+        return
+    user = event.session.get(User, reset.user_id)
+    if user is None or not user.is_active or user.account_id != event.account.id:
+        return
+    reader = event.composer.merchant_user(event.account, user)
+    _ = reader.gettext
+    path = accounts.password_reset_path(event.session, reset.id)
+    yield event.email(
+        "password_reset",
+        reader,
+        _("Reset your Cadency password for %(account)s") % {"account": event.account.name},
+        {
+            "url": f"{event.composer.settings.base_url}{path}",
+            "user_email": user.email,
+            "account_name": event.account.name,
+            "account_id": event.account.id,
+            "valid_minutes": int(accounts.PASSWORD_RESET_LIFETIME.total_seconds() // 60),
+        },
+    )
+
+
 # --- invoices --------------------------------------------------------------------------------
 
 
@@ -731,6 +757,7 @@ _HANDLERS: dict[str, Handler] = {
     "subscription.payment_method_update_requested": _payment_method_link,
     "invoice.created": _invoice_created,
     "invoice.overdue": _invoice_overdue,
+    accounts.PASSWORD_RESET_REQUESTED: _password_reset,
 }
 # The kinds of email, for tests and the mailbox (every template).
 KINDS = (
@@ -745,4 +772,5 @@ KINDS = (
     "payment_method_link",
     "invoice_issued",
     "invoice_overdue",
+    "password_reset",
 )

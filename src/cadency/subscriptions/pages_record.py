@@ -25,6 +25,7 @@ from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice
 from cadency.kit import money, periods
 from cadency.kit.errors import APIError, InvalidRequest
+from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import forms as property_forms
@@ -617,6 +618,9 @@ def _act(
 ) -> Response:
     """Run one action: on success commit once and show the panel again with `run`'s message;
     when the form or the service refuses, write nothing and show why, with the dialog open."""
+    # An unknown (or another account's) subscription is a 404 page, before anything runs: a
+    # refusal below shows the panel again, and there is no panel to show.
+    get_owned(page.session, Subscription, page.account.id, subscription_id, "subscription")
     try:
         flash = run()
     except FormInvalid as exc:
@@ -1026,6 +1030,8 @@ def save_properties(
     form: FormData = Depends(form_data),
 ) -> Response:
     """Save one group's values through the same update as PATCH (checks and timeline)."""
+    # An unknown subscription: 404, as for the actions.
+    get_owned(page.session, Subscription, page.account.id, subscription_id, "subscription")
     group = text(form, "group") or ""
     defined = properties.definitions(page.session, page.account.id, service.OBJECT_TYPE)
     values = property_forms.values_from_form(
@@ -1165,9 +1171,9 @@ def record_options(
 ) -> HTMLResponse:
     """The <option>s of a record select, narrowed by a search (htmx): records not associated
     yet, or (`billing`) any contact, to choose the billing contact from."""
+    sub = service.get(page.session, page.account, subscription_id)
     if type not in ASSOCIATION_SECTIONS:
         raise InvalidRequest(page.gettext("There is no such type of record."))
-    sub = service.get(page.session, page.account, subscription_id)
     linked = associations.linked_records(page.session, page.account.id, sub.id)
     shown = [record.id for record in linked.get(type, [])] + [sub.contact_id, sub.company_id or ""]
     choices = _choices(page, type, [] if billing else shown, (q or "")[:200])

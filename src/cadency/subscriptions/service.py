@@ -22,7 +22,7 @@ from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
-from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
+from cadency.kit.pagination import decode_cursor, decode_id_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
@@ -1202,7 +1202,7 @@ def events(
     get_owned(session, Subscription, account.id, subscription_id, "subscription")
     query = select(SubscriptionEvent).where(SubscriptionEvent.subscription_id == subscription_id)
     if cursor:
-        query = query.where(SubscriptionEvent.id > decode_cursor(cursor))
+        query = query.where(SubscriptionEvent.id > decode_id_cursor(cursor))
     rows = session.scalars(query.order_by(SubscriptionEvent.id).limit(limit + 1)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]

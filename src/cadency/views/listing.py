@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -33,9 +34,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.types import TypeDecorator
 
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.filters import ObjectSpec, Sort, compile_sorts
+from cadency.kit.ids import looks_like_id
 from cadency.web.i18n import N_
 
 COUNT_CAP = 10_000
@@ -123,7 +126,62 @@ def cursor_after(signature: str, key_values: Sequence[Any], record_id: str) -> s
     return _encode_cursor(signature, _Position(False, list(key_values), record_id))
 
 
-def _decode_cursor(cursor: str, signature: str, key_count: int) -> _Position | None:
+# Sort values beyond a signed 64-bit integer cannot be bound on PostgreSQL; no stored number
+# has more digits than a Numeric(30, 10) property value.
+_LARGEST_INTEGER = 2**63 - 1
+_MOST_DIGITS = 40
+
+
+def _fits(value: Any, key: ColumnElement[Any]) -> bool:
+    """Whether a sort value read from a cursor can stand for `key` in a query: of the key's
+    type, finite, without NUL. A crafted cursor must fail here, not inside the database."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return "\x00" not in value and _python_type(key) in (str, None)
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if isinstance(value, Decimal) and (
+        not value.is_finite()
+        or len(value.as_tuple().digits) > _MOST_DIGITS
+        or int(value.as_tuple().exponent) < -_MOST_DIGITS
+    ):
+        return False
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if number and abs(value) > _LARGEST_INTEGER:
+        return False
+    expected = _python_type(key)
+    if expected is None:
+        return True
+    if expected is bool:  # a driver may hand a boolean back as 0 or 1
+        return isinstance(value, bool) or (isinstance(value, int) and value in (0, 1))
+    if isinstance(value, bool):
+        return False
+    if expected is datetime:
+        return isinstance(value, datetime)
+    if expected is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if expected is int:
+        return isinstance(value, int)
+    if expected in (float, Decimal):
+        return isinstance(value, int | float | Decimal)
+    return False
+
+
+def _python_type(key: ColumnElement[Any]) -> type | None:
+    sql_type: Any = key.type
+    if isinstance(sql_type, TypeDecorator):  # e.g. UTCDateTime: the type it stores as
+        sql_type = sql_type.impl_instance
+    try:
+        python_type: type = sql_type.python_type
+    except NotImplementedError:  # an expression of no definite type
+        return None
+    return None if python_type is object else python_type
+
+
+def _decode_cursor(
+    cursor: str, signature: str, keys: Sequence[ColumnElement[Any]]
+) -> _Position | None:
     """The position a cursor stands on; None when it was made for another sort (a link kept
     from before the sort changed starts again at the first page)."""
     try:
@@ -133,12 +191,17 @@ def _decode_cursor(cursor: str, signature: str, key_count: int) -> _Position | N
             raise ValueError("not an object")
         if data.get("s") != signature:
             return None
-        keys = data["k"]
-        if not isinstance(keys, list) or len(keys) != key_count:
+        raw_keys = data["k"]
+        if not isinstance(raw_keys, list) or len(raw_keys) != len(keys):
             raise ValueError("wrong keys")
         if not isinstance(data["i"], str) or not isinstance(data["z"], bool):
             raise ValueError("wrong position")
-        return _Position(data["z"], [_decode_value(k) for k in keys], data["i"])
+        if not looks_like_id(data["i"]):
+            raise ValueError("not a record ID")
+        values = [_decode_value(k) for k in raw_keys]
+        if not all(_fits(v, k) for v, k in zip(values, keys, strict=True)):
+            raise ValueError("a sort value of the wrong type")
+        return _Position(data["z"], values, data["i"])
     except (KeyError, TypeError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidRequest(N_("The page link is not valid."), param="cursor") from exc
 
@@ -172,10 +235,10 @@ def find_page(
     position: _Position | None = None
     backwards = False
     if before:
-        position = _decode_cursor(before, signature, len(keys))
+        position = _decode_cursor(before, signature, keys)
         backwards = position is not None
     elif after:
-        position = _decode_cursor(after, signature, len(keys))
+        position = _decode_cursor(after, signature, keys)
 
     # Reading backwards walks the same order reversed, then turns the rows around.
     ascending = descending == backwards
