@@ -42,7 +42,11 @@ def test_accounts_create_prints_id_and_a_working_key(run: Any, client: Any, db: 
     )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
-    assert set(printed) == {"account_id", "api_key"}
+    # A live account cannot take payments until a processor is configured: it says so.
+    assert set(printed) == {"account_id", "api_key", "still_needed"}
+    assert printed["still_needed"] == ["payment_processor"]
+    assert "Still needed: No payment processor is configured" in result.stderr
+    assert "cannot save payment methods or take payments" in result.stderr
     account = db.get(Account, printed["account_id"])
     assert (account.timezone, account.currency, account.language, account.mode) == (
         "Europe/Amsterdam",
@@ -190,3 +194,10 @@ def test_an_operator_and_an_account_on_a_trial(tmp_path: Any) -> None:
         kinds = dict(session.execute(select(Account.name, Account.kind)).all())
         assert kinds["Agency"] == "partner" and kinds["Bakkerij"] == "standard"
     engine.dispose()
+
+
+def test_a_test_mode_account_needs_nothing_more(run: Any) -> None:
+    result = run("accounts", "create", "--name", "Sandbox shop", "--mode", "test")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"account_id", "api_key"}
+    assert "Still needed" not in result.stderr

@@ -27,6 +27,7 @@ from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
+from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.portal import service
 from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
@@ -174,6 +175,8 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         "pending_plan": pending.name if pending else None,
         "pending_on": portal.fmt.date(sub.next_payment_date) if pending else None,
         "method": method,
+        # The merchant cannot take payments: the buyer is told so instead of sent to a form.
+        "payments_unavailable": processor.processor_for(portal.account) is None,
         "return_url": portal.return_url,
         "manage_url": f"/billing/portal/{portal.token}/manage",
         "home_url": f"/billing/portal/{portal.token}",
@@ -188,6 +191,7 @@ def _payment_method_url(session: Session, portal: Portal) -> str | None:
         not portal.features.payment_method_update.enabled
         or sub.status in ENDED_STATUSES
         or not sub.invoice_creation
+        or processor.processor_for(portal.account) is None
     ):
         return None
     path, _ = subscription_service.payment_method_link_path(session, sub, SESSION_LIFETIME)

@@ -24,6 +24,7 @@ from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.payments import processor
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
@@ -110,6 +111,7 @@ def _payment_method_for(
             "The payment method belongs to another contact than the billing contact",
             param="payment_method_id",
         )
+    processor.require_processor(account, param="payment_method_id")
     return method
 
 
@@ -341,6 +343,8 @@ def _check_collection(
     if not data.invoice_creation:
         return
     if data.collection_method == "charge_automatically":
+        # Also when the first invoice would collect the method: its page could not take it.
+        processor.require_processor(account, param="collection_method")
         if data.payment_method_id is None and not data.collect_payment_method_on_first_invoice:
             raise InvalidRequest(
                 "charge_automatically needs a payment_method_id, or "
