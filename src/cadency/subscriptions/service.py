@@ -13,6 +13,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
+from cadency.accounts.service import validate_currency
 from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import Fee
@@ -136,9 +137,7 @@ def create(
     get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
     if data.company_id is not None:
         get_referenced(session, Company, account.id, data.company_id, "company", "company_id")
-    currency = data.currency
-    if not money.is_known_currency(currency):
-        raise InvalidRequest(f"Unknown currency: '{currency}'", param="currency")
+    currency = validate_currency(data.currency)
 
     subscription_id = new_id("sub")
     # The line items reference the subscription, which does not exist until it is added below.
