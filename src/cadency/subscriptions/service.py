@@ -342,8 +342,6 @@ def _check_collection(
     if not data.invoice_creation:
         return
     if data.collection_method == "charge_automatically":
-        # Also when the first invoice would collect the method: its page could not take it.
-        processor.require_processor(account, param="collection_method")
         if data.payment_method_id is None and not data.collect_payment_method_on_first_invoice:
             raise InvalidRequest(
                 "charge_automatically needs a payment_method_id, or "
