@@ -195,8 +195,8 @@ def hosted_invoice(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _invoice_page(request, session, account, invoice, token)
 
 
@@ -206,8 +206,8 @@ def hosted_invoice_pdf(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     settings: Settings = request.app.state.settings
     pdf = documents.render_invoice_pdf(session, account, invoice, base_url=settings.base_url)
     session.commit()
@@ -231,8 +231,8 @@ def pay_hosted_invoice(
     """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     if processor.processor_for(account) is None:
         # The page shows no form; a post made anyway gets the page that says why.
         return _invoice_page(request, session, account, invoice, token, status_code=409)
@@ -273,13 +273,9 @@ def pay_hosted_invoice(
 
 
 def _subscription_for(session: Session, token: str) -> tuple[Account, Subscription]:
-    account, payload = hosted.link_payload(session, PAYMENT_METHOD_PURPOSE, token)
-    try:
-        subscription = subscription_service.get(
-            session, account, str(payload.get("subscription_id"))
-        )
-    except APIError as exc:
-        raise hosted.BadLink from exc
+    account, subscription, _payload = hosted.subscription_of_link(
+        session, PAYMENT_METHOD_PURPOSE, token
+    )
     return account, subscription
 
 
@@ -346,8 +342,8 @@ def update_payment_method_page(
 ) -> Response:
     try:
         account, subscription = _subscription_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _method_page(session, account, subscription, token)
 
 
@@ -362,8 +358,8 @@ def update_payment_method(
     the past-due balance at once, and the page says how that went."""
     try:
         account, subscription = _subscription_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     if subscription.status in ENDED_STATUSES or processor.processor_for(account) is None:
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):

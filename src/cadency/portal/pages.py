@@ -122,13 +122,7 @@ class Portal:
 
 
 def _open(session: Session, token: str) -> Portal:
-    account, payload = hosted.link_payload(session, PORTAL_PURPOSE, token)
-    try:
-        subscription = subscription_service.get(
-            session, account, str(payload.get("subscription_id"))
-        )
-    except APIError as exc:
-        raise hosted.BadLink from exc
+    account, subscription, payload = hosted.subscription_of_link(session, PORTAL_PURPOSE, token)
     language, fmt = hosted.buyer_formatting(session, account, subscription)
     features, _ = service.get_configuration(session, account)
     return_url = payload.get("return_url")
@@ -307,8 +301,8 @@ def billing_settings(
 ) -> Response:
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     context = {
         **_summary(session, portal),
         "payment_method_url": _payment_method_url(session, portal),
@@ -326,8 +320,8 @@ def manage(
 ) -> Response:
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _manage_page(session, portal, done=done)
 
 
@@ -342,8 +336,8 @@ def _act(
     go back to the portal; a refused action shows the portal again with why."""
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     if not hosted.form_token_valid(session, token, form):
         return _manage_page(session, portal, error=FORM_EXPIRED, status_code=403)
     try:

@@ -1075,12 +1075,20 @@ def payment_method_link_path(
     # The buyer opens the link in the real world, and unsign checks it against real time.
     expires_at = clock.real_now() + lifetime
     token = signing.sign(
-        session,
-        PAYMENT_METHOD_LINK_PURPOSE,
-        {"subscription_id": subscription.id, "account_id": subscription.account_id},
-        expires_at,
+        session, PAYMENT_METHOD_LINK_PURPOSE, buyer_link_payload(subscription), expires_at
     )
     return f"/billing/update-payment-method/{token}", expires_at
+
+
+def buyer_link_payload(subscription: Subscription) -> dict[str, Any]:
+    """What a signed link to a subscription's buyer pages (update payment method, portal)
+    names: the subscription and the billing contact it was made for, so the link stops working
+    for that contact once the subscription bills another (invoices.hosted checks it)."""
+    return {
+        "subscription_id": subscription.id,
+        "account_id": subscription.account_id,
+        "contact_id": subscription.contact_id,
+    }
 
 
 def request_payment_method_update(
