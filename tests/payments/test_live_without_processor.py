@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from cadency.accounts import service as account_service
 from cadency.accounts.models import Account
 from cadency.billing import bulk, runner
 from cadency.invoices.models import Invoice
@@ -313,3 +314,26 @@ def test_the_portal_says_payment_methods_cannot_be_changed(
     assert "Live shop kann noch keine Online-Zahlungen annehmen" in page.text
     assert 'data-testid="update-payment-method"' not in page.text
     assert "/billing/update-payment-method/" not in page.text
+
+
+def test_the_account_settings_page_says_what_a_live_account_still_needs(
+    live: Api, api: Api, client: TestClient, session_factory: Any
+) -> None:
+    def settings_page(of: Api, email: str) -> str:
+        with session_factory() as session:
+            account = session.get(Account, of.account_id)
+            user = account_service.create_user(
+                session, account, email=email, password="a long enough password 1"
+            )
+            token, _ = account_service.start_session(session, user)
+            session.commit()
+        client.cookies.set("cadency_session", token)
+        try:
+            page = client.get("/settings/account")
+        finally:
+            client.cookies.clear()
+        assert page.status_code == 200
+        return page.text
+
+    assert "No payment processor is configured" in settings_page(live, "owner@live.example")
+    assert "No payment processor is configured" not in settings_page(api, "owner@test.example")

@@ -18,6 +18,7 @@ from cadency.accounts import service
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
 from cadency.kit.periods import local_date
+from cadency.payments import processor
 from cadency.plans import service as plans
 from cadency.web import i18n
 from cadency.web.auth import PageContext, page_context, page_requires
@@ -194,6 +195,7 @@ def _settings_page(
         "timezones": _timezones(),
         "final_actions": _choices(page, FINAL_ACTIONS),
         "invoice_actions": _choices(page, INVOICE_ACTIONS),
+        "payments_available": processor.processor_for(page.account) is not None,
     }
     return render(request, "accounts/settings.html", context, status_code=status_code)
 
