@@ -19,6 +19,7 @@ from cadency.accounts import service as account_service
 from cadency.accounts.models import Account
 from cadency.billing import bulk, runner
 from cadency.invoices.models import Invoice
+from cadency.kit.errors import Conflict
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments import processor, sandbox
@@ -337,3 +338,25 @@ def test_the_account_settings_page_says_what_a_live_account_still_needs(
 
     assert "No payment processor is configured" in settings_page(live, "owner@live.example")
     assert "No payment processor is configured" not in settings_page(api, "owner@test.example")
+
+
+def test_no_update_payment_method_email_sends_a_live_buyer_to_a_dead_end(
+    live: Api, session_factory: Any
+) -> None:
+    subscription = invoiced_subscription(live, contact(live))
+    with session_factory() as session:
+        account = session.get(Account, live.account_id)
+        with pytest.raises(Conflict) as refused:
+            subscription_service.request_payment_method_update(
+                session, account, subscription["id"], "http://shop.example"
+            )
+        assert MISSING_SETUP in refused.value.message
+        session.rollback()
+    with session_factory() as session:
+        emails = session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.account_id == live.account_id,
+                OutboxMessage.type == "subscription.payment_method_update_requested",
+            )
+        ).all()
+    assert emails == []

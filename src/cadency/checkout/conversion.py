@@ -247,7 +247,9 @@ def _collection(
     if processor.processor_for(account) is None:
         # Nothing can be charged: asked for, that is a 409; by default the buyer gets invoices.
         if data.collection_method == "charge_automatically" or method_id is not None:
-            processor.require_processor(account, param="collection_method")
+            processor.require_processor(
+                account, param="payment_method_id" if method_id else "collection_method"
+            )
         return "send_invoice", None, data.payment_terms or "due_on_receipt"
     if method_id is None:
         method_id = session.scalar(

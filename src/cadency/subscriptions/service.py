@@ -1104,6 +1104,8 @@ def request_payment_method_update(
             "Invoice creation is off for this subscription: it is a record only, with no "
             "payment method to update"
         )
+    # The page the email links to could not save a method: no email sending the buyer there.
+    processor.require_processor(account)
     contact = session.get(Contact, subscription.contact_id)
     assert contact is not None  # the billing contact is required
     path, expires_at = payment_method_link_path(session, subscription)
