@@ -43,8 +43,8 @@ def require_processor(account: Account, *, param: str | None = None) -> str:
 
 
 def _serves(account: Account, processor: str) -> bool:
-    """Whether the account's processor can act on something another processor made (a
-    payment method saved, a charge made): only the one that made it can."""
+    """Whether the account's processor is the one that made something (a saved payment
+    method, a charge): only that processor can charge or refund it."""
     return processor_for(account) == processor
 
 
