@@ -42,7 +42,11 @@ def test_accounts_create_prints_id_and_a_working_key(run: Any, client: Any, db: 
     )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
-    assert set(printed) == {"account_id", "api_key"}
+    # A live account cannot take payments until a processor is configured: it says so.
+    assert set(printed) == {"account_id", "api_key", "still_needed"}
+    assert printed["still_needed"] == ["payment_processor"]
+    assert "Still needed: No payment processor is configured" in result.stderr
+    assert "cannot save payment methods or take payments" in result.stderr
     account = db.get(Account, printed["account_id"])
     assert (account.timezone, account.currency, account.language, account.mode) == (
         "Europe/Amsterdam",
@@ -298,3 +302,10 @@ def test_api_keys_create_with_an_expiry(run: Any, api: Api) -> None:
     assert json.loads(made.stdout)["expires_at"].startswith("2999-01-01T12:00:00")
     past = run(*args, "--expires-at", "2001-01-01")
     assert past.exit_code == 2 and "expires_at must be in the future" in past.stderr
+
+
+def test_a_test_mode_account_needs_nothing_more(run: Any) -> None:
+    result = run("accounts", "create", "--name", "Sandbox shop", "--mode", "test")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) == {"account_id", "api_key"}
+    assert "Still needed" not in result.stderr

@@ -209,6 +209,7 @@ def create_account(
 ) -> None:
     """Create an account; prints {"account_id", "api_key"} (and its plan when one started)."""
     from cadency.accounts import service
+    from cadency.payments import processor
     from cadency.plans import service as plans
     from cadency.plans.operator import install_plans
 
@@ -226,6 +227,8 @@ def create_account(
             )
             account.kind = kind
             result = {"account_id": account.id, "api_key": key}
+            if processor.processor_for(account) is None:
+                result["still_needed"] = ["payment_processor"]
             if operator:
                 install_plans(session, account)
                 account.trial_days = trial_days
@@ -237,6 +240,11 @@ def create_account(
             _fail(error)
         session.commit()
         _print(result)
+        if "still_needed" in result:
+            click.echo(
+                f"Still needed: {processor.NOT_CONFIGURED_MESSAGE}.",
+                err=True,
+            )
 
 
 @main.group()

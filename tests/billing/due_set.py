@@ -1,6 +1,12 @@
 """A live account with N monthly subscriptions whose renewal is due now, bulk-inserted, and the
 exactly-once check of a renewal run over them (tests/billing/test_worker_safety.py).
 
+Only live accounts are claimed by the worker, and a live account has no payment processor yet
+(the sandbox serves test mode only): the card is saved while the account is still in test mode,
+and a live run invoices each period and records one failed charge attempt
+("payment_processor_not_configured"), marking nothing paid. A test-mode set (`mode="test"`,
+for runs given the account) is charged through the sandbox and paid.
+
 The rows are copies of one subscription made by the real `subscriptions.service.create` (in a
 throwaway in-memory database, a test-mode account whose clock stands a month back), so every
 column, including ones added later, holds what the service writes. Only the IDs, the owner
@@ -27,6 +33,7 @@ from cadency.kit import periods
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.models import Base
+from cadency.payments import processor
 from cadency.payments import service as payments
 from cadency.payments.models import Payment
 from cadency.payments.schemas import CardIn, PaymentMethodCreate
@@ -69,6 +76,12 @@ class DueSet:
     account_id: int
     subscription_ids: frozenset[str]
     calendar: Calendar
+    mode: str
+
+    @property
+    def paid(self) -> bool:
+        """Whether the renewals can be paid: only the sandbox of a test-mode account takes them."""
+        return self.mode == "test"
 
 
 def _template(calendar: Calendar) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -136,18 +149,21 @@ def _template(calendar: Calendar) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return row, items
 
 
-def seed(engine: Engine, n: int, *, name: str = "Worker safety") -> DueSet:
-    """A new live account with a succeeding card and `n` subscriptions due now."""
+def seed(engine: Engine, n: int, *, name: str = "Worker safety", mode: str = "live") -> DueSet:
+    """A new account (live unless `mode` says test) with a sandbox card that succeeds and `n`
+    subscriptions due now."""
     calendar = Calendar.today()
     template, template_items = _template(calendar)
     with Session(engine, expire_on_commit=False) as session:
-        account, _ = accounts.create_account(session, name=name, mode="live")
+        account, _ = accounts.create_account(session, name=name, mode="test")
         contact = crm.create_contact(
             session, account, ContactCreate(email="worker-safety@example.com")
         )
         card = payments.attach_payment_method(
             session, account, contact.id, PaymentMethodCreate(type="card", card=SUCCEEDING_CARD)
         )
+        if mode == "live":  # a card from the sandbox, which no live account can charge
+            account.mode, account.clock_now = "live", None
         session.commit()
         account_id, contact_id, card_id = account.id, contact.id, card.id
     ids: list[str] = []
@@ -173,7 +189,9 @@ def seed(engine: Engine, n: int, *, name: str = "Worker safety") -> DueSet:
         with engine.begin() as conn:
             conn.execute(insert(Subscription), rows)
             conn.execute(insert(LineItem), items)
-    return DueSet(account_id=account_id, subscription_ids=frozenset(ids), calendar=calendar)
+    return DueSet(
+        account_id=account_id, subscription_ids=frozenset(ids), calendar=calendar, mode=mode
+    )
 
 
 def invoice_count(engine: Engine, account_id: int) -> int:
@@ -210,9 +228,9 @@ class Outcome:
         default_factory=list
     )  # (id, subscription_id, cycle_period_start, number, status, amount_paid)
     invoice_lines: int = 0
-    payments: list[tuple[str, str | None, str | None, str, str, int]] = field(
+    payments: list[tuple[str, str | None, str | None, str, str, int, str | None]] = field(
         default_factory=list
-    )  # (id, invoice_id, subscription_id, status, idempotency_key, amount)
+    )  # (id, invoice_id, subscription_id, status, idempotency_key, amount, failure_reason)
     outbox: Counter[str] = field(default_factory=Counter)
     succeeded_payment_ids_in_outbox: Counter[str] = field(default_factory=Counter)
     subscriptions: list[tuple[str, int, int, date | None, datetime | None]] = field(
@@ -253,7 +271,15 @@ def outcome(engine: Engine, account_id: int) -> Outcome:
             or 0
         )
         result.payments = [
-            (r.id, r.invoice_id, r.subscription_id, r.status, r.idempotency_key, r.amount)
+            (
+                r.id,
+                r.invoice_id,
+                r.subscription_id,
+                r.status,
+                r.idempotency_key,
+                r.amount,
+                r.failure_reason,
+            )
             for r in conn.execute(
                 select(
                     Payment.id,
@@ -262,6 +288,7 @@ def outcome(engine: Engine, account_id: int) -> Outcome:
                     Payment.status,
                     Payment.idempotency_key,
                     Payment.amount,
+                    Payment.failure_reason,
                 ).where(Payment.account_id == account_id)
             )
         ]
@@ -289,7 +316,8 @@ def outcome(engine: Engine, account_id: int) -> Outcome:
 
 
 def problems(due: DueSet, found: Outcome, now: datetime) -> dict[str, Any]:
-    """Everything that is not "each due period invoiced and paid exactly once": an empty dict
+    """Everything that is not "each due period invoiced and charged exactly once" (paid, or for
+    a live account that no processor serves, one failed attempt and left open): an empty dict
     when the run was right, else a short description (with a few examples) per problem."""
     n = len(due.subscription_ids)
     wrong: dict[str, Any] = {}
@@ -314,24 +342,27 @@ def problems(due: DueSet, found: Outcome, now: datetime) -> dict[str, Any]:
     numbers = Counter(row[3] for row in found.invoices)
     if len(numbers) != len(found.invoices):
         wrong["duplicate_invoice_numbers"] = some(k for k, c in numbers.items() if c > 1)
-    unpaid = [row for row in found.invoices if row[4] != "paid" or row[5] != PRICE_MINOR]
-    if unpaid:
-        wrong["invoices_not_paid_once"] = (len(unpaid), some(unpaid))
+    settled = ("paid", PRICE_MINOR) if due.paid else ("open", 0)
+    unsettled = [row for row in found.invoices if (row[4], row[5]) != settled]
+    if unsettled:
+        wrong["invoices_not_settled_once"] = (settled, len(unsettled), some(unsettled))
     if found.invoice_lines != n:
         wrong["invoice_line_count"] = (found.invoice_lines, n)
 
     invoice_ids = {row[0] for row in found.invoices}
+    outcome = ("succeeded", None) if due.paid else ("failed", processor.NOT_CONFIGURED)
+    charged = [row for row in found.payments if (row[3], row[6]) == outcome]
     succeeded = [row for row in found.payments if row[3] == "succeeded"]
-    if len(found.payments) != n or len(succeeded) != n:
+    if len(found.payments) != n or len(charged) != n:
         wrong["payment_count"] = {
             "all": len(found.payments),
-            "succeeded": len(succeeded),
+            outcome[0]: len(charged),
             "want": n,
         }
-    per_invoice = Counter(row[1] for row in succeeded)
+    per_invoice = Counter(row[1] for row in charged)
     charged_twice = {inv: c for inv, c in per_invoice.items() if c > 1}
     if charged_twice:
-        wrong["invoices_with_two_succeeded_payments"] = (len(charged_twice), some(charged_twice))
+        wrong["invoices_charged_twice"] = (len(charged_twice), some(charged_twice))
     if set(per_invoice) != invoice_ids:
         wrong["invoices_without_a_payment"] = some(invoice_ids - set(per_invoice))
         wrong["payments_of_unknown_invoices"] = some(set(per_invoice) - invoice_ids)
@@ -342,8 +373,10 @@ def problems(due: DueSet, found: Outcome, now: datetime) -> dict[str, Any]:
     if bad_keys:
         wrong["payments_not_first_attempts"] = (len(bad_keys), some(bad_keys))
 
-    if found.outbox["payment.succeeded"] != n:
-        wrong["outbox_payment_succeeded"] = (found.outbox["payment.succeeded"], n)
+    for kind in ("payment.succeeded", "payment.failed"):
+        want = n if kind == f"payment.{outcome[0]}" else 0
+        if found.outbox[kind] != want:
+            wrong[f"outbox_{kind}"] = (found.outbox[kind], want)
     if found.outbox["invoice.created"] != n:
         wrong["outbox_invoice_created"] = (found.outbox["invoice.created"], n)
     if set(found.succeeded_payment_ids_in_outbox) != {row[0] for row in succeeded} or any(
@@ -355,7 +388,8 @@ def problems(due: DueSet, found: Outcome, now: datetime) -> dict[str, Any]:
 
     if {row[0] for row in found.subscriptions} != due.subscription_ids:
         wrong["subscription_rows"] = (len(found.subscriptions), n)
-    not_advanced = [row for row in found.subscriptions if row[1:3] != (2, 2)]
+    counters = (2, 2) if due.paid else (2, 1)  # (periods billed, payments completed)
+    not_advanced = [row for row in found.subscriptions if row[1:3] != counters]
     if not_advanced:
         wrong["counters_not_advanced_by_exactly_one"] = (len(not_advanced), some(not_advanced))
     not_moved = [

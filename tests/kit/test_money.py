@@ -15,6 +15,7 @@ from cadency.kit.money import (
     currency_exponent,
     format_amount,
     is_known_currency,
+    is_transaction_currency,
     line_amount,
     parse_amount,
     percent_of,
@@ -394,3 +395,35 @@ def test_percent_of_is_nearest_and_symmetric(minor: int, percent: Decimal) -> No
     result = percent_of(minor, percent)
     assert abs(Fraction(result) - Fraction(minor) * Fraction(percent) / 100) <= Fraction(1, 2)
     assert percent_of(-minor, percent) == -result
+
+
+@pytest.mark.parametrize(
+    ("code", "paid_in"),
+    [
+        ("USD", True),
+        ("EUR", True),
+        ("JPY", True),
+        ("KWD", True),
+        ("XOF", True),  # the CFA franc: an X code that is legal tender
+        ("XCD", True),
+        # ISO 4217 codes no one pays in: testing, no currency, metals, IMF, funds, withdrawn.
+        ("XTS", False),
+        ("XXX", False),
+        ("XAU", False),
+        ("XAG", False),
+        ("XPT", False),
+        ("XPD", False),
+        ("XDR", False),
+        ("XBA", False),
+        ("BOV", False),
+        ("CLF", False),
+        ("USN", False),
+        ("CHE", False),
+        ("UYI", False),
+        ("DEM", False),
+        ("XYZ", False),
+        ("usd", False),
+    ],
+)
+def test_is_transaction_currency(code: str, paid_in: bool) -> None:
+    assert is_transaction_currency(code) is paid_in

@@ -22,6 +22,7 @@ from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
 from cadency.kit import clock
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
+from cadency.payments import processor
 from cadency.plans import service as plans
 from cadency.web import i18n
 from cadency.web.auth import SESSION_COOKIE, PageContext, page_context
@@ -202,6 +203,7 @@ def _settings_page(
         "timezones": _timezones(),
         "final_actions": _choices(page, FINAL_ACTIONS),
         "invoice_actions": _choices(page, INVOICE_ACTIONS),
+        "payments_available": processor.processor_for(page.account) is not None,
     }
     return render(request, "accounts/settings.html", context, status_code=status_code)
 

@@ -49,8 +49,16 @@ def validate_timezone(name: str, param: str = "timezone") -> str:
 
 
 def validate_currency(code: str, param: str = "currency") -> str:
+    """The one check of a currency an account, product, fee, deal, link or subscription is
+    priced in (422 naming `param`)."""
     if not money.is_known_currency(code):
         raise InvalidRequest(f"Unknown currency: '{code}' (use an ISO 4217 code)", param=param)
+    if not money.is_transaction_currency(code):
+        raise InvalidRequest(
+            f"'{code}' is not a currency payments are made in (a fund, precious metal, testing "
+            "or withdrawn code); use a currency such as USD or EUR",
+            param=param,
+        )
     return code
 
 

@@ -159,7 +159,7 @@ def renew(
             continue
         method = methods[sub.payment_method_id or ""]
         key = f"{invoice_id}:attempt:1"
-        result = processor.charge(method, amount, sub.currency, key)
+        result = processor.charge(account, method, amount, sub.currency, key)
         if result.status != "succeeded":
             declined.append((sub, invoice_id, result))
             continue

@@ -506,7 +506,7 @@ class SubscriptionRun:
                 else None
             )
             status, reason = (
-                processor.bank_debit_outcome(method)
+                processor.bank_debit_outcome(self.account, method)
                 if method
                 else ("failed", "payment_method_missing")
             )
@@ -695,7 +695,7 @@ def create_charge(
         if existing is not None:
             return existing
     if result is None:
-        result = processor.charge(method, invoice.amount_due, invoice.currency, key)
+        result = processor.charge(account, method, invoice.amount_due, invoice.currency, key)
     today = periods.local_date(now, account.timezone)
     payment = Payment(
         id=new_id("pay"),

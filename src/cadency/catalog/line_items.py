@@ -4,8 +4,10 @@ subscription or payment link into priced `LineItem` rows.
 An item either comes from the product library (`product_id`; name, unit price and billing
 frequency default from the product and may be overridden on the line, which never edits the
 product) or is custom (`name` + `unit_price`, which needs the `line_items.create_custom`
-permission). Recurring items carry billing terms: `auto_renew` (no number of payments) or
-`fixed` (with `number_of_payments` >= 1); one-time items have neither.
+permission). Overriding a library product's name or price also needs that permission: it makes
+the line as custom as one typed from scratch. Recurring items carry billing terms: `auto_renew`
+(no number of payments) or `fixed` (with `number_of_payments` >= 1); one-time items have
+neither.
 """
 
 from __future__ import annotations
@@ -163,6 +165,18 @@ def build_line_item(
     else:
         assert product is not None
         unit_price = product.unit_price
+    if product is not None and not allow_custom:
+        # The product's own name and price may be repeated (forms send them back), not changed.
+        for field, value, own in (
+            ("name", name, product.name),
+            ("unit_price", unit_price, product.unit_price),
+        ):
+            if value != own:
+                raise PermissionDenied(
+                    f"Changing a library product's {field.replace('_', ' ')} on a line item "
+                    f"needs the '{CUSTOM_LINE_ITEMS}' permission",
+                    param=f"{param}.{field}",
+                )
     if item.billing_frequency is not None:
         frequency: str | None = item.billing_frequency.value
     else:

@@ -43,6 +43,7 @@ from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.repository import get_owned
+from cadency.payments import processor
 from cadency.payments.models import PaymentMethod
 from cadency.subscriptions.models import LineItem, Subscription
 
@@ -243,6 +244,13 @@ def _collection(
     )
     if wants_invoice:
         return "send_invoice", method_id, data.payment_terms or "due_on_receipt"
+    if processor.processor_for(account) is None:
+        # Nothing can be charged: asked for, that is a 409; by default the buyer gets invoices.
+        if data.collection_method == "charge_automatically" or method_id is not None:
+            processor.require_processor(
+                account, param="payment_method_id" if method_id else "collection_method"
+            )
+        return "send_invoice", None, data.payment_terms or "due_on_receipt"
     if method_id is None:
         method_id = session.scalar(
             select(PaymentMethod.id)

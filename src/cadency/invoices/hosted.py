@@ -19,13 +19,19 @@ from cadency.accounts.models import Account
 from cadency.invoices import documents, issuing
 from cadency.invoices.documents import D_
 from cadency.kit import clock, signing
+from cadency.kit.errors import APIError
 from cadency.kit.throttle import Limiter, client_address
+from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import Subscription
 from cadency.web import i18n
 
 FORM_PURPOSE = "hosted_form"
 FORM_LIFETIME = timedelta(days=1)
 LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
+LINK_STALE = D_(
+    "This link was made for a previous billing contact of this subscription and no longer "
+    "works. Ask the sender for a new link."
+)
 
 
 def page(html: str, status_code: int = 200) -> HTMLResponse:
@@ -37,18 +43,30 @@ def page(html: str, status_code: int = 200) -> HTMLResponse:
     )
 
 
-def link_error(request: Request) -> HTMLResponse:
-    """One page for every bad link (altered, expired, made for something else, or naming a
-    record that is gone): it says so and shows nothing else."""
+class BadLink(Exception):
+    """A link that opens nothing: altered, expired, made for something else, or naming a
+    record that is gone."""
+
+    message = LINK_INVALID
+    status_code = 404
+
+
+class StaleLink(BadLink):
+    """A link to a subscription's pages made for a billing contact the subscription no longer
+    bills: the previous contact must not manage it (gone for good, so 410)."""
+
+    message = LINK_STALE
+    status_code = 410
+
+
+def link_error(request: Request, bad: BadLink | None = None) -> HTMLResponse:
+    """One page for every bad link: it says why and shows nothing else."""
+    bad = bad or BadLink()
     language = documents.document_language(i18n.negotiate(request.headers.get("accept-language")))
     html = documents.render_template(
-        "invoices/link_error.html", language, {"language": language, "message": LINK_INVALID}
+        "invoices/link_error.html", language, {"language": language, "message": bad.message}
     )
-    return page(html, status_code=404)
-
-
-class BadLink(Exception):
-    pass
+    return page(html, status_code=bad.status_code)
 
 
 def link_payload(session: Session, purpose: str, token: str) -> tuple[Account, dict[str, Any]]:
@@ -61,6 +79,25 @@ def link_payload(session: Session, purpose: str, token: str) -> tuple[Account, d
     if account is None:
         raise BadLink
     return account, payload
+
+
+def subscription_of_link(
+    session: Session, purpose: str, token: str
+) -> tuple[Account, Subscription, dict[str, Any]]:
+    """The subscription a link to its buyer pages (portal, update payment method) opens, with
+    the link's payload. The link names the billing contact it was made for
+    (`subscriptions.service.buyer_link_payload`); once the subscription bills someone else it is a
+    `StaleLink`, and so is a link that names no contact (made before links were bound)."""
+    account, payload = link_payload(session, purpose, token)
+    try:
+        subscription = subscription_service.get(
+            session, account, str(payload.get("subscription_id"))
+        )
+    except APIError as exc:
+        raise BadLink from exc
+    if "contact_id" not in payload or payload["contact_id"] != subscription.contact_id:
+        raise StaleLink
+    return account, subscription, payload
 
 
 def buyer_formatting(

@@ -27,6 +27,7 @@ from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
 from cadency.kit.errors import APIError, PaymentFailed
+from cadency.payments import processor
 from cadency.payments import service as payment_service
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.schemas import PaymentMethodCreate
@@ -52,6 +53,7 @@ FAILURE_MESSAGES = {
     "card_declined": D_("Your card was declined."),
     "insufficient_funds": D_("The payment was declined: insufficient funds."),
     "bank_account_debit_failed": D_("The bank debit failed."),
+    processor.NOT_CONFIGURED: D_("Online payments are not available."),
 }
 PAYMENT_FAILED = D_("The payment failed.")
 CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
@@ -163,7 +165,9 @@ def _invoice_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     processing = _processing_payment(session, invoice)
-    can_pay = invoice.status == "open" and invoice.contact_id is not None and processing is None
+    payable = invoice.status == "open" and invoice.contact_id is not None and processing is None
+    payments_available = processor.processor_for(account) is not None
+    can_pay = payable and payments_available
     html = documents.render_invoice_html(
         session,
         account,
@@ -176,6 +180,7 @@ def _invoice_page(
             "pay_action": f"/billing/invoices/{token}/pay",
             "form_token": hosted.form_token(session, token) if can_pay else "",
             "can_pay": can_pay,
+            "payments_unavailable": payable and not payments_available,
             "processing": processing is not None,
             "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
             "form": form or MethodForm(kind="card", values={}, errors={}),
@@ -190,8 +195,8 @@ def hosted_invoice(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _invoice_page(request, session, account, invoice, token)
 
 
@@ -201,8 +206,8 @@ def hosted_invoice_pdf(
 ) -> Response:
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     settings: Settings = request.app.state.settings
     pdf = documents.render_invoice_pdf(session, account, invoice, base_url=settings.base_url)
     session.commit()
@@ -231,8 +236,11 @@ def pay_hosted_invoice(
     """Pay the open invoice with a new card or bank account, saved on the buyer's contact."""
     try:
         account, invoice = _invoice_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
+    if processor.processor_for(account) is None:
+        # The page shows no form; a post made anyway gets the page that says why.
+        return _invoice_page(request, session, account, invoice, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
         state = MethodForm(
             kind="card",
@@ -277,13 +285,9 @@ def pay_hosted_invoice(
 
 
 def _subscription_for(session: Session, token: str) -> tuple[Account, Subscription]:
-    account, payload = hosted.link_payload(session, PAYMENT_METHOD_PURPOSE, token)
-    try:
-        subscription = subscription_service.get(
-            session, account, str(payload.get("subscription_id"))
-        )
-    except APIError as exc:
-        raise hosted.BadLink from exc
+    account, subscription, _payload = hosted.subscription_of_link(
+        session, PAYMENT_METHOD_PURPOSE, token
+    )
     return account, subscription
 
 
@@ -330,6 +334,7 @@ def _method_page(
         "subscription_name": subscription.name,
         "past_due": subscription.status == "unpaid",
         "ended": ended,
+        "payments_unavailable": processor.processor_for(account) is None,
         "amount_due": fmt.money(sum(i.amount_due for i in due), subscription.currency)
         if due
         else None,
@@ -349,8 +354,8 @@ def update_payment_method_page(
 ) -> Response:
     try:
         account, subscription = _subscription_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _method_page(session, account, subscription, token)
 
 
@@ -370,9 +375,9 @@ def update_payment_method(
     the past-due balance at once, and the page says how that went."""
     try:
         account, subscription = _subscription_for(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
-    if subscription.status in ENDED_STATUSES:
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
+    if subscription.status in ENDED_STATUSES or processor.processor_for(account) is None:
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
         state = MethodForm(

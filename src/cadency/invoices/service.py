@@ -11,6 +11,7 @@ from cadency.invoices.models import Invoice
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed, not_found
 from cadency.kit.repository import get_referenced
+from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 
 
@@ -36,6 +37,7 @@ def pay(
     """Charge an open invoice now, with the given payment method or the one it was billed to."""
     invoice = get_invoice(session, account, invoice_id)
     _require_open(invoice, "paid")
+    processor.require_processor(account)
     method_id = payment_method_id or invoice.payment_method_id
     if method_id is None:
         raise InvalidRequest(

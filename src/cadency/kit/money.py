@@ -12,7 +12,8 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 
-from babel.numbers import list_currencies
+from babel.core import get_global
+from babel.numbers import get_territory_currencies, list_currencies
 
 __all__ = [
     "CURRENCY_EXPONENTS",
@@ -22,6 +23,7 @@ __all__ = [
     "currency_exponent",
     "format_amount",
     "is_known_currency",
+    "is_transaction_currency",
     "line_amount",
     "parse_amount",
     "percent_of",
@@ -72,6 +74,26 @@ def is_known_currency(code: str) -> bool:
         and code.isupper()
         and code in _known_codes()
     )
+
+
+@cache
+def _tender_codes() -> frozenset[str]:
+    # CLDR (through Babel) knows which currencies are legal tender in some territory today. ISO
+    # 4217 also has codes no one pays in: funds (BOV, CLF, USN, …), precious metals (XAU, XAG,
+    # XPT, XPD), the IMF's XDR, bond-market units (XBA…), testing (XTS), no currency (XXX),
+    # and withdrawn currencies (DEM, HRK); none of them is tender anywhere.
+    territories = get_global("territory_currencies")
+    return frozenset(
+        code
+        for territory in territories
+        for code in get_territory_currencies(territory, tender=True, non_tender=False)
+    )
+
+
+def is_transaction_currency(code: str) -> bool:
+    """Whether `code` is a known currency that payments are made in: legal tender somewhere
+    today, so not a fund, precious-metal, testing or withdrawn code."""
+    return is_known_currency(code) and code in _tender_codes()
 
 
 def currency_exponent(code: str) -> int:

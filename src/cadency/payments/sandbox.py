@@ -87,6 +87,7 @@ class Tokenised:
     last4: str
     exp_month: int | None
     exp_year: int | None
+    processor: str = PROCESSOR
 
 
 def luhn_valid(number: str) -> bool:

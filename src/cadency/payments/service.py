@@ -1,4 +1,5 @@
-"""Saving payment methods on contacts through the processor (the built-in sandbox)."""
+"""Saving payment methods on contacts through the processor that serves the account (the
+built-in sandbox, for test-mode accounts)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ def tokenise(account: Account, data: PaymentMethodCreate) -> sandbox.Tokenised:
     """Hand the details to the processor; only its token and display details come back.
 
     422 names the bad field (`card.number`, …) without echoing it; a decline is a 402 `payment`
-    error. Reusable wherever a buyer enters a payment method (payment links, the portal).
+    error; an account no processor serves gets a 409 naming the missing setup. Reusable wherever
+    a buyer enters a payment method (payment links, the portal).
     """
+    # The sandbox is the only processor yet: whoever serves the account, it tokenises.
+    processor.require_processor(account)
     other = "bank_debit" if data.type == "card" else "card"
     if getattr(data, other) is not None:
         raise InvalidRequest(f"A '{data.type}' payment method has no '{other}'", param=other)
@@ -67,7 +71,7 @@ def payment_method_from(
         last4=tokenised.last4,
         exp_month=tokenised.exp_month,
         exp_year=tokenised.exp_year,
-        processor=sandbox.PROCESSOR,
+        processor=tokenised.processor,
         processor_token=tokenised.token,
         created_at=now,
     )
@@ -123,7 +127,11 @@ def refund_payment(
         amount=amount,
         reason=reason,
         processor_reference=processor.refund(
-            payment.processor_reference or payment.id, amount, f"{payment.refunded_amount}"
+            account,
+            payment.processor,
+            payment.processor_reference or payment.id,
+            amount,
+            f"{payment.refunded_amount}",
         ),
         created_at=now,
     )

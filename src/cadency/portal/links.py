@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cadency.kit import clock, signing
 from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.service import buyer_link_payload
 
 PORTAL_PURPOSE = "portal"
 # A session made by the merchant or the API is opened soon; a link in an email may be opened
@@ -34,10 +34,7 @@ def portal_link(
 ) -> PortalLink:
     # The buyer opens the link in the real world, and unsign checks it against real time.
     expires_at = clock.real_now() + lifetime
-    payload: dict[str, Any] = {
-        "subscription_id": subscription.id,
-        "account_id": subscription.account_id,
-    }
+    payload = buyer_link_payload(subscription)
     if return_url:
         payload["return_url"] = return_url
     token = signing.sign(session, PORTAL_PURPOSE, payload, expires_at)

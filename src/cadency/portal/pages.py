@@ -27,6 +27,7 @@ from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
+from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.portal import service
 from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
@@ -122,13 +123,7 @@ class Portal:
 
 
 def _open(session: Session, token: str) -> Portal:
-    account, payload = hosted.link_payload(session, PORTAL_PURPOSE, token)
-    try:
-        subscription = subscription_service.get(
-            session, account, str(payload.get("subscription_id"))
-        )
-    except APIError as exc:
-        raise hosted.BadLink from exc
+    account, subscription, payload = hosted.subscription_of_link(session, PORTAL_PURPOSE, token)
     language, fmt = hosted.buyer_formatting(session, account, subscription)
     features, _ = service.get_configuration(session, account)
     return_url = payload.get("return_url")
@@ -175,6 +170,8 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         "pending_plan": pending.name if pending else None,
         "pending_on": portal.fmt.date(sub.next_payment_date) if pending else None,
         "method": method,
+        # The merchant cannot take payments: the buyer is told so instead of sent to a form.
+        "payments_unavailable": processor.processor_for(portal.account) is None,
         "return_url": portal.return_url,
         "manage_url": f"/billing/portal/{portal.token}/manage",
         "home_url": f"/billing/portal/{portal.token}",
@@ -189,6 +186,7 @@ def _payment_method_url(session: Session, portal: Portal) -> str | None:
         not portal.features.payment_method_update.enabled
         or sub.status in ENDED_STATUSES
         or not sub.invoice_creation
+        or processor.processor_for(portal.account) is None
     ):
         return None
     path, _ = subscription_service.payment_method_link_path(session, sub, SESSION_LIFETIME)
@@ -304,8 +302,8 @@ def billing_settings(
 ) -> Response:
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     context = {
         **_summary(session, portal),
         "payment_method_url": _payment_method_url(session, portal),
@@ -323,8 +321,8 @@ def manage(
 ) -> Response:
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     return _manage_page(session, portal, done=done)
 
 
@@ -339,8 +337,8 @@ def _act(
     go back to the portal; a refused action shows the portal again with why."""
     try:
         portal = _open(session, token)
-    except hosted.BadLink:
-        return hosted.link_error(request)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
     if not hosted.form_token_valid(session, token, form):
         return _manage_page(session, portal, error=FORM_EXPIRED, status_code=403)
     try:

@@ -426,7 +426,9 @@ class SummaryView:
 
 def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
     """The summary of what the form holds; rows that cannot be read yet are left out."""
-    currency = data.currency if money.is_known_currency(data.currency) else page.account.currency
+    currency = (
+        data.currency if money.is_transaction_currency(data.currency) else page.account.currency
+    )
     products = _products(page, [row.product_id for row in data.rows])
     rates = {rate.id: rate for rate in _tax_rates(page)}
     lines: list[SummaryLine] = []
@@ -662,7 +664,7 @@ def _context(
         "products": _products(page, [row.product_id for row in data.rows]),
         "tax_rates": _tax_rates(page),
         "fees": _fees(page),
-        "currencies": [c for c in currencies if money.is_known_currency(c)],
+        "currencies": [c for c in currencies if money.is_transaction_currency(c)],
         "locales": INVOICE_LOCALES,
         "definitions": [
             (d, property_forms.input_value(d, data.properties.get(d.name), page.account.timezone))
@@ -814,7 +816,7 @@ def product_results(
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
     query = product_search.strip()[:100]
-    currency = currency if money.is_known_currency(currency) else page.account.currency
+    currency = currency if money.is_transaction_currency(currency) else page.account.currency
     found = _search_products(page, query, currency) if query else []
     return render(
         request,

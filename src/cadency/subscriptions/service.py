@@ -13,6 +13,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
+from cadency.accounts.service import validate_currency
 from cadency.billing import engine
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import Fee
@@ -24,6 +25,7 @@ from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, decode_id_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.payments import processor
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
@@ -110,6 +112,7 @@ def _payment_method_for(
             "The payment method belongs to another contact than the billing contact",
             param="payment_method_id",
         )
+    processor.require_processor(account, param="payment_method_id")
     return method
 
 
@@ -134,9 +137,7 @@ def create(
     get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
     if data.company_id is not None:
         get_referenced(session, Company, account.id, data.company_id, "company", "company_id")
-    currency = data.currency
-    if not money.is_known_currency(currency):
-        raise InvalidRequest(f"Unknown currency: '{currency}'", param="currency")
+    currency = validate_currency(data.currency)
 
     subscription_id = new_id("sub")
     # The line items reference the subscription, which does not exist until it is added below.
@@ -1074,12 +1075,20 @@ def payment_method_link_path(
     # The buyer opens the link in the real world, and unsign checks it against real time.
     expires_at = clock.real_now() + lifetime
     token = signing.sign(
-        session,
-        PAYMENT_METHOD_LINK_PURPOSE,
-        {"subscription_id": subscription.id, "account_id": subscription.account_id},
-        expires_at,
+        session, PAYMENT_METHOD_LINK_PURPOSE, buyer_link_payload(subscription), expires_at
     )
     return f"/billing/update-payment-method/{token}", expires_at
+
+
+def buyer_link_payload(subscription: Subscription) -> dict[str, Any]:
+    """What a signed link to a subscription's buyer pages (update payment method, portal)
+    names: the subscription and the billing contact it was made for, so the link stops working
+    for that contact once the subscription bills another (invoices.hosted checks it)."""
+    return {
+        "subscription_id": subscription.id,
+        "account_id": subscription.account_id,
+        "contact_id": subscription.contact_id,
+    }
 
 
 def request_payment_method_update(
@@ -1095,6 +1104,8 @@ def request_payment_method_update(
             "Invoice creation is off for this subscription: it is a record only, with no "
             "payment method to update"
         )
+    # The page the email links to could not save a method: no email sending the buyer there.
+    processor.require_processor(account)
     contact = session.get(Contact, subscription.contact_id)
     assert contact is not None  # the billing contact is required
     path, expires_at = payment_method_link_path(session, subscription)

@@ -50,6 +50,7 @@ FAILURE_REASONS = {
     "card_declined": N_("Card declined"),
     "insufficient_funds": N_("Insufficient funds"),
     "bank_account_debit_failed": N_("Bank debit failed"),
+    "payment_processor_not_configured": N_("No payment processor configured"),
 }
 CANCELLATION_REASONS = {
     "too_expensive": N_("Too expensive"),
