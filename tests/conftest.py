@@ -14,6 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from cadency.accounts import service as account_service
@@ -23,6 +25,14 @@ from cadency.kit.db import is_sqlite, make_engine, make_session_factory
 from cadency.models import Base
 from cadency.plans import service as plans
 from cadency.plans.operator import install_plans
+
+
+# Property tests check values, not speed: on a busy two-core machine a slow draw or example is
+# no failure.
+hypothesis_settings.register_profile(
+    "cadency", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("cadency")
 
 
 def _reset_postgres(url: str) -> None:
