@@ -26,7 +26,6 @@ from cadency.models import Base
 from cadency.plans import service as plans
 from cadency.plans.operator import install_plans
 
-
 # Property tests check values, not speed: on a busy two-core machine a slow draw or example is
 # no failure.
 hypothesis_settings.register_profile(
