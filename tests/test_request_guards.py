@@ -191,6 +191,7 @@ def test_signed_link_tokens_are_redacted_in_the_access_log(
         "/billing/invoices/eyJkIjp7fQ.c2ln/pdf",
         "/billing/update-payment-method/eyJkIjp7fQ.c2ln",
         "/billing/portal/eyJkIjp7fQ.c2ln/manage?section=plans",
+        "/password-reset/eyJkIjp7fQc2lnbmVk",
     ]
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
         for path in paths:
@@ -204,7 +205,8 @@ def test_signed_link_tokens_are_redacted_in_the_access_log(
     assert '"GET /billing/invoices/[redacted]/pdf HTTP/1.1" 200' in lines[0]
     assert "/billing/update-payment-method/[redacted] " in lines[1]
     assert "/billing/portal/[redacted]/manage?section=plans" in lines[2]
-    assert "/subscriptions" in lines[3]
+    assert "/password-reset/[redacted] " in lines[3]
+    assert "/subscriptions" in lines[4]
 
 
 def test_the_size_guard_is_the_outermost_middleware(app: FastAPI) -> None:

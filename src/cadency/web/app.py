@@ -65,9 +65,12 @@ PAGE_MODULES = (
     plan_pages,
 )
 
-# Pages reached by a signed link, whose token is the path segment after the prefix: the
-# hosted invoice (and its PDF and pay form), the update-payment-method page, the portal.
-SIGNED_LINK_PATH = re.compile(r"(/billing/(?:invoices|update-payment-method|portal)/)[^/?\s\"]+")
+# Pages reached by a secret link, whose token is the path segment after the prefix: the
+# hosted invoice (and its PDF and pay form), the update-payment-method page, the portal, and
+# the password reset.
+SIGNED_LINK_PATH = re.compile(
+    r"(/(?:billing/(?:invoices|update-payment-method|portal)|password-reset)/)[^/?\s\"]+"
+)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse, "description": text}
