@@ -50,6 +50,9 @@ INSTALLATION_TABLES = frozenset(
     {
         "installation_secrets",  # the key that signs links for the whole installation
         "account_id_counter",  # so a deleted account's ID is never handed out again
+        # Throttling counters, keyed by a hashed email, client address or key; they expire
+        # within the hour and name no account.
+        "rate_limit_counters",
     }
 )
 
