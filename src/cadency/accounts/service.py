@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -24,6 +24,7 @@ from cadency.accounts.models import (
 )
 from cadency.kit import clock, money
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.housekeeping import delete_batch
 from cadency.kit.ids import new_id
 
 LANGUAGES = {"en": "en-US", "nl": "nl-NL", "da": "da-DK", "de": "de-DE"}
@@ -282,6 +283,12 @@ def find_session(session: Session, token: str) -> tuple[UserSession, User, Accou
 
 def end_session(session: Session, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == _session_hash(token)))
+
+
+def purge_expired_sessions(session: Session, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` web sessions past their expiry (of users who never sign in again;
+    `start_session` clears a returning user's own). Returns how many went."""
+    return delete_batch(session, UserSession, UserSession.expires_at <= now, limit=limit)
 
 
 # --- Users of an account (the users page) ---------------------------------------------------
