@@ -129,6 +129,42 @@ def test_a_claim_left_by_a_crashed_request_lapses_and_a_retry_runs_once(
     assert record is not None and record.status_code == 200 and record.claimed_until is None
 
 
+def test_a_lapsed_claim_whose_effect_was_committed_is_not_run_again(
+    api: Api, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server died after the effect's commit, before the answer was recorded: a retry must
+    not make a second product; it is told what happened."""
+    raw = json.dumps(BODY).encode()
+    fingerprint = request_fingerprint(api.key, "POST", "/api/v1/products", b"", raw)
+    started = clock.real_now() - idempotency.CLAIM_LEASE - timedelta(seconds=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(clock, "real_now", lambda: started)
+        assert idempotency._claim(db, api.account_id, "lost", fingerprint) is None
+    record = db.get(IdempotencyRecord, (api.account_id, "lost"))
+    record.effect_committed = True
+    db.commit()
+
+    retry = _raw_post(api, raw, "lost")
+    assert retry.status_code == 409
+    assert retry.json()["error"]["message"] == (
+        "The request with this Idempotency-Key was carried out, but the server stopped before "
+        "its answer was recorded; look the result up instead of repeating it"
+    )
+    assert count_products(db, api.account_id) == 0
+
+
+def test_the_effect_is_marked_in_its_own_transaction(api: Api, db: Any) -> None:
+    made = api.post("/products", BODY, headers={"Idempotency-Key": "made"})
+    refused = api.post("/products", {**BODY, "unit_price": "x"}, headers={"Idempotency-Key": "no"})
+    assert (made.status_code, refused.status_code) == (200, 422)
+    db.expire_all()
+    made_record = db.get(IdempotencyRecord, (api.account_id, "made"))
+    refused_record = db.get(IdempotencyRecord, (api.account_id, "no"))
+    assert made_record is not None and made_record.effect_committed
+    assert refused_record is not None and not refused_record.effect_committed
+    assert (made_record.status_code, refused_record.status_code) == (200, 422)
+
+
 def test_a_claim_within_its_lease_is_still_in_progress(api: Api, db: Any) -> None:
     raw = json.dumps(BODY).encode()
     fingerprint = request_fingerprint(api.key, "POST", "/api/v1/products", b"", raw)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service
 from cadency.accounts.models import Account
+from cadency.kit import idempotency
 from cadency.kit.errors import AuthenticationFailed, PermissionDenied
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -22,6 +23,7 @@ def get_session(request: Request) -> Iterator[Session]:
             # committed in between, would fail outright (WAL snapshot); taking the write lock
             # first makes it wait its turn instead.
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        idempotency.join_request_session(session, request.state)
         yield session
 
 

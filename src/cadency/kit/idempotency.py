@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    event,
+    false,
     or_,
     select,
     update,
@@ -54,6 +56,9 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     # While the first request runs: when its claim lapses unless renewed (None once answered).
     claimed_until: Mapped[datetime | None]
+    # Set in the transaction that commits the request's effect (`join_request_session`): a
+    # claim whose answer was lost after this is never run again.
+    effect_committed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 def _json_response(status: int, body: dict[str, Any]) -> list[Message]:
@@ -72,13 +77,16 @@ def _error(status: int, kind: str, message: str) -> list[Message]:
 class IdempotencyMiddleware:
     """Pure ASGI middleware, so the body can be read once and handed on unchanged.
 
-    The answer is recorded before it leaves, not in the transaction of the request's effect:
-    endpoints commit themselves (some more than once, e.g. a failed payment attempt is committed
-    before the 402), and the body only exists after FastAPI serialised the endpoint's result,
-    after that commit. So the response start is held until the body is complete, the record is
-    written, and only then is the response sent: a replay that follows the answer always finds
-    it. A crash between the effect's commit and the record leaves the claim unfinished; it
-    lapses after `CLAIM_LEASE` (renewed while the request runs), and a retry then runs again.
+    The answer cannot be recorded in the transaction of the request's effect: endpoints commit
+    themselves (some more than once, e.g. a failed payment attempt is committed before the 402),
+    and the body only exists after FastAPI serialised the endpoint's result, after that commit.
+    So the response start is held until the body is complete, the record is written, and only
+    then is the response sent: a replay that follows the answer always finds it. What does go
+    into the effect's transaction is the fact that it happened (`join_request_session`).
+
+    A claim whose request died (kill -9) lapses `CLAIM_LEASE` after its last renewal (a running
+    request renews it). If the effect was not committed, a retry takes the claim over and runs;
+    if it was but the answer was lost, the retry is told so (409) rather than run it twice.
     """
 
     def __init__(
@@ -133,6 +141,7 @@ class IdempotencyMiddleware:
             for message in outcome:
                 await send(message)
             return
+        scope.setdefault("state", {})[_CLAIM_STATE] = (account_id, key)
 
         start: Message | None = None
         parts: list[bytes] = []
@@ -198,9 +207,8 @@ class IdempotencyMiddleware:
             session.commit()
 
     def _finish(self, account_id: int, key: str, status: int, body: bytes) -> None:
-        if status >= 500:
-            # A failure on our side is not an answer worth replaying: let a retry run.
-            self._release(account_id, key)
+        if status >= 500 and self._release(account_id, key):
+            # A failure on our side that changed nothing is not worth replaying: a retry runs.
             return
         try:
             with self.session_factory() as session:
@@ -218,10 +226,37 @@ class IdempotencyMiddleware:
             # The effect is done; the client gets its answer. The claim lapses after its lease.
             logger.exception("could not record the answer to an Idempotency-Key")
 
-    def _release(self, account_id: int, key: str) -> None:
+    def _release(self, account_id: int, key: str) -> bool:
+        """Free the key of a request that committed nothing; False if its effect is done."""
         with self.session_factory() as session:
-            session.execute(delete(IdempotencyRecord).where(*_unfinished(account_id, key)))
+            released = session.execute(
+                delete(IdempotencyRecord).where(
+                    *_unfinished(account_id, key), IdempotencyRecord.effect_committed.is_(False)
+                )
+            )
             session.commit()
+            return bool(released.rowcount)  # type: ignore[attr-defined]
+
+
+_CLAIM_STATE = "idempotency_claim"
+
+
+def join_request_session(session: Session, state: Any) -> None:
+    """Mark the request's claim (if it holds one) as carried out in every transaction its
+    session commits, so that the mark and the effect are committed together or not at all.
+    `state` is the request's `request.state`, where the middleware leaves the claim."""
+    claim: tuple[int, str] | None = getattr(state, _CLAIM_STATE, None)
+    if claim is None:
+        return
+
+    def mark(session: Session) -> None:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(*_unfinished(*claim), IdempotencyRecord.effect_committed.is_(False))
+            .values(effect_committed=True)
+        )
+
+    event.listen(session, "before_commit", mark)
 
 
 def _unfinished(account_id: int, key: str) -> list[ColumnElement[bool]]:
@@ -259,7 +294,7 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
     """Record the key as in progress, or answer from an earlier request with the same key."""
     now = clock.real_now()
     # The key is free again when its answer is past keeping, or when its request never finished
-    # (a crash) and nobody renewed the claim: the retry takes it over and runs.
+    # (a crash) and nobody renewed the claim and it changed nothing: the retry takes it over.
     session.execute(
         delete(IdempotencyRecord).where(
             IdempotencyRecord.account_id == account_id,
@@ -269,6 +304,7 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
                 and_(
                     IdempotencyRecord.status_code.is_(None),
                     IdempotencyRecord.claimed_until < now,
+                    IdempotencyRecord.effect_committed.is_(False),
                 ),
             ),
         )
@@ -302,6 +338,14 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
             "This Idempotency-Key was used with a different request; use a new key",
         )
     if existing.status_code is None:
+        lapsed = existing.claimed_until is not None and existing.claimed_until < now
+        if existing.effect_committed and lapsed:
+            return _error(
+                409,
+                "idempotency",
+                "The request with this Idempotency-Key was carried out, but the server stopped "
+                "before its answer was recorded; look the result up instead of repeating it",
+            )
         return _error(409, "idempotency", "A request with this Idempotency-Key is in progress")
     raw = (existing.response_body or "").encode()
     return [

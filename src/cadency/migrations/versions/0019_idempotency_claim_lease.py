@@ -21,6 +21,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_until", cadency.kit.db.UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("effect_committed", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
         batch_op.create_index(
             batch_op.f("ix_idempotency_records_created_at"), ["created_at"], unique=False
         )
@@ -33,4 +36,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_records_created_at"))
+        batch_op.drop_column("effect_committed")
         batch_op.drop_column("claimed_until")
