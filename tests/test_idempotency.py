@@ -181,12 +181,12 @@ def test_a_long_request_renews_its_claim(
 ) -> None:
     """A request that runs past the lease keeps its key: a retry meanwhile is told it is in
     progress instead of running the effect a second time."""
-    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=0.6))
+    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=1.5))
     runs = []
 
     async def slow_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         runs.append(scope["path"])
-        await anyio.sleep(2.0)  # more than three leases
+        await anyio.sleep(5.0)  # more than three leases
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b'{"done":true}'})
 
@@ -200,7 +200,7 @@ def test_a_long_request_renews_its_claim(
 
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post)
-        time.sleep(1.4)  # past two leases
+        time.sleep(3.5)  # past two leases
         retry = post()
         assert first.result().status_code == 200
     assert retry.status_code == 409
