@@ -177,7 +177,8 @@ class IdempotencyMiddleware:
             raise group.exceptions[0] from None
         finally:
             if not answered:
-                # No answer was made: free the key so that a retry runs.
+                # No answer was made: free the key so that a retry runs (unless the effect was
+                # committed: then the claim lapses and a retry is told it was carried out).
                 await run_in_threadpool(self._release, account_id, key)
 
     def _account_id(self, token: str) -> int | None:
