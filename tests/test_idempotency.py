@@ -1,11 +1,27 @@
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+import anyio
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from starlette.types import Receive, Scope, Send
 
 from cadency.catalog.models import Product
-from cadency.kit.idempotency import IdempotencyRecord
+from cadency.kit import clock, idempotency
+from cadency.kit.idempotency import IdempotencyRecord, request_fingerprint
 from tests.conftest import Api
 
 BODY = {"name": "Coffee casual - 250g", "unit_price": "12.50", "billing_frequency": "monthly"}
@@ -75,3 +91,170 @@ def test_overlong_key_is_refused(api: Api) -> None:
     response = api.post("/products", BODY, headers={"Idempotency-Key": "x" * 256})
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["message"]
+
+
+def _raw_post(api: Api, body: bytes, key: str) -> Any:
+    return api.client.post(
+        "/api/v1/products",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {api.key}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+        },
+    )
+
+
+def test_a_claim_left_by_a_crashed_request_lapses_and_a_retry_runs_once(
+    api: Api, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = json.dumps(BODY).encode()
+    fingerprint = request_fingerprint(api.key, "POST", "/api/v1/products", b"", raw)
+    # The claim a request leaves when its process is killed before answering, made longer ago
+    # than the lease.
+    started = clock.real_now() - idempotency.CLAIM_LEASE - timedelta(seconds=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(clock, "real_now", lambda: started)
+        assert idempotency._claim(db, api.account_id, "crashed", fingerprint) is None
+
+    retry = _raw_post(api, raw, "crashed")
+    assert retry.status_code == 200, retry.text
+    again = _raw_post(api, raw, "crashed")
+    assert again.status_code == 200
+    assert again.json() == retry.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count_products(db, api.account_id) == 1
+    db.expire_all()
+    record = db.get(IdempotencyRecord, (api.account_id, "crashed"))
+    assert record is not None and record.status_code == 200 and record.claimed_until is None
+
+
+def test_a_lapsed_claim_whose_effect_was_committed_is_not_run_again(
+    api: Api, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server died after the effect's commit, before the answer was recorded: a retry must
+    not make a second product; it is told what happened."""
+    raw = json.dumps(BODY).encode()
+    fingerprint = request_fingerprint(api.key, "POST", "/api/v1/products", b"", raw)
+    started = clock.real_now() - idempotency.CLAIM_LEASE - timedelta(seconds=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(clock, "real_now", lambda: started)
+        assert idempotency._claim(db, api.account_id, "lost", fingerprint) is None
+    record = db.get(IdempotencyRecord, (api.account_id, "lost"))
+    record.effect_committed = True
+    db.commit()
+
+    retry = _raw_post(api, raw, "lost")
+    assert retry.status_code == 409
+    assert retry.json()["error"]["message"] == (
+        "The request with this Idempotency-Key was carried out, but the server stopped before "
+        "its answer was recorded; look the result up instead of repeating it"
+    )
+    assert count_products(db, api.account_id) == 0
+
+
+def test_the_effect_is_marked_in_its_own_transaction(api: Api, db: Any) -> None:
+    made = api.post("/products", BODY, headers={"Idempotency-Key": "made"})
+    refused = api.post("/products", {**BODY, "unit_price": "x"}, headers={"Idempotency-Key": "no"})
+    assert (made.status_code, refused.status_code) == (200, 422)
+    db.expire_all()
+    made_record = db.get(IdempotencyRecord, (api.account_id, "made"))
+    refused_record = db.get(IdempotencyRecord, (api.account_id, "no"))
+    assert made_record is not None and made_record.effect_committed
+    assert refused_record is not None and not refused_record.effect_committed
+    assert (made_record.status_code, refused_record.status_code) == (200, 422)
+
+
+def test_a_claim_within_its_lease_is_still_in_progress(api: Api, db: Any) -> None:
+    raw = json.dumps(BODY).encode()
+    fingerprint = request_fingerprint(api.key, "POST", "/api/v1/products", b"", raw)
+    assert idempotency._claim(db, api.account_id, "running", fingerprint) is None
+
+    response = _raw_post(api, raw, "running")
+    assert response.status_code == 409
+    assert "in progress" in response.json()["error"]["message"]
+    assert count_products(db, api.account_id) == 0
+
+
+def test_a_long_request_renews_its_claim(
+    api: Api, session_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that runs past the lease keeps its key: a retry meanwhile is told it is in
+    progress instead of running the effect a second time."""
+    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=1.5))
+    runs = []
+
+    async def slow_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        runs.append(scope["path"])
+        await anyio.sleep(5.0)  # more than three leases
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"done":true}'})
+
+    app = idempotency.IdempotencyMiddleware(
+        slow_endpoint, session_factory, lambda session, token: api.account_id
+    )
+    headers = {"Authorization": f"Bearer {api.key}", "Idempotency-Key": "slow"}
+
+    def post() -> httpx.Response:
+        return TestClient(app).post("/api/v1/slow", content=b"{}", headers=headers)
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post)
+        time.sleep(3.5)  # past two leases
+        retry = post()
+        assert first.result().status_code == 200
+    assert retry.status_code == 409
+    assert "in progress" in retry.json()["error"]["message"]
+    assert runs == ["/api/v1/slow"]
+    replay = post()
+    assert (replay.status_code, replay.json()) == (200, {"done": True})
+
+
+@contextmanager
+def real_server(app: FastAPI) -> Iterator[str]:
+    """The app behind uvicorn on a free loopback port, in a thread of this process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_an_immediate_replay_gets_the_stored_answer_from_a_real_server(
+    app: FastAPI, api: Api, db: Any
+) -> None:
+    """The answer is recorded before it leaves: a replay sent the moment the first answer
+    arrives finds it (before, 56 of 160 such replays with 8 clients got 409 "in progress")."""
+    clients, pairs = 8, 10
+
+    def client(number: int) -> list[tuple[httpx.Response, httpx.Response]]:
+        seen = []
+        headers = {"Authorization": f"Bearer {api.key}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+            for i in range(pairs):
+                body = {**BODY, "name": f"Replayed {number}-{i}"}
+                key = {"Idempotency-Key": f"replay-{number}-{i}"}
+                first = http.post("/api/v1/products", json=body, headers=key)
+                seen.append((first, http.post("/api/v1/products", json=body, headers=key)))
+        return seen
+
+    with real_server(app) as base, ThreadPoolExecutor(clients) as pool:
+        results = [pair for seen in pool.map(client, range(clients)) for pair in seen]
+
+    assert len(results) == clients * pairs
+    for first, replay in results:
+        assert first.status_code == 200, first.text
+        assert "idempotent-replayed" not in first.headers
+        assert (replay.status_code, replay.content) == (first.status_code, first.content)
+        assert replay.headers["idempotent-replayed"] == "true"
+    assert count_products(db, api.account_id) == clients * pairs

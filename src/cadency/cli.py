@@ -99,9 +99,11 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
     """The embedded worker: every `interval` seconds, run what is due for live accounts, then
-    deliver the emails of every account's outbox (test clocks' included)."""
+    deliver the emails of every account's outbox (test clocks' included); hourly, housekeeping."""
+    from cadency import housekeeping
     from cadency.billing import runner
 
+    hourly = housekeeping.Hourly(session_factory)
     while not stop.is_set():
         try:
             with session_factory() as session:
@@ -109,6 +111,7 @@ def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) 
         except Exception:  # keep the server's engine alive; the error is logged
             logging.getLogger("cadency.billing").exception("billing pass failed")
         _deliver_emails(session_factory, settings)
+        hourly.run_if_due()
         stop.wait(interval)
 
 
@@ -130,20 +133,23 @@ def _deliver_emails(session_factory: Any, settings: Settings) -> int:
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes")
 def worker(once: bool, interval: float) -> None:
     """Run the billing engine for live accounts and deliver every account's emails (any number
-    of workers may share a database)."""
+    of workers may share a database); hourly, purge what is kept only for a while."""
     import time
 
+    from cadency import housekeeping
     from cadency.billing import runner
 
     settings = load_settings()
     migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
+    hourly = housekeeping.Hourly(factory)
     try:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
             emails_sent = _deliver_emails(factory, settings)
+            hourly.run_if_due()
             if summary.subscriptions_processed or summary.subscriptions_failed or emails_sent:
                 click.echo(
                     json.dumps(
@@ -158,6 +164,22 @@ def worker(once: bool, interval: float) -> None:
             if once:
                 return
             time.sleep(interval)
+    finally:
+        engine.dispose()
+
+
+@main.command()
+def purge() -> None:
+    """Purge once what is kept only for a while (the worker does it hourly): idempotency
+    records past 24 hours, dev-mailbox emails past 30 days, expired web sessions. Prints the
+    rows deleted per table as JSON."""
+    from cadency import housekeeping
+
+    settings = load_settings()
+    migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        _print(housekeeping.run(make_session_factory(engine)))
     finally:
         engine.dispose()
 

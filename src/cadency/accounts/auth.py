@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service
 from cadency.accounts.models import Account, ApiKey
-from cadency.kit import clock
+from cadency.kit import clock, idempotency
 from cadency.kit.errors import AuthenticationFailed, PermissionDenied
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -20,6 +20,7 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.session_factory() as session:
         _begin(request, session)
+        idempotency.join_request_session(session, request.state)
         yield session
 
 

@@ -25,6 +25,7 @@ from cadency.accounts.models import (
 )
 from cadency.kit import clock, money, outbox, signing
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from cadency.kit.housekeeping import delete_batch
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
@@ -387,6 +388,12 @@ def find_session(session: Session, token: str) -> tuple[UserSession, User, Accou
 
 def end_session(session: Session, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_hash == _session_hash(token)))
+
+
+def purge_expired_sessions(session: Session, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` web sessions past their expiry (of users who never sign in again;
+    `start_session` clears a returning user's own). Returns how many went."""
+    return delete_batch(session, UserSession, UserSession.expires_at <= now, limit=limit)
 
 
 # --- Users of an account (the users page) ---------------------------------------------------

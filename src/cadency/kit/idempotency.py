@@ -6,24 +6,45 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, delete, select
-from sqlalchemy.exc import IntegrityError
+import anyio
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Text,
+    and_,
+    delete,
+    event,
+    false,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadency.kit import clock
 from cadency.kit.db import Base
+from cadency.kit.housekeeping import delete_batch
 
 KEEP_FOR = timedelta(hours=24)
+# How long a claim holds without renewal: a request renews it every third of this while it runs,
+# so it lapses only when its process died (`kill -9`, a crash) or stalled that long.
+CLAIM_LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
 _METHODS = {"POST", "PATCH", "DELETE"}
 # Answers that carry a secret shown once (a new API key): never stored, so never replayed.
 SECRET_ANSWERS = frozenset({("POST", "/api/v1/api-keys")})
+
+logger = logging.getLogger("cadency.idempotency")
 
 
 class IdempotencyRecord(Base):
@@ -34,7 +55,12 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]  # None while the first request is still running
     response_body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    # While the first request runs: when its claim lapses unless renewed (None once answered).
+    claimed_until: Mapped[datetime | None]
+    # Set in the transaction that commits the request's effect (`join_request_session`): a
+    # claim whose answer was lost after this is never run again.
+    effect_committed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 def _json_response(status: int, body: dict[str, Any]) -> list[Message]:
@@ -51,7 +77,19 @@ def _error(status: int, kind: str, message: str) -> list[Message]:
 
 
 class IdempotencyMiddleware:
-    """Pure ASGI middleware, so the body can be read once and handed on unchanged."""
+    """Pure ASGI middleware, so the body can be read once and handed on unchanged.
+
+    The answer cannot be recorded in the transaction of the request's effect: endpoints commit
+    themselves (some more than once, e.g. a failed payment attempt is committed before the 402),
+    and the body only exists after FastAPI serialised the endpoint's result, after that commit.
+    So the response start is held until the body is complete, the record is written, and only
+    then is the response sent: a replay that follows the answer always finds it. What does go
+    into the effect's transaction is the fact that it happened (`join_request_session`).
+
+    A claim whose request died (kill -9) lapses `CLAIM_LEASE` after its last renewal (a running
+    request renews it). If the effect was not committed, a retry takes the claim over and runs;
+    if it was but the answer was lost, the retry is told so (409) rather than run it twice.
+    """
 
     def __init__(
         self,
@@ -85,27 +123,17 @@ class IdempotencyMiddleware:
                 await send(message)
             return
 
-        body = b""
+        chunks: list[bytes] = []
         while True:
             message = await receive()
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         token = auth.split(" ", 1)[1].strip()
-        # Keyed with the caller's API key, which the database does not hold: a body can carry a
-        # card number, and a plain hash of it could be brute-forced from a stolen database.
-        fingerprint = hmac.new(
-            token.encode(),
-            b"\n".join(
-                [
-                    scope["method"].encode(),
-                    scope["path"].encode(),
-                    scope.get("query_string", b""),
-                    body,
-                ]
-            ),
-            hashlib.sha256,
-        ).hexdigest()
+        fingerprint = request_fingerprint(
+            token, scope["method"], scope["path"], scope.get("query_string", b""), body
+        )
 
         account_id = await run_in_threadpool(self._account_id, token)
         if account_id is None:
@@ -116,22 +144,45 @@ class IdempotencyMiddleware:
             for message in outcome:
                 await send(message)
             return
+        scope.setdefault("state", {})[_CLAIM_STATE] = (account_id, key)
 
-        captured: dict[str, Any] = {"status": 500, "body": b""}
+        start: Message | None = None
+        parts: list[bytes] = []
+        answered = False
 
-        async def capture(message: Message) -> None:
+        async def record_then_send(message: Message) -> None:
+            nonlocal start, answered
             if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
-            await send(message)
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            answer = b"".join(parts)
+            await run_in_threadpool(self._finish, account_id, key, start["status"], answer)
+            answered = True
+            await send(start)
+            await send({"type": "http.response.body", "body": answer})
 
         try:
-            await self.app(scope, _replay(body, receive), capture)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._keep_claim, account_id, key)
+                try:
+                    await self.app(scope, _replay(body, receive), record_then_send)
+                finally:
+                    tasks.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Only the app can fail here (a renewal logs its own errors): hand its exception on
+            # unwrapped, to the error handling outside.
+            raise group.exceptions[0] from None
         finally:
-            await run_in_threadpool(
-                self._finish, account_id, key, captured["status"], captured["body"]
-            )
+            if not answered:
+                # No answer was made: free the key so that a retry runs (unless the effect was
+                # committed: then the claim lapses and a retry is told it was carried out).
+                await run_in_threadpool(self._release, account_id, key)
 
     def _account_id(self, token: str) -> int | None:
         with self.session_factory() as session:
@@ -141,17 +192,93 @@ class IdempotencyMiddleware:
         with self.session_factory() as session:
             return _claim(session, account_id, key, fingerprint)
 
-    def _finish(self, account_id: int, key: str, status: int, body: bytes) -> None:
+    async def _keep_claim(self, account_id: int, key: str) -> None:
+        """Renew the claim while the request runs, so that only a claim nobody works on lapses."""
+        while True:
+            await anyio.sleep(CLAIM_LEASE.total_seconds() / 3)
+            try:
+                await run_in_threadpool(self._renew, account_id, key)
+            except SQLAlchemyError:  # e.g. SQLite's write lock held past its timeout: next time
+                logger.warning("could not renew the claim of an Idempotency-Key", exc_info=True)
+
+    def _renew(self, account_id: int, key: str) -> None:
         with self.session_factory() as session:
-            record = session.get(IdempotencyRecord, (account_id, key))
-            if record is not None:
-                if status >= 500:
-                    # A failure on our side is not an answer worth replaying: let a retry run.
-                    session.delete(record)
-                else:
-                    record.status_code = status
-                    record.response_body = body.decode("utf-8", "replace")
+            session.execute(
+                update(IdempotencyRecord)
+                .where(*_unfinished(account_id, key))
+                .values(claimed_until=clock.real_now() + CLAIM_LEASE)
+            )
             session.commit()
+
+    def _finish(self, account_id: int, key: str, status: int, body: bytes) -> None:
+        if status >= 500 and self._release(account_id, key):
+            # A failure on our side that changed nothing is not worth replaying: a retry runs.
+            return
+        try:
+            with self.session_factory() as session:
+                session.execute(
+                    update(IdempotencyRecord)
+                    .where(*_unfinished(account_id, key))
+                    .values(
+                        status_code=status,
+                        response_body=body.decode("utf-8", "replace"),
+                        claimed_until=None,
+                    )
+                )
+                session.commit()
+        except SQLAlchemyError:
+            # The effect is done; the client gets its answer. The claim lapses after its lease.
+            logger.exception("could not record the answer to an Idempotency-Key")
+
+    def _release(self, account_id: int, key: str) -> bool:
+        """Free the key of a request that committed nothing; False if its effect is done."""
+        with self.session_factory() as session:
+            released = session.execute(
+                delete(IdempotencyRecord).where(
+                    *_unfinished(account_id, key), IdempotencyRecord.effect_committed.is_(False)
+                )
+            )
+            session.commit()
+            return bool(released.rowcount)  # type: ignore[attr-defined]
+
+
+_CLAIM_STATE = "idempotency_claim"
+
+
+def join_request_session(session: Session, state: Any) -> None:
+    """Mark the request's claim (if it holds one) as carried out in every transaction its
+    session commits, so that the mark and the effect are committed together or not at all.
+    `state` is the request's `request.state`, where the middleware leaves the claim."""
+    claim: tuple[int, str] | None = getattr(state, _CLAIM_STATE, None)
+    if claim is None:
+        return
+
+    def mark(session: Session) -> None:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(*_unfinished(*claim), IdempotencyRecord.effect_committed.is_(False))
+            .values(effect_committed=True)
+        )
+
+    event.listen(session, "before_commit", mark)
+
+
+def _unfinished(account_id: int, key: str) -> list[ColumnElement[bool]]:
+    return [
+        IdempotencyRecord.account_id == account_id,
+        IdempotencyRecord.key == key,
+        IdempotencyRecord.status_code.is_(None),
+    ]
+
+
+def request_fingerprint(token: str, method: str, path: str, query: bytes, body: bytes) -> str:
+    """Keyed with the caller's API key, which the database does not hold: a body can carry a
+    card number, and a plain hash of it could be brute-forced from a stolen database."""
+    return hmac.new(
+        token.encode(),
+        b"\n".join([method.encode(), path.encode(), query, body]),
+        hashlib.sha256,
+    ).hexdigest()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -172,11 +299,20 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> list[Message] | None:
     """Record the key as in progress, or answer from an earlier request with the same key."""
     now = clock.real_now()
+    # The key is free again when its answer is past keeping, or when its request never finished
+    # (a crash) and nobody renewed the claim and it changed nothing: the retry takes it over.
     session.execute(
         delete(IdempotencyRecord).where(
             IdempotencyRecord.account_id == account_id,
             IdempotencyRecord.key == key,
-            IdempotencyRecord.created_at < now - KEEP_FOR,
+            or_(
+                IdempotencyRecord.created_at < now - KEEP_FOR,
+                and_(
+                    IdempotencyRecord.status_code.is_(None),
+                    IdempotencyRecord.claimed_until < now,
+                    IdempotencyRecord.effect_committed.is_(False),
+                ),
+            ),
         )
     )
     existing = session.scalar(
@@ -187,7 +323,11 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
     if existing is None:
         session.add(
             IdempotencyRecord(
-                account_id=account_id, key=key, fingerprint=fingerprint, created_at=now
+                account_id=account_id,
+                key=key,
+                fingerprint=fingerprint,
+                created_at=now,
+                claimed_until=now + CLAIM_LEASE,
             )
         )
         try:
@@ -204,6 +344,14 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
             "This Idempotency-Key was used with a different request; use a new key",
         )
     if existing.status_code is None:
+        lapsed = existing.claimed_until is not None and existing.claimed_until < now
+        if existing.effect_committed and lapsed:
+            return _error(
+                409,
+                "idempotency",
+                "The request with this Idempotency-Key was carried out, but the server stopped "
+                "before its answer was recorded; look the result up instead of repeating it",
+            )
         return _error(409, "idempotency", "A request with this Idempotency-Key is in progress")
     raw = (existing.response_body or "").encode()
     return [
@@ -218,3 +366,11 @@ def _claim(session: Session, account_id: int, key: str, fingerprint: str) -> lis
         },
         {"type": "http.response.body", "body": raw},
     ]
+
+
+def purge_expired(session: Session, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` records past keeping (answers and lapsed claims alike): their keys
+    are free again anyway. Returns how many went; the caller commits between batches."""
+    return delete_batch(
+        session, IdempotencyRecord, IdempotencyRecord.created_at < now - KEEP_FOR, limit=limit
+    )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.kit.errors import not_found
+from cadency.kit.housekeeping import delete_batch
 from cadency.notifications.models import MailboxMessage
 
 PAGE_SIZE = 50
+# The dev mailbox is for trying things out, not an archive: older emails are purged.
+MAILBOX_KEEP_FOR = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,10 @@ def get_mailbox_message(session: Session, account: Account, message_id: int) -> 
     if message is None or message.account_id != account.id:
         raise not_found("email", str(message_id))
     return message
+
+
+def purge_old_mailbox_messages(session: Session, *, now: datetime, limit: int) -> int:
+    """Delete up to `limit` mailbox emails older than `MAILBOX_KEEP_FOR`. Returns how many went."""
+    return delete_batch(
+        session, MailboxMessage, MailboxMessage.created_at < now - MAILBOX_KEEP_FOR, limit=limit
+    )

@@ -1,7 +1,7 @@
 """api key management: who made a key, when it was last used, when it expires
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-06 02:20:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import cadency.kit.db
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
