@@ -64,6 +64,7 @@ def app(database_url: str) -> FastAPI:
         smtp_url=None,
         login_limit_per_address="100000 per 15 minutes",
         payment_form_limit_per_address="100000 per hour",
+        password_reset_limit_per_address="100000 per hour",
     )
     return create_app(settings)
 

@@ -26,6 +26,9 @@ class Settings:
     # needs a handful of tries; card testing needs hundreds.
     payment_form_limit_per_link: str = "10 per hour"
     payment_form_limit_per_address: str = "30 per hour"
+    # Password reset emails: a person needs one or two; more is someone filling an inbox.
+    password_reset_limit_per_email: str = "3 per hour"
+    password_reset_limit_per_address: str = "20 per hour"
     # API requests per key: 6,000 a minute is 100 a second on average, with room for a burst
     # of a whole minute's worth; one fixed window keeps it to one counter write per request.
     api_limit_per_key: str = "6000 per minute"
@@ -39,6 +42,8 @@ class Settings:
             "login_limit_per_address",
             "payment_form_limit_per_link",
             "payment_form_limit_per_address",
+            "password_reset_limit_per_email",
+            "password_reset_limit_per_address",
             "api_limit_per_key",
         ):
             try:
@@ -86,6 +91,10 @@ def load_settings() -> Settings:
         or defaults.payment_form_limit_per_link,
         payment_form_limit_per_address=env("CADENCY_PAYMENT_FORM_LIMIT_PER_ADDRESS")
         or defaults.payment_form_limit_per_address,
+        password_reset_limit_per_email=env("CADENCY_PASSWORD_RESET_LIMIT_PER_EMAIL")
+        or defaults.password_reset_limit_per_email,
+        password_reset_limit_per_address=env("CADENCY_PASSWORD_RESET_LIMIT_PER_ADDRESS")
+        or defaults.password_reset_limit_per_address,
         api_limit_per_key=env("CADENCY_API_LIMIT_PER_KEY") or defaults.api_limit_per_key,
         max_api_body_bytes=_size("CADENCY_MAX_API_BODY_BYTES", defaults.max_api_body_bytes),
         max_form_body_bytes=_size("CADENCY_MAX_FORM_BODY_BYTES", defaults.max_form_body_bytes),

@@ -4,6 +4,7 @@ form, authorise, call `accounts.service` (as the REST endpoints do), render."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -20,8 +21,9 @@ from cadency.accounts import service
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
-from cadency.kit import clock
+from cadency.kit import clock, throttle
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
+from cadency.kit.throttle import Limiter
 from cadency.payments import processor
 from cadency.plans import service as plans
 from cadency.web import i18n
@@ -614,16 +616,47 @@ def forgot_password_form(request: Request) -> Response:
     )
 
 
+def _reset_requests(request: Request, form: FormData = Depends(form_data)) -> int | None:
+    """Count a reset request against its email and the client's address, whatever becomes of
+    it: the seconds to wait when a limit is passed, else None. (Declared before get_session:
+    on SQLite the request's session holds the write lock, and the counters are written on
+    their own connection.)"""
+    limiter: Limiter = request.app.state.limiter
+    email = (text(form, "email") or "").strip().lower()
+    verdicts = (
+        limiter.hit("password_reset_per_email", throttle.identifier(email)),
+        limiter.hit("password_reset_per_address", throttle.client_address(request.scope)),
+    )
+    waits = [verdict.reset_in for verdict in verdicts if not verdict.allowed]
+    return max(waits) if waits else None
+
+
 @router.post("/password-reset")
 def forgot_password(
     request: Request,
     form: FormData = Depends(form_data),
+    wait: int | None = Depends(_reset_requests),
     session: Session = Depends(get_session),
 ) -> Response:
     """Mail a reset link when the email has a login. The answer is the same either way, so
     the form does not tell who has an account."""
-    public_language(request)
+    language = public_language(request)
     email = text(form, "email") or ""
+    if wait is not None:
+        minutes = math.ceil(wait / 60)
+        message = i18n.translations(language).ngettext(
+            "Too many reset requests. Try again in %(num)s minute.",
+            "Too many reset requests. Try again in %(num)s minutes.",
+            minutes,
+        ) % {"num": minutes}
+        context = {"email": email, "sent": False, "errors": {"email": message}}
+        return render(
+            request,
+            "accounts/forgot_password.html",
+            context,
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     # Control characters (a NUL would fail the query on PostgreSQL) are never in an address.
     if "@" not in email or len(email) > 320 or not email.isprintable():
         message = i18n.translations(request.state.language).gettext(
