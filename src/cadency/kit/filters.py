@@ -68,7 +68,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
-from cadency.kit.schemas import StrictModel
+from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
 from cadency.kit.text_search import LIKE_ESCAPE, escape_like
 from cadency.properties.models import PropertyValue
 
@@ -194,6 +194,8 @@ def _validation_error(exc: ValidationError, param: str) -> InvalidRequest:
 
 def parse_filter_groups(raw: Any, *, param: str = "filter_groups") -> list[FilterGroup]:
     """Validate stored or hand-built JSON (e.g. a segment's filters) into `FilterGroup`s."""
+    # Here, not in each group's own check, so that the error names the whole path.
+    refuse_lone_surrogates(raw, param=param)
     try:
         return _GROUPS_ADAPTER.validate_python(raw)
     except ValidationError as exc:
@@ -201,6 +203,7 @@ def parse_filter_groups(raw: Any, *, param: str = "filter_groups") -> list[Filte
 
 
 def parse_sorts(raw: Any, *, param: str = "sorts") -> list[Sort]:
+    refuse_lone_surrogates(raw, param=param)
     try:
         return _SORTS_ADAPTER.validate_python(raw)
     except ValidationError as exc:

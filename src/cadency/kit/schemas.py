@@ -94,17 +94,23 @@ class StrictModel(BaseModel):
         # Every text of a body, not only the typed text fields: an ID or a custom property
         # value with a lone surrogate would otherwise fail deep in the database driver (5xx).
         # InvalidRequest (not ValueError) passes through pydantic, so it keeps the full path.
-        where = _first_surrogate(data)
-        if where is not None:
-            param = ".".join(where) or None
-            raise InvalidRequest(
-                f"Invalid value for '{param}': text must be valid Unicode "
-                "(it contains an unpaired surrogate code point)"
-                if param
-                else "Text must be valid Unicode (it contains an unpaired surrogate)",
-                param=param,
-            )
+        refuse_lone_surrogates(data)
         return data
+
+
+def refuse_lone_surrogates(data: Any, *, param: str | None = None) -> None:
+    """422 naming where a decoded JSON value (under `param`) holds a lone surrogate."""
+    where = _first_surrogate(data, (param,) if param else ())
+    if where is None:
+        return
+    named = ".".join(where) or None
+    raise InvalidRequest(
+        f"Invalid value for '{named}': text must be valid Unicode "
+        "(it contains an unpaired surrogate code point)"
+        if named
+        else "Text must be valid Unicode (it contains an unpaired surrogate)",
+        param=named,
+    )
 
 
 class OutputModel(BaseModel):

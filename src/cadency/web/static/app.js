@@ -49,6 +49,11 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// A field with data-select-on-focus (a secret to copy) selects its whole value when focused.
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches && event.target.matches("input[data-select-on-focus]")) event.target.select();
+});
+
 // Dialogs that htmx swaps in open by themselves.
 document.addEventListener("htmx:afterSwap", (event) => {
   event.detail.target.querySelectorAll("dialog[data-autoopen]").forEach((d) => d.showModal());
