@@ -1,19 +1,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -23,6 +18,7 @@ from cadency.catalog.models import Product
 from cadency.kit import clock, idempotency
 from cadency.kit.idempotency import IdempotencyRecord, request_fingerprint
 from tests.conftest import Api
+from tests.servers import serving
 
 BODY = {"name": "Coffee casual - 250g", "unit_price": "12.50", "billing_frequency": "monthly"}
 
@@ -210,26 +206,6 @@ def test_a_long_request_renews_its_claim(
     assert (replay.status_code, replay.json()) == (200, {"done": True})
 
 
-@contextmanager
-def real_server(app: FastAPI) -> Iterator[str]:
-    """The app behind uvicorn on a free loopback port, in a thread of this process."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def test_an_immediate_replay_gets_the_stored_answer_from_a_real_server(
     app: FastAPI, api: Api, db: Any
 ) -> None:
@@ -248,7 +224,7 @@ def test_an_immediate_replay_gets_the_stored_answer_from_a_real_server(
                 seen.append((first, http.post("/api/v1/products", json=body, headers=key)))
         return seen
 
-    with real_server(app) as base, ThreadPoolExecutor(clients) as pool:
+    with serving(app) as base, ThreadPoolExecutor(clients) as pool:
         results = [pair for seen in pool.map(client, range(clients)) for pair in seen]
 
     assert len(results) == clients * pairs

@@ -351,12 +351,17 @@ def _user_form(
         "user": user,
         "values": values,
         "errors": errors,
-        "permission_choices": [
-            (key, page.gettext(PERMISSION_LABELS[key]), page.gettext(PERMISSION_HINTS[key]))
-            for key in PERMISSIONS
-        ],
+        "permission_choices": _permission_choices(page),
     }
     return render(request, "accounts/user_form.html", context, status_code=status_code)
+
+
+def _permission_choices(page: PageContext) -> list[tuple[str, str, str]]:
+    """(permission, label, hint) in the page's language, for the user and API key forms."""
+    return [
+        (key, page.gettext(PERMISSION_LABELS[key]), page.gettext(PERMISSION_HINTS[key]))
+        for key in PERMISSIONS
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,10 +573,7 @@ def _api_key_form(
     context = {
         "values": values,
         "errors": errors,
-        "scope_choices": [
-            (key, page.gettext(PERMISSION_LABELS[key]), page.gettext(PERMISSION_HINTS[key]))
-            for key in PERMISSIONS
-        ],
+        "scope_choices": _permission_choices(page),
     }
     return render(request, "accounts/api_key_form.html", context, status_code=status_code)
 
