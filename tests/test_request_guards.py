@@ -184,9 +184,12 @@ def test_no_template_needs_inline_script() -> None:
 
 
 def test_signed_link_tokens_are_redacted_in_the_access_log(
-    app: FastAPI, caplog: pytest.LogCaptureFixture
+    app: FastAPI, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     access = logging.getLogger("uvicorn.access")
+    # A server started by an earlier test configured uvicorn's logging, which stops its access
+    # log from reaching the root logger (and so caplog).
+    monkeypatch.setattr(access, "propagate", True)
     paths = [
         "/billing/invoices/eyJkIjp7fQ.c2ln/pdf",
         "/billing/update-payment-method/eyJkIjp7fQ.c2ln",

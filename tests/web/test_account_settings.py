@@ -213,7 +213,8 @@ def test_profile_language(staff: Staff, session_factory: Any) -> None:
 
     # Back to the browser's language (en-US in these tests).
     page.locator("#f-language").select_option("")
-    page.locator("form.settings-form button[type=submit]").click()
+    # (The profile page's first form; the second changes the password.)
+    page.locator("form.settings-form button[type=submit]").first.click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     with session_factory() as session:
         assert session.query(User).filter_by(email=staff.email).one().language is None

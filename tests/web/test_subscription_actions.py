@@ -473,9 +473,11 @@ def test_send_a_link_to_update_the_payment_method(staff: Staff, session_factory:
         prefix = "http://testserver/billing/update-payment-method/"
         assert payload["url"].startswith(prefix)
         token = payload["url"].removeprefix(prefix)
+        # Bound to the billing contact it was made for.
         assert signing.unsign(session, "update_payment_method", token) == {
             "subscription_id": sub["id"],
             "account_id": api.account_id,
+            "contact_id": sub["contact_id"],
         }
         # Made for this purpose only: it opens nothing else.
         try:
