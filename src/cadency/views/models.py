@@ -9,7 +9,6 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
-from cadency.subscriptions.models import Subscription
 
 
 class SavedView(Base):
@@ -33,19 +32,3 @@ class SavedView(Base):
     query: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-
-
-# Indexes the subscriptions index page needs to stay fast on 100,000+ rows (measured by
-# benchmarks/web.py): each ends with the ID, the tie-breaker of keyset pagination, so a page
-# is one range scan. Newest first (the default sort); next billing date, alone and after a
-# status (the tabs and quick filters; the capped count reads only the index).
-_S = Subscription
-Index("ix_subscriptions_account_created_id", _S.account_id, _S.created_at, _S.id)
-Index("ix_subscriptions_account_next_payment_id", _S.account_id, _S.next_payment_date, _S.id)
-Index(
-    "ix_subscriptions_account_status_next_payment_id",
-    _S.account_id,
-    _S.status,
-    _S.next_payment_date,
-    _S.id,
-)
