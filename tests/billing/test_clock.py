@@ -131,9 +131,9 @@ def test_the_worker_gives_every_account_its_turn(
         runner.run_due(session)
     b, q = busy.api.account_id, quiet.api.account_id
     # Round one: a batch of each, so the quiet account is done before the busy account's second
-    # batch; then the busy account's rest.
+    # batch; then the busy account's rest (the quiet one is looked at once more at most).
     assert order[:3] == [*sorted([b, q]), b], order
-    assert q not in order[2:]
+    assert order.count(q) <= 2 and order.count(b) >= 3
     assert _invoice_count(session_factory, b) == 6
     assert _invoice_count(session_factory, q) == 2
 

@@ -160,13 +160,18 @@ def run_due(session: Session, now: datetime | None = None) -> RunSummary:
     while True:
         due = _accounts_with_due_work(session, now or clock.real_now())
         session.commit()  # end the read, so SQLite's writer is free between rounds
-        if not due:
-            return total
         progressed = False
-        for account_id, until in due:
-            summary = run_batch(session, until, account_id=account_id, exclude=total.done_with)
-            total.add(summary)
-            progressed |= summary.subscriptions_processed + summary.subscriptions_failed > 0
+        while due:
+            # One round; an account whose batch was not full has nothing more due by then.
+            busy = []
+            for account_id, until in due:
+                summary = run_batch(session, until, account_id=account_id, exclude=total.done_with)
+                total.add(summary)
+                done = summary.subscriptions_processed + summary.subscriptions_failed
+                progressed |= done > 0
+                if done >= BATCH_SIZE:
+                    busy.append((account_id, until))
+            due = busy
         if not progressed:
             return total
 
