@@ -164,5 +164,8 @@ def test_the_portal_refuses_a_cancel_with_refund_while_processing(
     form = {"form_token": token.group(1), "reason": "unused", "confirm": "on"}
     response = client.post(f"{path}/cancel", data=form, follow_redirects=False)
     assert response.status_code == 409
+    # The buyer is told why and when to come back, not to reload and try again.
+    assert "Your last bank payment is still being processed" in response.text
+    assert "in a few days" in response.text
     assert written(story) == before
     assert story.subscription(sub["id"])["status"] == "active"
