@@ -106,10 +106,20 @@ def list_payment_methods(
     return paginate(session, query, PaymentMethod.id, limit=limit, cursor=cursor)
 
 
+def still_processing(payment: Payment) -> str:
+    """Why a processing payment cannot be refunded yet: every refund path says it this way."""
+    return (
+        f"Payment {payment.id} is still processing (a bank debit settles after a few days) "
+        "and can be refunded once it has succeeded"
+    )
+
+
 def refund_payment(
     session: Session, account: Account, payment: Payment, amount: int, *, reason: str | None
 ) -> Refund:
     """Refund `amount` minor units of a succeeded payment (all that is left, at most)."""
+    if payment.status == "processing":
+        raise Conflict(still_processing(payment))
     if payment.status not in ("succeeded", "partially_refunded"):
         raise Conflict(f"Only a succeeded payment can be refunded; this one is {payment.status}")
     refundable = payment.amount - payment.refunded_amount

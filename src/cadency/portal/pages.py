@@ -26,7 +26,7 @@ from cadency.invoices import documents, hosted, links
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
 from cadency.kit import periods
-from cadency.kit.errors import APIError, InvalidRequest
+from cadency.kit.errors import APIError, Conflict, InvalidRequest
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.portal import service
@@ -102,6 +102,12 @@ FIELD_ERRORS = {
     "product_id": D_("Choose one of the plans offered."),
 }
 ACTION_FAILED = D_("That could not be done. Reload the page and try again.")
+# The one refusal a buyer can act on: the refund the cancellation promises waits for the
+# bank debit in flight to succeed (reloading would not help).
+REFUND_PROCESSING = D_(
+    "Your last bank payment is still being processed, so it cannot be refunded yet. "
+    "You can cancel once it has gone through, in a few days."
+)
 FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 HISTORY_ROWS = 24
 
@@ -348,10 +354,12 @@ def _act(
         portal = _open(session, token)
         message = FIELD_ERRORS.get(exc.param or "", ACTION_FAILED)
         return _manage_page(session, portal, error=message, status_code=422)
-    except APIError:
+    except APIError as exc:
         session.rollback()
         portal = _open(session, token)
-        return _manage_page(session, portal, error=ACTION_FAILED, status_code=409)
+        refund_waits = isinstance(exc, Conflict) and exc.param == "refund"
+        message = REFUND_PROCESSING if refund_waits else ACTION_FAILED
+        return _manage_page(session, portal, error=message, status_code=409)
     session.commit()
     query = urlencode({"done": done})
     return RedirectResponse(f"/billing/portal/{token}/manage?{query}", status_code=303)

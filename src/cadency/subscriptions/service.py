@@ -707,6 +707,25 @@ def _refund_on_cancel(
     it. Returns the amount refunded, in minor units."""
     if refund == "none" or subscription.current_period_start is None:
         return 0
+    # The period's bank debit has not settled: refunding nothing would look like success, and
+    # the refund cannot be made yet. Refuse, before anything is written.
+    in_flight = session.scalar(
+        select(Payment)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(
+            Invoice.subscription_id == subscription.id,
+            Invoice.cycle_period_start == subscription.current_period_start,
+            Payment.status == "processing",
+        )
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+    if in_flight is not None:
+        raise Conflict(
+            f"{payments.still_processing(in_flight)}: cancel with refund 'none', or cancel "
+            "with a refund once it has succeeded",
+            param="refund",
+        )
     invoice = session.scalar(
         select(Invoice)
         .where(
