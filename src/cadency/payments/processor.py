@@ -22,6 +22,10 @@ NOT_CONFIGURED_MESSAGE = (
     "methods or take payments until one is (the sandbox serves test-mode accounts only)"
 )
 
+OUT_OF_BAND = "out_of_band"
+"""The processor of a payment the merchant received and recorded by hand (bank transfer, cash,
+cheque): no processor was involved, so none can refund it."""
+
 
 def processor_for(account: Account) -> str | None:
     """The processor that serves the account, or None when it cannot take payments.
