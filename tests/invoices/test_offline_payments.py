@@ -151,9 +151,30 @@ def test_a_live_account_without_a_processor_records_an_offline_payment(
     # paid_at defaults to now on the account's (real) clock.
     assert before <= payment.created_at.astimezone(UTC) <= datetime.now(UTC)
     listed = live.ok(live.get("/payments", params={"invoice_id": invoice["id"]}))["data"]
-    assert [(p["status"], p["amount"], p["payment_method_id"]) for p in listed] == [
-        ("succeeded", "49.00", None)
+    assert [(p["status"], p["amount"], p["payment_method_id"], p["processor"]) for p in listed] == [
+        ("succeeded", "49.00", None, "out_of_band")
     ]
+
+
+def test_an_offline_payment_cannot_be_refunded_through_a_processor(
+    client: Any, session_factory: Any
+) -> None:
+    story = new_story(client, session_factory)
+    api = story.api
+    sub = story.subscribe(collection_method="send_invoice")
+    invoice_id = story.invoice(sub["id"])["id"]
+    api.ok(api.post(f"/invoices/{invoice_id}/pay", {"paid_out_of_band": True}))
+    payment_id = payment_row(session_factory, invoice_id).id
+    story.new_outbox(sub["id"])
+
+    refused = error(api.post(f"/payments/{payment_id}/refund", {}), 409)
+    assert refused["message"].startswith(
+        "This payment was received outside the payment processor, so no processor can refund it"
+    )
+    payment = api.ok(api.get(f"/payments/{payment_id}"))
+    assert (payment["status"], payment["refunded_amount"]) == ("succeeded", "0.00")
+    assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["total_collected"] == "25.00"
+    assert story.new_outbox(sub["id"]) == []
 
 
 def test_only_an_open_invoice_takes_an_offline_payment(client: Any, session_factory: Any) -> None:
