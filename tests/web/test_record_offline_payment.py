@@ -6,21 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from playwright.sync_api import expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from cadency.payments.models import Payment
 from tests.conftest import Api
 from tests.web.conftest import Staff
-from tests.web.test_subscription_actions import flash
+from tests.web.test_permissions import signed_in_as
+from tests.web.test_subscription_actions import flash, forged_post
 from tests.web.test_subscription_record import cells, customer, set_clock, texts
 
 
-def test_record_a_bank_transfer_for_an_overdue_invoice(staff: Staff, session_factory: Any) -> None:
-    api = staff.api
-    set_clock(session_factory, api)
+def manual_subscription(api: Api) -> dict[str, Any]:
+    """A subscription billed by invoice, net 15: its first invoice is open."""
     contact_id, _card = customer(api)
-    sub = api.ok(
+    created: dict[str, Any] = api.ok(
         api.post(
             "/subscriptions",
             {
@@ -34,6 +34,13 @@ def test_record_a_bank_transfer_for_an_overdue_invoice(staff: Staff, session_fac
             },
         )
     )
+    return created
+
+
+def test_record_a_bank_transfer_for_an_overdue_invoice(staff: Staff, session_factory: Any) -> None:
+    api = staff.api
+    set_clock(session_factory, api)
+    sub = manual_subscription(api)
     api.ok(api.post("/clock/advance", {"to": "2026-03-20T09:00:00+00:00"}))
     # Held there, so the dates on the page are exact.
     set_clock(session_factory, api, datetime(2026, 3, 20, 9, tzinfo=UTC))
@@ -84,3 +91,25 @@ def test_record_a_bank_transfer_for_an_overdue_invoice(staff: Staff, session_fac
 def sub_invoice(api: Api, sub_id: str) -> str:
     data = api.ok(api.get("/invoices", params={"subscription_id": sub_id}))["data"]
     return str(data[0]["id"])
+
+
+def test_a_view_only_user_cannot_record_a_payment(
+    api: Api, session_factory: Any, page: Page, context: BrowserContext, base_url: str
+) -> None:
+    set_clock(session_factory, api)
+    sub = manual_subscription(api)
+    signed_in_as(api, session_factory, context, base_url, ["subscriptions.view"])
+    page.goto(f"{base_url}/subscriptions/{sub['id']}")
+    assert cells(page, "invoice")[0][1] == "Open"
+    expect(page.get_by_role("button", name="Record payment")).to_have_count(0)
+
+    invoice_id = sub_invoice(api, sub["id"])
+    forged = forged_post(
+        page,
+        base_url,
+        f"/subscriptions/{sub['id']}/invoices/{invoice_id}/record-payment",
+        {"reference": "cash"},
+    )
+    assert forged.status_code == 403
+    assert api.ok(api.get(f"/invoices/{invoice_id}"))["status"] == "open"
+    assert api.ok(api.get("/payments", params={"invoice_id": invoice_id}))["data"] == []
