@@ -82,6 +82,9 @@ def record_offline_payment(
     cheque) on `paid_at` (default now). No processor is needed: this is how an account
     without one, or a buyer who pays by hand, settles an invoice."""
     invoice = get_invoice(session, account, invoice_id)
+    # Held until the commit: a second recording of the same transfer (a double click) waits,
+    # then finds the invoice paid (409) instead of failing on the payment's unique key.
+    session.refresh(invoice, with_for_update=True)
     _require_open(invoice, "paid")
     now = clock.account_now(account)
     if paid_at is None:
