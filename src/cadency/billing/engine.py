@@ -375,9 +375,11 @@ class SubscriptionRun:
             )
         return payment
 
-    def _payment_succeeded(self, invoice: Invoice, payment: Payment) -> None:
+    def _payment_succeeded(
+        self, invoice: Invoice, payment: Payment, *, paid_at: datetime | None = None
+    ) -> None:
         sub = self.sub
-        invoicing.mark_paid(invoice, payment.amount, self.now)
+        invoicing.mark_paid(invoice, payment.amount, paid_at or self.now)
         sub.payments_completed += 1
         sub.total_collected += payment.amount
         sub.last_payment_amount = payment.amount
@@ -743,6 +745,55 @@ def pay_invoice(
     assert charged is not None  # a method was given
     run.run()
     return charged
+
+
+def record_offline_payment(
+    session: Session,
+    account: Account,
+    invoice: Invoice,
+    *,
+    reference: str | None,
+    paid_at: datetime,
+    now: datetime,
+) -> Payment:
+    """Record money the merchant received outside any processor (bank transfer, cash, cheque)
+    for all an open invoice owes. Nothing is charged; the payment is then applied exactly as a
+    succeeded charge is, so the subscription recovers and the receipt goes out the same way."""
+    payment = Payment(
+        id=new_id("pay"),
+        account_id=account.id,
+        invoice_id=invoice.id,
+        subscription_id=invoice.subscription_id,
+        contact_id=invoice.contact_id,
+        payment_method_id=None,
+        status="succeeded",
+        amount=invoice.amount_due,
+        refunded_amount=0,
+        currency=invoice.currency,
+        failure_reason=None,
+        processor=processor.OUT_OF_BAND,
+        processor_reference=reference,
+        # An invoice is paid in full once: a second recording (a double click, a race) hits
+        # the unique key instead of counting the money twice.
+        idempotency_key=f"{invoice.id}:{processor.OUT_OF_BAND}",
+        settles_on=None,
+        # When the money came in, not when it was typed in: the receipt dates the payment by
+        # updated_at (as a bank debit is dated by the day it settled).
+        created_at=paid_at,
+        updated_at=paid_at,
+    )
+    session.add(payment)
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    if subscription is None:
+        invoicing.mark_paid(invoice, payment.amount, paid_at)
+        return payment
+    session.refresh(subscription, attribute_names=["line_items"])
+    run = SubscriptionRun(session, account, subscription, now)
+    run._payment_succeeded(invoice, payment, paid_at=paid_at)
+    run.run()
+    return payment
 
 
 def invoice_settled(session: Session, account: Account, invoice: Invoice, now: datetime) -> None:

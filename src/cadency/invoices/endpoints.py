@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import StrictStr
+from pydantic import AwareDatetime, Field, StrictBool, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -16,9 +16,9 @@ from cadency.invoices.links import hosted_invoice_url
 from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import InvoiceOut, InvoiceStatus
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.errors import PaymentFailed
+from cadency.kit.errors import InvalidRequest, PaymentFailed
 from cadency.kit.pagination import paginate
-from cadency.kit.schemas import ListResponse, StrictModel
+from cadency.kit.schemas import ListResponse, SingleLineText, StrictModel
 
 router = APIRouter(tags=["invoices"])
 VIEW, EDIT = "subscriptions.view", "subscriptions.edit"
@@ -26,6 +26,27 @@ VIEW, EDIT = "subscriptions.view", "subscriptions.edit"
 
 class PayRequest(StrictModel):
     payment_method_id: StrictStr | None = None
+    # An offline payment (bank transfer, cash, cheque) the merchant received: recorded, not
+    # charged. `reference` and `paid_at` describe it.
+    paid_out_of_band: StrictBool = False
+    reference: Annotated[SingleLineText, Field(min_length=1, max_length=255)] | None = None
+    paid_at: AwareDatetime | None = None
+
+    def check(self) -> None:
+        """The fields of one way of paying must not be mixed with the other's."""
+        if self.paid_out_of_band and self.payment_method_id is not None:
+            raise InvalidRequest(
+                "An offline payment is not charged to a payment method; leave out "
+                "payment_method_id",
+                param="payment_method_id",
+            )
+        if not self.paid_out_of_band:
+            for name in ("reference", "paid_at"):
+                if getattr(self, name) is not None:
+                    raise InvalidRequest(
+                        f"{name} describes an offline payment; send paid_out_of_band: true",
+                        param=name,
+                    )
 
 
 def _settings(request: Request) -> Settings:
@@ -101,7 +122,16 @@ def pay_invoice(
     body: PayRequest | None = None,
     ctx: ApiContext = Depends(requires(EDIT)),
 ) -> InvoiceOut:
-    """Charge the invoice now. A declined charge answers 402; the failed attempt is recorded."""
+    """Charge the invoice now (a declined charge answers 402; the failed attempt is recorded),
+    or, with `paid_out_of_band`, record that it was paid outside the processor."""
+    if body is not None:
+        body.check()
+        if body.paid_out_of_band:
+            invoice, _payment = service.record_offline_payment(
+                ctx.session, ctx.account, invoice_id, reference=body.reference, paid_at=body.paid_at
+            )
+            ctx.session.commit()
+            return _out(ctx, request, invoice)
     try:
         invoice, _payment = service.pay(
             ctx.session, ctx.account, invoice_id, body.payment_method_id if body else None

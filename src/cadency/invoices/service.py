@@ -1,6 +1,9 @@
-"""Invoice actions: pay, void, mark uncollectible. Services never commit."""
+"""Invoice actions: pay, record an offline payment, void, mark uncollectible. Services never
+commit."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -31,6 +34,13 @@ def _require_open(invoice: Invoice, action: str) -> None:
         raise Conflict(f"Only an open invoice can be {action}; this one is {invoice.status}")
 
 
+def _require_nothing_processing(session: Session, invoice: Invoice) -> None:
+    if session.scalar(
+        select(Payment.id).where(Payment.invoice_id == invoice.id, Payment.status == "processing")
+    ):
+        raise Conflict("A bank payment for this invoice is still processing")
+
+
 def pay(
     session: Session, account: Account, invoice_id: str, payment_method_id: str | None
 ) -> tuple[Invoice, Payment]:
@@ -51,15 +61,43 @@ def pay(
             "The payment method belongs to another contact than the invoice's",
             param="payment_method_id",
         )
-    if session.scalar(
-        select(Payment.id).where(Payment.invoice_id == invoice.id, Payment.status == "processing")
-    ):
-        raise Conflict("A bank payment for this invoice is still processing")
+    _require_nothing_processing(session, invoice)
     payment = engine.pay_invoice(session, account, invoice, method, clock.account_now(account))
     if payment.status == "failed":
         raise PaymentFailed(
             f"The payment failed: {payment.failure_reason}", param="payment_method_id"
         )
+    return invoice, payment
+
+
+def record_offline_payment(
+    session: Session,
+    account: Account,
+    invoice_id: str,
+    *,
+    reference: str | None,
+    paid_at: datetime | None,
+) -> tuple[Invoice, Payment]:
+    """Record that an open invoice was paid outside the processor (bank transfer, cash,
+    cheque) on `paid_at` (default now). No processor is needed: this is how an account
+    without one, or a buyer who pays by hand, settles an invoice."""
+    invoice = get_invoice(session, account, invoice_id)
+    # Held until the commit: a second recording of the same transfer (a double click) waits,
+    # then finds the invoice paid (409) instead of failing on the payment's unique key.
+    session.refresh(invoice, with_for_update=True)
+    _require_open(invoice, "paid")
+    now = clock.account_now(account)
+    if paid_at is None:
+        paid_at = now
+    elif paid_at.astimezone(UTC) > now:
+        raise InvalidRequest(
+            f"paid_at must not be in the future (it is {now.isoformat()} on the account's clock)",
+            param="paid_at",
+        )
+    _require_nothing_processing(session, invoice)
+    payment = engine.record_offline_payment(
+        session, account, invoice, reference=reference, paid_at=paid_at.astimezone(UTC), now=now
+    )
     return invoice, payment
 
 

@@ -22,6 +22,10 @@ NOT_CONFIGURED_MESSAGE = (
     "methods or take payments until one is (the sandbox serves test-mode accounts only)"
 )
 
+OUT_OF_BAND = "out_of_band"
+"""The processor of a payment the merchant received and recorded by hand (bank transfer, cash,
+cheque): no processor was involved, so none can refund it."""
+
 
 def processor_for(account: Account) -> str | None:
     """The processor that serves the account, or None when it cannot take payments.
@@ -106,6 +110,11 @@ def refund(
 ) -> str:
     """Refund part or all of a charge made by `processor`; returns the processor's refund
     reference. A 409 when that processor does not serve the account: no money would move."""
+    if processor == OUT_OF_BAND:
+        raise Conflict(
+            "This payment was received outside the payment processor, so no processor can "
+            "refund it; return the money the way it came in"
+        )
     if not _serves(account, processor):
         raise Conflict(NOT_CONFIGURED_MESSAGE)
     return _reference("re", f"{charge_reference}:{refund_key}:{amount}")

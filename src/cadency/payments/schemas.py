@@ -71,6 +71,9 @@ class PaymentOut(OutputModel):
     contact_id: str | None
     payment_method_id: str | None
     failure_reason: str | None
+    # Who took the money: the processor that charged, or "out_of_band" for a payment the
+    # merchant received by hand and recorded (its reference is then the merchant's own).
+    processor: str
     processor_reference: str | None
     created_at: datetime
 
@@ -88,6 +91,7 @@ class PaymentOut(OutputModel):
             contact_id=payment.contact_id,
             payment_method_id=payment.payment_method_id,
             failure_reason=payment.failure_reason,
+            processor=payment.processor,
             processor_reference=payment.processor_reference,
             created_at=payment.created_at,
         )

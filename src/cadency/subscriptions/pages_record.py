@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +22,11 @@ from starlette.datastructures import FormData
 from cadency.catalog.models import Product, TaxRate
 from cadency.crm import associations
 from cadency.crm.models import Company, Contact
+from cadency.invoices import service as invoices
+from cadency.invoices.endpoints import PayRequest
 from cadency.invoices.models import Invoice
-from cadency.kit import money, periods
-from cadency.kit.errors import APIError, InvalidRequest
+from cadency.kit import clock, money, periods
+from cadency.kit.errors import APIError, InvalidRequest, not_found
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
@@ -323,6 +325,9 @@ def _actions(page: PageContext, sub: Subscription) -> dict[str, bool]:
         "delete": page.allows(DELETE) and ended,
         "send_link": edit and not ended and sub.invoice_creation,
         "portal_link": edit,
+        # An open invoice can be settled by a payment received outside the processor, in any
+        # status: the money came in either way.
+        "record_payment": edit,
     }
 
 
@@ -548,6 +553,7 @@ def _panel_context(
         "link_days": service.PAYMENT_METHOD_LINK_LIFETIME.days,
         "money": page.fmt.money,
         "date": page.fmt.date,
+        "today_iso": periods.local_date(clock.account_now(account), account.timezone).isoformat(),
     }
     if actions["edit"]:
         context.update(_edit_choices(page, sub, contact))
@@ -922,6 +928,55 @@ def resume_subscription(
         return page.gettext("The subscription was resumed: a new period starts today.")
 
     return _act(request, page, subscription_id, None, form, run)
+
+
+def _paid_at(page: PageContext, value: str | None) -> datetime | None:
+    """The moment of an offline payment from the dialog's date: today means now; an earlier
+    day its start in the account's timezone. A later day stays in the future, for the service
+    to refuse."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise FormInvalid(
+            {"paid_at": page.gettext("Enter the date the payment was received.")}
+        ) from None
+    timezone = page.account.timezone
+    if day == periods.local_date(clock.account_now(page.account), timezone):
+        return None
+    return periods.start_of_day_utc(day, timezone)
+
+
+@router.post("/subscriptions/{subscription_id}/invoices/{invoice_id}/record-payment")
+def record_offline_payment(
+    request: Request,
+    subscription_id: str,
+    invoice_id: str,
+    page: PageContext = Depends(page_requires(EDIT)),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Record an invoice of this subscription as paid outside the processor (as POST
+    /invoices/{id}/pay with paid_out_of_band)."""
+
+    def run() -> str:
+        invoice = invoices.get_invoice(page.session, page.account, invoice_id)
+        if invoice.subscription_id != subscription_id:
+            raise not_found("invoice", invoice_id)
+        body = build(PayRequest, {"paid_out_of_band": True, "reference": text(form, "reference")})
+        invoice, payment = invoices.record_offline_payment(
+            page.session,
+            page.account,
+            invoice.id,
+            reference=body.reference,
+            paid_at=_paid_at(page, text(form, "paid_at")),
+        )
+        return page.gettext("A payment of %(amount)s was recorded: %(number)s is paid.") % {
+            "amount": page.fmt.money(payment.amount, payment.currency),
+            "number": invoice.number,
+        }
+
+    return _act(request, page, subscription_id, f"record-payment-{invoice_id}", form, run)
 
 
 @router.post("/subscriptions/{subscription_id}/delete")
