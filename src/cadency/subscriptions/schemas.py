@@ -134,6 +134,8 @@ class CancelRequest(StrictModel):
     refund: Literal["none", "prorated", "full"] = "none"
     reason: CancellationReason | None = None
     comment: OptionalText | None = None
+    # Ending a running commitment early is the merchant's explicit choice (SPEC §6).
+    override_commitment: StrictBool = False
 
 
 class SearchRequest(StrictModel):
