@@ -151,3 +151,20 @@ def test_without_a_running_commitment_cancel_immediately_needs_no_override(
     assert ended["commitment_end"] == "2026-04-01"
     story.advance_to(date(2026, 4, 2))
     assert story.cancel(ended["id"], "immediately")["status"] == "canceled"
+
+
+def test_a_commitment_shorter_than_the_paid_period_names_both_dates(
+    client: Any, session_factory: Any
+) -> None:
+    """A yearly plan with a 6-month commitment: "at the period end" is the paid year's end."""
+    story = Story(client, session_factory, start=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    sid = story.subscribe(frequency="annually", price="300.00", commitment_months=6)["id"]
+    story.advance_to(date(2026, 4, 10))
+    response = story.api.post(f"/subscriptions/{sid}/cancel", {"mode": "immediately"})
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["message"] == (
+        "The subscription is committed until 2026-09-01: cancel at the period end to stop "
+        "renewal on 2027-03-01, or send override_commitment: true to end the commitment early"
+    )
+    assert story.subscription(sid)["status"] == "active"
+    assert story.cancel(sid, "at_period_end")["cancel_at"] == "2027-03-01"

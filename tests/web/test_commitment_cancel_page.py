@@ -41,6 +41,15 @@ def test_the_dialog_asks_to_end_the_commitment_early(
     assert "De verbintenisperiode vroegtijdig beëindigen" in dutch
     assert "Aan het einde van de verbintenisperiode (" in dutch
 
+    # A commitment that ends inside the paid year: the period end is the year's end.
+    yearly = story.subscribe(
+        email="yearly@example.com", frequency="annually", price="300.00", commitment_months=6
+    )["id"]
+    page = me.client.get(f"/subscriptions/{yearly}").text
+    assert BOX in page and "The subscription is committed until Sep 1, 2026" in page
+    assert "At the end of the current period (Mar 1, 2027)" in page
+    assert "At the end of the commitment (" not in page
+
     # No commitment, no box.
     plain = story.subscribe(email="plain@example.com")["id"]
     page = me.client.get(f"/subscriptions/{plain}").text

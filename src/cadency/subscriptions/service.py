@@ -732,10 +732,13 @@ def _check_commitment(subscription: Subscription, request: CancelRequest, today:
         and request.cancel_at < subscription.commitment_end
     )
     if ends_early:
-        end = subscription.commitment_end.isoformat()
+        end = subscription.commitment_end
+        # Where "at the period end" lands: the commitment end, or a paid period's end past it.
+        stops_on = max(end, subscription.current_period_end or end)
         raise Conflict(
-            f"The subscription is committed until {end}: cancel at the period end to stop "
-            f"renewal on {end}, or send override_commitment: true to end the commitment early",
+            f"The subscription is committed until {end.isoformat()}: cancel at the period end "
+            f"to stop renewal on {stops_on.isoformat()}, or send override_commitment: true to "
+            "end the commitment early",
             param="override_commitment",
         )
 
