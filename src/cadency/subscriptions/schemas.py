@@ -135,7 +135,11 @@ class CancelRequest(StrictModel):
     reason: CancellationReason | None = None
     comment: OptionalText | None = None
     # Ending a running commitment early is the merchant's explicit choice (SPEC §6).
-    override_commitment: StrictBool = False
+    override_commitment: StrictBool = Field(
+        False,
+        description="End a running commitment early: needed to cancel immediately or at a "
+        "date before commitment_end; without it those answer 409",
+    )
 
 
 class SearchRequest(StrictModel):
