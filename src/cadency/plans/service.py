@@ -167,7 +167,12 @@ def delete_free_account(session: Session, account: Account, typed_id: str) -> di
             session,
             operator,
             sub.id,
-            CancelRequest(mode="immediately", comment=f"Account {account.id} was deleted"),
+            # The account ends with it, so no commitment can run on.
+            CancelRequest(
+                mode="immediately",
+                comment=f"Account {account.id} was deleted",
+                override_commitment=True,
+            ),
         )
     return delete_account(session, account)
 

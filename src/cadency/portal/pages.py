@@ -25,7 +25,7 @@ from cadency.catalog.models import Product
 from cadency.invoices import documents, hosted, links
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
-from cadency.kit import periods
+from cadency.kit import clock, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
@@ -271,8 +271,12 @@ def _plan_context(session: Session, portal: Portal) -> dict[str, Any]:
 def _cancel_context(portal: Portal, summary: Mapping[str, Any]) -> dict[str, Any]:
     cancellation = portal.features.cancellation
     allowed = cancellation.enabled and not summary["ended"] and not summary["canceling"]
+    sub = portal.subscription
+    # A buyer's cancel inside a commitment stops renewal at its end, whatever the mode.
+    committed = subscription_service.commitment_runs(sub, clock.account_today(portal.account))
     return {
         "can_cancel": allowed,
+        "commitment_end": portal.fmt.date(sub.commitment_end) if committed else None,
         "cancel_at_period_end": cancellation.mode == "at_period_end",
         "reasons": [(reason, REASON_LABELS[reason]) for reason in cancellation.reasons],
     }

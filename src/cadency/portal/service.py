@@ -238,9 +238,15 @@ def cancel(
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     if comment is not None and (problem := text_problem(comment, multiline=True)):
         raise InvalidRequest(f"Invalid value for 'comment': {problem}", param="comment")
+    mode, refund = cancellation.mode, cancellation.refund
+    subscription = subscriptions.get(session, account, subscription_id)
+    if subscriptions.commitment_runs(subscription, clock.account_today(account)):
+        # Only the merchant may end a commitment early; the buyer's cancel stops renewal at
+        # its end, and the paid periods are used up (SPEC §6).
+        mode, refund = "at_period_end", "none"
     request: dict[str, Any] = {
-        "mode": cancellation.mode,
-        "refund": cancellation.refund,
+        "mode": mode,
+        "refund": refund,
         "reason": reason,
         "comment": comment,
     }

@@ -26,7 +26,7 @@ from cadency.invoices import service as invoices
 from cadency.invoices.endpoints import PayRequest
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
-from cadency.kit.errors import APIError, InvalidRequest, not_found
+from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
@@ -549,6 +549,10 @@ def _panel_context(
         "edit_group": edit_group,
         "actions": actions,
         "pending_bank_payment": service.has_pending_bank_payment(session, sub),
+        # Set while a commitment runs: the cancel dialog then asks to end it early.
+        "commitment_end": (
+            sub.commitment_end if service.commitment_runs(sub, page.today) else None
+        ),
         "reasons": [(k, page.gettext(v)) for k, v in labels.CANCELLATION_REASONS.items()],
         "link_days": service.PAYMENT_METHOD_LINK_LIFETIME.days,
         "money": page.fmt.money,
@@ -829,6 +833,8 @@ def cancel_request(page: PageContext, form: FormData) -> CancelRequest:
             "mode": mode,
             # The date field belongs to "at a date"; the browser may send it for other modes.
             "cancel_at": text(form, "cancel_at") if mode == "at_date" else None,
+            # At the period end a commitment runs to its end: the box only ends it sooner.
+            "override_commitment": mode != "at_period_end" and checked(form, "override_commitment"),
             "refund": text(form, "refund"),
             "reason": text(form, "reason"),
             "comment": text(form, "comment"),
@@ -860,7 +866,18 @@ def cancel_subscription(
 ) -> Response:
     def run() -> str:
         body = cancel_request(page, form)
-        sub = service.cancel(page.session, page.account, subscription_id, body)
+        try:
+            sub = service.cancel(page.session, page.account, subscription_id, body)
+        except Conflict as exc:
+            if exc.param != "override_commitment":
+                raise
+            # The service's refusal, in the page's language and naming the dialog's box.
+            committed = service.get(page.session, page.account, subscription_id)
+            message = page.gettext(
+                "The subscription is committed until %(date)s. Tick “End the commitment "
+                "early” to cancel sooner, or cancel at the end of the commitment."
+            ) % {"date": page.fmt.date(committed.commitment_end)}
+            raise Conflict(message, param=exc.param) from exc
         if sub.status == "canceled":
             refunded = _refunded_on_cancel(page, sub)
             message = (

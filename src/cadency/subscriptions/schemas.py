@@ -134,6 +134,12 @@ class CancelRequest(StrictModel):
     refund: Literal["none", "prorated", "full"] = "none"
     reason: CancellationReason | None = None
     comment: OptionalText | None = None
+    # Ending a running commitment early is the merchant's explicit choice (SPEC §6).
+    override_commitment: StrictBool = Field(
+        False,
+        description="End a running commitment early: needed to cancel immediately or at a "
+        "date before commitment_end; without it those answer 409",
+    )
 
 
 class SearchRequest(StrictModel):

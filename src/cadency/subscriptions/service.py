@@ -604,6 +604,8 @@ def cancel(
         "refund": request.refund,
     }
 
+    _check_commitment(subscription, request, today)
+
     if request.mode == "immediately":
         refunded = _refund_on_cancel(session, account, subscription, request.refund, today)
         details["refunded_amount"] = money.format_amount(refunded, subscription.currency)
@@ -698,6 +700,47 @@ def cancel(
     engine.process(session, account, subscription, now)
     session.flush()
     return subscription
+
+
+def commitment_runs(subscription: Subscription, today: date) -> bool:
+    """Whether the subscription is inside a commitment term: billing has begun (not scheduled,
+    not in its trial) and the commitment ends after today."""
+    return (
+        subscription.commitment_end is not None
+        and subscription.commitment_end > today
+        and subscription.status not in ("scheduled", "trialing", *ENDED_STATUSES)
+    )
+
+
+def _check_commitment(subscription: Subscription, request: CancelRequest, today: date) -> None:
+    """A running commitment keeps billing to its end (SPEC §6): canceling at the period end
+    stops renewal at the commitment end. Ending it sooner (now, or at a date before it) needs
+    the merchant to say so with `override_commitment`."""
+    if request.override_commitment and request.mode == "at_period_end":
+        # "At the period end" inside a commitment is its end; an earlier end is a date.
+        raise InvalidRequest(
+            "override_commitment goes with mode 'immediately' or 'at_date'; at the period end "
+            "a running commitment runs to its end",
+            param="override_commitment",
+        )
+    if request.override_commitment or not commitment_runs(subscription, today):
+        return
+    assert subscription.commitment_end is not None
+    ends_early = request.mode == "immediately" or (
+        request.mode == "at_date"
+        and request.cancel_at is not None
+        and request.cancel_at < subscription.commitment_end
+    )
+    if ends_early:
+        end = subscription.commitment_end
+        # Where "at the period end" lands: the commitment end, or a paid period's end past it.
+        stops_on = max(end, subscription.current_period_end or end)
+        raise Conflict(
+            f"The subscription is committed until {end.isoformat()}: cancel at the period end "
+            f"to stop renewal on {stops_on.isoformat()}, or send override_commitment: true to "
+            "end the commitment early",
+            param="override_commitment",
+        )
 
 
 def _refund_on_cancel(
