@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, Field, StrictBool, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -14,39 +13,14 @@ from cadency.invoices import service
 from cadency.invoices.documents import render_invoice_pdf
 from cadency.invoices.links import hosted_invoice_url
 from cadency.invoices.models import Invoice
-from cadency.invoices.schemas import InvoiceOut, InvoiceStatus
+from cadency.invoices.schemas import InvoiceOut, InvoiceStatus, PayRequest
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.errors import InvalidRequest, PaymentFailed
+from cadency.kit.errors import PaymentFailed
 from cadency.kit.pagination import paginate
-from cadency.kit.schemas import ListResponse, SingleLineText, StrictModel
+from cadency.kit.schemas import ListResponse
 
 router = APIRouter(tags=["invoices"])
 VIEW, EDIT = "subscriptions.view", "subscriptions.edit"
-
-
-class PayRequest(StrictModel):
-    payment_method_id: StrictStr | None = None
-    # An offline payment (bank transfer, cash, cheque) the merchant received: recorded, not
-    # charged. `reference` and `paid_at` describe it.
-    paid_out_of_band: StrictBool = False
-    reference: Annotated[SingleLineText, Field(min_length=1, max_length=255)] | None = None
-    paid_at: AwareDatetime | None = None
-
-    def check(self) -> None:
-        """The fields of one way of paying must not be mixed with the other's."""
-        if self.paid_out_of_band and self.payment_method_id is not None:
-            raise InvalidRequest(
-                "An offline payment is not charged to a payment method; leave out "
-                "payment_method_id",
-                param="payment_method_id",
-            )
-        if not self.paid_out_of_band:
-            for name in ("reference", "paid_at"):
-                if getattr(self, name) is not None:
-                    raise InvalidRequest(
-                        f"{name} describes an offline payment; send paid_out_of_band: true",
-                        param=name,
-                    )
 
 
 def _settings(request: Request) -> Settings:

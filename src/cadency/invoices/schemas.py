@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StrictBool, StrictStr
 
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money
-from cadency.kit.schemas import OutputModel
+from cadency.kit.errors import InvalidRequest
+from cadency.kit.schemas import OutputModel, SingleLineText, StrictModel
 
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
 
@@ -110,3 +113,28 @@ class InvoiceOut(OutputModel):
             pdf_url=f"{base_url.rstrip('/')}/api/v1/invoices/{invoice.id}/pdf",
             hosted_url=hosted_url,
         )
+
+
+class PayRequest(StrictModel):
+    payment_method_id: StrictStr | None = None
+    # An offline payment (bank transfer, cash, cheque) the merchant received: recorded, not
+    # charged. `reference` and `paid_at` describe it.
+    paid_out_of_band: StrictBool = False
+    reference: Annotated[SingleLineText, Field(min_length=1, max_length=255)] | None = None
+    paid_at: AwareDatetime | None = None
+
+    def check(self) -> None:
+        """The fields of one way of paying must not be mixed with the other's."""
+        if self.paid_out_of_band and self.payment_method_id is not None:
+            raise InvalidRequest(
+                "An offline payment is not charged to a payment method; leave out "
+                "payment_method_id",
+                param="payment_method_id",
+            )
+        if not self.paid_out_of_band:
+            for name in ("reference", "paid_at"):
+                if getattr(self, name) is not None:
+                    raise InvalidRequest(
+                        f"{name} describes an offline payment; send paid_out_of_band: true",
+                        param=name,
+                    )

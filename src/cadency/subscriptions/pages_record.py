@@ -23,8 +23,8 @@ from cadency.catalog.models import Product, TaxRate
 from cadency.crm import associations
 from cadency.crm.models import Company, Contact
 from cadency.invoices import service as invoices
-from cadency.invoices.endpoints import PayRequest
 from cadency.invoices.models import Invoice
+from cadency.invoices.schemas import PayRequest
 from cadency.kit import clock, money, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.repository import get_owned
