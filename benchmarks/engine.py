@@ -134,9 +134,9 @@ def code_version() -> dict[str, Any]:
         "billing/engine.py",
         "billing/runner.py",
         "invoices/service.py",
-        "invoices/issuing.py",
+        "billing/invoicing.py",
         "kit/outbox.py",
-        "subscriptions/state.py",
+        "billing/state.py",
     ):
         path = src / rel
         if path.exists():

@@ -74,7 +74,7 @@ def test_cancel_immediately_with_the_override_ends_the_commitment_now(
         status="canceled",
         invoices=[MARCH, APRIL],
         payments=[paid(), ("25.00", "partially_refunded", None)],
-        outbox=["payment.refunded", "subscription.canceled"],
+        outbox=["payment.refunded", "subscription.status_changed", "subscription.canceled"],
         cancellation_reason="unused",
     )
     assert story.outbox_payloads(sid, "subscription.canceled")[0]["refunded_amount"] == "17.50"

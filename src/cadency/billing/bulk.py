@@ -2,7 +2,7 @@
 is due and nothing else, charged to a card — written with a handful of statements per batch
 instead of a dozen round trips per subscription.
 
-The rules are the engine's own: the same invoice values (`invoices.issuing`), the same
+The rules are the engine's own: the same invoice values (`billing.invoicing`), the same
 idempotency keys, events and outbox messages, the same wake-up (`engine.next_wake_up`). A charge
 that does not succeed at once is handed to the per-subscription engine with its result, so
 dunning works exactly as it does there and nothing is charged twice. Anything unusual about a
@@ -20,8 +20,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import engine
-from cadency.invoices import issuing
+from cadency.billing import engine, invoicing
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.db import Base
@@ -110,8 +109,8 @@ def renew(
     plain = [s for s in plain if s.payment_method_id in methods]
     if not plain:
         return set()
-    rates = issuing.tax_rates(session, [item for s in plain for item in s.line_items])
-    languages = issuing.contact_languages(session, plain)
+    rates = invoicing.tax_rates(session, [item for s in plain for item in s.line_items])
+    languages = invoicing.contact_languages(session, plain)
 
     invoices: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
@@ -125,13 +124,13 @@ def renew(
     for sub in plain:
         start, end = sub.next_payment_date, ends[sub.id]
         assert start is not None
-        values, invoice_lines = issuing.period_invoice_values(
+        values, invoice_lines = invoicing.period_invoice_values(
             account,
             sub,
-            issuing.Period(start, end),
+            invoicing.Period(start, end),
             first=False,
             now=now,
-            number=issuing.next_number(session, account),
+            number=invoicing.next_number(session, account),
             rates=rates,
             contact_language=languages.get(sub.contact_id or ""),
         )

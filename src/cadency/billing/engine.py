@@ -19,20 +19,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.catalog.models import Product
-from cadency.invoices import issuing as invoicing
-from cadency.invoices.models import Invoice
-from cadency.kit import money, outbox, periods
-from cadency.kit.ids import new_id
-from cadency.payments import processor
-from cadency.payments.models import Payment, PaymentMethod
-from cadency.subscriptions.models import LineItem, Subscription
-from cadency.subscriptions.state import (
+from cadency.billing import invoicing, ledger
+from cadency.billing.state import (
     apply_pending_change,
     record_event,
     refresh_derived,
     restart_billing,
 )
+from cadency.catalog.models import Product
+from cadency.invoices.models import Invoice
+from cadency.kit import money, outbox, periods
+from cadency.kit.ids import new_id
+from cadency.payments import processor
+from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionStatus
 
 TRIAL_ENDING_NOTICE_DAYS = 3
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
@@ -84,18 +84,9 @@ class SubscriptionRun:
             self.changed = True
         return message is not None
 
-    def _set_status(self, status: str, reason: str) -> None:
-        if self.sub.status == status:
-            return
-        before = self.sub.status
-        self.sub.status = status
-        self.sub.updated_at = self.now
-        self._event("subscription.status_changed", {"from": before, "to": status, "reason": reason})
-        self._emit(
-            "subscription.status_changed",
-            f"status:{self.sub.id}:{before}:{status}:{self.today.isoformat()}",
-            {"from": before, "to": status, "reason": reason},
-        )
+    def _set_status(self, status: SubscriptionStatus, reason: str) -> None:
+        if ledger.transition(self.session, self.account, self.sub, status, reason, self.now):
+            self.changed = True
 
     def _open_invoice(self) -> Invoice | None:
         return self.session.scalar(
@@ -153,7 +144,7 @@ class SubscriptionRun:
                 self._cancel_now(sub.cancel_at)
             return True
         if sub.status == "trialing" and sub.trial_end is not None and sub.trial_end <= self.today:
-            self._set_status("active", "trial_ended")
+            self._set_status(SubscriptionStatus.ACTIVE, "trial_ended")
             # A trial that ends with no payment method on file moves to the plan's free
             # fallback instead of billing nobody (SPEC §9: a trial account is downgraded).
             fallback = self._fallback_plan() if sub.payment_method_id is None else None
@@ -180,9 +171,9 @@ class SubscriptionRun:
         sub = self.sub
         if sub.trial_end is not None and sub.trial_end > sub.start_date:
             sub.current_period_start, sub.current_period_end = sub.start_date, sub.trial_end
-            self._set_status("trialing", "start_date_reached")
+            self._set_status(SubscriptionStatus.TRIALING, "start_date_reached")
         else:
-            self._set_status("active", "start_date_reached")
+            self._set_status(SubscriptionStatus.ACTIVE, "start_date_reached")
 
     def _stop_collecting(self) -> None:
         """The subscription ended: its open invoices stay owed, but nothing retries them any
@@ -198,7 +189,7 @@ class SubscriptionRun:
         sub.cancel_at_period_end = False
         sub.next_payment_date = None
         self._stop_collecting()
-        self._set_status("canceled", "scheduled_cancellation")
+        self._set_status(SubscriptionStatus.CANCELED, "scheduled_cancellation")
         self._event(
             "subscription.canceled", {"on": on.isoformat(), "reason": sub.cancellation_reason}
         )
@@ -257,7 +248,7 @@ class SubscriptionRun:
 
     def _resume(self, on: date) -> None:
         restart_billing(self.sub, on)
-        self._set_status("active", "resumed")
+        self._set_status(SubscriptionStatus.ACTIVE, "resumed")
 
     def _expiry_due(self) -> bool:
         sub = self.sub
@@ -266,7 +257,7 @@ class SubscriptionRun:
         if sub.end_date is None or sub.end_date > self.today:
             return False
         sub.next_payment_date = None
-        self._set_status("expired", "term_completed")
+        self._set_status(SubscriptionStatus.EXPIRED, "term_completed")
         self._emit(
             "subscription.expired", f"expired:{sub.id}", {"end_date": sub.end_date.isoformat()}
         )
@@ -394,7 +385,7 @@ class SubscriptionRun:
             fresh=payment in self.session.new,
         )
         if sub.status == "unpaid" and not self._still_past_due():
-            self._set_status("active", "payment_recovered")
+            self._set_status(SubscriptionStatus.ACTIVE, "payment_recovered")
 
     def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
         retry_days = list(self.account.dunning_retry_days or [])
@@ -421,7 +412,7 @@ class SubscriptionRun:
             {**data, "invoice_number": invoice.number},
         )
         if retries_left:
-            self._set_status("unpaid", "payment_failed")
+            self._set_status(SubscriptionStatus.UNPAID, "payment_failed")
             return
         self._dunning_exhausted(invoice)
 
@@ -447,7 +438,7 @@ class SubscriptionRun:
             sub.canceled_at = self.now
             sub.next_payment_date = None
             self._stop_collecting()
-            self._set_status("canceled", "payment_failed")
+            self._set_status(SubscriptionStatus.CANCELED, "payment_failed")
             self._emit(
                 "subscription.canceled",
                 f"canceled:{sub.id}",
@@ -455,9 +446,9 @@ class SubscriptionRun:
             )
         elif action == "pause":
             sub.paused_at = self.now
-            self._set_status("paused", "payment_failed")
+            self._set_status(SubscriptionStatus.PAUSED, "payment_failed")
         else:
-            self._set_status("unpaid", "payment_failed")
+            self._set_status(SubscriptionStatus.UNPAID, "payment_failed")
 
     def _still_past_due(self) -> bool:
         """Whether an open invoice keeps the subscription past due: one being retried, or one
@@ -553,7 +544,7 @@ class SubscriptionRun:
                 },
             )
         if overdue and sub.status == "active":
-            self._set_status("unpaid", "invoice_overdue")
+            self._set_status(SubscriptionStatus.UNPAID, "invoice_overdue")
             return True
         return announced
 
@@ -808,7 +799,7 @@ def invoice_settled(session: Session, account: Account, invoice: Invoice, now: d
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
     if subscription.status == "unpaid" and not run._still_past_due():
-        run._set_status("active", f"invoice_{invoice.status}")
+        run._set_status(SubscriptionStatus.ACTIVE, f"invoice_{invoice.status}")
     run.run()
 
 
@@ -819,7 +810,7 @@ def resume_now(
     and today's new period is billed."""
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
-    run._set_status("active", "resumed")
+    run._set_status(SubscriptionStatus.ACTIVE, "resumed")
     run.run()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.billing import invoicing
 from cadency.checkout.models import Conversion
 from cadency.checkout.schemas import ConvertRequest
 from cadency.checkout.service import (
@@ -37,7 +38,6 @@ from cadency.checkout.service import (
 )
 from cadency.crm import service as crm
 from cadency.crm.models import Association, Deal, Quote
-from cadency.invoices import issuing
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest
@@ -296,13 +296,13 @@ def _one_time_invoice(
         charges=[Charge(item, None, None) for item in items],
         billing_reason="manual",
         collection_method="send_invoice",
-        due_date=periods.add_days(clock.account_today(account), issuing.terms_days(terms)),
+        due_date=periods.add_days(clock.account_today(account), invoicing.terms_days(terms)),
         subscription_id=None,
         period=None,
         payment_method_id=None,
         now=now,
     )
     if invoice.total == 0:
-        issuing.mark_paid(invoice, 0, now)
+        invoicing.mark_paid(invoice, 0, now)
     emit_invoice_created(session, account, invoice)
     return invoice

@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
-from cadency.billing import engine
+from cadency.billing import engine, invoicing
+from cadency.billing.state import record_event
 from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
@@ -45,7 +46,6 @@ from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
 from cadency.crm import service as crm
 from cadency.crm.models import Contact
 from cadency.crm.schemas import ContactCreate
-from cadency.invoices import issuing
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import clock, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
@@ -57,7 +57,6 @@ from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
-from cadency.subscriptions.state import record_event
 from cadency.subscriptions.summary import GroupKey, group_key
 
 # --- line items and the grouping rule -------------------------------------------------------
@@ -245,7 +244,7 @@ def issue_invoice(
 ) -> tuple[Invoice, dict[str, int]]:
     """An open invoice of `charges`, and what each subscription's lines add up to (with tax).
 
-    Lines are computed as the engine's period invoices compute them (invoices.issuing)."""
+    Lines are computed as the engine's period invoices compute them (billing.invoicing)."""
     rate_ids = {c.item.tax_rate_id for c in charges if c.item.tax_rate_id}
     rates: dict[str, Decimal] = {}
     if rate_ids:
@@ -258,7 +257,7 @@ def issue_invoice(
         account_id=account.id,
         subscription_id=subscription_id,
         contact_id=contact_id,
-        number=issuing.next_number(session, account),
+        number=invoicing.next_number(session, account),
         status="open",
         billing_reason=billing_reason,
         collection_method=collection_method,
@@ -269,7 +268,7 @@ def issue_invoice(
         period_end=period[1] if period else None,
         # The engine's exactly-once backstop, for the one subscription this invoice belongs to.
         cycle_period_start=period[0] if period and subscription_id else None,
-        language=issuing.buyer_language(account, None, contact.language if contact else None),
+        language=invoicing.buyer_language(account, None, contact.language if contact else None),
         locale=account.locale,
         comments=None,
         tax_ids=[],
@@ -628,7 +627,7 @@ def _charge_once(
     )
     payment: Payment | None = None
     if invoice.total == 0:
-        issuing.mark_paid(invoice, 0, now)
+        invoicing.mark_paid(invoice, 0, now)
     else:
         payment = engine.create_charge(session, account, invoice, method, now)
         if payment.status == "failed":
@@ -639,7 +638,7 @@ def _charge_once(
         if saved is None:
             payment.payment_method_id = None  # used for this charge only, not kept
         if payment.status == "succeeded":
-            issuing.mark_paid(invoice, payment.amount, now)
+            invoicing.mark_paid(invoice, payment.amount, now)
     for subscription in billed:
         _first_period_billed(
             session, account, subscription, invoice, payment, shares.get(subscription.id, 0), now

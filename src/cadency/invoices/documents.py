@@ -187,7 +187,7 @@ def invoice_lines(session: Session, invoice: Invoice) -> list[InvoiceLine]:
 
 def _fee_lines(invoice: Invoice, all_lines: list[InvoiceLine]) -> list[InvoiceLine]:
     """The trailing lines that carry the invoice's fees: issuing appends one line per fee,
-    with no line item behind it, after the items (invoices/issuing.py)."""
+    with no line item behind it, after the items (billing/invoicing.py)."""
     if not invoice.fee_total:
         return []
     fees: list[InvoiceLine] = []

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cadency.accounts.models import Account
-from cadency.invoices import documents, issuing
+from cadency.billing import invoicing
+from cadency.invoices import documents
 from cadency.invoices.documents import D_
 from cadency.kit import clock, signing
 from cadency.kit.errors import APIError
@@ -103,12 +104,14 @@ def subscription_of_link(
 def buyer_formatting(
     session: Session, account: Account, subscription: Subscription
 ) -> tuple[str, i18n.Formatter]:
-    """The language a subscription's buyer reads (`issuing.buyer_language`, in one of the
+    """The language a subscription's buyer reads (`invoicing.buyer_language`, in one of the
     document languages) and its dates and money, in the subscription's locale when it speaks
     that language."""
     language = documents.document_language(
-        issuing.buyer_language(
-            account, subscription.invoice_settings, issuing.contact_language(session, subscription)
+        invoicing.buyer_language(
+            account,
+            subscription.invoice_settings,
+            invoicing.contact_language(session, subscription),
         )
     )
     locale = (subscription.invoice_settings or {}).get("locale") or account.locale

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts import service as accounts
 from cadency.accounts.models import Account, PasswordReset, User
+from cadency.billing.invoicing import buyer_language
 from cadency.config import Settings
 from cadency.crm.models import Contact
-from cadency.invoices.issuing import buyer_language
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money
 from cadency.kit.outbox import OutboxMessage

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text
@@ -11,8 +12,22 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cadency.kit.db import Base
 
+
+class SubscriptionStatus(StrEnum):
+    """A subscription's status (SPEC §3). Stored as its value; being a `str`, a member equals
+    the plain string, so rows and JSON read back compare as they are."""
+
+    SCHEDULED = "scheduled"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
 # Statuses a subscription does not leave: nothing is billed any more.
-ENDED_STATUSES = ("canceled", "expired")
+ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 
 
 class Subscription(Base):

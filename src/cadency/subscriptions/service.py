@@ -14,11 +14,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
-from cadency.billing import engine
+from cadency.billing import engine, invoicing, ledger
+from cadency.billing.state import (
+    Amounts,
+    compute_amounts,
+    record_event,
+    refresh_derived,
+    restart_billing,
+)
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import Fee
 from cadency.crm.models import Association, Company, Contact
-from cadency.invoices import issuing as invoicing
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
@@ -29,7 +35,13 @@ from cadency.payments import processor
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.properties import service as properties
-from cadency.subscriptions.models import ENDED_STATUSES, LineItem, Subscription, SubscriptionEvent
+from cadency.subscriptions.models import (
+    ENDED_STATUSES,
+    LineItem,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
 from cadency.subscriptions.schemas import (
     CancelRequest,
     ChangeRequest,
@@ -38,13 +50,6 @@ from cadency.subscriptions.schemas import (
     SubscriptionCreate,
 )
 from cadency.subscriptions.search import search_clauses
-from cadency.subscriptions.state import (
-    Amounts,
-    compute_amounts,
-    record_event,
-    refresh_derived,
-    restart_billing,
-)
 from cadency.subscriptions.summary import group_lines
 
 OBJECT_TYPE = "subscriptions"
@@ -612,7 +617,9 @@ def cancel(
         if _pending_bank_payment(session, subscription):
             # SPEC §6: a bank debit in flight is neither stopped nor refunded automatically.
             details["pending_bank_payment"] = True
-        subscription.status = "canceled"
+        ledger.transition(
+            session, account, subscription, SubscriptionStatus.CANCELED, "canceled_now", now
+        )
         subscription.canceled_at = now
         subscription.cancel_at_period_end = False
         subscription.cancel_at = None
@@ -841,8 +848,7 @@ def pause(
     subscription.resume_at = resume_at
     subscription.next_payment_date = None
     before = subscription.status
-    subscription.status = "paused"
-    subscription.updated_at = now
+    ledger.transition(session, account, subscription, SubscriptionStatus.PAUSED, "paused", now)
     record_event(
         session,
         subscription,

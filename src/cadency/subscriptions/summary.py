@@ -13,7 +13,7 @@ What it says, and why:
   number of payments — plus the fees. It cannot be computed (None, shown "—") while any
   recurring item auto-renews, as it then has no last payment.
 - Line discounts and line taxes belong to the item: they repeat with every payment of it. Fees
-  are charged once, on the first invoice (invoices.issuing), after discounts and taxes.
+  are charged once, on the first invoice (billing.invoicing), after discounts and taxes.
 
 - **A free trial** moves each subscription's first invoice — its recurring items, and the one-time
   items and fees that go with it — to the trial's end, as subscriptions.service and the billing

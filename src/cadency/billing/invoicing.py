@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.billing.state import checkout_fees
 from cadency.catalog.models import Fee, TaxRate
 from cadency.catalog.service import fee_amount
 from cadency.crm.models import Contact
@@ -19,7 +20,6 @@ from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription
-from cadency.subscriptions.state import checkout_fees
 
 PAYMENT_TERMS_DAYS = {"due_on_receipt": 0}
 
