@@ -13,14 +13,14 @@ than one period due, a bank debit) sends it down the full path instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import engine, invoicing
+from cadency.billing import engine, invoicing, ledger, planner
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.db import Base
@@ -31,47 +31,16 @@ from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions.models import Subscription, SubscriptionEvent
 
 
-def _plain_renewal(sub: Subscription, account: Account, today: date) -> date | None:
-    """The end of the period to renew when only that renewal is due and nothing about it
-    needs the full engine; None otherwise."""
-    if (
-        sub.status != "active"
-        or not sub.invoice_creation
-        or sub.collection_method != "charge_automatically"
-        or sub.payment_method_id is None
-        or sub.next_payment_date is None
-        or sub.next_payment_date > today
-        or sub.periods_billed == 0
-        or sub.pending_change
-        or sub.cancel_at is not None
-    ):
-        return None
-    if (
-        sub.billing_terms == "fixed"
-        and sub.number_of_payments is not None
-        and sub.periods_billed >= sub.number_of_payments
-    ):
-        return None
-    index = periods.period_index_containing(
-        sub.billing_anchor, sub.billing_frequency, sub.next_payment_date
-    )
-    end = periods.period_start(sub.billing_anchor, sub.billing_frequency, index + 1)
-    if end <= today:
-        return None  # several periods are due: the engine catches up one by one
-    days = account.renewal_reminder_days
-    if days and periods.add_days(end, -days) <= today:
-        return None  # the reminder of the next renewal is due already: the engine sends it
-    return end
-
-
 def renew(
     session: Session, account: Account, subscriptions: Sequence[Subscription], now: datetime
 ) -> set[str]:
     """Renew what qualifies among `subscriptions` (line items loaded); returns their IDs. The
     others are left untouched for the per-subscription engine."""
     today = periods.local_date(now, account.timezone)
-    ends = {s.id: end for s in subscriptions if (end := _plain_renewal(s, account, today))}
-    plain = [s for s in subscriptions if s.id in ends]
+    due = {
+        s.id: period for s in subscriptions if (period := planner.plain_renewal(s, account, today))
+    }
+    plain = [s for s in subscriptions if s.id in due]
     if not plain:
         return set()
     ids = [s.id for s in plain]
@@ -122,12 +91,12 @@ def renew(
     done: set[str] = set()
 
     for sub in plain:
-        start, end = sub.next_payment_date, ends[sub.id]
-        assert start is not None
+        period = due[sub.id]
+        start, end = period.start, period.end
         values, invoice_lines = invoicing.period_invoice_values(
             account,
             sub,
-            invoicing.Period(start, end),
+            period,
             first=False,
             now=now,
             number=invoicing.next_number(session, account),
@@ -136,11 +105,7 @@ def renew(
         )
         invoices.append(values)
         lines += invoice_lines
-        sub.periods_billed += 1
-        sub.current_period_start, sub.current_period_end = start, end
-        all_billed = sub.billing_terms == "fixed" and sub.periods_billed == sub.number_of_payments
-        sub.next_payment_date = None if all_billed else end
-        sub.updated_at = now
+        ledger.period_billed(sub, period, now)
         invoice_id, number, amount = values["id"], values["number"], values["total"]
         total = money.format_amount(amount, sub.currency)
         event = engine.invoice_created_event(invoice_id, number, total, start, end)
@@ -185,10 +150,7 @@ def renew(
             }
         )
         paid.append(_paid(invoice_id, amount, 1, now))
-        sub.payments_completed += 1
-        sub.total_collected += amount
-        sub.last_payment_amount = amount
-        sub.last_payment_status = "succeeded"
+        ledger.payment_collected(sub, amount)
         data = engine.payment_succeeded_event(payment_id, invoice_id, total)
         events.append(_event(sub, "payment.succeeded", data, now))
         receipt = {**data, "invoice_number": number, "first_payment": False}
@@ -214,7 +176,7 @@ def renew(
         unpaid = session.get(Invoice, invoice_id)
         assert unpaid is not None
         run = engine.SubscriptionRun(session, account, sub, now)
-        run._charge(unpaid, result=result)
+        run.charge(unpaid, result=result)
         run.run()
         done.add(sub.id)
     return done

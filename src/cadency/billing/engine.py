@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import invoicing, ledger
+from cadency.billing import invoicing, ledger, planner
 from cadency.billing.state import (
     apply_pending_change,
     record_event,
@@ -266,23 +266,10 @@ class SubscriptionRun:
     # --- renewals --------------------------------------------------------------------------------
 
     def _renewal_due(self) -> bool:
-        sub = self.sub
-        # Past due or not, each period's invoice is issued on its first day (SPEC §4).
-        if (
-            not sub.invoice_creation
-            or sub.status not in ("active", "unpaid")
-            or sub.next_payment_date is None
-        ):
-            return False
-        return not self._all_periods_billed() and sub.next_payment_date <= self.today
+        return planner.renewal_due(self.sub, self.today)
 
     def _all_periods_billed(self) -> bool:
-        sub = self.sub
-        return (
-            sub.billing_terms == "fixed"
-            and sub.number_of_payments is not None
-            and sub.periods_billed >= sub.number_of_payments
-        )
+        return planner.all_periods_billed(self.sub)
 
     def _renew(self) -> None:
         sub = self.sub
@@ -291,8 +278,8 @@ class SubscriptionRun:
         if sub.pending_change:
             change = apply_pending_change(self.session, self.account, sub, start)
             self._event("subscription.plan_changed", change)
-        index = periods.period_index_containing(sub.billing_anchor, sub.billing_frequency, start)
-        end = periods.period_start(sub.billing_anchor, sub.billing_frequency, index + 1)
+        period = planner.period_from(sub, start)
+        end = period.end
         already = self.session.scalar(
             select(Invoice.id).where(
                 Invoice.subscription_id == sub.id, Invoice.cycle_period_start == start
@@ -306,12 +293,9 @@ class SubscriptionRun:
             return
         first = sub.periods_billed == 0
         invoice = invoicing.issue_for_period(
-            self.session, self.account, sub, invoicing.Period(start, end), first=first, now=self.now
+            self.session, self.account, sub, period, first=first, now=self.now
         )
-        sub.periods_billed += 1
-        sub.current_period_start, sub.current_period_end = start, end
-        sub.next_payment_date = None if self._all_periods_billed() else end
-        sub.updated_at = self.now
+        ledger.period_billed(sub, period, self.now)
         total = self._money(invoice.total)
         self._event(
             "invoice.created",
@@ -329,11 +313,11 @@ class SubscriptionRun:
             invoicing.mark_paid(invoice, 0, self.now)
             return
         if sub.collection_method == "charge_automatically" and sub.payment_method_id:
-            self._charge(invoice)
+            self.charge(invoice)
 
     # --- charging and dunning -----------------------------------------------------------------
 
-    def _charge(
+    def charge(
         self,
         invoice: Invoice,
         method: PaymentMethod | None = None,
@@ -371,10 +355,7 @@ class SubscriptionRun:
     ) -> None:
         sub = self.sub
         invoicing.mark_paid(invoice, payment.amount, paid_at or self.now)
-        sub.payments_completed += 1
-        sub.total_collected += payment.amount
-        sub.last_payment_amount = payment.amount
-        sub.last_payment_status = "succeeded"
+        ledger.payment_collected(sub, payment.amount)
         first = sub.payments_completed == 1
         data = payment_succeeded_event(payment.id, invoice.id, self._money(payment.amount))
         self._event("payment.succeeded", data)
@@ -481,7 +462,7 @@ class SubscriptionRun:
         )
         if invoice is None:
             return False
-        if self._charge(invoice) is None:
+        if self.charge(invoice) is None:
             # No saved payment method to retry with (a manual invoice the buyer tried to pay by
             # hand): drop the retry, or this step would be "due" forever and the run never settle.
             invoice.next_attempt_date = None
@@ -732,7 +713,7 @@ def pay_invoice(
         return payment
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
-    charged = run._charge(invoice, method)
+    charged = run.charge(invoice, method)
     assert charged is not None  # a method was given
     run.run()
     return charged

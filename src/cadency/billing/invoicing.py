@@ -6,18 +6,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.billing.state import checkout_fees
-from cadency.catalog.models import Fee, TaxRate
+from cadency.catalog import taxes
+from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice, InvoiceLine
-from cadency.kit import money, periods
+from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription
 
@@ -94,11 +95,7 @@ class Period:
 
 
 def tax_rates(session: Session, items: Sequence[LineItem]) -> dict[str, Decimal]:
-    ids = {item.tax_rate_id for item in items if item.tax_rate_id}
-    if not ids:
-        return {}
-    query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(ids))
-    return {rate_id: percentage for rate_id, percentage in session.execute(query)}
+    return taxes.rates(session, (item.tax_rate_id for item in items))
 
 
 def period_invoice_values(
@@ -135,7 +132,7 @@ def period_invoice_values(
                 "quantity": item.quantity,
                 "unit_price": item.unit_price,
                 "discount": item.unit_price * item.quantity - item.amount,
-                "tax": money.percent_of(item.amount, rate) if rate else 0,
+                "tax": taxes.line_tax(item.amount, rate),
                 "tax_rate_id": item.tax_rate_id,
                 "amount": item.amount,
                 "period_start": period.start if recurring else None,
@@ -311,3 +308,140 @@ def issue_adjustment(
     invoice.amount_due = invoice.total
     session.add(invoice)
     return invoice
+
+
+class Sellable(Protocol):
+    """What an invoice line is made of: a line item of a subscription, a payment link, a quote
+    or a deal, priced in minor units (`amount` after line discounts, before tax)."""
+
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_price(self) -> int: ...
+    @property
+    def tax_rate_id(self) -> str | None: ...
+    @property
+    def amount(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One invoice line: an item, its period when recurring, the subscription it bills."""
+
+    item: Sellable
+    period: tuple[date, date] | None
+    subscription_id: str | None
+
+
+def issue_invoice(
+    session: Session,
+    account: Account,
+    *,
+    contact_id: str,
+    currency: str,
+    charges: Sequence[Charge],
+    billing_reason: str,
+    collection_method: str,
+    due_date: date,
+    subscription_id: str | None,
+    period: tuple[date, date] | None,
+    payment_method_id: str | None,
+    now: datetime,
+) -> tuple[Invoice, dict[str, int]]:
+    """An open invoice of `charges`, and what each subscription's lines add up to (with tax).
+
+    Lines are computed as a period's invoice computes them (`period_invoice_values`)."""
+    rates = taxes.rates(session, (c.item.tax_rate_id for c in charges))
+    today = periods.local_date(now, account.timezone)
+    contact = session.get(Contact, contact_id)
+    invoice = Invoice(
+        id=new_id("inv"),
+        account_id=account.id,
+        subscription_id=subscription_id,
+        contact_id=contact_id,
+        number=next_number(session, account),
+        status="open",
+        billing_reason=billing_reason,
+        collection_method=collection_method,
+        currency=currency,
+        issue_date=today,
+        due_date=due_date,
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
+        # The engine's exactly-once backstop, for the one subscription this invoice belongs to.
+        cycle_period_start=period[0] if period and subscription_id else None,
+        language=buyer_language(account, None, contact.language if contact else None),
+        locale=account.locale,
+        comments=None,
+        tax_ids=[],
+        payment_method_id=payment_method_id,
+        attempt_count=0,
+        fee_total=0,
+        amount_paid=0,
+        created_at=now,
+        updated_at=now,
+    )
+    lines: list[InvoiceLine] = []
+    shares: dict[str, int] = {}
+    for position, charge in enumerate(charges):
+        item = charge.item
+        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
+        tax = taxes.line_tax(item.amount, rate)
+        lines.append(
+            InvoiceLine(
+                id=new_id("il"),
+                invoice_id=invoice.id,
+                account_id=account.id,
+                position=position,
+                description=item.name,
+                line_item_id=item.source_id,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+                discount=item.unit_price * item.quantity - item.amount,
+                tax=tax,
+                tax_rate_id=item.tax_rate_id,
+                amount=item.amount,
+                period_start=charge.period[0] if charge.period else None,
+                period_end=charge.period[1] if charge.period else None,
+            )
+        )
+        if charge.subscription_id is not None:
+            shares[charge.subscription_id] = (
+                shares.get(charge.subscription_id, 0) + item.amount + tax
+            )
+    invoice.lines = lines
+    invoice.subtotal = sum(line.unit_price * line.quantity for line in lines)
+    invoice.discount_total = sum(line.discount for line in lines)
+    invoice.tax_total = sum(line.tax for line in lines)
+    invoice.total = (
+        invoice.subtotal - invoice.discount_total + invoice.tax_total + invoice.fee_total
+    )
+    invoice.amount_due = invoice.total
+    session.add(invoice)
+    return invoice, shares
+
+
+def emit_invoice_created(session: Session, account: Account, invoice: Invoice) -> None:
+    outbox.emit(
+        session,
+        account_id=account.id,
+        type="invoice.created",
+        dedup_key=f"invoice.created:{invoice.id}",
+        payload={
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "subscription_id": invoice.subscription_id,
+            "contact_id": invoice.contact_id,
+            "currency": invoice.currency,
+            "total": money.format_amount(invoice.total, invoice.currency),
+            "due_date": invoice.due_date.isoformat(),
+            "collection_method": invoice.collection_method,
+            "billing_reason": invoice.billing_reason,
+        },
+        at=invoice.created_at,
+        subscription_id=invoice.subscription_id,
+    )

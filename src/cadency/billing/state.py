@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.catalog import taxes
 from cadency.catalog.line_items import LineItemInput, build_line_items
-from cadency.catalog.models import Fee, TaxRate
+from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
+from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
@@ -53,15 +54,11 @@ class Amounts:
 def compute_amounts(
     session: Session, items: Sequence[LineItem], fees: Sequence[Fee] = ()
 ) -> Amounts:
-    rate_ids = {item.tax_rate_id for item in items if item.tax_rate_id}
-    rates: dict[str, Decimal] = {}
-    if rate_ids:
-        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
-        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
+    rates = taxes.rates(session, (item.tax_rate_id for item in items))
 
     def with_tax(item: LineItem) -> int:
         rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
-        return item.amount + (money.percent_of(item.amount, rate) if rate else 0)
+        return item.amount + taxes.line_tax(item.amount, rate)
 
     recurring = [item for item in items if item.billing_frequency]
     one_time = [item for item in items if not item.billing_frequency]
@@ -114,6 +111,51 @@ def restart_billing(subscription: Subscription, on: date) -> None:
         subscription.end_date = periods.fixed_term_end(
             on, subscription.billing_frequency, max(remaining, 1)
         )
+
+
+def move_next_payment_date(subscription: Subscription, new_date: date) -> None:
+    """Bill next on `new_date` (an edit, or a trial ended today): periods count from it, so the
+    current period — or the trial, or the wait for a scheduled start — stretches or shrinks to
+    meet it, and a fixed term keeps the payments it has left."""
+    subscription.next_payment_date = new_date
+    subscription.billing_anchor = new_date
+    if subscription.status == "scheduled":
+        subscription.start_date = new_date
+    elif subscription.status == "trialing":
+        subscription.trial_end = new_date
+        subscription.current_period_end = new_date
+    else:
+        subscription.current_period_end = new_date
+    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
+        remaining = subscription.number_of_payments - subscription.payments_completed
+        subscription.end_date = periods.fixed_term_end(
+            new_date, subscription.billing_frequency, remaining
+        )
+
+
+def stop_billing(subscription: Subscription, ended_on: date | None = None) -> None:
+    """Nothing more is billed (paused, or ended on `ended_on`): no next payment, and an ended
+    subscription's period ends that day rather than in the future."""
+    subscription.next_payment_date = None
+    end = subscription.current_period_end
+    if ended_on is not None and end is not None and end > ended_on:
+        subscription.current_period_end = ended_on
+
+
+def start_new_cycle(session: Session, subscription: Subscription, frequency: str, on: date) -> None:
+    """A plan change to another billing frequency: periods count afresh from `on`, whose period
+    is billed by the engine."""
+    subscription.billing_frequency = frequency
+    subscription.periods_billed = 0
+    restart_billing(subscription, on)
+    # If the old cycle's period began on `on` too, its invoice (settled by the change's credit)
+    # no longer marks that period billed: otherwise the engine would take the new cycle's first
+    # period as billed and never charge it.
+    session.execute(
+        update(Invoice)
+        .where(Invoice.subscription_id == subscription.id, Invoice.cycle_period_start == on)
+        .values(cycle_period_start=None)
+    )
 
 
 def apply_pending_change(

@@ -28,13 +28,10 @@ from cadency.billing import invoicing
 from cadency.checkout.models import Conversion
 from cadency.checkout.schemas import ConvertRequest
 from cadency.checkout.service import (
-    Charge,
     Item,
     check_items_current,
     create_subscription,
-    emit_invoice_created,
     group_items,
-    issue_invoice,
 )
 from cadency.crm import service as crm
 from cadency.crm.models import Association, Deal, Quote
@@ -288,12 +285,12 @@ def _one_time_invoice(
         )
     now = clock.account_now(account)
     terms = data.payment_terms or "due_on_receipt"
-    invoice, _ = issue_invoice(
+    invoice, _ = invoicing.issue_invoice(
         session,
         account,
         contact_id=contact_id,
         currency=currency,
-        charges=[Charge(item, None, None) for item in items],
+        charges=[invoicing.Charge(item, None, None) for item in items],
         billing_reason="manual",
         collection_method="send_invoice",
         due_date=periods.add_days(clock.account_today(account), invoicing.terms_days(terms)),
@@ -304,5 +301,5 @@ def _one_time_invoice(
     )
     if invoice.total == 0:
         invoicing.mark_paid(invoice, 0, now)
-    emit_invoice_created(session, account, invoice)
+    invoicing.emit_invoice_created(session, account, invoice)
     return invoice

@@ -36,17 +36,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
-from cadency.billing import engine, invoicing
-from cadency.billing.state import record_event
+from cadency.billing import engine, invoicing, ledger
 from cadency.catalog.line_items import LineItemInput, build_line_items
-from cadency.catalog.models import Product, TaxRate
+from cadency.catalog.models import Product
 from cadency.catalog.schemas import format_percent
 from cadency.checkout.models import PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
 from cadency.crm import service as crm
 from cadency.crm.models import Contact
 from cadency.crm.schemas import ContactCreate
-from cadency.invoices.models import Invoice, InvoiceLine
+from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
 from cadency.kit.ids import new_id
@@ -213,132 +212,6 @@ def create_subscription(
     )
     # The items were checked when the link, quote or deal was made, with its author's rights.
     return subscriptions.create(session, account, data, allow_custom_items=True, bill_now=bill_now)
-
-
-# --- invoices ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Charge:
-    """One invoice line: an item, its period when recurring, the subscription it bills."""
-
-    item: Item
-    period: tuple[date, date] | None
-    subscription_id: str | None
-
-
-def issue_invoice(
-    session: Session,
-    account: Account,
-    *,
-    contact_id: str,
-    currency: str,
-    charges: Sequence[Charge],
-    billing_reason: str,
-    collection_method: str,
-    due_date: date,
-    subscription_id: str | None,
-    period: tuple[date, date] | None,
-    payment_method_id: str | None,
-    now: datetime,
-) -> tuple[Invoice, dict[str, int]]:
-    """An open invoice of `charges`, and what each subscription's lines add up to (with tax).
-
-    Lines are computed as the engine's period invoices compute them (billing.invoicing)."""
-    rate_ids = {c.item.tax_rate_id for c in charges if c.item.tax_rate_id}
-    rates: dict[str, Decimal] = {}
-    if rate_ids:
-        query = select(TaxRate.id, TaxRate.percentage).where(TaxRate.id.in_(rate_ids))
-        rates = {rate_id: percentage for rate_id, percentage in session.execute(query)}
-    today = clock.account_today(account)
-    contact = session.get(Contact, contact_id)
-    invoice = Invoice(
-        id=new_id("inv"),
-        account_id=account.id,
-        subscription_id=subscription_id,
-        contact_id=contact_id,
-        number=invoicing.next_number(session, account),
-        status="open",
-        billing_reason=billing_reason,
-        collection_method=collection_method,
-        currency=currency,
-        issue_date=today,
-        due_date=due_date,
-        period_start=period[0] if period else None,
-        period_end=period[1] if period else None,
-        # The engine's exactly-once backstop, for the one subscription this invoice belongs to.
-        cycle_period_start=period[0] if period and subscription_id else None,
-        language=invoicing.buyer_language(account, None, contact.language if contact else None),
-        locale=account.locale,
-        comments=None,
-        tax_ids=[],
-        payment_method_id=payment_method_id,
-        attempt_count=0,
-        fee_total=0,
-        amount_paid=0,
-        created_at=now,
-        updated_at=now,
-    )
-    lines: list[InvoiceLine] = []
-    shares: dict[str, int] = {}
-    for position, charge in enumerate(charges):
-        item = charge.item
-        rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
-        tax = money.percent_of(item.amount, rate) if rate else 0
-        lines.append(
-            InvoiceLine(
-                id=new_id("il"),
-                invoice_id=invoice.id,
-                account_id=account.id,
-                position=position,
-                description=item.name,
-                line_item_id=item.source_id,
-                quantity=item.quantity,
-                unit_price=item.unit_price,
-                discount=item.unit_price * item.quantity - item.amount,
-                tax=tax,
-                tax_rate_id=item.tax_rate_id,
-                amount=item.amount,
-                period_start=charge.period[0] if charge.period else None,
-                period_end=charge.period[1] if charge.period else None,
-            )
-        )
-        if charge.subscription_id is not None:
-            shares[charge.subscription_id] = (
-                shares.get(charge.subscription_id, 0) + item.amount + tax
-            )
-    invoice.lines = lines
-    invoice.subtotal = sum(line.unit_price * line.quantity for line in lines)
-    invoice.discount_total = sum(line.discount for line in lines)
-    invoice.tax_total = sum(line.tax for line in lines)
-    invoice.total = (
-        invoice.subtotal - invoice.discount_total + invoice.tax_total + invoice.fee_total
-    )
-    invoice.amount_due = invoice.total
-    session.add(invoice)
-    return invoice, shares
-
-
-def emit_invoice_created(session: Session, account: Account, invoice: Invoice) -> None:
-    outbox.emit(
-        session,
-        account_id=account.id,
-        type="invoice.created",
-        dedup_key=f"invoice.created:{invoice.id}",
-        payload={
-            "invoice_id": invoice.id,
-            "number": invoice.number,
-            "subscription_id": invoice.subscription_id,
-            "contact_id": invoice.contact_id,
-            "currency": invoice.currency,
-            "total": money.format_amount(invoice.total, invoice.currency),
-            "due_date": invoice.due_date.isoformat(),
-            "collection_method": invoice.collection_method,
-            "billing_reason": invoice.billing_reason,
-        },
-        at=invoice.created_at,
-        subscription_id=invoice.subscription_id,
-    )
 
 
 # --- payment links ------------------------------------------------------------------------------
@@ -531,16 +404,18 @@ def checkout(
         if group.start == today:
             billed.append(subscription)
 
-    charges: list[Charge] = []
+    charges: list[invoicing.Charge] = []
     for subscription in billed:
         assert subscription.current_period_start and subscription.current_period_end
         period = (subscription.current_period_start, subscription.current_period_end)
         for row in subscription.line_items:
             charges.append(
-                Charge(Item.of(row), period if row.billing_frequency else None, subscription.id)
+                invoicing.Charge(
+                    Item.of(row), period if row.billing_frequency else None, subscription.id
+                )
             )
     if not billed:
-        charges += [Charge(item, None, None) for item in one_time]
+        charges += [invoicing.Charge(item, None, None) for item in one_time]
 
     invoice: Invoice | None = None
     payment: Payment | None = None
@@ -599,7 +474,7 @@ def _charge_once(
     link: PaymentLink,
     contact: Contact,
     billed: Sequence[Subscription],
-    charges: Sequence[Charge],
+    charges: Sequence[invoicing.Charge],
     method: PaymentMethod,
     saved: PaymentMethod | None,
     now: datetime,
@@ -607,7 +482,7 @@ def _charge_once(
     """Issue the checkout invoice, charge it once, and count each subscription's first period
     as billed (and paid, when the charge succeeded)."""
     single = billed[0] if len(billed) == 1 else None
-    invoice, shares = issue_invoice(
+    invoice, shares = invoicing.issue_invoice(
         session,
         account,
         contact_id=contact.id,
@@ -640,67 +515,13 @@ def _charge_once(
         if payment.status == "succeeded":
             invoicing.mark_paid(invoice, payment.amount, now)
     for subscription in billed:
-        _first_period_billed(
+        ledger.first_period_billed(
             session, account, subscription, invoice, payment, shares.get(subscription.id, 0), now
         )
-    emit_invoice_created(session, account, invoice)
+    invoicing.emit_invoice_created(session, account, invoice)
     if payment is not None and payment.status == "succeeded":
         _emit_receipt(session, account, link, contact, billed, invoice, payment, method, now)
     return invoice, payment
-
-
-def _first_period_billed(
-    session: Session,
-    account: Account,
-    subscription: Subscription,
-    invoice: Invoice,
-    payment: Payment | None,
-    share: int,
-    now: datetime,
-) -> None:
-    """The subscription's first period is on the checkout invoice: the engine bills from the
-    second period on. A processing (bank) payment is counted when it settles."""
-    sub = subscription
-    currency = sub.currency
-    sub.periods_billed = 1
-    last = sub.billing_terms == "fixed" and (sub.number_of_payments or 0) <= 1
-    sub.next_payment_date = None if last else sub.current_period_end
-    sub.updated_at = now
-    record_event(
-        session,
-        sub,
-        "invoice.created",
-        {
-            "invoice_id": invoice.id,
-            "number": invoice.number,
-            "total": money.format_amount(invoice.total, currency),
-            "amount": money.format_amount(share, currency),
-            "period_start": sub.current_period_start.isoformat()
-            if sub.current_period_start
-            else None,
-            "period_end": sub.current_period_end.isoformat() if sub.current_period_end else None,
-            "billing_reason": "checkout",
-        },
-        account,
-    )
-    if payment is None or share == 0:
-        return
-    sub.last_payment_amount = share
-    sub.last_payment_status = payment.status
-    data: dict[str, Any] = {
-        "payment_id": payment.id,
-        "invoice_id": invoice.id,
-        "amount": money.format_amount(share, currency),
-        "payment_amount": money.format_amount(payment.amount, currency),
-    }
-    if payment.status == "succeeded":
-        sub.payments_completed = 1
-        sub.total_collected = share
-        record_event(session, sub, "payment.succeeded", data, account)
-    else:
-        settles_on = payment.settles_on.isoformat() if payment.settles_on else None
-        data["settles_on"] = settles_on
-        record_event(session, sub, "payment.processing", data, account)
 
 
 def _emit_receipt(

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
@@ -18,9 +17,12 @@ from cadency.billing import engine, invoicing, ledger
 from cadency.billing.state import (
     Amounts,
     compute_amounts,
+    move_next_payment_date,
     record_event,
     refresh_derived,
     restart_billing,
+    start_new_cycle,
+    stop_billing,
 )
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import Fee
@@ -545,21 +547,7 @@ def _move_next_payment_date(
         else None,
         "to": new_date.isoformat(),
     }
-    # Periods count from the new date on: the current period stretches or shrinks to meet it.
-    subscription.next_payment_date = new_date
-    subscription.billing_anchor = new_date
-    if subscription.status == "scheduled":
-        subscription.start_date = new_date
-    elif subscription.status == "trialing":
-        subscription.trial_end = new_date
-        subscription.current_period_end = new_date
-    else:
-        subscription.current_period_end = new_date
-    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
-        remaining = subscription.number_of_payments - subscription.payments_completed
-        subscription.end_date = periods.fixed_term_end(
-            new_date, subscription.billing_frequency, remaining
-        )
+    move_next_payment_date(subscription, new_date)
 
 
 def end_trial(session: Session, account: Account, subscription_id: str) -> Subscription:
@@ -571,10 +559,7 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
         raise Conflict(f"The subscription is {subscription.status}, not in a trial")
     today = clock.account_today(account)
     before = subscription.trial_end
-    subscription.trial_end = today
-    subscription.current_period_end = today
-    subscription.next_payment_date = today
-    subscription.billing_anchor = today
+    move_next_payment_date(subscription, today)
     subscription.updated_at = clock.account_now(account)
     record_event(
         session,
@@ -623,12 +608,7 @@ def cancel(
         subscription.canceled_at = now
         subscription.cancel_at_period_end = False
         subscription.cancel_at = None
-        subscription.next_payment_date = None
-        subscription.current_period_end = (
-            today
-            if subscription.current_period_end and subscription.current_period_end > today
-            else subscription.current_period_end
-        )
+        stop_billing(subscription, today)
         event_type = "subscription.canceled"
         outbox.emit(
             session,
@@ -846,7 +826,7 @@ def pause(
     now = clock.account_now(account)
     subscription.paused_at = now
     subscription.resume_at = resume_at
-    subscription.next_payment_date = None
+    stop_billing(subscription)
     before = subscription.status
     ledger.transition(session, account, subscription, SubscriptionStatus.PAUSED, "paused", now)
     record_event(
@@ -928,17 +908,8 @@ def change(
     subscription.billing_terms = terms.billing_terms
     subscription.number_of_payments = terms.number_of_payments
     if not same_cycle:
-        subscription.billing_frequency = terms.billing_frequency
-        subscription.periods_billed = 0
-        restart_billing(subscription, today)
-        # The new cycle's first period starts today. If the old cycle's period began today too,
-        # its invoice (settled above by the credit) no longer marks "today's period billed":
-        # without this the engine would take the new period as billed and never charge it.
-        session.execute(
-            sql_update(Invoice)
-            .where(Invoice.subscription_id == subscription.id, Invoice.cycle_period_start == today)
-            .values(cycle_period_start=None)
-        )
+        assert terms.billing_frequency is not None
+        start_new_cycle(session, subscription, terms.billing_frequency, today)
     elif terms.billing_terms == "fixed" and terms.number_of_payments:
         subscription.end_date = periods.period_start(
             subscription.billing_anchor, subscription.billing_frequency, terms.number_of_payments

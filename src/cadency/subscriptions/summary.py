@@ -31,6 +31,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
+from cadency.catalog import taxes
 from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
 from cadency.kit import money, periods
@@ -145,9 +146,7 @@ class SummaryLine:
 
     @property
     def tax(self) -> int:
-        if self.tax_rate is None:
-            return 0
-        return money.percent_of(self.amount, self.tax_rate.percentage)
+        return taxes.line_tax(self.amount, self.tax_rate.percentage if self.tax_rate else None)
 
     @property
     def payment(self) -> int:
