@@ -8,7 +8,8 @@ For each database and each N:
 1. a fresh database (SQLite: a file in a temp dir; PostgreSQL: the given URL, schema dropped,
    or a throwaway server from scripts/pg-start when no URL is given), migrated with
    `cadency.kit.migrate.upgrade`;
-2. a test-mode account (the sandbox processor serves only those), a contact with a sandbox card (4242…), and N monthly subscriptions
+2. a test-mode account (the sandbox card processor serves only those; its clock is set to now
+   before the renewal), a contact with a sandbox card (4242…), and N monthly subscriptions
    whose second period is due today, bulk-inserted in the state `subscriptions.service.create`
    leaves them in after the first period was invoiced and paid (checked field by field against
    a subscription made by the real service, see `check_rows_match_service`);
@@ -316,7 +317,10 @@ def check_rows_match_service(d: dict[str, Any]) -> None:
         ours_item = line_item_row(item.id, sub.id, account.id, d)
         diffs.update(
             {
-                f"line_item.{column.key}": (getattr(item, column.key), ours_item.get(column.key, MISSING))
+                f"line_item.{column.key}": (
+                    getattr(item, column.key),
+                    ours_item.get(column.key, MISSING),
+                )
                 for column in LineItem.__table__.columns
                 if column.key not in {"id", "created_at"}
                 and getattr(item, column.key) != ours_item.get(column.key, MISSING)
@@ -1019,7 +1023,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", default="100000", help="subscriptions; a comma list runs each size")
     parser.add_argument(
-        "--smoke", action="store_true", help=f"the tiny size ({SMOKE_N}) that checks the benchmark still runs"
+        "--smoke",
+        action="store_true",
+        help=f"the tiny size ({SMOKE_N}) that checks the benchmark still runs",
     )
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--pg-url", help="PostgreSQL URL (its public schema is DROPPED); default: start one with scripts/pg-start")
