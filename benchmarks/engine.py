@@ -2,6 +2,7 @@
 
     uv run python benchmarks/engine.py --n 100000 --db sqlite|postgresql|both [--pg-url URL]
     uv run python benchmarks/engine.py --n 10000,50000,100000 --db both
+    uv run python benchmarks/engine.py --smoke --db sqlite    # seconds: does it still run?
 
 For each database and each N:
 
@@ -26,7 +27,8 @@ For each database and each N:
    honest way to write what a renewal has to write.
 
 Prints one table row per (database, N): renewals/s, floor renewals/s, the ratio, and the
-renewal child's RSS at start and at peak (ru_maxrss). `--profile cprofile` profiles the renewal
+renewal child's RSS at start and at peak (ru_maxrss), then one JSON line of the figures
+(tests/test_benchmarks_smoke.py reads it). `--profile cprofile` profiles the renewal
 (written next to the JSON results); `--count-queries` counts SQL statements per renewal (a
 separate, untimed concern: the listener costs a little time).
 

@@ -10,13 +10,14 @@
    those events are delivered (untimed) to warm up, then N more `payment.succeeded` outbox
    rows are bulk-inserted, copies of those events over the same records (so every one renders
    a full receipt: invoice lines, totals, period, in the buyer's language);
-3. TIMED: one `Dispatcher.run` over the account, sending over one SMTP connection per batch to
-   an aiosmtpd server on loopback (its handler only counts), with every delivery recorded;
+3. TIMED: one `Dispatcher.run` over the account, sending each batch over a few SMTP
+   connections at once (the dispatcher's `SMTP_CONNECTIONS`) to an aiosmtpd server on loopback (its handler only counts), with every delivery recorded;
 4. checks: the server got exactly N * (1 + admins) messages, every delivery is `sent` after one
    attempt, every outbox row is delivered, and a second run (a restarted dispatcher) sends
    nothing.
 
-Prints outbox messages/s and emails/s. Not part of the test suite; see benchmarks/README.md.
+Prints outbox messages/s and emails/s, then one JSON line. `--smoke` is a run of seconds
+(tests/test_benchmarks_smoke.py). Not part of the test suite; see benchmarks/README.md.
 """
 
 from __future__ import annotations
