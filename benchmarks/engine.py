@@ -1006,10 +1006,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
         if "decile_per_s" in r:
             print(f"    renewals/s by tenth of the run: {r['decile_per_s']}")
             print(f"    claim query ms by tenth of the run: {r['decile_claim_ms']}")
-            print(
-                f"    ms per renewal by position in its batch (buckets of {POSITION_BUCKET}): "
-                f"{r['ms_per_renewal_by_position']}"
-            )
+            if r["ms_per_renewal_by_position"]:  # only renewals the per-subscription engine took
+                print(
+                    f"    ms per renewal by position in its batch (buckets of {POSITION_BUCKET}): "
+                    f"{r['ms_per_renewal_by_position']}"
+                )
         if "statements" in r:
             per = {k: round(v / r["n"], 2) for k, v in r["statements"].items() if v >= r["n"] / 100}
             print(f"    statements per renewal: {sum(r['statements'].values()) / r['n']:.1f} {per}")

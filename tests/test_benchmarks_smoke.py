@@ -10,8 +10,10 @@ well under a minute on two cores."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +44,8 @@ class Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own process group: a run cut short takes its children (servers, phases) along.
+            start_new_session=True,
         )
 
     def result(self) -> dict[str, Any]:
@@ -49,7 +53,7 @@ class Run:
         try:
             stdout, stderr = self.process.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.kill()
             stdout, stderr = self.process.communicate()
             pytest.fail(f"benchmarks/{self.name}.py --smoke ran over {TIMEOUT}s:\n{stderr[-3000:]}")
         assert self.process.returncode == 0, (
@@ -61,9 +65,13 @@ class Run:
         result: dict[str, Any] = json.loads(lines[-1])
         return result
 
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
+            self.kill()
             self.process.communicate()
 
 
