@@ -154,7 +154,14 @@ def main() -> None:
         help="also kill -9 the server under load, restart it and retry the cut requests at once "
         "and again after the claim lease",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run (2 clients x 3 pairs) that checks the benchmark still works",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.requests = 2, 3
 
     summary: dict[str, Any] = {
         "database": "postgresql" if args.pg_url else "sqlite",
@@ -214,7 +221,7 @@ def main() -> None:
         summary["cut_products_made_twice"] = sum(
             products.get(body["name"], 0) > 1 for _key, body in cut
         )
-    print(json.dumps(summary))
+    print(json.dumps(summary))  # the last line: tests/test_benchmarks_smoke.py reads it
 
 
 if __name__ == "__main__":

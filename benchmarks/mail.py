@@ -10,19 +10,21 @@
    those events are delivered (untimed) to warm up, then N more `payment.succeeded` outbox
    rows are bulk-inserted, copies of those events over the same records (so every one renders
    a full receipt: invoice lines, totals, period, in the buyer's language);
-3. TIMED: one `Dispatcher.run` over the account, sending over one SMTP connection per batch to
-   an aiosmtpd server on loopback (its handler only counts), with every delivery recorded;
+3. TIMED: one `Dispatcher.run` over the account, sending each batch over a few SMTP
+   connections at once (the dispatcher's `SMTP_CONNECTIONS`) to an aiosmtpd server on loopback (its handler only counts), with every delivery recorded;
 4. checks: the server got exactly N * (1 + admins) messages, every delivery is `sent` after one
    attempt, every outbox row is delivered, and a second run (a restarted dispatcher) sends
    nothing.
 
-Prints outbox messages/s and emails/s. Not part of the test suite; see benchmarks/README.md.
+Prints outbox messages/s and emails/s, then one JSON line. `--smoke` is a run of seconds
+(tests/test_benchmarks_smoke.py). Not part of the test suite; see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import socket
 import statistics
 import subprocess
@@ -33,26 +35,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.controller import Controller  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from cadency.accounts import service as account_service  # noqa: E402
-from cadency.accounts.models import Account  # noqa: E402
-from cadency.config import Settings  # noqa: E402
-from cadency.invoices.documents import render_invoice_pdf  # noqa: E402
-from cadency.invoices.models import Invoice  # noqa: E402
-from cadency.kit import migrate  # noqa: E402
-from cadency.kit.db import make_engine, make_session_factory  # noqa: E402
-from cadency.kit.ids import new_id  # noqa: E402
-from cadency.kit.outbox import OutboxMessage  # noqa: E402
-from cadency.notifications.dispatcher import Dispatcher  # noqa: E402
-from cadency.notifications.models import EmailDelivery  # noqa: E402
-from cadency.web.app import create_app  # noqa: E402
 
 
 class CountingHandler:
@@ -81,6 +67,29 @@ def serve_smtp(port: int) -> None:
             print(handler.count, flush=True)
     finally:
         controller.stop()
+
+
+if __name__ == "__main__" and "--serve-smtp" in sys.argv:
+    # The SMTP server child needs none of Cadency: it starts before Cadency is imported
+    # (seconds of start-up, and memory, that would only be the benchmark's own overhead).
+    serve_smtp(int(sys.argv[sys.argv.index("--serve-smtp") + 1]))
+    raise SystemExit(0)
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import func, insert, select, update  # noqa: E402
+
+from cadency.accounts import service as account_service  # noqa: E402
+from cadency.accounts.models import Account  # noqa: E402
+from cadency.config import Settings  # noqa: E402
+from cadency.invoices.documents import render_invoice_pdf  # noqa: E402
+from cadency.invoices.models import Invoice  # noqa: E402
+from cadency.kit import migrate  # noqa: E402
+from cadency.kit.db import make_engine, make_session_factory  # noqa: E402
+from cadency.kit.ids import new_id  # noqa: E402
+from cadency.kit.outbox import OutboxMessage  # noqa: E402
+from cadency.notifications.dispatcher import Dispatcher  # noqa: E402
+from cadency.notifications.models import EmailDelivery  # noqa: E402
+from cadency.web.app import create_app  # noqa: E402
 
 
 class SmtpServerProcess:
@@ -150,7 +159,7 @@ def seed(client: TestClient, key: str, subscriptions: int) -> None:
         )
 
 
-def pdf_timing(factory: Any, account_id: int, count: int) -> str:
+def pdf_timing(factory: Any, account_id: int, count: int) -> dict[str, Any]:
     """Render one of the account's invoices as a PDF `count` times (after one warm-up that
     loads fonts): the time one invoice document takes, as attached to an email."""
     with factory() as session:
@@ -167,10 +176,12 @@ def pdf_timing(factory: Any, account_id: int, count: int) -> str:
             times.append((time.perf_counter() - started) * 1000)
     times.sort()
     p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-    return (
-        f"invoice PDF: {count} renders, p50 {statistics.median(times):.0f} ms, "
-        f"p95 {p95:.0f} ms, {size / 1024:.0f} KiB"
-    )
+    return {
+        "renders": count,
+        "p50_ms": statistics.median(times),
+        "p95_ms": p95,
+        "kib": size / 1024,
+    }
 
 
 def main() -> None:
@@ -181,8 +192,16 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database (default: a SQLite file)")
     parser.add_argument("--profile", help="write a cProfile of the timed run to this file")
     parser.add_argument("--pdfs", type=int, default=30, help="invoice PDFs to render, timed")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run (40 messages over 4 subscriptions, one admin, one PDF) that checks the "
+        "benchmark still works",
+    )
     parser.add_argument("--serve-smtp", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.subscriptions, args.admins, args.pdfs = 40, 4, 1, 1
     if args.serve_smtp:
         serve_smtp(args.serve_smtp)
         return
@@ -294,10 +313,30 @@ def main() -> None:
             )
             for name, (got, want) in checks.items():
                 print(f"  {name}: {got} (expected {want})")
-            if args.pdfs:
-                print(pdf_timing(factory, account_id, args.pdfs))
+            pdf = pdf_timing(factory, account_id, args.pdfs) if args.pdfs else None
+            if pdf:
+                print(
+                    f"invoice PDF: {pdf['renders']} renders, p50 {pdf['p50_ms']:.0f} ms, "
+                    f"p95 {pdf['p95_ms']:.0f} ms, {pdf['kib']:.0f} KiB"
+                )
             if failed:
                 raise SystemExit(f"FAILED checks: {failed}")
+            # The last line is machine-readable (tests/test_benchmarks_smoke.py reads it).
+            print(
+                json.dumps(
+                    {
+                        "benchmark": "mail",
+                        "database": database,
+                        "messages": args.n,
+                        "emails": summary.sent,
+                        "seconds": elapsed,
+                        "messages_per_s": args.n / elapsed,
+                        "emails_per_s": summary.sent / elapsed,
+                        "checks": {name: got for name, (got, _want) in checks.items()},
+                        "pdf": pdf,
+                    }
+                )
+            )
         finally:
             server.stop()
             engine.dispose()

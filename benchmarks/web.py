@@ -7,12 +7,13 @@ For each database:
 
 1. a fresh database (SQLite: a file in a temp dir; PostgreSQL: the given URL, schema dropped,
    or a throwaway server from scripts/pg-start), migrated with `cadency.kit.migrate.upgrade`;
-2. one live-mode account with a custom select property `tier`, 10,000 contacts, and N
-   subscriptions (one line item each), bulk-inserted with Core executemany from a template
-   row that `subscriptions.service.create` made in the same database. The rows vary like a
-   real book: 80% active, the rest unpaid, trialing, scheduled, paused, canceled and expired;
-   monthly, quarterly and annual; next billing dates spread over the coming year; created over
-   two years; a tier on half of them (so `property_values` holds N/2 rows);
+2. one test-mode account (the sandbox card processor serves only those) with a custom select
+   property `tier`, 10,000 contacts, and N subscriptions (one line item each), bulk-inserted
+   with Core executemany from a template row that `subscriptions.service.create` made in the
+   same database. The rows vary like a real book: 80% active, the rest unpaid, trialing,
+   scheduled, paused, canceled and expired; monthly, quarterly and annual; next billing dates
+   spread over the coming year; created over two years; a tier on half of them (so
+   `property_values` holds N/2 rows);
 3. a signed-in super admin; every scenario below is requested through the ASGI app in this
    process (`TestClient`: routing, auth, the page's queries and the template, as a browser
    request sees them minus the network), a few times to warm up and then `--requests` times,
@@ -33,6 +34,7 @@ Not part of the test suite; see benchmarks/README.md for the measured numbers.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -53,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SEED_BATCH = 5_000
 CONTACTS = 10_000
+SMOKE_N, SMOKE_REQUESTS = 300, 2  # --smoke: runs in seconds, for tests/test_benchmarks_smoke.py
 DEEP = 40_000
 FILTERED = {
     "view": "all",
@@ -120,7 +123,10 @@ def seed(url: str, n: int) -> dict[str, Any]:
     migrate.upgrade(url)
     started = time.perf_counter()
     with Session(engine, expire_on_commit=False) as session:
-        account, _ = accounts.create_account(session, name="Benchmark", mode="live")
+        # Test mode: the template subscription is charged to a sandbox card, and the sandbox
+        # serves test-mode accounts only (a live account has no processor until one is set up).
+        # Without a clock set, a test account runs on real time, like a live one.
+        account, _ = accounts.create_account(session, name="Benchmark", mode="test")
         user = accounts.create_user(
             session, account, email="admin@example.com", password="benchmark password"
         )
@@ -458,7 +464,15 @@ def main() -> None:
     parser.add_argument("--pg-url", help="PostgreSQL URL (its public schema is DROPPED)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per scenario")
     parser.add_argument("--profile", choices=("cprofile",), help="profile two scenarios")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a tiny run ({SMOKE_N} subscriptions, {SMOKE_REQUESTS} requests per scenario) that "
+        "checks the benchmark still works",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.requests = SMOKE_N, SMOKE_REQUESTS
 
     import cadency.models  # noqa: F401  (every table)
 
@@ -491,6 +505,25 @@ def main() -> None:
             f"{r['statements']:>5}{r['rows']:>6}"
         )
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, {date.today().isoformat()}")
+    # The last line is machine-readable (tests/test_benchmarks_smoke.py reads it).
+    print(
+        json.dumps(
+            {
+                "benchmark": "web",
+                "n": args.n,
+                "requests": args.requests,
+                "results": [
+                    {
+                        "db": db,
+                        **{
+                            k: r[k] for k in ("scenario", "p50", "p95", "max", "statements", "rows")
+                        },
+                    }
+                    for db, r in table
+                ],
+            }
+        )
+    )
 
 
 def cpu_model() -> str:

@@ -1,0 +1,141 @@
+"""Every benchmark in benchmarks/ still runs: each once at its `--smoke` size, as a subprocess,
+on a SQLite file of its own (none of them needs PostgreSQL). The benchmarks check their own
+outcomes (exactly-once renewals, emails sent once, replays answered) and exit non-zero when a
+check fails; here each must exit 0 and end with a JSON line whose figures are checked too.
+Nothing here asserts a timing: the figures at this size mean nothing, only that they exist.
+
+The four runs start together and each test waits for its own: a run is mostly interpreter
+start-up and imports (several processes per benchmark), so overlapping them keeps the module
+well under a minute on two cores."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("engine", "idempotency", "mail", "web")
+TIMEOUT = 150  # seconds per run; far above what a smoke run takes, even on a loaded machine
+
+
+class Run:
+    def __init__(self, name: str, tmp: Path) -> None:
+        command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"]
+        if name in ("engine", "web"):
+            command += ["--db", "sqlite"]  # their default includes a throwaway PostgreSQL
+        env = {**os.environ, "TMPDIR": str(tmp), "BENCH_OUT": str(tmp)}
+        # A benchmark reads no test database setting; drop it so nothing can point one at it.
+        env.pop("CADENCY_TEST_DATABASE_URL", None)
+        env.pop("CADENCY_DATABASE_URL", None)
+        self.name = name
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Its own process group: a run cut short takes its children (servers, phases) along.
+            start_new_session=True,
+        )
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the run; its last stdout line, parsed, after checking it exited 0."""
+        try:
+            stdout, stderr = self.process.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            stdout, stderr = self.process.communicate()
+            pytest.fail(f"benchmarks/{self.name}.py --smoke ran over {TIMEOUT}s:\n{stderr[-3000:]}")
+        assert self.process.returncode == 0, (
+            f"benchmarks/{self.name}.py --smoke exited {self.process.returncode}:\n"
+            f"{stdout[-2000:]}\n{stderr[-4000:]}"
+        )
+        lines = stdout.strip().splitlines()
+        assert lines, f"benchmarks/{self.name}.py printed nothing"
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+            self.process.communicate()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    started = {name: Run(name, tmp_path_factory.mktemp(f"bench-{name}")) for name in BENCHMARKS}
+    yield started
+    for run in started.values():
+        run.stop()
+
+
+def test_engine_renews_every_subscription_once(runs: dict[str, Run]) -> None:
+    out = runs["engine"].result()
+    assert out["benchmark"] == "engine"
+    [result] = out["results"]
+    assert result["db"] == "sqlite"
+    # The benchmark's own exactly-once check passed (or it would have exited 1), and every
+    # seeded subscription was renewed by the one timed run.
+    assert result["processed"] == result["n"] == 50
+    for key in ("renew_seconds", "renewals_per_s", "floor_seconds", "floor_per_s", "ratio"):
+        assert result[key] > 0, key
+    assert result["rss_peak_kib"] >= result["rss_start_kib"] > 0
+
+
+def test_idempotency_replays_get_the_stored_answer(runs: dict[str, Run]) -> None:
+    out = runs["idempotency"].result()
+    assert out["database"] == "sqlite"
+    assert out["clients"] == 2
+    assert out["replays"] == 6
+    # Every replay answered with the original response (a 409 "in progress" is counted apart:
+    # it is what the benchmark measures, not a failure), and no request made two products.
+    assert out["replays_mismatched"] == 0
+    assert out["products_made_once"] == out["expected_products"] == 6
+    assert 0 <= out["replays_409"] <= out["replays"]
+
+
+def test_mail_sends_every_email_once(runs: dict[str, Run]) -> None:
+    out = runs["mail"].result()
+    assert out["benchmark"] == "mail"
+    assert out["database"] == "SQLite"
+    # 40 receipts, each also to the one super admin.
+    assert out["messages"] == 40
+    assert out["emails"] == 80
+    assert out["checks"] == {
+        "server received": 80,
+        "dispatcher sent": 80,
+        "undelivered outbox rows": 0,
+        "deliveries not sent exactly once": 0,
+        "second run sent": 0,
+        "restarted run sent": 0,
+    }
+    assert out["pdf"]["renders"] == 1
+    assert out["pdf"]["kib"] > 1
+
+
+def test_web_pages_answer(runs: dict[str, Run]) -> None:
+    out = runs["web"].result()
+    assert out["benchmark"] == "web"
+    assert out["n"] == 300
+    results = {r["scenario"]: r for r in out["results"]}
+    assert set(results) == {"index", "filtered", "filtered-deep", "custom", "search", "record"}
+    assert {r["db"] for r in out["results"]} == {"sqlite"}
+    for name, r in results.items():
+        assert r["statements"] > 0, name
+        assert 0 < r["p50"] <= r["p95"] <= r["max"], name
+    # The All tab shows its first page of 25 of the 300 subscriptions.
+    assert results["index"]["rows"] == 25
