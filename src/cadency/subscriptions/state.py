@@ -43,6 +43,37 @@ def record_event(
     return event
 
 
+def awaits_payment_method(subscription: Subscription) -> bool:
+    """Charged automatically, but its buyer gives the payment method by paying an invoice
+    (`collect_payment_method_on_first_invoice`, SPEC §4) and has not yet: until then there is
+    nothing to charge, so its invoices are sent to the buyer to pay by their due date."""
+    return (
+        subscription.collection_method == "charge_automatically"
+        and subscription.collect_payment_method_on_first_invoice
+        and subscription.payment_method_id is None
+    )
+
+
+def adopt_payment_method(
+    session: Session, account: Account, subscription: Subscription, payment_method_id: str
+) -> bool:
+    """The buyer paid an invoice of a subscription that `awaits_payment_method` with a saved
+    method: that method becomes the subscription's, so later renewals are charged with it.
+    Returns whether it was adopted (a subscription that has its method keeps it)."""
+    if not awaits_payment_method(subscription):
+        return False
+    subscription.payment_method_id = payment_method_id
+    subscription.updated_at = clock.account_now(account)
+    record_event(
+        session,
+        subscription,
+        "subscription.updated",
+        {"changes": {"payment_method_id": {"from": None, "to": payment_method_id}}},
+        account,
+    )
+    return True
+
+
 @dataclass(frozen=True)
 class Amounts:
     recurring_net: int  # one period of the recurring items, before tax
