@@ -9,9 +9,12 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+from fastapi import FastAPI
+
 from tests.notifications.conftest import BASE_URL, SmtpServer, deliver
 from tests.notifications.conftest import smtp_server as smtp_server  # the fixture
 from tests.scenarios.story import Story, declined, inv, paid
+from tests.web.http import SignedIn, signed_in
 
 MARCH = ("2026-03-01", "2026-04-01")
 APRIL = ("2026-04-01", "2026-05-01")
@@ -71,10 +74,20 @@ def paid_with(story: Story, sub_id: str) -> str:
     return str(next(p for p in data if p["status"] == "succeeded")["payment_method_id"])
 
 
+def payment_method_fact(staff: SignedIn, sub_id: str) -> str:
+    """What the subscription's record panel shows as its payment method."""
+    page = staff.client.get(f"/subscriptions/{sub_id}")
+    assert page.status_code == 200
+    found = re.search(r'data-testid="fact-payment-method">([^<]*)<', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
 def test_first_invoice_is_emailed_paid_online_and_the_card_then_renews(
-    client: Any, session_factory: Any, smtp_server: SmtpServer
+    app: FastAPI, client: Any, session_factory: Any, smtp_server: SmtpServer
 ) -> None:
     story = Story(client, session_factory, start=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    staff = signed_in(app, session_factory, story.api)
     sub, contact_id = collecting_subscription(story, payment_terms="net_15")
     sid = sub["id"]
     # Nothing to charge yet: the first invoice is open and waits for the buyer.
@@ -87,6 +100,8 @@ def test_first_invoice_is_emailed_paid_online_and_the_card_then_renews(
         collection_method="charge_automatically",
         payment_method_id=None,
     )
+    # The merchant sees why there is no payment method yet.
+    assert payment_method_fact(staff, sid) == "Collect the payment method on the first paid invoice"
     first = story.invoice(sid)
     # The invoice says how it is collected: sent to the buyer, due after the payment terms.
     assert (first["collection_method"], first["due_date"], first["amount_due"]) == (
@@ -120,6 +135,7 @@ def test_first_invoice_is_emailed_paid_online_and_the_card_then_renews(
     assert response.headers["location"].endswith("?paid=1")
     [method_id] = contact_methods(story, contact_id)
     assert paid_with(story, sid) == method_id
+    assert payment_method_fact(staff, sid) == "Visa ending in 4242"
     story.expect(
         sid,
         status="active",

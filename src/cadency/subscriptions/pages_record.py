@@ -43,6 +43,7 @@ from cadency.subscriptions.schemas import (
     ChangeRequest,
     SubscriptionUpdate,
 )
+from cadency.subscriptions.state import awaits_payment_method
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
@@ -526,6 +527,8 @@ def _panel_context(
         "contact": contact,
         "company": company,
         "payment_method": payment_method_text(page, method) if method else None,
+        # No method yet, but none is missing: the buyer gives it by paying an invoice.
+        "awaits_payment_method": awaits_payment_method(sub),
         "frequency": page.gettext(
             labels.FREQUENCIES.get(sub.billing_frequency, sub.billing_frequency)
         ),
