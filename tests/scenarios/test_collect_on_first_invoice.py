@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from tests.notifications.conftest import BASE_URL, SmtpServer, deliver
 from tests.notifications.conftest import smtp_server as smtp_server  # the fixture
-from tests.scenarios.story import Story, declined, inv, paid
+from tests.scenarios.story import Story, declined, inv, paid, processing
 from tests.web.http import SignedIn, signed_in
 
 MARCH = ("2026-03-01", "2026-04-01")
@@ -51,16 +51,23 @@ def emails(story: Story, smtp: SmtpServer) -> list[tuple[str, str, str]]:
 
 
 def pay_on_hosted_page(story: Story, path: str, number: str) -> Any:
-    """What the buyer does: open the invoice's page and pay it with a new card."""
+    """What the buyer does: open the invoice's page and pay it with a new card (or, for a
+    number starting with 0, a bank account)."""
     page = story.api.client.get(path)
     assert page.status_code == 200
     token = re.search(r'name="form_token" value="([^"]+)"', page.text)
     assert token, page.text
     return story.api.client.post(
         f"{path}/pay",
-        data={"form_token": token.group(1), "number": number, **CARD},
+        data={"form_token": token.group(1), **method_fields(number)},
         follow_redirects=False,
     )
+
+
+def method_fields(number: str) -> dict[str, str]:
+    if number.startswith("0"):
+        return {"type": "bank_debit", "routing_number": "110000000", "account_number": number}
+    return {"type": "card", "number": number, **CARD}
 
 
 def contact_methods(story: Story, contact_id: str) -> list[str]:
@@ -264,3 +271,59 @@ def test_unpaid_by_its_due_date_the_first_invoice_is_overdue_until_the_buyer_pay
         payment_method_id=method_id,
     )
     assert story.invoice(sid)["collection_method"] == "charge_automatically"
+
+
+def test_a_bank_debit_on_the_first_invoice_is_kept_while_it_processes(
+    client: Any, session_factory: Any, smtp_server: SmtpServer
+) -> None:
+    story = Story(client, session_factory, start=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    sub, contact_id = collecting_subscription(story, payment_terms="net_15")
+    sid = sub["id"]
+    [(kind, _to, text)] = emails(story, smtp_server)
+    link = re.search(rf"{re.escape(BASE_URL)}(/billing/invoices/\S+)", text)
+    assert kind == "invoice_issued" and link, text
+    story.new_outbox(sid)
+
+    # An authorised bank debit processes for four days; the account is the subscription's
+    # from now on, as a subscription is created while its first debit processes (SPEC §5).
+    response = pay_on_hosted_page(story, link.group(1), "000123456789")
+    assert response.status_code == 303, response.text
+    [method_id] = contact_methods(story, contact_id)
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[processing()],
+        payment_method_id=method_id,
+        last_payment_status="processing",
+    )
+    story.assert_quiet()
+
+    story.advance_to(date(2026, 3, 5))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH)],
+        payments=[paid()],
+        outbox=["payment.succeeded"],
+        payment_method_id=method_id,
+    )
+
+    # April is debited from the same account, without the buyer doing anything.
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[paid(), processing()],
+        outbox=["subscription.renewal_reminder", "invoice.created"],
+    )
+    assert story.invoice(sid)["collection_method"] == "charge_automatically"
+    story.advance_to(date(2026, 4, 5))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH), inv(*APRIL)],
+        payments=[paid(), paid()],
+        outbox=["payment.succeeded"],
+    )
