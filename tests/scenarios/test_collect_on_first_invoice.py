@@ -327,3 +327,48 @@ def test_a_bank_debit_on_the_first_invoice_is_kept_while_it_processes(
         payments=[paid(), paid()],
         outbox=["payment.succeeded"],
     )
+
+
+def test_a_method_the_merchant_does_not_keep_is_asked_for_on_every_invoice(
+    client: Any, session_factory: Any, smtp_server: SmtpServer
+) -> None:
+    story = Story(client, session_factory, start=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    sub, _contact = collecting_subscription(
+        story, payment_terms="net_15", payment_options={"save_payment_method": False}
+    )
+    sid = sub["id"]
+    [(kind, _to, text)] = emails(story, smtp_server)
+    link = re.search(rf"{re.escape(BASE_URL)}(/billing/invoices/\S+)", text)
+    assert kind == "invoice_issued" and link, text
+    story.new_outbox(sid)
+
+    response = pay_on_hosted_page(story, link.group(1), "4242424242424242")
+    assert response.status_code == 303, response.text
+    # Paid, but the card is not kept for future charges, as the merchant chose.
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH)],
+        payments=[paid()],
+        outbox=["payment.succeeded"],
+        payment_method_id=None,
+    )
+    story.assert_quiet()
+    emails(story, smtp_server)
+
+    # So April's invoice is sent to the buyer to pay, like the first; nothing is charged.
+    story.advance_to(date(2026, 4, 1))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[inv(*MARCH), inv(*APRIL, status="open")],
+        payments=[paid()],
+        outbox=["subscription.renewal_reminder", "invoice.created"],
+        payment_method_id=None,
+    )
+    april = story.invoice(sid)
+    assert (april["collection_method"], april["due_date"]) == ("send_invoice", "2026-04-16")
+    assert [kind for kind, _to, _text in emails(story, smtp_server)] == [
+        "invoice_issued",
+        "renewal_reminder",
+    ]

@@ -24,6 +24,7 @@ from cadency.subscriptions.schemas import (
     SubscriptionSearchResponse,
     SubscriptionUpdate,
 )
+from cadency.subscriptions.state import payment_options
 
 router = APIRouter(tags=["subscriptions"])
 VIEW, EDIT, DELETE = "subscriptions.view", "subscriptions.edit", "subscriptions.delete"
@@ -64,7 +65,7 @@ def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
             "total_collected": money.format_amount(s.total_collected, currency),
             "mrr": money.format_amount(s.mrr, currency),
             "fee_ids": list(s.fee_ids or []),
-            "payment_options": service.payment_options(s),
+            "payment_options": payment_options(s),
             "line_items": [LineItemOut.of(item) for item in s.line_items],
             "properties": values,
         }

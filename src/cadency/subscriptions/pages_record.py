@@ -43,7 +43,7 @@ from cadency.subscriptions.schemas import (
     ChangeRequest,
     SubscriptionUpdate,
 )
-from cadency.subscriptions.state import awaits_payment_method
+from cadency.subscriptions.state import awaits_payment_method, payment_options
 from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
@@ -153,7 +153,7 @@ def payment_method_text(page: PageContext, method: PaymentMethod | None) -> str:
 def _payment_options(page: PageContext, sub: Subscription) -> dict[str, Any]:
     """The online payment options with the payment types as their labels, in the API's
     order of the types."""
-    options = service.payment_options(sub)
+    options = payment_options(sub)
     types = [
         page.gettext(label)
         for value, label in labels.PAYMENT_TYPES.items()

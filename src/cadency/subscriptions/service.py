@@ -41,6 +41,7 @@ from cadency.subscriptions.search import search_clauses
 from cadency.subscriptions.state import (
     Amounts,
     compute_amounts,
+    payment_options,
     record_event,
     refresh_derived,
     restart_billing,
@@ -369,11 +370,6 @@ def _stored_payment_options(options: PaymentOptions) -> dict[str, Any]:
             param="payment_options.payment_types",
         )
     return options.model_dump(mode="json")
-
-
-def payment_options(subscription: Subscription) -> dict[str, Any]:
-    """The subscription's online payment options; what was never set reads as the defaults."""
-    return {**PaymentOptions().model_dump(mode="json"), **(subscription.payment_options or {})}
 
 
 def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
