@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing.state import checkout_fees
+from cadency.billing.state import awaits_payment_method, checkout_fees
 from cadency.catalog import taxes
 from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
@@ -30,6 +30,15 @@ def terms_days(payment_terms: str | None) -> int:
     if not payment_terms or payment_terms == "due_on_receipt":
         return 0
     return int(payment_terms.removeprefix("net_"))
+
+
+def collection_method(subscription: Subscription) -> str:
+    """How a new invoice of the subscription is collected. One that collects its payment
+    method on an invoice and has none yet has nothing to charge: the invoice is sent to the
+    buyer (emailed with the link to its hosted page, due after the payment terms) instead."""
+    if awaits_payment_method(subscription):
+        return "send_invoice"
+    return subscription.collection_method
 
 
 def next_number(session: Session, account: Account) -> str:
@@ -175,7 +184,7 @@ def period_invoice_values(
         "number": number,
         "status": "open",
         "billing_reason": "subscription_create" if first else "subscription_cycle",
-        "collection_method": subscription.collection_method,
+        "collection_method": collection_method(subscription),
         "currency": subscription.currency,
         "issue_date": today,
         "due_date": periods.add_days(today, terms_days(subscription.payment_terms)),
@@ -264,7 +273,7 @@ def issue_adjustment(
         number=next_number(session, account),
         status="open",
         billing_reason=reason,
-        collection_method=subscription.collection_method,
+        collection_method=collection_method(subscription),
         currency=subscription.currency,
         issue_date=today,
         due_date=periods.add_days(today, terms_days(subscription.payment_terms)),

@@ -20,6 +20,7 @@ from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
+from cadency.subscriptions.schemas import PaymentOptions
 
 # Statuses in which a subscription brings in recurring revenue.
 REVENUE_STATUSES = ("active", "unpaid")
@@ -42,6 +43,45 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def payment_options(subscription: Subscription) -> dict[str, Any]:
+    """The subscription's online payment options; what was never set reads as the defaults."""
+    return {**PaymentOptions().model_dump(mode="json"), **(subscription.payment_options or {})}
+
+
+def awaits_payment_method(subscription: Subscription) -> bool:
+    """Charged automatically, but its buyer gives the payment method by paying an invoice
+    (`collect_payment_method_on_first_invoice`, SPEC §4) and has not yet: until then there is
+    nothing to charge, so its invoices are sent to the buyer to pay by their due date."""
+    return (
+        subscription.collection_method == "charge_automatically"
+        and subscription.collect_payment_method_on_first_invoice
+        and subscription.payment_method_id is None
+    )
+
+
+def adopt_payment_method(
+    session: Session, account: Account, subscription: Subscription, payment_method_id: str
+) -> bool:
+    """The buyer paid an invoice of a subscription that `awaits_payment_method` with a saved
+    method: that method becomes the subscription's, so later renewals are charged with it.
+    Not when the merchant chose not to keep the buyer's method for future charges: then each
+    invoice goes on being sent to the buyer. Returns whether it was adopted."""
+    if not awaits_payment_method(subscription):
+        return False
+    if not payment_options(subscription)["save_payment_method"]:
+        return False
+    subscription.payment_method_id = payment_method_id
+    subscription.updated_at = clock.account_now(account)
+    record_event(
+        session,
+        subscription,
+        "subscription.updated",
+        {"changes": {"payment_method_id": {"from": None, "to": payment_method_id}}},
+        account,
+    )
+    return True
 
 
 @dataclass(frozen=True)

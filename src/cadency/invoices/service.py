@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.billing import engine
+from cadency.billing.state import adopt_payment_method
 from cadency.invoices.models import Invoice
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed, not_found
 from cadency.kit.repository import get_referenced
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions.models import Subscription
 
 
 def get_invoice(session: Session, account: Account, invoice_id: str) -> Invoice:
@@ -63,6 +65,13 @@ def pay(
         )
     _require_nothing_processing(session, invoice)
     payment = engine.pay_invoice(session, account, invoice, method, clock.account_now(account))
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    if subscription is not None and payment.status != "failed":
+        # A subscription collecting its payment method on an invoice keeps the one the buyer
+        # paid with (a bank debit still processing counts: it was authorised).
+        adopt_payment_method(session, account, subscription, method.id)
     if payment.status == "failed":
         raise PaymentFailed(
             f"The payment failed: {payment.failure_reason}", param="payment_method_id"

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from cadency.accounts.auth import ApiContext, requires
+from cadency.billing.state import payment_options
 from cadency.catalog.line_items import LineItemOut
 from cadency.kit import money
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
@@ -64,7 +65,7 @@ def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
             "total_collected": money.format_amount(s.total_collected, currency),
             "mrr": money.format_amount(s.mrr, currency),
             "fee_ids": list(s.fee_ids or []),
-            "payment_options": service.payment_options(s),
+            "payment_options": payment_options(s),
             "line_items": [LineItemOut.of(item) for item in s.line_items],
             "properties": values,
         }

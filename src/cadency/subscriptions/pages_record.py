@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from cadency.billing.state import awaits_payment_method, payment_options
 from cadency.catalog.models import Product, TaxRate
 from cadency.crm import associations
 from cadency.crm.models import Company, Contact
@@ -152,7 +153,7 @@ def payment_method_text(page: PageContext, method: PaymentMethod | None) -> str:
 def _payment_options(page: PageContext, sub: Subscription) -> dict[str, Any]:
     """The online payment options with the payment types as their labels, in the API's
     order of the types."""
-    options = service.payment_options(sub)
+    options = payment_options(sub)
     types = [
         page.gettext(label)
         for value, label in labels.PAYMENT_TYPES.items()
@@ -526,6 +527,8 @@ def _panel_context(
         "contact": contact,
         "company": company,
         "payment_method": payment_method_text(page, method) if method else None,
+        # No method yet, but none is missing: the buyer gives it by paying an invoice.
+        "awaits_payment_method": awaits_payment_method(sub),
         "frequency": page.gettext(
             labels.FREQUENCIES.get(sub.billing_frequency, sub.billing_frequency)
         ),

@@ -18,6 +18,7 @@ from cadency.billing.state import (
     Amounts,
     compute_amounts,
     move_next_payment_date,
+    payment_options,
     record_event,
     refresh_derived,
     restart_billing,
@@ -376,11 +377,6 @@ def _stored_payment_options(options: PaymentOptions) -> dict[str, Any]:
             param="payment_options.payment_types",
         )
     return options.model_dump(mode="json")
-
-
-def payment_options(subscription: Subscription) -> dict[str, Any]:
-    """The subscription's online payment options; what was never set reads as the defaults."""
-    return {**PaymentOptions().model_dump(mode="json"), **(subscription.payment_options or {})}
 
 
 def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
