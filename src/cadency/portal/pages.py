@@ -25,7 +25,7 @@ from cadency.catalog.models import Product
 from cadency.invoices import documents, hosted, links
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, periods
+from cadency.kit import clock, i18n, labels, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
@@ -35,7 +35,6 @@ from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.display import badge_key
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
-from cadency.web import i18n, labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.sections import SECTIONS, edits, reads

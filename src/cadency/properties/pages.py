@@ -11,12 +11,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from cadency.kit.i18n import N_
 from cadency.properties import patterns, service
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
 from cadency.web.auth import PageContext
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 

@@ -42,7 +42,7 @@ from cadency.crm import associations
 from cadency.crm import service as crm
 from cadency.crm.models import Company, Contact, Deal
 from cadency.crm.schemas import CompanyCreate, ContactCreate
-from cadency.kit import money, periods
+from cadency.kit import labels, money, periods
 from cadency.kit.errors import APIError, PermissionDenied
 from cadency.kit.repository import get_owned, owned_by_id
 from cadency.payments import service as payments
@@ -54,7 +54,6 @@ from cadency.subscriptions import service
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, summarize
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
 from cadency.web.templating import redirect, render

@@ -29,6 +29,7 @@ from cadency.crm.models import Company, Contact
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import Sort, parse_filter_groups
+from cadency.kit.i18n import N_
 from cadency.kit.repository import owned_by_id
 from cadency.properties import service as property_service
 from cadency.properties.forms import display_value
@@ -52,7 +53,6 @@ from cadency.views.listing import (
 )
 from cadency.views.models import SavedView
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.i18n import N_
 from cadency.web.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -25,8 +25,9 @@ from cadency.crm.models import Company, Contact
 from cadency.invoices import service as invoices
 from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import PayRequest
-from cadency.kit import clock, money, periods
+from cadency.kit import clock, labels, money, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
+from cadency.kit.i18n import N_
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
@@ -43,10 +44,8 @@ from cadency.subscriptions.schemas import (
     ChangeRequest,
     SubscriptionUpdate,
 )
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
