@@ -16,6 +16,7 @@ from cadency.accounts.models import Account
 from cadency.catalog.models import Product
 from cadency.crm.models import Contact
 from cadency.kit.errors import Conflict
+from cadency.plans import service as plans
 from cadency.plans.models import AccountPlan
 from cadency.portal import service as portal
 from tests.checkout.builders import error
@@ -150,7 +151,13 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
         features, _ = portal.get_configuration(session, operator_account)
         with pytest.raises(Conflict) as refused:
             portal.cancel(
-                session, operator_account, plan["subscription_id"], "unused", None, features
+                session,
+                operator_account,
+                plan["subscription_id"],
+                "unused",
+                None,
+                features,
+                plan_rules=plans.before_portal_cancel,
             )
         assert "ada@seat.example, bob@seat.example" in refused.value.message
         session.rollback()
@@ -162,7 +169,13 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
         assert operator_account is not None
         features, _ = portal.get_configuration(session, operator_account)
         canceled = portal.cancel(
-            session, operator_account, plan["subscription_id"], "unused", None, features
+            session,
+            operator_account,
+            plan["subscription_id"],
+            "unused",
+            None,
+            features,
+            plan_rules=plans.before_portal_cancel,
         )
         session.commit()
         assert canceled.cancel_at_period_end is True
@@ -207,5 +220,11 @@ def test_partner_accounts_cannot_cancel_themselves(
         features, _ = portal.get_configuration(session, operator_account)
         with pytest.raises(Conflict):
             portal.cancel(
-                session, operator_account, plan["subscription_id"], "other", None, features
+                session,
+                operator_account,
+                plan["subscription_id"],
+                "other",
+                None,
+                features,
+                plan_rules=plans.before_portal_cancel,
             )

@@ -29,6 +29,7 @@ from cadency.kit import clock, i18n, labels, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
+from cadency.plans import service as plans
 from cadency.portal import service
 from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
@@ -406,6 +407,7 @@ def cancel(
             text(form, "reason"),
             (text(form, "comment") or "")[:5000] or None,
             portal.features,
+            plan_rules=plans.before_portal_cancel,
         )
         return "canceled" if subscription.status == "canceled" else "canceling"
 
