@@ -21,6 +21,7 @@ from cadency.plans.models import AccountPlan
 from cadency.portal import service as portal
 from tests.checkout.builders import error
 from tests.conftest import Api, Operator, add_account_users, enrolled_account, make_api
+from tests.portal.test_portal_commitment import portal_cancel
 
 
 def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
@@ -228,3 +229,27 @@ def test_partner_accounts_cannot_cancel_themselves(
                 features,
                 plan_rules=plans.before_portal_cancel,
             )
+
+
+def test_the_portal_pages_apply_the_plan_rules_to_a_buyers_cancel(
+    operator: Operator, client: TestClient, session_factory: Any
+) -> None:
+    """The rules reach the buyer's cancel through the page (the portal passes them in)."""
+    partner = enrolled_account(client, session_factory, "Paged Partner", kind="partner")
+    partner_plan = partner.ok(partner.get("/account/plan"))
+    shown: list[str] = []
+    refused = portal_cancel(operator.api, client, partner_plan["subscription_id"], shown)
+    assert refused.status_code == 409, refused.text
+    kept = operator.api.ok(operator.api.get(f"/subscriptions/{partner_plan['subscription_id']}"))
+    assert kept["status"] in ("trialing", "active")
+    assert kept["cancel_at_period_end"] is False and kept["canceled_at"] is None
+
+    shop = enrolled_account(client, session_factory, "Paged Shop")
+    shop_plan = shop.ok(shop.get("/account/plan"))
+    done = portal_cancel(operator.api, client, shop_plan["subscription_id"], shown)
+    assert done.status_code == 303, done.text
+    canceled = operator.api.ok(operator.api.get(f"/subscriptions/{shop_plan['subscription_id']}"))
+    assert canceled["cancel_at_period_end"] is True
+    # Committed to the period: it runs to the period end, whatever the portal's mode.
+    assert canceled["commitment_end"] == canceled["current_period_end"]
+    assert canceled["cancel_at"] == canceled["current_period_end"]
