@@ -30,7 +30,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -50,7 +49,7 @@ from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
 from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
-from cadency.subscriptions import service
+from cadency.subscriptions import repository, service
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, summarize
@@ -526,10 +525,7 @@ def _products(page: PageContext, ids: Iterable[str]) -> dict[str, Product]:
 
 
 def _product_currencies(session: Session, account_id: int) -> list[str]:
-    rows = session.scalars(
-        select(Product.currency).where(Product.account_id == account_id).distinct()
-    )
-    return sorted(set(rows))
+    return repository.product_currencies(session, account_id)
 
 
 def _tax_rates(page: PageContext) -> Sequence[TaxRate]:

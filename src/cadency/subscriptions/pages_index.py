@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.datastructures import QueryParams
 
 from cadency.crm.models import Company, Contact
@@ -35,6 +34,7 @@ from cadency.properties import service as property_service
 from cadency.properties.forms import display_value
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.service import MaskedValue
+from cadency.subscriptions import repository
 from cadency.subscriptions.display import BADGE_LABELS, badge
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import STATUSES
@@ -548,7 +548,7 @@ def _listing(
     model = CATALOG.model
     found = find_page(
         session,
-        select(model).where(condition),
+        repository.matching(condition),
         keys=keys,
         id_column=model.id,
         descending=state.direction == "desc",
