@@ -17,6 +17,7 @@ from cadency.accounts.models import Account
 from cadency.crm.models import Contact
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.schemas import text_problem
+from cadency.plans import service as plans
 from cadency.portal import service as portal_service
 from cadency.portal.schemas import PortalFeatures
 from tests.conftest import Api
@@ -178,11 +179,23 @@ def test_a_portal_cancellation_comment_refuses_control_characters(
         account = session.get(Account, story.api.account_id)
         with pytest.raises(InvalidRequest) as refused:
             portal_service.cancel(
-                session, account, subscription["id"], "other", "Too dear\x1b[2J", PortalFeatures()
+                session,
+                account,
+                subscription["id"],
+                "other",
+                "Too dear\x1b[2J",
+                PortalFeatures(),
+                plan_rules=plans.before_portal_cancel,
             )
         assert refused.value.param == "comment" and "U+001B" in refused.value.message
         canceled = portal_service.cancel(
-            session, account, subscription["id"], "other", "Too dear.\nBye", PortalFeatures()
+            session,
+            account,
+            subscription["id"],
+            "other",
+            "Too dear.\nBye",
+            PortalFeatures(),
+            plan_rules=plans.before_portal_cancel,
         )
         assert canceled.cancellation_comment == "Too dear.\nBye"
         session.rollback()

@@ -90,6 +90,7 @@ def test_company_custom_properties(api: Api, session_factory: Any) -> None:
             account,
             "companies",
             PropertyCreate(name="employees", label="Employees", field_type="number"),
+            plan_limit=None,  # not enrolled in a plan
         )
         session.commit()
     company = api.ok(api.post("/companies", {"name": "Big", "properties": {"employees": 250}}))

@@ -240,6 +240,7 @@ def test_contact_custom_properties(api: Api, session_factory: Any) -> None:
                     {"value": "silver", "label": "Silver"},
                 ],
             ),
+            plan_limit=None,  # not enrolled in a plan
         )
         session.commit()
 

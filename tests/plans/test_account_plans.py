@@ -16,10 +16,12 @@ from cadency.accounts.models import Account
 from cadency.catalog.models import Product
 from cadency.crm.models import Contact
 from cadency.kit.errors import Conflict
+from cadency.plans import service as plans
 from cadency.plans.models import AccountPlan
 from cadency.portal import service as portal
 from tests.checkout.builders import error
 from tests.conftest import Api, Operator, add_account_users, enrolled_account, make_api
+from tests.portal.test_portal_commitment import portal_cancel
 
 
 def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
@@ -150,7 +152,13 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
         features, _ = portal.get_configuration(session, operator_account)
         with pytest.raises(Conflict) as refused:
             portal.cancel(
-                session, operator_account, plan["subscription_id"], "unused", None, features
+                session,
+                operator_account,
+                plan["subscription_id"],
+                "unused",
+                None,
+                features,
+                plan_rules=plans.before_portal_cancel,
             )
         assert "ada@seat.example, bob@seat.example" in refused.value.message
         session.rollback()
@@ -162,7 +170,13 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
         assert operator_account is not None
         features, _ = portal.get_configuration(session, operator_account)
         canceled = portal.cancel(
-            session, operator_account, plan["subscription_id"], "unused", None, features
+            session,
+            operator_account,
+            plan["subscription_id"],
+            "unused",
+            None,
+            features,
+            plan_rules=plans.before_portal_cancel,
         )
         session.commit()
         assert canceled.cancel_at_period_end is True
@@ -207,5 +221,35 @@ def test_partner_accounts_cannot_cancel_themselves(
         features, _ = portal.get_configuration(session, operator_account)
         with pytest.raises(Conflict):
             portal.cancel(
-                session, operator_account, plan["subscription_id"], "other", None, features
+                session,
+                operator_account,
+                plan["subscription_id"],
+                "other",
+                None,
+                features,
+                plan_rules=plans.before_portal_cancel,
             )
+
+
+def test_the_portal_pages_apply_the_plan_rules_to_a_buyers_cancel(
+    operator: Operator, client: TestClient, session_factory: Any
+) -> None:
+    """The rules reach the buyer's cancel through the page (the portal passes them in)."""
+    partner = enrolled_account(client, session_factory, "Paged Partner", kind="partner")
+    partner_plan = partner.ok(partner.get("/account/plan"))
+    shown: list[str] = []
+    refused = portal_cancel(operator.api, client, partner_plan["subscription_id"], shown)
+    assert refused.status_code == 409, refused.text
+    kept = operator.api.ok(operator.api.get(f"/subscriptions/{partner_plan['subscription_id']}"))
+    assert kept["status"] in ("trialing", "active")
+    assert kept["cancel_at_period_end"] is False and kept["canceled_at"] is None
+
+    shop = enrolled_account(client, session_factory, "Paged Shop")
+    shop_plan = shop.ok(shop.get("/account/plan"))
+    done = portal_cancel(operator.api, client, shop_plan["subscription_id"], shown)
+    assert done.status_code == 303, done.text
+    canceled = operator.api.ok(operator.api.get(f"/subscriptions/{shop_plan['subscription_id']}"))
+    assert canceled["cancel_at_period_end"] is True
+    # Committed to the period: it runs to the period end, whatever the portal's mode.
+    assert canceled["commitment_end"] == canceled["current_period_end"]
+    assert canceled["cancel_at"] == canceled["current_period_end"]

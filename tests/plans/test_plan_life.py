@@ -117,7 +117,15 @@ def test_a_trial_with_a_card_is_charged_then_canceled_and_the_free_account_delet
         operator_account = session.get(Account, operator.api.account_id)
         assert operator_account is not None
         features, _ = portal.get_configuration(session, operator_account)
-        portal.cancel(session, operator_account, sub_id, "too_expensive", None, features)
+        portal.cancel(
+            session,
+            operator_account,
+            sub_id,
+            "too_expensive",
+            None,
+            features,
+            plan_rules=plans.before_portal_cancel,
+        )
         session.commit()
     canceling = operator.api.ok(operator.api.get(f"/subscriptions/{sub_id}"))
     period_end = datetime.fromisoformat(canceling["current_period_end"] + "T12:00:00+00:00")

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import Api
 from tests.scenarios.story import Story, inv, paid
 
 
-def portal_cancel(story: Story, client: TestClient, sid: str, shown: list[str]) -> Any:
-    """Cancel on the buyer's manage page, as the buyer would; `shown` gets the page."""
-    session = story.api.ok(story.api.post(f"/subscriptions/{sid}/portal-session"))
+def portal_cancel(api: Api, client: TestClient, sid: str, shown: list[str]) -> Any:
+    """Cancel on the buyer's manage page, as the buyer would, with a portal session the
+    merchant (`api`) opened; `shown` gets the page."""
+    session = api.ok(api.post(f"/subscriptions/{sid}/portal-session"))
     manage = client.get(urlsplit(str(session["url"])).path + "/manage")
     assert manage.status_code == 200, manage.text
     shown.append(manage.text)
@@ -44,7 +46,7 @@ def test_a_portal_cancel_inside_a_commitment_stops_renewal_at_its_end(
     story.new_outbox(sid)
 
     shown: list[str] = []
-    response = portal_cancel(story, client, sid, shown)
+    response = portal_cancel(story.api, client, sid, shown)
     # The page says so before the buyer cancels.
     assert (
         "Your subscription has a commitment until Mar 1, 2027: it stays active and is billed "
@@ -65,7 +67,7 @@ def test_a_portal_cancel_inside_a_commitment_stops_renewal_at_its_end(
 
     # Without a commitment the portal's own mode applies: canceled now, refunded in full.
     other = story.subscribe(email="other@example.com")["id"]
-    assert portal_cancel(story, client, other, shown).status_code == 303
+    assert portal_cancel(story.api, client, other, shown).status_code == 303
     assert "Your subscription ends right away." in shown[1]
     assert story.subscription(other)["status"] == "canceled"
     assert story.payments(other) == [("25.00", "refunded", None)]

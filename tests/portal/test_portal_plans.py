@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from cadency.accounts.models import Account
 from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.plans import service as plan_service
 from cadency.portal import service
 from cadency.subscriptions import service as subscription_service
 from tests.checkout.builders import product
@@ -137,7 +138,15 @@ def test_the_buyers_actions_follow_the_configuration(
             service.change_plan(session, account, sub["id"], plans["basic"]["id"], features)
         assert not_offered.value.param == "product_id"
         with pytest.raises(InvalidRequest) as no_reason:
-            service.cancel(session, account, sub["id"], None, None, features)
+            service.cancel(
+                session,
+                account,
+                sub["id"],
+                None,
+                None,
+                features,
+                plan_rules=plan_service.before_portal_cancel,
+            )
         assert no_reason.value.param == "reason"
         off = features.model_copy(
             update={
@@ -148,7 +157,15 @@ def test_the_buyers_actions_follow_the_configuration(
         with pytest.raises(Conflict):
             service.change_plan(session, account, sub["id"], plans["pro"]["id"], off)
         with pytest.raises(Conflict):
-            service.cancel(session, account, sub["id"], "other", None, off)
+            service.cancel(
+                session,
+                account,
+                sub["id"],
+                "other",
+                None,
+                off,
+                plan_rules=plan_service.before_portal_cancel,
+            )
         session.rollback()
     assert story.subscription(sub["id"])["line_items"][0]["product_id"] == plans["basic"]["id"]
     assert story.subscription(sub["id"])["cancel_at_period_end"] is False

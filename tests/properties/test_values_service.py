@@ -24,7 +24,9 @@ TAGS = [{"value": v, "label": v.title()} for v in ("red", "green", "blue")]
 
 def define(db: Session, account: Account, object_type: str = "subscriptions", **body: Any) -> None:
     body.setdefault("label", body["name"].title())
-    properties.create_definition(db, account, object_type, PropertyCreate.model_validate(body))
+    properties.create_definition(
+        db, account, object_type, PropertyCreate.model_validate(body), plan_limit=None
+    )
 
 
 @pytest.fixture

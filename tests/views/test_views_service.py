@@ -67,6 +67,7 @@ def _shop(db: Session, name: str) -> Shop:
                 "options": [{"value": "basic", "label": "Basic"}, {"value": "pro", "label": "Pro"}],
             }
         ),
+        plan_limit=None,  # not enrolled in a plan
     )
     return Shop(
         account=account,
@@ -194,6 +195,7 @@ def test_filters_are_checked_against_the_accounts_properties(db: Session, shop: 
         other.account,
         "subscriptions",
         PropertyCreate.model_validate({"name": "region", "label": "Region", "field_type": "text"}),
+        plan_limit=None,
     )
     theirs = [{"filters": [{"property": "properties.region", "operator": "has_property"}]}]
     error = error_of(lambda: view(db, shop, filter_groups=theirs))

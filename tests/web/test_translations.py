@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from cadency.web.i18n import TRANSLATIONS_DIR
+from cadency.kit.i18n import TRANSLATIONS_DIR
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 

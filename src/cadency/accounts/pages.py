@@ -21,15 +21,14 @@ from cadency.accounts import service
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import PERMISSIONS, Account, User
 from cadency.accounts.schemas import AccountSettingsUpdate
-from cadency.kit import clock, throttle
+from cadency.kit import clock, i18n, throttle
+from cadency.kit.i18n import N_
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
 from cadency.kit.throttle import Limiter
 from cadency.payments import processor
 from cadency.plans import service as plans
-from cadency.web import i18n
 from cadency.web.auth import SESSION_COOKIE, PageContext, page_context
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.pages import _public_language as public_language
 from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render

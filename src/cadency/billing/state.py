@@ -3,6 +3,7 @@ engine, so neither has to import the other."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -19,8 +20,12 @@ from cadency.catalog.service import fee_amount
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
 from cadency.kit.ids import new_id
-from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
-from cadency.subscriptions.schemas import PaymentOptions
+from cadency.subscriptions.models import (
+    DEFAULT_PAYMENT_OPTIONS,
+    LineItem,
+    Subscription,
+    SubscriptionEvent,
+)
 
 # Statuses in which a subscription brings in recurring revenue.
 REVENUE_STATUSES = ("active", "unpaid")
@@ -47,7 +52,7 @@ def record_event(
 
 def payment_options(subscription: Subscription) -> dict[str, Any]:
     """The subscription's online payment options; what was never set reads as the defaults."""
-    return {**PaymentOptions().model_dump(mode="json"), **(subscription.payment_options or {})}
+    return {**copy.deepcopy(DEFAULT_PAYMENT_OPTIONS), **(subscription.payment_options or {})}
 
 
 def awaits_payment_method(subscription: Subscription) -> bool:

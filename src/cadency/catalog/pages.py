@@ -21,14 +21,13 @@ from cadency.catalog import service
 from cadency.catalog.line_items import LineItemInput
 from cadency.catalog.models import Product
 from cadency.catalog.schemas import FeeCreate, ProductCreate, ProductUpdate, TaxRateCreate
-from cadency.kit import money
+from cadency.kit import labels, money
 from cadency.kit.endpoints import Cursor
+from cadency.kit.i18n import N_
 from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.repository import get_owned, owned_by_id
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

@@ -28,15 +28,15 @@ from cadency.checkout.models import PaymentLink
 from cadency.checkout.schemas import PaymentLinkCreate, PaymentLinkOut
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice
+from cadency.kit import labels
 from cadency.kit.endpoints import Cursor
+from cadency.kit.i18n import N_
 from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.payments.models import Payment
 from cadency.subscriptions import display
 from cadency.subscriptions.models import Subscription
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

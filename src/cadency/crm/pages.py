@@ -43,8 +43,10 @@ from cadency.crm.schemas import (
     QuoteCreate,
 )
 from cadency.invoices.models import Invoice
+from cadency.kit import i18n
 from cadency.kit.endpoints import Cursor
 from cadency.kit.errors import APIError
+from cadency.kit.i18n import N_
 from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
@@ -55,10 +57,8 @@ from cadency.subscriptions import display
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import SearchRequest
-from cadency.web import i18n
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

@@ -26,9 +26,9 @@ from cadency.catalog.models import TaxRate
 from cadency.config import load_settings
 from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice, InvoiceLine
+from cadency.kit import i18n
+from cadency.kit.i18n import Formatter
 from cadency.subscriptions.models import Subscription
-from cadency.web import i18n
-from cadency.web.i18n import Formatter
 
 LANGUAGES = ("en", "nl", "da", "de")
 # The locale of a language when the invoice's own locale speaks another one.

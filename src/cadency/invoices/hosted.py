@@ -19,12 +19,11 @@ from cadency.accounts.models import Account
 from cadency.billing import invoicing
 from cadency.invoices import documents
 from cadency.invoices.documents import D_
-from cadency.kit import clock, signing
+from cadency.kit import clock, i18n, signing
 from cadency.kit.errors import APIError
 from cadency.kit.throttle import Limiter, client_address
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import Subscription
-from cadency.web import i18n
 
 FORM_PURPOSE = "hosted_form"
 FORM_LIFETIME = timedelta(days=1)

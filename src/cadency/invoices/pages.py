@@ -15,14 +15,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.config import Settings
-from cadency.invoices import documents, hosted, links
+from cadency.invoices import documents, hosted, links, repository
 from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
@@ -149,9 +148,7 @@ def _invoice_for(session: Session, token: str) -> tuple[Account, Invoice]:
 
 
 def _processing_payment(session: Session, invoice: Invoice) -> Payment | None:
-    return session.scalar(
-        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == "processing")
-    )
+    return repository.processing_payment(session, invoice.id)
 
 
 def _invoice_page(
@@ -270,11 +267,7 @@ def pay_hosted_invoice(
         invoice, _payment = invoice_service.pay(session, account, invoice.id, method.id)
     except PaymentFailed:
         session.commit()  # the saved method and the failed attempt are part of the history
-        failed = session.scalar(
-            select(Payment)
-            .where(Payment.invoice_id == invoice.id, Payment.status == "failed")
-            .order_by(Payment.created_at.desc(), Payment.id.desc())
-        )
+        failed = repository.latest_failed_payment(session, invoice.id)
         state.errors = {"__all__": _failure_message(failed)}
         return _invoice_page(request, session, account, invoice, token, form=state, status_code=402)
     session.commit()
@@ -292,13 +285,7 @@ def _subscription_for(session: Session, token: str) -> tuple[Account, Subscripti
 
 
 def _open_invoices(session: Session, subscription: Subscription) -> list[Invoice]:
-    return list(
-        session.scalars(
-            select(Invoice)
-            .where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
-            .order_by(Invoice.issue_date, Invoice.id)
-        )
-    )
+    return repository.open_invoices(session, subscription.id)
 
 
 @dataclass(frozen=True)
@@ -414,9 +401,7 @@ def update_payment_method(
 
 
 def _payment_ids(session: Session, invoice_ids: list[str]) -> list[str]:
-    if not invoice_ids:
-        return []
-    return list(session.scalars(select(Payment.id).where(Payment.invoice_id.in_(invoice_ids))))
+    return repository.payment_ids(session, invoice_ids)
 
 
 def _outcome(
@@ -424,22 +409,14 @@ def _outcome(
 ) -> Outcome:
     """Judged by the charges the update made: none (nothing was due, or it is not charged
     automatically) means the method was only saved."""
-    payments = (
-        [
-            payment
-            for payment in session.scalars(
-                select(Payment)
-                .where(Payment.invoice_id.in_(due_before))
-                .order_by(Payment.created_at.desc(), Payment.id.desc())
-            )
-            if payment.id not in tried_before
-        ]
-        if due_before
-        else []
-    )
+    payments = [
+        payment
+        for payment in repository.payments_newest_first(session, due_before)
+        if payment.id not in tried_before
+    ]
     if not payments:
         return Outcome("saved")
-    invoices = list(session.scalars(select(Invoice).where(Invoice.id.in_(due_before))))
+    invoices = repository.invoices_by_ids(session, due_before)
     account = session.get(Account, subscription.account_id)
     assert account is not None
     _, fmt = hosted.buyer_formatting(session, account, subscription)

@@ -70,7 +70,6 @@ from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
 from cadency.kit.text_search import LIKE_ESCAPE, escape_like
-from cadency.properties.models import PropertyValue
 
 __all__ = [
     "ASSOCIATION_PREFIX",
@@ -241,12 +240,16 @@ class ObjectSpec:
     it is filtered as the property `associations.company` with `has_property` or
     `not_has_property`. Custom property values are looked up in `property_values` rows with
     this `object_type` and `object_id == id_column`.
+
+    `property_values` is that table's mapped class (`properties.models.PropertyValue`): the
+    object passes it in because kit sits below the tables and imports none of them.
     """
 
     object_type: str
     id_column: ColumnLike
     account_column: ColumnLike
     currency_column: ColumnLike | None
+    property_values: type[Any]
     builtins: dict[str, BuiltinProperty]
     associations: dict[str, Callable[[], ColumnElement[bool]]] = field(default_factory=dict)
 
@@ -709,7 +712,7 @@ def _compile_filter(
         return or_(col.is_(None), not_(matched)) if negate else matched
 
     # A custom property: (NOT) EXISTS a value row of this account, object type and record.
-    pv = aliased(PropertyValue)
+    pv = aliased(spec.property_values)
     assert target.custom_name is not None and target.custom_column is not None
     value_col: ColumnElement[Any] = getattr(pv, target.custom_column).expression
     if op in _PRESENCE:
@@ -840,7 +843,7 @@ def compile_sorts(
         if target.column is not None:
             col = target.column
         else:
-            pv = aliased(PropertyValue)
+            pv = aliased(spec.property_values)
             assert target.custom_column is not None
             col = (
                 select(getattr(pv, target.custom_column))

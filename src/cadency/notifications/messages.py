@@ -28,14 +28,13 @@ from cadency.billing.invoicing import buyer_language
 from cadency.config import Settings
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money
+from cadency.kit import clock, i18n, money
+from cadency.kit.i18n import Formatter, babel_locale
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.subscriptions.service import payment_method_link_path
-from cadency.web import i18n
-from cadency.web.i18n import Formatter, babel_locale
 
 EMAIL_LANGUAGES = ("en", "nl", "da", "de")
 TEMPLATES_DIR = Path(__file__).parent / "templates"

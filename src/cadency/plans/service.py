@@ -250,6 +250,18 @@ def commit_to_the_period(subscription: Subscription) -> None:
     subscription.commitment_months = 12 if subscription.billing_frequency == "annually" else 1
 
 
+def before_portal_cancel(session: Session, operator: Account, subscription_id: str) -> None:
+    """The plan's rules for a buyer's cancel in the operator's billing portal, when the
+    subscription is a merchant account's own plan: paid seats unassigned first, partners ask
+    support (409), and the plan is committed to its period. The portal sits below plans, so its
+    pages pass this to `portal.service.cancel`."""
+    merchant = account_for_subscription(session, subscription_id)
+    if merchant is None:
+        return
+    check_cancelable(session, merchant)
+    commit_to_the_period(subscriptions.get(session, operator, subscription_id))
+
+
 def account_for_subscription(session: Session, subscription_id: str) -> Account | None:
     """The merchant account whose plan this subscription (in the operator's account) is."""
     enrolled = session.scalars(

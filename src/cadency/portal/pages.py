@@ -15,27 +15,24 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
-from cadency.catalog.models import Product
 from cadency.invoices import documents, hosted, links
 from cadency.invoices.documents import D_
-from cadency.invoices.models import Invoice
-from cadency.kit import clock, periods
+from cadency.kit import clock, i18n, labels, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest
 from cadency.payments import processor
-from cadency.payments.models import Payment, PaymentMethod
-from cadency.portal import service
+from cadency.payments.models import PaymentMethod
+from cadency.plans import service as plans
+from cadency.portal import repository, service
 from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.display import badge_key
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
-from cadency.web import i18n, labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.sections import SECTIONS, edits, reads
@@ -203,18 +200,8 @@ def _history(session: Session, portal: Portal) -> dict[str, Any]:
     sub = portal.subscription
     if not portal.features.invoice_history.enabled:
         return {"invoices": None, "payments": None}
-    invoices = session.scalars(
-        select(Invoice)
-        .where(Invoice.subscription_id == sub.id)
-        .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
-        .limit(HISTORY_ROWS)
-    ).all()
-    payments = session.scalars(
-        select(Payment)
-        .where(Payment.subscription_id == sub.id)
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(HISTORY_ROWS)
-    ).all()
+    invoices = repository.latest_invoices(session, sub.id, HISTORY_ROWS)
+    payments = repository.latest_payments(session, sub.id, HISTORY_ROWS)
     fmt = portal.fmt
     invoice_rows = []
     for invoice in invoices:
@@ -407,6 +394,7 @@ def cancel(
             text(form, "reason"),
             (text(form, "comment") or "")[:5000] or None,
             portal.features,
+            plan_rules=plans.before_portal_cancel,
         )
         return "canceled" if subscription.status == "canceled" else "canceling"
 
@@ -461,15 +449,7 @@ def _settings_page(
     status_code: int = 200,
 ) -> Response:
     features, updated_at = service.get_configuration(page.session, page.account)
-    products = page.session.scalars(
-        select(Product)
-        .where(
-            Product.account_id == page.account.id,
-            Product.billing_frequency.is_not(None),
-            Product.archived.is_(False),
-        )
-        .order_by(Product.name, Product.id)
-    ).all()
+    products = repository.recurring_products(page.session, page.account.id)
     context = {
         "features": features,
         "values": values or _values(features),

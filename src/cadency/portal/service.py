@@ -3,6 +3,7 @@ the same subscription services as the API and the merchant's pages (SPEC §9).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,6 @@ from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest, describe_validation_error
 from cadency.kit.repository import get_referenced, owned_by_id
 from cadency.kit.schemas import text_problem
-from cadency.plans import service as plans
 from cadency.portal.links import SESSION_LIFETIME, PortalLink, portal_link
 from cadency.portal.models import PortalConfiguration
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
@@ -224,16 +224,18 @@ def cancel(
     reason: str | None,
     comment: str | None,
     features: PortalFeatures,
+    *,
+    plan_rules: Callable[[Session, Account, str], None],
 ) -> Subscription:
-    """The buyer cancels, in the mode and with the refund the configuration sets."""
+    """The buyer cancels, in the mode and with the refund the configuration sets.
+
+    `plan_rules(session, account, subscription_id)` refuses or adjusts the cancel of a
+    merchant account's own plan (`plans.service.before_portal_cancel`): plans sit above the
+    portal, so the caller passes them in; required, so no caller forgets them."""
     cancellation = features.cancellation
     if not cancellation.enabled:
         raise Conflict("Canceling is not offered in this portal")
-    # A merchant account's own plan: paid seats unassigned first, partners ask support.
-    merchant = plans.account_for_subscription(session, subscription_id)
-    if merchant is not None:
-        plans.check_cancelable(session, merchant)
-        plans.commit_to_the_period(subscriptions.get(session, account, subscription_id))
+    plan_rules(session, account, subscription_id)
     if reason not in cancellation.reasons:
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     if comment is not None and (problem := text_problem(comment, multiline=True)):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path
 from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.schemas import ListResponse
+from cadency.plans.limits import custom_property_limit
 from cadency.properties import service
 from cadency.properties.schemas import (
     PropertyCreate,
@@ -49,7 +50,13 @@ def create_property(
     ctx: ApiContext = Depends(requires(EDIT)),
     object_type: str = Depends(object_type_param),
 ) -> PropertyOut:
-    definition = service.create_definition(ctx.session, ctx.account, object_type, body)
+    definition = service.create_definition(
+        ctx.session,
+        ctx.account,
+        object_type,
+        body,
+        plan_limit=custom_property_limit(ctx.session, ctx.account),
+    )
     ctx.session.commit()
     return PropertyOut.of(definition)
 

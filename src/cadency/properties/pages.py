@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from cadency.kit.i18n import N_
+from cadency.plans.limits import custom_property_limit
 from cadency.properties import patterns, service
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
 from cadency.web.auth import PageContext
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.sections import SECTIONS, edits, reads
 from cadency.web.templating import redirect, render
 
@@ -100,7 +101,7 @@ def _list_page(
         page.session, page.account.id, object_type, limit=PAGE_SIZE, cursor=cursor
     )
     used = service.count_definitions(page.session, page.account.id, object_type)
-    limit = service.property_limit(page.session, page.account, object_type)
+    limit = service.property_limit(custom_property_limit(page.session, page.account))
     definitions = [PropertyOut.of(row) for row in rows]
     context = {
         **_common(page, object_type),
@@ -189,7 +190,13 @@ def create_property(
             data["options"] = values["options"]
         body = build(PropertyCreate, data)
         definition = attempt(
-            lambda: service.create_definition(page.session, page.account, object_type, body)
+            lambda: service.create_definition(
+                page.session,
+                page.account,
+                object_type,
+                body,
+                plan_limit=custom_property_limit(page.session, page.account),
+            )
         )
     except FormInvalid as invalid:
         page.session.rollback()

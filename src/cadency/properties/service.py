@@ -40,7 +40,6 @@ from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDen
 from cadency.kit.filters import CUSTOM_PREFIX, FilterGroup, Sort
 from cadency.kit.pagination import decode_cursor, encode_cursor
 from cadency.kit.schemas import text_problem
-from cadency.plans.limits import custom_property_limit
 from cadency.properties import patterns
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.properties.schemas import PropertyCreate, json_number
@@ -124,11 +123,13 @@ def default_group(object_type: str) -> str:
     return f"{_SINGULAR[object_type]}_information"
 
 
-def property_limit(session: Session, account: Account, object_type: str) -> int:
-    """How many custom properties of this object type the account may define: the
+def property_limit(plan_limit: int | None) -> int:
+    """How many custom properties of one object type the account may define: the
     installation's maximum, or less when the account's plan allows fewer. Only new properties
-    are checked, so after a downgrade the existing ones stay viewable and editable."""
-    plan_limit = custom_property_limit(session, account)
+    are checked, so after a downgrade the existing ones stay viewable and editable.
+
+    `plan_limit` is the plan's own limit (`plans.limits.custom_property_limit`; None: none):
+    plans sit above properties, so the caller reads it and passes it in."""
     if plan_limit is None:
         return MAX_PROPERTIES_PER_OBJECT_TYPE
     return min(plan_limit, MAX_PROPERTIES_PER_OBJECT_TYPE)
@@ -193,10 +194,15 @@ def list_definitions(
 
 
 def create_definition(
-    session: Session, account: Account, object_type: str, data: PropertyCreate
+    session: Session,
+    account: Account,
+    object_type: str,
+    data: PropertyCreate,
+    *,
+    plan_limit: int | None,
 ) -> PropertyDefinition:
     """Define a custom property. 422 for a bad shape or a built-in name; 409 for a duplicate
-    name or when the account is at its limit."""
+    name or when the account is at its limit (see `property_limit` for `plan_limit`)."""
     check_object_type(object_type)
     if data.name in BUILTIN_NAMES[object_type]:
         raise InvalidRequest(
@@ -218,7 +224,7 @@ def create_definition(
     if existing is not None:
         raise Conflict(f"A property named '{data.name}' already exists", param="name")
     count = count_definitions(session, account.id, object_type)
-    limit = property_limit(session, account, object_type)
+    limit = property_limit(plan_limit)
     if count >= limit:
         raise Conflict(
             f"This account already has {count} custom properties for {object_type}, "

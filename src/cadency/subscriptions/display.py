@@ -3,8 +3,8 @@ cancellation is scheduled, "Past due" for unpaid)."""
 
 from __future__ import annotations
 
+from cadency.kit.i18n import N_
 from cadency.subscriptions.models import Subscription
-from cadency.web.i18n import N_
 
 BADGE_LABELS = {
     "active": N_("Active"),

@@ -26,6 +26,17 @@ class SubscriptionStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# How a buyer may pay online when the merchant never said otherwise (SPEC §4 "Collection"):
+# the API's PaymentOptions declares its defaults from here.
+DEFAULT_PAYMENT_OPTIONS: dict[str, Any] = {
+    "accept_online_payments": True,
+    "payment_types": ["card"],
+    "collect_billing_address": False,
+    "collect_shipping_address": False,
+    # Keep the method for future charges, with the buyer's consent.
+    "save_payment_method": True,
+}
+
 # Statuses a subscription does not leave: nothing is billed any more.
 ENDED_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 

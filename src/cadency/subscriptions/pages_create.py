@@ -30,7 +30,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -42,7 +41,7 @@ from cadency.crm import associations
 from cadency.crm import service as crm
 from cadency.crm.models import Company, Contact, Deal
 from cadency.crm.schemas import CompanyCreate, ContactCreate
-from cadency.kit import money, periods
+from cadency.kit import labels, money, periods
 from cadency.kit.errors import APIError, PermissionDenied
 from cadency.kit.repository import get_owned, owned_by_id
 from cadency.payments import service as payments
@@ -50,11 +49,10 @@ from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
 from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
-from cadency.subscriptions import service
+from cadency.subscriptions import repository, service
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, summarize
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
 from cadency.web.templating import redirect, render
@@ -527,10 +525,7 @@ def _products(page: PageContext, ids: Iterable[str]) -> dict[str, Product]:
 
 
 def _product_currencies(session: Session, account_id: int) -> list[str]:
-    rows = session.scalars(
-        select(Product.currency).where(Product.account_id == account_id).distinct()
-    )
-    return sorted(set(rows))
+    return repository.product_currencies(session, account_id)
 
 
 def _tax_rates(page: PageContext) -> Sequence[TaxRate]:

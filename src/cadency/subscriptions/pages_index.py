@@ -22,18 +22,19 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.datastructures import QueryParams
 
 from cadency.crm.models import Company, Contact
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import Sort, parse_filter_groups
+from cadency.kit.i18n import N_
 from cadency.kit.repository import owned_by_id
 from cadency.properties import service as property_service
 from cadency.properties.forms import display_value
 from cadency.properties.models import PropertyDefinition
 from cadency.properties.service import MaskedValue
+from cadency.subscriptions import repository
 from cadency.subscriptions.display import BADGE_LABELS, badge
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import STATUSES
@@ -52,7 +53,6 @@ from cadency.views.listing import (
 )
 from cadency.views.models import SavedView
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.i18n import N_
 from cadency.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -548,7 +548,7 @@ def _listing(
     model = CATALOG.model
     found = find_page(
         session,
-        select(model).where(condition),
+        repository.matching(condition),
         keys=keys,
         id_column=model.id,
         descending=state.direction == "desc",

@@ -16,25 +16,24 @@ from typing import Any
 from babel.numbers import format_percent
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from cadency.billing.state import awaits_payment_method, payment_options
-from cadency.catalog.models import Product, TaxRate
+from cadency.catalog.models import Product
 from cadency.crm import associations
 from cadency.crm.models import Company, Contact
 from cadency.invoices import service as invoices
-from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import PayRequest
-from cadency.kit import clock, money, periods
+from cadency.kit import clock, labels, money, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
+from cadency.kit.i18n import N_
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
-from cadency.payments.models import Payment, PaymentMethod
+from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
 from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
-from cadency.subscriptions import display, service
+from cadency.subscriptions import display, repository, service
 from cadency.subscriptions.endpoints import PauseRequest
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionEvent
 from cadency.subscriptions.schemas import (
@@ -44,10 +43,8 @@ from cadency.subscriptions.schemas import (
     ChangeRequest,
     SubscriptionUpdate,
 )
-from cadency.web import labels
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -356,11 +353,7 @@ def _timeline(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
 
 def _line_items(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
     rate_ids = {item.tax_rate_id for item in sub.line_items if item.tax_rate_id}
-    rates = (
-        {r.id: r for r in page.session.scalars(select(TaxRate).where(TaxRate.id.in_(rate_ids)))}
-        if rate_ids
-        else {}
-    )
+    rates = repository.tax_rates_by_id(page.session, rate_ids)
     rows = []
     for item in sub.line_items:
         rate = rates.get(item.tax_rate_id) if item.tax_rate_id else None
@@ -385,12 +378,7 @@ def _line_items(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
 
 
 def _invoices(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
-    rows = page.session.scalars(
-        select(Invoice)
-        .where(Invoice.account_id == page.account.id, Invoice.subscription_id == sub.id)
-        .order_by(Invoice.id.desc())
-        .limit(LIST_ROWS)
-    ).all()
+    rows = repository.latest_invoices(page.session, page.account.id, sub.id, LIST_ROWS)
     fmt = page.fmt
     return [
         {
@@ -414,12 +402,7 @@ def _invoices(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
 
 
 def _payments(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
-    rows = page.session.scalars(
-        select(Payment)
-        .where(Payment.account_id == page.account.id, Payment.subscription_id == sub.id)
-        .order_by(Payment.id.desc())
-        .limit(LIST_ROWS)
-    ).all()
+    rows = repository.latest_payments(page.session, page.account.id, sub.id, LIST_ROWS)
     fmt, timezone = page.fmt, page.account.timezone
     return [
         {
@@ -480,19 +463,8 @@ def _edit_choices(page: PageContext, sub: Subscription, contact: Contact) -> dic
     methods, _more, _cursor = payments.list_payment_methods(
         session, account, contact.id, limit=100, cursor=None
     )
-    products = session.scalars(
-        select(Product)
-        .where(
-            Product.account_id == account.id,
-            Product.currency == sub.currency,
-            Product.archived.is_(False),
-        )
-        .order_by(Product.name)
-        .limit(200)
-    ).all()
-    tax_rates = session.scalars(
-        select(TaxRate).where(TaxRate.account_id == account.id).order_by(TaxRate.name).limit(200)
-    ).all()
+    products = repository.products_to_add(session, account.id, sub.currency, limit=200)
+    tax_rates = repository.tax_rates(session, account.id, limit=200)
     return {
         "contact_choices": contacts,
         "payment_methods": [(m.id, payment_method_text(page, m)) for m in methods],
@@ -847,15 +819,7 @@ def cancel_request(page: PageContext, form: FormData) -> CancelRequest:
 
 def _refunded_on_cancel(page: PageContext, sub: Subscription) -> int:
     """What the cancellation just refunded, as its timeline entry records it."""
-    data = page.session.scalar(
-        select(SubscriptionEvent.data)
-        .where(
-            SubscriptionEvent.subscription_id == sub.id,
-            SubscriptionEvent.type == "subscription.canceled",
-        )
-        .order_by(SubscriptionEvent.id.desc())
-        .limit(1)
-    )
+    data = repository.last_cancellation_data(page.session, sub.id)
     refunded = (data or {}).get("refunded_amount")
     return money.parse_amount(str(refunded), sub.currency) if refunded else 0
 

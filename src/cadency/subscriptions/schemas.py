@@ -18,6 +18,7 @@ from cadency.kit.schemas import (
     SingleLineText,
     StrictModel,
 )
+from cadency.subscriptions.models import DEFAULT_PAYMENT_OPTIONS as DEFAULTS
 
 Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -73,12 +74,12 @@ class PaymentOptions(StrictModel):
     `accept_online_payments` false, `payment_types` is not used and may be empty; otherwise it
     names at least one type (the service checks that, as it depends on the other field)."""
 
-    accept_online_payments: StrictBool = True
-    payment_types: Annotated[list[PaymentType], Field(max_length=2)] = ["card"]
-    collect_billing_address: StrictBool = False
-    collect_shipping_address: StrictBool = False
+    accept_online_payments: StrictBool = DEFAULTS["accept_online_payments"]
+    payment_types: Annotated[list[PaymentType], Field(max_length=2)] = DEFAULTS["payment_types"]
+    collect_billing_address: StrictBool = DEFAULTS["collect_billing_address"]
+    collect_shipping_address: StrictBool = DEFAULTS["collect_shipping_address"]
     # Keep the method for future charges, with the buyer's consent.
-    save_payment_method: StrictBool = True
+    save_payment_method: StrictBool = DEFAULTS["save_payment_method"]
 
     @field_validator("payment_types")
     @classmethod

@@ -20,7 +20,7 @@ from cadency.kit.filters import (
     compile_sorts,
 )
 from cadency.kit.periods import BillingFrequency
-from cadency.properties.models import PropertyDefinition
+from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.schemas import CANCELLATION_REASONS, STATUSES
 
@@ -74,6 +74,7 @@ SUBSCRIPTION_SPEC = ObjectSpec(
     id_column=S.id,
     account_column=S.account_id,
     currency_column=S.currency,
+    property_values=PropertyValue,
     builtins={
         "id": BuiltinProperty(S.id, "id"),
         "name": BuiltinProperty(S.name, "text"),

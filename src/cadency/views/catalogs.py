@@ -16,14 +16,14 @@ from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from cadency.crm.models import Contact
+from cadency.kit import labels
 from cadency.kit.filters import BuiltinProperty, FilterGroup, ObjectSpec
+from cadency.kit.i18n import N_
 from cadency.kit.text_search import contains_text
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display
 from cadency.subscriptions import search as subscription_search
 from cadency.subscriptions.models import Subscription
-from cadency.web import labels
-from cadency.web.i18n import N_
 
 CUSTOM_PREFIX = "properties."
 

@@ -38,8 +38,8 @@ from sqlalchemy.types import TypeDecorator
 
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.filters import ObjectSpec, Sort, compile_sorts
+from cadency.kit.i18n import N_
 from cadency.kit.ids import looks_like_id
-from cadency.web.i18n import N_
 
 COUNT_CAP = 10_000
 PAGE_SIZES = (25, 50, 100)

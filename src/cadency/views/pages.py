@@ -17,13 +17,13 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from cadency.kit.errors import InvalidRequest
+from cadency.kit.i18n import N_
 from cadency.views import service
 from cadency.views.catalogs import SUBSCRIPTIONS, Catalog, catalog_for
 from cadency.views.models import SavedView
 from cadency.views.schemas import ViewCreate, ViewUpdate
 from cadency.web.auth import PageContext, page_context
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

@@ -19,12 +19,12 @@ from cadency.accounts.models import Account, User
 from cadency.kit import clock
 from cadency.kit.errors import InvalidRequest, PermissionDenied, not_found
 from cadency.kit.filters import FilterGroup, Sort, parse_filter_groups
+from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.views.catalogs import CUSTOM_PREFIX, Catalog, catalog_for
 from cadency.views.listing import sort_keys
 from cadency.views.models import SavedView
 from cadency.views.schemas import MAX_NAME, ViewCreate, ViewUpdate
-from cadency.web.i18n import N_
 
 SUPER_ADMIN = "super_admin"
 

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from cadency.accounts import service as account_service
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account, User
-from cadency.kit import clock
+from cadency.kit import clock, i18n
 from cadency.kit.errors import APIError, PermissionDenied
-from cadency.web import i18n
 
 SESSION_COOKIE = "cadency_session"
 CSRF_HEADER = "x-csrf-token"

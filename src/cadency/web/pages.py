@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service as account_service
 from cadency.accounts.auth import get_session
-from cadency.kit import clock, signing, throttle
+from cadency.kit import clock, i18n, signing, throttle
+from cadency.kit.i18n import N_
 from cadency.kit.throttle import Limiter
-from cadency.web import i18n, sections
+from cadency.web import sections
 from cadency.web.auth import (
     SESSION_COOKIE,
     LoginRequired,
@@ -26,7 +27,6 @@ from cadency.web.auth import (
     login_redirect_target,
     page_context,
 )
-from cadency.web.i18n import N_
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)

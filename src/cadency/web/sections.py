@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import Depends
 
 from cadency.kit.errors import PermissionDenied
+from cadency.kit.i18n import N_
 from cadency.web.auth import PageContext, page_context, page_requires
-from cadency.web.i18n import N_
 
 VIEW_SUBSCRIPTIONS = "subscriptions.view"
 EDIT_SUBSCRIPTIONS = "subscriptions.edit"

@@ -14,8 +14,9 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cadency.kit import i18n
 from cadency.properties.service import MaskedValue
-from cadency.web import i18n, sections
+from cadency.web import sections
 
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent

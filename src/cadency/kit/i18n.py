@@ -27,7 +27,8 @@ DEFAULT_LOCALES = {"en": "en_US", "nl": "nl_NL", "da": "da_DK", "de": "de_DE"}
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands", "da": "Dansk"}
 # What buyers may read: emails and invoice documents (the account's, a contact's, a subscription's).
 DOCUMENT_LANGUAGE_NAMES = {**LANGUAGE_NAMES, "de": "Deutsch"}
-TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+# The web app's catalogs stay with its templates in web/; only the code that reads them is here.
+TRANSLATIONS_DIR = Path(__file__).parent.parent / "web" / "translations"
 
 
 def N_(message: str) -> str:

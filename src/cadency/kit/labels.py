@@ -3,7 +3,7 @@ shown with `page.gettext`). The stored values are the API's; only their labels l
 
 from __future__ import annotations
 
-from cadency.web.i18n import N_
+from cadency.kit.i18n import N_
 
 FREQUENCIES: dict[str, str] = {
     "weekly": N_("Weekly"),
