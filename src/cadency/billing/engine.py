@@ -26,6 +26,7 @@ from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions import refunds
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.state import (
     apply_pending_change,
@@ -194,19 +195,29 @@ class SubscriptionRun:
 
     def _cancel_now(self, on: date) -> None:
         sub = self.sub
+        data: dict[str, Any] = {"on": on.isoformat(), "reason": sub.cancellation_reason}
+        message: dict[str, Any] = {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason}
+        if sub.cancel_refund and sub.cancel_refund != "none":
+            # The refund chosen when the date was set, made now that the rest of the period is
+            # unused. A bank debit still processing can be neither refunded nor stopped
+            # (SPEC §6): it is left alone, and the timeline says so.
+            data["refund"] = sub.cancel_refund
+            if refunds.period_payment_in_flight(self.session, sub) is not None:
+                data["pending_bank_payment"] = True
+                refunded = 0
+            else:
+                refunded = refunds.refund_current_period(
+                    self.session, self.account, sub, sub.cancel_refund, on
+                )
+            data["refunded_amount"] = message["refunded_amount"] = self._money(refunded)
         sub.canceled_at = periods.start_of_day_utc(on, self.account.timezone)
         sub.cancel_at_period_end = False
+        sub.cancel_refund = None
         sub.next_payment_date = None
         self._stop_collecting()
         self._set_status("canceled", "scheduled_cancellation")
-        self._event(
-            "subscription.canceled", {"on": on.isoformat(), "reason": sub.cancellation_reason}
-        )
-        self._emit(
-            "subscription.canceled",
-            f"canceled:{sub.id}",
-            {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason},
-        )
+        self._event("subscription.canceled", data)
+        self._emit("subscription.canceled", f"canceled:{sub.id}", message)
 
     def _fallback_plan(self) -> Product | None:
         for item in self.sub.line_items:
@@ -246,6 +257,7 @@ class SubscriptionRun:
         sub.end_date = None
         sub.cancel_at = None
         sub.cancel_at_period_end = False
+        sub.cancel_refund = None
         sub.commitment_months = None
         sub.commitment_end = None
         sub.periods_billed = 0
