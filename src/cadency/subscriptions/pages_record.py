@@ -886,6 +886,11 @@ def cancel_subscription(
                 if refunded
                 else page.gettext("The subscription was canceled.")
             )
+        elif sub.cancel_refund == "prorated":
+            message = page.gettext(
+                "The subscription will be canceled on %(date)s, and the unused days of its "
+                "period refunded then."
+            ) % {"date": page.fmt.date(sub.cancel_at)}
         else:
             message = page.gettext("The subscription will be canceled on %(date)s.") % {
                 "date": page.fmt.date(sub.cancel_at)
