@@ -57,6 +57,7 @@ def test_cancel_at_a_date_refunds_the_unused_days_on_that_date(
         invoices=[month],
         payments=[paid("30.00")],
         cancel_at="2026-04-11",
+        cancel_refund="prorated",
         total_collected="30.00",
     )
     assert stored_refund_choice(story, sid) == "prorated"
@@ -76,6 +77,7 @@ def test_cancel_at_a_date_refunds_the_unused_days_on_that_date(
         canceled_at="2026-04-11T00:00:00Z",
         next_payment_date=None,
         total_collected="10.00",
+        cancel_refund=None,
     )
     payment = story.api.ok(story.api.get("/payments", params={"subscription_id": sid}))["data"][0]
     assert payment["refunded_amount"] == "20.00"
