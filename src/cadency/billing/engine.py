@@ -27,7 +27,7 @@ from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import refunds
-from cadency.subscriptions.models import LineItem, Subscription
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.subscriptions.state import (
     apply_pending_change,
     record_event,
@@ -448,7 +448,9 @@ class SubscriptionRun:
         )
         return periods.local_date(first, self.account.timezone) if first else self.today
 
-    def _dunning_exhausted(self, invoice: Invoice) -> None:
+    def _dunning_exhausted(self, invoice: Invoice, *, reason: str = "payment_failed") -> None:
+        """The last retry of an automatic charge failed, or a manual invoice is still unpaid
+        after its last reminder (`reason` "invoice_overdue"): the account's final action."""
         account, sub = self.account, self.sub
         if account.dunning_invoice_action == "mark_uncollectible":
             invoice.status = "uncollectible"
@@ -459,17 +461,17 @@ class SubscriptionRun:
             sub.canceled_at = self.now
             sub.next_payment_date = None
             self._stop_collecting()
-            self._set_status("canceled", "payment_failed")
+            self._set_status("canceled", reason)
             self._emit(
                 "subscription.canceled",
                 f"canceled:{sub.id}",
-                {"canceled_on": self.today.isoformat(), "reason": "payment_failed"},
+                {"canceled_on": self.today.isoformat(), "reason": reason},
             )
         elif action == "pause":
             sub.paused_at = self.now
-            self._set_status("paused", "payment_failed")
+            self._set_status("paused", reason)
         else:
-            self._set_status("unpaid", "payment_failed")
+            self._set_status("unpaid", reason)
 
     def _still_past_due(self) -> bool:
         """Whether an open invoice keeps the subscription past due: one being retried, or one
@@ -567,7 +569,26 @@ class SubscriptionRun:
         if overdue and sub.status == "active":
             self._set_status("unpaid", "invoice_overdue")
             return True
+        for invoice in overdue:
+            # Past its last "retry" and still unpaid: the account's final action applies, once.
+            if manual_dunning_ends_on(
+                self.account, invoice
+            ) <= self.today and not self._dunning_done(invoice):
+                self._dunning_exhausted(invoice, reason="invoice_overdue")
+                return True
         return announced
+
+    def _dunning_done(self, invoice: Invoice) -> bool:
+        """Whether the final dunning action was already taken for the invoice. An invoice left
+        open on a subscription left unpaid looks the same before and after it, so the timeline
+        entry it writes is what keeps it to once."""
+        done = self.session.scalars(
+            select(SubscriptionEvent.data).where(
+                SubscriptionEvent.subscription_id == self.sub.id,
+                SubscriptionEvent.type == "dunning.exhausted",
+            )
+        )
+        return any(data.get("invoice_id") == invoice.id for data in done)
 
     # --- reminders and the next wake-up ------------------------------------------------------
 
@@ -656,8 +677,25 @@ def next_wake_up(
                 candidates.append(invoice.next_attempt_date)
             if invoice.attempt_count == 0:
                 candidates.append(periods.add_days(invoice.due_date, 1))
+                candidates.append(manual_dunning_ends_on(account, invoice))
     future = [day for day in candidates if day > today]
     return periods.start_of_day_utc(min(future), account.timezone) if future else None
+
+
+def manual_dunning_ends_on(account: Account, invoice: Invoice) -> date:
+    """The day the account's final dunning action applies to a manual invoice (one no charge
+    was attempted for) that is still unpaid.
+
+    SPEC §5 counts automatic retries in days after the failure (default 3, 5 and 7) and §4
+    says a past-due manual invoice is "unpaid" while "retries and emails are under way". A
+    manual invoice has no charge to retry: what stands in for the retries is the overdue
+    notice, sent the day after the due date, and the account's dunning schedule, counted from
+    the due date. So the final action comes on the due date plus the last retry day (with the
+    default schedule, 7 days after the due date); with no retry days configured, on the first
+    day the invoice is overdue, as an automatic charge with no retries is given up on its
+    first failure."""
+    last = max((int(day) for day in account.dunning_retry_days or []), default=1)
+    return periods.add_days(invoice.due_date, max(last, 1))
 
 
 def invoice_created_event(
