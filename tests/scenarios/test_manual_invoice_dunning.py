@@ -67,7 +67,9 @@ def test_a_never_paid_manual_invoice_cancels_on_the_dunning_final_day(
         canceled_at="2026-03-22T00:00:00Z",
         next_payment_date=None,
     )
-    assert exhausted(story, sid) == [{"invoice_id": invoice["id"], "action": "cancel"}]
+    assert exhausted(story, sid) == [
+        {"invoice_id": invoice["id"], "action": "cancel", "reason": "invoice_overdue"}
+    ]
     changed = story.outbox_payloads(sid, "subscription.status_changed")[-1]
     assert (changed["from"], changed["to"], changed["reason"]) == (
         "unpaid",

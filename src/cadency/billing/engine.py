@@ -456,7 +456,9 @@ class SubscriptionRun:
             invoice.status = "uncollectible"
             invoice.updated_at = self.now
         action = account.dunning_final_action
-        self._event("dunning.exhausted", {"invoice_id": invoice.id, "action": action})
+        self._event(
+            "dunning.exhausted", {"invoice_id": invoice.id, "action": action, "reason": reason}
+        )
         if action == "cancel":
             sub.canceled_at = self.now
             sub.next_payment_date = None

@@ -259,6 +259,8 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
             }
         return _("A payment of %(amount)s failed (%(reason)s).") % values
     if kind == "dunning.exhausted":
+        if data.get("reason") == "invoice_overdue":
+            return _("The invoice was still unpaid at the end of the dunning schedule.")
         return _("The last retry of the payment failed.")
     return kind
 
