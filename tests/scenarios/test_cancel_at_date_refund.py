@@ -176,3 +176,35 @@ def test_refund_choices_a_scheduled_cancel_refuses(client: Any, session_factory:
     assert story.subscription(sid)["cancel_at"] is None
     assert stored_refund_choice(story, sid) is None
     story.assert_quiet()
+
+
+def test_a_date_in_a_later_period_refunds_from_that_periods_payment(
+    client: Any, session_factory: Any
+) -> None:
+    """Set in April for May 11th: May is still renewed and paid, and on the 11th the unused 21
+    of its 31 days come back from May's payment (30.00 * 21 / 31 = 20.32, rounded to the
+    cent); April's payment is untouched."""
+    story = new_story(client, session_factory)
+    sid = story.subscribe(price="30.00", currency="EUR")["id"]
+    april, may = inv(*APRIL, total="30.00"), inv("2026-05-01", "2026-06-01", total="30.00")
+    story.advance_to(date(2026, 4, 20))
+    story.cancel(sid, "at_date", cancel_at="2026-05-11", refund="prorated")
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 5, 1))
+    story.expect(
+        sid,
+        status="active",
+        invoices=[april, may],
+        payments=[paid("30.00")] * 2,
+        outbox=["invoice.created", "payment.succeeded"],
+    )
+    story.advance_to(date(2026, 5, 11))
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[april, may],
+        payments=[paid("30.00"), ("30.00", "partially_refunded", None)],
+        outbox=["payment.refunded", "subscription.status_changed", "subscription.canceled"],
+        total_collected="39.68",
+    )
+    assert story.outbox_payloads(sid, "payment.refunded")[0]["amount"] == "20.32"
