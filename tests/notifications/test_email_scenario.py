@@ -237,14 +237,15 @@ def test_a_subscription_life_in_four_languages(
     assert "1. apr. 2026" in one(received, "renewal_reminder", DORTE).text
     assert "40,00 US$" in one(received, "renewal_reminder", DORTE).text
 
-    # --- April 1st: renewals, a second invoice, Eve's reminder --------------------------------
+    # --- April 1st: renewals, Eve's reminder; Carl's invoice was never paid, so on March 23rd
+    # (its due date + the last dunning retry day) his subscription was canceled -------------
     story.advance_to(date(2026, 4, 1))
     received = step(session_factory, account_id, smtp_server)
     assert arrived(received) == sorted(
         [
             ("receipt", ANNA, "nl"),
             ("admin_payment", BOSS, "en"),
-            ("invoice_issued", CARL, "en"),
+            ("canceled", CARL, "en"),
             ("receipt", DORTE, "da"),
             ("admin_payment", BOSS, "en"),
             ("receipt", FIONA, "en"),
@@ -253,6 +254,9 @@ def test_a_subscription_life_in_four_languages(
         ]
     )
     assert "Payment received: Ann paid $30.00" in {m.subject for m in received}
+    assert "It was canceled because its invoice was not paid in time." in (
+        one(received, "canceled", CARL).text
+    )
     assert "Keep this email as your receipt." in one(received, "receipt", FIONA).text
 
     # --- the buyer is sent a link to update the payment method ---------------------------------

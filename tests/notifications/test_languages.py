@@ -74,6 +74,8 @@ def test_subscription_language_else_contact_language_else_account_language(
             ("invoice_overdue", HANS, "de"),
         ]
     )
+    # Hans never paid: on March 23rd (the due date + the last dunning retry day) his
+    # subscription was canceled, in his (the account's) language, and April is not invoiced.
     story.advance_to(date(2026, 4, 1))
     received = step(session_factory, account_id, smtp_server)
     assert arrived(received) == sorted(
@@ -81,8 +83,11 @@ def test_subscription_language_else_contact_language_else_account_language(
             ("receipt", ASTRID, "nl"),
             ("receipt", NOOR, "nl"),
             ("receipt", EMMA, "de"),
-            ("invoice_issued", HANS, "de"),
+            ("canceled", HANS, "de"),
         ]
+    )
+    assert "Es wurde gekündigt, weil die Rechnung nicht rechtzeitig bezahlt wurde." in (
+        one(received, "canceled", HANS).text
     )
     assert one(received, "receipt", ASTRID).subject == "Je betalingsbewijs van Test shop"
     assert [story.invoice(sub["id"])["language"] for sub in (astrid, noor, emma, hans)] == [

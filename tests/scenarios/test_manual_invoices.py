@@ -58,8 +58,9 @@ def test_net_15_invoice_becomes_overdue_the_day_after_its_due_date(
         "invoice_overdue"
     )
 
-    # Once: later days write nothing more (no second notice, no reminder while past due).
-    story.advance_to(date(2026, 3, 25))
+    # Once: later days write nothing more (no second notice, no reminder while past due), up
+    # to the dunning's final day (the 23rd: the due date + the last retry day, 7).
+    story.advance_to(date(2026, 3, 22))
     story.expect(sid, status="unpaid", invoices=[inv(*MARCH, status="open")], payments=[])
 
     # The buyer pays on the hosted page: active again, and reminded of the renewal (its
@@ -176,9 +177,15 @@ def test_unpaid_manual_subscription_keeps_invoicing_and_recovers_when_nothing_is
 ) -> None:
     """March's invoice goes unpaid; April's is still issued on April 1st. Paying March on
     April 5th leaves only April's invoice open, which is not due until the 16th: the
-    subscription is no longer past due. April's invoice then becomes overdue in its turn."""
+    subscription is no longer past due. April's invoice then becomes overdue in its turn.
+    The account's dunning leaves the subscription unpaid and the invoice open when it gives up
+    (on March 23rd), so the story goes on past it."""
     story = new_story(client, session_factory)
-    story.settings(renewal_reminder_days=None)
+    story.settings(
+        renewal_reminder_days=None,
+        dunning_final_action="leave_unpaid",
+        dunning_invoice_action="leave_open",
+    )
     sub = story.subscribe(collection_method="send_invoice", payment_terms="net_15")
     sid = sub["id"]
     story.new_outbox(sid)

@@ -69,10 +69,13 @@ def test_every_status_change_is_announced_once_whoever_causes_it(
     manual = subscribe(
         email="manual@example.com", collection_method="send_invoice", payment_terms="net_7"
     )["id"]
+    never_paid = subscribe(
+        email="never-paid@example.com", collection_method="send_invoice", payment_terms="net_7"
+    )["id"]
 
     # Creating writes no change: a subscription starts in its status. A first charge that is
     # declined at once is a change (active → unpaid), written once.
-    for sid in (paused, at_period_end, now, trial, scheduled, changed, manual):
+    for sid in (paused, at_period_end, now, trial, scheduled, changed, manual, never_paid):
         assert changes(story, sid) == []
     assert story.status(trial) == "trialing"
     assert story.status(scheduled) == "scheduled"
@@ -128,6 +131,14 @@ def test_every_status_change_is_announced_once_whoever_causes_it(
     assert changes(story, trial) == [("trialing", "active", "trial_ended")]
     story.advance_to(date(2026, 3, 9))
     assert changes(story, manual) == [("active", "unpaid", "invoice_overdue")]
+    assert changes(story, never_paid) == [("active", "unpaid", "invoice_overdue")]
+    # A manual invoice paid out of band brings its subscription back.
+    invoice = story.invoice(manual)
+    post(story, f"/invoices/{invoice['id']}/pay", {"paid_out_of_band": True, "reference": "T-1"})
+    assert changes(story, manual) == [
+        ("active", "unpaid", "invoice_overdue"),
+        ("unpaid", "active", "payment_recovered"),
+    ]
     story.advance_to(date(2026, 3, 10))
     assert changes(story, resumes_later) == [
         ("active", "paused", "paused"),
@@ -140,12 +151,11 @@ def test_every_status_change_is_announced_once_whoever_causes_it(
         ("unpaid", "canceled", "payment_failed"),
     ]
 
-    # A manual invoice paid out of band brings its subscription back.
-    invoice = story.invoice(manual)
-    post(story, f"/invoices/{invoice['id']}/pay", {"paid_out_of_band": True, "reference": "T-1"})
-    assert changes(story, manual) == [
+    # The manual invoice left unpaid meets the account's final dunning action (cancel) on its
+    # due date plus the last retry day (8 March + 7).
+    assert changes(story, never_paid) == [
         ("active", "unpaid", "invoice_overdue"),
-        ("unpaid", "active", "payment_recovered"),
+        ("unpaid", "canceled", "invoice_overdue"),
     ]
 
     # The period ends: the cancellation at its end lands; a fixed term of one payment expires.

@@ -126,7 +126,7 @@ def test_cancel_at_period_end_then_reactivate(staff: Staff, session_factory: Any
     action(page, "Cancel subscription").click()
     dialog = page.locator("#cancel-dialog")
     dialog.get_by_label("At the end of the current period (Apr 1, 2026)").check()
-    # A refund only goes with canceling immediately: the choice is locked to "No refund".
+    # At the period end nothing is unused: the refund choice is locked to "No refund".
     expect(dialog.get_by_label("Refund the last payment in full")).to_be_disabled()
     expect(dialog.get_by_label("No refund")).to_be_checked()
     dialog.get_by_label("I understand the customer will not be charged again").check()
@@ -149,6 +149,45 @@ def test_cancel_at_period_end_then_reactivate(staff: Staff, session_factory: Any
     assert (stored["cancel_at_period_end"], stored["cancel_at"]) == (False, None)
     assert texts(page, "timeline-entry")[0] == (
         "Mar 1, 2026\nThe scheduled cancellation was withdrawn: the subscription renews again."
+    )
+
+
+def test_cancel_on_a_date_with_a_prorated_refund(staff: Staff, session_factory: Any) -> None:
+    """On a date, the unused days can be refunded (made on that date); the full refund stays
+    locked, and going back to the period end locks the refund to "No refund"."""
+    api = staff.api
+    set_clock(session_factory, api)
+    sub = subscribe(api, price="31.00")  # March has 31 days: 1.00 a day
+    page = staff.goto(f"/subscriptions/{sub['id']}")
+    action(page, "Cancel subscription").click()
+    dialog = page.locator("#cancel-dialog")
+    dialog.get_by_label("At the end of the current period (Apr 1, 2026)").check()
+    expect(dialog.get_by_label("Refund the unused days of the current period")).to_be_disabled()
+    dialog.get_by_label("On a date").check()
+    expect(dialog.get_by_label("Refund the last payment in full")).to_be_disabled()
+    prorated = dialog.get_by_label("Refund the unused days of the current period")
+    expect(prorated).to_be_enabled()
+    prorated.check()
+    dialog.get_by_label("Cancellation date").fill("2026-03-11")
+    dialog.get_by_label("I understand the customer will not be charged again").check()
+    dialog.get_by_role("button", name="Cancel subscription").click()
+
+    expect(flash(page)).to_have_text(
+        "The subscription will be canceled on Mar 11, 2026, and the unused days of its period "
+        "refunded then."
+    )
+    expect(page.get_by_test_id("status-badge")).to_have_text("Canceling")
+    payment = api.ok(api.get("/payments", params={"subscription_id": sub["id"]}))["data"][0]
+    assert (payment["status"], payment["refunded_amount"]) == ("succeeded", "0.00")
+
+    api.ok(api.post("/clock/advance", {"to": "2026-03-11T09:00:00+00:00"}))
+    # 11 March to 1 April: 21 unused days of 31.
+    payment = api.ok(api.get("/payments", params={"subscription_id": sub["id"]}))["data"][0]
+    assert (payment["status"], payment["refunded_amount"]) == ("partially_refunded", "21.00")
+    page = staff.goto(f"/subscriptions/{sub['id']}")
+    expect(page.get_by_test_id("status-badge")).to_have_text("Canceled")
+    assert texts(page, "timeline-entry")[0] == (
+        "Mar 11, 2026\nThe subscription was canceled and $21.00 was refunded."
     )
 
 

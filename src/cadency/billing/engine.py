@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import invoicing, ledger, planner
+from cadency.billing import invoicing, ledger, planner, refunds
 from cadency.billing.state import (
     apply_pending_change,
     record_event,
@@ -32,7 +32,12 @@ from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
-from cadency.subscriptions.models import LineItem, Subscription, SubscriptionStatus
+from cadency.subscriptions.models import (
+    LineItem,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
 
 TRIAL_ENDING_NOTICE_DAYS = 3
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
@@ -185,19 +190,29 @@ class SubscriptionRun:
 
     def _cancel_now(self, on: date) -> None:
         sub = self.sub
+        data: dict[str, Any] = {"on": on.isoformat(), "reason": sub.cancellation_reason}
+        message: dict[str, Any] = {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason}
+        if sub.cancel_refund and sub.cancel_refund != "none":
+            # The refund chosen when the date was set, made now that the rest of the period is
+            # unused. A bank debit still processing can be neither refunded nor stopped
+            # (SPEC §6): it is left alone, and the timeline says so.
+            data["refund"] = sub.cancel_refund
+            if refunds.period_payment_in_flight(self.session, sub) is not None:
+                data["pending_bank_payment"] = True
+                refunded = 0
+            else:
+                refunded = refunds.refund_current_period(
+                    self.session, self.account, sub, sub.cancel_refund, on
+                )
+            data["refunded_amount"] = message["refunded_amount"] = self._money(refunded)
         sub.canceled_at = periods.start_of_day_utc(on, self.account.timezone)
         sub.cancel_at_period_end = False
+        sub.cancel_refund = None
         sub.next_payment_date = None
         self._stop_collecting()
         self._set_status(SubscriptionStatus.CANCELED, "scheduled_cancellation")
-        self._event(
-            "subscription.canceled", {"on": on.isoformat(), "reason": sub.cancellation_reason}
-        )
-        self._emit(
-            "subscription.canceled",
-            f"canceled:{sub.id}",
-            {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason},
-        )
+        self._event("subscription.canceled", data)
+        self._emit("subscription.canceled", f"canceled:{sub.id}", message)
 
     def _fallback_plan(self) -> Product | None:
         for item in self.sub.line_items:
@@ -237,6 +252,7 @@ class SubscriptionRun:
         sub.end_date = None
         sub.cancel_at = None
         sub.cancel_at_period_end = False
+        sub.cancel_refund = None
         sub.commitment_months = None
         sub.commitment_end = None
         sub.periods_billed = 0
@@ -408,28 +424,32 @@ class SubscriptionRun:
         )
         return periods.local_date(first, self.account.timezone) if first else self.today
 
-    def _dunning_exhausted(self, invoice: Invoice) -> None:
+    def _dunning_exhausted(self, invoice: Invoice, *, reason: str = "payment_failed") -> None:
+        """The last retry of an automatic charge failed, or a manual invoice is still unpaid
+        after its last reminder (`reason` "invoice_overdue"): the account's final action."""
         account, sub = self.account, self.sub
         if account.dunning_invoice_action == "mark_uncollectible":
             invoice.status = "uncollectible"
             invoice.updated_at = self.now
         action = account.dunning_final_action
-        self._event("dunning.exhausted", {"invoice_id": invoice.id, "action": action})
+        self._event(
+            "dunning.exhausted", {"invoice_id": invoice.id, "action": action, "reason": reason}
+        )
         if action == "cancel":
             sub.canceled_at = self.now
             sub.next_payment_date = None
             self._stop_collecting()
-            self._set_status(SubscriptionStatus.CANCELED, "payment_failed")
+            self._set_status(SubscriptionStatus.CANCELED, reason)
             self._emit(
                 "subscription.canceled",
                 f"canceled:{sub.id}",
-                {"canceled_on": self.today.isoformat(), "reason": "payment_failed"},
+                {"canceled_on": self.today.isoformat(), "reason": reason},
             )
         elif action == "pause":
             sub.paused_at = self.now
-            self._set_status(SubscriptionStatus.PAUSED, "payment_failed")
+            self._set_status(SubscriptionStatus.PAUSED, reason)
         else:
-            self._set_status(SubscriptionStatus.UNPAID, "payment_failed")
+            self._set_status(SubscriptionStatus.UNPAID, reason)
 
     def _still_past_due(self) -> bool:
         """Whether an open invoice keeps the subscription past due: one being retried, or one
@@ -527,7 +547,26 @@ class SubscriptionRun:
         if overdue and sub.status == "active":
             self._set_status(SubscriptionStatus.UNPAID, "invoice_overdue")
             return True
+        for invoice in overdue:
+            # Past its last "retry" and still unpaid: the account's final action applies, once.
+            if manual_dunning_ends_on(
+                self.account, invoice
+            ) <= self.today and not self._dunning_done(invoice):
+                self._dunning_exhausted(invoice, reason="invoice_overdue")
+                return True
         return announced
+
+    def _dunning_done(self, invoice: Invoice) -> bool:
+        """Whether the final dunning action was already taken for the invoice. An invoice left
+        open on a subscription left unpaid looks the same before and after it, so the timeline
+        entry it writes is what keeps it to once."""
+        done = self.session.scalars(
+            select(SubscriptionEvent.data).where(
+                SubscriptionEvent.subscription_id == self.sub.id,
+                SubscriptionEvent.type == "dunning.exhausted",
+            )
+        )
+        return any(data.get("invoice_id") == invoice.id for data in done)
 
     # --- reminders and the next wake-up ------------------------------------------------------
 
@@ -616,8 +655,25 @@ def next_wake_up(
                 candidates.append(invoice.next_attempt_date)
             if invoice.attempt_count == 0:
                 candidates.append(periods.add_days(invoice.due_date, 1))
+                candidates.append(manual_dunning_ends_on(account, invoice))
     future = [day for day in candidates if day > today]
     return periods.start_of_day_utc(min(future), account.timezone) if future else None
+
+
+def manual_dunning_ends_on(account: Account, invoice: Invoice) -> date:
+    """The day the account's final dunning action applies to a manual invoice (one no charge
+    was attempted for) that is still unpaid.
+
+    SPEC §5 counts automatic retries in days after the failure (default 3, 5 and 7) and §4
+    says a past-due manual invoice is "unpaid" while "retries and emails are under way". A
+    manual invoice has no charge to retry: what stands in for the retries is the overdue
+    notice, sent the day after the due date, and the account's dunning schedule, counted from
+    the due date. So the final action comes on the due date plus the last retry day (with the
+    default schedule, 7 days after the due date); with no retry days configured, on the first
+    day the invoice is overdue, as an automatic charge with no retries is given up on its
+    first failure."""
+    last = max((int(day) for day in account.dunning_retry_days or []), default=1)
+    return periods.add_days(invoice.due_date, max(last, 1))
 
 
 def invoice_created_event(

@@ -587,6 +587,8 @@ def _canceled(event: Event) -> Iterable[Email]:
             "canceled_on": buyer.fmt.date(event.day("canceled_on")),
             "refunded": buyer.fmt.money(refunded, event.currency) if refunded else None,
             "for_failed_payment": event.payload.get("reason") == "payment_failed",
+            # A manual invoice left unpaid past the account's dunning schedule.
+            "for_unpaid_invoice": event.payload.get("reason") == "invoice_overdue",
             "lines": event.plan_lines(buyer),
         },
     )

@@ -78,6 +78,7 @@ _PLAIN_FIELDS = [
     "status",
     "cancel_at_period_end",
     "cancel_at",
+    "cancel_refund",
     "canceled_at",
     "cancellation_reason",
     "cancellation_comment",

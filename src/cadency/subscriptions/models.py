@@ -106,6 +106,8 @@ class Subscription(Base):
 
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     cancel_at: Mapped[date | None]
+    # The refund chosen with a cancellation at a date ("none" | "prorated"), made on that date.
+    cancel_refund: Mapped[str | None] = mapped_column(String(16))
     canceled_at: Mapped[datetime | None]
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
     cancellation_comment: Mapped[str | None] = mapped_column(Text)

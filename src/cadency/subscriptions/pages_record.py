@@ -257,6 +257,8 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
             }
         return _("A payment of %(amount)s failed (%(reason)s).") % values
     if kind == "dunning.exhausted":
+        if data.get("reason") == "invoice_overdue":
+            return _("The invoice was still unpaid at the end of the dunning schedule.")
         return _("The last retry of the payment failed.")
     return kind
 
@@ -853,6 +855,11 @@ def cancel_subscription(
                 if refunded
                 else page.gettext("The subscription was canceled.")
             )
+        elif sub.cancel_refund == "prorated":
+            message = page.gettext(
+                "The subscription will be canceled on %(date)s, and the unused days of its "
+                "period refunded then."
+            ) % {"date": page.fmt.date(sub.cancel_at)}
         else:
             message = page.gettext("The subscription will be canceled on %(date)s.") % {
                 "date": page.fmt.date(sub.cancel_at)

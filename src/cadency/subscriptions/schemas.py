@@ -157,6 +157,11 @@ class SubscriptionOut(OutputModel):
     status: Status
     cancel_at_period_end: bool
     cancel_at: date | None
+    cancel_refund: Literal["none", "prorated"] | None = Field(
+        None,
+        description="The refund chosen with a cancellation at a date (cancel_at): made on "
+        "that date for the unused days of its period",
+    )
     canceled_at: datetime | None
     cancellation_reason: CancellationReason | None
     cancellation_comment: str | None

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
-from cadency.billing import engine, invoicing, ledger
+from cadency.billing import engine, invoicing, ledger, refunds
 from cadency.billing.state import (
     Amounts,
     compute_amounts,
@@ -604,6 +604,7 @@ def cancel(
         subscription.canceled_at = now
         subscription.cancel_at_period_end = False
         subscription.cancel_at = None
+        subscription.cancel_refund = None
         stop_billing(subscription, today)
         event_type = "subscription.canceled"
         outbox.emit(
@@ -625,10 +626,17 @@ def cancel(
     else:
         if subscription.status == "scheduled":
             raise Conflict("A scheduled subscription has no period yet: cancel it immediately")
-        if request.refund != "none":
+        if request.mode == "at_period_end" and request.refund != "none":
             raise InvalidRequest(
-                "A refund applies when canceling immediately; at the period end or a date the "
-                "paid period is used up",
+                "A refund applies when canceling immediately or at a date; at the period end "
+                "the paid period is used up",
+                param="refund",
+            )
+        if request.mode == "at_date" and request.refund not in refunds.SCHEDULED_REFUNDS:
+            raise InvalidRequest(
+                "refund must be 'none' or 'prorated' when canceling at a date: the days before "
+                "it are used, so only the unused days from cancel_at to the period end are "
+                "refunded",
                 param="refund",
             )
         if request.mode == "at_period_end":
@@ -638,6 +646,7 @@ def cancel(
                 ends_on = subscription.commitment_end
             subscription.cancel_at_period_end = True
             subscription.cancel_at = ends_on
+            subscription.cancel_refund = None
             if ends_on is not None and ends_on == subscription.commitment_end:
                 # The buyer keeps paying until the commitment ends; tell them when that is.
                 outbox.emit(
@@ -670,6 +679,8 @@ def cancel(
                 )
             subscription.cancel_at_period_end = False
             subscription.cancel_at = request.cancel_at
+            # Kept for the day the engine cancels: it refunds the unused days then.
+            subscription.cancel_refund = request.refund
         details["cancel_at"] = (
             subscription.cancel_at.isoformat() if subscription.cancel_at else None
         )
@@ -729,65 +740,20 @@ def _check_commitment(subscription: Subscription, request: CancelRequest, today:
 def _refund_on_cancel(
     session: Session, account: Account, subscription: Subscription, refund: str, today: date
 ) -> int:
-    """Refund the current period's payment: the unused days of it (prorated by day), or all of
-    it. Returns the amount refunded, in minor units."""
-    if refund == "none" or subscription.current_period_start is None:
+    """Refund the current period's payment for a cancellation now. Returns the amount
+    refunded, in minor units."""
+    if refund == "none":
         return 0
     # The period's bank debit has not settled: refunding nothing would look like success, and
     # the refund cannot be made yet. Refuse, before anything is written.
-    in_flight = session.scalar(
-        select(Payment)
-        .join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(
-            Invoice.subscription_id == subscription.id,
-            Invoice.cycle_period_start == subscription.current_period_start,
-            Payment.status == "processing",
-        )
-        .order_by(Payment.id.desc())
-        .limit(1)
-    )
+    in_flight = refunds.period_payment_in_flight(session, subscription)
     if in_flight is not None:
         raise Conflict(
             f"{payments.still_processing(in_flight)}: cancel with refund 'none', or cancel "
             "with a refund once it has succeeded",
             param="refund",
         )
-    invoice = session.scalar(
-        select(Invoice)
-        .where(
-            Invoice.subscription_id == subscription.id,
-            Invoice.cycle_period_start == subscription.current_period_start,
-            Invoice.status == "paid",
-        )
-        .options(selectinload(Invoice.lines))
-    )
-    payment = (
-        session.scalar(
-            select(Payment)
-            .where(
-                Payment.invoice_id == invoice.id,
-                Payment.status.in_(("succeeded", "partially_refunded")),
-            )
-            .order_by(Payment.id.desc())
-            .limit(1)
-        )
-        if invoice is not None
-        else None
-    )
-    if invoice is None or payment is None:
-        return 0
-    refundable = payment.amount - payment.refunded_amount
-    if refund == "full":
-        amount = refundable
-    else:
-        end = subscription.current_period_end or today
-        period_days = periods.days_between(subscription.current_period_start, end)
-        unused_days = max(0, periods.days_between(today, end))
-        recurring = sum(line.amount + line.tax for line in invoice.lines if line.period_start)
-        amount = min(refundable, money.prorate(recurring, unused_days, max(period_days, 1)))
-    if amount > 0:
-        payments.refund_payment(session, account, payment, amount, reason="subscription_canceled")
-    return amount
+    return refunds.refund_current_period(session, account, subscription, refund, today)
 
 
 def _pending_bank_payment(session: Session, subscription: Subscription) -> bool:
@@ -1056,6 +1022,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
         raise Conflict("The subscription is not set to cancel")
     subscription.cancel_at_period_end = False
     subscription.cancel_at = None
+    subscription.cancel_refund = None
     subscription.cancellation_reason = None
     subscription.cancellation_comment = None
     subscription.updated_at = clock.account_now(account)

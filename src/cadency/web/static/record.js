@@ -10,8 +10,10 @@ document.addEventListener("change", (event) => {
   if (form && event.target.name === "mode") followCancelMode(form);
 });
 
-// A date only goes with "on a date"; a refund only with "immediately" (the server says so
-// too: this only keeps the user from choosing what would be refused).
+// A date only goes with "on a date". A refund goes with "immediately" (the unused days or the
+// last payment in full) and "on a date" (the unused days, refunded on that date); at the period
+// end nothing is unused. The server says so too: this only keeps the user from choosing what
+// would be refused.
 function followCancelMode(form) {
   const checked = form.querySelector("input[name=mode]:checked");
   const mode = checked ? checked.value : "immediately";
@@ -20,8 +22,17 @@ function followCancelMode(form) {
     date.disabled = mode !== "at_date";
     date.required = mode === "at_date";
   }
+  const allowed = {
+    immediately: ["none", "prorated", "full"],
+    at_date: ["none", "prorated"],
+    at_period_end: ["none"],
+  }[mode] || ["none"];
   form.querySelectorAll("input[name=refund]").forEach((radio) => {
-    radio.disabled = mode !== "immediately";
-    if (mode !== "immediately") radio.checked = radio.value === "none";
+    radio.disabled = !allowed.includes(radio.value);
+    if (radio.disabled && radio.checked) {
+      radio.checked = false;
+      const none = form.querySelector("input[name=refund][value=none]");
+      if (none) none.checked = true;
+    }
   });
 }
