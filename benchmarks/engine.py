@@ -215,6 +215,7 @@ def subscription_row(
         "commitment_end": None,
         "cancel_at_period_end": False,
         "cancel_at": None,
+        "cancel_refund": None,
         "canceled_at": None,
         "cancellation_reason": None,
         "cancellation_comment": None,
