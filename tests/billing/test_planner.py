@@ -67,7 +67,7 @@ def test_the_bulk_path_renews_exactly_what_the_planner_renews(
     sub: Subscription, today: date, reminder_days: int | None
 ) -> None:
     plain = planner.plain_renewal(sub, account(reminder_days), today)
-    step = planner.next_step(planner.Situation(sub, today))
+    step = planner.next_step(planner.Situation(sub, account(), today))
     if plain is not None:
         assert step == planner.Renew(plain)
         assert plain.start == sub.next_payment_date
@@ -91,7 +91,7 @@ def test_a_plain_renewal_is_taken_by_the_bulk_path_unless_more_is_due(
     sub.periods_billed = max(sub.periods_billed, 1)
     # Around the next payment date, where the renewal becomes due.
     today = (sub.next_payment_date or sub.start_date) + timedelta(days=offset)
-    step = planner.next_step(planner.Situation(sub, today))
+    step = planner.next_step(planner.Situation(sub, account(), today))
     plain = planner.plain_renewal(sub, account(), today)
     if isinstance(step, planner.Renew) and step.period.end > today:
         assert plain == step.period
@@ -102,10 +102,12 @@ def test_a_plain_renewal_is_taken_by_the_bulk_path_unless_more_is_due(
 @given(subscriptions(), days)
 def test_an_ended_subscription_only_settles_its_debits(sub: Subscription, today: date) -> None:
     sub.status = SubscriptionStatus.CANCELED
-    assert planner.next_step(planner.Situation(sub, today)) is None
+    assert planner.next_step(planner.Situation(sub, account(), today)) is None
     debit = planner.PendingDebit("pay_1", today)
     later = planner.PendingDebit("pay_2", today + timedelta(days=1))
-    step = planner.next_step(planner.Situation(sub, today, pending_debits=(debit, later)))
+    step = planner.next_step(
+        planner.Situation(sub, account(), today, pending_debits=(debit, later))
+    )
     assert step == planner.SettleDebits(("pay_1",))
 
 
@@ -113,7 +115,7 @@ def test_an_ended_subscription_only_settles_its_debits(sub: Subscription, today:
 def test_a_paused_subscription_waits_for_its_resume_date(sub: Subscription, today: date) -> None:
     sub.status = SubscriptionStatus.PAUSED
     sub.cancel_at = None
-    step = planner.next_step(planner.Situation(sub, today))
+    step = planner.next_step(planner.Situation(sub, account(), today))
     if sub.resume_at is not None and sub.resume_at <= today:
         assert step == planner.Resume(sub.resume_at)
     else:
@@ -149,7 +151,7 @@ def test_a_fixed_term_is_billed_its_payments_then_expires(
     billed: list[planner.Period] = []
     today = start
     while today <= sub.end_date:
-        step = planner.next_step(planner.Situation(sub, today))
+        step = planner.next_step(planner.Situation(sub, account(), today))
         if isinstance(step, planner.Renew):
             assert step.period.start == today  # issued on the first day of its period
             billed.append(step.period)

@@ -167,3 +167,72 @@ def test_failed_bank_debit_is_retried_from_the_day_it_failed(
         invoices=[inv(*MARCH, status="uncollectible")],
         payments=[DEBIT_FAILED] * 4,
     )
+
+
+def test_a_debit_in_flight_when_the_subscription_is_canceled_still_settles(
+    client: Any, session_factory: Any
+) -> None:
+    """Canceling neither stops nor refunds a bank debit in flight (SPEC §6): it settles on its
+    day all the same, and once it has succeeded the merchant can refund it."""
+    story = new_story(client, session_factory)
+    sid = story.subscribe(card=SETTLES)["id"]
+    story.advance_to(date(2026, 3, 2))
+    story.cancel(sid, "immediately")
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[processing()],
+        outbox=["invoice.created", "subscription.status_changed", "subscription.canceled"],
+    )
+    assert story.subscription(sid)["next_payment_date"] is None
+
+    story.advance_to(date(2026, 3, 5), 0)
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*MARCH)],
+        payments=[paid()],
+        outbox=["payment.succeeded"],
+        last_payment_status="succeeded",
+        payments_completed=1,
+        total_collected="25.00",
+    )
+    payment_id = story.api.ok(story.api.get("/payments", params={"subscription_id": sid}))["data"][
+        0
+    ]["id"]
+    refunded = story.api.ok(story.api.post(f"/payments/{payment_id}/refund", {}))
+    assert (refunded["status"], refunded["refunded_amount"]) == ("refunded", "25.00")
+
+    # Nothing more happens to the ended subscription.
+    story.advance_to(date(2026, 5, 1))
+    assert story.status(sid) == "canceled"
+    assert story.invoices(sid) == [inv(*MARCH)]
+
+
+def test_a_debit_that_fails_after_the_cancel_is_not_retried(
+    client: Any, session_factory: Any
+) -> None:
+    """The failure is recorded and the invoice stays owed, but an ended subscription is not
+    dunned: no retry date, no change of status."""
+    story = new_story(client, session_factory)
+    sid = story.subscribe(card=FAILS)["id"]
+    story.cancel(sid, "immediately")
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 3, 5), 0)
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[DEBIT_FAILED],
+        outbox=["payment.failed"],
+        last_payment_status="failed",
+    )
+    assert story.invoice(sid)["next_attempt_date"] is None
+    story.advance_to(date(2026, 4, 2))
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[inv(*MARCH, status="open")],
+        payments=[DEBIT_FAILED],
+    )

@@ -3,7 +3,7 @@ is due and nothing else, charged to a card — written with a handful of stateme
 instead of a dozen round trips per subscription.
 
 The rules are the engine's own: the same invoice values (`billing.invoicing`), the same
-idempotency keys, events and outbox messages, the same wake-up (`engine.next_wake_up`). A charge
+idempotency keys, events and outbox messages, the same wake-up (`planner.wake_at`). A charge
 that does not succeed at once is handed to the per-subscription engine with its result, so
 dunning works exactly as it does there and nothing is charged twice. Anything unusual about a
 subscription (a trial, a cancellation or plan change due, an open or processing payment, more
@@ -118,7 +118,7 @@ def renew(
         )
         if amount == 0:  # nothing to charge (a free plan): paid as issued, as the engine does
             paid.append(_paid(invoice_id, 0, 0, now))
-            sub.next_action_at = engine.next_wake_up(sub, account, today, (), ())
+            sub.next_action_at = planner.wake_at(sub, account, today, (), ())
             done.add(sub.id)
             continue
         method = methods[sub.payment_method_id or ""]
@@ -157,7 +157,7 @@ def renew(
         messages.append(
             _message(sub, "payment.succeeded", f"payment.succeeded:{payment_id}", receipt, now)
         )
-        sub.next_action_at = engine.next_wake_up(sub, account, today, (), ())
+        sub.next_action_at = planner.wake_at(sub, account, today, (), ())
         done.add(sub.id)
 
     session.flush()  # the subscriptions' new counters, before rows that point at them

@@ -1,6 +1,8 @@
-"""The billing engine: for one subscription, do everything that is due up to "now", in date
-order — starts, trial ends, cancellations, renewals (invoice + charge), bank-debit settlements,
-dunning retries, overdue invoices, reminders, expiries — and say when it next has work.
+"""The billing engine: brings one subscription up to "now". It asks the planner
+(`billing.planner`) for the earliest step due — a start, a trial end, a cancellation, a
+renewal (invoice + charge), a bank-debit settlement, a dunning retry, an overdue invoice, an
+expiry — does it, and asks again until nothing is due; then it sends the reminders due and
+stores when it next has work (`planner.wake_at`).
 
 Exactly once: invoicing recomputes which period is due from the subscription's own counters and
 writes only what is missing; the UNIQUE (subscription_id, cycle_period_start) constraint on
@@ -30,6 +32,7 @@ from cadency.catalog.models import Product
 from cadency.invoices.models import Invoice
 from cadency.kit import money, outbox, periods
 from cadency.kit.ids import new_id
+from cadency.kit.outbox import OutboxMessage
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions.models import (
@@ -39,7 +42,6 @@ from cadency.subscriptions.models import (
     SubscriptionStatus,
 )
 
-TRIAL_ENDING_NOTICE_DAYS = 3
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
 MAX_STEPS = 10_000
 
@@ -123,58 +125,76 @@ class SubscriptionRun:
         self._schedule_next()
         return self.changed
 
-    def _step(self) -> bool:
-        """Do the earliest due piece of work; False when nothing is due."""
+    def _situation(self) -> planner.Situation:
+        """What the planner needs to decide the next step, read fresh for every step."""
         sub = self.sub
-        if sub.status in ("canceled", "expired"):
-            return False
-        if self._settle_bank_debits():
-            return True
-        if sub.status == "scheduled" and sub.start_date <= self.today:
-            self._start()
-            return True
-        if (
-            sub.cancel_at is not None
-            and sub.cancel_at <= self.today
-            and (sub.next_payment_date is None or sub.cancel_at <= sub.next_payment_date)
-        ):
-            # Canceling "at period end" in a fixed term's last period lands on its end date: the
-            # term was billed in full, so it expires rather than counting as canceled early.
-            if sub.cancel_at == sub.end_date and self._expiry_due():
-                return True
-            fallback = self._fallback_plan() if sub.cancel_at == sub.commitment_end else None
-            if fallback is not None:
-                self._downgrade(fallback, sub.cancel_at)
-            else:
-                self._cancel_now(sub.cancel_at)
-            return True
-        if sub.status == "trialing" and sub.trial_end is not None and sub.trial_end <= self.today:
-            self._set_status(SubscriptionStatus.ACTIVE, "trial_ended")
-            # A trial that ends with no payment method on file moves to the plan's free
-            # fallback instead of billing nobody (SPEC §9: a trial account is downgraded).
-            fallback = self._fallback_plan() if sub.payment_method_id is None else None
-            if fallback is not None:
-                self._downgrade(fallback, sub.trial_end)
-            return True
-        if sub.status == "paused":
-            if sub.resume_at is not None and sub.resume_at <= self.today:
-                self._resume(sub.resume_at)
-                return True
-            return False
-        if self._retry_due() or self._overdue_due():
-            return True
-        if self._expiry_due():
-            return True
-        if self._renewal_due():
-            self._renew()
-            return True
-        return False
+        invoices = self._open_invoices()
+        overdue = [i.id for i in invoices if i.attempt_count == 0 and i.due_date < self.today]
+        fallback_matters = (sub.cancel_at is not None and sub.cancel_at == sub.commitment_end) or (
+            sub.status == SubscriptionStatus.TRIALING and sub.payment_method_id is None
+        )
+        return planner.Situation(
+            sub=sub,
+            account=self.account,
+            today=self.today,
+            open_invoices=tuple(
+                planner.OpenInvoice(i.id, i.due_date, i.next_attempt_date, i.attempt_count)
+                for i in invoices
+            ),
+            pending_debits=tuple(
+                planner.PendingDebit(p.id, p.settles_on) for p in self._processing_payments()
+            ),
+            overdue_announced=self._announced_overdue(overdue) if overdue else frozenset(),
+            dunning_done=self._dunning_done() if overdue else frozenset(),
+            has_fallback=fallback_matters and self._fallback_plan() is not None,
+        )
+
+    def _step(self) -> bool:
+        """Do the earliest piece of work the planner finds due; False when nothing is."""
+        step = planner.next_step(self._situation())
+        sub = self.sub
+        match step:
+            case None:
+                return False
+            case planner.SettleDebits(payment_ids):
+                self._settle_bank_debits(payment_ids)
+            case planner.Start(into_trial):
+                self._start(into_trial)
+            case planner.Expire():
+                self._expire()
+            case planner.Downgrade(on):
+                fallback = self._fallback_plan()
+                assert fallback is not None
+                self._downgrade(fallback, on)
+            case planner.Cancel(on):
+                self._cancel_now(on)
+            case planner.EndTrial(downgrade):
+                assert sub.trial_end is not None
+                self._set_status(SubscriptionStatus.ACTIVE, "trial_ended")
+                if downgrade:
+                    fallback = self._fallback_plan()
+                    assert fallback is not None
+                    self._downgrade(fallback, sub.trial_end)
+            case planner.Resume(on):
+                self._resume(on)
+            case planner.Retry(invoice_id):
+                self._retry(invoice_id)
+            case planner.Overdue(invoice_ids):
+                self._overdue(invoice_ids)
+            case planner.ManualDunningEnds(invoice_id):
+                invoice = self.session.get(Invoice, invoice_id)
+                assert invoice is not None
+                self._dunning_exhausted(invoice, reason="invoice_overdue")
+            case planner.Renew(period):
+                self._renew(period)
+        return True
 
     # --- starts, trials, cancellations, expiry --------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self, into_trial: bool) -> None:
         sub = self.sub
-        if sub.trial_end is not None and sub.trial_end > sub.start_date:
+        if into_trial:
+            assert sub.trial_end is not None
             sub.current_period_start, sub.current_period_end = sub.start_date, sub.trial_end
             self._set_status(SubscriptionStatus.TRIALING, "start_date_reached")
         else:
@@ -266,35 +286,25 @@ class SubscriptionRun:
         restart_billing(self.sub, on)
         self._set_status(SubscriptionStatus.ACTIVE, "resumed")
 
-    def _expiry_due(self) -> bool:
+    def _expire(self) -> None:
         sub = self.sub
-        if not self._all_periods_billed() or sub.status != "active":
-            return False
-        if sub.end_date is None or sub.end_date > self.today:
-            return False
+        assert sub.end_date is not None
         sub.next_payment_date = None
         self._set_status(SubscriptionStatus.EXPIRED, "term_completed")
         self._emit(
             "subscription.expired", f"expired:{sub.id}", {"end_date": sub.end_date.isoformat()}
         )
-        return True
 
     # --- renewals --------------------------------------------------------------------------------
 
-    def _renewal_due(self) -> bool:
-        return planner.renewal_due(self.sub, self.today)
-
-    def _all_periods_billed(self) -> bool:
-        return planner.all_periods_billed(self.sub)
-
-    def _renew(self) -> None:
+    def _renew(self, period: invoicing.Period) -> None:
         sub = self.sub
-        assert sub.next_payment_date is not None
-        start = sub.next_payment_date
+        start = period.start
         if sub.pending_change:
             change = apply_pending_change(self.session, self.account, sub, start)
             self._event("subscription.plan_changed", change)
-        period = planner.period_from(sub, start)
+            # A new frequency starts its own cycle on this day: the period ends where it says.
+            period = planner.period_from(sub, start)
         end = period.end
         already = self.session.scalar(
             select(Invoice.id).where(
@@ -385,7 +395,10 @@ class SubscriptionRun:
             self._set_status(SubscriptionStatus.ACTIVE, "payment_recovered")
 
     def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
-        retry_days = list(self.account.dunning_retry_days or [])
+        # A subscription that ended meanwhile (a bank debit settling after a cancel) has
+        # nothing retried any more: the failure is recorded and the invoice stays owed.
+        ended = self.sub.status in planner.ENDED
+        retry_days = [] if ended else list(self.account.dunning_retry_days or [])
         attempt = invoice.attempt_count  # attempts made so far, this one included
         first_failure = self._first_failure_date(invoice)
         retries_left = attempt - 1 < len(retry_days)
@@ -408,6 +421,8 @@ class SubscriptionRun:
             f"payment.failed:{payment.id}",
             {**data, "invoice_number": invoice.number},
         )
+        if ended:
+            return
         if retries_left:
             self._set_status(SubscriptionStatus.UNPAID, "payment_failed")
             return
@@ -469,31 +484,19 @@ class SubscriptionRun:
             )
         )
 
-    def _retry_due(self) -> bool:
-        if self.sub.status != "unpaid":
-            return False
-        invoice = next(
-            (
-                invoice
-                for invoice in self._open_invoices()
-                if invoice.next_attempt_date is not None and invoice.next_attempt_date <= self.today
-            ),
-            None,
-        )
-        if invoice is None:
-            return False
+    def _retry(self, invoice_id: str) -> None:
+        invoice = self.session.get(Invoice, invoice_id)
+        assert invoice is not None
         if self.charge(invoice) is None:
             # No saved payment method to retry with (a manual invoice the buyer tried to pay by
             # hand): drop the retry, or this step would be "due" forever and the run never settle.
             invoice.next_attempt_date = None
             invoice.updated_at = self.now
-        return True
 
-    def _settle_bank_debits(self) -> bool:
-        settled = False
-        for payment in self._processing_payments():
-            if payment.settles_on is None or payment.settles_on > self.today:
-                continue
+    def _settle_bank_debits(self, payment_ids: Sequence[str]) -> None:
+        for payment_id in payment_ids:
+            payment = self.session.get(Payment, payment_id)
+            assert payment is not None
             method = (
                 self.session.get(PaymentMethod, payment.payment_method_id)
                 if payment.payment_method_id
@@ -513,28 +516,14 @@ class SubscriptionRun:
                 self._payment_succeeded(invoice, payment)
             elif invoice is not None:
                 self._payment_failed(invoice, payment)
-            settled = True
-        return settled
 
-    def _overdue_due(self) -> bool:
-        """A manual invoice past its due date makes the subscription unpaid; each overdue
-        invoice is announced once. Progress only when something new happened."""
-        sub = self.sub
-        if sub.status not in ("active", "unpaid"):
-            return False
-        overdue = self.session.scalars(
-            select(Invoice)
-            .where(
-                Invoice.subscription_id == sub.id,
-                Invoice.status == "open",
-                Invoice.attempt_count == 0,
-                Invoice.due_date < self.today,
-            )
-            .order_by(Invoice.id)
-        ).all()
-        announced = False
-        for invoice in overdue:
-            announced |= self._emit(
+    def _overdue(self, invoice_ids: Sequence[str]) -> None:
+        """Manual invoices past their due date make the subscription unpaid; each overdue
+        invoice is announced once."""
+        for invoice_id in invoice_ids:
+            invoice = self.session.get(Invoice, invoice_id)
+            assert invoice is not None
+            self._emit(
                 "invoice.overdue",
                 f"invoice.overdue:{invoice.id}",
                 {
@@ -544,29 +533,30 @@ class SubscriptionRun:
                     "due_date": invoice.due_date.isoformat(),
                 },
             )
-        if overdue and sub.status == "active":
-            self._set_status(SubscriptionStatus.UNPAID, "invoice_overdue")
-            return True
-        for invoice in overdue:
-            # Past its last "retry" and still unpaid: the account's final action applies, once.
-            if manual_dunning_ends_on(
-                self.account, invoice
-            ) <= self.today and not self._dunning_done(invoice):
-                self._dunning_exhausted(invoice, reason="invoice_overdue")
-                return True
-        return announced
+        self._set_status(SubscriptionStatus.UNPAID, "invoice_overdue")
 
-    def _dunning_done(self, invoice: Invoice) -> bool:
-        """Whether the final dunning action was already taken for the invoice. An invoice left
-        open on a subscription left unpaid looks the same before and after it, so the timeline
-        entry it writes is what keeps it to once."""
+    def _announced_overdue(self, invoice_ids: Sequence[str]) -> frozenset[str]:
+        """Which of the overdue invoices were announced already (their outbox row exists)."""
+        keys = {
+            f"{self.account.id}:invoice.overdue:{invoice_id}": invoice_id
+            for invoice_id in invoice_ids
+        }
+        found = self.session.scalars(
+            select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(keys))
+        )
+        return frozenset(keys[key] for key in found)
+
+    def _dunning_done(self) -> frozenset[str]:
+        """The invoices whose final dunning action was already taken. An invoice left open on a
+        subscription left unpaid looks the same before and after it, so the timeline entry it
+        writes is what keeps it to once."""
         done = self.session.scalars(
             select(SubscriptionEvent.data).where(
                 SubscriptionEvent.subscription_id == self.sub.id,
                 SubscriptionEvent.type == "dunning.exhausted",
             )
         )
-        return any(data.get("invoice_id") == invoice.id for data in done)
+        return frozenset(str(data.get("invoice_id")) for data in done)
 
     # --- reminders and the next wake-up ------------------------------------------------------
 
@@ -601,7 +591,7 @@ class SubscriptionRun:
             and sub.trial_end
             and (sub.cancel_at is None or sub.cancel_at > sub.trial_end)
         ):
-            notice_on = periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS)
+            notice_on = periods.add_days(sub.trial_end, -planner.TRIAL_ENDING_NOTICE_DAYS)
             if notice_on <= self.today < sub.trial_end:
                 self._emit(
                     "subscription.trial_will_end",
@@ -614,66 +604,11 @@ class SubscriptionRun:
         sub = self.sub
         before = sub.next_action_at
         refresh_derived(self.session, sub, self.account)  # amounts and MRR
-        sub.next_action_at = next_wake_up(
+        sub.next_action_at = planner.wake_at(
             sub, self.account, self.today, self._processing_payments(), self._open_invoices()
         )
         if sub.next_action_at != before:
             self.changed = True
-
-
-def next_wake_up(
-    sub: Subscription,
-    account: Account,
-    today: date,
-    processing: Sequence[Payment],
-    open_invoices: Sequence[Invoice],
-) -> datetime | None:
-    """The first instant after `today` at which the subscription has work: the start of that
-    day in the account's time zone. The one place that knows everything the engine waits for."""
-    candidates: list[date] = []
-    if sub.status not in ("canceled", "expired"):
-        if sub.status == "scheduled":
-            candidates.append(sub.start_date)
-        if sub.status == "trialing" and sub.trial_end:
-            candidates.append(sub.trial_end)
-            candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
-        if sub.cancel_at:
-            candidates.append(sub.cancel_at)
-        if sub.status == "paused" and sub.resume_at:
-            candidates.append(sub.resume_at)
-        if sub.status in ("active", "unpaid") and sub.invoice_creation and sub.next_payment_date:
-            candidates.append(sub.next_payment_date)
-            if account.renewal_reminder_days:
-                candidates.append(
-                    periods.add_days(sub.next_payment_date, -account.renewal_reminder_days)
-                )
-        if sub.end_date and sub.billing_terms == "fixed":
-            candidates.append(sub.end_date)
-        candidates += [payment.settles_on for payment in processing if payment.settles_on]
-        for invoice in open_invoices:
-            if invoice.next_attempt_date:
-                candidates.append(invoice.next_attempt_date)
-            if invoice.attempt_count == 0:
-                candidates.append(periods.add_days(invoice.due_date, 1))
-                candidates.append(manual_dunning_ends_on(account, invoice))
-    future = [day for day in candidates if day > today]
-    return periods.start_of_day_utc(min(future), account.timezone) if future else None
-
-
-def manual_dunning_ends_on(account: Account, invoice: Invoice) -> date:
-    """The day the account's final dunning action applies to a manual invoice (one no charge
-    was attempted for) that is still unpaid.
-
-    SPEC §5 counts automatic retries in days after the failure (default 3, 5 and 7) and §4
-    says a past-due manual invoice is "unpaid" while "retries and emails are under way". A
-    manual invoice has no charge to retry: what stands in for the retries is the overdue
-    notice, sent the day after the due date, and the account's dunning schedule, counted from
-    the due date. So the final action comes on the due date plus the last retry day (with the
-    default schedule, 7 days after the due date); with no retry days configured, on the first
-    day the invoice is overdue, as an automatic charge with no retries is given up on its
-    first failure."""
-    last = max((int(day) for day in account.dunning_retry_days or []), default=1)
-    return periods.add_days(invoice.due_date, max(last, 1))
 
 
 def invoice_created_event(

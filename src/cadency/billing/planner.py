@@ -4,12 +4,15 @@ here, so they cannot disagree about when a term is fully billed or where a perio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from cadency.accounts.models import Account
 from cadency.billing.invoicing import Period
+from cadency.invoices.models import Invoice
 from cadency.kit import periods
+from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription, SubscriptionStatus
 
 
@@ -92,11 +95,14 @@ class Situation:
     """Everything the next step depends on, read before deciding; nothing here is written."""
 
     sub: Subscription
+    account: Account
     today: date
     open_invoices: tuple[OpenInvoice, ...] = ()
     pending_debits: tuple[PendingDebit, ...] = ()
     # Overdue invoices already announced (their `invoice.overdue` is in the outbox).
     overdue_announced: frozenset[str] = frozenset()
+    # Open invoices the account's final dunning action was already applied to.
+    dunning_done: frozenset[str] = frozenset()
     # Whether the subscription's plan has a free fallback plan to move to (SPEC §6, §9).
     has_fallback: bool = False
 
@@ -144,6 +150,13 @@ class Overdue:
 
 
 @dataclass(frozen=True)
+class ManualDunningEnds:
+    """A manual invoice is still unpaid on its last dunning day: the final action applies."""
+
+    invoice_id: str
+
+
+@dataclass(frozen=True)
 class Expire:
     pass
 
@@ -154,10 +167,39 @@ class Renew:
 
 
 Step = (
-    SettleDebits | Start | Cancel | Downgrade | EndTrial | Resume | Retry | Overdue | Expire | Renew
+    SettleDebits
+    | Start
+    | Cancel
+    | Downgrade
+    | EndTrial
+    | Resume
+    | Retry
+    | Overdue
+    | ManualDunningEnds
+    | Expire
+    | Renew
 )
 
+# The "trial will end" notice goes out this many days before the trial's end.
+TRIAL_ENDING_NOTICE_DAYS = 3
+
 ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
+
+
+def manual_dunning_ends_on(account: Account, due_date: date) -> date:
+    """The day the account's final dunning action applies to a manual invoice (one no charge
+    was attempted for) that is still unpaid.
+
+    SPEC §5 counts automatic retries in days after the failure (default 3, 5 and 7) and §4
+    says a past-due manual invoice is "unpaid" while "retries and emails are under way". A
+    manual invoice has no charge to retry: what stands in for the retries is the overdue
+    notice, sent the day after the due date, and the account's dunning schedule, counted from
+    the due date. So the final action comes on the due date plus the last retry day (with the
+    default schedule, 7 days after the due date); with no retry days configured, on the first
+    day the invoice is overdue, as an automatic charge with no retries is given up on its
+    first failure."""
+    last = max((int(day) for day in account.dunning_retry_days or []), default=1)
+    return periods.add_days(due_date, max(last, 1))
 
 
 def expiry_due(sub: Subscription, today: date) -> bool:
@@ -224,9 +266,57 @@ def next_step(situation: Situation) -> Step | None:
         news = any(invoice_id not in situation.overdue_announced for invoice_id in overdue)
         if overdue and (news or sub.status == SubscriptionStatus.ACTIVE):
             return Overdue(overdue)
+        for invoice in situation.open_invoices:
+            if (
+                invoice.id in overdue
+                and invoice.id not in situation.dunning_done
+                and manual_dunning_ends_on(situation.account, invoice.due_date) <= today
+            ):
+                return ManualDunningEnds(invoice.id)
     if expiry_due(sub, today):
         return Expire()
     if renewal_due(sub, today):
         assert sub.next_payment_date is not None
         return Renew(period_from(sub, sub.next_payment_date))
     return None
+
+
+def wake_at(
+    sub: Subscription,
+    account: Account,
+    today: date,
+    pending_debits: Sequence[PendingDebit | Payment],
+    open_invoices: Sequence[OpenInvoice | Invoice],
+) -> datetime | None:
+    """The first instant after `today` at which the subscription has work: the start of that
+    day in the account's time zone. The one place that knows everything the engine waits for;
+    it must name every day on which `next_step` can find something due."""
+    candidates: list[date] = []
+    if sub.status not in ("canceled", "expired"):
+        if sub.status == "scheduled":
+            candidates.append(sub.start_date)
+        if sub.status == "trialing" and sub.trial_end:
+            candidates.append(sub.trial_end)
+            candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
+        if sub.cancel_at:
+            candidates.append(sub.cancel_at)
+        if sub.status == "paused" and sub.resume_at:
+            candidates.append(sub.resume_at)
+        if sub.status in ("active", "unpaid") and sub.invoice_creation and sub.next_payment_date:
+            candidates.append(sub.next_payment_date)
+            if account.renewal_reminder_days:
+                candidates.append(
+                    periods.add_days(sub.next_payment_date, -account.renewal_reminder_days)
+                )
+        if sub.end_date and sub.billing_terms == "fixed":
+            candidates.append(sub.end_date)
+        for invoice in open_invoices:
+            if invoice.next_attempt_date:
+                candidates.append(invoice.next_attempt_date)
+            if invoice.attempt_count == 0:
+                candidates.append(periods.add_days(invoice.due_date, 1))
+                candidates.append(manual_dunning_ends_on(account, invoice.due_date))
+    # A bank debit settles whatever became of its subscription since (SPEC §6).
+    candidates += [debit.settles_on for debit in pending_debits if debit.settles_on]
+    future = [day for day in candidates if day > today]
+    return periods.start_of_day_utc(min(future), account.timezone) if future else None
