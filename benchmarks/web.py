@@ -110,6 +110,7 @@ def seed(url: str, n: int) -> dict[str, Any]:
     from cadency.models import Contact, LineItem, PropertyValue, Subscription
     from cadency.payments import service as payments
     from cadency.payments.schemas import CardIn, PaymentMethodCreate
+    from cadency.plans.limits import custom_property_limit
     from cadency.properties import service as properties
     from cadency.properties.schemas import PropertyCreate
     from cadency.subscriptions import service as subscriptions
@@ -144,6 +145,7 @@ def seed(url: str, n: int) -> dict[str, Any]:
                     ],
                 }
             ),
+            plan_limit=custom_property_limit(session, account),
         )
         contact = crm.create_contact(
             session, account, ContactCreate(email="template@example.com", first_name="Template")
