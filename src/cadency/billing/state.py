@@ -19,6 +19,7 @@ from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import (
     DEFAULT_PAYMENT_OPTIONS,
@@ -34,7 +35,7 @@ REVENUE_STATUSES = ("active", "unpaid")
 def record_event(
     session: Session,
     subscription: Subscription,
-    event_type: str,
+    event_type: EventType,
     data: dict[str, Any],
     account: Account,
 ) -> SubscriptionEvent:
@@ -82,7 +83,7 @@ def adopt_payment_method(
     record_event(
         session,
         subscription,
-        "subscription.updated",
+        EventType.SUBSCRIPTION_UPDATED,
         {"changes": {"payment_method_id": {"from": None, "to": payment_method_id}}},
         account,
     )

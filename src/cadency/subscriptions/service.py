@@ -31,6 +31,7 @@ from cadency.crm.models import Association, Company, Contact
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, decode_id_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
@@ -162,7 +163,7 @@ def create(
     record_event(
         session,
         subscription,
-        "subscription.created",
+        EventType.SUBSCRIPTION_CREATED,
         {
             "status": subscription.status,
             "start_date": subscription.start_date.isoformat(),
@@ -489,7 +490,9 @@ def update(
     if changed:
         subscription.updated_at = clock.account_now(account)
         refresh_derived(session, subscription, account)
-        record_event(session, subscription, "subscription.updated", {"changes": changed}, account)
+        record_event(
+            session, subscription, EventType.SUBSCRIPTION_UPDATED, {"changes": changed}, account
+        )
     if "payment_method_id" in changed and subscription.status == "unpaid":
         _retry_past_due_now(session, account, subscription)
     else:
@@ -560,7 +563,7 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
     record_event(
         session,
         subscription,
-        "subscription.updated",
+        EventType.SUBSCRIPTION_UPDATED,
         {"trial_end": {"from": before.isoformat() if before else None, "to": today.isoformat()}},
         account,
     )
@@ -606,11 +609,11 @@ def cancel(
         subscription.cancel_at = None
         subscription.cancel_refund = None
         stop_billing(subscription, today)
-        event_type = "subscription.canceled"
+        event_type = EventType.SUBSCRIPTION_CANCELED
         outbox.emit(
             session,
             account_id=account.id,
-            type="subscription.canceled",
+            type=EventType.SUBSCRIPTION_CANCELED,
             dedup_key=f"canceled:{subscription.id}",
             payload={
                 "subscription_id": subscription.id,
@@ -652,7 +655,7 @@ def cancel(
                 outbox.emit(
                     session,
                     account_id=account.id,
-                    type="subscription.non_renewal_notice",
+                    type=EventType.SUBSCRIPTION_NON_RENEWAL_NOTICE,
                     dedup_key=f"non_renewal:{subscription.id}:{ends_on.isoformat()}",
                     payload={
                         "subscription_id": subscription.id,
@@ -684,7 +687,7 @@ def cancel(
         details["cancel_at"] = (
             subscription.cancel_at.isoformat() if subscription.cancel_at else None
         )
-        event_type = "subscription.cancellation_scheduled"
+        event_type = EventType.SUBSCRIPTION_CANCELLATION_SCHEDULED
 
     subscription.cancellation_reason = request.reason
     subscription.cancellation_comment = request.comment
@@ -794,7 +797,7 @@ def pause(
     record_event(
         session,
         subscription,
-        "subscription.paused",
+        EventType.SUBSCRIPTION_PAUSED,
         {"from": before, "resume_at": resume_at.isoformat() if resume_at else None},
         account,
     )
@@ -813,7 +816,7 @@ def resume(session: Session, account: Account, subscription_id: str) -> Subscrip
     now = clock.account_now(account)
     restart_billing(subscription, clock.account_today(account))
     subscription.updated_at = now
-    record_event(session, subscription, "subscription.resumed", {}, account)
+    record_event(session, subscription, EventType.SUBSCRIPTION_RESUMED, {}, account)
     engine.resume_now(session, account, subscription, now)
     session.flush()
     return subscription
@@ -882,7 +885,7 @@ def change(
     record_event(
         session,
         subscription,
-        "subscription.plan_changed",
+        EventType.SUBSCRIPTION_PLAN_CHANGED,
         {
             "from": [item.name for item in old_items],
             "to": [item.name for item in items],
@@ -1002,7 +1005,7 @@ def _schedule_change(
     record_event(
         session,
         subscription,
-        "subscription.plan_change_scheduled",
+        EventType.SUBSCRIPTION_PLAN_CHANGE_SCHEDULED,
         {
             "to": [item.name for item in items],
             "effective": subscription.next_payment_date.isoformat(),
@@ -1026,7 +1029,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
     subscription.cancellation_reason = None
     subscription.cancellation_comment = None
     subscription.updated_at = clock.account_now(account)
-    record_event(session, subscription, "subscription.reactivated", {}, account)
+    record_event(session, subscription, EventType.SUBSCRIPTION_REACTIVATED, {}, account)
     engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
@@ -1118,7 +1121,7 @@ def request_payment_method_update(
     message = outbox.emit(
         session,
         account_id=account.id,
-        type="subscription.payment_method_update_requested",
+        type=EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED,
         # A double click within the same second sends one email.
         dedup_key=f"payment_method_link:{subscription.id}:{int(clock.real_now().timestamp())}",
         payload={
@@ -1135,7 +1138,7 @@ def request_payment_method_update(
         record_event(
             session,
             subscription,
-            "subscription.payment_method_update_requested",
+            EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED,
             {"email": contact.email, "expires_at": expires_at.isoformat()},
             account,
         )
