@@ -399,7 +399,7 @@ class SubscriptionRun:
             {**data, "invoice_number": invoice.number, "first_payment": first},
             fresh=payment in self.session.new,
         )
-        if sub.status == "unpaid" and not self._still_past_due():
+        if sub.status == SubscriptionStatus.UNPAID and not self._still_past_due():
             self._set_status(SubscriptionStatus.ACTIVE, "payment_recovered")
 
     def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
@@ -574,7 +574,7 @@ class SubscriptionRun:
         days = self.account.renewal_reminder_days
         if (
             days
-            and sub.status == "active"
+            and sub.status == SubscriptionStatus.ACTIVE
             and sub.next_payment_date
             and sub.invoice_creation
             # A cancellation on or before the next payment date (a commitment end, say) means
@@ -596,7 +596,7 @@ class SubscriptionRun:
                 )
         # No "trial will end" notice (of a charge to come) when the trial is canceled at its end.
         if (
-            sub.status == "trialing"
+            sub.status == SubscriptionStatus.TRIALING
             and sub.trial_end
             and (sub.cancel_at is None or sub.cancel_at > sub.trial_end)
         ):
@@ -749,7 +749,7 @@ def invoice_settled(session: Session, account: Account, invoice: Invoice, now: d
     session.flush()
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
-    if subscription.status == "unpaid" and not run._still_past_due():
+    if subscription.status == SubscriptionStatus.UNPAID and not run._still_past_due():
         run._set_status(SubscriptionStatus.ACTIVE, f"invoice_{invoice.status}")
     run.run()
 

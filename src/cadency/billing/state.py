@@ -26,6 +26,7 @@ from cadency.subscriptions.models import (
     LineItem,
     Subscription,
     SubscriptionEvent,
+    SubscriptionStatus,
 )
 
 # Statuses in which a subscription brings in recurring revenue.
@@ -165,9 +166,9 @@ def move_next_payment_date(subscription: Subscription, new_date: date) -> None:
     meet it, and a fixed term keeps the payments it has left."""
     subscription.next_payment_date = new_date
     subscription.billing_anchor = new_date
-    if subscription.status == "scheduled":
+    if subscription.status == SubscriptionStatus.SCHEDULED:
         subscription.start_date = new_date
-    elif subscription.status == "trialing":
+    elif subscription.status == SubscriptionStatus.TRIALING:
         subscription.trial_end = new_date
         subscription.current_period_end = new_date
     else:

@@ -36,7 +36,12 @@ from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display, repository, service
 from cadency.subscriptions.endpoints import PauseRequest
-from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionEvent
+from cadency.subscriptions.models import (
+    ENDED_STATUSES,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
 from cadency.subscriptions.schemas import (
     CANCELLATION_REASONS,
     Address,
@@ -318,11 +323,13 @@ def _actions(page: PageContext, sub: Subscription) -> dict[str, bool]:
     edit = page.allows(EDIT)
     return {
         "edit": edit,
-        "change": edit and not ended and sub.status != "paused",
+        "change": edit and not ended and sub.status != SubscriptionStatus.PAUSED,
         "cancel": edit and not ended,
         "reactivate": edit and canceling,
-        "pause": edit and sub.status in ("active", "unpaid", "trialing"),
-        "resume": edit and sub.status == "paused",
+        "pause": edit
+        and sub.status
+        in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNPAID, SubscriptionStatus.TRIALING),
+        "resume": edit and sub.status == SubscriptionStatus.PAUSED,
         "delete": page.allows(DELETE) and ended,
         "send_link": edit and not ended and sub.invoice_creation,
         "portal_link": edit,
@@ -848,7 +855,7 @@ def cancel_subscription(
                 "early” to cancel sooner, or cancel at the end of the commitment."
             ) % {"date": page.fmt.date(committed.commitment_end)}
             raise Conflict(message, param=exc.param) from exc
-        if sub.status == "canceled":
+        if sub.status == SubscriptionStatus.CANCELED:
             refunded = _refunded_on_cancel(page, sub)
             message = (
                 page.gettext("The subscription was canceled and %(amount)s was refunded.")

@@ -493,7 +493,7 @@ def update(
         record_event(
             session, subscription, EventType.SUBSCRIPTION_UPDATED, {"changes": changed}, account
         )
-    if "payment_method_id" in changed and subscription.status == "unpaid":
+    if "payment_method_id" in changed and subscription.status == SubscriptionStatus.UNPAID:
         _retry_past_due_now(session, account, subscription)
     else:
         engine.process(session, account, subscription, clock.account_now(account))
@@ -521,7 +521,12 @@ def _move_next_payment_date(
 ) -> None:
     if new_date is None:
         raise InvalidRequest("'next_payment_date' cannot be null", param="next_payment_date")
-    if subscription.status not in ("active", "trialing", "unpaid", "scheduled"):
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.TRIALING,
+        SubscriptionStatus.UNPAID,
+        SubscriptionStatus.SCHEDULED,
+    ):
         raise Conflict(
             f"The next payment date of a {subscription.status} subscription cannot be changed",
             param="next_payment_date",
@@ -554,7 +559,7 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
     trial runs out: it bills the first period from today, or, with no payment method and a
     free fallback plan, moves to that plan."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status != "trialing":
+    if subscription.status != SubscriptionStatus.TRIALING:
         raise Conflict(f"The subscription is {subscription.status}, not in a trial")
     today = clock.account_today(account)
     before = subscription.trial_end
@@ -627,7 +632,7 @@ def cancel(
             subscription_id=subscription.id,
         )
     else:
-        if subscription.status == "scheduled":
+        if subscription.status == SubscriptionStatus.SCHEDULED:
             raise Conflict("A scheduled subscription has no period yet: cancel it immediately")
         if request.mode == "at_period_end" and request.refund != "none":
             raise InvalidRequest(
@@ -705,7 +710,8 @@ def commitment_runs(subscription: Subscription, today: date) -> bool:
     return (
         subscription.commitment_end is not None
         and subscription.commitment_end > today
-        and subscription.status not in ("scheduled", "trialing", *ENDED_STATUSES)
+        and subscription.status
+        not in (SubscriptionStatus.SCHEDULED, SubscriptionStatus.TRIALING, *ENDED_STATUSES)
     )
 
 
@@ -781,7 +787,11 @@ def pause(
 ) -> Subscription:
     """Stop billing until resumed (now, or on `resume_at`). SPEC §6."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status not in ("active", "unpaid", "trialing"):
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.UNPAID,
+        SubscriptionStatus.TRIALING,
+    ):
         raise Conflict(f"A {subscription.status} subscription cannot be paused")
     today = clock.account_today(account)
     if resume_at is not None and resume_at <= today:
@@ -809,7 +819,7 @@ def pause(
 def resume(session: Session, account: Account, subscription_id: str) -> Subscription:
     """Resume a paused subscription now: a new period starts today and is billed today."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status != "paused":
+    if subscription.status != SubscriptionStatus.PAUSED:
         raise Conflict(
             f"Only a paused subscription can be resumed; this one is {subscription.status}"
         )
@@ -834,7 +844,7 @@ def change(
     unused part of the current period at the old price and charged for it at the new one; a
     change of billing frequency starts a new period today. SPEC §6."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status in ENDED_STATUSES or subscription.status == "paused":
+    if subscription.status in ENDED_STATUSES or subscription.status == SubscriptionStatus.PAUSED:
         raise Conflict(f"The plan of a {subscription.status} subscription cannot be changed")
     if request.effective == "period_end":
         return _schedule_change(session, account, subscription, request, allow_custom_items)
@@ -918,7 +928,7 @@ def _prorate_change(
     plan costs less. Returns the net amount (negative: refunded)."""
     start, end = subscription.current_period_start, subscription.current_period_end
     if (
-        subscription.status not in ("active", "unpaid")
+        subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNPAID)
         or subscription.periods_billed == 0
         or start is None
         or end is None
