@@ -25,6 +25,7 @@ from cadency.accounts.models import (
 )
 from cadency.kit import clock, money, outbox, signing
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from cadency.kit.events import EventType
 from cadency.kit.housekeeping import delete_batch
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
@@ -475,7 +476,6 @@ MIN_PASSWORD_LENGTH = 10
 # Beyond this a password is no stronger, only slower to hash: a cap keeps argon2 cheap.
 MAX_PASSWORD_LENGTH = 1000
 PASSWORD_RESET_LIFETIME = timedelta(hours=1)
-PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
 _RESET_PURPOSE = "password_reset"
 
 
@@ -554,7 +554,7 @@ def request_password_reset(session: Session, email: str) -> int:
         outbox.emit(
             session,
             account_id=user.account_id,
-            type=PASSWORD_RESET_REQUESTED,
+            type=EventType.USER_PASSWORD_RESET_REQUESTED,
             dedup_key=f"password_reset:{reset_id}",
             payload={"password_reset_id": reset_id, "user_id": user.id},
             at=now,

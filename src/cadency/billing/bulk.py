@@ -20,10 +20,11 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import engine, invoicing, ledger, planner
+from cadency.billing import engine, invoicing, ledger, payloads, planner
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.db import Base
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments import processor
@@ -108,13 +109,18 @@ def renew(
         ledger.period_billed(sub, period, now)
         invoice_id, number, amount = values["id"], values["number"], values["total"]
         total = money.format_amount(amount, sub.currency)
-        event = engine.invoice_created_event(invoice_id, number, total, start, end)
-        events.append(_event(sub, "invoice.created", event, now))
-        message = engine.invoice_created_message(
-            invoice_id, number, total, values["due_date"], sub.collection_method
+        event = payloads.invoice_created_event(invoice_id, number, total, start, end)
+        events.append(_event(sub, EventType.INVOICE_CREATED, event, now))
+        message = payloads.invoice_created_message(
+            invoice_id,
+            number,
+            total,
+            values["due_date"],
+            values["collection_method"],
+            values["billing_reason"],
         )
         messages.append(
-            _message(sub, "invoice.created", f"invoice.created:{invoice_id}", message, now)
+            _message(sub, EventType.INVOICE_CREATED, f"invoice.created:{invoice_id}", message, now)
         )
         if amount == 0:  # nothing to charge (a free plan): paid as issued, as the engine does
             paid.append(_paid(invoice_id, 0, 0, now))
@@ -151,11 +157,13 @@ def renew(
         )
         paid.append(_paid(invoice_id, amount, 1, now))
         ledger.payment_collected(sub, amount)
-        data = engine.payment_succeeded_event(payment_id, invoice_id, total)
-        events.append(_event(sub, "payment.succeeded", data, now))
+        data = payloads.payment_succeeded_event(payment_id, invoice_id, total)
+        events.append(_event(sub, EventType.PAYMENT_SUCCEEDED, data, now))
         receipt = {**data, "invoice_number": number, "first_payment": False}
         messages.append(
-            _message(sub, "payment.succeeded", f"payment.succeeded:{payment_id}", receipt, now)
+            _message(
+                sub, EventType.PAYMENT_SUCCEEDED, f"payment.succeeded:{payment_id}", receipt, now
+            )
         )
         sub.next_action_at = planner.wake_at(sub, account, today, (), ())
         done.add(sub.id)

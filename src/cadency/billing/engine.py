@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
-from cadency.billing import invoicing, ledger, planner, refunds
+from cadency.billing import invoicing, ledger, payloads, planner, refunds
 from cadency.billing.state import (
     apply_pending_change,
     record_event,
@@ -31,6 +31,7 @@ from cadency.billing.state import (
 from cadency.catalog.models import Product
 from cadency.invoices.models import Invoice
 from cadency.kit import money, outbox, periods
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments import processor
@@ -64,12 +65,12 @@ class SubscriptionRun:
     def _money(self, amount: int) -> str:
         return money.format_amount(amount, self.sub.currency)
 
-    def _event(self, event_type: str, data: dict[str, Any]) -> None:
+    def _event(self, event_type: EventType, data: dict[str, Any]) -> None:
         record_event(self.session, self.sub, event_type, data, self.account)
         self.changed = True
 
     def _emit(
-        self, event_type: str, dedup: str, payload: dict[str, Any], *, fresh: bool = False
+        self, event_type: EventType, dedup: str, payload: dict[str, Any], *, fresh: bool = False
     ) -> bool:
         """Queue a side effect once; returns whether it was new."""
         message = outbox.emit(
@@ -231,8 +232,8 @@ class SubscriptionRun:
         sub.next_payment_date = None
         self._stop_collecting()
         self._set_status(SubscriptionStatus.CANCELED, "scheduled_cancellation")
-        self._event("subscription.canceled", data)
-        self._emit("subscription.canceled", f"canceled:{sub.id}", message)
+        self._event(EventType.SUBSCRIPTION_CANCELED, data)
+        self._emit(EventType.SUBSCRIPTION_CANCELED, f"canceled:{sub.id}", message)
 
     def _fallback_plan(self) -> Product | None:
         for item in self.sub.line_items:
@@ -279,8 +280,8 @@ class SubscriptionRun:
         restart_billing(sub, on)
         sub.updated_at = self.now
         data = {"from": old, "to": [plan.name], "on": on.isoformat()}
-        self._event("subscription.downgraded", data)
-        self._emit("subscription.downgraded", f"downgraded:{sub.id}:{on.isoformat()}", data)
+        self._event(EventType.SUBSCRIPTION_DOWNGRADED, data)
+        self._emit(EventType.SUBSCRIPTION_DOWNGRADED, f"downgraded:{sub.id}:{on.isoformat()}", data)
 
     def _resume(self, on: date) -> None:
         restart_billing(self.sub, on)
@@ -292,7 +293,9 @@ class SubscriptionRun:
         sub.next_payment_date = None
         self._set_status(SubscriptionStatus.EXPIRED, "term_completed")
         self._emit(
-            "subscription.expired", f"expired:{sub.id}", {"end_date": sub.end_date.isoformat()}
+            EventType.SUBSCRIPTION_EXPIRED,
+            f"expired:{sub.id}",
+            {"end_date": sub.end_date.isoformat()},
         )
 
     # --- renewals --------------------------------------------------------------------------------
@@ -302,7 +305,7 @@ class SubscriptionRun:
         start = period.start
         if sub.pending_change:
             change = apply_pending_change(self.session, self.account, sub, start)
-            self._event("subscription.plan_changed", change)
+            self._event(EventType.SUBSCRIPTION_PLAN_CHANGED, change)
             # A new frequency starts its own cycle on this day: the period ends where it says.
             period = planner.period_from(sub, start)
         end = period.end
@@ -324,14 +327,19 @@ class SubscriptionRun:
         ledger.period_billed(sub, period, self.now)
         total = self._money(invoice.total)
         self._event(
-            "invoice.created",
-            invoice_created_event(invoice.id, invoice.number, total, start, end),
+            EventType.INVOICE_CREATED,
+            payloads.invoice_created_event(invoice.id, invoice.number, total, start, end),
         )
         self._emit(
-            "invoice.created",
+            EventType.INVOICE_CREATED,
             f"invoice.created:{invoice.id}",
-            invoice_created_message(
-                invoice.id, invoice.number, total, invoice.due_date, invoice.collection_method
+            payloads.invoice_created_message(
+                invoice.id,
+                invoice.number,
+                total,
+                invoice.due_date,
+                invoice.collection_method,
+                invoice.billing_reason,
             ),
             fresh=True,
         )
@@ -367,7 +375,7 @@ class SubscriptionRun:
         else:
             invoice.next_attempt_date = None
             self._event(
-                "payment.processing",
+                EventType.PAYMENT_PROCESSING,
                 {
                     "payment_id": payment.id,
                     "invoice_id": invoice.id,
@@ -383,15 +391,15 @@ class SubscriptionRun:
         invoicing.mark_paid(invoice, payment.amount, paid_at or self.now)
         ledger.payment_collected(sub, payment.amount)
         first = sub.payments_completed == 1
-        data = payment_succeeded_event(payment.id, invoice.id, self._money(payment.amount))
-        self._event("payment.succeeded", data)
+        data = payloads.payment_succeeded_event(payment.id, invoice.id, self._money(payment.amount))
+        self._event(EventType.PAYMENT_SUCCEEDED, data)
         self._emit(
-            "payment.succeeded",
+            EventType.PAYMENT_SUCCEEDED,
             f"payment.succeeded:{payment.id}",
             {**data, "invoice_number": invoice.number, "first_payment": first},
             fresh=payment in self.session.new,
         )
-        if sub.status == "unpaid" and not self._still_past_due():
+        if sub.status == SubscriptionStatus.UNPAID and not self._still_past_due():
             self._set_status(SubscriptionStatus.ACTIVE, "payment_recovered")
 
     def _payment_failed(self, invoice: Invoice, payment: Payment) -> None:
@@ -415,9 +423,9 @@ class SubscriptionRun:
             if invoice.next_attempt_date
             else None,
         }
-        self._event("payment.failed", data)
+        self._event(EventType.PAYMENT_FAILED, data)
         self._emit(
-            "payment.failed",
+            EventType.PAYMENT_FAILED,
             f"payment.failed:{payment.id}",
             {**data, "invoice_number": invoice.number},
         )
@@ -448,7 +456,8 @@ class SubscriptionRun:
             invoice.updated_at = self.now
         action = account.dunning_final_action
         self._event(
-            "dunning.exhausted", {"invoice_id": invoice.id, "action": action, "reason": reason}
+            EventType.DUNNING_EXHAUSTED,
+            {"invoice_id": invoice.id, "action": action, "reason": reason},
         )
         if action == "cancel":
             sub.canceled_at = self.now
@@ -456,7 +465,7 @@ class SubscriptionRun:
             self._stop_collecting()
             self._set_status(SubscriptionStatus.CANCELED, reason)
             self._emit(
-                "subscription.canceled",
+                EventType.SUBSCRIPTION_CANCELED,
                 f"canceled:{sub.id}",
                 {"canceled_on": self.today.isoformat(), "reason": reason},
             )
@@ -524,7 +533,7 @@ class SubscriptionRun:
             invoice = self.session.get(Invoice, invoice_id)
             assert invoice is not None
             self._emit(
-                "invoice.overdue",
+                EventType.INVOICE_OVERDUE,
                 f"invoice.overdue:{invoice.id}",
                 {
                     "invoice_id": invoice.id,
@@ -553,7 +562,7 @@ class SubscriptionRun:
         done = self.session.scalars(
             select(SubscriptionEvent.data).where(
                 SubscriptionEvent.subscription_id == self.sub.id,
-                SubscriptionEvent.type == "dunning.exhausted",
+                SubscriptionEvent.type == EventType.DUNNING_EXHAUSTED,
             )
         )
         return frozenset(str(data.get("invoice_id")) for data in done)
@@ -565,7 +574,7 @@ class SubscriptionRun:
         days = self.account.renewal_reminder_days
         if (
             days
-            and sub.status == "active"
+            and sub.status == SubscriptionStatus.ACTIVE
             and sub.next_payment_date
             and sub.invoice_creation
             # A cancellation on or before the next payment date (a commitment end, say) means
@@ -578,7 +587,7 @@ class SubscriptionRun:
                 and sub.created_at < periods.start_of_day_utc(remind_on, self.account.timezone)
             ):
                 self._emit(
-                    "subscription.renewal_reminder",
+                    EventType.SUBSCRIPTION_RENEWAL_REMINDER,
                     f"reminder:{sub.id}:{sub.next_payment_date.isoformat()}",
                     {
                         "next_payment_date": sub.next_payment_date.isoformat(),
@@ -587,14 +596,14 @@ class SubscriptionRun:
                 )
         # No "trial will end" notice (of a charge to come) when the trial is canceled at its end.
         if (
-            sub.status == "trialing"
+            sub.status == SubscriptionStatus.TRIALING
             and sub.trial_end
             and (sub.cancel_at is None or sub.cancel_at > sub.trial_end)
         ):
             notice_on = periods.add_days(sub.trial_end, -planner.TRIAL_ENDING_NOTICE_DAYS)
             if notice_on <= self.today < sub.trial_end:
                 self._emit(
-                    "subscription.trial_will_end",
+                    EventType.SUBSCRIPTION_TRIAL_WILL_END,
                     f"trial_will_end:{sub.id}",
                     {"trial_end": sub.trial_end.isoformat()},
                 )
@@ -609,36 +618,6 @@ class SubscriptionRun:
         )
         if sub.next_action_at != before:
             self.changed = True
-
-
-def invoice_created_event(
-    invoice_id: str, number: str, total: str, start: date | None, end: date | None
-) -> dict[str, Any]:
-    """The timeline entry of a new invoice."""
-    return {
-        "invoice_id": invoice_id,
-        "number": number,
-        "total": total,
-        "period_start": start.isoformat() if start else None,
-        "period_end": end.isoformat() if end else None,
-    }
-
-
-def invoice_created_message(
-    invoice_id: str, number: str, total: str, due_date: date, collection_method: str
-) -> dict[str, Any]:
-    """What the "invoice issued" email needs."""
-    return {
-        "invoice_id": invoice_id,
-        "number": number,
-        "total": total,
-        "due_date": due_date.isoformat(),
-        "collection_method": collection_method,
-    }
-
-
-def payment_succeeded_event(payment_id: str, invoice_id: str, amount: str) -> dict[str, Any]:
-    return {"payment_id": payment_id, "invoice_id": invoice_id, "amount": amount}
 
 
 def create_charge(
@@ -770,7 +749,7 @@ def invoice_settled(session: Session, account: Account, invoice: Invoice, now: d
     session.flush()
     session.refresh(subscription, attribute_names=["line_items"])
     run = SubscriptionRun(session, account, subscription, now)
-    if subscription.status == "unpaid" and not run._still_past_due():
+    if subscription.status == SubscriptionStatus.UNPAID and not run._still_past_due():
         run._set_status(SubscriptionStatus.ACTIVE, f"invoice_{invoice.status}")
     run.run()
 

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.billing import payloads
 from cadency.billing.state import awaits_payment_method, checkout_fees
 from cadency.catalog import taxes
 from cadency.catalog.models import Fee
@@ -19,6 +20,7 @@ from cadency.catalog.service import fee_amount
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, outbox, periods
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import LineItem, Subscription
 
@@ -438,18 +440,20 @@ def emit_invoice_created(session: Session, account: Account, invoice: Invoice) -
     outbox.emit(
         session,
         account_id=account.id,
-        type="invoice.created",
+        type=EventType.INVOICE_CREATED,
         dedup_key=f"invoice.created:{invoice.id}",
         payload={
-            "invoice_id": invoice.id,
-            "number": invoice.number,
             "subscription_id": invoice.subscription_id,
             "contact_id": invoice.contact_id,
             "currency": invoice.currency,
-            "total": money.format_amount(invoice.total, invoice.currency),
-            "due_date": invoice.due_date.isoformat(),
-            "collection_method": invoice.collection_method,
-            "billing_reason": invoice.billing_reason,
+            **payloads.invoice_created_message(
+                invoice.id,
+                invoice.number,
+                money.format_amount(invoice.total, invoice.currency),
+                invoice.due_date,
+                invoice.collection_method,
+                invoice.billing_reason,
+            ),
         },
         at=invoice.created_at,
         subscription_id=invoice.subscription_id,

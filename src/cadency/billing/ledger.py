@@ -20,10 +20,11 @@ from cadency.billing.invoicing import Period
 from cadency.billing.state import record_event
 from cadency.invoices.models import Invoice
 from cadency.kit import money, outbox
+from cadency.kit.events import EventType
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription, SubscriptionStatus
 
-STATUS_CHANGED = "subscription.status_changed"
+STATUS_CHANGED = EventType.SUBSCRIPTION_STATUS_CHANGED
 
 
 def transition(
@@ -100,7 +101,7 @@ def first_period_billed(
     record_event(
         session,
         sub,
-        "invoice.created",
+        EventType.INVOICE_CREATED,
         {
             "invoice_id": invoice.id,
             "number": invoice.number,
@@ -126,8 +127,8 @@ def first_period_billed(
     }
     if payment.status == "succeeded":
         payment_collected(sub, share)
-        record_event(session, sub, "payment.succeeded", data, account)
+        record_event(session, sub, EventType.PAYMENT_SUCCEEDED, data, account)
     else:
         settles_on = payment.settles_on.isoformat() if payment.settles_on else None
         data["settles_on"] = settles_on
-        record_event(session, sub, "payment.processing", data, account)
+        record_event(session, sub, EventType.PAYMENT_PROCESSING, data, account)

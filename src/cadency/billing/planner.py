@@ -292,17 +292,21 @@ def wake_at(
     day in the account's time zone. The one place that knows everything the engine waits for;
     it must name every day on which `next_step` can find something due."""
     candidates: list[date] = []
-    if sub.status not in ("canceled", "expired"):
-        if sub.status == "scheduled":
+    if sub.status not in (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED):
+        if sub.status == SubscriptionStatus.SCHEDULED:
             candidates.append(sub.start_date)
-        if sub.status == "trialing" and sub.trial_end:
+        if sub.status == SubscriptionStatus.TRIALING and sub.trial_end:
             candidates.append(sub.trial_end)
             candidates.append(periods.add_days(sub.trial_end, -TRIAL_ENDING_NOTICE_DAYS))
         if sub.cancel_at:
             candidates.append(sub.cancel_at)
-        if sub.status == "paused" and sub.resume_at:
+        if sub.status == SubscriptionStatus.PAUSED and sub.resume_at:
             candidates.append(sub.resume_at)
-        if sub.status in ("active", "unpaid") and sub.invoice_creation and sub.next_payment_date:
+        if (
+            sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNPAID)
+            and sub.invoice_creation
+            and sub.next_payment_date
+        ):
             candidates.append(sub.next_payment_date)
             if account.renewal_reminder_days:
                 candidates.append(

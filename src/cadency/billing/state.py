@@ -19,12 +19,14 @@ from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.subscriptions.models import (
     DEFAULT_PAYMENT_OPTIONS,
     LineItem,
     Subscription,
     SubscriptionEvent,
+    SubscriptionStatus,
 )
 
 # Statuses in which a subscription brings in recurring revenue.
@@ -34,7 +36,7 @@ REVENUE_STATUSES = ("active", "unpaid")
 def record_event(
     session: Session,
     subscription: Subscription,
-    event_type: str,
+    event_type: EventType,
     data: dict[str, Any],
     account: Account,
 ) -> SubscriptionEvent:
@@ -82,7 +84,7 @@ def adopt_payment_method(
     record_event(
         session,
         subscription,
-        "subscription.updated",
+        EventType.SUBSCRIPTION_UPDATED,
         {"changes": {"payment_method_id": {"from": None, "to": payment_method_id}}},
         account,
     )
@@ -164,9 +166,9 @@ def move_next_payment_date(subscription: Subscription, new_date: date) -> None:
     meet it, and a fixed term keeps the payments it has left."""
     subscription.next_payment_date = new_date
     subscription.billing_anchor = new_date
-    if subscription.status == "scheduled":
+    if subscription.status == SubscriptionStatus.SCHEDULED:
         subscription.start_date = new_date
-    elif subscription.status == "trialing":
+    elif subscription.status == SubscriptionStatus.TRIALING:
         subscription.trial_end = new_date
         subscription.current_period_end = new_date
     else:

@@ -48,6 +48,7 @@ from cadency.crm.schemas import ContactCreate
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
@@ -545,7 +546,7 @@ def _emit_receipt(
     outbox.emit(
         session,
         account_id=account.id,
-        type="payment.succeeded",
+        type=EventType.PAYMENT_SUCCEEDED,
         dedup_key=f"payment.succeeded:{payment.id}",
         payload={
             "payment_id": payment.id,

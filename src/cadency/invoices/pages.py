@@ -31,7 +31,7 @@ from cadency.payments import service as payment_service
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscription_service
-from cadency.subscriptions.models import ENDED_STATUSES, Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionStatus
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
 
 router = APIRouter(include_in_schema=False)
@@ -319,7 +319,7 @@ def _method_page(
         "language": language,
         "merchant": account.name,
         "subscription_name": subscription.name,
-        "past_due": subscription.status == "unpaid",
+        "past_due": subscription.status == SubscriptionStatus.UNPAID,
         "ended": ended,
         "payments_unavailable": processor.processor_for(account) is None,
         "amount_due": fmt.money(sum(i.amount_due for i in due), subscription.currency)

@@ -14,6 +14,7 @@ from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cadency.kit.db import Base
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 
 
@@ -37,7 +38,7 @@ def emit(
     session: Session,
     *,
     account_id: int,
-    type: str,
+    type: EventType,
     dedup_key: str,
     payload: dict[str, Any],
     at: datetime,

@@ -29,6 +29,7 @@ from cadency.config import Settings
 from cadency.crm.models import Contact
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, i18n, money
+from cadency.kit.events import EventType
 from cadency.kit.i18n import Formatter, babel_locale
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment
@@ -748,17 +749,17 @@ def _invoice_overdue(event: Event) -> Iterable[Email]:
 
 
 _HANDLERS: dict[str, Handler] = {
-    "payment.succeeded": _payment_succeeded,
-    "payment.failed": _payment_failed,
-    "subscription.renewal_reminder": _renewal_reminder,
-    "subscription.trial_will_end": _trial_will_end,
-    "subscription.canceled": _canceled,
-    "subscription.non_renewal_notice": _non_renewal,
-    "subscription.expired": _expired,
-    "subscription.payment_method_update_requested": _payment_method_link,
-    "invoice.created": _invoice_created,
-    "invoice.overdue": _invoice_overdue,
-    accounts.PASSWORD_RESET_REQUESTED: _password_reset,
+    EventType.PAYMENT_SUCCEEDED: _payment_succeeded,
+    EventType.PAYMENT_FAILED: _payment_failed,
+    EventType.SUBSCRIPTION_RENEWAL_REMINDER: _renewal_reminder,
+    EventType.SUBSCRIPTION_TRIAL_WILL_END: _trial_will_end,
+    EventType.SUBSCRIPTION_CANCELED: _canceled,
+    EventType.SUBSCRIPTION_NON_RENEWAL_NOTICE: _non_renewal,
+    EventType.SUBSCRIPTION_EXPIRED: _expired,
+    EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED: _payment_method_link,
+    EventType.INVOICE_CREATED: _invoice_created,
+    EventType.INVOICE_OVERDUE: _invoice_overdue,
+    EventType.USER_PASSWORD_RESET_REQUESTED: _password_reset,
 }
 # The kinds of email, for tests and the mailbox (every template).
 KINDS = (

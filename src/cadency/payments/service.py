@@ -13,6 +13,7 @@ from cadency.accounts.models import Account
 from cadency.crm.models import Contact
 from cadency.kit import clock, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
@@ -158,7 +159,7 @@ def refund_payment(
     outbox.emit(
         session,
         account_id=account.id,
-        type="payment.refunded",
+        type=EventType.PAYMENT_REFUNDED,
         dedup_key=f"payment.refunded:{refund.id}",
         payload={
             "payment_id": payment.id,

@@ -9,6 +9,7 @@ from cadency.kit.errors import NotFound
 from cadency.plans import service
 from cadency.plans.limits import current_plan
 from cadency.plans.schemas import AccountPlanOut, PlanOut, SeatAssign, SeatOut, SeatsOut
+from cadency.subscriptions.models import SubscriptionStatus
 
 router = APIRouter(tags=["account"])
 EDIT = "billing.edit"
@@ -33,7 +34,7 @@ def _plan(ctx: ApiContext) -> AccountPlanOut:
         billing_period=None if sub is None else "yearly" if current.yearly else "monthly",
         subscription_id=sub.id if sub else None,
         status=sub.status if sub else None,
-        trial_end=sub.trial_end if sub and sub.status == "trialing" else None,
+        trial_end=sub.trial_end if sub and sub.status == SubscriptionStatus.TRIALING else None,
         can_cancel=blocker is None and sub is not None and not sub.cancel_at_period_end,
         cancel_blocked_because=blocker,
         seats=SeatsOut(

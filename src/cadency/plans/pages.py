@@ -18,6 +18,7 @@ from cadency.plans import service
 from cadency.plans.limits import CurrentPlan, current_plan
 from cadency.portal.links import SESSION_LIFETIME, portal_link
 from cadency.subscriptions.display import badge
+from cadency.subscriptions.models import SubscriptionStatus
 from cadency.web.auth import SESSION_COOKIE, PageContext
 from cadency.web.forms import form_data
 from cadency.web.sections import SECTIONS, edits, reads
@@ -51,7 +52,9 @@ def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
             "badge_key": key,
             "badge_label": label,
             "yearly": current.yearly,
-            "trial_end": sub.trial_end if sub and sub.status == "trialing" else None,
+            "trial_end": sub.trial_end
+            if sub and sub.status == SubscriptionStatus.TRIALING
+            else None,
             "next_billing_date": sub.next_payment_date
             if sub and key not in ("canceling", "canceled", "expired")
             else None,
@@ -60,7 +63,7 @@ def _context(page: PageContext, current: CurrentPlan | None) -> dict[str, Any]:
             "ends_on": (sub.cancel_at or sub.current_period_end)
             if sub and key == "canceling"
             else None,
-            "past_due": bool(sub and sub.status == "unpaid"),
+            "past_due": bool(sub and sub.status == SubscriptionStatus.UNPAID),
             "cancel_blocker": service.cancel_blocker(session, account),
             "plans": service.plans_for_sale(session, current.plan.operator_account_id),
         }

@@ -21,7 +21,7 @@ from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.plans.limits import FREE, CurrentPlan, current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.subscriptions import service as subscriptions
-from cadency.subscriptions.models import ENDED_STATUSES, Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionStatus
 from cadency.subscriptions.schemas import CancelRequest, SubscriptionCreate
 
 # Accounts whose plan is arranged with a person, not in the portal (SPEC §9).
@@ -125,7 +125,7 @@ def end_trial(session: Session, account: Account) -> Subscription:
         raise Conflict(f"A {account.kind} account arranges its plan with support")
     current = current_plan(session, account)
     sub = current.subscription if current else None
-    if sub is None or sub.status != "trialing":
+    if sub is None or sub.status != SubscriptionStatus.TRIALING:
         raise Conflict("The account's plan is not in a trial")
     operator = session.get(Account, sub.account_id)
     assert operator is not None

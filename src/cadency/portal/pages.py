@@ -32,7 +32,7 @@ from cadency.portal.links import PORTAL_PURPOSE, SESSION_LIFETIME, portal_link
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.display import badge_key
-from cadency.subscriptions.models import ENDED_STATUSES, Subscription
+from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionStatus
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.sections import SECTIONS, edits, reads
@@ -159,7 +159,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         "badge_label": STATUS_LABELS[key],
         "canceling": key == "canceling",
         "ended": sub.status in ENDED_STATUSES,
-        "past_due": sub.status == "unpaid",
+        "past_due": sub.status == SubscriptionStatus.UNPAID,
         "next_billing_date": portal.fmt.date(sub.next_payment_date)
         if sub.next_payment_date and key not in ("canceling", "canceled", "expired")
         else None,
@@ -168,7 +168,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         else None,
         "ends_on": portal.fmt.date(ends_on) if ends_on else None,
         "ended_on": portal.fmt.date(periods.local_date(sub.canceled_at, portal.account.timezone))
-        if sub.canceled_at and sub.status == "canceled"
+        if sub.canceled_at and sub.status == SubscriptionStatus.CANCELED
         else None,
         "pending_plan": pending.name if pending else None,
         "pending_on": portal.fmt.date(sub.next_payment_date) if pending else None,
@@ -396,7 +396,7 @@ def cancel(
             portal.features,
             plan_rules=plans.before_portal_cancel,
         )
-        return "canceled" if subscription.status == "canceled" else "canceling"
+        return "canceled" if subscription.status == SubscriptionStatus.CANCELED else "canceling"
 
     return _act(request, session, token, form, run)
 

@@ -22,7 +22,7 @@ from cadency.portal.links import SESSION_LIFETIME, PortalLink, portal_link
 from cadency.portal.models import PortalConfiguration
 from cadency.portal.schemas import PortalConfigurationUpdate, PortalFeatures
 from cadency.subscriptions import service as subscriptions
-from cadency.subscriptions.models import LineItem, Subscription
+from cadency.subscriptions.models import LineItem, Subscription, SubscriptionStatus
 from cadency.subscriptions.schemas import CancelRequest, ChangeRequest
 
 # --- configuration -------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def can_change_plan(subscription: Subscription) -> bool:
     """Not while canceling, nor while a change already waits for the period end."""
     canceling = subscription.cancel_at_period_end or subscription.cancel_at is not None
     return (
-        subscription.status in ("active", "trialing")
+        subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
         and not canceling
         and not subscription.pending_change
     )

@@ -26,6 +26,7 @@ from cadency.invoices import service as invoices
 from cadency.invoices.schemas import PayRequest
 from cadency.kit import clock, labels, money, periods
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
+from cadency.kit.events import EventType
 from cadency.kit.i18n import N_
 from cadency.kit.repository import get_owned
 from cadency.payments import service as payments
@@ -35,7 +36,12 @@ from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display, repository, service
 from cadency.subscriptions.endpoints import PauseRequest
-from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionEvent
+from cadency.subscriptions.models import (
+    ENDED_STATUSES,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+)
 from cadency.subscriptions.schemas import (
     CANCELLATION_REASONS,
     Address,
@@ -83,7 +89,7 @@ REMOVED = {
     "deal": N_("The deal is no longer associated with the subscription."),
     "quote": N_("The quote is no longer associated with the subscription."),
 }
-# Fields named in a "subscription.updated" timeline entry.
+# Fields named in a EventType.SUBSCRIPTION_UPDATED timeline entry.
 EDITED_FIELDS = {
     "name": N_("name"),
     "contact_id": N_("billing contact"),
@@ -177,9 +183,9 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
         return _money_text(page, data.get(key), currency)
 
     kind = event.type
-    if kind == "subscription.created":
+    if kind == EventType.SUBSCRIPTION_CREATED:
         return _("The subscription was created.")
-    if kind == "subscription.updated":
+    if kind == EventType.SUBSCRIPTION_UPDATED:
         changes = data.get("changes") or {}
         if list(changes) == ["next_payment_date"]:
             return _("The next payment date was moved to %(date)s.") % {
@@ -187,62 +193,62 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
             }
         fields = ", ".join(_(EDITED_FIELDS.get(name, name)) for name in changes)
         return _("The subscription was edited: %(fields)s.") % {"fields": fields}
-    if kind == "subscription.canceled":
+    if kind == EventType.SUBSCRIPTION_CANCELED:
         refunded = data.get("refunded_amount")
         if refunded and money.parse_amount(str(refunded), currency) > 0:
             return _("The subscription was canceled and %(amount)s was refunded.") % {
                 "amount": amount("refunded_amount")
             }
         return _("The subscription was canceled.")
-    if kind == "subscription.cancellation_scheduled":
+    if kind == EventType.SUBSCRIPTION_CANCELLATION_SCHEDULED:
         return _("The subscription was set to cancel on %(date)s.") % {
             "date": _date_text(page, data.get("cancel_at"))
         }
-    if kind == "subscription.reactivated":
+    if kind == EventType.SUBSCRIPTION_REACTIVATED:
         return _("The scheduled cancellation was withdrawn: the subscription renews again.")
-    if kind == "subscription.paused":
+    if kind == EventType.SUBSCRIPTION_PAUSED:
         if data.get("resume_at"):
             return _("The subscription was paused until %(date)s.") % {
                 "date": _date_text(page, data["resume_at"])
             }
         return _("The subscription was paused.")
-    if kind == "subscription.resumed":
+    if kind == EventType.SUBSCRIPTION_RESUMED:
         return _("The subscription was resumed.")
-    if kind == "subscription.plan_changed":
+    if kind == EventType.SUBSCRIPTION_PLAN_CHANGED:
         return _("The plan was changed from %(old)s to %(new)s.") % {
             "old": ", ".join(data.get("from") or []),
             "new": ", ".join(data.get("to") or []),
         }
-    if kind == "subscription.plan_change_scheduled":
+    if kind == EventType.SUBSCRIPTION_PLAN_CHANGE_SCHEDULED:
         return _("A change of plan to %(new)s was scheduled for %(date)s.") % {
             "new": ", ".join(data.get("to") or []),
             "date": _date_text(page, data.get("effective")),
         }
-    if kind == "subscription.status_changed":
+    if kind == EventType.SUBSCRIPTION_STATUS_CHANGED:
         return _("The status changed from %(old)s to %(new)s.") % {
             "old": _status_label(page, data.get("from")),
             "new": _status_label(page, data.get("to")),
         }
-    if kind == "subscription.downgraded":
+    if kind == EventType.SUBSCRIPTION_DOWNGRADED:
         return _("The subscription was downgraded to the free plan %(plan)s.") % {
             "plan": ", ".join(data.get("to") or [])
         }
-    if kind == "subscription.payment_method_update_requested":
+    if kind == EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED:
         return _("A link to update the payment method was sent to %(email)s.") % {
             "email": data.get("email", "")
         }
-    if kind == "invoice.created":
+    if kind == EventType.INVOICE_CREATED:
         return _("Invoice %(number)s was issued for %(amount)s.") % {
             "number": data.get("number", ""),
             "amount": amount("total"),
         }
-    if kind == "payment.succeeded":
+    if kind == EventType.PAYMENT_SUCCEEDED:
         return _("A payment of %(amount)s succeeded.") % {"amount": amount("amount")}
-    if kind == "payment.processing":
+    if kind == EventType.PAYMENT_PROCESSING:
         return _("A bank payment was started; it settles on %(date)s.") % {
             "date": _date_text(page, data.get("settles_on"))
         }
-    if kind == "payment.failed":
+    if kind == EventType.PAYMENT_FAILED:
         reason = data.get("failure_reason")
         values = {
             "amount": amount("amount"),
@@ -256,7 +262,7 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
                 "date": _date_text(page, data["next_retry_date"]),
             }
         return _("A payment of %(amount)s failed (%(reason)s).") % values
-    if kind == "dunning.exhausted":
+    if kind == EventType.DUNNING_EXHAUSTED:
         if data.get("reason") == "invoice_overdue":
             return _("The invoice was still unpaid at the end of the dunning schedule.")
         return _("The last retry of the payment failed.")
@@ -317,11 +323,13 @@ def _actions(page: PageContext, sub: Subscription) -> dict[str, bool]:
     edit = page.allows(EDIT)
     return {
         "edit": edit,
-        "change": edit and not ended and sub.status != "paused",
+        "change": edit and not ended and sub.status != SubscriptionStatus.PAUSED,
         "cancel": edit and not ended,
         "reactivate": edit and canceling,
-        "pause": edit and sub.status in ("active", "unpaid", "trialing"),
-        "resume": edit and sub.status == "paused",
+        "pause": edit
+        and sub.status
+        in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNPAID, SubscriptionStatus.TRIALING),
+        "resume": edit and sub.status == SubscriptionStatus.PAUSED,
         "delete": page.allows(DELETE) and ended,
         "send_link": edit and not ended and sub.invoice_creation,
         "portal_link": edit,
@@ -847,7 +855,7 @@ def cancel_subscription(
                 "early” to cancel sooner, or cancel at the end of the commitment."
             ) % {"date": page.fmt.date(committed.commitment_end)}
             raise Conflict(message, param=exc.param) from exc
-        if sub.status == "canceled":
+        if sub.status == SubscriptionStatus.CANCELED:
             refunded = _refunded_on_cancel(page, sub)
             message = (
                 page.gettext("The subscription was canceled and %(amount)s was refunded.")

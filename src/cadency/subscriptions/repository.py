@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cadency.catalog.models import Product, TaxRate
 from cadency.invoices.models import Invoice
+from cadency.kit.events import EventType
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription, SubscriptionEvent
 
@@ -91,7 +92,7 @@ def last_cancellation_data(session: Session, subscription_id: str) -> dict[str, 
         select(SubscriptionEvent.data)
         .where(
             SubscriptionEvent.subscription_id == subscription_id,
-            SubscriptionEvent.type == "subscription.canceled",
+            SubscriptionEvent.type == EventType.SUBSCRIPTION_CANCELED,
         )
         .order_by(SubscriptionEvent.id.desc())
         .limit(1)

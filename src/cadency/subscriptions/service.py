@@ -31,6 +31,7 @@ from cadency.crm.models import Association, Company, Contact
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
+from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, decode_id_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
@@ -162,7 +163,7 @@ def create(
     record_event(
         session,
         subscription,
-        "subscription.created",
+        EventType.SUBSCRIPTION_CREATED,
         {
             "status": subscription.status,
             "start_date": subscription.start_date.isoformat(),
@@ -489,8 +490,10 @@ def update(
     if changed:
         subscription.updated_at = clock.account_now(account)
         refresh_derived(session, subscription, account)
-        record_event(session, subscription, "subscription.updated", {"changes": changed}, account)
-    if "payment_method_id" in changed and subscription.status == "unpaid":
+        record_event(
+            session, subscription, EventType.SUBSCRIPTION_UPDATED, {"changes": changed}, account
+        )
+    if "payment_method_id" in changed and subscription.status == SubscriptionStatus.UNPAID:
         _retry_past_due_now(session, account, subscription)
     else:
         engine.process(session, account, subscription, clock.account_now(account))
@@ -518,7 +521,12 @@ def _move_next_payment_date(
 ) -> None:
     if new_date is None:
         raise InvalidRequest("'next_payment_date' cannot be null", param="next_payment_date")
-    if subscription.status not in ("active", "trialing", "unpaid", "scheduled"):
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.TRIALING,
+        SubscriptionStatus.UNPAID,
+        SubscriptionStatus.SCHEDULED,
+    ):
         raise Conflict(
             f"The next payment date of a {subscription.status} subscription cannot be changed",
             param="next_payment_date",
@@ -551,7 +559,7 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
     trial runs out: it bills the first period from today, or, with no payment method and a
     free fallback plan, moves to that plan."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status != "trialing":
+    if subscription.status != SubscriptionStatus.TRIALING:
         raise Conflict(f"The subscription is {subscription.status}, not in a trial")
     today = clock.account_today(account)
     before = subscription.trial_end
@@ -560,7 +568,7 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
     record_event(
         session,
         subscription,
-        "subscription.updated",
+        EventType.SUBSCRIPTION_UPDATED,
         {"trial_end": {"from": before.isoformat() if before else None, "to": today.isoformat()}},
         account,
     )
@@ -606,11 +614,11 @@ def cancel(
         subscription.cancel_at = None
         subscription.cancel_refund = None
         stop_billing(subscription, today)
-        event_type = "subscription.canceled"
+        event_type = EventType.SUBSCRIPTION_CANCELED
         outbox.emit(
             session,
             account_id=account.id,
-            type="subscription.canceled",
+            type=EventType.SUBSCRIPTION_CANCELED,
             dedup_key=f"canceled:{subscription.id}",
             payload={
                 "subscription_id": subscription.id,
@@ -624,7 +632,7 @@ def cancel(
             subscription_id=subscription.id,
         )
     else:
-        if subscription.status == "scheduled":
+        if subscription.status == SubscriptionStatus.SCHEDULED:
             raise Conflict("A scheduled subscription has no period yet: cancel it immediately")
         if request.mode == "at_period_end" and request.refund != "none":
             raise InvalidRequest(
@@ -652,7 +660,7 @@ def cancel(
                 outbox.emit(
                     session,
                     account_id=account.id,
-                    type="subscription.non_renewal_notice",
+                    type=EventType.SUBSCRIPTION_NON_RENEWAL_NOTICE,
                     dedup_key=f"non_renewal:{subscription.id}:{ends_on.isoformat()}",
                     payload={
                         "subscription_id": subscription.id,
@@ -684,7 +692,7 @@ def cancel(
         details["cancel_at"] = (
             subscription.cancel_at.isoformat() if subscription.cancel_at else None
         )
-        event_type = "subscription.cancellation_scheduled"
+        event_type = EventType.SUBSCRIPTION_CANCELLATION_SCHEDULED
 
     subscription.cancellation_reason = request.reason
     subscription.cancellation_comment = request.comment
@@ -702,7 +710,8 @@ def commitment_runs(subscription: Subscription, today: date) -> bool:
     return (
         subscription.commitment_end is not None
         and subscription.commitment_end > today
-        and subscription.status not in ("scheduled", "trialing", *ENDED_STATUSES)
+        and subscription.status
+        not in (SubscriptionStatus.SCHEDULED, SubscriptionStatus.TRIALING, *ENDED_STATUSES)
     )
 
 
@@ -778,7 +787,11 @@ def pause(
 ) -> Subscription:
     """Stop billing until resumed (now, or on `resume_at`). SPEC §6."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status not in ("active", "unpaid", "trialing"):
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.UNPAID,
+        SubscriptionStatus.TRIALING,
+    ):
         raise Conflict(f"A {subscription.status} subscription cannot be paused")
     today = clock.account_today(account)
     if resume_at is not None and resume_at <= today:
@@ -794,7 +807,7 @@ def pause(
     record_event(
         session,
         subscription,
-        "subscription.paused",
+        EventType.SUBSCRIPTION_PAUSED,
         {"from": before, "resume_at": resume_at.isoformat() if resume_at else None},
         account,
     )
@@ -806,14 +819,14 @@ def pause(
 def resume(session: Session, account: Account, subscription_id: str) -> Subscription:
     """Resume a paused subscription now: a new period starts today and is billed today."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status != "paused":
+    if subscription.status != SubscriptionStatus.PAUSED:
         raise Conflict(
             f"Only a paused subscription can be resumed; this one is {subscription.status}"
         )
     now = clock.account_now(account)
     restart_billing(subscription, clock.account_today(account))
     subscription.updated_at = now
-    record_event(session, subscription, "subscription.resumed", {}, account)
+    record_event(session, subscription, EventType.SUBSCRIPTION_RESUMED, {}, account)
     engine.resume_now(session, account, subscription, now)
     session.flush()
     return subscription
@@ -831,7 +844,7 @@ def change(
     unused part of the current period at the old price and charged for it at the new one; a
     change of billing frequency starts a new period today. SPEC §6."""
     subscription = get(session, account, subscription_id, for_update=True)
-    if subscription.status in ENDED_STATUSES or subscription.status == "paused":
+    if subscription.status in ENDED_STATUSES or subscription.status == SubscriptionStatus.PAUSED:
         raise Conflict(f"The plan of a {subscription.status} subscription cannot be changed")
     if request.effective == "period_end":
         return _schedule_change(session, account, subscription, request, allow_custom_items)
@@ -882,7 +895,7 @@ def change(
     record_event(
         session,
         subscription,
-        "subscription.plan_changed",
+        EventType.SUBSCRIPTION_PLAN_CHANGED,
         {
             "from": [item.name for item in old_items],
             "to": [item.name for item in items],
@@ -915,7 +928,7 @@ def _prorate_change(
     plan costs less. Returns the net amount (negative: refunded)."""
     start, end = subscription.current_period_start, subscription.current_period_end
     if (
-        subscription.status not in ("active", "unpaid")
+        subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNPAID)
         or subscription.periods_billed == 0
         or start is None
         or end is None
@@ -1002,7 +1015,7 @@ def _schedule_change(
     record_event(
         session,
         subscription,
-        "subscription.plan_change_scheduled",
+        EventType.SUBSCRIPTION_PLAN_CHANGE_SCHEDULED,
         {
             "to": [item.name for item in items],
             "effective": subscription.next_payment_date.isoformat(),
@@ -1026,7 +1039,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
     subscription.cancellation_reason = None
     subscription.cancellation_comment = None
     subscription.updated_at = clock.account_now(account)
-    record_event(session, subscription, "subscription.reactivated", {}, account)
+    record_event(session, subscription, EventType.SUBSCRIPTION_REACTIVATED, {}, account)
     engine.process(session, account, subscription, clock.account_now(account))
     session.flush()
     return subscription
@@ -1118,7 +1131,7 @@ def request_payment_method_update(
     message = outbox.emit(
         session,
         account_id=account.id,
-        type="subscription.payment_method_update_requested",
+        type=EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED,
         # A double click within the same second sends one email.
         dedup_key=f"payment_method_link:{subscription.id}:{int(clock.real_now().timestamp())}",
         payload={
@@ -1135,7 +1148,7 @@ def request_payment_method_update(
         record_event(
             session,
             subscription,
-            "subscription.payment_method_update_requested",
+            EventType.SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED,
             {"email": contact.email, "expires_at": expires_at.isoformat()},
             account,
         )

@@ -1,0 +1,40 @@
+"""The one catalogue of event types: what a subscription's timeline records and what the outbox
+carries to emails (and later webhooks and workflows). A type is used as `EventType.X`, never as a
+bare string, so mypy catches a misspelled one; being a `str`, a member is stored and compared as
+its value."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # A subscription's life.
+    SUBSCRIPTION_CREATED = "subscription.created"
+    SUBSCRIPTION_UPDATED = "subscription.updated"
+    # Every change of status, whoever caused it (billing.ledger.transition): from, to, reason.
+    SUBSCRIPTION_STATUS_CHANGED = "subscription.status_changed"
+    SUBSCRIPTION_PAUSED = "subscription.paused"
+    SUBSCRIPTION_RESUMED = "subscription.resumed"
+    SUBSCRIPTION_CANCELLATION_SCHEDULED = "subscription.cancellation_scheduled"
+    SUBSCRIPTION_REACTIVATED = "subscription.reactivated"
+    SUBSCRIPTION_CANCELED = "subscription.canceled"
+    SUBSCRIPTION_EXPIRED = "subscription.expired"
+    SUBSCRIPTION_PLAN_CHANGED = "subscription.plan_changed"
+    SUBSCRIPTION_PLAN_CHANGE_SCHEDULED = "subscription.plan_change_scheduled"
+    SUBSCRIPTION_DOWNGRADED = "subscription.downgraded"
+    # Notices to the buyer.
+    SUBSCRIPTION_RENEWAL_REMINDER = "subscription.renewal_reminder"
+    SUBSCRIPTION_TRIAL_WILL_END = "subscription.trial_will_end"
+    SUBSCRIPTION_NON_RENEWAL_NOTICE = "subscription.non_renewal_notice"
+    SUBSCRIPTION_PAYMENT_METHOD_UPDATE_REQUESTED = "subscription.payment_method_update_requested"
+    # Money.
+    INVOICE_CREATED = "invoice.created"
+    INVOICE_OVERDUE = "invoice.overdue"
+    PAYMENT_PROCESSING = "payment.processing"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_REFUNDED = "payment.refunded"
+    DUNNING_EXHAUSTED = "dunning.exhausted"
+    # The account's users.
+    USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
