@@ -169,3 +169,49 @@ def test_the_portal_refuses_a_cancel_with_refund_while_processing(
     assert "in a few days" in response.text
     assert written(story) == before
     assert story.subscription(sub["id"])["status"] == "active"
+
+
+def test_a_downgrade_with_proration_while_the_period_is_processing_is_refused(
+    client: TestClient, session_factory: Any
+) -> None:
+    """A cheaper plan mid-period is a credit refunded from the period's payment: while that
+    bank debit is processing the credit cannot be paid, and was once dropped silently."""
+    story = new_story(client, session_factory)
+    sid = story.subscribe(card=SETTLES, price="30.00")["id"]
+    paying = payment_id(story, sid)
+    story.advance_to(date(2026, 3, 3))
+    before = written(story)
+    cheaper = {
+        "line_items": [{"name": "Less", "unit_price": "10.00", "billing_frequency": "monthly"}]
+    }
+
+    message = refused(story.api.post(f"/subscriptions/{sid}/change", cheaper), param="proration")
+    assert paying in message and "proration 'none'" in message
+    assert written(story) == before
+    assert [i["name"] for i in story.subscription(sid)["line_items"]] == ["Beans"]
+
+    # Without proration the change goes through and refunds nothing.
+    changed = story.api.ok(
+        story.api.post(f"/subscriptions/{sid}/change", {**cheaper, "proration": "none"})
+    )
+    assert [i["name"] for i in changed["line_items"]] == ["Less"]
+    assert story.payments(sid) == [processing("30.00")]
+
+
+def test_a_downgrade_after_the_debit_settled_refunds_the_credit(
+    client: TestClient, session_factory: Any
+) -> None:
+    story = new_story(client, session_factory)
+    sid = story.subscribe(card=SETTLES, price="31.00")["id"]
+    story.advance_to(date(2026, 3, 5))  # settled
+    cheaper = {
+        "line_items": [{"name": "Less", "unit_price": "0.00", "billing_frequency": "monthly"}]
+    }
+    story.api.ok(story.api.post(f"/subscriptions/{sid}/change", cheaper))
+    # 27 of March's 31 days unused, at 1.00 a day.
+    assert story.payments(sid) == [("31.00", "partially_refunded", None)]
+    with story.session_factory() as session:
+        refunded = session.scalar(
+            select(func.sum(Refund.amount)).where(Refund.account_id == story.api.account_id)
+        )
+    assert refunded == 2700

@@ -1,10 +1,12 @@
-"""The one writer of a subscription's status.
+"""The one writer of a subscription's status and billing counters.
 
-Whoever causes a change — the API, a page, the portal, the engine, checkout, a payment — calls
-`transition`, so every change of status leaves the same trace: the timeline entry and one
+Whoever causes a change of status — the API, a page, the portal, the engine, checkout, a
+payment — calls `transition`, so every change leaves the same trace: the timeline entry and one
 `subscription.status_changed` outbox row (from, to, reason). Anything that consumes the stream
-of a subscription's state changes (webhooks, workflows, analytics) reads that row and nothing
-else, and sees the same story whoever caused the change.
+of a subscription's state changes (webhooks, workflows, analytics) reads that row and sees the
+same story whoever caused the change. The period and payment counters (`periods_billed`,
+`next_payment_date`, `payments_completed`, `total_collected`) move here too, for the engine, the
+bulk path and checkout alike.
 """
 
 from __future__ import annotations

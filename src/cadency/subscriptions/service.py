@@ -965,6 +965,16 @@ def _prorate_change(
             session.flush()
             engine.pay_invoice(session, account, invoice, method, now)
     elif net < 0:
+        # The credit is refunded from the period's payment. While that is a bank debit still
+        # processing it cannot be refunded (SPEC §6), and dropping the credit would lose the
+        # buyer's money silently: refuse, before anything is written.
+        in_flight = refunds.period_payment_in_flight(session, subscription)
+        if in_flight is not None:
+            raise Conflict(
+                f"{payments.still_processing(in_flight)}: change the plan with proration "
+                "'none', at the period end, or once it has succeeded",
+                param="proration",
+            )
         current = session.scalar(
             select(Payment)
             .join(Invoice, Invoice.id == Payment.invoice_id)
