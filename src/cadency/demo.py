@@ -15,6 +15,7 @@ from cadency.catalog.schemas import ProductCreate
 from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock, periods
+from cadency.kit.terms import CollectionMethod
 from cadency.payments import service as payments
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscriptions
@@ -107,7 +108,7 @@ def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
             contact_id=contacts[contact_index].id,
             currency="USD",
             line_items=[LineItemInput.model_validate(item)],
-            collection_method="charge_automatically",
+            collection_method=CollectionMethod.CHARGE_AUTOMATICALLY,
             payment_method_id=cards[contact_index].id,
             **extra,
         )

@@ -34,6 +34,7 @@ from cadency.kit import money, outbox, periods
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
+from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.payments import processor
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions.models import (
@@ -262,13 +263,13 @@ class SubscriptionRun:
                 unit_price=plan.unit_price,
                 currency=plan.currency,
                 billing_frequency=plan.billing_frequency,
-                billing_terms="auto_renew",
+                billing_terms=BillingTerms.AUTO_RENEW,
                 amount=plan.unit_price,
                 created_at=self.now,
             )
         ]
         sub.billing_frequency = plan.billing_frequency
-        sub.billing_terms = "auto_renew"
+        sub.billing_terms = BillingTerms.AUTO_RENEW
         sub.number_of_payments = None
         sub.end_date = None
         sub.cancel_at = None
@@ -346,7 +347,7 @@ class SubscriptionRun:
         if invoice.total == 0:
             invoicing.mark_paid(invoice, 0, self.now)
             return
-        if sub.collection_method == "charge_automatically" and sub.payment_method_id:
+        if sub.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY and sub.payment_method_id:
             self.charge(invoice)
 
     # --- charging and dunning -----------------------------------------------------------------

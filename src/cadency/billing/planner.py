@@ -12,14 +12,25 @@ from cadency.accounts.models import Account
 from cadency.billing.invoicing import Period
 from cadency.invoices.models import Invoice
 from cadency.kit import periods
+from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription, SubscriptionStatus
+
+
+def starting_status(start: date, trial_end: date | None, today: date) -> SubscriptionStatus:
+    """The status a new subscription is created in: scheduled until its start date, then in
+    its trial if it has one, else active. Later changes go through `ledger.transition`."""
+    if start > today:
+        return SubscriptionStatus.SCHEDULED
+    if trial_end is not None:
+        return SubscriptionStatus.TRIALING
+    return SubscriptionStatus.ACTIVE
 
 
 def all_periods_billed(sub: Subscription) -> bool:
     """A fixed term whose every payment has been invoiced: nothing more to renew."""
     return (
-        sub.billing_terms == "fixed"
+        sub.billing_terms == BillingTerms.FIXED
         and sub.number_of_payments is not None
         and sub.periods_billed >= sub.number_of_payments
     )
@@ -51,7 +62,7 @@ def plain_renewal(sub: Subscription, account: Account, today: date) -> Period | 
     must take the subscription step by step."""
     if (
         sub.status != SubscriptionStatus.ACTIVE
-        or sub.collection_method != "charge_automatically"
+        or sub.collection_method != CollectionMethod.CHARGE_AUTOMATICALLY
         or sub.payment_method_id is None
         or sub.periods_billed == 0
         or sub.pending_change
@@ -312,7 +323,7 @@ def wake_at(
                 candidates.append(
                     periods.add_days(sub.next_payment_date, -account.renewal_reminder_days)
                 )
-        if sub.end_date and sub.billing_terms == "fixed":
+        if sub.end_date and sub.billing_terms == BillingTerms.FIXED:
             candidates.append(sub.end_date)
         for invoice in open_invoices:
             if invoice.next_attempt_date:

@@ -21,6 +21,7 @@ from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, periods
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
+from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.subscriptions.models import (
     DEFAULT_PAYMENT_OPTIONS,
     LineItem,
@@ -62,7 +63,7 @@ def awaits_payment_method(subscription: Subscription) -> bool:
     (`collect_payment_method_on_first_invoice`, SPEC §4) and has not yet: until then there is
     nothing to charge, so its invoices are sent to the buyer to pay by their due date."""
     return (
-        subscription.collection_method == "charge_automatically"
+        subscription.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
         and subscription.collect_payment_method_on_first_invoice
         and subscription.payment_method_id is None
     )
@@ -153,7 +154,7 @@ def restart_billing(subscription: Subscription, on: date) -> None:
     subscription.resume_at = None
     subscription.billing_anchor = on
     subscription.next_payment_date = on
-    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
+    if subscription.billing_terms == BillingTerms.FIXED and subscription.number_of_payments:
         remaining = subscription.number_of_payments - subscription.periods_billed
         subscription.end_date = periods.fixed_term_end(
             on, subscription.billing_frequency, max(remaining, 1)
@@ -173,7 +174,7 @@ def move_next_payment_date(subscription: Subscription, new_date: date) -> None:
         subscription.current_period_end = new_date
     else:
         subscription.current_period_end = new_date
-    if subscription.billing_terms == "fixed" and subscription.number_of_payments:
+    if subscription.billing_terms == BillingTerms.FIXED and subscription.number_of_payments:
         remaining = subscription.number_of_payments - subscription.payments_completed
         subscription.end_date = periods.fixed_term_end(
             new_date, subscription.billing_frequency, remaining

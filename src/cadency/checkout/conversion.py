@@ -40,6 +40,7 @@ from cadency.kit import clock, periods
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.repository import get_owned
+from cadency.kit.terms import CollectionMethod
 from cadency.payments import processor
 from cadency.payments.models import PaymentMethod
 from cadency.subscriptions.models import LineItem, Subscription
@@ -292,7 +293,7 @@ def _one_time_invoice(
         currency=currency,
         charges=[invoicing.Charge(item, None, None) for item in items],
         billing_reason="manual",
-        collection_method="send_invoice",
+        collection_method=CollectionMethod.SEND_INVOICE,
         due_date=periods.add_days(clock.account_today(account), invoicing.terms_days(terms)),
         subscription_id=None,
         period=None,

@@ -52,6 +52,7 @@ from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
+from cadency.kit.terms import CollectionMethod
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import service as subscriptions
@@ -361,7 +362,11 @@ def checkout(
     groups, one_time = group_items(items, today)
     due_now = [group for group in groups if group.start == today]
 
-    if groups and link.collection_method == "charge_automatically" and not data.save_payment_method:
+    if (
+        groups
+        and link.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
+        and not data.save_payment_method
+    ):
         raise InvalidRequest(
             "This purchase includes subscriptions that are charged automatically: "
             "save_payment_method must be true (the buyer agrees to later charges)",
@@ -490,7 +495,7 @@ def _charge_once(
         currency=link.currency,
         charges=charges,
         billing_reason="checkout",
-        collection_method="charge_automatically",
+        collection_method=CollectionMethod.CHARGE_AUTOMATICALLY,
         due_date=clock.account_today(account),
         subscription_id=single.id if single else None,
         period=(

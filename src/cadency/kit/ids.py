@@ -20,12 +20,14 @@ _last_ms = 0
 _last_random = 0
 
 
+# Every pair of base32 digits, indexed by the 10 bits they stand for: an ID is made for every
+# row a renewal writes, so encoding two digits per step is measurable on a billing run.
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """The low `length` base32 digits of `value`, most significant first (`length` even)."""
+    return "".join(_PAIRS[(value >> shift) & 1023] for shift in range(5 * length - 10, -1, -10))
 
 
 def new_id(prefix: str) -> str:

@@ -32,6 +32,7 @@ from cadency.kit import clock, i18n, money
 from cadency.kit.events import EventType
 from cadency.kit.i18n import Formatter, babel_locale
 from cadency.kit.outbox import OutboxMessage
+from cadency.kit.terms import CollectionMethod
 from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
@@ -693,7 +694,11 @@ def _password_reset(event: Event) -> Iterable[Email]:
 def _invoice_created(event: Event) -> Iterable[Email]:
     """Only invoices the buyer pays by hand are sent; charged ones get a receipt instead."""
     invoice = event.invoice
-    if invoice is None or invoice.collection_method != "send_invoice" or invoice.total == 0:
+    if (
+        invoice is None
+        or invoice.collection_method != CollectionMethod.SEND_INVOICE
+        or invoice.total == 0
+    ):
         return
     buyer = event.buyer()
     if buyer is None:

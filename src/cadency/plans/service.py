@@ -18,6 +18,7 @@ from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.terms import CollectionMethod
 from cadency.plans.limits import FREE, CurrentPlan, current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.subscriptions import service as subscriptions
@@ -91,7 +92,7 @@ def enroll(session: Session, account: Account, email: str) -> AccountPlan:
             contact_id=contact.id,
             currency=operator.currency,
             line_items=[LineItemInput(product_id=plan.monthly_product_id)],
-            collection_method="charge_automatically",
+            collection_method=CollectionMethod.CHARGE_AUTOMATICALLY,
             collect_payment_method_on_first_invoice=True,
             trial_days=operator.trial_days,
         ),

@@ -44,6 +44,7 @@ from cadency.crm.schemas import CompanyCreate, ContactCreate
 from cadency.kit import labels, money, periods
 from cadency.kit.errors import APIError, PermissionDenied
 from cadency.kit.repository import get_owned, owned_by_id
+from cadency.kit.terms import CollectionMethod
 from cadency.payments import service as payments
 from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
@@ -340,7 +341,7 @@ def request_body(page: PageContext, data: CreateForm, errors: FormErrors) -> dic
     company = _owned(page, Company, data.company_id, "company") if data.same_as_company else None
     if data.same_as_company and company is None:
         errors["billing_address"] = page.gettext("Choose a company to use its address.")
-    charge = data.collection_method == "charge_automatically"
+    charge = data.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
     collect = charge and data.payment_method == COLLECT_ON_FIRST_INVOICE
     settings = {
         "comments": data.comments or None,

@@ -29,6 +29,7 @@ from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.events import EventType
 from cadency.kit.i18n import N_
 from cadency.kit.repository import get_owned
+from cadency.kit.terms import BillingTerms
 from cadency.payments import service as payments
 from cadency.payments.models import PaymentMethod
 from cadency.properties import forms as property_forms
@@ -760,7 +761,7 @@ def change_request(page: PageContext, sub: Subscription, form: FormData) -> Chan
             # A recurring item joins on the terms all recurring items share (SPEC §4).
             kept = next((i for i in items if i.get("billing_frequency")), None)
             added["billing_terms"] = sub.billing_terms
-            if sub.billing_terms == "fixed":
+            if sub.billing_terms == BillingTerms.FIXED:
                 added["number_of_payments"] = sub.number_of_payments
             if kept and kept.get("billing_start_date"):
                 added["billing_start_date"] = kept["billing_start_date"]

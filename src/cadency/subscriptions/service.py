@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
-from cadency.billing import engine, invoicing, ledger, refunds
+from cadency.billing import engine, invoicing, ledger, planner, refunds
 from cadency.billing.state import (
     Amounts,
     compute_amounts,
@@ -35,6 +35,7 @@ from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import decode_cursor, decode_id_cursor, encode_cursor, paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.payments import processor
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
@@ -276,19 +277,13 @@ def _new_subscription(
     trial_end = periods.add_days(start, data.trial_days) if data.trial_days else None
     anchor = trial_end or start
     frequency = terms.billing_frequency
-    if start > today:
-        status = "scheduled"
-    elif trial_end is not None:
-        status = "trialing"
-    else:
-        status = "active"
-
-    if status == "active":
+    status = planner.starting_status(start, trial_end, today)
+    if status == SubscriptionStatus.ACTIVE:
         period: tuple[date | None, date | None] = (
             anchor,
             periods.period_start(anchor, frequency, 1),
         )
-    elif status == "trialing":
+    elif status == SubscriptionStatus.TRIALING:
         period = (start, trial_end)
     else:
         period = (None, None)
@@ -321,7 +316,7 @@ def _new_subscription(
         billing_anchor=anchor,
         end_date=(
             periods.fixed_term_end(anchor, frequency, terms.number_of_payments)
-            if terms.billing_terms == "fixed" and terms.number_of_payments
+            if terms.billing_terms == BillingTerms.FIXED and terms.number_of_payments
             else None
         ),
         current_period_start=period[0],
@@ -441,7 +436,7 @@ def update(
         new_method = changes["payment_method_id"]
         if (
             new_method is None
-            and subscription.collection_method == "charge_automatically"
+            and subscription.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
             and not ended
         ):
             raise InvalidRequest(
@@ -505,7 +500,7 @@ def _retry_past_due_now(session: Session, account: Account, subscription: Subscr
     """SPEC §5: updating the payment method retries the past-due balance at once: every open
     invoice is charged again today."""
     now = clock.account_now(account)
-    if subscription.collection_method == "charge_automatically":
+    if subscription.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY:
         today = clock.account_today(account)
         for invoice in session.scalars(
             select(Invoice).where(
@@ -885,7 +880,7 @@ def change(
     if not same_cycle:
         assert terms.billing_frequency is not None
         start_new_cycle(session, subscription, terms.billing_frequency, today)
-    elif terms.billing_terms == "fixed" and terms.number_of_payments:
+    elif terms.billing_terms == BillingTerms.FIXED and terms.number_of_payments:
         subscription.end_date = periods.period_start(
             subscription.billing_anchor, subscription.billing_frequency, terms.number_of_payments
         )
@@ -961,7 +956,10 @@ def _prorate_change(
             if subscription.payment_method_id
             else None
         )
-        if subscription.collection_method == "charge_automatically" and method is not None:
+        if (
+            subscription.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
+            and method is not None
+        ):
             session.flush()
             engine.pay_invoice(session, account, invoice, method, now)
     elif net < 0:
