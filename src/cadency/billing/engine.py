@@ -97,14 +97,6 @@ class SubscriptionRun:
         if ledger.transition(self.session, self.account, self.sub, status, reason, self.now):
             self.changed = True
 
-    def _open_invoice(self) -> Invoice | None:
-        return self.session.scalar(
-            select(Invoice)
-            .where(Invoice.subscription_id == self.sub.id, Invoice.status == "open")
-            .order_by(Invoice.id)
-            .limit(1)
-        )
-
     def _processing_payments(self) -> list[Payment]:
         return list(
             self.session.scalars(
