@@ -35,6 +35,8 @@ class Settings:
     # Request bodies: the API takes JSON; the web app takes forms (no file uploads).
     max_api_body_bytes: int = 1 * MIB
     max_form_body_bytes: int = 10 * MIB
+    # Files the app makes for download (exports), written atomically; CADENCY_FILES_DIR.
+    files_dir: str = "data/files"
 
     def __post_init__(self) -> None:
         for name in (
@@ -98,4 +100,5 @@ def load_settings() -> Settings:
         api_limit_per_key=env("CADENCY_API_LIMIT_PER_KEY") or defaults.api_limit_per_key,
         max_api_body_bytes=_size("CADENCY_MAX_API_BODY_BYTES", defaults.max_api_body_bytes),
         max_form_body_bytes=_size("CADENCY_MAX_FORM_BODY_BYTES", defaults.max_form_body_bytes),
+        files_dir=env("CADENCY_FILES_DIR") or str(Path.cwd() / "data" / "files"),
     )

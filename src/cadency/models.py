@@ -11,6 +11,7 @@ from cadency.accounts.models import (
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
+from cadency.exports.models import Export
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit.db import Base
 from cadency.kit.idempotency import IdempotencyRecord
@@ -22,6 +23,7 @@ from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.portal.models import PortalConfiguration
 from cadency.properties.models import PropertyDefinition, PropertyValue
+from cadency.segments.models import Segment
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.views.models import SavedView
 
@@ -37,6 +39,7 @@ __all__ = [
     "Conversion",
     "Deal",
     "EmailDelivery",
+    "Export",
     "Fee",
     "IdempotencyRecord",
     "InstallationSecret",
@@ -61,6 +64,7 @@ __all__ = [
     "Refund",
     "SavedView",
     "SeatAssignment",
+    "Segment",
     "Subscription",
     "SubscriptionEvent",
     "TaxRate",

@@ -52,9 +52,11 @@ from cadency.accounts.deletion import (
 )
 from cadency.accounts.models import Account, User
 from cadency.config import Settings
+from cadency.exports.models import Export
 from cadency.kit.db import Base
 from cadency.notifications.dispatcher import Dispatcher
 from cadency.plans.models import AccountPlan, SeatAssignment
+from cadency.segments.models import Segment
 from cadency.views import service as views
 from cadency.views.schemas import ViewCreate
 from tests.checkout.builders import card, checkout, link
@@ -216,6 +218,36 @@ def build_shop(
         owner = session.scalar(select(User).where(User.account_id == account.id))
         assert owner is not None
         views.create_view(session, account, owner, ViewCreate(name="Everything"))
+        now = datetime.now(UTC)
+        session.add(
+            Segment(
+                id=f"seg_{uuid4().hex[:12]}",
+                account_id=account.id,
+                object_type="subscriptions",
+                name="Win-back",
+                filter_groups=[],
+                created_by_user_id=owner.id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            Export(
+                id=f"exp_{uuid4().hex[:12]}",
+                account_id=account.id,
+                requested_by_user_id=owner.id,
+                object_type="subscriptions",
+                format="csv",
+                language="en",
+                properties="view",
+                associations_limit="1000",
+                filter_groups=[],
+                columns=[],
+                sorts=[],
+                status="queued",
+                created_at=now,
+            )
+        )
         account_service.start_session(session, owner)
         account_service.request_password_reset(session, owner.email)
         session.commit()
