@@ -41,7 +41,7 @@ class Export(Base):
     sorts: Mapped[list[Any]]
     query: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
-    progress: Mapped[int] = mapped_column(default=0)  # 0–100
+    progress: Mapped[int] = mapped_column(default=0)  # percent, 0 to 100
     row_count: Mapped[int] = mapped_column(default=0)
     total_rows: Mapped[int | None]
     size_bytes: Mapped[int | None]
