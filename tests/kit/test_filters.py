@@ -21,6 +21,7 @@ from cadency.kit.filters import (
     Filter,
     FilterGroup,
     Sort,
+    Today,
     compile_filter_groups,
     compile_sorts,
     parse_filter_groups,
@@ -30,6 +31,7 @@ from cadency.kit.ids import new_id
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions.models import Subscription
 from cadency.subscriptions.search import SUBSCRIPTION_SPEC, custom_properties, search_clauses
+from cadency.views.catalogs import catalog_for
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=60)  # "canceled less than 60 days ago"
@@ -943,3 +945,223 @@ WORD_CASES = [
 def test_contains_token_words(db: Session, text: str, token: str, expected: bool) -> None:
     condition = filters_module._contains_token(literal(text, String), "text", token)
     assert bool(db.scalar(select(condition))) is expected
+
+
+# --- "days ago" operators and "has a subscription where …" ------------------------------------
+
+
+def _days_match(world: World, groups: Any, today: date, timezone: str = "UTC") -> set[str]:
+    condition = compile_filter_groups(
+        parse_filter_groups(groups),
+        SUBSCRIPTION_SPEC,
+        CUSTOM,
+        world.account_id,
+        today=Today(today, timezone),
+    )
+    query = select(Subscription.id).where(Subscription.account_id == world.account_id, condition)
+    return world.keys(world.session.scalars(query))
+
+
+WIN_BACK = [
+    {
+        "filters": [
+            {"property": "status", "operator": "in", "values": ["canceled", "expired"]},
+            {"property": "canceled_at", "operator": "less_than_days_ago", "value": 60},
+        ]
+    }
+]
+
+
+def test_win_back_segment_of_the_seed(world: World) -> None:
+    # s2 canceled 10 days ago; s3 expired, canceled 90 days ago; s4 paused (canceled_at set).
+    assert _days_match(world, WIN_BACK, NOW.date()) == {"s2"}
+
+
+@pytest.mark.parametrize(
+    ("prop", "op", "days", "today", "expected"),
+    [
+        ("canceled_at", "more_than_days_ago", 60, date(2025, 6, 1), {"s3"}),
+        ("canceled_at", "less_than_days_ago", 6, date(2025, 6, 1), {"s4"}),
+        # 10 days before 2025-06-01 is 2025-05-22, s2's day: neither less nor more than 10.
+        ("canceled_at", "less_than_days_ago", 10, date(2025, 6, 1), {"s4"}),
+        ("canceled_at", "more_than_days_ago", 10, date(2025, 6, 1), {"s3"}),
+        ("canceled_at", "less_than_days_ago", 11, date(2025, 6, 1), {"s2", "s4"}),
+        # A day in the future is not "less than N days ago".
+        ("next_payment_date", "less_than_days_ago", 1, date(2025, 6, 1), {"s1"}),
+        # 2025-06-01 is exactly 30 days before 2025-07-01: not less than 30 days ago.
+        ("next_payment_date", "less_than_days_ago", 30, date(2025, 7, 1), {"s4", "s5"}),
+        ("next_payment_date", "less_than_days_ago", 31, date(2025, 7, 1), {"s1", "s4", "s5"}),
+        ("next_payment_date", "more_than_days_ago", 0, date(2025, 6, 16), {"s1", "s5"}),
+        ("properties.renewal_on", "less_than_days_ago", 10, date(2025, 7, 5), {"s2"}),
+        ("properties.renewal_on", "more_than_days_ago", 0, date(2025, 12, 1), {"s1", "s2"}),
+        ("properties.signed_at", "more_than_days_ago", 100, date(2025, 6, 1), {"s1"}),
+        ("properties.signed_at", "less_than_days_ago", 100, date(2025, 6, 1), {"s3"}),
+        ("properties.signed_at", "less_than_days_ago", "100", date(2025, 6, 1), {"s3"}),
+    ],
+)
+def test_days_ago(
+    world: World, prop: str, op: str, days: Any, today: date, expected: set[str]
+) -> None:
+    groups = [{"filters": [{"property": prop, "operator": op, "value": days}]}]
+    assert _days_match(world, groups, today) == expected
+
+
+def test_days_ago_counts_a_timestamps_day_in_the_accounts_timezone(world: World) -> None:
+    # s2 was canceled at 2025-05-22 12:00 UTC: that is 22 May in UTC, 23 May in Auckland.
+    groups = [
+        {"filters": [{"property": "canceled_at", "operator": "less_than_days_ago", "value": 10}]}
+    ]
+    assert "s2" not in _days_match(world, groups, date(2025, 6, 1), "UTC")
+    assert "s2" in _days_match(world, groups, date(2025, 6, 1), "Pacific/Auckland")
+
+
+@pytest.mark.parametrize(
+    ("flt", "param", "message"),
+    [
+        (f("canceled_at", "less_than_days_ago", -1), "value", "whole number of days"),
+        (f("canceled_at", "less_than_days_ago", "1.5"), "value", "whole number of days"),
+        (f("canceled_at", "more_than_days_ago", True), "value", "whole number of days"),
+        (f("canceled_at", "more_than_days_ago", 10**6), "value", "whole number of days"),
+        (f("canceled_at", "more_than_days_ago"), "value", "needs a value"),
+        (f("name", "less_than_days_ago", 3), "operator", "cannot be used on 'name'"),
+        (f("mrr", "more_than_days_ago", 3), "operator", "cannot be used on 'mrr'"),
+    ],
+)
+def test_invalid_days_ago(world: World, flt: dict[str, Any], param: str, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        _days_match(world, [{"filters": [flt]}], NOW.date())
+    assert caught.value.param == f"filter_groups.0.filters.0.{param}"
+    assert message in caught.value.message
+
+
+def test_days_ago_needs_the_accounts_today(world: World) -> None:
+    groups = parse_filter_groups([{"filters": [f("canceled_at", "less_than_days_ago", 3)]}])
+    with pytest.raises(ValueError, match="today"):
+        compile_filter_groups(groups, SUBSCRIPTION_SPEC, CUSTOM, world.account_id)
+
+
+def _crm_match(world: World, object_type: str, groups: Any) -> set[str]:
+    catalog = catalog_for(object_type)
+    assert catalog is not None
+    condition = catalog.compile_filters(
+        world.session, world.account_id, parse_filter_groups(groups)
+    )
+    rows = world.session.execute(select(catalog.model).where(condition)).scalars()
+    return {getattr(r, "email", None) or r.name for r in rows}
+
+
+def _has_subscription(*filters: dict[str, Any], negate: bool = False) -> list[dict[str, Any]]:
+    return [
+        {
+            "filters": [
+                {
+                    "property": "associations.subscription",
+                    "operator": "not_has_property" if negate else "has_property",
+                    "filter_groups": [{"filters": list(filters)}],
+                }
+            ]
+        }
+    ]
+
+
+def test_contacts_with_a_subscription_where_both_conditions_hold_for_one_subscription(
+    world: World,
+) -> None:
+    # ann: s1 active with 3 payments; bob: s4 paused with 4, s5 active with 2.
+    active = f("status", "eq", "active")
+    three = f("payments_completed", "gte", 3)
+    assert _crm_match(world, "contacts", _has_subscription(active, three)) == {"ann@example.com"}
+    assert _crm_match(world, "contacts", _has_subscription(active, three, negate=True)) == {
+        "bob@example.com"
+    }
+    # Two separate filters may be met by two different subscriptions.
+    separate = [
+        {
+            "filters": _has_subscription(active)[0]["filters"]
+            + _has_subscription(three)[0]["filters"]
+        }
+    ]
+    assert _crm_match(world, "contacts", separate) == {"ann@example.com", "bob@example.com"}
+
+
+def test_contacts_by_their_subscriptions_custom_properties_and_days_ago(world: World) -> None:
+    # Custom subscription properties are the account's definitions (created in the fixture).
+    basic = f("properties.tier", "eq", "Basic")
+    assert _crm_match(world, "contacts", _has_subscription(basic)) == {
+        "ann@example.com",
+        "bob@example.com",
+    }
+    ended = f("end_date", "has_property")
+    assert _crm_match(world, "contacts", _has_subscription(ended)) == set()
+    presence = [{"filters": [f("associations.subscription", "has_property")]}]
+    assert _crm_match(world, "contacts", presence) == {"ann@example.com", "bob@example.com"}
+
+
+def test_companies_with_an_active_subscription(world: World) -> None:
+    # Acme is s1's company (active); another company is associated with s3 (expired) by an
+    # association row only, and has no company row of its own.
+    active = f("status", "eq", "active")
+    assert _crm_match(world, "companies", _has_subscription(active)) == {"Acme"}
+    assert _crm_match(world, "companies", _has_subscription(f("status", "eq", "expired"))) == set()
+
+
+@pytest.mark.parametrize(
+    ("flt", "param", "message"),
+    [
+        (
+            {"property": "email", "operator": "has_property", "filter_groups": []},
+            "filter_groups.0.filters.0.filter_groups",
+            "Only an association filter",
+        ),
+        (
+            {"property": "associations.deal", "operator": "has_property", "filter_groups": []},
+            "filter_groups.0.filters.0.filter_groups",
+            "cannot be filtered by the associated records' properties",
+        ),
+        (
+            {
+                "property": "associations.subscription",
+                "operator": "eq",
+                "value": "x",
+                "filter_groups": [],
+            },
+            "filter_groups.0.filters.0.operator",
+            "has_property or not_has_property",
+        ),
+        (
+            {
+                "property": "associations.subscription",
+                "operator": "has_property",
+                "filter_groups": [{"filters": [f("nope", "eq", "x")]}],
+            },
+            "filter_groups.0.filters.0.filter_groups.0.filters.0.property",
+            "Unknown property: 'nope'",
+        ),
+        (
+            {
+                "property": "associations.subscription",
+                "operator": "has_property",
+                "filter_groups": [
+                    {
+                        "filters": [
+                            {
+                                "property": "associations.company",
+                                "operator": "has_property",
+                                "filter_groups": [],
+                            }
+                        ]
+                    }
+                ],
+            },
+            "filter_groups.0.filters.0.filter_groups.0.filters.0.filter_groups",
+            "do not nest",
+        ),
+    ],
+)
+def test_invalid_related_filters(
+    world: World, flt: dict[str, Any], param: str, message: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        _crm_match(world, "contacts", [{"filters": [flt]}])
+    assert caught.value.param == param
+    assert message in caught.value.message

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from cadency.accounts.models import Account
+from cadency.kit import clock
 from cadency.subscriptions.models import LineItem, Subscription
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 from tests.subscriptions.helpers import (
     card,
     contact,
@@ -542,3 +544,67 @@ def test_search_refuses_an_option_the_property_does_not_have(api: Api) -> None:
     )
     assert response.status_code == 422
     assert "gold" in response.json()["error"]["message"]
+
+
+def test_search_canceled_days_ago_counts_from_the_accounts_clock(
+    api: Api, session_factory: Any
+) -> None:
+    """The win-back filter of the seed through the search API: the days are counted from the
+    account's today, which in a test-mode account is its clock's."""
+    kept = create_subscription(api, email="kept@example.com")
+    gone = create_subscription(api, email="gone@example.com")
+    api.ok(api.post(f"/subscriptions/{gone['id']}/cancel", {"mode": "immediately"}))
+
+    def win_back() -> list[str]:
+        found = api.ok(
+            api.post(
+                "/subscriptions/search",
+                {
+                    "filter_groups": [
+                        {
+                            "filters": [
+                                {
+                                    "property": "status",
+                                    "operator": "in",
+                                    "values": ["canceled", "expired"],
+                                },
+                                {
+                                    "property": "canceled_at",
+                                    "operator": "less_than_days_ago",
+                                    "value": 60,
+                                },
+                            ]
+                        }
+                    ]
+                },
+            )
+        )
+        return [s["id"] for s in found["data"]]
+
+    assert win_back() == [gone["id"]]
+    # Sixty days on, the cancellation is no longer "less than 60 days ago".
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        canceled_day = clock.account_today(account)
+    pin_clock(
+        session_factory,
+        api.account_id,
+        datetime.combine(canceled_day + timedelta(days=60), time(12), tzinfo=UTC),
+    )
+    assert win_back() == []
+    assert kept["id"] not in win_back()
+    bad = api.post(
+        "/subscriptions/search",
+        {
+            "filter_groups": [
+                {
+                    "filters": [
+                        {"property": "canceled_at", "operator": "less_than_days_ago", "value": "x"}
+                    ]
+                }
+            ]
+        },
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["param"] == "filter_groups.0.filters.0.value"

@@ -30,6 +30,16 @@ Semantics, identical on SQLite and PostgreSQL:
 - Numbers are JSON integers or decimal strings (never floats or booleans); integer columns are
   compared in exact integers too. Dates are "YYYY-MM-DD"; datetimes ISO 8601 with a time (a
   value without an offset is UTC).
+- `less_than_days_ago` / `more_than_days_ago` (dates and timestamps) take a whole number of days
+  N counted from the account's today (`Today`): "less than N days ago" is a day after
+  today - N and not after today; "more than N days ago" is a day before today - N. A
+  timestamp's day is its calendar day in the account's timezone. Records without a value never
+  match either.
+- "Has an associated record where …": an association filter (`associations.subscription`)
+  with `has_property` / `not_has_property` may carry its own `filter_groups`, in the language of
+  the associated object (`ObjectSpec.related`): a contact "has a subscription where status is
+  active and tier is Pro" is one filter, so both conditions hold for the same subscription.
+  Such filters do not nest further.
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
+from cadency.kit.periods import add_days, start_of_day_utc
 from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
 from cadency.kit.text_search import LIKE_ESCAPE, escape_like
 
@@ -86,8 +97,10 @@ __all__ = [
     "ObjectSpec",
     "Operator",
     "PropertyKind",
+    "Related",
     "Sort",
     "Sorts",
+    "Today",
     "compile_filter_groups",
     "compile_sorts",
     "parse_filter_groups",
@@ -115,6 +128,8 @@ Operator: TypeAlias = Literal[
     "not_has_property",
     "contains_token",
     "not_contains_token",
+    "less_than_days_ago",
+    "more_than_days_ago",
 ]
 OPERATORS: tuple[str, ...] = get_args(Operator)
 
@@ -160,10 +175,16 @@ class Filter(StrictModel):
     value: Scalar | None = None
     values: Annotated[list[Scalar], Field(max_length=MAX_VALUES)] | None = None
     high_value: Scalar | None = None
+    # Only on an association with has_property / not_has_property: "has an associated record
+    # where …", in the associated object's properties.
+    filter_groups: Annotated[list[FilterGroup], Field(max_length=MAX_FILTER_GROUPS)] | None = None
 
 
 class FilterGroup(StrictModel):
     filters: Annotated[list[Filter], Field(min_length=1, max_length=MAX_FILTERS_PER_GROUP)]
+
+
+Filter.model_rebuild()
 
 
 class Sort(StrictModel):
@@ -252,6 +273,27 @@ class ObjectSpec:
     property_values: type[Any]
     builtins: dict[str, BuiltinProperty]
     associations: dict[str, Callable[[], ColumnElement[bool]]] = field(default_factory=dict)
+    # Associations that can be filtered by their own properties ("has a subscription where …").
+    related: dict[str, Related] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Related:
+    """An associated object filterable by its own properties: `link()` is the SQL condition that
+    ties a row of `spec`'s table to the outer record (e.g. the subscription's billing contact is
+    the contact). Its custom properties come with the call (`compile_filter_groups(related=…)`).
+    """
+
+    spec: ObjectSpec
+    link: Callable[[], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class Today:
+    """The account's today and timezone, for the "days ago" operators."""
+
+    date: date
+    timezone: str
 
 
 # Custom property field types (API.md "Custom properties") -> (kind, PropertyValue column).
@@ -271,14 +313,16 @@ _COMPARISONS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "between", "in"
 _PRESENCE = frozenset({"has_property", "not_has_property"})
 _EQUALITY = frozenset({"eq", "neq", "in", "not_in"})
 _TOKENS = frozenset({"contains_token", "not_contains_token"})
+_DAYS_AGO = frozenset({"less_than_days_ago", "more_than_days_ago"})
+MAX_DAYS_AGO = 36_600  # a hundred years
 _KIND_OPERATORS: dict[str, frozenset[str]] = {
     "text": _EQUALITY | _PRESENCE | _TOKENS,
     "enum": _EQUALITY | _PRESENCE,
     "id": _EQUALITY | _PRESENCE,
     "number": _COMPARISONS | _PRESENCE,
     "money": _COMPARISONS | _PRESENCE,
-    "date": _COMPARISONS | _PRESENCE,
-    "datetime": _COMPARISONS | _PRESENCE,
+    "date": _COMPARISONS | _PRESENCE | _DAYS_AGO,
+    "datetime": _COMPARISONS | _PRESENCE | _DAYS_AGO,
     "bool": frozenset({"eq", "neq"}) | _PRESENCE,
     "checkboxes": _EQUALITY | _PRESENCE | _TOKENS,
     "association": _PRESENCE,
@@ -646,6 +690,8 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
             )
     if op in _PRESENCE:
         return []
+    if op in _DAYS_AGO:
+        return [_days(f.value, label, f"{param}.value")]
     positive = _NEGATIONS.get(op, op)
 
     def check(value: Any, where: str) -> Any:
@@ -672,15 +718,105 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
     return [value, high]
 
 
+def _days(value: Any, label: str, where: str) -> int:
+    """A whole number of days for the "days ago" operators (JSON integer or digit string)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS_AGO:
+        raise InvalidRequest(
+            f"Invalid value for '{label}': expected a whole number of days from 0 to "
+            f"{MAX_DAYS_AGO}",
+            param=where,
+        )
+    return value
+
+
+def _days_ago(
+    col: ColumnElement[Any], kind: str, op: str, days: int, today: Today | None
+) -> ColumnElement[bool]:
+    """`col` is less / more than `days` days before the account's today (see the module)."""
+    if today is None:
+        raise ValueError("the days-ago operators need the account's today (Today)")
+    boundary = add_days(today.date, -days)
+    if kind == "date":
+        if op == "less_than_days_ago":
+            return and_(col > boundary, col <= today.date)
+        return col < boundary
+    # A timestamp's day is its day in the account's timezone: compare with the instants those
+    # days start at.
+    if op == "less_than_days_ago":
+        return and_(
+            col >= start_of_day_utc(add_days(boundary, 1), today.timezone),
+            col < start_of_day_utc(add_days(today.date, 1), today.timezone),
+        )
+    return col < start_of_day_utc(boundary, today.timezone)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a compilation needs beyond the filters: the account, its today, and the custom
+    properties of the object (and of related objects, by association name)."""
+
+    account_id: int
+    today: Today | None
+    related: Mapping[str, tuple[Mapping[str, str], Mapping[str, Sequence[str]] | None]]
+
+
+def _compile_related(
+    f: Filter, spec: ObjectSpec, target: _Target, context: _Context, param: str
+) -> ColumnElement[bool]:
+    """EXISTS an associated record linked to this one that matches the filter's own groups."""
+    name = target.label.removeprefix(ASSOCIATION_PREFIX)
+    related = spec.related.get(name)
+    where = f"{param}.filter_groups"
+    if related is None:
+        raise InvalidRequest(
+            f"'{target.label}' cannot be filtered by the associated records' properties",
+            param=where,
+        )
+    if f.operator not in _PRESENCE:
+        raise InvalidRequest(
+            f"Filters of associated records go with has_property or not_has_property on "
+            f"'{target.label}'",
+            param=f"{param}.operator",
+        )
+    _operands(f, target, f.operator, param)  # presence operators take no value
+    assert f.filter_groups is not None
+    for g, group in enumerate(f.filter_groups):
+        for i, inner in enumerate(group.filters):
+            if inner.filter_groups is not None:
+                raise InvalidRequest(
+                    "Filters of associated records do not nest",
+                    param=f"{where}.{g}.filters.{i}.filter_groups",
+                )
+    custom, options = context.related.get(name, ({}, None))
+    inner_context = _Context(context.account_id, context.today, {})
+    condition = _compile_groups(
+        f.filter_groups, related.spec, custom, options, inner_context, where
+    )
+    found = exists().where(
+        _expr(related.spec.account_column) == context.account_id, related.link(), condition
+    )
+    return not_(found) if f.operator == "not_has_property" else found
+
+
 def _compile_filter(
     f: Filter,
     spec: ObjectSpec,
     custom: Mapping[str, str],
     options: Mapping[str, Sequence[str]] | None,
-    account_id: int,
+    context: _Context,
     param: str,
 ) -> ColumnElement[bool]:
+    account_id = context.account_id
     target = _resolve(f.property, spec, custom, options, f"{param}.property")
+    if f.filter_groups is not None:
+        if target.kind != "association":
+            raise InvalidRequest(
+                f"Only an association filter takes filter_groups, not '{target.label}'",
+                param=f"{param}.filter_groups",
+            )
+        return _compile_related(f, spec, target, context, param)
     op = f.operator
     allowed = _KIND_OPERATORS[target.kind]
     if op not in allowed:
@@ -704,6 +840,8 @@ def _compile_filter(
         if op in _PRESENCE:
             present = _present(col, target.kind)
             return not_(present) if negate else present
+        if op in _DAYS_AGO:
+            return _days_ago(col, target.kind, op, operands[0], context.today)
         currency = None if spec.currency_column is None else _expr(spec.currency_column)
         if target.kind == "money" and currency is None:
             raise ValueError(f"{spec.object_type} has money properties but no currency column")
@@ -717,6 +855,8 @@ def _compile_filter(
     value_col: ColumnElement[Any] = getattr(pv, target.custom_column).expression
     if op in _PRESENCE:
         condition = _present(value_col, target.kind)
+    elif op in _DAYS_AGO:
+        condition = _days_ago(value_col, target.kind, op, operands[0], context.today)
     else:
         condition = _predicate(value_col, target.kind, positive, operands, None)
     found = exists().where(
@@ -738,16 +878,33 @@ def compile_filter_groups(
     account_id: int,
     *,
     options: Mapping[str, Sequence[str]] | None = None,
+    today: Today | None = None,
+    related: Mapping[str, tuple[Mapping[str, str], Mapping[str, Sequence[str]] | None]]
+    | None = None,
     param: str = "filter_groups",
 ) -> ColumnElement[bool]:
     """OR of the groups, AND of the filters in a group, as one SQL condition.
 
     `custom` maps the account's custom property names to their field types; `options` (optional)
     maps select/radio/checkboxes properties to their option values, to reject unknown options.
+    `today` is needed by the "days ago" operators; `related` gives, per association name of
+    `spec.related`, the associated object's (custom types, options).
     No groups matches every record. The caller still filters the object's own table by account:
     custom property lookups are limited to `account_id` here, and the spec's association
     conditions to the record's own account.
     """
+    context = _Context(account_id, today, related or {})
+    return _compile_groups(groups, spec, custom, options, context, param)
+
+
+def _compile_groups(
+    groups: Sequence[FilterGroup],
+    spec: ObjectSpec,
+    custom: Mapping[str, str],
+    options: Mapping[str, Sequence[str]] | None,
+    context: _Context,
+    param: str,
+) -> ColumnElement[bool]:
     if len(groups) > MAX_FILTER_GROUPS:
         raise InvalidRequest(f"At most {MAX_FILTER_GROUPS} filter groups are allowed", param=param)
     if not groups:
@@ -760,7 +917,7 @@ def compile_filter_groups(
                 f"A filter group has 1 to {MAX_FILTERS_PER_GROUP} filters", param=where
             )
         ands = [
-            _compile_filter(f, spec, custom, options, account_id, f"{where}.{i}")
+            _compile_filter(f, spec, custom, options, context, f"{where}.{i}")
             for i, f in enumerate(group.filters)
         ]
         ors.append(and_(*ands))

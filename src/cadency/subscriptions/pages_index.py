@@ -80,20 +80,23 @@ OPERATOR_LABELS = {
     "not_has_property": N_("is unknown"),
     "contains_token": N_("contains the word"),
     "not_contains_token": N_("does not contain the word"),
+    "less_than_days_ago": N_("is less than this many days ago"),
+    "more_than_days_ago": N_("is more than this many days ago"),
 }
 # Which operators the filter form offers per kind of property (the filter language decides;
 # these only keep the form from offering what it would refuse).
 _EQUALITY = ("eq", "neq", "in", "not_in")
 _PRESENCE = ("has_property", "not_has_property")
 _COMPARE = ("eq", "neq", "lt", "lte", "gt", "gte", "between", "in", "not_in")
+_DAYS_AGO = ("less_than_days_ago", "more_than_days_ago")
 KIND_OPERATORS: dict[str, tuple[str, ...]] = {
     "text": (*_EQUALITY, "contains_token", "not_contains_token", *_PRESENCE),
     "enum": (*_EQUALITY, *_PRESENCE),
     "id": (*_EQUALITY, *_PRESENCE),
     "number": (*_COMPARE, *_PRESENCE),
     "money": (*_COMPARE, *_PRESENCE),
-    "date": (*_COMPARE, *_PRESENCE),
-    "datetime": (*_COMPARE, *_PRESENCE),
+    "date": (*_COMPARE, *_DAYS_AGO, *_PRESENCE),
+    "datetime": (*_COMPARE, *_DAYS_AGO, *_PRESENCE),
     "bool": ("eq", "neq", *_PRESENCE),
     "checkboxes": (*_EQUALITY, "contains_token", "not_contains_token", *_PRESENCE),
     "association": _PRESENCE,

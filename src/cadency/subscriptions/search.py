@@ -10,12 +10,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from cadency.accounts.models import Account
 from cadency.crm.models import Association
+from cadency.kit import clock
 from cadency.kit.filters import (
     BuiltinProperty,
     FilterGroup,
     ObjectSpec,
     Sort,
+    Today,
     compile_filter_groups,
     compile_sorts,
 )
@@ -32,6 +35,7 @@ __all__ = [
     "OBJECT_TYPE",
     "STATUSES",
     "SUBSCRIPTION_SPEC",
+    "account_today",
     "custom_properties",
     "search_clauses",
 ]
@@ -129,15 +133,16 @@ def _option_values(options: Sequence[Any]) -> tuple[str, ...]:
 
 
 def custom_properties(
-    session: Session, account_id: int
+    session: Session, account_id: int, object_type: str = OBJECT_TYPE
 ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """The account's custom subscription properties: ({name: field_type}, {name: options})."""
+    """The account's custom properties of an object (subscriptions unless told):
+    ({name: field_type}, {name: options})."""
     rows = session.execute(
         select(
             PropertyDefinition.name, PropertyDefinition.field_type, PropertyDefinition.options
         ).where(
             PropertyDefinition.account_id == account_id,
-            PropertyDefinition.object_type == OBJECT_TYPE,
+            PropertyDefinition.object_type == object_type,
         )
     ).all()
     types = {name: field_type for name, field_type, _ in rows}
@@ -147,6 +152,14 @@ def custom_properties(
         if field_type in ("select", "radio", "checkboxes")
     }
     return types, options
+
+
+def account_today(session: Session, account_id: int) -> Today:
+    """The account's today and timezone, for the filter language's "days ago" operators."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise ValueError(f"no account {account_id}")
+    return Today(clock.account_today(account), account.timezone)
 
 
 def search_clauses(
@@ -159,6 +172,13 @@ def search_clauses(
     types, options = custom_properties(session, account_id)
     where = and_(
         Subscription.account_id == account_id,
-        compile_filter_groups(filter_groups, SUBSCRIPTION_SPEC, types, account_id, options=options),
+        compile_filter_groups(
+            filter_groups,
+            SUBSCRIPTION_SPEC,
+            types,
+            account_id,
+            options=options,
+            today=account_today(session, account_id),
+        ),
     )
     return where, compile_sorts(sorts, SUBSCRIPTION_SPEC, types)

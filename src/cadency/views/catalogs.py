@@ -12,15 +12,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from cadency.crm.models import Contact
+from cadency.crm.models import Association, Company, Contact, Deal
 from cadency.kit import labels
-from cadency.kit.filters import BuiltinProperty, FilterGroup, ObjectSpec
+from cadency.kit.filters import (
+    BuiltinProperty,
+    FilterGroup,
+    ObjectSpec,
+    Related,
+    compile_filter_groups,
+)
 from cadency.kit.i18n import N_
 from cadency.kit.text_search import contains_text
-from cadency.properties.models import PropertyDefinition
+from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.subscriptions import display
 from cadency.subscriptions import search as subscription_search
 from cadency.subscriptions.models import Subscription
@@ -287,7 +293,220 @@ SUBSCRIPTIONS = Catalog(
     quick_filters={"status": "status", "date": "next_payment_date"},
 )
 
-CATALOGS: Mapping[str, Catalog] = {SUBSCRIPTIONS.object_type: SUBSCRIPTIONS}
+# --- contacts and companies ------------------------------------------------------------------
+#
+# Their filter language lives here rather than in crm/ because a contact or company is also
+# filtered by its subscriptions ("has a subscription where …"), and crm sits below them.
+
+
+def _crm_associated(
+    table: Any, own_type: str, other_type: str
+) -> Callable[[], ColumnElement[bool]]:
+    """An association row of the record's account links it with an `other_type` record."""
+
+    def build() -> ColumnElement[bool]:
+        a = aliased(Association)
+        return exists().where(
+            a.account_id == table.account_id,
+            or_(
+                and_(a.from_type == own_type, a.from_id == table.id, a.to_type == other_type),
+                and_(a.to_type == own_type, a.to_id == table.id, a.from_type == other_type),
+            ),
+        )
+
+    return build
+
+
+def _subscription_link(own_type: str, table: Any, column: Any) -> Callable[[], ColumnElement[bool]]:
+    """A subscription belongs to the record: it is its billing contact (company), or an
+    association row links the two."""
+
+    def link() -> ColumnElement[bool]:
+        a = aliased(Association)
+        associated = exists().where(
+            a.account_id == Subscription.account_id,
+            or_(
+                and_(
+                    a.from_type == "subscription",
+                    a.from_id == Subscription.id,
+                    a.to_type == own_type,
+                    a.to_id == table.id,
+                ),
+                and_(
+                    a.to_type == "subscription",
+                    a.to_id == Subscription.id,
+                    a.from_type == own_type,
+                    a.from_id == table.id,
+                ),
+            ),
+        )
+        return or_(column == table.id, associated)
+
+    return link
+
+
+def _has_subscription(link: Callable[[], ColumnElement[bool]]) -> Callable[[], ColumnElement[bool]]:
+    return lambda: exists().where(link())
+
+
+_contact_subscription = _subscription_link("contact", Contact, Subscription.contact_id)
+CONTACT_SPEC = ObjectSpec(
+    object_type="contacts",
+    id_column=Contact.id,
+    account_column=Contact.account_id,
+    currency_column=None,
+    property_values=PropertyValue,
+    builtins={
+        "id": BuiltinProperty(Contact.id, "id"),
+        "email": BuiltinProperty(Contact.email, "text"),
+        "first_name": BuiltinProperty(Contact.first_name, "text"),
+        "last_name": BuiltinProperty(Contact.last_name, "text"),
+        "phone": BuiltinProperty(Contact.phone, "text"),
+        "language": BuiltinProperty(Contact.language, "enum"),
+        "created_at": BuiltinProperty(Contact.created_at, "datetime"),
+        "updated_at": BuiltinProperty(Contact.updated_at, "datetime"),
+    },
+    associations={
+        "company": _crm_associated(Contact, "contact", "company"),
+        "deal": lambda: or_(
+            exists().where(Deal.account_id == Contact.account_id, Deal.contact_id == Contact.id),
+            _crm_associated(Contact, "contact", "deal")(),
+        ),
+        "subscription": _has_subscription(_contact_subscription),
+    },
+    related={"subscription": Related(subscription_search.SUBSCRIPTION_SPEC, _contact_subscription)},
+)
+
+_company_subscription = _subscription_link("company", Company, Subscription.company_id)
+COMPANY_SPEC = ObjectSpec(
+    object_type="companies",
+    id_column=Company.id,
+    account_column=Company.account_id,
+    currency_column=None,
+    property_values=PropertyValue,
+    builtins={
+        "id": BuiltinProperty(Company.id, "id"),
+        "name": BuiltinProperty(Company.name, "text"),
+        "domain": BuiltinProperty(Company.domain, "text"),
+        "created_at": BuiltinProperty(Company.created_at, "datetime"),
+        "updated_at": BuiltinProperty(Company.updated_at, "datetime"),
+    },
+    associations={
+        "contact": _crm_associated(Company, "company", "contact"),
+        "deal": lambda: or_(
+            exists().where(Deal.account_id == Company.account_id, Deal.company_id == Company.id),
+            _crm_associated(Company, "company", "deal")(),
+        ),
+        "subscription": _has_subscription(_company_subscription),
+    },
+    related={"subscription": Related(subscription_search.SUBSCRIPTION_SPEC, _company_subscription)},
+)
+
+
+def _crm_filters(
+    spec: ObjectSpec,
+) -> Callable[[Session, int, list[FilterGroup]], ColumnElement[bool]]:
+    def compile_filters(
+        session: Session, account_id: int, groups: list[FilterGroup]
+    ) -> ColumnElement[bool]:
+        types, options = subscription_search.custom_properties(
+            session, account_id, spec.object_type
+        )
+        related = {"subscription": subscription_search.custom_properties(session, account_id)}
+        return and_(
+            spec.account_column == account_id,
+            compile_filter_groups(
+                groups,
+                spec,
+                types,
+                account_id,
+                options=options,
+                today=subscription_search.account_today(session, account_id),
+                related=related,
+            ),
+        )
+
+    return compile_filters
+
+
+def _contact_text_search(text: str, account_id: int) -> ColumnElement[bool]:
+    return or_(
+        contains_text([Contact.email, Contact.first_name, Contact.last_name], text),
+        Contact.id == text,
+    )
+
+
+def _company_text_search(text: str, account_id: int) -> ColumnElement[bool]:
+    return or_(contains_text([Company.name, Company.domain], text), Company.id == text)
+
+
+_CONTACT_COLUMNS = _columns(
+    Column("first_name", N_("First name"), "text", "first_name"),
+    Column("last_name", N_("Last name"), "text", "last_name"),
+    Column("email", N_("Email"), "text", "email"),
+    Column("phone", N_("Phone number"), "text", "phone"),
+    Column("language", N_("Language"), "text", "language"),
+    Column("created_at", N_("Created"), "datetime", "created_at"),
+    Column("updated_at", N_("Last updated"), "datetime", "updated_at"),
+    Column("id", N_("Record ID"), "text", "id"),
+)
+_COMPANY_COLUMNS = _columns(
+    Column("name", N_("Name"), "text", "name"),
+    Column("domain", N_("Domain"), "text", "domain"),
+    Column("created_at", N_("Created"), "datetime", "created_at"),
+    Column("updated_at", N_("Last updated"), "datetime", "updated_at"),
+    Column("id", N_("Record ID"), "text", "id"),
+)
+_CRM_ASSOCIATION_LABELS = {
+    "associations.contact": N_("Associated contact"),
+    "associations.company": N_("Associated company"),
+    "associations.deal": N_("Associated deal"),
+    "associations.subscription": N_("Associated subscription"),
+}
+
+CONTACTS = Catalog(
+    object_type="contacts",
+    path="/contacts",
+    permission="subscriptions.view",
+    model=Contact,
+    spec=CONTACT_SPEC,
+    sort_spec=CONTACT_SPEC,
+    columns=_CONTACT_COLUMNS,
+    default_columns=("first_name", "last_name", "email", "phone", "created_at"),
+    default_sort=("created_at", "desc"),
+    tabs=(Tab("all", N_("All")),),
+    filter_labels={
+        **{c.sort_property: c.label for c in _CONTACT_COLUMNS.values() if c.sort_property},
+        **_CRM_ASSOCIATION_LABELS,
+    },
+    value_labels={},
+    compile_filters=_crm_filters(CONTACT_SPEC),
+    text_search=_contact_text_search,
+    primary_column="email",
+)
+COMPANIES = Catalog(
+    object_type="companies",
+    path="/companies",
+    permission="subscriptions.view",
+    model=Company,
+    spec=COMPANY_SPEC,
+    sort_spec=COMPANY_SPEC,
+    columns=_COMPANY_COLUMNS,
+    default_columns=("name", "domain", "created_at"),
+    default_sort=("created_at", "desc"),
+    tabs=(Tab("all", N_("All")),),
+    filter_labels={
+        **{c.sort_property: c.label for c in _COMPANY_COLUMNS.values() if c.sort_property},
+        **_CRM_ASSOCIATION_LABELS,
+    },
+    value_labels={},
+    compile_filters=_crm_filters(COMPANY_SPEC),
+    text_search=_company_text_search,
+)
+
+CATALOGS: Mapping[str, Catalog] = {
+    catalog.object_type: catalog for catalog in (SUBSCRIPTIONS, CONTACTS, COMPANIES)
+}
 
 
 def catalog_for(object_type: str) -> Catalog | None:

@@ -35,12 +35,16 @@
       [...operator.options].forEach((o) => { o.hidden = !about.operators.includes(o.value); });
       if (!about.operators.includes(operator.value)) operator.value = about.operators[0];
       const listed = ["in", "not_in"].includes(operator.value);
-      const type = !listed && about.kind === "date" ? "date"
+      // "Less / more than N days ago" takes a number of days, not a date.
+      const days = ["less_than_days_ago", "more_than_days_ago"].includes(operator.value);
+      const type = days ? "number"
+        : !listed && about.kind === "date" ? "date"
         : !listed && about.kind === "datetime" ? "datetime-local" : "text";
       // A value the date input cannot hold (mistyped, or a bad link) stays visible as text, so
       // the message about it can be read next to what was typed.
+      const shapes = { date: /^\d{4}-\d{2}-\d{2}$/, number: /^\d+$/ };
       const fits = (input) => !input.value || type === "text"
-        || (type === "date" ? /^\d{4}-\d{2}-\d{2}$/ : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/).test(input.value);
+        || (shapes[type] || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/).test(input.value);
       [value, highValue].forEach((input) => {
         if (input.type !== type && fits(input)) input.type = type;
       });
