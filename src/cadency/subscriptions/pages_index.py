@@ -421,6 +421,53 @@ def _label(page: PageContext, column: Column) -> str:
     return page.gettext(column.label) if column.translate else column.label
 
 
+def table_rows(
+    page: PageContext,
+    subscriptions: Sequence[Subscription],
+    columns: Sequence[Column],
+    definitions: Sequence[PropertyDefinition],
+) -> list[dict[str, Any]]:
+    """The table's rows for these subscriptions: one cell per column, with the contacts,
+    companies and custom property values the columns need read in one query each."""
+    session, account = page.session, page.account
+    keys_shown = {c.key for c in columns}
+    contacts = (
+        owned_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
+        if "contact" in keys_shown
+        else {}
+    )
+    companies = (
+        owned_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
+        if "company" in keys_shown
+        else {}
+    )
+    wants_values = any(c.kind == "custom" for c in columns)
+    values = (
+        property_service.get_values(
+            session,
+            account.id,
+            CATALOG.object_type,
+            [s.id for s in subscriptions],
+            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
+        )
+        if wants_values and subscriptions
+        else {}
+    )
+    by_name = {d.name: d for d in definitions}
+    rows = [
+        {
+            "id": sub.id,
+            "href": f"/subscriptions/{sub.id}",
+            "cells": [
+                _cell(page, c, sub, contacts, companies, values.get(sub.id, {}), by_name)
+                for c in columns
+            ],
+        }
+        for sub in subscriptions
+    ]
+    return rows
+
+
 def _listing(
     page: PageContext,
     state: IndexState,
@@ -465,41 +512,7 @@ def _listing(
     else:
         total, more = count_capped(session, condition, model.id)
 
-    keys_shown = {c.key for c in columns}
-    contacts = (
-        owned_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
-        if "contact" in keys_shown
-        else {}
-    )
-    companies = (
-        owned_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
-        if "company" in keys_shown
-        else {}
-    )
-    wants_values = any(c.kind == "custom" for c in columns)
-    values = (
-        property_service.get_values(
-            session,
-            account.id,
-            CATALOG.object_type,
-            [s.id for s in subscriptions],
-            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
-        )
-        if wants_values and subscriptions
-        else {}
-    )
-    by_name = {d.name: d for d in definitions}
-    rows = [
-        {
-            "id": sub.id,
-            "href": f"/subscriptions/{sub.id}",
-            "cells": [
-                _cell(page, c, sub, contacts, companies, values.get(sub.id, {}), by_name)
-                for c in columns
-            ],
-        }
-        for sub in subscriptions
-    ]
+    rows = table_rows(page, subscriptions, columns, definitions)
     first = state.position
     if state.before and found.previous_cursor is None:
         first = 1  # went back to the beginning, whatever the link said
