@@ -145,6 +145,7 @@ def _editor(
         "filter_rows": filter_rows(groups),
         **editor_context(page.gettext, properties),
         "member_count": count,
+        "count_error": None,
         "members": members,
         "errors": [page.gettext(m) for m in (errors or {}).values()],
         "can_edit": page.allows(service.EDIT_PERMISSION),
