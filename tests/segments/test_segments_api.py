@@ -358,3 +358,47 @@ def test_a_post_with_the_same_idempotency_key_makes_one_segment(api: Api) -> Non
     again = api.ok(api.post("/segments", body, headers=headers))
     assert again["id"] == first["id"]
     assert len(api.ok(api.get("/segments"))["data"]) == 1
+
+
+def test_a_property_a_segment_filters_on_cannot_be_deleted(api: Api) -> None:
+    tier_property(api)
+    upsell = create_segment(api, "Upsell", UPSELL)
+    refused = error(api.delete("/properties/subscriptions/tier"), 409)
+    assert "Upsell" in refused["message"] and "tier" in refused["message"]
+    assert api.ok(api.get(f"/segments/{upsell['id']}"))["member_count"] == 0
+
+    # Inside "has a subscription where …" of a contact segment too.
+    api.ok(api.delete(f"/segments/{upsell['id']}"))
+    nested = [
+        {
+            "filters": [
+                {
+                    "property": "associations.subscription",
+                    "operator": "has_property",
+                    "filter_groups": [
+                        {"filters": [{"property": "tier", "operator": "eq", "value": "Pro"}]}
+                    ],
+                }
+            ]
+        }
+    ]
+    pro_contacts = create_segment(api, "Pro contacts", nested, "contacts")
+    assert "Pro contacts" in error(api.delete("/properties/subscriptions/tier"), 409)["message"]
+    api.ok(api.delete(f"/segments/{pro_contacts['id']}"))
+    assert api.delete("/properties/subscriptions/tier").status_code == 200
+
+
+def test_filtering_on_a_sensitive_property_needs_its_permission(
+    api: Api, api_with_scopes: Callable[..., Api]
+) -> None:
+    api.ok(
+        api.post(
+            "/properties/subscriptions",
+            {"name": "iban", "label": "IBAN", "field_type": "text", "sensitive": True},
+        )
+    )
+    groups = [{"filters": [{"property": "iban", "operator": "has_property"}]}]
+    editor = api_with_scopes("subscriptions.view", "subscriptions.edit")
+    refused = error(editor.post("/segments", {"name": "IBAN known", "filter_groups": groups}), 403)
+    assert "properties.view_sensitive" in refused["message"]
+    assert create_segment(api, "IBAN known", groups)["member_count"] == 0
