@@ -118,7 +118,9 @@ def tidy_filter(item: dict[str, Any], kinds: Mapping[str, str], timezone: str) -
             values = [v.strip() for v in str(item["value"]).split(",") if v.strip()]
         out["values"] = [_typed(v, kind, timezone) for v in values]
         return out
-    if item.get("value") is not None:
+    if op in _DAYS_AGO and isinstance(item.get("value"), str) and item["value"].isdigit():
+        out["value"] = int(item["value"])  # a number of days, as the API takes it
+    elif item.get("value") is not None:
         out["value"] = _typed(item["value"], kind, timezone)
     if op == "between" and item.get("high_value") is not None:
         out["high_value"] = _typed(item["high_value"], kind, timezone)
