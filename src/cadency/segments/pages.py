@@ -22,6 +22,7 @@ from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import parse_filter_groups
 from cadency.kit.i18n import N_
+from cadency.properties import service as property_service
 from cadency.properties.models import PropertyDefinition
 from cadency.segments import service
 from cadency.segments.models import Segment
@@ -219,7 +220,7 @@ async def create_segment(
                 page.account,
                 data,
                 user_id=page.user.id,
-                view_sensitive=page.allows("properties.view_sensitive"),
+                view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
             )
         )
     except FormInvalid as exc:
@@ -265,6 +266,14 @@ async def count_members(
     error: str | None = None
     try:
         parsed = parse_filter_groups(groups)
+        # Who matches a filter on a sensitive property would tell its values.
+        property_service.check_filterable(
+            page.session,
+            page.account.id,
+            object_type,
+            parsed,
+            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
+        )
         condition = catalog.compile_filters(page.session, page.account.id, parsed)
         count = service.count_matching(page.session, catalog, condition)
     except APIError as exc:
@@ -290,7 +299,7 @@ async def update_segment(
                 page.account,
                 segment.id,
                 data,
-                view_sensitive=page.allows("properties.view_sensitive"),
+                view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
             )
         )
     except FormInvalid as exc:
