@@ -43,6 +43,8 @@ from cadency.portal import endpoints as portal_endpoints
 from cadency.portal import pages as portal_pages
 from cadency.properties import endpoints as property_endpoints
 from cadency.properties import pages as property_pages
+from cadency.segments import endpoints as segment_endpoints
+from cadency.segments import pages as segment_pages
 from cadency.subscriptions import endpoints as subscription_endpoints
 from cadency.subscriptions import pages as subscription_pages
 from cadency.views import pages as view_pages
@@ -54,6 +56,7 @@ PAGE_MODULES = (
     web_pages,
     subscription_pages,
     view_pages,
+    segment_pages,
     catalog_pages,
     crm_pages,
     checkout_pages,
@@ -163,6 +166,7 @@ def create_app(
         checkout_endpoints,
         portal_endpoints,
         plan_endpoints,
+        segment_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)
