@@ -14,7 +14,6 @@ from sqlalchemy import select
 from cadency import housekeeping
 from cadency.exports import service
 from cadency.exports.models import Export
-from cadency.kit import clock
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.segments.models import Segment
@@ -207,6 +206,16 @@ def test_segment_filters_are_applied(
     assert "Coffee" in content and "Tea" not in content
 
 
+def backdate(session_factory: Any, export_id: str, age: timedelta) -> None:
+    """Move a finished export `age` into the past (as if that much time went by)."""
+    with session_factory() as db:
+        export = db.get(Export, export_id)
+        assert export is not None and export.finished_at and export.expires_at
+        export.finished_at -= age
+        export.expires_at -= age
+        db.commit()
+
+
 def test_expired_files_are_deleted_and_gone(
     api: Api, shop: Shop, session_factory: Any, files_dir: str
 ) -> None:
@@ -216,13 +225,11 @@ def test_expired_files_are_deleted_and_gone(
         path = Path(files_dir) / str(db.get(Export, export["id"]).file_path)  # type: ignore[union-attr]
     assert path.is_file()
     # A day short of 30: kept.
-    housekeeping.run(
-        session_factory, now=clock.real_now() + timedelta(days=29), files_dir=files_dir
-    )
+    backdate(session_factory, export["id"], timedelta(days=29))
+    housekeeping.run(session_factory, files_dir=files_dir)
     assert path.is_file() and api.get(f"/exports/{export['id']}/file").status_code == 200
-    deleted = housekeeping.run(
-        session_factory, now=clock.real_now() + timedelta(days=31), files_dir=files_dir
-    )
+    backdate(session_factory, export["id"], timedelta(days=31))
+    deleted = housekeeping.run(session_factory, files_dir=files_dir)
     assert deleted["export_files"] >= 1
     assert not path.exists()
     gone = api.get(f"/exports/{export['id']}/file")
