@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -30,6 +32,13 @@ from tests.web.conftest import Staff, screenshot
 from tests.web.test_sections import as_user
 
 LINK = re.compile(r"https?://\S+/exports/(exp_\w+)/download")
+
+
+@pytest.fixture(autouse=True)
+def signed_out_after(client: TestClient) -> Iterator[None]:
+    """The client is shared by the whole run: leave it without this test's session cookie."""
+    yield
+    client.cookies.clear()
 
 
 def seed(session_factory: Any, api: Api) -> None:
@@ -172,8 +181,16 @@ def test_export_form_for_a_segment_and_a_list(
     export = latest_export(session_factory, api.account_id)
     assert export.status == "succeeded" and export.row_count == 1 and export.format == "xlsx"
 
+    contacts_list = user.get("/contacts?q=emma")
+    assert 'href="/exports/new?object_type=contacts&amp;q=emma"' in contacts_list.text
     contacts = user.get("/exports/new?object_type=contacts")
     assert contacts.status_code == 200 and "All contacts" in contacts.text
+    searched = user.get("/exports/new?object_type=contacts&q=emma")
+    assert 'name="query" value="emma"' in searched.text
+    assert user.post("/exports", {"object_type": "contacts", "query": "emma"}).status_code == 303
+    service.run_all(session_factory, files_dir=files_dir)
+    export = latest_export(session_factory, api.account_id)
+    assert (export.object_type, export.status, export.row_count) == ("contacts", "succeeded", 1)
     refused = user.post(
         "/exports",
         {"object_type": "subscriptions", "format": "xlsx", "associations_limit": "all"},

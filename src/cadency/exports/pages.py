@@ -121,8 +121,13 @@ def _source_name(page: PageContext, object_type: str, params: dict[str, str | No
         view = page.session.get(SavedView, view_id) if len(view_id) <= 40 else None
         if view is not None and view.account_id == page.account.id:
             return page.gettext("View: %(name)s") % {"name": view.name}
-    label = OBJECT_LABELS.get(object_type, object_type)
-    return page.gettext("All %(object)s") % {"object": page.gettext(label).lower()}
+    label = page.gettext(OBJECT_LABELS.get(object_type, object_type)).lower()
+    if params.get("query"):
+        return page.gettext("%(object)s matching “%(query)s”") % {
+            "object": label.capitalize(),
+            "query": params["query"],
+        }
+    return page.gettext("All %(object)s") % {"object": label}
 
 
 @router.get("/exports/new")
@@ -135,6 +140,7 @@ def new_export(request: Request, page: PageContext = Depends(requires_export)) -
         "object_type": object_type,
         "segment_id": params.get("segment_id") or None,
         "view_id": params.get("view_id") or None,
+        "query": (params.get("q") or "").strip()[:200] or None,
     }
     context = {
         "fields": fields,
@@ -192,6 +198,7 @@ async def create_export(request: Request, page: PageContext = Depends(requires_e
             "object_type": object_type,
             "segment_id": text(form, "segment_id"),
             "view_id": text(form, "view_id"),
+            "query": text(form, "query"),
         }
         context = {
             "fields": fields,

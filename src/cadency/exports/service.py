@@ -579,17 +579,25 @@ def _begin_write(session: Session) -> None:
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _waiting(now: datetime) -> ColumnElement[bool]:
+    """Queued jobs, and running ones whose worker died (its lease ran out)."""
+    return or_(
+        Export.status == "queued",
+        and_(Export.status == "running", Export.lease_until < now),
+    )
+
+
 def _claim(session_factory: Callable[[], Session], now: datetime) -> str | None:
+    # A read first: the worker passes every few seconds, and should not take SQLite's write
+    # lock each time to find nothing.
+    with session_factory() as session:
+        if session.scalar(select(Export.id).where(_waiting(now)).limit(1)) is None:
+            return None
     with session_factory() as session:
         _begin_write(session)
         export = session.scalars(
             select(Export)
-            .where(
-                or_(
-                    Export.status == "queued",
-                    and_(Export.status == "running", Export.lease_until < now),
-                )
-            )
+            .where(_waiting(now))
             .order_by(Export.created_at, Export.id)
             .limit(1)
             .with_for_update(skip_locked=True)
