@@ -3,13 +3,14 @@ neutralising, money and dates in XLSX, the empty export, and a crash mid-file.""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cadency.exports import service, writers
+from cadency.kit import clock
 from cadency.views.catalogs import CATALOGS
 from tests.conftest import Api
 from tests.exports.helpers import (
@@ -327,3 +328,36 @@ def test_three_failures_fail_the_job(
         job = service.get_export(db, shop.account_id, export_id)
         assert job.status == "failed" and job.attempts == 3
         assert job.error is not None and "disk full" in job.error
+
+
+def test_a_job_whose_worker_died_is_claimed_again(
+    session_factory: Any, files_dir: str, shop: Shop
+) -> None:
+    with session_factory() as db:
+        export = service.create_export(db, shop.account_id)
+        # As a worker leaves it when killed mid-run: running, its lease run out.
+        export.status = "running"
+        export.lease_until = clock.real_now() - timedelta(seconds=1)
+        db.commit()
+        export_id = export.id
+    assert service.run_next(session_factory, files_dir=files_dir) == export_id
+    with session_factory() as db:
+        job = service.get_export(db, shop.account_id, export_id)
+        assert (job.status, job.attempts, job.row_count) == ("succeeded", 1, 2)
+
+
+def test_a_running_job_with_a_live_lease_is_left_alone(
+    session_factory: Any, files_dir: str, shop: Shop
+) -> None:
+    with session_factory() as db:
+        export = service.create_export(db, shop.account_id)
+        export.status = "running"
+        export.lease_until = clock.real_now() + timedelta(minutes=1)
+        db.commit()
+        export_id = export.id
+    service.run_all(session_factory, files_dir=files_dir)
+    with session_factory() as db:
+        assert service.get_export(db, shop.account_id, export_id).status == "running"
+        # Let the rest of the run's tests find an empty queue.
+        db.delete(service.get_export(db, shop.account_id, export_id))
+        db.commit()

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 
 from cadency.exports import service
 from cadency.exports.models import Export
-from cadency.kit import clock
+from cadency.kit import clock, periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.i18n import N_
 from cadency.properties.service import VIEW_SENSITIVE
@@ -96,7 +96,9 @@ def _row(page: PageContext, export: Export) -> dict[str, Any]:
         "size": _size(page, export.size_bytes),
         "download": export.status == "succeeded" and not expired,
         "expired": export.status == "succeeded" and expired,
-        "expires": page.fmt.date(export.expires_at.date()) if export.expires_at else "",
+        "expires": page.fmt.date(periods.local_date(export.expires_at, timezone))
+        if export.expires_at
+        else "",
         "error": export.error or "",
     }
 
