@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -370,31 +372,41 @@ def export_columns(
 class _Lookups:
     """What the rows of one batch refer to, each loaded with one query for the batch."""
 
-    contacts: Mapping[str, Contact]
-    companies: Mapping[str, Company]
+    contacts: Mapping[str, str]  # ID → name
+    companies: Mapping[str, str]
     values: Mapping[str, Mapping[str, Any]]
     associated: Mapping[str, Mapping[str, list[tuple[str, str]]]]  # id → type → (id, name)
 
 
-def _by_id(session: Session, model: Any, account_id: int, ids: set[str]) -> dict[str, Any]:
+def _contact_name(first_name: str | None, last_name: str | None, email: str) -> str:
+    # Contact.display_name, from the three columns alone.
+    full = " ".join(p for p in (first_name, last_name) if p)
+    return full or email
+
+
+def _names(session: Session, kind: str, account_id: int, ids: set[str]) -> dict[str, str]:
+    """The names of records of one type by ID (only the columns a name needs)."""
     if not ids:
         return {}
-    found: dict[str, Any] = {}
+    model = _RECORD_MODELS[kind]
+    columns = (
+        (Contact.id, Contact.first_name, Contact.last_name, Contact.email)
+        if kind == "contact"
+        else (model.id, model.name)
+    )
+    found: dict[str, str] = {}
     wanted = sorted(ids)
     for start in range(0, len(wanted), BATCH_SIZE):
-        rows = session.scalars(
-            select(model).where(
+        rows = session.execute(
+            select(*columns).where(
                 model.account_id == account_id, model.id.in_(wanted[start : start + BATCH_SIZE])
             )
         )
-        found.update((row.id, row) for row in rows)
+        if kind == "contact":
+            found.update((i, _contact_name(first, last, email)) for i, first, last, email in rows)
+        else:
+            found.update((i, str(name)) for i, name in rows)
     return found
-
-
-def _record_name(record: Any) -> str:
-    if isinstance(record, Contact):
-        return record.display_name
-    return str(record.name)
 
 
 def _associations(
@@ -455,8 +467,7 @@ def _associations(
     names: dict[str, dict[str, str]] = {}
     for kind in wanted:
         other_ids = {i for per_type in linked.values() for i in per_type[kind]}
-        records_of = _by_id(session, _RECORD_MODELS[kind], account_id, other_ids)
-        names[kind] = {i: _record_name(r) for i, r in records_of.items()}
+        names[kind] = _names(session, kind, account_id, other_ids)
     return {
         own: {
             kind: [(i, names[kind][i]) for i in others if i in names[kind]]
@@ -477,12 +488,12 @@ def _lookups(
     kinds = {c.kind for c in columns}
     subscriptions = export.object_type == "subscriptions"
     contacts = (
-        _by_id(session, Contact, account_id, {r.contact_id for r in records})
+        _names(session, "contact", account_id, {r.contact_id for r in records})
         if subscriptions and "contact" in kinds
         else {}
     )
     companies = (
-        _by_id(session, Company, account_id, {r.company_id for r in records if r.company_id})
+        _names(session, "company", account_id, {r.company_id for r in records if r.company_id})
         if subscriptions and "company" in kinds
         else {}
     )
@@ -507,66 +518,83 @@ def _lookups(
     return _Lookups(contacts, companies, values, associated)
 
 
-def _local_date(moment: datetime | None, timezone: str) -> date | None:
-    return periods.local_date(moment, timezone) if moment else None
-
-
-def _custom_cell(definition: PropertyDefinition | None, value: Any, timezone: str) -> Cell:
-    if definition is None or value is None or value == "" or value == []:
+def _custom_cell(field_type: str, value: Any, zone: ZoneInfo) -> Cell:
+    if value is None or value == "" or value == []:
         return None
     if isinstance(value, property_service.MaskedValue):
         return str(value)
-    kind = definition.field_type
-    if kind == "number":
+    if field_type == "number":
         return Decimal(str(value))
-    if kind == "date":
+    if field_type == "date":
         return date.fromisoformat(str(value))
-    if kind == "datetime":
+    if field_type == "datetime":
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        return periods.local_date(moment, timezone)
-    if kind == "boolean":
+        return moment.astimezone(zone).date()
+    if field_type == "boolean":
         return "true" if value else "false"
     if isinstance(value, list):
         return ASSOCIATION_SEPARATOR.join(str(v) for v in value)
     return str(value)
 
 
-def _cell(
-    column: ExportColumn,
-    record: Any,
-    lookups: _Lookups,
-    definitions: Mapping[str, PropertyDefinition],
-    timezone: str,
-) -> Cell:
-    kind = column.kind
-    if column.association is not None:
-        found = lookups.associated.get(record.id, {}).get(column.association, [])
-        index = 0 if kind == "ids" else 1
-        return ASSOCIATION_SEPARATOR.join(pair[index] for pair in found) or None
-    if kind == "custom":
-        name = column.key.removeprefix(CUSTOM_PREFIX)
-        value = lookups.values.get(record.id, {}).get(name)
-        return _custom_cell(definitions.get(name), value, timezone)
-    if kind == "contact":
-        contact = lookups.contacts.get(record.contact_id)
-        return contact.display_name if contact else None
-    if kind == "company":
-        company = lookups.companies.get(record.company_id or "")
-        return company.name if company else None
-    if kind == "badge":  # values are not translated: the status as the API names it
-        return str(record.status)
-    value = getattr(record, "recurring_amount" if kind == "amount" else column.key)
-    if value is None:
-        return None
-    if kind in ("amount", "money"):
-        return Money(int(value), record.currency)
-    if kind == "datetime":
-        return _local_date(value, timezone)
+def _plain(value: Any) -> Cell:
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, date | int | Decimal):
         return value
     return str(value)
+
+
+Getter = Callable[[Any, _Lookups], Cell]
+
+
+def _getter(column: ExportColumn, field_types: Mapping[str, str], timezone: str) -> Getter:
+    """How one column's cell is read from a record (an ORM object or a row, by attribute) and
+    its batch's lookups; decided once per export rather than once per cell."""
+    kind, zone = column.kind, ZoneInfo(timezone)
+    association = column.association
+    if association is not None:
+        index = 0 if kind == "ids" else 1
+
+        def associated(record: Any, lookups: _Lookups) -> Cell:
+            found = lookups.associated.get(record.id, {}).get(association, ())
+            return ASSOCIATION_SEPARATOR.join(pair[index] for pair in found) or None
+
+        return associated
+    if kind == "custom":
+        name = column.key.removeprefix(CUSTOM_PREFIX)
+        field_type = field_types.get(name, "text")
+
+        def custom(record: Any, lookups: _Lookups) -> Cell:
+            value = lookups.values.get(record.id, {}).get(name)
+            return None if value is None else _custom_cell(field_type, value, zone)
+
+        return custom
+    if kind == "contact":
+        return lambda record, lookups: lookups.contacts.get(record.contact_id)
+    if kind == "company":
+        return lambda record, lookups: lookups.companies.get(record.company_id or "")
+    if kind == "badge":  # values are not translated: the status as the API names it
+        return lambda record, lookups: str(record.status)
+    read = attrgetter("recurring_amount" if kind == "amount" else column.key)
+    if kind in ("amount", "money"):
+
+        def amount(record: Any, lookups: _Lookups) -> Cell:
+            value = read(record)
+            return None if value is None else Money(int(value), record.currency)
+
+        return amount
+    if kind == "datetime":
+
+        def local_date(record: Any, lookups: _Lookups) -> Cell:
+            # The calendar day in the account's time zone (periods.local_date, inlined).
+            value = read(record)
+            return None if value is None else value.astimezone(zone).date()
+
+        return local_date
+    return lambda record, lookups: _plain(read(record))
 
 
 # --- the worker ---------------------------------------------------------------------------------
@@ -653,8 +681,9 @@ def _build(
         assert account is not None
         catalog = _catalog(export.object_type)
         definitions = catalog.custom_definitions(session, export.account_id)
-        by_name = {d.name: d for d in definitions}
+        field_types = {d.name: d.field_type for d in definitions}
         columns = export_columns(export, catalog, definitions)
+        getters = [_getter(c, field_types, account.timezone) for c in columns]
         view_sensitive = _may_view_sensitive(session, export)
         condition: ColumnElement[bool] = catalog.compile_filters(
             session, export.account_id, parse_filter_groups(export.filter_groups or [])
@@ -686,25 +715,36 @@ def _build(
         try:
             writer.write_row([c.header for c in columns])
             cursor: str | None = None
+            last_id: str | None = None
             written = 0
             while True:
-                page = find_page(
-                    session,
-                    select(model).where(condition),
-                    keys=keys,
-                    id_column=model.id,
-                    descending=descending,
-                    limit=BATCH_SIZE,
-                    after=cursor,
-                    signature="export",
-                )
-                records = page.rows
+                records: Sequence[Any]
+                if keys:
+                    page = find_page(
+                        session,
+                        select(model).where(condition),
+                        keys=keys,
+                        id_column=model.id,
+                        descending=descending,
+                        limit=BATCH_SIZE,
+                        after=cursor,
+                        signature="export",
+                    )
+                    records, cursor = page.rows, page.next_cursor
+                    done = cursor is None
+                else:
+                    # No sort asked for: ID order, plain rows (no ORM objects to build).
+                    batch = select(*model.__table__.c).where(condition)
+                    if last_id is not None:
+                        batch = batch.where(model.id > last_id)
+                    records = session.execute(batch.order_by(model.id).limit(BATCH_SIZE)).all()
+                    done = len(records) < BATCH_SIZE
+                    last_id = records[-1].id if records else None
                 if records:
                     lookups = _lookups(session, export, columns, records, view_sensitive)
+                    write_row = writer.write_row
                     for record in records:
-                        writer.write_row(
-                            [_cell(c, record, lookups, by_name, account.timezone) for c in columns]
-                        )
+                        write_row([get(record, lookups) for get in getters])
                     written += len(records)
                 # Progress, and a renewed lease: the job is still this worker's.
                 export.row_count = written
@@ -714,8 +754,7 @@ def _build(
                 session.expunge_all()
                 export = session.get(Export, export_id)
                 assert export is not None
-                cursor = page.next_cursor
-                if cursor is None:
+                if done:
                     break
             writer.close()
         except BaseException:

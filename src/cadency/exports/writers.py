@@ -46,6 +46,8 @@ class RowWriter(Protocol):
 
 
 def _text(cell: Cell) -> str:
+    if type(cell) is str:  # most cells: checked first
+        return neutralise(cell)
     if cell is None:
         return ""
     if isinstance(cell, str):
