@@ -3,6 +3,8 @@ building, 410 once expired), Idempotency-Key, permissions, other accounts, bad i
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,11 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from cadency import housekeeping
+from cadency.accounts import service as account_service
+from cadency.accounts.models import Account, User
 from cadency.exports import service
 from cadency.exports.models import Export
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.segments.models import Segment
+from cadency.views.models import SavedView
 from tests.conftest import Api
 from tests.exports.helpers import NOW, Shop, make_shop
 
@@ -236,3 +241,43 @@ def test_expired_files_are_deleted_and_gone(
     assert gone.status_code == 410 and gone.json()["error"]["type"] == "gone"
     after = api.ok(api.get(f"/exports/{export['id']}"))
     assert after["download_url"] is None and after["status"] == "succeeded"
+
+
+def test_a_saved_views_filters_columns_and_sort(
+    api: Api, shop: Shop, session_factory: Any, files_dir: str
+) -> None:
+    with session_factory() as db:
+        owner = db.scalars(select(User.id).where(User.account_id == api.account_id)).first()
+        if owner is None:
+            account = db.get(Account, api.account_id)
+            assert account is not None
+            owner = account_service.create_user(
+                db, account, email=f"v-{api.account_id}@example.com", password="password-123"
+            ).id
+        view = SavedView(
+            id=new_id("view"),
+            account_id=api.account_id,
+            object_type="subscriptions",
+            owner_user_id=owner,
+            shared=True,
+            name="Active by name",
+            filter_groups=[
+                {"filters": [{"property": "status", "operator": "eq", "value": "active"}]}
+            ],
+            columns=["name", "properties.tier", "amount", "id"],
+            sort_property="name",
+            sort_direction="desc",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        db.add(view)
+        db.commit()
+    export = api.post("/exports", {"view_id": view.id, "language": "nl"})
+    assert export.status_code == 202, export.text
+    run_worker(session_factory, files_dir)
+    rows = list(csv.reader(io.StringIO(api.get(f"/exports/{export.json()['id']}/file").text)))
+    assert rows[0] == ["\ufeffNaam", "Tier", "Bedrag", "Record-ID"]
+    assert [r[0] for r in rows[1:]] == ["Tea", "Coffee"]  # the view's sort: name, descending
+    assert rows[2][1:3] == ["pro", "25.00"]
+    contacts = api.post("/exports", {"object_type": "contacts", "view_id": view.id})
+    assert contacts.status_code == 422 and contacts.json()["error"]["param"] == "view_id"
