@@ -11,6 +11,7 @@ import pytest
 
 from cadency.exports import service, writers
 from cadency.kit import clock
+from cadency.subscriptions.models import Subscription
 from cadency.views.catalogs import CATALOGS
 from tests.conftest import Api
 from tests.exports.helpers import (
@@ -361,3 +362,24 @@ def test_a_running_job_with_a_live_lease_is_left_alone(
         # Let the rest of the run's tests find an empty queue.
         db.delete(service.get_export(db, shop.account_id, export_id))
         db.commit()
+
+
+def test_writes_by_others_between_batches_do_not_fail_the_export(
+    session_factory: Any, files_dir: str, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server keeps writing while an export runs; the export reads in one session and
+    # records its progress in short transactions of their own.
+    monkeypatch.setattr(service, "BATCH_SIZE", 1)
+    original = writers.CsvWriter.write_row
+
+    def busy_server(self: writers.CsvWriter, cells: Any) -> None:
+        original(self, cells)
+        with session_factory() as other:
+            sub = other.get(Subscription, shop.subscriptions[1])
+            assert sub is not None
+            sub.updated_at = sub.updated_at + timedelta(seconds=1)
+            other.commit()
+
+    monkeypatch.setattr(writers.CsvWriter, "write_row", busy_server)
+    export = export_and_run(session_factory, files_dir, shop.account_id, columns=["name"])
+    assert export.attempts == 0 and len(read_csv(file_of(files_dir, export))) == 3

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account, ApiKey, User
@@ -692,7 +692,6 @@ def _build(
             condition = and_(condition, catalog.text_search(export.query, export.account_id))
         model = catalog.model
         total = int(session.scalar(select(func.count()).select_from(model).where(condition)) or 0)
-        export.total_rows = total
         sort = export.sorts[0] if export.sorts else None
         keys = (
             sort_keys(
@@ -704,7 +703,15 @@ def _build(
             else []
         )
         descending = sort is not None and sort["direction"] == "desc"
-        session.commit()
+        # The reading session only reads (its transaction ends after every batch, so it never
+        # holds an old snapshot); the job's progress is written in short transactions of its
+        # own: on SQLite a read transaction that later writes fails if another writer
+        # committed in between.
+        # Kept as they are now, apart from the session (a rollback would expire them).
+        session.expunge(export)
+        session.expunge(account)
+        session.rollback()
+        _record(session_factory, export_id, total_rows=total, lease_until=_lease_end(now))
 
         folder = f"exports/{export.account_id}"
         (Path(files_dir) / folder).mkdir(parents=True, exist_ok=True)
@@ -746,30 +753,35 @@ def _build(
                     for record in records:
                         write_row([get(record, lookups) for get in getters])
                     written += len(records)
-                # Progress, and a renewed lease: the job is still this worker's.
-                export.row_count = written
-                export.progress = min(99, written * 100 // total) if total else 99
-                export.lease_until = (now or clock.real_now()) + LEASE
-                session.commit()
                 session.expunge_all()
-                export = session.get(Export, export_id)
-                assert export is not None
+                session.rollback()
+                # Progress, and a renewed lease: the job is still this worker's.
+                _record(
+                    session_factory,
+                    export_id,
+                    row_count=written,
+                    progress=min(99, written * 100 // total) if total else 99,
+                    lease_until=_lease_end(now),
+                )
                 if done:
                     break
             writer.close()
         except BaseException:
-            writer_close_quietly(writer)
+            _close_quietly(writer)
             partial.unlink(missing_ok=True)
             raise
         os.replace(partial, final)  # atomic: the file is there whole, or not at all
 
-        finished = now or clock.real_now()
-        account = session.get(Account, export.account_id)
-        assert account is not None
+    size = final.stat().st_size
+    finished = now or clock.real_now()
+    with session_factory() as session:
+        _begin_write(session)
+        export = session.get(Export, export_id)
+        assert export is not None
         export.status = "succeeded"
         export.progress = 100
         export.row_count = written
-        export.size_bytes = final.stat().st_size
+        export.size_bytes = size
         export.file_path = relative
         export.file_name = file_name(export, account, finished)
         export.finished_at = finished
@@ -787,7 +799,19 @@ def _build(
         session.commit()
 
 
-def writer_close_quietly(writer: Any) -> None:
+def _lease_end(now: datetime | None) -> datetime:
+    return (now or clock.real_now()) + LEASE
+
+
+def _record(session_factory: Callable[[], Session], export_id: str, **values: Any) -> None:
+    """Write how far a job got, in a transaction of its own."""
+    with session_factory() as session:
+        _begin_write(session)
+        session.execute(update(Export).where(Export.id == export_id).values(**values))
+        session.commit()
+
+
+def _close_quietly(writer: Any) -> None:
     try:
         writer.close()
     except Exception:  # the file is deleted anyway; the first error is the one to report
