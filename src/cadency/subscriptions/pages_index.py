@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from cadency.crm.models import Company, Contact
+from cadency.exports import pages as export_pages
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import Sort, parse_filter_groups
@@ -662,4 +663,6 @@ def _context(
             "query": state.query or "",
         },
         "can_create": page.allows("subscriptions.edit"),
+        "can_export": page.allows("subscriptions.export"),
+        "export_choices": export_pages.choices(page),
     }

@@ -21,6 +21,8 @@ from cadency.checkout import pages as checkout_pages
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
 from cadency.crm import pages as crm_pages
+from cadency.exports import endpoints as export_endpoints
+from cadency.exports import pages as export_pages
 from cadency.invoices import endpoints as invoice_endpoints
 from cadency.invoices import pages as invoice_pages
 from cadency.kit import migrate, signing
@@ -66,6 +68,7 @@ PAGE_MODULES = (
     notification_pages,
     portal_pages,
     plan_pages,
+    export_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the
@@ -167,6 +170,7 @@ def create_app(
         portal_endpoints,
         plan_endpoints,
         segment_endpoints,
+        export_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

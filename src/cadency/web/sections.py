@@ -56,6 +56,13 @@ SECTIONS: dict[str, Section] = {
     "companies": _records("/companies", N_("Companies"), CRM),
     "deals": _records("/deals", N_("Deals"), CRM),
     "quotes": _records("/quotes", N_("Quotes"), CRM),
+    "exports": Section(
+        "/exports",
+        N_("Exports"),
+        CRM,
+        edit="subscriptions.export",
+        read=("subscriptions.export",),
+    ),
     "account": Section("/settings/account", N_("Account"), SETTINGS, edit="billing.edit", read=()),
     "billing": Section(
         "/settings/billing",
