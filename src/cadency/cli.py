@@ -90,17 +90,17 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     app = create_app(settings)
     if not no_worker:
         stop = threading.Event()
-        thread = threading.Thread(
-            target=_work, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
-        )
-        thread.start()
+        for target in (_work, _export_lane):
+            threading.Thread(
+                target=target, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
+            ).start()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
-    """The embedded worker: every `interval` seconds, run what is due for live accounts, build
-    the exports asked for, then deliver the emails of every account's outbox (test clocks'
-    included); hourly, housekeeping."""
+    """The embedded worker: every `interval` seconds, run what is due for live accounts, then
+    deliver the emails of every account's outbox (test clocks' included); hourly, housekeeping.
+    Exports run in a lane of their own (`_export_lane`)."""
     from cadency import housekeeping
     from cadency.billing import runner
 
@@ -111,9 +111,17 @@ def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) 
                 runner.run_due(session)
         except Exception:  # keep the server's engine alive; the error is logged
             logging.getLogger("cadency.billing").exception("billing pass failed")
-        _run_exports(session_factory, settings)
         _deliver_emails(session_factory, settings)
         hourly.run_if_due()
+        stop.wait(interval)
+
+
+def _export_lane(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
+    """Build the exports asked for, apart from billing and email: a million-row export takes a
+    minute, and renewals and emails due meanwhile must not wait for it. The export-ready email
+    is an outbox row, delivered by the next email pass."""
+    while not stop.is_set():
+        _run_exports(session_factory, settings)
         stop.wait(interval)
 
 
@@ -146,8 +154,10 @@ def _deliver_emails(session_factory: Any, settings: Settings) -> int:
 @click.option("--once", is_flag=True, help="Process what is due now, then exit")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes")
 def worker(once: bool, interval: float) -> None:
-    """Run the billing engine for live accounts and deliver every account's emails (any number
-    of workers may share a database); hourly, purge what is kept only for a while."""
+    """Run the billing engine for live accounts, build exports and deliver every account's
+    emails (any number of workers may share a database); hourly, purge what is kept only for a
+    while."""
+    import threading
     import time
 
     from cadency import housekeeping
@@ -158,11 +168,17 @@ def worker(once: bool, interval: float) -> None:
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     hourly = housekeeping.Hourly(factory, files_dir=settings.files_dir)
+    stop = threading.Event()
+    if not once:
+        threading.Thread(
+            target=_export_lane, args=(factory, settings, stop, interval), daemon=True
+        ).start()
     try:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
-            exports_run = _run_exports(factory, settings)
+            # With --once the exports waiting now are built here; otherwise their lane does it.
+            exports_run = _run_exports(factory, settings) if once else 0
             emails_sent = _deliver_emails(factory, settings)
             hourly.run_if_due()
             if (
@@ -186,6 +202,7 @@ def worker(once: bool, interval: float) -> None:
                 return
             time.sleep(interval)
     finally:
+        stop.set()
         engine.dispose()
 
 
