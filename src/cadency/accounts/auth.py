@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cadency.accounts import service
-from cadency.accounts.models import Account, ApiKey
+from cadency.accounts.models import Account, ApiKey, grants
 from cadency.kit import clock, idempotency
 from cadency.kit.errors import AuthenticationFailed, PermissionDenied
 
@@ -41,7 +41,7 @@ class ApiContext:
     api_key: ApiKey | None = None
 
     def allows(self, permission: str) -> bool:
-        return "super_admin" in self.scopes or permission in self.scopes
+        return grants(self.scopes, permission)
 
     def require(self, permission: str) -> None:
         if not self.allows(permission):

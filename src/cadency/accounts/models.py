@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,14 @@ PERMISSIONS = (
     "billing.edit",
     "super_admin",
 )
+SUPER_ADMIN = "super_admin"
+
+
+def grants(permissions: Iterable[str] | None, permission: str) -> bool:
+    """Whether a user's permissions (or a key's scopes) include `permission`: a super admin
+    holds every permission."""
+    granted = set(permissions or ())
+    return SUPER_ADMIN in granted or permission in granted
 
 
 class Account(Base):

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from cadency.accounts.models import Account, ApiKey, User
+from cadency.accounts.models import Account, ApiKey, User, grants
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
 from cadency.exports.models import Export
 from cadency.exports.writers import Cell, Money, open_writer
@@ -48,7 +48,6 @@ from cadency.views.models import SavedView
 logger = logging.getLogger("cadency.exports")
 
 EXPORT_PERMISSION = "subscriptions.export"
-SUPER_ADMIN = "super_admin"
 FORMATS = ("csv", "xlsx")
 LANGUAGES = ("en", "nl", "da", "de")
 PROPERTIES = ("view", "all", "all_with_associations")
@@ -96,16 +95,12 @@ _GONE = N_("The export's file was deleted when its 30 days were up; export again
 # --- asking for an export ----------------------------------------------------------------------
 
 
-def _allows(permissions: set[str], permission: str) -> bool:
-    return SUPER_ADMIN in permissions or permission in permissions
-
-
 def require_permissions(permissions: set[str], object_type: str) -> Catalog:
     """The catalog of `object_type`, after checking the caller may export it: the export
     permission and the object's own view permission (403 otherwise)."""
     catalog = _catalog(object_type)
     for needed in (EXPORT_PERMISSION, catalog.permission):
-        if not _allows(permissions, needed):
+        if not grants(permissions, needed):
             raise PermissionDenied(f"You need the '{needed}' permission for this.")
     return catalog
 
@@ -663,7 +658,7 @@ def _may_view_sensitive(session: Session, export: Export) -> bool:
     elif export.requested_by_api_key_id is not None:
         key = session.get(ApiKey, export.requested_by_api_key_id)
         granted = set(key.scopes or []) if key else set()
-    return _allows(granted, property_service.VIEW_SENSITIVE)
+    return grants(granted, property_service.VIEW_SENSITIVE)
 
 
 def file_name(export: Export, account: Account, finished: datetime) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts import service as accounts
-from cadency.accounts.models import Account, PasswordReset, User
+from cadency.accounts.models import SUPER_ADMIN, Account, PasswordReset, User, grants
 from cadency.billing.invoicing import buyer_language
 from cadency.config import Settings
 from cadency.crm.models import Contact
@@ -500,7 +500,7 @@ def _payment_failed(event: Event) -> Iterable[Email]:
 def _admin_notices(event: Event, outcome: str, amount: int, on: date) -> Iterable[Email]:
     """Super admins who keep payment notifications on hear of each payment (SPEC §5)."""
     admins = event.composer.merchant_users(
-        event.account, lambda user: user.notify_payments and "super_admin" in user.permissions
+        event.account, lambda user: user.notify_payments and SUPER_ADMIN in user.permissions
     )
     sub = event.subscription
     url = f"{event.composer.settings.base_url}/subscriptions/{sub.id}" if sub else None
@@ -605,7 +605,7 @@ def _non_renewal(event: Event) -> Iterable[Email]:
         readers.append(buyer)
     readers += event.composer.merchant_users(
         event.account,
-        lambda user: "billing.edit" in user.permissions or "super_admin" in user.permissions,
+        lambda user: grants(user.permissions, "billing.edit"),
     )
     commitment_end = event.day("commitment_end")
     effective = event.day("effective_date") or commitment_end

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cadency.accounts.models import Account, User
+from cadency.accounts.models import SUPER_ADMIN, Account, User, grants
 from cadency.kit import clock
 from cadency.kit.errors import InvalidRequest, PermissionDenied, not_found
 from cadency.kit.filters import FilterGroup, Sort, parse_filter_groups
@@ -26,12 +26,9 @@ from cadency.views.listing import sort_keys
 from cadency.views.models import SavedView
 from cadency.views.schemas import MAX_NAME, ViewCreate, ViewUpdate
 
-SUPER_ADMIN = "super_admin"
-
 
 def _allows(user: User, permission: str) -> bool:
-    granted = set(user.permissions or [])
-    return SUPER_ADMIN in granted or permission in granted
+    return grants(user.permissions, permission)
 
 
 def _catalog(object_type: str) -> Catalog:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts import service as account_service
 from cadency.accounts.auth import get_session
-from cadency.accounts.models import Account, User
+from cadency.accounts.models import Account, User, grants
 from cadency.kit import clock, i18n
 from cadency.kit.errors import APIError, PermissionDenied
 
@@ -51,7 +51,7 @@ class PageContext:
     permissions: set[str] = field(default_factory=set)
 
     def allows(self, permission: str) -> bool:
-        return "super_admin" in self.permissions or permission in self.permissions
+        return grants(self.permissions, permission)
 
     def require(self, permission: str) -> None:
         if not self.allows(permission):
