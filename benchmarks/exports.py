@@ -428,7 +428,7 @@ def phase_segments(url: str, account_id: int) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     engine = make_engine(url)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"load_average": os.getloadavg()[0]}
     with Session(engine) as session:
         for name, groups in SEGMENTS.items():
             count = member_count(session, account_id, groups)  # warm-up
@@ -630,8 +630,13 @@ def run_one(db: str, url: str, n: int, before: bool, tmp: Path) -> dict[str, Any
 
 
 def summary(segments: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{name} {s['count']:,} in {s['median_ms']:.1f} ms" for name, s in segments.items()
+    return (
+        ", ".join(
+            f"{name} {s['count']:,} in {s['median_ms']:.1f} ms"
+            for name, s in segments.items()
+            if name in SEGMENTS
+        )
+        + f" (load average {segments['load_average']:.1f})"
     )
 
 
@@ -733,7 +738,8 @@ def main() -> None:
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"{'db':<11}{'N':>10}{'segment':>10}{'members':>10}{'median ms':>11}{'before ms':>11}")
     for r in results:
-        for name, s in r["segments"].items():
+        for name in SEGMENTS:
+            s = r["segments"][name]
             before = r.get("segments_before", {}).get(name, {}).get("median_ms")
             shown = "" if before is None else f"{before:.1f}"
             print(

@@ -149,8 +149,9 @@ def test_exports_counts_segments_and_exports_when_it_can(runs: dict[str, Run]) -
     assert result["n"] == 400
     # Both seed segments were counted through the filter language, and each count equals the
     # benchmark's own plain-SQL count (it exits 1 otherwise); both segments have members.
-    assert set(result["segments"]) == {"win_back", "upsell"}
-    for name, segment in result["segments"].items():
+    assert set(result["segments"]) == {"win_back", "upsell", "load_average"}
+    for name in ("win_back", "upsell"):
+        segment = result["segments"][name]
         assert segment["count"] == segment["plain_sql_count"] > 0, name
         assert len(segment["runs_ms"]) == 5, name
         assert segment["median_ms"] > 0, name
