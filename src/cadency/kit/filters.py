@@ -867,9 +867,9 @@ def _compile_filter(
     if not negate:
         # A positive condition is "the record's ID is among the IDs whose value matches": the
         # same records as a correlated EXISTS (object_id and the ID are never NULL), but SQLite
-        # then reads the matching values once from the index on (account, object type, name,
-        # text value, object ID) instead of looking a value up for every record (upsell over
-        # 1M subscriptions: 1.5 s -> see benchmarks/README.md "exports.py").
+        # then reads the matching IDs once, from the index on (account, object type, name, text
+        # value, object ID), instead of running a lookup for every record (a segment's "tier is
+        # Basic" over 1M subscriptions; see benchmarks/README.md, exports.py).
         return _expr(spec.id_column).in_(select(pv.object_id).where(*rows, condition))
     # Like HubSpot, neq / not_in / not_contains_token also match records without the property:
     # they are NOT EXISTS of the positive condition.

@@ -66,14 +66,9 @@ class Subscription(Base):
         ),
         # Segments over 1,000,000 subscriptions (migration 0024, benchmarks/exports.py): ended
         # ones by when they were canceled (win-back), and one status's IDs in ID order, which
-        # upsell's custom property condition (an IN list of IDs) is checked against.
-        Index(
-            "ix_subscriptions_account_status_canceled_id",
-            "account_id",
-            "status",
-            "canceled_at",
-            "id",
-        ),
+        # a custom property's matching records are joined with (upsell: tier is Basic).
+        Index("ix_subscriptions_account_status_canceled_at", "account_id", "status", "canceled_at"),
+        Index("ix_subscriptions_account_status_id", "account_id", "status", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
