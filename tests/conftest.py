@@ -53,7 +53,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str) -> FastAPI:
+def files_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the app keeps files (exports) during the run: a temporary folder."""
+    return str(tmp_path_factory.mktemp("files"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, files_dir: str) -> FastAPI:
     from cadency.web.app import create_app
 
     # Every test posts from one client address, so the per-address limits (made for one
@@ -62,6 +68,7 @@ def app(database_url: str) -> FastAPI:
         database_url=database_url,
         base_url="http://testserver",
         smtp_url=None,
+        files_dir=files_dir,
         login_limit_per_address="100000 per 15 minutes",
         payment_form_limit_per_address="100000 per hour",
         password_reset_limit_per_address="100000 per hour",

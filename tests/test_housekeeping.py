@@ -93,8 +93,14 @@ def test_old_rows_are_purged_in_batches_and_fresh_ones_kept(
 ) -> None:
     seed(session_factory, api)
     deleted = housekeeping.run(session_factory, batch_size=2)
-    assert set(deleted) == {"idempotency_records", "mailbox_messages", "user_sessions"}
-    assert all(count >= OLD for count in deleted.values()), deleted
+    assert set(deleted) == {
+        "idempotency_records",
+        "mailbox_messages",
+        "user_sessions",
+        "export_files",
+    }
+    # Export files have their own test (tests/exports/test_api.py): seeded here are rows.
+    assert all(deleted[kind] >= OLD for kind in remaining(db, api)), deleted
     assert remaining(db, api) == {
         "idempotency_records": [f"key-{OLD}"],
         "mailbox_messages": [f"Receipt {OLD}"],
@@ -126,8 +132,13 @@ def test_cadency_purge_prints_the_counts(
     result = CliRunner().invoke(main, ["purge"], env={"CADENCY_DATABASE_URL": database_url})
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(printed) == {"idempotency_records", "mailbox_messages", "user_sessions"}
-    assert all(count >= OLD for count in printed.values()), printed
+    assert set(printed) == {
+        "idempotency_records",
+        "mailbox_messages",
+        "user_sessions",
+        "export_files",
+    }
+    assert all(printed[kind] >= OLD for kind in remaining(db, api)), printed
     assert sum(len(rows) for rows in remaining(db, api).values()) == 3
 
 

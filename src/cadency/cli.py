@@ -98,21 +98,35 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
 
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
-    """The embedded worker: every `interval` seconds, run what is due for live accounts, then
-    deliver the emails of every account's outbox (test clocks' included); hourly, housekeeping."""
+    """The embedded worker: every `interval` seconds, run what is due for live accounts, build
+    the exports asked for, then deliver the emails of every account's outbox (test clocks'
+    included); hourly, housekeeping."""
     from cadency import housekeeping
     from cadency.billing import runner
 
-    hourly = housekeeping.Hourly(session_factory)
+    hourly = housekeeping.Hourly(session_factory, files_dir=settings.files_dir)
     while not stop.is_set():
         try:
             with session_factory() as session:
                 runner.run_due(session)
         except Exception:  # keep the server's engine alive; the error is logged
             logging.getLogger("cadency.billing").exception("billing pass failed")
+        _run_exports(session_factory, settings)
         _deliver_emails(session_factory, settings)
         hourly.run_if_due()
         stop.wait(interval)
+
+
+def _run_exports(session_factory: Any, settings: Settings) -> int:
+    """Build every export waiting in the queue; returns how many runs there were. A failed
+    export is put back in the queue by the exports service, and never stops billing."""
+    from cadency.exports import service as export_service
+
+    try:
+        return export_service.run_all(session_factory, files_dir=settings.files_dir)
+    except Exception:
+        logging.getLogger("cadency.exports").exception("export pass failed")
+        return 0
 
 
 def _deliver_emails(session_factory: Any, settings: Settings) -> int:
@@ -143,19 +157,26 @@ def worker(once: bool, interval: float) -> None:
     migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    hourly = housekeeping.Hourly(factory)
+    hourly = housekeeping.Hourly(factory, files_dir=settings.files_dir)
     try:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
+            exports_run = _run_exports(factory, settings)
             emails_sent = _deliver_emails(factory, settings)
             hourly.run_if_due()
-            if summary.subscriptions_processed or summary.subscriptions_failed or emails_sent:
+            if (
+                summary.subscriptions_processed
+                or summary.subscriptions_failed
+                or emails_sent
+                or exports_run
+            ):
                 click.echo(
                     json.dumps(
                         {
                             "processed": summary.subscriptions_processed,
                             "failed": summary.subscriptions_failed,
+                            "exports_run": exports_run,
                             "emails_sent": emails_sent,
                         }
                     ),
@@ -171,7 +192,8 @@ def worker(once: bool, interval: float) -> None:
 @main.command()
 def purge() -> None:
     """Purge once what is kept only for a while (the worker does it hourly): idempotency
-    records past 24 hours, dev-mailbox emails past 30 days, expired web sessions. Prints the
+    records past 24 hours, dev-mailbox emails past 30 days, expired web sessions, export files
+    past 30 days. Prints the
     rows deleted per table as JSON."""
     from cadency import housekeeping
 
@@ -179,7 +201,7 @@ def purge() -> None:
     migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        _print(housekeeping.run(make_session_factory(engine)))
+        _print(housekeeping.run(make_session_factory(engine), files_dir=settings.files_dir))
     finally:
         engine.dispose()
 

@@ -1,5 +1,6 @@
 """Housekeeping: purge what is kept only for a while — idempotency records past 24 hours,
-dev-mailbox emails past 30 days, web sessions past their expiry. `cadency serve`'s embedded
+dev-mailbox emails past 30 days, web sessions past their expiry, export files past their 30
+days. `cadency serve`'s embedded
 worker and `cadency worker` run it hourly; `cadency purge` runs it once.
 
 Each owning package says what is old (its `purge_*` service deletes one bounded batch); this
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cadency.accounts import service as account_service
+from cadency.exports import service as export_service
 from cadency.kit import clock, idempotency
 from cadency.notifications import service as notification_service
 
@@ -26,7 +28,10 @@ PURGES: dict[str, Callable[..., int]] = {
     "idempotency_records": idempotency.purge_expired,
     "mailbox_messages": notification_service.purge_old_mailbox_messages,
     "user_sessions": account_service.purge_expired_sessions,
+    "export_files": export_service.purge_expired_files,
 }
+# Purges that delete files as well as rows, and so need to know where the files lie.
+FILE_PURGES = frozenset({"export_files"})
 
 logger = logging.getLogger("cadency.housekeeping")
 
@@ -36,15 +41,18 @@ def run(
     *,
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
+    files_dir: str | None = None,
 ) -> dict[str, int]:
-    """Purge everything that is due; returns the rows deleted per table."""
+    """Purge everything that is due; returns the rows deleted per table. `files_dir`: where
+    export files lie (the settings' CADENCY_FILES_DIR when None)."""
     now = now or clock.real_now()
     deleted: dict[str, int] = {}
     for table, purge in PURGES.items():
         deleted[table] = 0
         while True:
             with session_factory() as session:
-                batch = purge(session, now=now, limit=batch_size)
+                extra = {"files_dir": files_dir} if table in FILE_PURGES else {}
+                batch = purge(session, now=now, limit=batch_size, **extra)
                 session.commit()
             deleted[table] += batch
             if batch < batch_size:
@@ -57,9 +65,12 @@ class Hourly:
     then again once `every` seconds have gone by. A failure is logged, never raised: it must
     not stop billing."""
 
-    def __init__(self, session_factory: Any, every: float = EVERY_SECONDS) -> None:
+    def __init__(
+        self, session_factory: Any, every: float = EVERY_SECONDS, files_dir: str | None = None
+    ) -> None:
         self.session_factory = session_factory
         self.every = every
+        self.files_dir = files_dir
         self.last_run: float | None = None
 
     def run_if_due(self) -> dict[str, int] | None:
@@ -68,7 +79,7 @@ class Hourly:
             return None
         self.last_run = started
         try:
-            deleted = run(self.session_factory)
+            deleted = run(self.session_factory, files_dir=self.files_dir)
         except Exception:
             logger.exception("housekeeping failed")
             return None

@@ -52,6 +52,13 @@ class Conflict(APIError):
     error_type = "conflict"
 
 
+class Gone(APIError):
+    """The record is still known but what was asked for is no more (an expired export file)."""
+
+    status_code = 410
+    error_type = "gone"
+
+
 class AuthenticationFailed(APIError):
     status_code = 401
     error_type = "authentication"
@@ -163,7 +170,13 @@ def install_error_handlers(app: FastAPI, page_errors: PageErrorRenderer | None =
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        kinds = {401: "authentication", 403: "permission", 404: "not_found", 409: "conflict"}
+        kinds = {
+            401: "authentication",
+            403: "permission",
+            404: "not_found",
+            409: "conflict",
+            410: "gone",
+        }
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such endpoint"

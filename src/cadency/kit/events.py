@@ -38,3 +38,5 @@ class EventType(StrEnum):
     DUNNING_EXHAUSTED = "dunning.exhausted"
     # The account's users.
     USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
+    # An export's file is built; its requester is emailed the download link.
+    EXPORT_SUCCEEDED = "export.succeeded"

@@ -168,6 +168,7 @@ class ErrorBody(BaseModel):
         "invalid_request",
         "not_found",
         "conflict",
+        "gone",
         "authentication",
         "permission",
         "idempotency",

@@ -27,8 +27,9 @@ from cadency.accounts.models import Account, PasswordReset, User
 from cadency.billing.invoicing import buyer_language
 from cadency.config import Settings
 from cadency.crm.models import Contact
+from cadency.exports.models import Export
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, i18n, money
+from cadency.kit import clock, i18n, money, periods
 from cadency.kit.events import EventType
 from cadency.kit.i18n import Formatter, babel_locale
 from cadency.kit.outbox import OutboxMessage
@@ -688,6 +689,44 @@ def _password_reset(event: Event) -> Iterable[Email]:
     )
 
 
+def _export_ready(event: Event) -> Iterable[Email]:
+    """The download link of a finished export, to the user who asked for it (an export asked
+    for with an API key has no one to mail). Nothing once its file is gone."""
+    export = event.session.get(Export, event.payload.get("export_id"))
+    if (
+        export is None
+        or export.account_id != event.account.id
+        or export.requested_by_user_id is None
+        or export.file_path is None
+        or export.expires_at is None
+    ):
+        return
+    user = event.session.get(User, export.requested_by_user_id)
+    if user is None or not user.is_active or user.account_id != event.account.id:
+        return
+    reader = event.composer.merchant_user(event.account, user)
+    _ = reader.gettext
+    object_names = {
+        "subscriptions": _("subscriptions"),
+        "contacts": _("contacts"),
+        "companies": _("companies"),
+    }
+    yield event.email(
+        "export_ready",
+        reader,
+        _("Your export is ready"),
+        {
+            "url": f"{event.composer.settings.base_url}/exports/{export.id}/download",
+            "row_count": reader.fmt.number(export.row_count),
+            "object_name": object_names.get(export.object_type, export.object_type),
+            "account_name": event.account.name,
+            "expires_on": reader.fmt.date(
+                periods.local_date(export.expires_at, event.account.timezone)
+            ),
+        },
+    )
+
+
 # --- invoices --------------------------------------------------------------------------------
 
 
@@ -765,6 +804,7 @@ _HANDLERS: dict[str, Handler] = {
     EventType.INVOICE_CREATED: _invoice_created,
     EventType.INVOICE_OVERDUE: _invoice_overdue,
     EventType.USER_PASSWORD_RESET_REQUESTED: _password_reset,
+    EventType.EXPORT_SUCCEEDED: _export_ready,
 }
 # The kinds of email, for tests and the mailbox (every template).
 KINDS = (
@@ -780,4 +820,5 @@ KINDS = (
     "invoice_issued",
     "invoice_overdue",
     "password_reset",
+    "export_ready",
 )

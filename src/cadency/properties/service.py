@@ -43,6 +43,7 @@ from cadency.kit.schemas import text_problem
 from cadency.properties import patterns
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.properties.schemas import PropertyCreate, json_number
+from cadency.segments.models import Segment
 
 OBJECT_TYPES = ("subscriptions", "contacts", "companies")
 _SINGULAR = {"subscriptions": "subscription", "contacts": "contact", "companies": "company"}
@@ -292,9 +293,33 @@ def update_definition(
     return definition
 
 
+def _filters_use(groups: Any, object_type: str, name: str, own_type: str) -> bool:
+    """Whether stored filter groups over `own_type` records name the custom property `name`
+    of `object_type`, also inside "has a subscription where …" (subscription properties)."""
+    for group in groups if isinstance(groups, list) else []:
+        for item in group.get("filters", []) if isinstance(group, dict) else []:
+            if not isinstance(item, dict):
+                continue
+            if own_type == object_type and item.get("property") in (name, CUSTOM_PREFIX + name):
+                return True
+            nested = item.get("filter_groups")
+            if nested and _filters_use(nested, object_type, name, "subscriptions"):
+                return True
+    return False
+
+
 def delete_definition(session: Session, account: Account, object_type: str, name: str) -> None:
-    """Remove a definition and every value of it."""
+    """Remove a definition and every value of it. A property a segment filters on stays
+    (409 naming the segment): the segment would otherwise stop working for everyone."""
     definition = get_definition(session, account.id, object_type, name)
+    for segment in session.scalars(
+        select(Segment).where(Segment.account_id == account.id).order_by(Segment.name)
+    ):
+        if _filters_use(segment.filter_groups, object_type, name, segment.object_type):
+            raise Conflict(
+                f"The property '{name}' is used by the segment '{segment.name}'; "
+                "change or delete the segment first"
+            )
     session.execute(
         delete(PropertyValue).where(
             PropertyValue.account_id == account.id,

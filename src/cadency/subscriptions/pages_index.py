@@ -12,19 +12,18 @@ Everything the page shows is in its URL, so a link can be shared and the back bu
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from cadency.crm.models import Company, Contact
+from cadency.exports import pages as export_pages
 from cadency.kit import periods
 from cadency.kit.errors import APIError, InvalidRequest
 from cadency.kit.filters import Sort, parse_filter_groups
@@ -44,6 +43,12 @@ from cadency.views.catalogs import (
     SUBSCRIPTIONS,
     Column,
     FilterProperty,
+)
+from cadency.views.filter_form import (
+    editor_context,
+    filter_rows,
+    read_filter_groups,
+    text_of,
 )
 from cadency.views.listing import (
     PAGE_SIZES,
@@ -66,45 +71,6 @@ NEXT_BILLING_OPTIONS = {
     "this_month": N_("This month"),
     "custom": N_("Custom range"),
 }
-OPERATOR_LABELS = {
-    "eq": N_("is equal to"),
-    "neq": N_("is not equal to"),
-    "lt": N_("is less than"),
-    "lte": N_("is at most"),
-    "gt": N_("is greater than"),
-    "gte": N_("is at least"),
-    "between": N_("is between"),
-    "in": N_("is any of"),
-    "not_in": N_("is none of"),
-    "has_property": N_("is known"),
-    "not_has_property": N_("is unknown"),
-    "contains_token": N_("contains the word"),
-    "not_contains_token": N_("does not contain the word"),
-    "less_than_days_ago": N_("is less than this many days ago"),
-    "more_than_days_ago": N_("is more than this many days ago"),
-}
-# Which operators the filter form offers per kind of property (the filter language decides;
-# these only keep the form from offering what it would refuse).
-_EQUALITY = ("eq", "neq", "in", "not_in")
-_PRESENCE = ("has_property", "not_has_property")
-_COMPARE = ("eq", "neq", "lt", "lte", "gt", "gte", "between", "in", "not_in")
-_DAYS_AGO = ("less_than_days_ago", "more_than_days_ago")
-KIND_OPERATORS: dict[str, tuple[str, ...]] = {
-    "text": (*_EQUALITY, "contains_token", "not_contains_token", *_PRESENCE),
-    "enum": (*_EQUALITY, *_PRESENCE),
-    "id": (*_EQUALITY, *_PRESENCE),
-    "number": (*_COMPARE, *_PRESENCE),
-    "money": (*_COMPARE, *_PRESENCE),
-    "date": (*_COMPARE, *_DAYS_AGO, *_PRESENCE),
-    "datetime": (*_COMPARE, *_DAYS_AGO, *_PRESENCE),
-    "bool": ("eq", "neq", *_PRESENCE),
-    "checkboxes": (*_EQUALITY, "contains_token", "not_contains_token", *_PRESENCE),
-    "association": _PRESENCE,
-}
-_FILTER_PARAM = re.compile(
-    r"filter_groups\.(\d{1,2})\.filters\.(\d{1,2})\.(property|operator|value|values|high_value)"
-)
-_LIST_OPERATORS = ("in", "not_in")
 
 
 # --- what the URL asks for -------------------------------------------------------------------
@@ -211,16 +177,12 @@ def _filter_params(groups: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]
             out.append((prefix + "operator", str(item.get("operator", ""))))
             for key in ("value", "high_value"):
                 if item.get(key) is not None:
-                    out.append((prefix + key, _text(item[key])))
+                    out.append((prefix + key, text_of(item[key])))
             for value in item.get("values") or []:
-                out.append((prefix + "values", _text(value)))
+                out.append((prefix + "values", text_of(value)))
+            if item.get("filter_groups"):
+                out.append((prefix + "filter_groups", json.dumps(item["filter_groups"])))
     return out
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _base_for(page: PageContext, view_id: str, views: Sequence[SavedView]) -> tuple[str, Base]:
@@ -249,64 +211,6 @@ def _base_for(page: PageContext, view_id: str, views: Sequence[SavedView]) -> tu
     return _base_for(page, view.id, [view])
 
 
-def _advanced_from(params: QueryParams) -> list[dict[str, Any]]:
-    """Advanced filter rows from dotted parameters; rows without a property are left out
-    (an empty row the user added and did not fill), and groups are renumbered in order."""
-    rows: dict[int, dict[int, dict[str, Any]]] = {}
-    for key, value in params.multi_items():
-        match = _FILTER_PARAM.fullmatch(key)
-        if not match:
-            continue
-        g, f, part = int(match[1]), int(match[2]), match[3]
-        row = rows.setdefault(g, {}).setdefault(f, {})
-        if part == "values":
-            row.setdefault("values", []).extend(v.strip() for v in value.split(",") if v.strip())
-        elif value.strip():
-            row[part] = value.strip()
-    groups = []
-    for g in sorted(rows):
-        filters = [rows[g][f] for f in sorted(rows[g]) if rows[g][f].get("property")]
-        if filters:
-            groups.append({"filters": filters})
-    return groups
-
-
-def _tidy_filter(item: dict[str, Any], kinds: Mapping[str, str], timezone: str) -> dict[str, Any]:
-    """What the form sends, in the filter language's shape: a list operator takes the value
-    box as a comma-separated list, inputs an operator does not use are dropped (the form
-    hides them), and a date-time typed in the browser is read in the account's time zone."""
-    op = str(item.get("operator") or "eq").lower()
-    out: dict[str, Any] = {"property": item["property"], "operator": op}
-    kind = kinds.get(item["property"], "text")
-    if op in _PRESENCE:
-        return out
-    if op in _LIST_OPERATORS:
-        values = list(item.get("values") or [])
-        if not values and item.get("value"):
-            values = [v.strip() for v in str(item["value"]).split(",") if v.strip()]
-        out["values"] = [_typed(v, kind, timezone) for v in values]
-        return out
-    if item.get("value") is not None:
-        out["value"] = _typed(item["value"], kind, timezone)
-    if op == "between" and item.get("high_value") is not None:
-        out["high_value"] = _typed(item["high_value"], kind, timezone)
-    return out
-
-
-def _typed(value: Any, kind: str, timezone: str) -> Any:
-    if kind == "datetime" and isinstance(value, str) and "T" in value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return value  # the filter language says what is wrong with it
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo(timezone))
-        return moment.isoformat()
-    if kind == "bool" and isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
 def _int(value: str | None, default: int) -> int:
     try:
         return int(value) if value is not None else default
@@ -321,12 +225,8 @@ def read_state(
     properties: Sequence[FilterProperty],
 ) -> IndexState:
     view_id, base = _base_for(page, params.get("view") or "all", views)
-    kinds = {p.name: p.kind for p in properties}
     if params.get("advanced"):
-        groups = [
-            {"filters": [_tidy_filter(f, kinds, page.account.timezone) for f in g["filters"]]}
-            for g in _advanced_from(params)
-        ]
+        groups = read_filter_groups(params, properties, page.account.timezone)
     else:
         groups = base.filter_groups
     # The record's name always comes first (it links to the record); each column once.
@@ -522,6 +422,53 @@ def _label(page: PageContext, column: Column) -> str:
     return page.gettext(column.label) if column.translate else column.label
 
 
+def table_rows(
+    page: PageContext,
+    subscriptions: Sequence[Subscription],
+    columns: Sequence[Column],
+    definitions: Sequence[PropertyDefinition],
+) -> list[dict[str, Any]]:
+    """The table's rows for these subscriptions: one cell per column, with the contacts,
+    companies and custom property values the columns need read in one query each."""
+    session, account = page.session, page.account
+    keys_shown = {c.key for c in columns}
+    contacts = (
+        owned_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
+        if "contact" in keys_shown
+        else {}
+    )
+    companies = (
+        owned_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
+        if "company" in keys_shown
+        else {}
+    )
+    wants_values = any(c.kind == "custom" for c in columns)
+    values = (
+        property_service.get_values(
+            session,
+            account.id,
+            CATALOG.object_type,
+            [s.id for s in subscriptions],
+            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
+        )
+        if wants_values and subscriptions
+        else {}
+    )
+    by_name = {d.name: d for d in definitions}
+    rows = [
+        {
+            "id": sub.id,
+            "href": f"/subscriptions/{sub.id}",
+            "cells": [
+                _cell(page, c, sub, contacts, companies, values.get(sub.id, {}), by_name)
+                for c in columns
+            ],
+        }
+        for sub in subscriptions
+    ]
+    return rows
+
+
 def _listing(
     page: PageContext,
     state: IndexState,
@@ -566,41 +513,7 @@ def _listing(
     else:
         total, more = count_capped(session, condition, model.id)
 
-    keys_shown = {c.key for c in columns}
-    contacts = (
-        owned_by_id(session, Contact, account.id, [s.contact_id for s in subscriptions])
-        if "contact" in keys_shown
-        else {}
-    )
-    companies = (
-        owned_by_id(session, Company, account.id, [s.company_id for s in subscriptions])
-        if "company" in keys_shown
-        else {}
-    )
-    wants_values = any(c.kind == "custom" for c in columns)
-    values = (
-        property_service.get_values(
-            session,
-            account.id,
-            CATALOG.object_type,
-            [s.id for s in subscriptions],
-            view_sensitive=page.allows(property_service.VIEW_SENSITIVE),
-        )
-        if wants_values and subscriptions
-        else {}
-    )
-    by_name = {d.name: d for d in definitions}
-    rows = [
-        {
-            "id": sub.id,
-            "href": f"/subscriptions/{sub.id}",
-            "cells": [
-                _cell(page, c, sub, contacts, companies, values.get(sub.id, {}), by_name)
-                for c in columns
-            ],
-        }
-        for sub in subscriptions
-    ]
+    rows = table_rows(page, subscriptions, columns, definitions)
     first = state.position
     if state.before and found.previous_cursor is None:
         first = 1  # went back to the beginning, whatever the link said
@@ -725,22 +638,6 @@ def _context(
         low, high = billing_range(state, today)
     except InvalidRequest:
         low = high = None
-    filter_rows = [
-        [
-            {
-                "property": f.get("property", ""),
-                "operator": f.get("operator", "eq"),
-                "value": ", ".join(_text(v) for v in f["values"])
-                if f.get("values")
-                else _text(f["value"])
-                if f.get("value") is not None
-                else "",
-                "high_value": _text(f["high_value"]) if f.get("high_value") is not None else "",
-            }
-            for f in g.get("filters", [])
-        ]
-        for g in state.filter_groups
-    ]
     current_view = state.base.view
     return {
         "state": state,
@@ -755,25 +652,8 @@ def _context(
         "next_billing_options": [(k, gettext(v)) for k, v in NEXT_BILLING_OPTIONS.items()],
         "billing_low": low,
         "billing_high": high,
-        "filter_rows": filter_rows,
-        "properties": [
-            {"name": p.name, "label": gettext(p.label) if p.translate else p.label}
-            for p in properties
-        ],
-        "properties_json": json.dumps(
-            {
-                p.name: {
-                    "kind": p.kind,
-                    "operators": list(KIND_OPERATORS.get(p.kind, _EQUALITY)),
-                    "options": [
-                        [value, gettext(label) if p.translate else label]
-                        for value, label in p.options
-                    ],
-                }
-                for p in properties
-            }
-        ),
-        "operators": [(k, gettext(v)) for k, v in OPERATOR_LABELS.items()],
+        "filter_rows": filter_rows(state.filter_groups),
+        **editor_context(gettext, properties),
         "page_sizes": PAGE_SIZES,
         "save": {
             "filter_groups": json.dumps(groups),
@@ -783,4 +663,6 @@ def _context(
             "query": state.query or "",
         },
         "can_create": page.allows("subscriptions.edit"),
+        "can_export": page.allows("subscriptions.export"),
+        "export_choices": export_pages.choices(page),
     }

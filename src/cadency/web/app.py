@@ -21,6 +21,8 @@ from cadency.checkout import pages as checkout_pages
 from cadency.config import Settings, load_settings
 from cadency.crm import endpoints as crm_endpoints
 from cadency.crm import pages as crm_pages
+from cadency.exports import endpoints as export_endpoints
+from cadency.exports import pages as export_pages
 from cadency.invoices import endpoints as invoice_endpoints
 from cadency.invoices import pages as invoice_pages
 from cadency.kit import migrate, signing
@@ -43,6 +45,8 @@ from cadency.portal import endpoints as portal_endpoints
 from cadency.portal import pages as portal_pages
 from cadency.properties import endpoints as property_endpoints
 from cadency.properties import pages as property_pages
+from cadency.segments import endpoints as segment_endpoints
+from cadency.segments import pages as segment_pages
 from cadency.subscriptions import endpoints as subscription_endpoints
 from cadency.subscriptions import pages as subscription_pages
 from cadency.views import pages as view_pages
@@ -54,6 +58,7 @@ PAGE_MODULES = (
     web_pages,
     subscription_pages,
     view_pages,
+    segment_pages,
     catalog_pages,
     crm_pages,
     checkout_pages,
@@ -63,6 +68,7 @@ PAGE_MODULES = (
     notification_pages,
     portal_pages,
     plan_pages,
+    export_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the
@@ -163,6 +169,8 @@ def create_app(
         checkout_endpoints,
         portal_endpoints,
         plan_endpoints,
+        segment_endpoints,
+        export_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -47,6 +47,7 @@ def _records(path: str, label: str, group: str) -> Section:
 # who sees subscriptions. Records (commerce, CRM) open with `subscriptions.view` alone.
 SECTIONS: dict[str, Section] = {
     "subscriptions": _records("/subscriptions", N_("Subscriptions"), COMMERCE),
+    "segments": _records("/segments", N_("Segments"), COMMERCE),
     "payment_links": _records("/payment-links", N_("Payment links"), COMMERCE),
     "products": _records("/products", N_("Products"), COMMERCE),
     "tax_rates": _records("/tax-rates", N_("Tax rates"), COMMERCE),
@@ -55,6 +56,13 @@ SECTIONS: dict[str, Section] = {
     "companies": _records("/companies", N_("Companies"), CRM),
     "deals": _records("/deals", N_("Deals"), CRM),
     "quotes": _records("/quotes", N_("Quotes"), CRM),
+    "exports": Section(
+        "/exports",
+        N_("Exports"),
+        CRM,
+        edit="subscriptions.export",
+        read=("subscriptions.export",),
+    ),
     "account": Section("/settings/account", N_("Account"), SETTINGS, edit="billing.edit", read=()),
     "billing": Section(
         "/settings/billing",

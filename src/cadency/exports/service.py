@@ -1,0 +1,884 @@
+"""Exports (SPEC §7): a request fixes what is exported (object, filters, columns, sort) on a
+queued job; the worker builds the file in the background and the requester is emailed a link.
+
+`create_export` checks and queues (the caller commits). `run_next` is the worker's: it claims
+one job under a lease, streams the matching records in keyset batches (custom property values,
+contacts, companies and associations looked up once per batch, never per row), writes
+`<files_dir>/exports/<account>/<id>.part` and renames it into place only when complete, so a
+crash leaves no half file and the job is simply run again (at most `MAX_ATTEMPTS` times). Each
+step commits its own transaction, as housekeeping does. `purge_expired_files` deletes files past
+their 30 days.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account, ApiKey, User
+from cadency.crm.models import Association, Company, Contact, Deal, Quote
+from cadency.exports.models import Export
+from cadency.exports.writers import Cell, Money, open_writer
+from cadency.kit import clock, i18n, outbox, periods
+from cadency.kit.errors import Conflict, Gone, InvalidRequest, PermissionDenied, not_found
+from cadency.kit.events import EventType
+from cadency.kit.filters import Sort, parse_filter_groups
+from cadency.kit.i18n import N_
+from cadency.kit.ids import new_id
+from cadency.properties import service as property_service
+from cadency.properties.models import PropertyDefinition
+from cadency.segments.models import Segment
+from cadency.subscriptions.models import Subscription
+from cadency.views.catalogs import CUSTOM_PREFIX, Catalog, Column, catalog_for
+from cadency.views.listing import find_page, sort_keys
+from cadency.views.models import SavedView
+
+logger = logging.getLogger("cadency.exports")
+
+EXPORT_PERMISSION = "subscriptions.export"
+SUPER_ADMIN = "super_admin"
+FORMATS = ("csv", "xlsx")
+LANGUAGES = ("en", "nl", "da", "de")
+PROPERTIES = ("view", "all", "all_with_associations")
+ASSOCIATIONS_LIMITS = ("1000", "all")
+
+BATCH_SIZE = 5000
+# How long a claimed job is the worker's; a run renews it every batch, so it runs out only
+# when the worker died (the job is then claimed again).
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
+KEEP_FOR = timedelta(days=30)
+# Associated records written per cell unless the export asked for all (CSV only: a
+# spreadsheet cell holds at most 32,767 characters).
+ASSOCIATIONS_CAP = 1000
+ASSOCIATION_SEPARATOR = ";"
+
+# German column headers: the web app has no German catalog, so the exports keep their own.
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+RECORD_ID = N_("Record ID")
+# The record types each object can be associated with, in the order their columns come.
+ASSOCIATED_TYPES: dict[str, tuple[str, ...]] = {
+    "subscriptions": ("contact", "company", "deal", "quote"),
+    "contacts": ("company", "deal", "subscription"),
+    "companies": ("contact", "deal", "subscription"),
+}
+ASSOCIATION_HEADERS: dict[str, tuple[str, str]] = {
+    "contact": (N_("Associated Contact IDs"), N_("Associated Contact")),
+    "company": (N_("Associated Company IDs"), N_("Associated Company")),
+    "deal": (N_("Associated Deal IDs"), N_("Associated Deal")),
+    "quote": (N_("Associated Quote IDs"), N_("Associated Quote")),
+    "subscription": (N_("Associated Subscription IDs"), N_("Associated Subscription")),
+}
+_RECORD_MODELS: dict[str, Any] = {
+    "contact": Contact,
+    "company": Company,
+    "deal": Deal,
+    "quote": Quote,
+    "subscription": Subscription,
+}
+_FILE_EXTENSIONS = {"csv": "csv", "xlsx": "xlsx"}
+_GONE = N_("The export's file was deleted when its 30 days were up; export again.")
+
+
+# --- asking for an export ----------------------------------------------------------------------
+
+
+def _allows(permissions: set[str], permission: str) -> bool:
+    return SUPER_ADMIN in permissions or permission in permissions
+
+
+def require_permissions(permissions: set[str], object_type: str) -> Catalog:
+    """The catalog of `object_type`, after checking the caller may export it: the export
+    permission and the object's own view permission (403 otherwise)."""
+    catalog = _catalog(object_type)
+    for needed in (EXPORT_PERMISSION, catalog.permission):
+        if not _allows(permissions, needed):
+            raise PermissionDenied(f"You need the '{needed}' permission for this.")
+    return catalog
+
+
+def _catalog(object_type: str) -> Catalog:
+    catalog = catalog_for(object_type)
+    if catalog is None:
+        raise InvalidRequest(f"Nothing to export of the type '{object_type}'", param="object_type")
+    return catalog
+
+
+def _choice(value: str, allowed: Sequence[str], param: str) -> str:
+    if value not in allowed:
+        raise InvalidRequest(f"'{param}' is one of {', '.join(allowed)}", param=param)
+    return value
+
+
+def _both(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Filter groups meeting both lists: each is an OR of AND groups, so every pair of groups
+    becomes one AND group."""
+    if not a:
+        return b
+    if not b:
+        return a
+    return [{"filters": [*x["filters"], *y["filters"]]} for x in a for y in b]
+
+
+def _view(session: Session, account_id: int, user_id: int | None, view_id: str) -> SavedView:
+    view = session.get(SavedView, view_id) if len(view_id) <= 40 else None
+    if (
+        view is None
+        or view.account_id != account_id
+        or (user_id is not None and not view.shared and view.owner_user_id != user_id)
+    ):
+        raise not_found("view", view_id)
+    return view
+
+
+def create_export(
+    session: Session,
+    account_id: int,
+    *,
+    object_type: str = "subscriptions",
+    format: str = "csv",
+    language: str = "en",
+    properties: str = "view",
+    associations_limit: str = "1000",
+    view_id: str | None = None,
+    segment_id: str | None = None,
+    filter_groups: Sequence[Mapping[str, Any]] | None = None,
+    columns: Sequence[str] | None = None,
+    sort: tuple[str, str] | None = None,
+    query: str | None = None,
+    requested_by_user_id: int | None = None,
+    requested_by_api_key_id: str | None = None,
+    view_sensitive: bool = True,
+    now: datetime | None = None,
+) -> Export:
+    """Queue an export of the account's `object_type` records: those of the view, the segment
+    and the filters (all of them when none is given), with the view's columns and sort unless
+    `columns`/`sort` say otherwise (the index page passes what it shows). Checks everything
+    now (422 naming an unknown property, 404 for a view or segment not of this account) and
+    fixes the filters, columns and sort on the job. Permissions are the caller's to check
+    (`require_permissions`); `view_sensitive` says whether the requester may see sensitive
+    properties (otherwise they cannot filter by them, and their values are masked)."""
+    catalog = _catalog(object_type)
+    _choice(format, FORMATS, "format")
+    _choice(language, LANGUAGES, "language")
+    _choice(properties, PROPERTIES, "properties")
+    _choice(associations_limit, ASSOCIATIONS_LIMITS, "associations_limit")
+    if associations_limit == "all" and format == "xlsx":
+        raise InvalidRequest(
+            N_("All associations fit only in a CSV file; choose CSV or at most 1,000."),
+            param="associations_limit",
+        )
+    groups: list[dict[str, Any]] = []
+    view: SavedView | None = None
+    if view_id is not None:
+        view = _view(session, account_id, requested_by_user_id, view_id)
+        if view.object_type != catalog.object_type:
+            raise InvalidRequest(
+                f"The view '{view_id}' is not a view of {catalog.object_type}", param="view_id"
+            )
+        groups = list(view.filter_groups or [])
+    if segment_id is not None:
+        segment = session.get(Segment, segment_id) if len(segment_id) <= 40 else None
+        if segment is None or segment.account_id != account_id:
+            raise not_found("segment", segment_id)
+        if segment.object_type != catalog.object_type:
+            raise InvalidRequest(
+                f"The segment '{segment_id}' is not a segment of {catalog.object_type}",
+                param="segment_id",
+            )
+        groups = _both(groups, list(segment.filter_groups or []))
+    if filter_groups:
+        given = [dict(g) for g in filter_groups]
+        parse_filter_groups(given)  # a malformed group is named as the caller sent it
+        groups = _both(groups, given)
+
+    # Compiling now names an unknown property, operator or value while the caller waits.
+    parsed = parse_filter_groups(groups)
+    catalog.compile_filters(session, account_id, parsed)
+    definitions = catalog.custom_definitions(session, account_id)
+    custom_types = {d.name: d.field_type for d in definitions}
+
+    if sort is None and view is not None and view.sort_property:
+        sort = (view.sort_property, view.sort_direction or "desc")
+    sorts = [] if sort is None else [{"property": sort[0], "direction": sort[1]}]
+    for item in sorts:
+        sort_keys(Sort.model_validate(item), catalog.sort_spec, custom_types, param="sort")
+    property_service.check_filterable(
+        session,
+        account_id,
+        catalog.object_type,
+        parsed,
+        [Sort.model_validate(s) for s in sorts],
+        view_sensitive=view_sensitive,
+    )
+    if query is None and view is not None:
+        query = view.query
+
+    known = catalog.all_columns(definitions)
+    if properties == "view":
+        chosen = list(columns or (view.columns if view is not None else None) or [])
+        chosen = [key for key in dict.fromkeys(chosen) if key in known] or list(
+            catalog.default_columns
+        )
+    else:
+        # Every property as it is now; the worker orders them by label in the language.
+        chosen = list(known)
+
+    moment = now or clock.real_now()
+    export = Export(
+        id=new_id("exp"),
+        account_id=account_id,
+        requested_by_user_id=requested_by_user_id,
+        requested_by_api_key_id=requested_by_api_key_id,
+        object_type=catalog.object_type,
+        format=format,
+        language=language,
+        properties=properties,
+        associations_limit=associations_limit,
+        view_id=view_id,
+        segment_id=segment_id,
+        filter_groups=groups,
+        columns=chosen,
+        sorts=sorts,
+        query=(query or "").strip()[:200] or None,
+        status="queued",
+        progress=0,
+        row_count=0,
+        attempts=0,
+        created_at=moment,
+    )
+    session.add(export)
+    session.flush()
+    return export
+
+
+def get_export(session: Session, account_id: int, export_id: str) -> Export:
+    """One of the account's exports; another account's is simply not found."""
+    export = session.get(Export, export_id) if len(export_id) <= 40 else None
+    if export is None or export.account_id != account_id:
+        raise not_found("export", export_id)
+    return export
+
+
+def recent_exports(session: Session, account_id: int, limit: int = 100) -> list[Export]:
+    """The account's exports, newest first."""
+    return list(
+        session.scalars(
+            select(Export)
+            .where(Export.account_id == account_id)
+            .order_by(Export.created_at.desc(), Export.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def downloadable(export: Export, files_dir: str, now: datetime) -> Path:
+    """The finished file of an export: Conflict while it is being built (or failed), Gone once
+    it expired or was deleted."""
+    if export.status != "succeeded":
+        raise Conflict(N_("The export is not ready yet."))
+    if (
+        export.file_path is None
+        or export.file_deleted_at is not None
+        or (export.expires_at is not None and export.expires_at <= now)
+    ):
+        raise Gone(_GONE)
+    path = Path(files_dir) / export.file_path
+    if not path.is_file():
+        raise Gone(_GONE)
+    return path
+
+
+def content_type(export: Export) -> str:
+    if export.format == "xlsx":
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return "text/csv; charset=utf-8"
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+
+@cache
+def _german() -> Any:
+    return i18n.compile_catalog(TRANSLATIONS_DIR, "de")
+
+
+def header_gettext(language: str) -> Callable[[str], str]:
+    """How built-in column labels read in an export's language: the web app's catalogs for
+    Dutch and Danish, the exports' own for German."""
+    if language == "de":
+        return _german().gettext  # type: ignore[no-any-return]
+    if language in i18n.LANGUAGES:
+        return i18n.translations(language).gettext
+    return lambda text: text
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    key: str  # a catalog column, or "associations.<type>.ids" / ".names"
+    header: str
+    kind: str
+    association: str | None = None
+
+
+def export_columns(
+    export: Export, catalog: Catalog, definitions: Sequence[PropertyDefinition]
+) -> list[ExportColumn]:
+    """The columns of the file in their order, with headers in the export's language."""
+    gettext = header_gettext(export.language)
+    known = catalog.all_columns(list(definitions))
+
+    def header(column: Column) -> str:
+        return gettext(column.label) if column.translate else column.label
+
+    # A custom property deleted since the export was asked for just leaves its column out.
+    keys = [key for key in export.columns if key in known]
+    if export.properties == "view":
+        return [ExportColumn(k, header(known[k]), known[k].kind) for k in keys]
+    rest = sorted(
+        (ExportColumn(k, header(known[k]), known[k].kind) for k in keys if k != "id"),
+        key=lambda c: (c.header.casefold(), c.key),
+    )
+    columns = [ExportColumn("id", gettext(RECORD_ID), "text"), *rest]
+    if export.properties == "all_with_associations":
+        for kind in ASSOCIATED_TYPES[catalog.object_type]:
+            ids_header, names_header = ASSOCIATION_HEADERS[kind]
+            columns.append(
+                ExportColumn(f"associations.{kind}.ids", gettext(ids_header), "ids", kind)
+            )
+            columns.append(
+                ExportColumn(f"associations.{kind}.names", gettext(names_header), "names", kind)
+            )
+    return columns
+
+
+# --- one batch of rows --------------------------------------------------------------------------
+
+
+@dataclass
+class _Lookups:
+    """What the rows of one batch refer to, each loaded with one query for the batch."""
+
+    contacts: Mapping[str, str]  # ID → name
+    companies: Mapping[str, str]
+    values: Mapping[str, Mapping[str, Any]]
+    associated: Mapping[str, Mapping[str, list[tuple[str, str]]]]  # id → type → (id, name)
+
+
+def _contact_name(first_name: str | None, last_name: str | None, email: str) -> str:
+    # Contact.display_name, from the three columns alone.
+    full = " ".join(p for p in (first_name, last_name) if p)
+    return full or email
+
+
+def _names(session: Session, kind: str, account_id: int, ids: set[str]) -> dict[str, str]:
+    """The names of records of one type by ID (only the columns a name needs)."""
+    if not ids:
+        return {}
+    model = _RECORD_MODELS[kind]
+    columns = (
+        (Contact.id, Contact.first_name, Contact.last_name, Contact.email)
+        if kind == "contact"
+        else (model.id, model.name)
+    )
+    found: dict[str, str] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), BATCH_SIZE):
+        rows = session.execute(
+            select(*columns).where(
+                model.account_id == account_id, model.id.in_(wanted[start : start + BATCH_SIZE])
+            )
+        )
+        if kind == "contact":
+            found.update((i, _contact_name(first, last, email)) for i, first, last, email in rows)
+        else:
+            found.update((i, str(name)) for i, name in rows)
+    return found
+
+
+def _associations(
+    session: Session, account_id: int, object_type: str, records: Sequence[Any], cap: int | None
+) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """For each record: its associated records per type as (ID, name), direct links first
+    (a subscription's billing contact and company, a contact's subscriptions and deals), then
+    association rows in the order they were made; at most `cap` per type."""
+    ids = [r.id for r in records]
+    wanted = ASSOCIATED_TYPES[object_type]
+    linked: dict[str, dict[str, list[str]]] = {i: {t: [] for t in wanted} for i in ids}
+
+    def add(own: str, kind: str, other: str | None) -> None:
+        if other and kind in wanted:
+            found = linked[own][kind]
+            if other not in found:
+                found.append(other)
+
+    if object_type == "subscriptions":
+        for r in records:
+            add(r.id, "contact", r.contact_id)
+            add(r.id, "company", r.company_id)
+    else:
+        own_column = (
+            Subscription.contact_id if object_type == "contacts" else (Subscription.company_id)
+        )
+        deal_column = Deal.contact_id if object_type == "contacts" else Deal.company_id
+        for model, column, kind in (
+            (Subscription, own_column, "subscription"),
+            (Deal, deal_column, "deal"),
+        ):
+            direct = session.execute(
+                select(column, model.id)
+                .where(model.account_id == account_id, column.in_(ids))
+                .order_by(model.id)
+            )
+            for own, other in direct:
+                if own is not None:
+                    add(own, kind, other)
+    rows = session.execute(
+        select(Association.from_id, Association.from_type, Association.to_id, Association.to_type)
+        .where(
+            Association.account_id == account_id,
+            or_(Association.from_id.in_(ids), Association.to_id.in_(ids)),
+        )
+        .order_by(Association.id)
+    )
+    for from_id, from_type, to_id, to_type in rows:
+        if from_id in linked:
+            add(from_id, to_type, to_id)
+        if to_id in linked:
+            add(to_id, from_type, from_id)
+
+    if cap is not None:
+        for per_type in linked.values():
+            for kind in per_type:
+                del per_type[kind][cap:]
+    names: dict[str, dict[str, str]] = {}
+    for kind in wanted:
+        other_ids = {i for per_type in linked.values() for i in per_type[kind]}
+        names[kind] = _names(session, kind, account_id, other_ids)
+    return {
+        own: {
+            kind: [(i, names[kind][i]) for i in others if i in names[kind]]
+            for kind, others in per_type.items()
+        }
+        for own, per_type in linked.items()
+    }
+
+
+def _lookups(
+    session: Session,
+    export: Export,
+    columns: Sequence[ExportColumn],
+    records: Sequence[Any],
+    view_sensitive: bool,
+) -> _Lookups:
+    account_id = export.account_id
+    kinds = {c.kind for c in columns}
+    subscriptions = export.object_type == "subscriptions"
+    contacts = (
+        _names(session, "contact", account_id, {r.contact_id for r in records})
+        if subscriptions and "contact" in kinds
+        else {}
+    )
+    companies = (
+        _names(session, "company", account_id, {r.company_id for r in records if r.company_id})
+        if subscriptions and "company" in kinds
+        else {}
+    )
+    values = (
+        property_service.get_values(
+            session,
+            account_id,
+            export.object_type,
+            [r.id for r in records],
+            view_sensitive=view_sensitive,
+        )
+        if "custom" in kinds
+        else {}
+    )
+    wants_associations = any(c.association for c in columns)
+    cap = None if export.associations_limit == "all" else ASSOCIATIONS_CAP
+    associated = (
+        _associations(session, account_id, export.object_type, records, cap)
+        if wants_associations
+        else {}
+    )
+    return _Lookups(contacts, companies, values, associated)
+
+
+def _custom_cell(field_type: str, value: Any, zone: ZoneInfo) -> Cell:
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, property_service.MaskedValue):
+        return str(value)
+    if field_type == "number":
+        return Decimal(str(value))
+    if field_type == "date":
+        return date.fromisoformat(str(value))
+    if field_type == "datetime":
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return moment.astimezone(zone).date()
+    if field_type == "boolean":
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ASSOCIATION_SEPARATOR.join(str(v) for v in value)
+    return str(value)
+
+
+def _plain(value: Any) -> Cell:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date | int | Decimal):
+        return value
+    return str(value)
+
+
+Getter = Callable[[Any, _Lookups], Cell]
+
+
+def _getter(column: ExportColumn, field_types: Mapping[str, str], timezone: str) -> Getter:
+    """How one column's cell is read from a record (an ORM object or a row, by attribute) and
+    its batch's lookups; decided once per export rather than once per cell."""
+    kind, zone = column.kind, ZoneInfo(timezone)
+    association = column.association
+    if association is not None:
+        index = 0 if kind == "ids" else 1
+
+        def associated(record: Any, lookups: _Lookups) -> Cell:
+            found = lookups.associated.get(record.id, {}).get(association, ())
+            return ASSOCIATION_SEPARATOR.join(pair[index] for pair in found) or None
+
+        return associated
+    if kind == "custom":
+        name = column.key.removeprefix(CUSTOM_PREFIX)
+        field_type = field_types.get(name, "text")
+
+        def custom(record: Any, lookups: _Lookups) -> Cell:
+            value = lookups.values.get(record.id, {}).get(name)
+            return None if value is None else _custom_cell(field_type, value, zone)
+
+        return custom
+    if kind == "contact":
+        return lambda record, lookups: lookups.contacts.get(record.contact_id)
+    if kind == "company":
+        return lambda record, lookups: lookups.companies.get(record.company_id or "")
+    if kind == "badge":  # values are not translated: the status as the API names it
+        return lambda record, lookups: str(record.status)
+    read = attrgetter("recurring_amount" if kind == "amount" else column.key)
+    if kind in ("amount", "money"):
+
+        def amount(record: Any, lookups: _Lookups) -> Cell:
+            value = read(record)
+            return None if value is None else Money(int(value), record.currency)
+
+        return amount
+    if kind == "datetime":
+
+        def local_date(record: Any, lookups: _Lookups) -> Cell:
+            # The calendar day in the account's time zone (periods.local_date, inlined).
+            value = read(record)
+            return None if value is None else value.astimezone(zone).date()
+
+        return local_date
+    return lambda record, lookups: _plain(read(record))
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+
+def _begin_write(session: Session) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading, so the claim cannot fail on a snapshot
+        # another writer made stale in between.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _waiting(now: datetime) -> ColumnElement[bool]:
+    """Queued jobs, and running ones whose worker died (its lease ran out)."""
+    return or_(
+        Export.status == "queued",
+        and_(Export.status == "running", Export.lease_until < now),
+    )
+
+
+def _claim(session_factory: Callable[[], Session], now: datetime) -> str | None:
+    # A read first: the worker passes every few seconds, and should not take SQLite's write
+    # lock each time to find nothing.
+    with session_factory() as session:
+        if session.scalar(select(Export.id).where(_waiting(now)).limit(1)) is None:
+            return None
+    with session_factory() as session:
+        _begin_write(session)
+        export = session.scalars(
+            select(Export)
+            .where(_waiting(now))
+            .order_by(Export.created_at, Export.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if export is None:
+            return None
+        if export.status == "running":  # its worker died mid-run: that run was an attempt
+            export.attempts += 1
+            if export.attempts >= MAX_ATTEMPTS:
+                _fail(export, "The export was interrupted too many times.", now)
+                session.commit()
+                return export.id
+        export.status = "running"
+        export.lease_until = now + LEASE
+        export.started_at = export.started_at or now
+        export.progress = 0
+        export.row_count = 0
+        session.commit()
+        return export.id
+
+
+def _fail(export: Export, error: str, now: datetime) -> None:
+    export.status = "failed"
+    export.error = error[:500]
+    export.finished_at = now
+    export.lease_until = None
+
+
+def _may_view_sensitive(session: Session, export: Export) -> bool:
+    """Whether the requester may read sensitive properties (masked in the file otherwise)."""
+    granted: set[str] = set()
+    if export.requested_by_user_id is not None:
+        user = session.get(User, export.requested_by_user_id)
+        granted = set(user.permissions or []) if user else set()
+    elif export.requested_by_api_key_id is not None:
+        key = session.get(ApiKey, export.requested_by_api_key_id)
+        granted = set(key.scopes or []) if key else set()
+    return _allows(granted, property_service.VIEW_SENSITIVE)
+
+
+def file_name(export: Export, account: Account, finished: datetime) -> str:
+    day = periods.local_date(finished, account.timezone).isoformat()
+    return f"{export.object_type}-{day}-{export.id}.{_FILE_EXTENSIONS[export.format]}"
+
+
+def _build(
+    session_factory: Callable[[], Session], export_id: str, files_dir: str, now: datetime | None
+) -> None:
+    with session_factory() as session:
+        export = session.get(Export, export_id)
+        assert export is not None
+        account = session.get(Account, export.account_id)
+        assert account is not None
+        catalog = _catalog(export.object_type)
+        definitions = catalog.custom_definitions(session, export.account_id)
+        field_types = {d.name: d.field_type for d in definitions}
+        columns = export_columns(export, catalog, definitions)
+        getters = [_getter(c, field_types, account.timezone) for c in columns]
+        view_sensitive = _may_view_sensitive(session, export)
+        condition: ColumnElement[bool] = catalog.compile_filters(
+            session, export.account_id, parse_filter_groups(export.filter_groups or [])
+        )
+        if export.query:
+            condition = and_(condition, catalog.text_search(export.query, export.account_id))
+        model = catalog.model
+        total = int(session.scalar(select(func.count()).select_from(model).where(condition)) or 0)
+        sort = export.sorts[0] if export.sorts else None
+        keys = (
+            sort_keys(
+                Sort.model_validate(sort),
+                catalog.sort_spec,
+                {d.name: d.field_type for d in definitions},
+            )
+            if sort
+            else []
+        )
+        descending = sort is not None and sort["direction"] == "desc"
+        # The reading session only reads (its transaction ends after every batch, so it never
+        # holds an old snapshot); the job's progress is written in short transactions of its
+        # own: on SQLite a read transaction that later writes fails if another writer
+        # committed in between.
+        # Kept as they are now, apart from the session (a rollback would expire them).
+        session.expunge(export)
+        session.expunge(account)
+        session.rollback()
+        _record(session_factory, export_id, total_rows=total, lease_until=_lease_end(now))
+
+        folder = f"exports/{export.account_id}"
+        (Path(files_dir) / folder).mkdir(parents=True, exist_ok=True)
+        relative = f"{folder}/{export.id}.{_FILE_EXTENSIONS[export.format]}"
+        final = Path(files_dir) / relative
+        partial = Path(files_dir) / folder / f"{export.id}.part"
+        writer = open_writer(export.format, str(partial))
+        try:
+            writer.write_row([c.header for c in columns])
+            cursor: str | None = None
+            last_id: str | None = None
+            written = 0
+            while True:
+                records: Sequence[Any]
+                if keys:
+                    page = find_page(
+                        session,
+                        select(model).where(condition),
+                        keys=keys,
+                        id_column=model.id,
+                        descending=descending,
+                        limit=BATCH_SIZE,
+                        after=cursor,
+                        signature="export",
+                    )
+                    records, cursor = page.rows, page.next_cursor
+                    done = cursor is None
+                else:
+                    # No sort asked for: ID order, plain rows (no ORM objects to build).
+                    batch = select(*model.__table__.c).where(condition)
+                    if last_id is not None:
+                        batch = batch.where(model.id > last_id)
+                    records = session.execute(batch.order_by(model.id).limit(BATCH_SIZE)).all()
+                    done = len(records) < BATCH_SIZE
+                    last_id = records[-1].id if records else None
+                if records:
+                    lookups = _lookups(session, export, columns, records, view_sensitive)
+                    write_row = writer.write_row
+                    for record in records:
+                        write_row([get(record, lookups) for get in getters])
+                    written += len(records)
+                session.expunge_all()
+                session.rollback()
+                # Progress, and a renewed lease: the job is still this worker's.
+                _record(
+                    session_factory,
+                    export_id,
+                    row_count=written,
+                    progress=min(99, written * 100 // total) if total else 99,
+                    lease_until=_lease_end(now),
+                )
+                if done:
+                    break
+            writer.close()
+        except BaseException:
+            _close_quietly(writer)
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, final)  # atomic: the file is there whole, or not at all
+
+    size = final.stat().st_size
+    finished = now or clock.real_now()
+    with session_factory() as session:
+        _begin_write(session)
+        export = session.get(Export, export_id)
+        assert export is not None
+        export.status = "succeeded"
+        export.progress = 100
+        export.row_count = written
+        export.size_bytes = size
+        export.file_path = relative
+        export.file_name = file_name(export, account, finished)
+        export.finished_at = finished
+        export.expires_at = finished + KEEP_FOR
+        export.lease_until = None
+        export.error = None
+        outbox.emit(
+            session,
+            account_id=export.account_id,
+            type=EventType.EXPORT_SUCCEEDED,
+            dedup_key=f"export.succeeded:{export.id}",
+            payload={"export_id": export.id},
+            at=finished,
+        )
+        session.commit()
+
+
+def _lease_end(now: datetime | None) -> datetime:
+    return (now or clock.real_now()) + LEASE
+
+
+def _record(session_factory: Callable[[], Session], export_id: str, **values: Any) -> None:
+    """Write how far a job got, in a transaction of its own."""
+    with session_factory() as session:
+        _begin_write(session)
+        session.execute(update(Export).where(Export.id == export_id).values(**values))
+        session.commit()
+
+
+def _close_quietly(writer: Any) -> None:
+    try:
+        writer.close()
+    except Exception:  # the file is deleted anyway; the first error is the one to report
+        logger.debug("closing a failed export's file failed", exc_info=True)
+
+
+def run_next(
+    session_factory: Callable[[], Session], *, files_dir: str, now: datetime | None = None
+) -> str | None:
+    """Build the next queued export (or one whose worker died); returns its ID, or None when
+    nothing is waiting. A failure puts the job back in the queue until it failed
+    `MAX_ATTEMPTS` times; it never raises."""
+    export_id = _claim(session_factory, now or clock.real_now())
+    if export_id is None:
+        return None
+    try:
+        _build(session_factory, export_id, files_dir, now)
+    except Exception as exc:
+        logger.exception("export %s failed", export_id)
+        with session_factory() as session:
+            _begin_write(session)
+            export = session.get(Export, export_id)
+            if export is not None and export.status == "running":
+                export.attempts += 1
+                export.lease_until = None
+                if export.attempts >= MAX_ATTEMPTS:
+                    _fail(export, f"The export failed: {exc}", now or clock.real_now())
+                else:
+                    export.status = "queued"
+                session.commit()
+    return export_id
+
+
+def run_all(
+    session_factory: Callable[[], Session], *, files_dir: str, now: datetime | None = None
+) -> int:
+    """Run exports until none is waiting; returns how many runs there were."""
+    runs = 0
+    while run_next(session_factory, files_dir=files_dir, now=now) is not None:
+        runs += 1
+    return runs
+
+
+# --- expiry -------------------------------------------------------------------------------------
+
+
+def purge_expired_files(
+    session: Session, *, now: datetime, limit: int, files_dir: str | None = None
+) -> int:
+    """Delete the files of up to `limit` exports past their expiry; the export rows stay (the
+    Exports page lists them as expired). Returns how many were deleted."""
+    if files_dir is None:
+        from cadency.config import load_settings
+
+        files_dir = load_settings().files_dir
+    expired = list(
+        session.scalars(
+            select(Export)
+            .where(Export.file_path.is_not(None), Export.expires_at <= now)
+            .order_by(Export.expires_at, Export.id)
+            .limit(limit)
+        )
+    )
+    for export in expired:
+        assert export.file_path is not None
+        (Path(files_dir) / export.file_path).unlink(missing_ok=True)
+        export.file_path = None
+        export.file_deleted_at = now
+    session.flush()
+    return len(expired)
