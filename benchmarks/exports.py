@@ -20,11 +20,11 @@ For each database and N:
    paused, 4% unpaid, 2% trialing, 2% scheduled;
 3. phase `segments` (a fresh child process): the two seed segments of issue 13 — win-back
    (status in canceled, expired AND canceled_at less than 60 days ago) and upsell (tier eq Basic
-   AND status active) — counted exactly as a segment read counts its members: the catalog's
-   `compile_filters` (the filter language, the account's custom properties and its today) and
-   one `SELECT count(*)`. One warm-up, then the median of 5 timed runs each (each run compiles
-   and counts). Each count is checked against an independent plain-SQL count; the script exits
-   1 when they differ;
+   AND status active) — counted by `segments.service.member_count`, as a segment read counts
+   its members: the catalog's `compile_filters` (the filter language, the account's custom
+   properties and its today) and one `SELECT count(id)`. One warm-up, then the median of 5
+   timed runs each (each run compiles and counts). Each count is checked against an
+   independent plain-SQL count; the script exits 1 when they differ;
 4. phase `export` (a fresh child process per format, CSV then XLSX) through
    `cadency.exports.service` when it offers `create_export` and `run_next`: all properties and
    associations of every subscription, timed from the request to the finished file, with the
@@ -378,15 +378,14 @@ def phase_seed(url: str, n: int, revision: str) -> dict[str, Any]:
 
 
 def member_count(session: Any, account_id: int, groups: list[dict[str, Any]]) -> int:
-    """What a segment read does for `member_count`: compile the segment's filters with the
-    catalog of its object (the account's custom properties and today included) and count."""
-    from cadency.kit.filters import parse_filter_groups
-    from cadency.views.catalogs import catalog_for
+    """What a segment read does for `member_count` (`segments.service.member_count`): compile
+    the segment's filters with the catalog of its object (the account's custom properties and
+    today included) and count. The segment is not stored: only its filters matter."""
+    from cadency.segments import service as segments
+    from cadency.segments.models import Segment
 
-    catalog = catalog_for("subscriptions")
-    assert catalog is not None
-    condition = catalog.compile_filters(session, account_id, parse_filter_groups(groups))
-    return int(session.scalar(select(func.count()).select_from(catalog.model).where(condition)))
+    segment = Segment(account_id=account_id, object_type="subscriptions", filter_groups=groups)
+    return segments.member_count(session, segment)
 
 
 def plain_count(session: Any, account_id: int, name: str) -> int:
@@ -485,7 +484,7 @@ def request_export(service: Any, session: Any, account_id: int, fmt: str, now: d
 def run_export(service: Any, factory: Any, files_dir: Path) -> int:
     """The worker's side: `run_next` until it finds no more work; how many jobs it ran."""
     jobs = 0
-    while service.run_next(factory, files_dir=files_dir) is not None:
+    while service.run_next(factory, files_dir=str(files_dir)) is not None:
         jobs += 1
     return jobs
 
