@@ -22,12 +22,12 @@ STATISTICS = "st_property_values_name_text"
 
 def upgrade() -> None:
     # Segment member counts over 1,000,000 subscriptions (benchmarks/exports.py): ended
-    # subscriptions by when they were canceled (win-back), and one status's IDs in ID order,
-    # matched against a custom property's records (upsell).
+    # subscriptions by when they were canceled, with the ID a count reads (win-back), and one
+    # status's IDs in ID order, matched against a custom property's records (upsell).
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_subscriptions_account_status_canceled_at",
-            ["account_id", "status", "canceled_at"],
+            "ix_subscriptions_account_status_canceled_id",
+            ["account_id", "status", "canceled_at", "id"],
             unique=False,
         )
         batch_op.create_index(
@@ -54,4 +54,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_property_values_text_lookup")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index("ix_subscriptions_account_status_id")
-        batch_op.drop_index("ix_subscriptions_account_status_canceled_at")
+        batch_op.drop_index("ix_subscriptions_account_status_canceled_id")
