@@ -597,7 +597,9 @@ def db_version(url: str) -> str:
     return version
 
 
-def run_one(db: str, url: str, n: int, before: bool, tmp: Path) -> dict[str, Any]:
+def run_one(
+    db: str, url: str, n: int, before: bool, tmp: Path, skip_exports: bool = False
+) -> dict[str, Any]:
     result: dict[str, Any] = {"db": db, "n": n}
     log(f"{db} n={n:,}: seeding" + (f" at revision {BEFORE_REVISION}" if before else ""))
     seeded = child("seed", url, n, revision=BEFORE_REVISION if before else "head")
@@ -611,6 +613,9 @@ def run_one(db: str, url: str, n: int, before: bool, tmp: Path) -> dict[str, Any
         analyze(url)
     result["segments"] = child("segments", url, n, account_id=account_id)
     log(f"{db} n={n:,}: segments: {summary(result['segments'])}")
+    if skip_exports:
+        result["exports"] = "skipped"
+        return result
     if exports_service() is None:
         result["exports"] = "not available"
         log(f"{db} n={n:,}: exports: not available (no cadency.exports.service)")
@@ -668,6 +673,7 @@ def main() -> None:
         action="store_true",
         help=f"seed at revision {BEFORE_REVISION}, count, then migrate to head and count again",
     )
+    parser.add_argument("--skip-exports", action="store_true", help="segment counts only")
     parser.add_argument(
         "--smoke", action="store_true", help=f"a tiny run ({SMOKE_N} subscriptions, SQLite)"
     )
@@ -709,7 +715,7 @@ def main() -> None:
                     if args.pg_url is None:
                         args.pg_url, pg_base = start_postgres()
                     url = args.pg_url
-                result = run_one(db, url, n, args.before, tmp)
+                result = run_one(db, url, n, args.before, tmp, args.skip_exports)
                 result["db_version"] = db_version(url)
                 results.append(result)
                 subprocess.run(["rm", "-rf", str(tmp)], check=False)
