@@ -26,8 +26,9 @@ For each database and N:
    timed runs each (each run compiles and counts). Each count is checked against an
    independent plain-SQL count; the script exits 1 when they differ;
 4. phase `export` (a fresh child process per format, CSV then XLSX) through
-   `cadency.exports.service` when it offers `create_export` and `run_next`: all properties and
-   associations of every subscription, timed from the request to the finished file, with the
+   `cadency.exports.service` when it offers `create_export` and `run_next`: every subscription
+   with all its properties (`--properties all`, the default: the contact and company columns
+   included; or `all_with_associations`), timed from the request to the finished file, with the
    child's peak RSS (ru_maxrss); the file is read back (rows = N + the header). While that
    service does not exist the JSON says `"exports": "not available"` — no figure is made up.
 
@@ -466,16 +467,19 @@ def exports_service() -> Any | None:
     return service
 
 
-def request_export(service: Any, session: Any, account_id: int, fmt: str, now: datetime) -> Any:
-    """The one call site of `create_export` (API.md POST /exports): every subscription, all
-    properties and associations, English headers. Adapt here if the signature differs."""
+def request_export(
+    service: Any, session: Any, account_id: int, fmt: str, properties: str, now: datetime
+) -> Any:
+    """The one call site of `create_export` (API.md POST /exports): every subscription, English
+    headers, `properties` "all" (every built-in and custom property, the contact and company
+    among them) or "all_with_associations". Adapt here if the signature differs."""
     return service.create_export(
         session,
         account_id,
         object_type="subscriptions",
         format=fmt,
         language="en",
-        properties="all_with_associations",
+        properties=properties,
         associations_limit="1000",
         now=now,
     )
@@ -508,7 +512,9 @@ def data_rows(path: Path, fmt: str) -> int:
         return rows - 1
 
 
-def phase_export(url: str, n: int, account_id: int, fmt: str, files_dir: Path) -> dict[str, Any]:
+def phase_export(
+    url: str, n: int, account_id: int, fmt: str, properties: str, files_dir: Path
+) -> dict[str, Any]:
     from cadency.exports.models import Export
     from cadency.kit.db import make_session_factory
 
@@ -520,7 +526,7 @@ def phase_export(url: str, n: int, account_id: int, fmt: str, files_dir: Path) -
     rss_start = rss_now_kib()
     started = time.perf_counter()
     with factory() as session:
-        export = request_export(service, session, account_id, fmt, datetime.now(UTC))
+        export = request_export(service, session, account_id, fmt, properties, datetime.now(UTC))
         export_id = export.id
         session.commit()
     jobs = run_export(service, factory, files_dir)
@@ -545,6 +551,7 @@ def phase_export(url: str, n: int, account_id: int, fmt: str, files_dir: Path) -
     return {
         "available": True,
         "format": fmt,
+        "properties": properties,
         "seconds": seconds,
         "rows_per_s": n / seconds,
         "row_count": row_count,
@@ -598,7 +605,13 @@ def db_version(url: str) -> str:
 
 
 def run_one(
-    db: str, url: str, n: int, before: bool, tmp: Path, skip_exports: bool = False
+    db: str,
+    url: str,
+    n: int,
+    before: bool,
+    tmp: Path,
+    skip_exports: bool = False,
+    properties: str = "all",
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"db": db, "n": n}
     log(f"{db} n={n:,}: seeding" + (f" at revision {BEFORE_REVISION}" if before else ""))
@@ -624,7 +637,15 @@ def run_one(
     files_dir.mkdir(exist_ok=True)
     result["exports"] = {}
     for fmt in ("csv", "xlsx"):
-        out = child("export", url, n, account_id=account_id, format=fmt, files_dir=files_dir)
+        out = child(
+            "export",
+            url,
+            n,
+            account_id=account_id,
+            format=fmt,
+            properties=properties,
+            files_dir=files_dir,
+        )
         result["exports"][fmt] = out
         log(
             f"{db} n={n:,}: {fmt}: {out['seconds']:.1f}s, {out['file_bytes'] / 1e6:.1f} MB, "
@@ -675,6 +696,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-exports", action="store_true", help="segment counts only")
     parser.add_argument(
+        "--properties",
+        choices=("all", "all_with_associations"),
+        default="all",
+        help="what the exports hold (default: every property, the contact and company included)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help=f"a tiny run ({SMOKE_N} subscriptions, SQLite)"
     )
     # Internal: one phase in a child process.
@@ -695,7 +722,9 @@ def main() -> None:
         elif args.phase == "segments":
             out = phase_segments(args.url, args.account_id)
         else:
-            out = phase_export(args.url, n, args.account_id, args.format, Path(args.files_dir))
+            out = phase_export(
+                args.url, n, args.account_id, args.format, args.properties, Path(args.files_dir)
+            )
         print(json.dumps(out, default=str))
         return
 
@@ -715,7 +744,7 @@ def main() -> None:
                     if args.pg_url is None:
                         args.pg_url, pg_base = start_postgres()
                     url = args.pg_url
-                result = run_one(db, url, n, args.before, tmp, args.skip_exports)
+                result = run_one(db, url, n, args.before, tmp, args.skip_exports, args.properties)
                 result["db_version"] = db_version(url)
                 results.append(result)
                 subprocess.run(["rm", "-rf", str(tmp)], check=False)
