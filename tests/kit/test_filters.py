@@ -1165,3 +1165,39 @@ def test_invalid_related_filters(
         _crm_match(world, "contacts", [{"filters": [flt]}])
     assert caught.value.param == param
     assert message in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("positive", "negative"),
+    [
+        (f("tier", "eq", "Basic"), f("tier", "neq", "Basic")),
+        (f("tier", "in", values=["Basic", "Pro"]), f("tier", "not_in", values=["Basic", "Pro"])),
+        (f("notes", "contains_token", "invoice"), f("notes", "not_contains_token", "invoice")),
+        (f("features", "in", values=["api"]), f("features", "not_in", values=["api"])),
+        (f("seats", "eq", 5), f("seats", "neq", 5)),
+        (f("tier", "has_property"), f("tier", "not_has_property")),
+    ],
+)
+def test_a_custom_positive_and_its_negation_split_the_account(
+    world: World, positive: dict[str, Any], negative: dict[str, Any]
+) -> None:
+    # A positive custom condition is an IN list of record IDs, a negative one NOT EXISTS of the
+    # positive: together they are every record of the account, without overlap, whether or not
+    # a record has a value (s4 has none of its own; the other account's value row on it counts
+    # for nothing).
+    everything = world.match([])
+    matched, rest = world.match(one(positive)), world.match(one(negative))
+    assert matched | rest == everything
+    assert not matched & rest
+
+
+def test_custom_positive_compiles_to_an_id_list_and_negative_to_not_exists(world: World) -> None:
+    def sql(flt: dict[str, Any]) -> str:
+        condition = compile_filter_groups(
+            parse_filter_groups(one(flt)), SUBSCRIPTION_SPEC, CUSTOM, world.account_id
+        )
+        return str(condition.compile(compile_kwargs={"literal_binds": True})).upper()
+
+    positive = sql(f("tier", "eq", "Basic"))
+    assert "SUBSCRIPTIONS.ID IN (SELECT" in positive and "EXISTS" not in positive
+    assert "NOT (EXISTS" in sql(f("tier", "neq", "Basic"))

@@ -859,16 +859,21 @@ def _compile_filter(
         condition = _days_ago(value_col, target.kind, op, operands[0], context.today)
     else:
         condition = _predicate(value_col, target.kind, positive, operands, None)
-    found = exists().where(
+    rows = (
         pv.account_id == account_id,
         pv.object_type == spec.object_type,
         pv.name == target.custom_name,
-        pv.object_id == _expr(spec.id_column),
-        condition,
     )
+    if not negate:
+        # A positive condition is "the record's ID is among the IDs whose value matches": the
+        # same records as a correlated EXISTS (object_id and the ID are never NULL), but SQLite
+        # then reads the matching IDs once, from the index on (account, object type, name, text
+        # value, object ID), instead of running a lookup for every record (a segment's "tier is
+        # Basic" over 1M subscriptions; see benchmarks/README.md, exports.py).
+        return _expr(spec.id_column).in_(select(pv.object_id).where(*rows, condition))
     # Like HubSpot, neq / not_in / not_contains_token also match records without the property:
     # they are NOT EXISTS of the positive condition.
-    return not_(found) if negate else found
+    return not_(exists().where(*rows, pv.object_id == _expr(spec.id_column), condition))
 
 
 def compile_filter_groups(

@@ -64,6 +64,18 @@ class Subscription(Base):
             "next_payment_date",
             "id",
         ),
+        # Segments over 1,000,000 subscriptions (migration 0024, benchmarks/exports.py): ended
+        # ones by when they were canceled, with the ID a count reads (win-back), and one
+        # status's IDs in ID order, which a custom property's matching records are joined with
+        # (upsell: tier is Basic).
+        Index(
+            "ix_subscriptions_account_status_canceled_id",
+            "account_id",
+            "status",
+            "canceled_at",
+            "id",
+        ),
+        Index("ix_subscriptions_account_status_id", "account_id", "status", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
