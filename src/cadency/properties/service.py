@@ -36,6 +36,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.accounts.models import Account
 from cadency.kit import clock
+from cadency.kit.db import not_an_index_key
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from cadency.kit.filters import CUSTOM_PREFIX, FilterGroup, Sort
 from cadency.kit.pagination import decode_cursor, encode_cursor
@@ -747,8 +748,9 @@ def get_values(
                 ),
             )
             .where(
-                PropertyValue.account_id == account_id,
-                PropertyValue.object_type == object_type,
+                # Found by their IDs (the primary key), not by scanning the account's values.
+                not_an_index_key(PropertyValue.account_id) == account_id,
+                not_an_index_key(PropertyValue.object_type) == object_type,
                 PropertyValue.object_id.in_(ids[start : start + _IDS_PER_QUERY]),
             )
             .order_by(PropertyValue.object_id, PropertyValue.name)
