@@ -402,3 +402,28 @@ def test_filtering_on_a_sensitive_property_needs_its_permission(
     refused = error(editor.post("/segments", {"name": "IBAN known", "filter_groups": groups}), 403)
     assert "properties.view_sensitive" in refused["message"]
     assert create_segment(api, "IBAN known", groups)["member_count"] == 0
+
+
+def test_a_segment_whose_option_was_removed_is_still_listed_and_can_be_mended(api: Api) -> None:
+    tier_property(api)
+    pro = [{"filters": [{"property": "properties.tier", "operator": "eq", "value": "Pro"}]}]
+    segment = create_segment(api, "Pro", pro)
+    # No subscription holds "Pro", so the option may go; the segment's filter then names an
+    # option that no longer exists.
+    api.ok(
+        api.patch(
+            "/properties/subscriptions/tier",
+            {"options": [{"value": "Basic", "label": "Basic"}]},
+        )
+    )
+
+    listed = api.ok(api.get("/segments"))["data"]
+    assert [(s["id"], s["member_count"]) for s in listed] == [(segment["id"], None)]
+    assert "Pro" in listed[0]["filters_error"]
+    read = api.ok(api.get(f"/segments/{segment['id']}"))
+    assert read["member_count"] is None and "Pro" in read["filters_error"]
+    assert "Pro" in error(api.get(f"/segments/{segment['id']}/members"), 422)["message"]
+
+    basic = [{"filters": [{"property": "properties.tier", "operator": "eq", "value": "Basic"}]}]
+    mended = api.ok(api.patch(f"/segments/{segment['id']}", {"filter_groups": basic}))
+    assert (mended["member_count"], mended["filters_error"]) == (0, None)

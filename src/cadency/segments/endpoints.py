@@ -15,6 +15,7 @@ from cadency.crm import service as crm_service
 from cadency.crm.models import Company, Contact
 from cadency.crm.schemas import CompanyOut, ContactOut
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
+from cadency.kit.errors import InvalidRequest
 from cadency.kit.schemas import DeletedResponse, ListResponse
 from cadency.properties.service import VIEW_SENSITIVE
 from cadency.segments import service
@@ -31,12 +32,21 @@ Member = Annotated[SubscriptionOut | ContactOut | CompanyOut, Field(discriminato
 
 
 def _out(ctx: ApiContext, segment: Segment) -> SegmentOut:
+    # A segment whose filters broke since it was saved is still listed and readable (so it can
+    # be mended); only its members cannot be found.
+    count: int | None = None
+    problem: str | None = None
+    try:
+        count = service.member_count(ctx.session, segment)
+    except InvalidRequest as error:
+        problem = error.message
     return SegmentOut(
         id=segment.id,
         name=segment.name,
         object_type=segment.object_type,
         filter_groups=list(segment.filter_groups or []),
-        member_count=service.member_count(ctx.session, segment),
+        member_count=count,
+        filters_error=problem,
         created_at=segment.created_at,
         updated_at=segment.updated_at,
     )

@@ -43,6 +43,9 @@ class SegmentOut(OutputModel):
     name: str
     object_type: ObjectType
     filter_groups: list[dict[str, Any]]
-    member_count: int
+    # None when the filters no longer hold (a property or option they use was changed since);
+    # `filters_error` then says what, and PATCHing the filters mends the segment.
+    member_count: int | None
+    filters_error: str | None = None
     created_at: datetime
     updated_at: datetime
