@@ -741,7 +741,12 @@ def _build(
                     batch = select(*read_columns).where(condition)
                     if last_id is not None:
                         batch = batch.where(model.id > last_id)
-                    records = session.execute(batch.order_by(model.id).limit(BATCH_SIZE)).all()
+                    # Core rows straight from the connection: no ORM result processing.
+                    records = (
+                        session.connection()
+                        .execute(batch.order_by(model.id).limit(BATCH_SIZE))
+                        .all()
+                    )
                     done = len(records) < BATCH_SIZE
                     last_id = records[-1].id if records else None
                 if records:

@@ -96,11 +96,19 @@ def is_transaction_currency(code: str) -> bool:
     return is_known_currency(code) and code in _tender_codes()
 
 
+# Exponents of the codes already checked: an export or a list formats millions of amounts in
+# a handful of currencies.
+_CHECKED_EXPONENTS: dict[str, int] = {}
+
+
 def currency_exponent(code: str) -> int:
     """Number of decimal places of the currency's minor unit (USD 2, JPY 0, KWD 3)."""
+    if type(code) is str and (known := _CHECKED_EXPONENTS.get(code)) is not None:
+        return known
     if not is_known_currency(code):
         raise MoneyError(f"{code!r} is not a known ISO 4217 currency code (e.g. 'USD')")
-    return CURRENCY_EXPONENTS.get(code, DEFAULT_EXPONENT)
+    exponent = _CHECKED_EXPONENTS[code] = CURRENCY_EXPONENTS.get(code, DEFAULT_EXPONENT)
+    return exponent
 
 
 def _scale(exponent: int) -> int:
