@@ -448,3 +448,33 @@ def _rollback(db: Session) -> Iterator[None]:
     # Service calls never commit; leave the shared database as it was.
     yield
     db.rollback()
+
+
+def test_values_are_found_by_record_id_not_by_scanning_the_account(
+    db: Session, shop: Account
+) -> None:
+    """A page of records reads its values through the primary key (object ID). SQLite plans
+    without statistics and, offered the account's indexes, read every value of the account for
+    each page: an export of a million records became quadratic."""
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("the plan that went wrong was SQLite's; PostgreSQL plans by its statistics")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "FROM property_values" in statement:
+            statements.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        ids = [f"sub_{i}" for i in range(5000)]  # a page of an export
+        properties.get_values(db, shop.id, "subscriptions", ids, view_sensitive=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(statements) == 1
+    statement, parameters = statements[0]
+    plan = " ".join(
+        str(row[-1])
+        for row in db.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+    )
+    assert "property_values USING INDEX sqlite_autoindex_property_values_1 (object_id=?)" in plan
