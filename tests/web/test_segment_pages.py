@@ -159,12 +159,13 @@ def test_saving_changes_and_deleting(app: FastAPI, session_factory: Any, api: Ap
 def test_contact_segment_keeps_its_subscription_conditions_when_saved_from_the_page(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
+    # "Has no subscription where …" is not shown as rows of its own: one row keeps it.
     groups = [
         {
             "filters": [
                 {
                     "property": "associations.subscription",
-                    "operator": "has_property",
+                    "operator": "not_has_property",
                     "filter_groups": [
                         {"filters": [{"property": "end_date", "operator": "has_property"}]}
                     ],
@@ -183,7 +184,7 @@ def test_contact_segment_keeps_its_subscription_conditions_when_saved_from_the_p
     fields = {
         "name": "Ending soon",
         "filter_groups.0.filters.0.property": "associations.subscription",
-        "filter_groups.0.filters.0.operator": "has_property",
+        "filter_groups.0.filters.0.operator": "not_has_property",
         "filter_groups.0.filters.0.filter_groups": nested.group(1).replace("&#34;", '"'),
     }
     saved = me.client.post(
@@ -193,6 +194,65 @@ def test_contact_segment_keeps_its_subscription_conditions_when_saved_from_the_p
     stored = api.ok(api.get(f"/segments/{segment['id']}"))
     assert stored["name"] == "Ending soon"
     assert stored["filter_groups"] == groups
+
+
+def test_subscription_rows_of_a_contact_segment_are_one_has_a_subscription_where(
+    app: FastAPI, session_factory: Any, api: Api
+) -> None:
+    """Rows on "Subscription: …" properties in one group must hold for the same subscription:
+    they are saved as one "has a subscription where …" and shown as those rows again."""
+    active = create_subscription(api, email="active@example.com")
+    ended = create_subscription(api, email="ended@example.com")
+    api.ok(api.post(f"/subscriptions/{ended['id']}/cancel", {"mode": "immediately"}))
+    create_subscription(api, email="other@example.com")
+    me = signed_in(app, session_factory, api)
+    editor = me.client.get("/segments/new", params={"object_type": "contacts"})
+    assert '"subscription.status"' in editor.text.replace("&#34;", '"')
+    assert "Subscription: Status" in editor.text
+
+    fields = {
+        "name": "Active Basic buyers",
+        "object_type": "contacts",
+        "filter_groups.0.filters.0.property": "email",
+        "filter_groups.0.filters.0.operator": "contains_token",
+        "filter_groups.0.filters.0.value": "active@example.com",
+        "filter_groups.0.filters.1.property": "subscription.status",
+        "filter_groups.0.filters.1.operator": "eq",
+        "filter_groups.0.filters.1.value": "active",
+        "filter_groups.0.filters.2.property": "subscription.start_date",
+        "filter_groups.0.filters.2.operator": "has_property",
+    }
+    saved = me.client.post("/segments", data=_form(me, **fields), follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    segment_id = saved.headers["location"].rsplit("/", 1)[-1]
+    stored = api.ok(api.get(f"/segments/{segment_id}"))
+    assert stored["filter_groups"] == [
+        {
+            "filters": [
+                {"property": "email", "operator": "contains_token", "value": "active@example.com"},
+                {
+                    "property": "associations.subscription",
+                    "operator": "has_property",
+                    "filter_groups": [
+                        {
+                            "filters": [
+                                {"property": "status", "operator": "eq", "value": "active"},
+                                {"property": "start_date", "operator": "has_property"},
+                            ]
+                        }
+                    ],
+                },
+            ]
+        }
+    ]
+    assert stored["member_count"] == 1
+    members = api.ok(api.get(f"/segments/{segment_id}/members"))["data"]
+    assert [m["id"] for m in members] == [active["contact_id"]]
+
+    shown = me.client.get(f"/segments/{segment_id}").text
+    assert 'data-testid="nested-filters"' not in shown
+    assert 'name="filter_groups.0.filters.1.property"' in shown
+    assert re.search(r'<option value="subscription\.status"[^>]*selected', shown)
 
 
 def test_a_viewer_sees_segments_but_cannot_change_them(

@@ -28,8 +28,15 @@ from cadency.segments import service
 from cadency.segments.models import Segment
 from cadency.segments.schemas import OBJECT_TYPES, SegmentCreate, SegmentUpdate
 from cadency.subscriptions.pages_index import table_rows
-from cadency.views.catalogs import Catalog, Column
-from cadency.views.filter_form import editor_context, filter_rows, read_filter_groups
+from cadency.views.catalogs import SUBSCRIPTIONS, Catalog, Column, FilterProperty
+from cadency.views.filter_form import (
+    editor_context,
+    filter_rows,
+    fold_related,
+    read_filter_groups,
+    related_properties,
+    unfold_related,
+)
 from cadency.web.auth import PageContext
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, text
 from cadency.web.sections import edits, reads
@@ -127,7 +134,7 @@ def _editor(
 ) -> Response:
     catalog = service.catalog_of(object_type)
     definitions = catalog.custom_definitions(page.session, page.account.id)
-    properties = catalog.filter_properties(definitions)
+    properties = _filter_properties(page, catalog, definitions)
     count: int | None = None
     members: dict[str, Any] | None = None
     if segment is not None and not errors:
@@ -143,7 +150,7 @@ def _editor(
         "object_type": object_type,
         "object_type_label": page.gettext(OBJECT_TYPE_LABELS[object_type]),
         "action": f"/segments/{segment.id}" if segment else "/segments",
-        "filter_rows": filter_rows(groups),
+        "filter_rows": filter_rows(unfold_related(groups) if _has_related(catalog) else groups),
         **editor_context(page.gettext, properties),
         "member_count": count,
         "count_error": None,
@@ -159,14 +166,33 @@ def _editor(
 def _form_state(page: PageContext, form: FormData, object_type: str) -> tuple[str, list[Any]]:
     """The name and filter groups an editor form sends (filters in the language's shape)."""
     catalog = service.catalog_of(object_type)
-    properties = catalog.filter_properties(
-        catalog.custom_definitions(page.session, page.account.id)
-    )
+    definitions = catalog.custom_definitions(page.session, page.account.id)
+    properties = _filter_properties(page, catalog, definitions)
     name = form.get("name")
+    groups = read_filter_groups(form, properties, page.account.timezone)
     return (
         name if isinstance(name, str) else "",
-        read_filter_groups(form, properties, page.account.timezone),
+        fold_related(groups) if _has_related(catalog) else groups,
     )
+
+
+def _has_related(catalog: Catalog) -> bool:
+    """Whether the object's filters offer "has a subscription where …" (contacts, companies)."""
+    return "subscription" in catalog.spec.related
+
+
+def _filter_properties(
+    page: PageContext, catalog: Catalog, definitions: list[PropertyDefinition]
+) -> list[FilterProperty]:
+    """What the editor's rows offer: the object's properties, and for contacts and companies
+    their subscriptions' properties too ("Subscription: Status")."""
+    properties = catalog.filter_properties(definitions)
+    if _has_related(catalog):
+        subscription_definitions = SUBSCRIPTIONS.custom_definitions(page.session, page.account.id)
+        properties += related_properties(
+            page.gettext, SUBSCRIPTIONS.filter_properties(subscription_definitions)
+        )
+    return properties
 
 
 @router.get("/segments")

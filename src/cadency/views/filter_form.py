@@ -198,3 +198,88 @@ def editor_context(
         ),
         "operators": [(k, gettext(v)) for k, v in OPERATOR_LABELS.items()],
     }
+
+
+# --- "has a subscription where …" in the editor ------------------------------------------------
+# A contact or company filter offers the subscription's properties as rows of their own
+# ("Subscription: Status"). The rows on them in one group are saved as one filter of the
+# filter language — `associations.subscription` has_property with their conditions — so they
+# must all hold for the same subscription; the editor shows such a filter as those rows again.
+
+RELATED_PREFIX = "subscription."
+RELATED_ASSOCIATION = "associations.subscription"
+
+
+def related_properties(
+    gettext: Callable[[str], str], properties: Sequence[FilterProperty]
+) -> list[FilterProperty]:
+    """A subscription's filter properties as rows of a contact or company filter, labelled in
+    the page's language."""
+    prefix = gettext("Subscription")
+    return [
+        FilterProperty(
+            RELATED_PREFIX + p.name,
+            f"{prefix}: {gettext(p.label) if p.translate else p.label}",
+            p.kind,
+            tuple((v, gettext(label) if p.translate else label) for v, label in p.options),
+            translate=False,
+        )
+        for p in properties
+        if p.kind != "association"
+    ]
+
+
+def fold_related(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each group's rows on the subscription's properties as one "has a subscription where …"."""
+    folded = []
+    for group in groups:
+        own = [f for f in group["filters"] if not f["property"].startswith(RELATED_PREFIX)]
+        related = [
+            {**f, "property": f["property"].removeprefix(RELATED_PREFIX)}
+            for f in group["filters"]
+            if f["property"].startswith(RELATED_PREFIX)
+        ]
+        if related:
+            own.append(
+                {
+                    "property": RELATED_ASSOCIATION,
+                    "operator": "has_property",
+                    "filter_groups": [{"filters": related}],
+                }
+            )
+        folded.append({"filters": own})
+    return folded
+
+
+def unfold_related(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The inverse of `fold_related`, where the editor can show it: a group with one "has a
+    subscription where …" of one group becomes rows again; any other shape (several such
+    filters, OR inside, "has no subscription where …") stays one row that keeps it as it is."""
+    unfolded = []
+    for group in groups:
+        filters = list(group.get("filters", []))
+        nested = [f for f in filters if _foldable(f)]
+        if len(nested) == 1:
+            filters.remove(nested[0])
+            filters += [
+                {**f, "property": RELATED_PREFIX + str(f.get("property", ""))}
+                for f in nested[0]["filter_groups"][0]["filters"]
+            ]
+        unfolded.append({"filters": filters})
+    return unfolded
+
+
+def _foldable(f: Mapping[str, Any]) -> bool:
+    nested = f.get("filter_groups")
+    return (
+        f.get("property") == RELATED_ASSOCIATION
+        and f.get("operator") == "has_property"
+        and isinstance(nested, list)
+        and len(nested) == 1
+        and isinstance(nested[0], dict)
+        and isinstance(nested[0].get("filters"), list)
+        and all(
+            isinstance(inner, dict) and not inner.get("filter_groups")
+            for inner in nested[0]["filters"]
+        )
+    )
