@@ -160,7 +160,7 @@ def _filter_groups(form: FormData) -> list[dict[str, Any]] | None:
         return None
     try:
         groups = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to read
         raise InvalidRequest(N_("The filters could not be read."), param="filter_groups") from exc
     if not isinstance(groups, list):
         raise InvalidRequest(N_("The filters could not be read."), param="filter_groups")

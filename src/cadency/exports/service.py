@@ -34,7 +34,7 @@ from cadency.exports.writers import Cell, Money, open_writer
 from cadency.kit import clock, i18n, outbox, periods
 from cadency.kit.errors import Conflict, Gone, InvalidRequest, PermissionDenied, not_found
 from cadency.kit.events import EventType
-from cadency.kit.filters import Sort, parse_filter_groups
+from cadency.kit.filters import Sort, parse_filter_groups, parse_sorts
 from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.properties import service as property_service
@@ -44,6 +44,7 @@ from cadency.subscriptions.models import Subscription
 from cadency.views.catalogs import CUSTOM_PREFIX, Catalog, Column, catalog_for
 from cadency.views.listing import find_page, sort_keys
 from cadency.views.models import SavedView
+from cadency.views.schemas import MAX_QUERY
 
 logger = logging.getLogger("cadency.exports")
 
@@ -209,18 +210,25 @@ def create_export(
     if sort is None and view is not None and view.sort_property:
         sort = (view.sort_property, view.sort_direction or "desc")
     sorts = [] if sort is None else [{"property": sort[0], "direction": sort[1]}]
-    for item in sorts:
-        sort_keys(Sort.model_validate(item), catalog.sort_spec, custom_types, param="sort")
+    parsed_sorts = parse_sorts(sorts, param="sort")
+    for item in parsed_sorts:
+        sort_keys(item, catalog.sort_spec, custom_types, param="sort")
     property_service.check_filterable(
         session,
         account_id,
         catalog.object_type,
         parsed,
-        [Sort.model_validate(s) for s in sorts],
+        parsed_sorts,
         view_sensitive=view_sensitive,
     )
     if query is None and view is not None:
         query = view.query
+    query = (query or "").strip() or None
+    if query is not None and len(query) > MAX_QUERY:
+        # The export must find what the page found: a search cut short would find more.
+        raise InvalidRequest(
+            f"The search text is at most {MAX_QUERY} characters long", param="query"
+        )
 
     known = catalog.all_columns(definitions)
     if properties == "view":
@@ -248,7 +256,7 @@ def create_export(
         filter_groups=groups,
         columns=chosen,
         sorts=sorts,
-        query=(query or "").strip()[:200] or None,
+        query=query,
         status="queued",
         progress=0,
         row_count=0,

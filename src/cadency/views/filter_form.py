@@ -109,7 +109,7 @@ def tidy_filter(item: dict[str, Any], kinds: Mapping[str, str], timezone: str) -
         if isinstance(nested, str) and nested.strip():
             try:
                 out["filter_groups"] = json.loads(nested)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep to read
                 out["filter_groups"] = nested  # the filter language says what is wrong
         return out
     if op in _LIST_OPERATORS:

@@ -49,7 +49,7 @@ def _state_fields(form: FormData) -> dict[str, Any]:
     raw = form.get("filter_groups")
     try:
         groups = json.loads(raw) if isinstance(raw, str) and raw.strip() else []
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested too deep to read
         raise FormInvalid({"filter_groups": N_("The filters could not be read.")}) from exc
     return {
         "filter_groups": groups,
@@ -101,7 +101,14 @@ async def create_view(request: Request, page: PageContext = Depends(page_context
         "name": name.strip(),
         "shared": shared,
         "object_type": catalog.object_type,
-        "fields": {},
+        # What the form shows again when its hidden fields could not be read.
+        "fields": {
+            "filter_groups": "[]",
+            "columns": [],
+            "sort_property": None,
+            "sort_direction": "desc",
+            "query": None,
+        },
     }
     try:
         fields = _state_fields(form)
