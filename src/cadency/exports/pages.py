@@ -79,10 +79,7 @@ def _size(page: PageContext, size: int | None) -> str:
 
 def _row(page: PageContext, export: Export) -> dict[str, Any]:
     # Files expire on real time, not on a test account's clock.
-    now = clock.real_now()
-    expired = export.file_deleted_at is not None or (
-        export.expires_at is not None and export.expires_at <= now
-    )
+    expired = service.expired(export, clock.real_now())
     timezone = page.account.timezone
     return {
         "id": export.id,

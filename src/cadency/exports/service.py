@@ -288,16 +288,21 @@ def recent_exports(session: Session, account_id: int, limit: int = 100) -> list[
     )
 
 
+def expired(export: Export, now: datetime) -> bool:
+    """Whether a finished export's file is past its 30 days (or already deleted)."""
+    return (
+        export.file_path is None
+        or export.file_deleted_at is not None
+        or (export.expires_at is not None and export.expires_at <= now)
+    )
+
+
 def downloadable(export: Export, files_dir: str, now: datetime) -> Path:
     """The finished file of an export: Conflict while it is being built (or failed), Gone once
     it expired or was deleted."""
     if export.status != "succeeded":
         raise Conflict(N_("The export is not ready yet."))
-    if (
-        export.file_path is None
-        or export.file_deleted_at is not None
-        or (export.expires_at is not None and export.expires_at <= now)
-    ):
+    if export.file_path is None or expired(export, now):
         raise Gone(_GONE)
     path = Path(files_dir) / export.file_path
     if not path.is_file():
