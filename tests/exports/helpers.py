@@ -47,15 +47,10 @@ def add_subscription(db: Session, shop: Shop, name: str, **fields: Any) -> str:
         "recurring_amount": 2500,
         "created_at": NOW - timedelta(days=len(shop.subscriptions)),
         "updated_at": NOW,
+        "contact_id": shop.contact_id,
         **fields,
     }
-    sub = Subscription(
-        id=new_id("sub"),
-        account_id=shop.account_id,
-        name=name,
-        contact_id=shop.contact_id,
-        **values,
-    )
+    sub = Subscription(id=new_id("sub"), account_id=shop.account_id, name=name, **values)
     db.add(sub)
     db.flush()
     shop.subscriptions.append(sub.id)
@@ -157,11 +152,7 @@ def read_xlsx(path: Path) -> list[list[Any]]:
     book = openpyxl.load_workbook(path)
     sheet = book.active
     assert sheet is not None
-    # A carriage return is stored escaped, as OOXML says; Excel shows it as one, openpyxl not.
-    return [
-        [v.replace("_x000D_", "\r") if isinstance(v, str) else v for v in row]
-        for row in sheet.iter_rows(values_only=True)
-    ]
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
 
 
 def xlsx_cells(path: Path) -> list[list[Any]]:

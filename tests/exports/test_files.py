@@ -287,16 +287,16 @@ def test_rows_stream_in_batches(
 def test_a_crash_mid_file_leaves_no_file_and_the_job_is_retried(
     session_factory: Any, files_dir: str, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = writers.CsvWriter.write_row
+    original = writers.CsvWriter.write_batch
     calls = {"n": 0}
 
-    def crash_once(self: writers.CsvWriter, cells: Any) -> None:
+    def crash_once(self: writers.CsvWriter, columns: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:  # after the header, on the first record
+        if calls["n"] == 1:  # after the header, on the first records
             raise OSError("disk full")
-        original(self, cells)
+        original(self, columns)
 
-    monkeypatch.setattr(writers.CsvWriter, "write_row", crash_once)
+    monkeypatch.setattr(writers.CsvWriter, "write_batch", crash_once)
     with session_factory() as db:
         export_id = service.create_export(db, shop.account_id).id
         db.commit()
@@ -317,10 +317,10 @@ def test_a_crash_mid_file_leaves_no_file_and_the_job_is_retried(
 def test_three_failures_fail_the_job(
     session_factory: Any, files_dir: str, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: writers.CsvWriter, cells: Any) -> None:
+    def broken(self: writers.CsvWriter, columns: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(writers.CsvWriter, "write_row", broken)
+    monkeypatch.setattr(writers.CsvWriter, "write_batch", broken)
     with session_factory() as db:
         export_id = service.create_export(db, shop.account_id).id
         db.commit()
@@ -370,16 +370,16 @@ def test_writes_by_others_between_batches_do_not_fail_the_export(
     # The server keeps writing while an export runs; the export reads in one session and
     # records its progress in short transactions of their own.
     monkeypatch.setattr(service, "BATCH_SIZE", 1)
-    original = writers.CsvWriter.write_row
+    original = writers.CsvWriter.write_batch
 
-    def busy_server(self: writers.CsvWriter, cells: Any) -> None:
-        original(self, cells)
+    def busy_server(self: writers.CsvWriter, columns: Any) -> None:
+        original(self, columns)
         with session_factory() as other:
             sub = other.get(Subscription, shop.subscriptions[1])
             assert sub is not None
             sub.updated_at = sub.updated_at + timedelta(seconds=1)
             other.commit()
 
-    monkeypatch.setattr(writers.CsvWriter, "write_row", busy_server)
+    monkeypatch.setattr(writers.CsvWriter, "write_batch", busy_server)
     export = export_and_run(session_factory, files_dir, shop.account_id, columns=["name"])
     assert export.attempts == 0 and len(read_csv(file_of(files_dir, export))) == 3

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    case,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -32,8 +41,22 @@ class Contact(Base):
 
     @property
     def display_name(self) -> str:
+        # The same rule in SQL: display_name_sql.
         full = " ".join(p for p in (self.first_name, self.last_name) if p)
         return full or self.email
+
+
+def display_name_sql(contact: Any) -> ColumnElement[str]:
+    """Contact.display_name as SQL, over `contact` (the Contact entity or an alias of it):
+    first and last name joined by a space, or the email when both are empty."""
+    first = func.coalesce(contact.first_name, "")
+    last = func.coalesce(contact.last_name, "")
+    full = case(
+        (first == "", last),
+        (last == "", first),
+        else_=first + " " + last,
+    )
+    return func.coalesce(func.nullif(full, ""), contact.email)
 
 
 class Company(Base):

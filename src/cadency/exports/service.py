@@ -2,8 +2,9 @@
 queued job; the worker builds the file in the background and the requester is emailed a link.
 
 `create_export` checks and queues (the caller commits). `run_next` is the worker's: it claims
-one job under a lease, streams the matching records in keyset batches (custom property values,
-contacts, companies and associations looked up once per batch, never per row), writes
+one job under a lease, streams the matching records in keyset batches (one query per batch
+with the contact and company names and custom property values joined; associations looked
+up once per batch, never per row), writes
 `<files_dir>/exports/<account>/<id>.part` and renames it into place only when complete, so a
 crash leaves no half file and the job is simply run again (at most `MAX_ATTEMPTS` times). Each
 step commits its own transaction, as housekeeping does. `purge_expired_files` deletes files past
@@ -16,21 +17,19 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from functools import cache
-from operator import attrgetter
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, type_coerce, update
+from sqlalchemy.orm import Session, aliased
 
 from cadency.accounts.models import Account, ApiKey, User, grants
-from cadency.crm.models import Association, Company, Contact, Deal, Quote
+from cadency.crm.models import Association, Company, Contact, Deal, Quote, display_name_sql
 from cadency.exports.models import Export
-from cadency.exports.writers import Cell, Money, open_writer
+from cadency.exports.writers import CellType, open_writer
 from cadency.kit import clock, i18n, outbox, periods
 from cadency.kit.errors import Conflict, Gone, InvalidRequest, PermissionDenied, not_found
 from cadency.kit.events import EventType
@@ -38,7 +37,7 @@ from cadency.kit.filters import Sort, parse_filter_groups, parse_sorts
 from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.properties import service as property_service
-from cadency.properties.models import PropertyDefinition
+from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.segments.models import Segment
 from cadency.subscriptions.models import Subscription
 from cadency.views.catalogs import CUSTOM_PREFIX, Catalog, Column, catalog_for
@@ -373,57 +372,229 @@ def export_columns(
     return columns
 
 
-# --- one batch of rows --------------------------------------------------------------------------
+# --- reading a batch ----------------------------------------------------------------------------
+#
+# Each batch is one query: the records' own columns, their billing contact's and company's
+# names (joined), and each custom property's value (joined by the value's primary key), as
+# the driver gives them, without ORM objects or type conversion. Each file column is then made
+# from those values a column at a time, never cell by cell where a column can go at once:
+# a million rows of thirty columns is thirty million cells.
+
+# For each record of a batch: its associated records per type, as (ID, name).
+Associated = Mapping[str, Mapping[str, list[tuple[str, str]]]]
+Cells = Callable[[Mapping[str, Sequence[Any]], Associated], Sequence[Any]]
 
 
-@dataclass
-class _Lookups:
-    """What the rows of one batch refer to, each loaded with one query for the batch."""
+@dataclass(frozen=True)
+class _Reader:
+    """How one column of the file is made from a batch: its cell type (see writers) and a
+    function from the batch's selected values (a sequence per selected name) to its cells."""
 
-    contacts: Mapping[str, str]  # ID → name
-    companies: Mapping[str, str]
-    values: Mapping[str, Mapping[str, Any]]
-    associated: Mapping[str, Mapping[str, list[tuple[str, str]]]]  # id → type → (id, name)
+    cell_type: CellType
+    cells: Cells
 
 
-def _contact_name(first_name: str | None, last_name: str | None, email: str) -> str:
-    # Contact.display_name, from the three columns alone.
-    full = " ".join(p for p in (first_name, last_name) if p)
-    return full or email
+class _Selection:
+    """The columns of the batch query, each selected once however many file columns read it,
+    and the outer joins they need."""
+
+    def __init__(self, model: Any, dialect: str) -> None:
+        self.model = model
+        self.dialect = dialect
+        self.expressions: dict[str, ColumnElement[Any]] = {"id": model.id}
+        self._joins: dict[str, tuple[Any, ColumnElement[bool]]] = {}
+
+    def add(self, name: str, expression: Any) -> str:
+        self.expressions.setdefault(name, expression)
+        return name
+
+    def joined(self, name: str, entity: Any, on: Callable[[Any], ColumnElement[bool]]) -> Any:
+        """The alias `name` of `entity`, outer-joined `on` the record (once)."""
+        if name not in self._joins:
+            target = aliased(entity, name=name)
+            self._joins[name] = (target, on(target))
+        return self._joins[name][0]
+
+    def statement(self) -> Select[Any]:
+        statement = select(*self.expressions.values()).select_from(self.model)
+        for target, on in self._joins.values():
+            statement = statement.outerjoin(target, on)
+        return statement
+
+
+def _as_is(name: str) -> Cells:
+    return lambda values, associated: values[name]
+
+
+def _raw(column: Any) -> ColumnElement[Any]:
+    """A column as the driver gives it: SQLite's dates stay the ISO text they are stored as,
+    rather than being parsed into objects only to be written as text again."""
+    return type_coerce(column, String())
+
+
+def _local_days(selection: _Selection, name: str, column: Any, timezone: str) -> Cells:
+    """A timestamp column as the calendar day in the account's time zone (the rule of
+    periods.local_date), as ISO text. PostgreSQL converts in the query; SQLite has no time
+    zones, so its stored UTC text is converted here, once per distinct minute (every zone's
+    offset is a whole number of minutes)."""
+    if selection.dialect == "postgresql":
+        local = func.timezone(timezone, func.timezone("UTC", column))
+        return _as_is(selection.add(name, func.to_char(local, "YYYY-MM-DD")))
+    key = selection.add(name, _raw(column))
+    zone = ZoneInfo(timezone)
+
+    @lru_cache(maxsize=100_000)
+    def day(minute: str) -> str:
+        moment = datetime.fromisoformat(minute).replace(tzinfo=UTC)
+        return moment.astimezone(zone).date().isoformat()
+
+    return lambda values, associated: [None if v is None else day(v[:16]) for v in values[key]]
+
+
+def _money(selection: _Selection, column: Any) -> Cells:
+    amount = selection.add(column.key, column)
+    currency = selection.add("currency", selection.model.currency)
+    return lambda values, associated: [
+        None if m is None else (m, c) for m, c in zip(values[amount], values[currency], strict=True)
+    ]
+
+
+_BOOLEAN_TEXT = {True: "true", False: "false"}
+
+
+def _custom_reader(
+    selection: _Selection,
+    account_id: int,
+    definition: PropertyDefinition,
+    view_sensitive: bool,
+    timezone: str,
+) -> _Reader:
+    """A custom property's column, from its value row joined by (record ID, name)."""
+    model = selection.model
+    value = selection.joined(
+        f"value_{definition.name}",
+        PropertyValue,
+        lambda target: and_(
+            target.object_id == model.id,
+            target.name == definition.name,
+            target.account_id == account_id,
+        ),
+    )
+    name = CUSTOM_PREFIX + definition.name
+    if definition.sensitive and not view_sensitive:
+        present, mask = selection.add(name, value.object_id), str(property_service.MASKED)
+        return _Reader(
+            "text",
+            lambda values, associated: [None if v is None else mask for v in values[present]],
+        )
+    field_type = definition.field_type
+    if field_type == "number":  # its exact canonical decimal text (see properties.service)
+        return _Reader("number", _as_is(selection.add(name, value.text_value)))
+    if field_type == "date":
+        return _Reader("date", _as_is(selection.add(name, _raw(value.date_value))))
+    if field_type == "datetime":
+        return _Reader("date", _local_days(selection, name, value.datetime_value, timezone))
+    if field_type == "boolean":
+        flag = selection.add(name, value.bool_value)
+        return _Reader(
+            "text",
+            lambda values, associated: [
+                None if v is None else _BOOLEAN_TEXT[bool(v)] for v in values[flag]
+            ],
+        )
+    # Text, choices, and checkboxes (stored joined by ";", as the file joins a list).
+    return _Reader("text", _as_is(selection.add(name, value.text_value)))
+
+
+def _association_reader(column: ExportColumn) -> _Reader:
+    kind, index = column.association or "", 0 if column.kind == "ids" else 1
+
+    def cells(values: Mapping[str, Sequence[Any]], associated: Associated) -> list[str | None]:
+        return [
+            ASSOCIATION_SEPARATOR.join(pair[index] for pair in associated[i][kind]) or None
+            for i in values["id"]
+        ]
+
+    return _Reader("text", cells)
+
+
+def _reader(
+    selection: _Selection,
+    column: ExportColumn,
+    custom: Mapping[str, PropertyDefinition],
+    account_id: int,
+    timezone: str,
+    view_sensitive: bool,
+) -> _Reader:
+    """How one column of the file is read (decided once per export)."""
+    model, kind, key = selection.model, column.kind, column.key
+    if column.association is not None:
+        if model is Subscription:
+            # A subscription's billing contact and company come first in its associations.
+            selection.add("contact_id", model.contact_id)
+            selection.add("company_id", model.company_id)
+        return _association_reader(column)
+    if kind == "custom":
+        return _custom_reader(selection, account_id, custom[key], view_sensitive, timezone)
+    if kind == "contact":
+        contact = selection.joined(
+            "billing_contact", Contact, lambda target: target.id == model.contact_id
+        )
+        return _Reader("text", _as_is(selection.add("contact", display_name_sql(contact))))
+    if kind == "company":
+        company = selection.joined(
+            "billing_company", Company, lambda target: target.id == model.company_id
+        )
+        return _Reader("text", _as_is(selection.add("company", company.name)))
+    if kind in ("amount", "money"):
+        return _Reader(
+            "money",
+            _money(
+                selection, model.recurring_amount if kind == "amount" else model.__table__.c[key]
+            ),
+        )
+    table_column = model.__table__.c[key]
+    if kind == "datetime":
+        return _Reader("date", _local_days(selection, key, table_column, timezone))
+    if kind == "date":
+        return _Reader("date", _as_is(selection.add(key, _raw(table_column))))
+    if kind == "number":
+        return _Reader("number", _as_is(selection.add(key, table_column)))
+    # Text and names; enums and statuses as the API names them (values are not translated).
+    return _Reader("text", _as_is(selection.add(key, table_column)))
 
 
 def _names(session: Session, kind: str, account_id: int, ids: set[str]) -> dict[str, str]:
-    """The names of records of one type by ID (only the columns a name needs)."""
+    """The names of records of one type by ID."""
     if not ids:
         return {}
     model = _RECORD_MODELS[kind]
-    columns = (
-        (Contact.id, Contact.first_name, Contact.last_name, Contact.email)
-        if kind == "contact"
-        else (model.id, model.name)
-    )
+    name = display_name_sql(model) if kind == "contact" else model.name
     found: dict[str, str] = {}
     wanted = sorted(ids)
     for start in range(0, len(wanted), BATCH_SIZE):
         rows = session.execute(
-            select(*columns).where(
-                model.account_id == account_id, model.id.in_(wanted[start : start + BATCH_SIZE])
+            select(model.id, name).where(
+                model.account_id == account_id,
+                model.id.in_(wanted[start : start + BATCH_SIZE]),
             )
         )
-        if kind == "contact":
-            found.update((i, _contact_name(first, last, email)) for i, first, last, email in rows)
-        else:
-            found.update((i, str(name)) for i, name in rows)
+        found.update((record_id, str(text)) for record_id, text in rows)
     return found
 
 
 def _associations(
-    session: Session, account_id: int, object_type: str, records: Sequence[Any], cap: int | None
+    session: Session,
+    account_id: int,
+    object_type: str,
+    values: Mapping[str, Sequence[Any]],
+    cap: int | None,
 ) -> dict[str, dict[str, list[tuple[str, str]]]]:
-    """For each record: its associated records per type as (ID, name), direct links first
-    (a subscription's billing contact and company, a contact's subscriptions and deals), then
-    association rows in the order they were made; at most `cap` per type."""
-    ids = [r.id for r in records]
+    """For each record of a batch (its selected `values`): its associated records per type as
+    (ID, name), direct links first (a subscription's billing contact and company, a contact's
+    subscriptions and deals), then association rows in the order they were made; at most
+    `cap` per type."""
+    ids = list(values["id"])
     wanted = ASSOCIATED_TYPES[object_type]
     linked: dict[str, dict[str, list[str]]] = {i: {t: [] for t in wanted} for i in ids}
 
@@ -434,9 +605,11 @@ def _associations(
                 found.append(other)
 
     if object_type == "subscriptions":
-        for r in records:
-            add(r.id, "contact", r.contact_id)
-            add(r.id, "company", r.company_id)
+        for own, contact_id, company_id in zip(
+            ids, values["contact_id"], values["company_id"], strict=True
+        ):
+            add(own, "contact", contact_id)
+            add(own, "company", company_id)
     else:
         own_column = (
             Subscription.contact_id if object_type == "contacts" else (Subscription.company_id)
@@ -483,126 +656,6 @@ def _associations(
         }
         for own, per_type in linked.items()
     }
-
-
-def _lookups(
-    session: Session,
-    export: Export,
-    columns: Sequence[ExportColumn],
-    records: Sequence[Any],
-    view_sensitive: bool,
-) -> _Lookups:
-    account_id = export.account_id
-    kinds = {c.kind for c in columns}
-    subscriptions = export.object_type == "subscriptions"
-    contacts = (
-        _names(session, "contact", account_id, {r.contact_id for r in records})
-        if subscriptions and "contact" in kinds
-        else {}
-    )
-    companies = (
-        _names(session, "company", account_id, {r.company_id for r in records if r.company_id})
-        if subscriptions and "company" in kinds
-        else {}
-    )
-    values = (
-        property_service.get_values(
-            session,
-            account_id,
-            export.object_type,
-            [r.id for r in records],
-            view_sensitive=view_sensitive,
-        )
-        if "custom" in kinds
-        else {}
-    )
-    wants_associations = any(c.association for c in columns)
-    cap = None if export.associations_limit == "all" else ASSOCIATIONS_CAP
-    associated = (
-        _associations(session, account_id, export.object_type, records, cap)
-        if wants_associations
-        else {}
-    )
-    return _Lookups(contacts, companies, values, associated)
-
-
-def _custom_cell(field_type: str, value: Any, zone: ZoneInfo) -> Cell:
-    if value is None or value == "" or value == []:
-        return None
-    if isinstance(value, property_service.MaskedValue):
-        return str(value)
-    if field_type == "number":
-        return Decimal(str(value))
-    if field_type == "date":
-        return date.fromisoformat(str(value))
-    if field_type == "datetime":
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        return moment.astimezone(zone).date()
-    if field_type == "boolean":
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ASSOCIATION_SEPARATOR.join(str(v) for v in value)
-    return str(value)
-
-
-def _plain(value: Any) -> Cell:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date | int | Decimal):
-        return value
-    return str(value)
-
-
-Getter = Callable[[Any, _Lookups], Cell]
-
-
-def _getter(column: ExportColumn, field_types: Mapping[str, str], timezone: str) -> Getter:
-    """How one column's cell is read from a record (an ORM object or a row, by attribute) and
-    its batch's lookups; decided once per export rather than once per cell."""
-    kind, zone = column.kind, ZoneInfo(timezone)
-    association = column.association
-    if association is not None:
-        index = 0 if kind == "ids" else 1
-
-        def associated(record: Any, lookups: _Lookups) -> Cell:
-            found = lookups.associated.get(record.id, {}).get(association, ())
-            return ASSOCIATION_SEPARATOR.join(pair[index] for pair in found) or None
-
-        return associated
-    if kind == "custom":
-        name = column.key.removeprefix(CUSTOM_PREFIX)
-        field_type = field_types.get(name, "text")
-
-        def custom(record: Any, lookups: _Lookups) -> Cell:
-            value = lookups.values.get(record.id, {}).get(name)
-            return None if value is None else _custom_cell(field_type, value, zone)
-
-        return custom
-    if kind == "contact":
-        return lambda record, lookups: lookups.contacts.get(record.contact_id)
-    if kind == "company":
-        return lambda record, lookups: lookups.companies.get(record.company_id or "")
-    if kind == "badge":  # values are not translated: the status as the API names it
-        return lambda record, lookups: str(record.status)
-    read = attrgetter("recurring_amount" if kind == "amount" else column.key)
-    if kind in ("amount", "money"):
-
-        def amount(record: Any, lookups: _Lookups) -> Cell:
-            value = read(record)
-            return None if value is None else Money(int(value), record.currency)
-
-        return amount
-    if kind == "datetime":
-
-        def local_date(record: Any, lookups: _Lookups) -> Cell:
-            # The calendar day in the account's time zone (periods.local_date, inlined).
-            value = read(record)
-            return None if value is None else value.astimezone(zone).date()
-
-        return local_date
-    return lambda record, lookups: _plain(read(record))
 
 
 # --- the worker ---------------------------------------------------------------------------------
@@ -689,16 +742,22 @@ def _build(
         assert account is not None
         catalog = _catalog(export.object_type)
         definitions = catalog.custom_definitions(session, export.account_id)
-        field_types = {d.name: d.field_type for d in definitions}
         columns = export_columns(export, catalog, definitions)
-        getters = [_getter(c, field_types, account.timezone) for c in columns]
         view_sensitive = _may_view_sensitive(session, export)
+        model = catalog.model
+        selection = _Selection(model, session.get_bind().dialect.name)
+        custom = {CUSTOM_PREFIX + d.name: d for d in definitions}
+        readers = [
+            _reader(selection, c, custom, export.account_id, account.timezone, view_sensitive)
+            for c in columns
+        ]
+        wants_associations = any(c.association for c in columns)
+        cap = None if export.associations_limit == "all" else ASSOCIATIONS_CAP
         condition: ColumnElement[bool] = catalog.compile_filters(
             session, export.account_id, parse_filter_groups(export.filter_groups or [])
         )
         if export.query:
             condition = and_(condition, catalog.text_search(export.query, export.account_id))
-        model = catalog.model
         total = int(session.scalar(select(func.count()).select_from(model).where(condition)) or 0)
         sort = export.sorts[0] if export.sorts else None
         keys = (
@@ -711,7 +770,8 @@ def _build(
             else []
         )
         descending = sort is not None and sort["direction"] == "desc"
-        read_columns = _read_columns(model, columns)
+        rows_of = selection.statement()
+        names = list(selection.expressions)
         # The reading session only reads (its transaction ends after every batch, so it never
         # holds an old snapshot); the job's progress is written in short transactions of its
         # own: on SQLite a read transaction that later writes fails if another writer
@@ -727,18 +787,19 @@ def _build(
         relative = f"{folder}/{export.id}.{_FILE_EXTENSIONS[export.format]}"
         final = Path(files_dir) / relative
         partial = Path(files_dir) / folder / f"{export.id}.part"
-        writer = open_writer(export.format, str(partial))
+        writer = open_writer(export.format, str(partial), [r.cell_type for r in readers])
         try:
-            writer.write_row([c.header for c in columns])
+            writer.write_header([c.header for c in columns])
             cursor: str | None = None
             last_id: str | None = None
             written = 0
             while True:
-                records: Sequence[Any]
+                rows: Sequence[Any]
                 if keys:
+                    # The view's order: a page of IDs in that order, then their rows.
                     page = find_page(
                         session,
-                        select(model).where(condition),
+                        select(model.id).where(condition),
                         keys=keys,
                         id_column=model.id,
                         descending=descending,
@@ -746,28 +807,35 @@ def _build(
                         after=cursor,
                         signature="export",
                     )
-                    records, cursor = page.rows, page.next_cursor
-                    done = cursor is None
+                    cursor, done = page.next_cursor, page.next_cursor is None
+                    position = {record_id: i for i, record_id in enumerate(page.rows)}
+                    rows = sorted(
+                        session.connection().execute(rows_of.where(model.id.in_(page.rows)))
+                        if page.rows
+                        else (),
+                        key=lambda row: position[row[0]],
+                    )
                 else:
-                    # No sort asked for: ID order, plain rows of the columns the file needs
-                    # (no ORM objects to build, no JSON columns to decode).
-                    batch = select(*read_columns).where(condition)
+                    # No sort asked for: ID order, straight from the connection.
+                    batch = rows_of.where(condition)
                     if last_id is not None:
                         batch = batch.where(model.id > last_id)
-                    # Core rows straight from the connection: no ORM result processing.
-                    records = (
+                    rows = (
                         session.connection()
                         .execute(batch.order_by(model.id).limit(BATCH_SIZE))
                         .all()
                     )
-                    done = len(records) < BATCH_SIZE
-                    last_id = records[-1].id if records else None
-                if records:
-                    lookups = _lookups(session, export, columns, records, view_sensitive)
-                    write_row = writer.write_row
-                    for record in records:
-                        write_row([get(record, lookups) for get in getters])
-                    written += len(records)
+                    done = len(rows) < BATCH_SIZE
+                    last_id = rows[-1][0] if rows else None
+                if rows:
+                    values = dict(zip(names, zip(*rows, strict=True), strict=True))
+                    associated = (
+                        _associations(session, export.account_id, export.object_type, values, cap)
+                        if wants_associations
+                        else {}
+                    )
+                    writer.write_batch([r.cells(values, associated) for r in readers])
+                    written += len(rows)
                 session.expunge_all()
                 session.rollback()
                 # Progress, and a renewed lease: the job is still this worker's.
@@ -812,17 +880,6 @@ def _build(
             at=finished,
         )
         session.commit()
-
-
-# What every getter may read of a record besides its own column: the ID (lookups), the currency
-# (money), the contact and company (their names) and the amount a subscription shows.
-_ALWAYS_READ = ("id", "currency", "contact_id", "company_id", "status", "recurring_amount")
-
-
-def _read_columns(model: Any, columns: Sequence[ExportColumn]) -> list[Any]:
-    """The table columns the getters read, in table order."""
-    wanted = {*_ALWAYS_READ, *(c.key for c in columns)}
-    return [c for c in model.__table__.c if c.key in wanted]
 
 
 def _lease_end(now: datetime | None) -> datetime:

@@ -229,8 +229,9 @@ def find_page(
     before: str | None = None,
     signature: str = "",
 ) -> Page:
-    """One page of `query` (selecting one entity) ordered by `keys` then the ID, both
-    ascending or both `descending`. `after` continues past a cursor, `before` goes back."""
+    """One page of `query` (selecting one entity, or only its ID) ordered by `keys` then the
+    ID, both ascending or both `descending`. `after` continues past a cursor, `before` goes
+    back."""
     labelled = query.add_columns(*(k.label(f"sort_key_{i}") for i, k in enumerate(keys)))
     position: _Position | None = None
     backwards = False
@@ -288,7 +289,8 @@ def find_page(
         nulls, row = item
         entity = row[0]
         values = [None] * len(keys) if nulls else list(row[1 : 1 + len(keys)])
-        return _encode_cursor(signature, _Position(nulls, values, entity.id))
+        record_id = entity if isinstance(entity, str) else entity.id
+        return _encode_cursor(signature, _Position(nulls, values, record_id))
 
     rows = [row[0] for _, row in found]
     if not found:
