@@ -427,3 +427,69 @@ def test_a_segment_whose_option_was_removed_is_still_listed_and_can_be_mended(ap
     basic = [{"filters": [{"property": "properties.tier", "operator": "eq", "value": "Basic"}]}]
     mended = api.ok(api.patch(f"/segments/{segment['id']}", {"filter_groups": basic}))
     assert (mended["member_count"], mended["filters_error"]) == (0, None)
+
+
+def test_member_counts_agree_with_the_members_for_every_shape_of_filter(
+    api: Api, session_factory: Any
+) -> None:
+    """The count takes a merge of ID lists on SQLite when custom conditions are ANDed
+    (kit.filters.count_statement); whatever the shape, it counts the members listed."""
+    tier_property(api)
+    api.ok(
+        api.post(
+            "/properties/subscriptions", {"name": "seats", "label": "Seats", "field_type": "number"}
+        )
+    )
+    made = {
+        "basic-5": create_subscription(
+            api, email="b5@example.com", properties={"tier": "Basic", "seats": 5}
+        ),
+        "basic-1": create_subscription(
+            api, email="b1@example.com", properties={"tier": "Basic", "seats": 1}
+        ),
+        "pro-5": create_subscription(
+            api, email="p5@example.com", properties={"tier": "Pro", "seats": 5}
+        ),
+        "bare": create_subscription(api, email="bare@example.com"),
+    }
+    api.ok(api.post(f"/subscriptions/{made['basic-1']['id']}/cancel", {"mode": "immediately"}))
+
+    def f(prop: str, op: str, value: Any = None) -> dict[str, Any]:
+        return {"property": prop, "operator": op, **({} if value is None else {"value": value})}
+
+    shapes: list[tuple[list[dict[str, Any]], set[str]]] = [
+        ([{"filters": [f("tier", "eq", "Basic"), f("seats", "gt", 2)]}], {"basic-5"}),
+        ([{"filters": [f("tier", "eq", "Basic"), f("status", "eq", "active")]}], {"basic-5"}),
+        ([{"filters": [f("seats", "eq", 5)]}], {"basic-5", "pro-5"}),
+        (
+            [{"filters": [f("tier", "eq", "Pro")]}, {"filters": [f("status", "eq", "canceled")]}],
+            {"pro-5", "basic-1"},
+        ),
+        ([{"filters": [f("tier", "neq", "Basic"), f("seats", "has_property")]}], {"pro-5"}),
+        ([{"filters": [f("tier", "eq", "Pro"), f("seats", "lt", 2)]}], set()),
+    ]
+    for groups, expected in shapes:
+        segment = create_segment(api, "Shape", groups)
+        listed = set(member_ids(api, segment["id"], limit=100))
+        assert listed == {made[k]["id"] for k in expected}, groups
+        assert segment["member_count"] == len(expected), groups
+
+
+def test_the_sqlite_count_merges_id_lists() -> None:
+    from sqlalchemy import select
+    from sqlalchemy.dialects import sqlite
+
+    from cadency.kit.filters import count_statement
+    from cadency.properties.models import PropertyValue
+    from cadency.subscriptions.models import Subscription
+
+    tiers = Subscription.id.in_(select(PropertyValue.object_id).where(PropertyValue.name == "t"))
+    both = (Subscription.account_id == 1) & (Subscription.status == "active") & tiers
+    merged = str(count_statement(Subscription.id, both, "sqlite").compile(dialect=sqlite.dialect()))
+    assert "INTERSECT" in merged and "ORDER BY 1" in merged
+    either = (Subscription.status == "active") | tiers
+    plain = str(
+        count_statement(Subscription.id, either, "sqlite").compile(dialect=sqlite.dialect())
+    )
+    assert "INTERSECT" not in plain
+    assert "INTERSECT" not in str(count_statement(Subscription.id, both, "postgresql"))

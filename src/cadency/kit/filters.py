@@ -65,7 +65,9 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    intersect,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -74,7 +76,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.operators import in_op
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
@@ -1022,3 +1027,38 @@ def compile_sorts(
             clauses.append(ordered.nulls_last())
     clauses.append(id_column.asc())
     return clauses
+
+
+def count_statement(id_column: Any, condition: ColumnElement[bool], dialect: str) -> Select[Any]:
+    """How many records meet a compiled `condition`, as one query.
+
+    On SQLite, when the condition is an AND holding positive custom-property conditions (each
+    compiled to "ID IN (IDs whose value matches)"), the IDs meeting the rest and each of those ID
+    lists are intersected by a merge of ID-ordered lists (SQLite's compound-select merge), rather
+    than by a search of the rest's index for every listed ID: "tier is Basic and status active"
+    over 1M subscriptions reads two ordered runs of IDs instead of doing 333k index descents.
+    Everything else counts as it is."""
+    plain = select(func.count(id_column)).where(condition)
+    if dialect != "sqlite":
+        return plain
+    terms = list(condition.clauses) if _is_and(condition) else [condition]
+    id_lists = [t.right.element for t in terms if _is_id_list(t, id_column)]
+    if not id_lists:
+        return plain
+    rest = [t for t in terms if not _is_id_list(t, id_column)]
+    merged = intersect(select(id_column).where(*rest), *id_lists).order_by(literal_column("1"))
+    return select(func.count()).select_from(merged.subquery())
+
+
+def _is_and(condition: ColumnElement[bool]) -> bool:
+    return isinstance(condition, BooleanClauseList) and condition.operator is py_operator.and_
+
+
+def _is_id_list(term: Any, id_column: Any) -> bool:
+    """Whether `term` is "ID IN (a subquery)", as a positive custom-property condition is."""
+    return (
+        isinstance(term, BinaryExpression)
+        and term.operator is in_op
+        and isinstance(term.right, ScalarSelect)
+        and term.left.compare(_expr(id_column))
+    )

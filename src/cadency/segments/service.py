@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from cadency.accounts.models import Account
 from cadency.kit import clock
 from cadency.kit.errors import InvalidRequest, not_found
-from cadency.kit.filters import FilterGroup, Sort, parse_filter_groups
+from cadency.kit.filters import FilterGroup, Sort, count_statement, parse_filter_groups
 from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
@@ -182,7 +182,8 @@ def member_condition(session: Session, segment: Segment) -> ColumnElement[bool]:
 
 def count_matching(session: Session, catalog: Catalog, condition: ColumnElement[bool]) -> int:
     """How many of the catalog's records meet a compiled filter condition."""
-    return int(session.scalar(select(func.count(catalog.model.id)).where(condition)) or 0)
+    dialect = session.get_bind().dialect.name
+    return int(session.scalar(count_statement(catalog.model.id, condition, dialect)) or 0)
 
 
 def member_count(session: Session, segment: Segment) -> int:
