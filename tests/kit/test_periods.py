@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -444,3 +444,32 @@ def test_start_of_day_utc_is_when_the_date_is_reached_in_every_zone(day: date, t
     start = start_of_day_utc(day, tz)
     assert local_date(start, tz) >= day
     assert local_date(start - ONE_MICROSECOND, tz) < day
+
+
+@pytest.mark.parametrize(
+    ("tz", "utc_day"),
+    [
+        ("UTC", date(2026, 3, 1)),
+        ("Europe/Amsterdam", date(2026, 3, 29)),  # clocks forward at 01:00 UTC
+        ("Europe/Amsterdam", date(2026, 10, 24)),  # the evening before clocks go back
+        ("Asia/Kolkata", date(2026, 6, 1)),  # +05:30: the day changes at 18:30 UTC
+        ("America/St_Johns", date(2026, 11, 1)),  # -03:30, and back to -02:30 that night
+        ("America/Santiago", date(2026, 9, 6)),  # local midnight is skipped
+        ("Pacific/Apia", date(2011, 12, 30)),  # the whole local day was skipped
+        ("Pacific/Kiritimati", date(2026, 1, 1)),  # +14
+    ],
+)
+def test_local_days_of_a_utc_day_agree_with_local_date_minute_by_minute(
+    tz: str, utc_day: date
+) -> None:
+    spans = periods.local_days_of_utc_day(utc_day, tz)
+    start = datetime.combine(utc_day, time(), tzinfo=UTC)
+    assert spans[0][0] == start
+    for minute in range(24 * 60):
+        moment = start + timedelta(minutes=minute, seconds=30)
+        expected = periods.local_date(moment, tz)
+        found = [day for begins, day in spans if begins <= moment][-1]
+        assert found == expected, (tz, moment)
+    for (_, before), (begins, day) in zip(spans, spans[1:], strict=False):
+        assert periods.local_date(begins, tz) == day != before
+        assert periods.local_date(begins - timedelta(microseconds=1), tz) == before

@@ -17,11 +17,10 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
@@ -433,22 +432,41 @@ def _raw(column: Any) -> ColumnElement[Any]:
 
 
 def _local_days(selection: _Selection, name: str, column: Any, timezone: str) -> Cells:
-    """A timestamp column as the calendar day in the account's time zone (the rule of
-    periods.local_date), as ISO text. PostgreSQL converts in the query; SQLite has no time
-    zones, so its stored UTC text is converted here, once per distinct minute (every zone's
-    offset is a whole number of minutes)."""
+    """A timestamp column as the calendar day in the account's time zone (periods.local_date),
+    as ISO text. PostgreSQL converts in the query. SQLite has no time zones: its stored UTC
+    text ("YYYY-MM-DD HH:MM:SS.ffffff") is read here, with the local days each UTC day spans
+    worked out once per day (periods.local_days_of_utc_day), so a value needs only a
+    comparison of its time of day (local days begin on whole seconds)."""
     if selection.dialect == "postgresql":
         local = func.timezone(timezone, func.timezone("UTC", column))
         return _as_is(selection.add(name, func.to_char(local, "YYYY-MM-DD")))
     key = selection.add(name, _raw(column))
-    zone = ZoneInfo(timezone)
+    # UTC day → (local day from UTC midnight, then (time of day it changes, local day) …).
+    spans: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
 
-    @lru_cache(maxsize=100_000)
-    def day(minute: str) -> str:
-        moment = datetime.fromisoformat(minute).replace(tzinfo=UTC)
-        return moment.astimezone(zone).date().isoformat()
+    def span(utc_day: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        (_, first), *rest = periods.local_days_of_utc_day(date.fromisoformat(utc_day), timezone)
+        found = spans[utc_day] = (
+            first.isoformat(),
+            tuple((begins.strftime("%H:%M:%S"), day.isoformat()) for begins, day in rest),
+        )
+        return found
 
-    return lambda values, associated: [None if v is None else day(v[:16]) for v in values[key]]
+    def cells(values: Mapping[str, Sequence[Any]], associated: Associated) -> list[str | None]:
+        days: list[str | None] = []
+        for value in values[key]:
+            if value is None:
+                days.append(None)
+                continue
+            day, changes = spans.get(value[:10]) or span(value[:10])
+            clock = value[11:19]
+            for begins, later in changes:
+                if clock >= begins:
+                    day = later
+            days.append(day)
+        return days
+
+    return cells
 
 
 def _money(selection: _Selection, column: Any) -> Cells:

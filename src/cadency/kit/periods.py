@@ -149,6 +149,23 @@ def local_date(moment_utc: datetime, tz: str) -> date:
     return moment_utc.astimezone(ZoneInfo(tz)).date()
 
 
+def local_days_of_utc_day(utc_day: date, tz: str) -> list[tuple[datetime, date]]:
+    """The calendar days in the IANA timezone `tz` that the UTC day `utc_day` spans, each with
+    the UTC instant within `utc_day` from which it is the local day (the first from UTC
+    midnight): one or two, three when a local day of 23 hours fits inside. Converting many
+    timestamps to local days (an export) then needs only a comparison of their time of day."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(utc_day, time(), tzinfo=UTC)
+    end = start + timedelta(days=1)
+    days = [(start, start.astimezone(zone).date())]
+    while True:
+        begins = start_of_day_utc(days[-1][1] + timedelta(days=1), tz)
+        if begins >= end:
+            return days
+        # A skipped local day (Pacific/Apia, 2011-12-30) begins where the next one does.
+        days.append((begins, begins.astimezone(zone).date()))
+
+
 def start_of_day_utc(day: date, tz: str) -> datetime:
     """The aware UTC instant at which `day` begins in the IANA timezone `tz`.
 
