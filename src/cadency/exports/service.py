@@ -22,7 +22,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from cadency.accounts.models import Account, ApiKey, User, grants
@@ -393,6 +404,9 @@ class _Reader:
     cells: Cells
 
 
+Scope = Callable[[Any], ColumnElement[bool]]
+
+
 class _Selection:
     """The columns of the batch query, each selected once however many file columns read it,
     and the outer joins they need."""
@@ -401,24 +415,47 @@ class _Selection:
         self.model = model
         self.dialect = dialect
         self.expressions: dict[str, ColumnElement[Any]] = {"id": model.id}
-        self._joins: dict[str, tuple[Any, ColumnElement[bool]]] = {}
+        # name → (alias, join condition, the alias's column holding the record's ID or None)
+        self._joins: dict[str, tuple[Any, ColumnElement[bool], Any]] = {}
 
     def add(self, name: str, expression: Any) -> str:
         self.expressions.setdefault(name, expression)
         return name
 
-    def joined(self, name: str, entity: Any, on: Callable[[Any], ColumnElement[bool]]) -> Any:
-        """The alias `name` of `entity`, outer-joined `on` the record (once)."""
+    def joined(
+        self,
+        name: str,
+        entity: Any,
+        on: Callable[[Any], ColumnElement[bool]],
+        record_id: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """The alias `name` of `entity`, outer-joined `on` the record (once). `record_id`: the
+        alias's column that holds the record's ID, when it is joined by that."""
         if name not in self._joins:
             target = aliased(entity, name=name)
-            self._joins[name] = (target, on(target))
+            self._joins[name] = (target, on(target), record_id and record_id(target))
         return self._joins[name][0]
 
-    def statement(self) -> Select[Any]:
+    def statement(self, scope: Scope) -> Select[Any]:
+        """The batch's query for the records whose ID is in `scope` (a condition on an ID
+        column). The scope is stated for the joined tables too: PostgreSQL does not carry a
+        range over a join's equality, and would otherwise merge-join every batch against the
+        values from the very first record (quadratic over a file)."""
         statement = select(*self.expressions.values()).select_from(self.model)
-        for target, on in self._joins.values():
-            statement = statement.outerjoin(target, on)
-        return statement
+        for target, on, record_id in self._joins.values():
+            statement = statement.outerjoin(
+                target, on if record_id is None else and_(on, scope(record_id))
+            )
+        return statement.where(scope(self.model.id))
+
+
+def _after(last_id: str | None) -> Scope:
+    """The records after `last_id` in ID order (all of them before the first batch)."""
+    return lambda column: true() if last_id is None else column > last_id
+
+
+def _among(ids: Sequence[str]) -> Scope:
+    return lambda column: column.in_(ids)
 
 
 def _as_is(name: str) -> Cells:
@@ -497,6 +534,7 @@ def _custom_reader(
             target.name == definition.name,
             target.account_id == account_id,
         ),
+        record_id=lambda target: target.object_id,
     )
     name = CUSTOM_PREFIX + definition.name
     if definition.sensitive and not view_sensitive:
@@ -788,7 +826,6 @@ def _build(
             else []
         )
         descending = sort is not None and sort["direction"] == "desc"
-        rows_of = selection.statement()
         names = list(selection.expressions)
         # The reading session only reads (its transaction ends after every batch, so it never
         # holds an old snapshot); the job's progress is written in short transactions of its
@@ -827,17 +864,16 @@ def _build(
                     )
                     cursor, done = page.next_cursor, page.next_cursor is None
                     position = {record_id: i for i, record_id in enumerate(page.rows)}
+                    ids = page.rows
                     rows = sorted(
-                        session.connection().execute(rows_of.where(model.id.in_(page.rows)))
-                        if page.rows
+                        session.connection().execute(selection.statement(_among(ids)))
+                        if ids
                         else (),
                         key=lambda row: position[row[0]],
                     )
                 else:
                     # No sort asked for: ID order, straight from the connection.
-                    batch = rows_of.where(condition)
-                    if last_id is not None:
-                        batch = batch.where(model.id > last_id)
+                    batch = selection.statement(_after(last_id)).where(condition)
                     rows = (
                         session.connection()
                         .execute(batch.order_by(model.id).limit(BATCH_SIZE))
