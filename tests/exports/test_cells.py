@@ -223,7 +223,7 @@ def test_xlsx_cells_of_every_type_and_overlong_text(tmp_path: Any) -> None:
             ["x" * 40_000, "=1", None],
             [7, "2.50", None],
             ["2026-03-02", date(1899, 1, 1), None],
-            [(1250, "EUR"), (-500, "JPY"), None],
+            writers.MoneyColumn([1250, -500, None], ["EUR", "JPY", "EUR"]),
         ]
     )
     writer.close()
@@ -247,18 +247,20 @@ def test_rows_past_excels_limit_go_on_the_next_sheet(
 ) -> None:
     monkeypatch.setattr(writers, "MAX_SHEET_ROWS", 3)  # the header and two rows per sheet
     path = tmp_path / "long.xlsx"
-    writer = writers.XlsxWriter(str(path), ["text", "number"])
-    writer.write_header(["Name", "N"])
-    writer.write_batch([["a", "b", "c"], [1, 2, 3]])
-    writer.write_batch([["d", "e"], [4, 5]])
+    writer = writers.XlsxWriter(str(path), ["text", "number", "money"])
+    writer.write_header(["Name", "N", "Paid"])
+    writer.write_batch(
+        [["a", "b", "c"], [1, 2, 3], writers.MoneyColumn([100, None, 300], ["USD"] * 3)]
+    )
+    writer.write_batch([["d", "e"], [4, 5], writers.MoneyColumn([400, 500], ["USD", "JPY"])])
     writer.close()
     book = openpyxl.load_workbook(path)
     sheets = [[list(r) for r in s.iter_rows(values_only=True)] for s in book.worksheets]
     assert book.sheetnames == ["Sheet1", "Sheet2", "Sheet3"]
     assert sheets == [
-        [["Name", "N"], ["a", 1], ["b", 2]],
-        [["Name", "N"], ["c", 3], ["d", 4]],
-        [["Name", "N"], ["e", 5]],
+        [["Name", "N", "Paid"], ["a", 1, 1], ["b", 2, None]],
+        [["Name", "N", "Paid"], ["c", 3, 3], ["d", 4, 4]],
+        [["Name", "N", "Paid"], ["e", 5, 500]],
     ]
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -470,6 +471,6 @@ def test_local_days_of_a_utc_day_agree_with_local_date_minute_by_minute(
         expected = periods.local_date(moment, tz)
         found = [day for begins, day in spans if begins <= moment][-1]
         assert found == expected, (tz, moment)
-    for (_, before), (begins, day) in zip(spans, spans[1:], strict=False):
+    for (_, before), (begins, day) in itertools.pairwise(spans):
         assert periods.local_date(begins, tz) == day != before
         assert periods.local_date(begins - timedelta(microseconds=1), tz) == before

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, aliased
 from cadency.accounts.models import Account, ApiKey, User, grants
 from cadency.crm.models import Association, Company, Contact, Deal, Quote, display_name_sql
 from cadency.exports.models import Export
-from cadency.exports.writers import CellType, open_writer
+from cadency.exports.writers import CellType, MoneyColumn, open_writer
 from cadency.kit import clock, i18n, outbox, periods
 from cadency.kit.errors import Conflict, Gone, InvalidRequest, PermissionDenied, not_found
 from cadency.kit.events import EventType
@@ -509,9 +509,7 @@ def _local_days(selection: _Selection, name: str, column: Any, timezone: str) ->
 def _money(selection: _Selection, column: Any) -> Cells:
     amount = selection.add(column.key, column)
     currency = selection.add("currency", selection.model.currency)
-    return lambda values, associated: [
-        None if m is None else (m, c) for m, c in zip(values[amount], values[currency], strict=True)
-    ]
+    return lambda values, associated: MoneyColumn(values[amount], values[currency])
 
 
 _BOOLEAN_TEXT = {True: "true", False: "false"}

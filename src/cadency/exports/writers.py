@@ -9,8 +9,8 @@ the writer). Cells by column type:
 - "text": str or None. A value a spreadsheet would run as a formula is written with a `'`.
 - "number": int, Decimal, or a decimal string (exact, as stored) or None.
 - "date": a `date` or its ISO text (YYYY-MM-DD) or None.
-- "money": (minor units, currency) or None. CSV writes the decimal amount ("12.50"); XLSX a
-  number in the currency's own format.
+- "money": a `MoneyColumn` (the minor units, None where there is no amount, and each row's
+  currency). CSV writes the decimal amount ("12.50"); XLSX a number in the currency's format.
 
 Why not XlsxWriter: its per-cell work alone (measured: 110 s for a million rows of 29
 columns on the 2-core benchmark machine) is more than the whole export may take. A sheet
@@ -24,7 +24,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, NamedTuple, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from cadency.kit import money
@@ -62,11 +62,47 @@ class _Formatted(dict[Any, Any]):
         return value
 
 
-def _money_text(amount: tuple[int, str]) -> str:
-    return money.format_amount(*amount)
-
-
 _CACHE_LIMIT = 100_000
+
+
+class MoneyColumn(NamedTuple):
+    """A column of amounts: minor units (None: no amount) and the currency of each."""
+
+    minors: Sequence[int | None]
+    currencies: Sequence[str]
+
+    def __len__(self) -> int:  # rows, as for the other columns
+        return len(self.minors)
+
+    def rows(self, start: int, stop: int) -> MoneyColumn:
+        return MoneyColumn(self.minors[start:stop], self.currencies[start:stop])
+
+
+class _Amounts:
+    """Amounts made into cells by `format(minor, currency)`, each once per currency. A batch
+    in one currency (the usual case) is looked up without a tuple made per row."""
+
+    def __init__(self, format: Callable[[int, str], str]) -> None:
+        self._format = format
+        self._by_currency: dict[str, _Formatted] = {}
+
+    def _of(self, currency: str) -> _Formatted:
+        found = self._by_currency.get(currency)
+        if found is None:
+            format = self._format
+            found = self._by_currency[currency] = _Formatted(
+                lambda minor: None if minor is None else format(minor, currency)
+            )
+        return found
+
+    def cells(self, column: MoneyColumn) -> list[str | None]:
+        minors, currencies = column.minors, column.currencies
+        if not minors:
+            return []
+        first = currencies[0]
+        if currencies.count(first) == len(currencies):
+            return list(map(self._of(first).__getitem__, minors))
+        return [self._of(c)[m] for m, c in zip(minors, currencies, strict=True)]
 
 
 class RowWriter(Protocol):
@@ -83,19 +119,19 @@ class CsvWriter:
         self._file: IO[str] = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
         self._csv = csv.writer(self._file)
         self._types = list(types)
-        self._money = _Formatted(_money_text)
+        self._amounts = _Amounts(money.format_amount)
 
     def write_header(self, headers: Sequence[str]) -> None:
         self._csv.writerow([neutralise(h) for h in headers])
 
-    def _cells(self, cell_type: CellType, column: Sequence[Any]) -> Sequence[Any]:
+    def _cells(self, cell_type: CellType, column: Any) -> Sequence[Any]:
         if cell_type == "text":
             return _neutralised(column)
         if cell_type == "money":
-            texts = self._money
-            return [None if v is None else texts[v] for v in column]
+            return self._amounts.cells(column)
         # Numbers and dates as they are: csv writes str() of them (ISO for a date).
-        return column
+        as_is: Sequence[Any] = column
+        return as_is
 
     def write_batch(self, columns: Sequence[Sequence[Any]]) -> None:
         cells = [self._cells(t, c) for t, c in zip(self._types, columns, strict=True)]
@@ -166,7 +202,7 @@ class XlsxWriter:
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
         self._types = list(types)
         self._letters = [column_letters(i) for i in range(len(types))]
-        self._money_cells = _Formatted(self._money_cell)
+        self._amounts = _Amounts(self._money_cell)
         self._money_styles: dict[str, int] = {}  # currency → its style's index
         self._serials = _Formatted(_serial)
         self._headers: list[str] = []
@@ -222,9 +258,7 @@ class XlsxWriter:
 
     # -- cells, a column at a time --
 
-    def _cells(
-        self, cell_type: CellType, letter: str, column: Sequence[Any], first: int
-    ) -> list[str]:
+    def _cells(self, cell_type: CellType, letter: str, column: Any, first: int) -> list[str]:
         numbers = range(first, first + len(column))
         if cell_type == "text":
             first_chars = _FORMULA_FIRST
@@ -253,19 +287,18 @@ class XlsxWriter:
                     else f'<c r="{letter}{n}" s="{_DATE_STYLE}"><v>{serial}</v></c>'
                 )
             return cells
-        bodies = self._money_cells
+        bodies = self._amounts.cells(column)
         return [
-            "" if v is None else f'<c r="{letter}{n}"{bodies[v]}'
-            for n, v in zip(numbers, column, strict=True)
+            "" if body is None else f'<c r="{letter}{n}"{body}'
+            for n, body in zip(numbers, bodies, strict=True)
         ]
 
-    def _money_cell(self, amount: tuple[int, str]) -> str:
+    def _money_cell(self, minor: int, currency: str) -> str:
         """A money cell after its reference: the currency's style and the amount."""
-        currency = amount[1]
         style = self._money_styles.get(currency)
         if style is None:
             style = self._money_styles[currency] = _FIRST_MONEY_STYLE + len(self._money_styles)
-        return f' s="{style}"><v>{money.format_amount(*amount)}</v></c>'
+        return f' s="{style}"><v>{money.format_amount(minor, currency)}</v></c>'
 
     # -- the writer --
 
@@ -283,7 +316,7 @@ class XlsxWriter:
             take = min(count - start, MAX_SHEET_ROWS - self._row)
             first = self._row + 1
             cells = [
-                self._cells(t, letter, column[start : start + take], first)
+                self._cells(t, letter, _rows(column, start, start + take), first)
                 for t, letter, column in zip(self._types, self._letters, columns, strict=True)
             ]
             self._write_rows(list(zip(*cells, strict=True)))
@@ -377,6 +410,12 @@ class XlsxWriter:
             '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
             "</cellStyles></styleSheet>"
         )
+
+
+def _rows(column: Sequence[Any], start: int, stop: int) -> Sequence[Any]:
+    if isinstance(column, MoneyColumn):
+        return column.rows(start, stop)
+    return column[start:stop]
 
 
 def _relationships(items: Sequence[tuple[str, str, str]]) -> str:
