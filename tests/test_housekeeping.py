@@ -98,8 +98,10 @@ def test_old_rows_are_purged_in_batches_and_fresh_ones_kept(
         "mailbox_messages",
         "user_sessions",
         "export_files",
+        "events",
     }
-    # Export files have their own test (tests/exports/test_api.py): seeded here are rows.
+    # Export files and events have their own tests (tests/exports/test_api.py,
+    # tests/webhooks): seeded here are rows.
     assert all(deleted[kind] >= OLD for kind in remaining(db, api)), deleted
     assert remaining(db, api) == {
         "idempotency_records": [f"key-{OLD}"],
@@ -137,6 +139,7 @@ def test_cadency_purge_prints_the_counts(
         "mailbox_messages",
         "user_sessions",
         "export_files",
+        "events",
     }
     assert all(printed[kind] >= OLD for kind in remaining(db, api)), printed
     assert sum(len(rows) for rows in remaining(db, api).values()) == 3

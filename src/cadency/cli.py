@@ -90,7 +90,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     app = create_app(settings)
     if not no_worker:
         stop = threading.Event()
-        for target in (_work, _export_lane):
+        for target in (_work, _export_lane, _webhook_lane):
             threading.Thread(
                 target=target, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
             ).start()
@@ -123,6 +123,34 @@ def _export_lane(session_factory: Any, settings: Settings, stop: Any, interval: 
     while not stop.is_set():
         _run_exports(session_factory, settings)
         stop.wait(interval)
+
+
+def _webhook_lane(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
+    """Publish events and deliver webhooks, apart from billing: a receiver that takes its 15
+    seconds to answer delays only other deliveries (sent in parallel, a bounded number at a
+    time), never a renewal. Every second, so a receiver hears of an event promptly."""
+    while not stop.is_set():
+        _deliver_webhooks(session_factory, settings)
+        stop.wait(min(interval, 1.0))
+
+
+def _deliver_webhooks(
+    session_factory: Any, settings: Settings, account_id: int | None = None
+) -> int:
+    """Publish what the outbox holds, then send the deliveries due (of one account, or all);
+    returns the attempts made. Never raises: webhooks must not stop billing."""
+    from cadency.webhooks import service as webhook_service
+
+    try:
+        return webhook_service.run(
+            session_factory,
+            webhook_service.Links(settings.base_url, settings),
+            allow_private=settings.webhook_allow_private,
+            account_id=account_id,
+        )
+    except Exception:
+        logging.getLogger("cadency.webhooks").exception("webhook pass failed")
+        return 0
 
 
 def _run_exports(session_factory: Any, settings: Settings) -> int:
@@ -170,15 +198,18 @@ def worker(once: bool, interval: float) -> None:
     hourly = housekeeping.Hourly(factory, files_dir=settings.files_dir)
     stop = threading.Event()
     if not once:
-        threading.Thread(
-            target=_export_lane, args=(factory, settings, stop, interval), daemon=True
-        ).start()
+        for lane in (_export_lane, _webhook_lane):
+            threading.Thread(
+                target=lane, args=(factory, settings, stop, interval), daemon=True
+            ).start()
     try:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
-            # With --once the exports waiting now are built here; otherwise their lane does it.
+            # With --once the exports and webhooks waiting now are done here; otherwise their
+            # lanes do it.
             exports_run = _run_exports(factory, settings) if once else 0
+            webhooks_sent = _deliver_webhooks(factory, settings) if once else 0
             emails_sent = _deliver_emails(factory, settings)
             hourly.run_if_due()
             if (
@@ -186,6 +217,7 @@ def worker(once: bool, interval: float) -> None:
                 or summary.subscriptions_failed
                 or emails_sent
                 or exports_run
+                or webhooks_sent
             ):
                 click.echo(
                     json.dumps(
@@ -194,6 +226,7 @@ def worker(once: bool, interval: float) -> None:
                             "failed": summary.subscriptions_failed,
                             "exports_run": exports_run,
                             "emails_sent": emails_sent,
+                            "webhooks_sent": webhooks_sent,
                         }
                     ),
                     err=True,
@@ -210,8 +243,8 @@ def worker(once: bool, interval: float) -> None:
 def purge() -> None:
     """Purge once what is kept only for a while (the worker does it hourly): idempotency
     records past 24 hours, dev-mailbox emails past 30 days, expired web sessions, export files
-    past 30 days. Prints the
-    rows deleted per table as JSON."""
+    past 30 days, events (and their webhook deliveries) past 30 days. Prints the rows deleted
+    per table as JSON."""
     from cadency import housekeeping
 
     settings = load_settings()

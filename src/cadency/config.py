@@ -37,6 +37,9 @@ class Settings:
     max_form_body_bytes: int = 10 * MIB
     # Files the app makes for download (exports), written atomically; CADENCY_FILES_DIR.
     files_dir: str = "data/files"
+    # Webhook receivers on loopback, private or link-local addresses (single-company installs,
+    # tests); refused otherwise. CADENCY_WEBHOOK_ALLOW_PRIVATE=1.
+    webhook_allow_private: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,4 +104,5 @@ def load_settings() -> Settings:
         max_api_body_bytes=_size("CADENCY_MAX_API_BODY_BYTES", defaults.max_api_body_bytes),
         max_form_body_bytes=_size("CADENCY_MAX_FORM_BODY_BYTES", defaults.max_form_body_bytes),
         files_dir=env("CADENCY_FILES_DIR") or str(Path.cwd() / "data" / "files"),
+        webhook_allow_private=env("CADENCY_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
     )

@@ -1,6 +1,6 @@
 """Housekeeping: purge what is kept only for a while — idempotency records past 24 hours,
 dev-mailbox emails past 30 days, web sessions past their expiry, export files past their 30
-days. `cadency serve`'s embedded
+days, events (with their webhook deliveries) past 30 days. `cadency serve`'s embedded
 worker and `cadency worker` run it hourly; `cadency purge` runs it once.
 
 Each owning package says what is old (its `purge_*` service deletes one bounded batch); this
@@ -20,6 +20,7 @@ from cadency.accounts import service as account_service
 from cadency.exports import service as export_service
 from cadency.kit import clock, idempotency
 from cadency.notifications import service as notification_service
+from cadency.webhooks import service as webhook_service
 
 BATCH_SIZE = 1000
 EVERY_SECONDS = 3600.0
@@ -29,6 +30,7 @@ PURGES: dict[str, Callable[..., int]] = {
     "mailbox_messages": notification_service.purge_old_mailbox_messages,
     "user_sessions": account_service.purge_expired_sessions,
     "export_files": export_service.purge_expired_files,
+    "events": webhook_service.purge_events,
 }
 # Purges that delete files as well as rows, and so need to know where the files lie.
 FILE_PURGES = frozenset({"export_files"})

@@ -26,6 +26,7 @@ from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.segments.models import Segment
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.views.models import SavedView
+from cadency.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -39,6 +40,7 @@ __all__ = [
     "Conversion",
     "Deal",
     "EmailDelivery",
+    "Event",
     "Export",
     "Fee",
     "IdempotencyRecord",
@@ -70,4 +72,6 @@ __all__ = [
     "TaxRate",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -59,6 +59,7 @@ from cadency.plans.models import AccountPlan, SeatAssignment
 from cadency.segments.models import Segment
 from cadency.views import service as views
 from cadency.views.schemas import ViewCreate
+from cadency.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 from tests.checkout.builders import card, checkout, link
 from tests.conftest import Api
 from tests.subscriptions.helpers import subscription_body
@@ -245,6 +246,36 @@ def build_shop(
                 columns=[],
                 sorts=[],
                 status="queued",
+                created_at=now,
+            )
+        )
+        endpoint = WebhookEndpoint(
+            id=f"we_{uuid4().hex[:12]}",
+            account_id=account.id,
+            url="https://hooks.example.com/cadency",
+            description=None,
+            enabled_events=["*"],
+            status="enabled",
+            created_at=now,
+            updated_at=now,
+        )
+        event = Event(
+            id=f"evt_{uuid4().hex[:12]}",
+            account_id=account.id,
+            type="ping",
+            data={"object": {}},
+            created_at=now,
+        )
+        session.add_all([endpoint, event])
+        session.flush()
+        session.add(
+            WebhookDelivery(
+                id=f"whd_{uuid4().hex[:12]}",
+                account_id=account.id,
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                event_type="ping",
+                status="pending",
                 created_at=now,
             )
         )

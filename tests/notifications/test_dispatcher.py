@@ -47,7 +47,9 @@ def test_a_restarted_dispatcher_does_not_resend(
     story.subscribe(price="30.00")
 
     summary = deliver(session_factory, account_id, smtp_server.url)
-    assert (summary.sent, summary.events) == (2, 2)  # receipt + first-payment notice
+    # Receipt + first-payment notice, from three events (the subscription made, its status,
+    # the payment).
+    assert (summary.sent, summary.events) == (2, 3)
     assert sorted(m.to[0] for m in smtp_server.inbox.take()) == [
         "boss@shop.test",
         "buyer@example.com",
@@ -65,7 +67,7 @@ def test_a_restarted_dispatcher_does_not_resend(
         )
         session.commit()
     again = deliver(session_factory, account_id, smtp_server.url)
-    assert (again.sent, again.events) == (0, 2)
+    assert (again.sent, again.events) == (0, 3)
     assert smtp_server.inbox.take() == []
     assert outbox_undelivered(session_factory, account_id) == []
     assert deliveries(session_factory, account_id) == [
@@ -114,7 +116,8 @@ def test_a_dispatcher_that_dies_while_sending_never_sends_twice(
 
     # A restarted dispatcher leaves them alone while the lease runs …
     early = deliver(session_factory, account_id, smtp_server.url, now=now + timedelta(minutes=5))
-    assert (early.sent, early.events) == (0, 1)  # the status change mails no one: done
+    # The subscription made and its status change mail no one: done.
+    assert (early.sent, early.events) == (0, 2)
     assert outbox_undelivered(session_factory, account_id) == ["payment.succeeded"]
     # … and afterwards records them as interrupted instead of sending either again.
     later = deliver(session_factory, account_id, smtp_server.url, now=now + SENDING_LEASE)

@@ -14,6 +14,7 @@ from cadency.accounts.models import Account
 from cadency.billing import engine
 from cadency.invoices.models import Invoice
 from cadency.kit import clock
+from cadency.kit.events import SUBSCRIPTION_CHANGES
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.sandbox import Behaviour
@@ -179,10 +180,16 @@ class Story:
         )
 
     def outbox(self, sub_id: str) -> list[str]:
+        """The subscription's outbox events, but for its own changes (made, edited, paused, …):
+        those mirror its timeline one for one (billing.state.record_event), and a story checks
+        them as the subscription's state; tests/webhooks checks that they reach the outbox."""
         with self.session_factory() as session:
             rows = session.scalars(
                 select(OutboxMessage.type)
-                .where(OutboxMessage.subscription_id == sub_id)
+                .where(
+                    OutboxMessage.subscription_id == sub_id,
+                    OutboxMessage.type.not_in(SUBSCRIPTION_CHANGES),
+                )
                 .order_by(OutboxMessage.id)
             ).all()
             return list(rows)

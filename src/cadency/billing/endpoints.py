@@ -8,6 +8,7 @@ from cadency.accounts.models import Account
 from cadency.billing import runner
 from cadency.billing.schemas import AdvanceOut, AdvanceRequest, AdvanceSummary, ClockOut
 from cadency.kit import clock
+from cadency.webhooks import service as webhooks
 
 router = APIRouter(tags=["clock"])
 
@@ -41,4 +42,13 @@ async def advance_clock(
             break
         await runner.pause_between_chunks()
     summary = await run_in_threadpool(advance.summary)
+    # Webhook retries follow the account's clock: those due by the new time go out now.
+    settings = request.app.state.settings
+    await run_in_threadpool(
+        webhooks.run,
+        request.app.state.session_factory,
+        webhooks.Links(settings.base_url, settings),
+        allow_private=settings.webhook_allow_private,
+        account_id=account.id,
+    )
     return AdvanceOut(**_clock(account).model_dump(), summary=AdvanceSummary(**summary))

@@ -18,8 +18,8 @@ from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import Fee
 from cadency.catalog.service import fee_amount
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money, periods
-from cadency.kit.events import EventType
+from cadency.kit import clock, money, outbox, periods
+from cadency.kit.events import SUBSCRIPTION_CHANGES, EventType
 from cadency.kit.ids import new_id
 from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.subscriptions.models import (
@@ -50,6 +50,17 @@ def record_event(
         created_at=clock.account_now(account),
     )
     session.add(event)
+    if event_type in SUBSCRIPTION_CHANGES:
+        outbox.emit(
+            session,
+            account_id=subscription.account_id,
+            type=event_type,
+            dedup_key=f"timeline:{event.id}",
+            payload={"subscription_id": subscription.id, **data},
+            at=event.created_at,
+            subscription_id=subscription.id,
+            fresh=True,
+        )
     return event
 
 

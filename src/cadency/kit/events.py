@@ -40,3 +40,32 @@ class EventType(StrEnum):
     USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
     # An export's file is built; its requester is emailed the download link.
     EXPORT_SUCCEEDED = "export.succeeded"
+    # Sent to a webhook endpoint on request, to try it; never written to the outbox.
+    PING = "ping"
+    # Every delivery to an endpoint failed for three days, so it was disabled; the account's
+    # super admins are emailed.
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
+
+# A subscription's own changes, recorded on its timeline (billing.state.record_event), which
+# also puts them in the outbox so webhooks and workflows hear of them. The other types are
+# emitted to the outbox where they happen, with payloads of their own.
+SUBSCRIPTION_CHANGES: frozenset[str] = frozenset(
+    {
+        EventType.SUBSCRIPTION_CREATED,
+        EventType.SUBSCRIPTION_UPDATED,
+        EventType.SUBSCRIPTION_PAUSED,
+        EventType.SUBSCRIPTION_RESUMED,
+        EventType.SUBSCRIPTION_CANCELLATION_SCHEDULED,
+        EventType.SUBSCRIPTION_REACTIVATED,
+        EventType.SUBSCRIPTION_PLAN_CHANGED,
+        EventType.SUBSCRIPTION_PLAN_CHANGE_SCHEDULED,
+    }
+)
+
+# What integrations may see: these types become public events (`GET /events`, webhooks). The
+# rest stay internal (a password reset carries its link).
+PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(EventType) - {
+    EventType.USER_PASSWORD_RESET_REQUESTED,
+    EventType.WEBHOOK_ENDPOINT_DISABLED,
+}

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,8 +42,11 @@ KEEP_FOR = timedelta(hours=24)
 CLAIM_LEASE = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
 _METHODS = {"POST", "PATCH", "DELETE"}
-# Answers that carry a secret shown once (a new API key): never stored, so never replayed.
-SECRET_ANSWERS = frozenset({("POST", "/api/v1/api-keys")})
+# Answers that carry a secret shown once (a new API key, a webhook endpoint's signing secret):
+# never stored, so never replayed. Paths as patterns of POSTs.
+SECRET_ANSWERS = re.compile(
+    r"/api/v1/(api-keys|webhook-endpoints|webhook-endpoints/[^/]+/roll-secret)"
+)
 
 logger = logging.getLogger("cadency.idempotency")
 
@@ -110,7 +114,7 @@ class IdempotencyMiddleware:
         auth = headers.get("authorization", "")
         if (
             key is None
-            or (scope["method"], scope["path"].rstrip("/")) in SECRET_ANSWERS
+            or (scope["method"] == "POST" and SECRET_ANSWERS.fullmatch(scope["path"].rstrip("/")))
             or not scope["path"].startswith("/api/")
             or not auth.lower().startswith("bearer ")
         ):

@@ -20,7 +20,10 @@ from cadency.kit.ids import new_id
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_undelivered", "delivered_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_undelivered", "delivered_at", "id"),
+        Index("ix_outbox_messages_unpublished", "published_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the event id (evt_…)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -29,7 +32,10 @@ class OutboxMessage(Base):
     subscription_id: Mapped[str | None] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    # When the emails of the event were sent (notifications' dispatcher).
     delivered_at: Mapped[datetime | None]
+    # When it became a public event and was handed to webhook endpoints (webhooks' publisher).
+    published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
 

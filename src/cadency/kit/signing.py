@@ -86,12 +86,17 @@ def sign(session: Session, purpose: str, payload: dict[str, Any], expires_at: da
     return f"{body}.{_b64(mac)}"
 
 
+def derived_key(session: Session, purpose: str, value: str) -> bytes:
+    """32 bytes only this installation can make for `value` (an HMAC with the link secret),
+    the same each time: a key that is made again when needed instead of being stored."""
+    return hmac.new(_secret(session), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+
+
 def keyed_token(session: Session, purpose: str, value: str) -> str:
-    """A URL-safe token only this installation can make for `value` (an HMAC with the link
-    secret): unguessable, and the same each time, so an email that is rendered again after a
-    failed send carries the same link and no copy of it has to be stored."""
-    mac = hmac.new(_secret(session), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
-    return _b64(mac)
+    """A URL-safe token only this installation can make for `value`: unguessable, and the same
+    each time, so an email that is rendered again after a failed send carries the same link
+    and no copy of it has to be stored."""
+    return _b64(derived_key(session, purpose, value))
 
 
 def unsign(

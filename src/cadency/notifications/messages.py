@@ -727,6 +727,28 @@ def _export_ready(event: Event) -> Iterable[Email]:
     )
 
 
+def _webhook_disabled(event: Event) -> Iterable[Email]:
+    """To every super admin of the account: an endpoint was disabled after 3 failing days."""
+    admins = event.composer.merchant_users(
+        event.account, lambda user: SUPER_ADMIN in user.permissions
+    )
+    for admin in admins:
+        _ = admin.gettext
+        yield event.email(
+            "webhook_disabled",
+            admin,
+            _("A webhook endpoint of %(account)s was disabled") % {"account": event.account.name},
+            {
+                "endpoint_url": str(event.payload.get("url") or ""),
+                "account_name": event.account.name,
+                "facts": [
+                    (_("Endpoint"), str(event.payload.get("endpoint_id") or "")),
+                    (_("Disabled on"), admin.fmt.date(event.day("disabled_on"))),
+                ],
+            },
+        )
+
+
 # --- invoices --------------------------------------------------------------------------------
 
 
@@ -805,6 +827,7 @@ _HANDLERS: dict[str, Handler] = {
     EventType.INVOICE_OVERDUE: _invoice_overdue,
     EventType.USER_PASSWORD_RESET_REQUESTED: _password_reset,
     EventType.EXPORT_SUCCEEDED: _export_ready,
+    EventType.WEBHOOK_ENDPOINT_DISABLED: _webhook_disabled,
 }
 # The kinds of email, for tests and the mailbox (every template).
 KINDS = (
@@ -821,4 +844,5 @@ KINDS = (
     "invoice_overdue",
     "password_reset",
     "export_ready",
+    "webhook_disabled",
 )

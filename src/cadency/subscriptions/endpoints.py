@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from cadency.accounts.auth import ApiContext, requires
-from cadency.billing.state import payment_options
-from cadency.catalog.line_items import LineItemOut
-from cadency.kit import money
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
 from cadency.kit.schemas import DateStr, DeletedResponse, ListResponse, StrictModel
 from cadency.properties import service as properties
@@ -42,74 +39,11 @@ def present_many(ctx: ApiContext, subscriptions: Sequence[Subscription]) -> list
         [s.id for s in subscriptions],
         view_sensitive=ctx.allows(properties.VIEW_SENSITIVE),
     )
-    return [_present(s, values.get(s.id, {})) for s in subscriptions]
+    return [SubscriptionOut.of(s, values.get(s.id, {})) for s in subscriptions]
 
 
 def present(ctx: ApiContext, subscription: Subscription) -> SubscriptionOut:
     return present_many(ctx, [subscription])[0]
-
-
-def _money(amount: int | None, currency: str) -> str | None:
-    return None if amount is None else money.format_amount(amount, currency)
-
-
-def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
-    currency = s.currency
-    return SubscriptionOut.model_validate(
-        {
-            **{name: getattr(s, name) for name in _PLAIN_FIELDS},
-            "next_payment_amount": _money(s.next_payment_amount, currency)
-            if s.next_payment_date is not None
-            else None,
-            "last_payment_amount": _money(s.last_payment_amount, currency),
-            "total_collected": money.format_amount(s.total_collected, currency),
-            "mrr": money.format_amount(s.mrr, currency),
-            "fee_ids": list(s.fee_ids or []),
-            "payment_options": payment_options(s),
-            "line_items": [LineItemOut.of(item) for item in s.line_items],
-            "properties": values,
-        }
-    )
-
-
-_PLAIN_FIELDS = [
-    "id",
-    "name",
-    "status",
-    "cancel_at_period_end",
-    "cancel_at",
-    "cancel_refund",
-    "canceled_at",
-    "cancellation_reason",
-    "cancellation_comment",
-    "contact_id",
-    "company_id",
-    "currency",
-    "billing_address",
-    "collection_method",
-    "payment_terms",
-    "payment_method_id",
-    "collect_payment_method_on_first_invoice",
-    "billing_frequency",
-    "billing_terms",
-    "number_of_payments",
-    "start_date",
-    "end_date",
-    "current_period_start",
-    "current_period_end",
-    "next_payment_date",
-    "last_payment_status",
-    "payments_completed",
-    "trial_end",
-    "commitment_months",
-    "commitment_end",
-    "paused_at",
-    "resume_at",
-    "invoice_creation",
-    "invoice_settings",
-    "created_at",
-    "updated_at",
-]
 
 
 @router.post("/subscriptions", response_model=SubscriptionOut)

@@ -5,7 +5,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from cadency.billing.state import payment_options
 from cadency.catalog.line_items import LineItemInput, LineItemOut
+from cadency.kit import money
 from cadency.kit.filters import FilterGroup, Sort
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.schemas import (
@@ -19,6 +21,7 @@ from cadency.kit.schemas import (
     StrictModel,
 )
 from cadency.subscriptions.models import DEFAULT_PAYMENT_OPTIONS as DEFAULTS
+from cadency.subscriptions.models import Subscription
 
 Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -201,6 +204,12 @@ class SubscriptionOut(OutputModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, subscription: Subscription, values: dict[str, Any]) -> SubscriptionOut:
+        """A subscription as the API shows it: its line items loaded, `values` its custom
+        property values (as properties.service.get_values reads them)."""
+        return _present(subscription, values)
+
 
 class SubscriptionSearchResponse(OutputModel):
     object: Literal["list"] = "list"
@@ -221,3 +230,66 @@ class ChangeRequest(StrictModel):
     line_items: Annotated[list[LineItemInput], Field(min_length=1, max_length=100)]
     proration: Literal["prorate", "none"] = "prorate"
     effective: Literal["now", "period_end"] = "now"
+
+
+def _money(amount: int | None, currency: str) -> str | None:
+    return None if amount is None else money.format_amount(amount, currency)
+
+
+def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
+    currency = s.currency
+    return SubscriptionOut.model_validate(
+        {
+            **{name: getattr(s, name) for name in _PLAIN_FIELDS},
+            "next_payment_amount": _money(s.next_payment_amount, currency)
+            if s.next_payment_date is not None
+            else None,
+            "last_payment_amount": _money(s.last_payment_amount, currency),
+            "total_collected": money.format_amount(s.total_collected, currency),
+            "mrr": money.format_amount(s.mrr, currency),
+            "fee_ids": list(s.fee_ids or []),
+            "payment_options": payment_options(s),
+            "line_items": [LineItemOut.of(item) for item in s.line_items],
+            "properties": values,
+        }
+    )
+
+
+_PLAIN_FIELDS = [
+    "id",
+    "name",
+    "status",
+    "cancel_at_period_end",
+    "cancel_at",
+    "cancel_refund",
+    "canceled_at",
+    "cancellation_reason",
+    "cancellation_comment",
+    "contact_id",
+    "company_id",
+    "currency",
+    "billing_address",
+    "collection_method",
+    "payment_terms",
+    "payment_method_id",
+    "collect_payment_method_on_first_invoice",
+    "billing_frequency",
+    "billing_terms",
+    "number_of_payments",
+    "start_date",
+    "end_date",
+    "current_period_start",
+    "current_period_end",
+    "next_payment_date",
+    "last_payment_status",
+    "payments_completed",
+    "trial_end",
+    "commitment_months",
+    "commitment_end",
+    "paused_at",
+    "resume_at",
+    "invoice_creation",
+    "invoice_settings",
+    "created_at",
+    "updated_at",
+]

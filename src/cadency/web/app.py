@@ -52,6 +52,7 @@ from cadency.subscriptions import pages as subscription_pages
 from cadency.views import pages as view_pages
 from cadency.web import pages as web_pages
 from cadency.web.auth import LoginRequired
+from cadency.webhooks import endpoints as webhook_endpoints
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = (
@@ -171,6 +172,7 @@ def create_app(
         plan_endpoints,
         segment_endpoints,
         export_endpoints,
+        webhook_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)
