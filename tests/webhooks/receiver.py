@@ -4,12 +4,16 @@ body) and answers as the test tells it (status, body size, delay, a redirect).""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi import FastAPI
 
 
 @dataclass
@@ -69,3 +73,16 @@ def running_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as found:
+        yield found
+
+
+@pytest.fixture
+def allow_private(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receivers on loopback allowed, as CADENCY_WEBHOOK_ALLOW_PRIVATE=1 does."""
+    settings = dataclasses.replace(app.state.settings, webhook_allow_private=True)
+    monkeypatch.setattr(app.state, "settings", settings)

@@ -5,8 +5,7 @@ answers), rolling the secret, disabling after three days, other accounts and per
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,23 +23,11 @@ from cadency.webhooks.models import Event, WebhookDelivery
 from tests.conftest import Api, pin_clock
 from tests.notifications.conftest import SmtpServer, add_user, deliver, plain, smtp_server
 from tests.subscriptions.helpers import create_subscription
-from tests.webhooks.receiver import Receiver, running_receiver
+from tests.webhooks.receiver import Receiver, allow_private, receiver
 
 NOW = datetime(2026, 6, 1, 9, tzinfo=UTC)
-__all__ = ["smtp_server"]  # a fixture, imported for the tests that read emails
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as found:
-        yield found
-
-
-@pytest.fixture
-def allow_private(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Receivers on loopback allowed, as CADENCY_WEBHOOK_ALLOW_PRIVATE=1 does."""
-    settings = dataclasses.replace(app.state.settings, webhook_allow_private=True)
-    monkeypatch.setattr(app.state, "settings", settings)
+# Fixtures, imported for the tests that use them.
+__all__ = ["allow_private", "receiver", "smtp_server"]
 
 
 @pytest.fixture

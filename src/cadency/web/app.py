@@ -53,6 +53,7 @@ from cadency.views import pages as view_pages
 from cadency.web import pages as web_pages
 from cadency.web.auth import LoginRequired
 from cadency.webhooks import endpoints as webhook_endpoints
+from cadency.webhooks import pages as webhook_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = (
@@ -70,6 +71,7 @@ PAGE_MODULES = (
     portal_pages,
     plan_pages,
     export_pages,
+    webhook_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the

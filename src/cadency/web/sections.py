@@ -91,6 +91,9 @@ SECTIONS: dict[str, Section] = {
     "api_keys": Section(
         "/settings/api-keys", N_("API keys"), SETTINGS, edit="super_admin", read=("super_admin",)
     ),
+    "webhooks": Section(
+        "/settings/webhooks", N_("Webhooks"), SETTINGS, edit="super_admin", read=("super_admin",)
+    ),
     # Emails hold buyers' details and signed links: the account's super admins only.
     "mailbox": Section(
         "/settings/mailbox", N_("Mailbox"), SETTINGS, edit="super_admin", read=("super_admin",)

@@ -52,6 +52,7 @@ from cadency.invoices.schemas import InvoiceOut
 from cadency.kit import clock, outbox, periods, signing
 from cadency.kit.errors import InvalidRequest, not_found
 from cadency.kit.events import PUBLIC_EVENT_TYPES, EventType
+from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.kit.pagination import paginate
@@ -86,6 +87,9 @@ LEASE = timedelta(seconds=60)  # longer than a request may take
 SENDERS = 8  # requests in flight at once, per worker
 BATCH = 200
 SECRET_PURPOSE = "webhook-endpoint-secret"
+# Why an endpoint is disabled (stored in English, translated where shown).
+DISABLED_BY_USER = N_("Disabled by a user")
+DISABLED_FAILING = N_("Every delivery failed for 3 days")
 MAX_ENDPOINTS = 16  # per account, as Stripe allows
 
 
@@ -233,7 +237,7 @@ def update_endpoint(
             endpoint.failing_since = None
             endpoint.disabled_reason = None
         else:
-            endpoint.disabled_reason = "Disabled by a user"
+            endpoint.disabled_reason = DISABLED_BY_USER
     endpoint.updated_at = now
     session.flush()
     return endpoint
@@ -698,7 +702,7 @@ def _disable(session: Session, endpoint: WebhookEndpoint, now: datetime) -> None
     account = session.get(Account, endpoint.account_id)
     assert account is not None
     endpoint.status = "disabled"
-    endpoint.disabled_reason = "Every delivery failed for 3 days"
+    endpoint.disabled_reason = DISABLED_FAILING
     endpoint.updated_at = now
     outbox.emit(
         session,
