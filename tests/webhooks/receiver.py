@@ -37,6 +37,11 @@ class Receiver:
         return self.answers[index]
 
 
+class _Server(ThreadingHTTPServer):
+    # Set before it listens: the default backlog of 5 resets a burst of new connections.
+    request_queue_size = 128
+
+
 @contextmanager
 def running_receiver() -> Iterator[Receiver]:
     receiver = Receiver(url="")
@@ -63,7 +68,7 @@ def running_receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
