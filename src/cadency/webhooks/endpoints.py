@@ -161,7 +161,9 @@ def retry_delivery(delivery_id: str, ctx: ApiContext = Depends(requires(MANAGE))
     "/events",
     response_model=ListResponse[EventOut],
     description="The account's events of the last 30 days, newest first: `type` one event "
-    "type, `created_gte` / `created_lt` bounds on when it happened (the account's clock).",
+    "type, `created_gte` / `created_lt` bounds on when it happened (the account's clock). "
+    "Each is `{id, type, created_at, data: {object, previous_attributes?}}`, as webhook "
+    "endpoints receive it; the types and an example of each are in docs/webhooks.md.",
 )
 def list_events(
     ctx: ApiContext = Depends(requires(READ_EVENTS)),
