@@ -456,3 +456,28 @@ def test_a_subscriptions_own_changes_reach_the_outbox_once_each(
     listed = api.ok(api.get("/events", params={"limit": 100}))["data"]
     mine = [e["type"] for e in reversed(listed) if e["data"]["object"].get("id") == sub["id"]]
     assert [t for t in mine if t in SUBSCRIPTION_CHANGES] == changes
+
+
+def test_a_sender_that_died_mid_pass_leaves_its_deliveries_to_the_next_one(
+    clocked: Api, app: FastAPI, receiver: Receiver, allow_private: None, session_factory: Any
+) -> None:
+    """Claimed but never sent (the worker was killed): held while its lease runs, then sent by
+    the next pass, once."""
+    api = clocked
+    endpoint = make_endpoint(api, receiver.url)
+    api.ok(api.post(f"/webhook-endpoints/{endpoint['id']}/test", {}))
+    with session_factory() as db:
+        claimed = service._claim(db, api.account_id)
+        db.commit()
+        [(delivery, _endpoint, _event, _now)] = claimed
+        delivery_id = delivery.id
+    assert run(app, api.account_id) == 0 and receiver.requests == []  # its lease holds
+    with session_factory() as db:
+        held = db.get(WebhookDelivery, delivery_id)
+        assert held is not None and held.lease_until is not None
+        held.lease_until = held.lease_until - service.LEASE - timedelta(seconds=1)
+        db.commit()
+    assert run(app, api.account_id) == 1 and len(receiver.requests) == 1
+    [found] = deliveries(api, endpoint["id"])
+    assert (found["status"], found["attempt"]) == ("succeeded", 1)
+    assert run(app, api.account_id) == 0

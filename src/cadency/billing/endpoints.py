@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -42,13 +44,17 @@ async def advance_clock(
             break
         await runner.pause_between_chunks()
     summary = await run_in_threadpool(advance.summary)
-    # Webhook retries follow the account's clock: those due by the new time go out now.
+    # Webhook retries follow the account's clock: those due by the new time go out now. The
+    # advance is done either way; a webhook pass that fails is the worker's to run again.
     settings = request.app.state.settings
-    await run_in_threadpool(
-        webhooks.run,
-        request.app.state.session_factory,
-        webhooks.Links(settings.base_url, settings),
-        allow_private=settings.webhook_allow_private,
-        account_id=account.id,
-    )
+    try:
+        await run_in_threadpool(
+            webhooks.run,
+            request.app.state.session_factory,
+            webhooks.Links(settings.base_url, settings),
+            allow_private=settings.webhook_allow_private,
+            account_id=account.id,
+        )
+    except Exception:
+        logging.getLogger("cadency.webhooks").exception("webhook pass after an advance failed")
     return AdvanceOut(**_clock(account).model_dump(), summary=AdvanceSummary(**summary))

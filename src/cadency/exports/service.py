@@ -41,6 +41,7 @@ from cadency.crm.models import Association, Company, Contact, Deal, Quote, displ
 from cadency.exports.models import Export
 from cadency.exports.writers import CellType, MoneyColumn, open_writer
 from cadency.kit import clock, i18n, outbox, periods
+from cadency.kit.db import begin_write
 from cadency.kit.errors import Conflict, Gone, InvalidRequest, PermissionDenied, not_found
 from cadency.kit.events import EventType
 from cadency.kit.filters import Sort, parse_filter_groups, parse_sorts
@@ -715,13 +716,6 @@ def _associations(
 # --- the worker ---------------------------------------------------------------------------------
 
 
-def _begin_write(session: Session) -> None:
-    if session.get_bind().dialect.name == "sqlite":
-        # Take SQLite's write lock before reading, so the claim cannot fail on a snapshot
-        # another writer made stale in between.
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def _waiting(now: datetime) -> ColumnElement[bool]:
     """Queued jobs, and running ones whose worker died (its lease ran out)."""
     return or_(
@@ -737,7 +731,7 @@ def _claim(session_factory: Callable[[], Session], now: datetime) -> str | None:
         if session.scalar(select(Export.id).where(_waiting(now)).limit(1)) is None:
             return None
     with session_factory() as session:
-        _begin_write(session)
+        begin_write(session)
         export = session.scalars(
             select(Export)
             .where(_waiting(now))
@@ -910,7 +904,7 @@ def _build(
     size = final.stat().st_size
     finished = now or clock.real_now()
     with session_factory() as session:
-        _begin_write(session)
+        begin_write(session)
         export = session.get(Export, export_id)
         assert export is not None
         export.status = "succeeded"
@@ -941,7 +935,7 @@ def _lease_end(now: datetime | None) -> datetime:
 def _record(session_factory: Callable[[], Session], export_id: str, **values: Any) -> None:
     """Write how far a job got, in a transaction of its own."""
     with session_factory() as session:
-        _begin_write(session)
+        begin_write(session)
         session.execute(update(Export).where(Export.id == export_id).values(**values))
         session.commit()
 
@@ -967,7 +961,7 @@ def run_next(
     except Exception as exc:
         logger.exception("export %s failed", export_id)
         with session_factory() as session:
-            _begin_write(session)
+            begin_write(session)
             export = session.get(Export, export_id)
             if export is not None and export.status == "running":
                 export.attempts += 1

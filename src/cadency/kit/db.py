@@ -75,6 +75,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def begin_write(session: Session) -> None:
+    """Start a transaction that will write, taking SQLite's write lock before it reads: a
+    transaction that read and then writes after another writer committed in between fails on
+    SQLite (its WAL snapshot is stale); this one waits its turn instead. Nothing on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     # Objects stay usable after commit: endpoints commit, then render what they changed.
     return sessionmaker(engine, expire_on_commit=False)

@@ -50,6 +50,7 @@ from cadency.invoices.links import hosted_invoice_url
 from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import InvoiceOut
 from cadency.kit import clock, outbox, periods, signing
+from cadency.kit.db import begin_write
 from cadency.kit.errors import InvalidRequest, not_found
 from cadency.kit.events import PUBLIC_EVENT_TYPES, EventType
 from cadency.kit.i18n import N_
@@ -367,6 +368,7 @@ class Links:
 def publish(session: Session, links: Links, *, limit: int = BATCH) -> int:
     """Make the next unpublished outbox messages public events and hand them to the endpoints
     that want them; returns how many messages were taken. Commits."""
+    begin_write(session)
     messages = list(
         session.scalars(
             select(OutboxMessage)
@@ -622,6 +624,7 @@ def deliver_due(
     made = 0
     while True:
         with session_factory() as session:
+            begin_write(session)
             claimed = _claim(session, account_id)
             if not claimed:
                 return made
@@ -635,6 +638,7 @@ def deliver_due(
         with _client(workers) as client, ThreadPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(lambda r: _send(client, r, allow_private), requests))
         with session_factory() as session:
+            begin_write(session)
             _record(session, outcomes, nows)
             session.commit()
         made += len(outcomes)
