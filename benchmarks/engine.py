@@ -48,12 +48,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Engine
+from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -937,17 +938,6 @@ def child(phase: str, url: str, n: int, **extra: Any) -> dict[str, Any]:
         raise SystemExit(f"phase {phase} failed (exit {done.returncode}) for {url} n={n}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
-
-def start_postgres() -> tuple[str, str]:
-    base = tempfile.mkdtemp(prefix="cadency-pg-bench.")
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "pg-start")],
-        env={**os.environ, "CADENCY_PG_BASE": base},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1], base
 
 
 def db_version(url: str) -> str:

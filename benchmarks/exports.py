@@ -59,6 +59,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
+from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -580,17 +581,6 @@ def child(phase: str, url: str, n: int, **extra: Any) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
-
-def start_postgres() -> tuple[str, str]:
-    base = tempfile.mkdtemp(prefix="cadency-pg-bench.")
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "pg-start")],
-        env={**os.environ, "CADENCY_PG_BASE": base},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1], base
 
 
 def db_version(url: str) -> str:

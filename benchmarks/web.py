@@ -50,6 +50,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import Engine
+from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -444,17 +445,6 @@ def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, 
     app.state.engine.dispose()
     return results
 
-
-def start_postgres() -> tuple[str, str]:
-    base = tempfile.mkdtemp(prefix="cadency-pg-bench.")
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "pg-start")],
-        env={**os.environ, "CADENCY_PG_BASE": base},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1], base
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -137,17 +138,6 @@ class Receiver:
 
 # --- the run ----------------------------------------------------------------------------------
 
-
-def start_postgres() -> tuple[str, str]:
-    base = tempfile.mkdtemp(prefix="cadency-pg-bench.")
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "pg-start")],
-        env={**os.environ, "CADENCY_PG_BASE": base},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1], base
 
 
 def run_one(db: str, url: str, n: int, latency_ms: float, senders: int) -> dict[str, Any]:

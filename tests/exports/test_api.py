@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from cadency import housekeeping
@@ -23,7 +22,7 @@ from cadency.kit.outbox import OutboxMessage
 from cadency.segments.models import Segment
 from cadency.views.models import SavedView
 from tests.conftest import Api
-from tests.exports.helpers import NOW, Shop, make_shop
+from tests.exports.helpers import NOW, Shop
 
 KEYS = {
     "id",
@@ -43,14 +42,6 @@ KEYS = {
     "finished_at",
     "error",
 }
-
-
-@pytest.fixture
-def shop(api: Api, session_factory: Any) -> Shop:
-    with session_factory() as db:
-        made = make_shop(db, api.account_id)
-        db.commit()
-        return made
 
 
 def run_worker(session_factory: Any, files_dir: str) -> None:

@@ -17,26 +17,15 @@ from cadency.exports import writers
 from cadency.kit.ids import new_id
 from cadency.properties import service as properties
 from cadency.properties.schemas import PropertyCreate
-from tests.conftest import Api
 from tests.exports.helpers import (
     NOW,
     Shop,
     add_subscription,
     export_and_run,
     file_of,
-    make_shop,
     read_csv,
     read_xlsx,
 )
-
-
-@pytest.fixture
-def shop(api: Api, session_factory: Any) -> Shop:
-    with session_factory() as db:
-        made = make_shop(db, api.account_id)
-        db.commit()
-        return made
-
 
 PROPERTIES: list[dict[str, Any]] = [
     {"name": "seats", "label": "Seats", "field_type": "number"},

@@ -13,26 +13,16 @@ from cadency.exports import service, writers
 from cadency.kit import clock
 from cadency.subscriptions.models import Subscription
 from cadency.views.catalogs import CATALOGS
-from tests.conftest import Api
 from tests.exports.helpers import (
     FORMULA_NAMES,
     Shop,
     add_subscription,
     export_and_run,
     file_of,
-    make_shop,
     read_csv,
     read_xlsx,
     xlsx_cells,
 )
-
-
-@pytest.fixture
-def shop(api: Api, session_factory: Any) -> Shop:
-    with session_factory() as db:
-        made = make_shop(db, api.account_id)
-        db.commit()
-        return made
 
 
 def run(session_factory: Any, files_dir: str, shop: Shop, **options: Any) -> Path:
