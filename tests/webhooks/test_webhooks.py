@@ -37,7 +37,8 @@ def clocked(api: Api, session_factory: Any) -> Api:
 
 
 def run(app: FastAPI, account_id: int | None = None) -> int:
-    """What the worker's webhook lane does in one pass."""
+    """What the worker's webhook lane does in one pass, for one account's deliveries (earlier
+    tests leave other accounts' events and endpoints in the shared database)."""
     settings = app.state.settings
     return service.run(
         app.state.session_factory,
@@ -81,7 +82,7 @@ def test_an_event_is_signed_and_verified_by_standard_webhooks(
     assert endpoint["secret"].startswith("whsec_") and endpoint["status"] == "enabled"
     sub = create_subscription(api)
 
-    assert run(app) == 1
+    assert run(app, api.account_id) == 1
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     assert request.path == "/hook"
@@ -102,7 +103,7 @@ def test_an_event_is_signed_and_verified_by_standard_webhooks(
     assert delivery["event_id"] == payload["id"] and delivery["duration_ms"] >= 0
 
     # Another pass sends nothing more; a wrong secret does not verify.
-    assert run(app) == 0 and len(receiver.requests) == 1
+    assert run(app, api.account_id) == 0 and len(receiver.requests) == 1
     with pytest.raises(Exception, match="signature"):
         Webhook("whsec_" + "A" * 43 + "=").verify(request.body, request.headers)
 
@@ -113,7 +114,7 @@ def test_only_the_types_an_endpoint_wants(
     api = clocked
     endpoint = make_endpoint(api, receiver.url, ["invoice.created"])
     create_subscription(api)  # subscription.created, invoice.created, payment.succeeded, …
-    run(app)
+    run(app, api.account_id)
     types = [
         Webhook(endpoint["secret"]).verify(r.body, r.headers)["type"] for r in receiver.requests
     ]
@@ -131,7 +132,7 @@ def test_retries_follow_the_accounts_clock_then_succeed(
     receiver.answers = [500, 503, 200]
     endpoint = make_endpoint(api, receiver.url, ["subscription.created"])
     create_subscription(api)
-    run(app)
+    run(app, api.account_id)
     [delivery] = deliveries(api, endpoint["id"])
     assert (delivery["status"], delivery["attempt"], delivery["response_status"]) == (
         "retrying",
@@ -141,7 +142,7 @@ def test_retries_follow_the_accounts_clock_then_succeed(
     assert delivery["next_attempt_at"] == "2026-06-01T09:00:05Z"  # 5 s later, on its clock
 
     # Real time passing does not send it: the account's clock has not moved.
-    assert run(app) == 0 and len(receiver.requests) == 1
+    assert run(app, api.account_id) == 0 and len(receiver.requests) == 1
     advance(api, NOW + timedelta(seconds=5))  # the advance runs what is due
     [delivery] = deliveries(api, endpoint["id"])
     assert (delivery["status"], delivery["attempt"]) == ("retrying", 2)
@@ -160,7 +161,7 @@ def test_retries_follow_the_accounts_clock_then_succeed(
     assert len(ids) == 1
     for request in receiver.requests:
         Webhook(endpoint["secret"]).verify(request.body, request.headers)
-    assert run(app) == 0
+    assert run(app, api.account_id) == 0
 
 
 def test_eight_attempts_then_failed_and_three_failing_days_disable_the_endpoint(
@@ -177,7 +178,7 @@ def test_eight_attempts_then_failed_and_three_failing_days_disable_the_endpoint(
     receiver.answers = [500]
     endpoint = make_endpoint(api, receiver.url, ["subscription.created"])
     create_subscription(api)
-    run(app)
+    run(app, api.account_id)
     moment = NOW
     for delay in service.RETRY_DELAYS:
         moment += delay
@@ -231,14 +232,14 @@ def test_send_again_and_the_test_event(
     endpoint = make_endpoint(api, receiver.url, ["invoice.created"])
     ping = api.ok(api.post(f"/webhook-endpoints/{endpoint['id']}/test", {}))
     assert ping["status"] == "pending" and ping["event_type"] == "ping"
-    run(app)
+    run(app, api.account_id)
     body = Webhook(endpoint["secret"]).verify(
         receiver.requests[0].body, receiver.requests[0].headers
     )
     assert body["type"] == "ping" and body["data"]["object"]["id"] == endpoint["id"]
     again = api.ok(api.post(f"/webhook-deliveries/{ping['id']}/retry", {}))
     assert (again["status"], again["attempt"]) == ("pending", 0)
-    run(app)
+    run(app, api.account_id)
     assert len(receiver.requests) == 2
     assert receiver.requests[1].headers["webhook-id"] == receiver.requests[0].headers["webhook-id"]
     [delivery] = deliveries(api, endpoint["id"])
@@ -254,7 +255,7 @@ def test_a_rolled_secret_signs_beside_the_old_one_for_a_day(
     assert rolled["secret"].startswith("whsec_") and rolled["secret"] != endpoint["secret"]
     assert api.ok(api.get(f"/webhook-endpoints/{endpoint['id']}"))["secret"] is None
     api.ok(api.post(f"/webhook-endpoints/{endpoint['id']}/test", {}))
-    run(app)
+    run(app, api.account_id)
     request = receiver.requests[0]
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     for secret in (endpoint["secret"], rolled["secret"]):
@@ -268,7 +269,7 @@ def test_redirects_are_not_followed_and_huge_answers_are_cut(
     endpoint = make_endpoint(api, receiver.url)
     receiver.answers = [302]
     api.ok(api.post(f"/webhook-endpoints/{endpoint['id']}/test", {}))
-    run(app)
+    run(app, api.account_id)
     [redirected] = deliveries(api, endpoint["id"])
     assert (redirected["status"], redirected["response_status"]) == ("retrying", 302)
     assert [r.path for r in receiver.requests] == ["/hook"]  # /elsewhere never asked
@@ -276,7 +277,7 @@ def test_redirects_are_not_followed_and_huge_answers_are_cut(
     receiver.answers = [200]
     receiver.answer_bytes = 10 * 1024 * 1024
     api.ok(api.post(f"/webhook-deliveries/{redirected['id']}/retry", {}))
-    run(app)
+    run(app, api.account_id)
     [big] = deliveries(api, endpoint["id"])
     assert big["status"] == "succeeded"
     assert big["response_body"] == "x" * service.RESPONSE_KEPT
@@ -294,7 +295,7 @@ def test_a_receiver_that_hangs_times_out(
     receiver.delay = 1.5
     endpoint = make_endpoint(api, receiver.url)
     api.ok(api.post(f"/webhook-endpoints/{endpoint['id']}/test", {}))
-    run(app)
+    run(app, api.account_id)
     [delivery] = deliveries(api, endpoint["id"])
     assert delivery["status"] == "retrying" and delivery["response_status"] is None
     assert "No answer within" in delivery["error"]
@@ -371,7 +372,7 @@ def test_update_of_an_event_names_the_previous_values(
     endpoint = make_endpoint(api, receiver.url, ["subscription.updated"])
     sub = create_subscription(api)
     api.ok(api.patch(f"/subscriptions/{sub['id']}", {"name": "Coffee club"}))
-    run(app)
+    run(app, api.account_id)
     [request] = receiver.requests
     body = Webhook(endpoint["secret"]).verify(request.body, request.headers)
     assert body["data"]["object"]["name"] == "Coffee club"
@@ -380,7 +381,7 @@ def test_update_of_an_event_names_the_previous_values(
 
 def test_events_are_kept_30_days(clocked: Api, app: FastAPI, session_factory: Any) -> None:
     create_subscription(clocked)
-    run(app)
+    run(app, clocked.account_id)
     with session_factory() as db:
         kept = db.scalars(select(Event).where(Event.account_id == clocked.account_id)).all()
         assert kept
@@ -451,8 +452,8 @@ def test_a_subscriptions_own_changes_reach_the_outbox_once_each(
             .order_by(OutboxMessage.id)
         ).all()
     assert list(queued) == changes
-    run(app)
-    run(app)
+    run(app, api.account_id)
+    run(app, api.account_id)
     listed = api.ok(api.get("/events", params={"limit": 100}))["data"]
     mine = [e["type"] for e in reversed(listed) if e["data"]["object"].get("id") == sub["id"]]
     assert [t for t in mine if t in SUBSCRIPTION_CHANGES] == changes
