@@ -5,6 +5,8 @@ secret, and delete the endpoint."""
 
 from __future__ import annotations
 
+import json
+
 from fastapi import FastAPI
 from playwright.sync_api import expect
 from standardwebhooks import Webhook
@@ -70,6 +72,9 @@ def test_add_an_endpoint_test_it_and_read_its_deliveries(
     expect(row).to_contain_text("200")
     [request] = receiver.requests
     assert request.path == "/cadency"
+    # The log shows what was sent: the event, as the request's body.
+    shown = json.loads(row.get_by_test_id("request-body").text_content() or "")
+    assert shown == json.loads(request.body)
     assert Webhook(secret).verify(request.body, request.headers)["type"] == "ping"
     screenshot(page, "settings-webhook-deliveries")
 

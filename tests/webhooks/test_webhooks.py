@@ -421,6 +421,7 @@ def test_bad_input_is_a_4xx_naming_it(api: Api, receiver: Receiver, allow_privat
     cleared = api.ok(api.patch(f"/webhook-endpoints/{endpoint['id']}", {"description": None}))
     assert cleared["description"] is None and cleared["url"] == receiver.url + "/hook"
     assert error(api.get("/events/evt_nope"), 404)
+    assert error(api.get("/events", params={"type": "subscription.nope"}), 422)["param"] == "type"
     assert error(api.post("/webhook-deliveries/whd_nope/retry", {}), 404)
 
 

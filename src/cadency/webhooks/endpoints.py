@@ -12,7 +12,8 @@ from cadency.accounts.auth import ApiContext, requires
 from cadency.config import Settings
 from cadency.kit import clock
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.errors import not_found
+from cadency.kit.errors import InvalidRequest, not_found
+from cadency.kit.events import PUBLIC_EVENT_TYPES
 from cadency.kit.schemas import DeletedResponse, ListResponse
 from cadency.webhooks import service
 from cadency.webhooks.models import Event
@@ -173,6 +174,8 @@ def list_events(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[EventOut]:
+    if type is not None and type not in PUBLIC_EVENT_TYPES:
+        raise InvalidRequest(f"Unknown event type '{type}'", param="type")
     rows, has_more, next_cursor = service.list_events(
         ctx.session,
         ctx.account.id,

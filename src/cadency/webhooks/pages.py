@@ -9,10 +9,12 @@ roll-secret | delete, POST /settings/webhooks/deliveries/{id}/retry ("Send again
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from cadency.config import Settings
@@ -24,7 +26,7 @@ from cadency.web.forms import FormInvalid, attempt, form_data, text
 from cadency.web.sections import edits, reads
 from cadency.web.templating import redirect, render
 from cadency.webhooks import service
-from cadency.webhooks.models import WebhookEndpoint
+from cadency.webhooks.models import Event, WebhookEndpoint
 
 router = APIRouter(include_in_schema=False)
 SECTION = "webhooks"
@@ -123,9 +125,15 @@ def endpoint_page(
     rows, more, _cursor = service.list_deliveries(
         page.session, endpoint, limit=LOG_SIZE, cursor=None
     )
+    # What each delivery sent: its event, as the request's body shows it.
+    bodies = {
+        e.id: json.dumps(service.event_body(e), indent=2, ensure_ascii=False)
+        for e in page.session.scalars(select(Event).where(Event.id.in_({d.event_id for d in rows})))
+    }
     context = {
         "endpoint": endpoint,
         "deliveries": rows,
+        "bodies": bodies,
         "more": more,
         "statuses": ENDPOINT_STATUSES,
         "delivery_statuses": DELIVERY_STATUSES,
