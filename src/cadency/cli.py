@@ -100,7 +100,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
     """The embedded worker: every `interval` seconds, run what is due for live accounts, then
     deliver the emails of every account's outbox (test clocks' included); hourly, housekeeping.
-    Exports run in a lane of their own (`_export_lane`)."""
+    Exports and webhooks run in lanes of their own (`_export_lane`, `_webhook_lane`)."""
     from cadency import housekeeping
     from cadency.billing import runner
 
@@ -134,11 +134,9 @@ def _webhook_lane(session_factory: Any, settings: Settings, stop: Any, interval:
         stop.wait(min(interval, 1.0))
 
 
-def _deliver_webhooks(
-    session_factory: Any, settings: Settings, account_id: int | None = None
-) -> int:
-    """Publish what the outbox holds, then send the deliveries due (of one account, or all);
-    returns the attempts made. Never raises: webhooks must not stop billing."""
+def _deliver_webhooks(session_factory: Any, settings: Settings) -> int:
+    """Publish what the outbox holds, then send the deliveries due; returns the attempts made.
+    Never raises: webhooks must not stop billing."""
     from cadency.webhooks import service as webhook_service
 
     try:
@@ -146,7 +144,6 @@ def _deliver_webhooks(
             session_factory,
             webhook_service.Links(settings.base_url, settings),
             allow_private=settings.webhook_allow_private,
-            account_id=account_id,
         )
     except Exception:
         logging.getLogger("cadency.webhooks").exception("webhook pass failed")
@@ -182,9 +179,9 @@ def _deliver_emails(session_factory: Any, settings: Settings) -> int:
 @click.option("--once", is_flag=True, help="Process what is due now, then exit")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes")
 def worker(once: bool, interval: float) -> None:
-    """Run the billing engine for live accounts, build exports and deliver every account's
-    emails (any number of workers may share a database); hourly, purge what is kept only for a
-    while."""
+    """Run the billing engine for live accounts, build exports, and deliver every account's
+    emails and webhooks (any number of workers may share a database); hourly, purge what is
+    kept only for a while."""
     import threading
     import time
 

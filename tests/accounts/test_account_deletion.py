@@ -255,7 +255,8 @@ def build_shop(
             url="https://hooks.example.com/cadency",
             description=None,
             enabled_events=["*"],
-            status="enabled",
+            # Disabled: later tests' webhook passes must not try to reach it.
+            status="disabled",
             created_at=now,
             updated_at=now,
         )

@@ -5,16 +5,19 @@ answers), rolling the secret, disabling after three days, other accounts and per
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from standardwebhooks import Webhook
 
 from cadency import housekeeping
+from cadency.cli import main
 from cadency.kit.events import SUBSCRIPTION_CHANGES
 from cadency.kit.idempotency import IdempotencyRecord
 from cadency.kit.outbox import OutboxMessage
@@ -483,3 +486,26 @@ def test_a_sender_that_died_mid_pass_leaves_its_deliveries_to_the_next_one(
     [found] = deliveries(api, endpoint["id"])
     assert (found["status"], found["attempt"]) == ("succeeded", 1)
     assert run(app, api.account_id) == 0
+
+
+def test_the_worker_publishes_and_delivers(
+    clocked: Api, receiver: Receiver, allow_private: None, database_url: str
+) -> None:
+    """`cadency worker --once` does what its webhook lane does every second."""
+    api = clocked
+    endpoint = make_endpoint(api, receiver.url, ["subscription.created"])
+    sub = create_subscription(api)
+    env = {"CADENCY_DATABASE_URL": database_url, "CADENCY_WEBHOOK_ALLOW_PRIVATE": "1"}
+    result = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stderr.strip().splitlines()[-1])["webhooks_sent"] >= 1
+    mine = [
+        Webhook(endpoint["secret"]).verify(r.body, r.headers)
+        for r in receiver.requests
+        if r.path == "/hook"
+    ]
+    assert [(e["type"], e["data"]["object"]["id"]) for e in mine] == [
+        ("subscription.created", sub["id"])
+    ]
+    again = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert again.exit_code == 0 and len(receiver.requests) == 1
