@@ -86,6 +86,22 @@ def test_add_an_endpoint_test_it_and_read_its_deliveries(
     deliver_now(app)
     assert len(receiver.requests) == 2
 
+    # Edit: what it receives and its description; the URL is checked as on adding.
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Endpoint URL")).to_have_value(receiver.url + "/cadency")
+    page.get_by_label("Endpoint URL").fill("ftp://example.com/x")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("error-url")).to_contain_text("http:// or https://")
+    page.get_by_label("Endpoint URL").fill(receiver.url + "/cadency")
+    page.get_by_label("Description").fill("Our CRM and books")
+    page.get_by_label("payment.failed").uncheck()
+    page.get_by_label("payment.succeeded").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("flash")).to_have_text("The endpoint was saved.")
+    facts = page.get_by_test_id("endpoint-facts")
+    expect(facts).to_contain_text("Our CRM and books")
+    expect(facts).to_contain_text("invoice.created, payment.succeeded")
+
     page.get_by_role("button", name="Disable").click()
     expect(page.get_by_test_id("flash")).to_have_text("The endpoint was disabled.")
     expect(page.get_by_test_id("endpoint-facts").get_by_test_id("status-badge")).to_have_text(

@@ -69,10 +69,42 @@ def new_endpoint(request: Request, page: PageContext = Depends(edits(SECTION))) 
 
 
 def _form(
-    request: Request, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+    request: Request,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    endpoint: WebhookEndpoint | None = None,
 ) -> Response:
-    context = {"values": values, "errors": errors, "event_types": EVENT_TYPES}
+    """The form that adds an endpoint, or (with `endpoint`) changes one."""
+    context = {
+        "values": values,
+        "errors": errors,
+        "event_types": EVENT_TYPES,
+        "endpoint": endpoint,
+    }
     return render(request, "webhooks/endpoint_form.html", context, status_code=status_code)
+
+
+def _values(form: FormData) -> dict[str, Any]:
+    chosen = _chosen(form)
+    return {
+        "url": text(form, "url") or "",
+        "description": text(form, "description") or "",
+        "all_events": chosen == [service.ALL_EVENTS],
+        "enabled_events": chosen,
+    }
+
+
+def _required(page: PageContext, values: dict[str, Any]) -> None:
+    if not values["url"]:
+        raise FormInvalid({"url": page.gettext("This field is required.")})
+    if not values["enabled_events"]:
+        raise FormInvalid({"enabled_events": page.gettext("Choose at least one event.")})
+
+
+def _shown(errors: dict[str, str]) -> dict[str, str]:
+    # "enabled_events.2" names the field the form shows as "enabled_events".
+    return {k.split(".")[0]: v for k, v in errors.items()}
 
 
 @router.post("/settings/webhooks/new")
@@ -81,40 +113,75 @@ def create_endpoint(
     form: FormData = Depends(form_data),
     page: PageContext = Depends(edits(SECTION)),
 ) -> Response:
-    chosen = _chosen(form)
-    url = text(form, "url") or ""
-    description = text(form, "description")
-    values: dict[str, Any] = {
-        "url": url,
-        "description": description or "",
-        "all_events": chosen == [service.ALL_EVENTS],
-        "enabled_events": chosen,
-    }
+    values = _values(form)
     try:
-        if not url:
-            raise FormInvalid({"url": page.gettext("This field is required.")})
-        if not chosen:
-            raise FormInvalid({"enabled_events": page.gettext("Choose at least one event.")})
+        _required(page, values)
         endpoint = attempt(
             lambda: service.create_endpoint(
                 page.session,
                 page.account,
-                url=url,
-                enabled_events=chosen,
-                description=description,
+                url=values["url"],
+                enabled_events=values["enabled_events"],
+                description=values["description"] or None,
                 allow_private=_allow_private(request),
                 now=clock.real_now(),
             )
         )
     except FormInvalid as invalid:
         page.session.rollback()
-        errors = {k.split(".")[0]: v for k, v in invalid.errors.items()}
-        return _form(request, values, errors, status_code=422)
+        return _form(request, values, _shown(invalid.errors), status_code=422)
     secret = service.secret(page.session, endpoint)
     page.session.commit()
     # The secret is on this page only (not in a redirect, a cookie or a log): shown once.
     context = {"endpoint": endpoint, "secret": secret, "rolled": False}
     return render(request, "webhooks/secret.html", context, headers=HEADERS)
+
+
+@router.get("/settings/webhooks/{endpoint_id}/edit")
+def edit_endpoint(
+    request: Request, endpoint_id: str, page: PageContext = Depends(edits(SECTION))
+) -> Response:
+    endpoint = _endpoint(page, endpoint_id)
+    chosen = list(endpoint.enabled_events or [])
+    values = {
+        "url": endpoint.url,
+        "description": endpoint.description or "",
+        "all_events": service.ALL_EVENTS in chosen,
+        "enabled_events": chosen,
+    }
+    return _form(request, values, {}, endpoint=endpoint)
+
+
+@router.post("/settings/webhooks/{endpoint_id}/edit")
+def save_endpoint(
+    request: Request,
+    endpoint_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(edits(SECTION)),
+) -> Response:
+    endpoint = _endpoint(page, endpoint_id)
+    values = _values(form)
+    try:
+        _required(page, values)
+        attempt(
+            lambda: service.update_endpoint(
+                page.session,
+                endpoint,
+                {
+                    "url": values["url"],
+                    "description": values["description"] or None,
+                    "enabled_events": values["enabled_events"],
+                },
+                allow_private=_allow_private(request),
+                now=clock.real_now(),
+            )
+        )
+    except FormInvalid as invalid:
+        page.session.rollback()
+        return _form(request, values, _shown(invalid.errors), 422, endpoint=endpoint)
+    page.session.commit()
+    flash = page.gettext("The endpoint was saved.")
+    return redirect(f"/settings/webhooks/{endpoint.id}", flash=flash)
 
 
 @router.get("/settings/webhooks/{endpoint_id}")
