@@ -54,6 +54,8 @@ async def advance_clock(
             webhooks.Links(settings.base_url, settings),
             allow_private=settings.webhook_allow_private,
             account_id=account.id,
+            # Where the advance set the clock (short of `to` if it stopped early), exactly.
+            now=account.clock_now or to,
         )
     except Exception:
         logging.getLogger("cadency.webhooks").exception("webhook pass after an advance failed")

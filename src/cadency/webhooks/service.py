@@ -420,14 +420,16 @@ def run(
     *,
     allow_private: bool,
     account_id: int | None = None,
+    now: datetime | None = None,
 ) -> int:
     """A worker's pass: publish everything the outbox holds, then send the deliveries due (of
-    one account, or all). Returns the attempts made."""
+    one account, or all). Returns the attempts made. `now`: the instant of one account's
+    clock to send what is due by (a clock advance passes where it moved the clock to)."""
     while True:
         with session_factory() as session:
             if not publish(session, links):
                 break
-    return deliver_due(session_factory, allow_private=allow_private, account_id=account_id)
+    return deliver_due(session_factory, allow_private=allow_private, account_id=account_id, now=now)
 
 
 def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
@@ -599,8 +601,11 @@ def _send(client: httpx.Client, request: _Request, allow_private: bool) -> _Outc
         return outcome(None, None, f"The request failed: {exc}"[:500])
 
 
-def _due_accounts(session: Session, account_id: int | None) -> dict[int, datetime]:
-    """The accounts with deliveries due now by their own clock, each with that now."""
+def _due_accounts(
+    session: Session, account_id: int | None, at: datetime | None = None
+) -> dict[int, datetime]:
+    """The accounts with deliveries due now by their own clock (or by `at`, for the one
+    account asked for), each with that now."""
     query = (
         select(WebhookDelivery.account_id, func.min(WebhookDelivery.next_attempt_at))
         .where(WebhookDelivery.status.in_(("pending", "retrying")))
@@ -611,7 +616,7 @@ def _due_accounts(session: Session, account_id: int | None) -> dict[int, datetim
     earliest = {owner: first for owner, first in session.execute(query)}
     due: dict[int, datetime] = {}
     for account in session.scalars(select(Account).where(Account.id.in_(earliest))):
-        now = clock.account_now(account)
+        now = at if at is not None and account_id is not None else clock.account_now(account)
         first = earliest[account.id]
         if first is not None and first <= now:
             due[account.id] = now
@@ -624,17 +629,18 @@ def deliver_due(
     allow_private: bool,
     account_id: int | None = None,
     senders: int = SENDERS,
+    now: datetime | None = None,
 ) -> int:
     """Send every delivery whose attempt is due (of one account, or all); returns how many
     attempts were made. Requests go out in parallel, outside any transaction."""
     made = 0
     while True:
         with session_factory() as session:
-            if not _due_accounts(session, account_id):
+            if not _due_accounts(session, account_id, now):
                 return made  # found by reading alone, without SQLite's write lock
         with session_factory() as session:
             begin_write(session)
-            claimed = _claim(session, account_id)
+            claimed = _claim(session, account_id, now)
             if not claimed:
                 return made
             requests = [
@@ -654,11 +660,11 @@ def deliver_due(
 
 
 def _claim(
-    session: Session, account_id: int | None
+    session: Session, account_id: int | None, at: datetime | None = None
 ) -> list[tuple[WebhookDelivery, WebhookEndpoint, Event, datetime]]:
     real = clock.real_now()
     claimed: list[tuple[WebhookDelivery, WebhookEndpoint, Event, datetime]] = []
-    for owner, now in _due_accounts(session, account_id).items():
+    for owner, now in _due_accounts(session, account_id, at).items():
         rows = session.execute(
             select(WebhookDelivery, WebhookEndpoint, Event)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
