@@ -509,3 +509,20 @@ def test_the_worker_publishes_and_delivers(
     ]
     again = CliRunner().invoke(main, ["worker", "--once"], env=env)
     assert again.exit_code == 0 and len(receiver.requests) == 1
+
+
+def test_events_are_found_by_time(clocked: Api, app: FastAPI) -> None:
+    """created_gte / created_lt bound when events happened; a time without an offset is UTC."""
+    api = clocked
+    create_subscription(api)
+    run(app, api.account_id)
+
+    def found(**bounds: str) -> list[str]:
+        params = {"type": "subscription.created", **bounds}
+        return [e["type"] for e in api.ok(api.get("/events", params=params))["data"]]
+
+    assert found(created_gte="2026-06-01T09:00:00") == ["subscription.created"]
+    assert found(created_gte="2026-06-01T11:00:00+02:00") == ["subscription.created"]
+    assert found(created_lt="2026-06-01T09:00:00Z") == []
+    assert found(created_gte="2026-06-01T09:00:01Z") == []
+    assert error(api.get("/events", params={"created_gte": "yesterday"}), 422)

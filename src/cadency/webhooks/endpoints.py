@@ -3,7 +3,7 @@ account's settings: they need a super admin key. Events need `subscriptions.view
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -204,6 +204,4 @@ def _aware(moment: datetime | None) -> datetime | None:
     # A time without an offset is UTC, as everywhere in the API.
     if moment is None or moment.tzinfo is not None:
         return moment
-    from datetime import UTC
-
     return moment.replace(tzinfo=UTC)
