@@ -1,5 +1,5 @@
-"""What a hostile or huge value gets from the export, segment and saved-view forms: a clear 4xx
-and nothing written (never a 500, never a half-made export)."""
+"""What a hostile or huge value gets from the export, segment, saved-view and webhook endpoint
+forms: a clear 4xx and nothing written (never a 500, never a half-made export)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from cadency.exports.models import Export
 from cadency.segments.models import Segment
 from cadency.views.models import SavedView
+from cadency.webhooks.models import WebhookEndpoint
 from tests.conftest import Api
 from tests.web.http import signed_in
 
@@ -62,15 +63,27 @@ def rows(session_factory: Any, model: Any) -> int:
         ),
         ("/views", {"name": "x", "filter_groups": DEEP}, 422),
         ("/views", {"name": "x", "filter_groups": "{{"}, 422),
+        ("/settings/webhooks/new", {"url": "https://" + BIG, "all_events": "1"}, 422),
+        (
+            "/settings/webhooks/new",
+            {"url": "https://example.com/", "description": BIG, "all_events": "1"},
+            422,
+        ),
+        ("/settings/webhooks/new", {"url": "http://h:99999/", "all_events": "1"}, 422),
+        ("/settings/webhooks/new", {"url": "https://example.com/", "enabled_events": BIG}, 422),
+        ("/settings/webhooks/new", {"url": "javascript:alert(1)", "all_events": "1"}, 422),
+        ("/settings/webhooks/" + "x" * 1000 + "/delete", {}, 404),
     ],
 )
 def test_refused_with_a_4xx_and_nothing_written(
     app: FastAPI, session_factory: Any, api: Api, path: str, fields: dict[str, str], status: int
 ) -> None:
     me = signed_in(app, session_factory, api)
-    before = [rows(session_factory, m) for m in (Export, Segment, SavedView)]
+    before = [rows(session_factory, m) for m in (Export, Segment, SavedView, WebhookEndpoint)]
     response = me.client.post(
         path, data={"csrf_token": me.csrf_token, **fields}, follow_redirects=False
     )
     assert response.status_code == status, response.text[:500]
-    assert [rows(session_factory, m) for m in (Export, Segment, SavedView)] == before
+    assert [
+        rows(session_factory, m) for m in (Export, Segment, SavedView, WebhookEndpoint)
+    ] == before

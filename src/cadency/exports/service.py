@@ -47,6 +47,7 @@ from cadency.kit.events import EventType
 from cadency.kit.filters import Sort, parse_filter_groups, parse_sorts
 from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
+from cadency.kit.repository import get_owned
 from cadency.properties import service as property_service
 from cadency.properties.models import PropertyDefinition, PropertyValue
 from cadency.segments.models import Segment
@@ -197,9 +198,7 @@ def create_export(
             )
         groups = list(view.filter_groups or [])
     if segment_id is not None:
-        segment = session.get(Segment, segment_id) if len(segment_id) <= 40 else None
-        if segment is None or segment.account_id != account_id:
-            raise not_found("segment", segment_id)
+        segment = get_owned(session, Segment, account_id, segment_id, "segment")
         if segment.object_type != catalog.object_type:
             raise InvalidRequest(
                 f"The segment '{segment_id}' is not a segment of {catalog.object_type}",
@@ -280,10 +279,7 @@ def create_export(
 
 def get_export(session: Session, account_id: int, export_id: str) -> Export:
     """One of the account's exports; another account's is simply not found."""
-    export = session.get(Export, export_id) if len(export_id) <= 40 else None
-    if export is None or export.account_id != account_id:
-        raise not_found("export", export_id)
-    return export
+    return get_owned(session, Export, account_id, export_id, "export")
 
 
 def recent_exports(session: Session, account_id: int, limit: int = 100) -> list[Export]:

@@ -12,11 +12,10 @@ from cadency.accounts.auth import ApiContext, requires
 from cadency.config import Settings
 from cadency.kit import clock
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.errors import InvalidRequest, not_found
+from cadency.kit.errors import InvalidRequest
 from cadency.kit.events import PUBLIC_EVENT_TYPES
 from cadency.kit.schemas import DeletedResponse, ListResponse
 from cadency.webhooks import service
-from cadency.webhooks.models import Event
 from cadency.webhooks.schemas import (
     DeliveryOut,
     EndpointCreate,
@@ -194,9 +193,7 @@ def list_events(
 
 @router.get("/events/{event_id}", response_model=EventOut)
 def get_event(event_id: str, ctx: ApiContext = Depends(requires(READ_EVENTS))) -> EventOut:
-    event = ctx.session.get(Event, event_id) if len(event_id) <= 40 else None
-    if event is None or event.account_id != ctx.account.id:
-        raise not_found("event", event_id)
+    event = service.get_event(ctx.session, ctx.account.id, event_id)
     return EventOut(**service.event_body(event))
 
 

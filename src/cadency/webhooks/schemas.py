@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field, StrictStr
 
 from cadency.kit.schemas import OptionalText, OutputModel, StrictModel
 from cadency.webhooks.models import WebhookDelivery, WebhookEndpoint
+from cadency.webhooks.service import MAX_DESCRIPTION, MAX_URL
 
-Url = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+Url = Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL)]
 EventTypes = Annotated[
     list[Annotated[StrictStr, Field(max_length=64)]],
     Field(min_length=1, max_length=100, examples=[["subscription.created", "invoice.paid"]]),
@@ -19,13 +20,13 @@ EventTypes = Annotated[
 
 class EndpointCreate(StrictModel):
     url: Url
-    description: Annotated[OptionalText, Field(max_length=500)] | None = None
+    description: Annotated[OptionalText, Field(max_length=MAX_DESCRIPTION)] | None = None
     enabled_events: EventTypes = Field(description='Event types, or ["*"] for all')
 
 
 class EndpointUpdate(StrictModel):
     url: Url | None = None
-    description: Annotated[OptionalText, Field(max_length=500)] | None = None
+    description: Annotated[OptionalText, Field(max_length=MAX_DESCRIPTION)] | None = None
     enabled_events: EventTypes | None = None
     status: Literal["enabled", "disabled"] | None = None
 

@@ -51,12 +51,13 @@ from cadency.invoices.models import Invoice
 from cadency.invoices.schemas import InvoiceOut
 from cadency.kit import clock, outbox, periods, signing
 from cadency.kit.db import begin_write
-from cadency.kit.errors import InvalidRequest, not_found
+from cadency.kit.errors import InvalidRequest
 from cadency.kit.events import PUBLIC_EVENT_TYPES, EventType
 from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.kit.pagination import paginate
+from cadency.kit.repository import get_owned
 from cadency.payments.models import Payment
 from cadency.payments.schemas import PaymentOut
 from cadency.properties import service as properties
@@ -92,6 +93,8 @@ SECRET_PURPOSE = "webhook-endpoint-secret"
 DISABLED_BY_USER = N_("Disabled by a user")
 DISABLED_FAILING = N_("Every delivery failed for 3 days")
 MAX_ENDPOINTS = 16  # per account, as Stripe allows
+MAX_URL = 2048  # characters, as the column holds
+MAX_DESCRIPTION = 500
 
 
 # --- endpoints -----------------------------------------------------------------------------------
@@ -100,6 +103,8 @@ MAX_ENDPOINTS = 16  # per account, as Stripe allows
 def check_url(url: str, *, allow_private: bool) -> str:
     """A receiver's URL as given, or InvalidRequest: http(s) only, and a host that resolves to
     public addresses unless the operator allowed private ones (CADENCY_WEBHOOK_ALLOW_PRIVATE)."""
+    if len(url) > MAX_URL:
+        raise InvalidRequest(f"The URL is at most {MAX_URL} characters long", param="url")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -134,6 +139,14 @@ def _refused_host(host: str, port: int | None, allow_private: bool) -> str | Non
                 "go to public addresses only"
             )
     return None
+
+
+def check_description(description: str | None) -> str | None:
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise InvalidRequest(
+            f"The description is at most {MAX_DESCRIPTION} characters long", param="description"
+        )
+    return description
 
 
 def check_event_types(types: Sequence[str]) -> list[str]:
@@ -184,7 +197,7 @@ def create_endpoint(
         id=new_id("we"),
         account_id=account.id,
         url=check_url(url, allow_private=allow_private),
-        description=description,
+        description=check_description(description),
         enabled_events=events,
         status="enabled",
         secret_generation=1,
@@ -197,10 +210,7 @@ def create_endpoint(
 
 
 def get_endpoint(session: Session, account_id: int, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id) if len(endpoint_id) <= 40 else None
-    if endpoint is None or endpoint.account_id != account_id:
-        raise not_found("webhook endpoint", endpoint_id)
-    return endpoint
+    return get_owned(session, WebhookEndpoint, account_id, endpoint_id, "webhook endpoint")
 
 
 def list_endpoints(session: Session, account_id: int) -> list[WebhookEndpoint]:
@@ -228,7 +238,7 @@ def update_endpoint(
     if "url" in changes:
         endpoint.url = check_url(changes["url"], allow_private=allow_private)
     if "description" in changes:
-        endpoint.description = changes["description"]
+        endpoint.description = check_description(changes["description"])
     if "enabled_events" in changes:
         endpoint.enabled_events = check_event_types(changes["enabled_events"])
     if "status" in changes and changes["status"] != endpoint.status:
@@ -268,10 +278,7 @@ def list_deliveries(
 
 
 def get_delivery(session: Session, account_id: int, delivery_id: str) -> WebhookDelivery:
-    delivery = session.get(WebhookDelivery, delivery_id) if len(delivery_id) <= 40 else None
-    if delivery is None or delivery.account_id != account_id:
-        raise not_found("webhook delivery", delivery_id)
-    return delivery
+    return get_owned(session, WebhookDelivery, account_id, delivery_id, "webhook delivery")
 
 
 def retry_delivery(session: Session, delivery: WebhookDelivery, now: datetime) -> WebhookDelivery:
@@ -320,6 +327,10 @@ def _delivery(
 
 
 # --- events ---------------------------------------------------------------------------------
+
+
+def get_event(session: Session, account_id: int, event_id: str) -> Event:
+    return get_owned(session, Event, account_id, event_id, "event")
 
 
 def list_events(
