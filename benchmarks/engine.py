@@ -52,9 +52,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+# benchmarks/ is on the path of a script run from it
+from common import is_pg, log, peak_rss_kib, rss_now_kib, start_postgres
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import Engine
-from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -69,18 +70,6 @@ MISSING = "<missing from the bulk row>"  # a column the service sets that the be
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def rss_now_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def peak_rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 def cpu_seconds() -> float:
@@ -111,10 +100,6 @@ def backend_pid(engine: Engine) -> int | None:
         return int(conn.scalar(text("SELECT pg_backend_pid()")))
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def make_engine(url: str) -> Engine:
     """Cadency's own engine settings, with one pooled connection: a worker uses one, and it lets
     the benchmark find the PostgreSQL backend whose CPU time it reports."""
@@ -123,10 +108,6 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite://") and url.rstrip("/") == "sqlite:":
         return cadency_engine(url)
     return cadency_engine(url, pool_size=1, max_overflow=0)
-
-
-def is_pg(url: str) -> bool:
-    return url.startswith("postgresql")
 
 
 def code_version() -> dict[str, Any]:

@@ -43,7 +43,6 @@ import importlib
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -57,9 +56,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# benchmarks/ is on the path of a script run from it
+from common import (
+    is_pg,
+    log,
+    peak_rss_kib,
+    rss_now_kib,
+    start_postgres,
+    template_subscription,
+)
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
-from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -101,26 +108,6 @@ SEGMENTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def is_pg(url: str) -> bool:
-    return url.startswith("postgresql")
-
-
-def rss_now_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def peak_rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
 def make_engine(url: str) -> Engine:
     from cadency.kit.db import make_engine as cadency_engine
 
@@ -154,18 +141,13 @@ def phase_seed(url: str, n: int, revision: str) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     from cadency.accounts import service as accounts
-    from cadency.catalog.line_items import LineItemInput
     from cadency.crm import service as crm
-    from cadency.crm.schemas import CompanyCreate, ContactCreate
+    from cadency.crm.schemas import CompanyCreate
     from cadency.kit.ids import new_id
     from cadency.models import Company, Contact, LineItem, PropertyValue, Subscription
-    from cadency.payments import service as payments
-    from cadency.payments.schemas import CardIn, PaymentMethodCreate
     from cadency.plans.limits import custom_property_limit
     from cadency.properties import service as properties
     from cadency.properties.schemas import PropertyCreate
-    from cadency.subscriptions import service as subscriptions
-    from cadency.subscriptions.schemas import SubscriptionCreate
 
     engine = make_engine(url)
     if is_pg(url):
@@ -197,29 +179,13 @@ def phase_seed(url: str, n: int, revision: str) -> dict[str, Any]:
                 plan_limit=limit,
             )
         company = crm.create_company(session, account, CompanyCreate(name="Template Inc"))
-        contact = crm.create_contact(
-            session, account, ContactCreate(email="template@example.com", first_name="Template")
-        )
-        card = CardIn(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
-        method = payments.attach_payment_method(
-            session, account, contact.id, PaymentMethodCreate(type="card", card=card)
-        )
-        template = subscriptions.create(
+        template, method = template_subscription(
             session,
             account,
-            SubscriptionCreate(
-                contact_id=contact.id,
-                company_id=company.id,
-                currency="USD",
-                line_items=[
-                    LineItemInput(name="Template", unit_price="25.00", billing_frequency="monthly")
-                ],
-                collection_method="charge_automatically",
-                payment_method_id=method.id,
-                properties={"tier": "Pro", "seats": 5, "renewal_review": "2027-03-01"},
-            ),
-            allow_custom_items=True,
+            company_id=company.id,
+            properties={"tier": "Pro", "seats": 5, "renewal_review": "2027-03-01"},
         )
+        contact = session.get(Contact, template.contact_id)
         session.commit()
         account_id, method_id = account.id, method.id
 

@@ -39,7 +39,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -48,9 +47,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+# benchmarks/ is on the path of a script run from it
+from common import is_pg, log, start_postgres, template_subscription
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import Engine
-from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -80,14 +80,6 @@ FREQUENCIES = [("monthly", 70, 1), ("quarterly", 10, 3), ("annually", 20, 12)]
 PRICES = [900, 1250, 2500, 4900, 9900]
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def is_pg(url: str) -> bool:
-    return url.startswith("postgresql")
-
-
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -102,20 +94,13 @@ def seed(url: str, n: int) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     from cadency.accounts import service as accounts
-    from cadency.catalog.line_items import LineItemInput
-    from cadency.crm import service as crm
-    from cadency.crm.schemas import ContactCreate
     from cadency.kit import migrate
     from cadency.kit.db import make_engine
     from cadency.kit.ids import new_id
     from cadency.models import Contact, LineItem, PropertyValue, Subscription
-    from cadency.payments import service as payments
-    from cadency.payments.schemas import CardIn, PaymentMethodCreate
     from cadency.plans.limits import custom_property_limit
     from cadency.properties import service as properties
     from cadency.properties.schemas import PropertyCreate
-    from cadency.subscriptions import service as subscriptions
-    from cadency.subscriptions.schemas import SubscriptionCreate
 
     engine = make_engine(url)
     if is_pg(url):
@@ -148,27 +133,7 @@ def seed(url: str, n: int) -> dict[str, Any]:
             ),
             plan_limit=custom_property_limit(session, account),
         )
-        contact = crm.create_contact(
-            session, account, ContactCreate(email="template@example.com", first_name="Template")
-        )
-        card = CardIn(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
-        method = payments.attach_payment_method(
-            session, account, contact.id, PaymentMethodCreate(type="card", card=card)
-        )
-        template = subscriptions.create(
-            session,
-            account,
-            SubscriptionCreate(
-                contact_id=contact.id,
-                currency="USD",
-                line_items=[
-                    LineItemInput(name="Template", unit_price="25.00", billing_frequency="monthly")
-                ],
-                collection_method="charge_automatically",
-                payment_method_id=method.id,
-            ),
-            allow_custom_items=True,
-        )
+        template, method = template_subscription(session, account)
         session.commit()
         account_id, user_id, method_id = account.id, user.id, method.id
         sub_row = {c.key: getattr(template, c.key) for c in Subscription.__table__.columns}

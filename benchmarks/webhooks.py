@@ -33,20 +33,16 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from throwaway_pg import start_postgres  # benchmarks/ is on the path of a script
+# benchmarks/ is on the path of a script run from it
+from common import log, start_postgres, template_subscription
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SMOKE_N = 60
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # --- the receiver (its own process) -----------------------------------------------------------
@@ -139,7 +135,6 @@ class Receiver:
 # --- the run ----------------------------------------------------------------------------------
 
 
-
 def run_one(db: str, url: str, n: int, latency_ms: float, senders: int) -> dict[str, Any]:
     from sqlalchemy import func, insert, select
 
@@ -161,7 +156,8 @@ def run_one(db: str, url: str, n: int, latency_ms: float, senders: int) -> dict[
     now = clock.real_now()
     with factory() as session:
         account, _key = accounts.create_account(session, name="Webhook benchmark")
-        subscription_id = _subscription(session, account)
+        template, _method = template_subscription(session, account)
+        subscription_id = template.id
         endpoint = service.create_endpoint(
             session,
             account,
@@ -289,42 +285,6 @@ def run_one(db: str, url: str, n: int, latency_ms: float, senders: int) -> dict[
         f"{result['deliveries_per_s']:,.0f}/s; checks {'ok' if ok else 'FAILED'}: {checks}"
     )
     return result
-
-
-def _subscription(session: Any, account: Any) -> str:
-    """One subscription made by the services, as the API makes it (its events are the ones
-    published)."""
-    from cadency.catalog import service as catalog
-    from cadency.catalog.schemas import ProductCreate
-    from cadency.crm import service as crm
-    from cadency.crm.schemas import ContactCreate
-    from cadency.subscriptions import service as subscriptions
-    from cadency.subscriptions.schemas import SubscriptionCreate
-
-    contact = crm.create_contact(
-        session, account, ContactCreate.model_validate({"email": "buyer@example.com"})
-    )
-    product = catalog.create_product(
-        session,
-        account,
-        ProductCreate.model_validate(
-            {"name": "Coffee beans", "unit_price": "12.50", "billing_frequency": "monthly"}
-        ),
-    )
-    created = subscriptions.create(
-        session,
-        account,
-        SubscriptionCreate.model_validate(
-            {
-                "contact_id": contact.id,
-                "currency": account.currency,
-                "line_items": [{"product_id": product.id}],
-                "collection_method": "send_invoice",
-            }
-        ),
-        allow_custom_items=False,
-    )
-    return str(created.id)
 
 
 def main() -> int:
