@@ -90,7 +90,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     app = create_app(settings)
     if not no_worker:
         stop = threading.Event()
-        for target in (_work, _export_lane, _webhook_lane):
+        for target in (_work, _export_lane, _webhook_lane, _workflow_lane):
             threading.Thread(
                 target=target, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
             ).start()
@@ -100,7 +100,8 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
     """The embedded worker: every `interval` seconds, run what is due for live accounts, then
     deliver the emails of every account's outbox (test clocks' included); hourly, housekeeping.
-    Exports and webhooks run in lanes of their own (`_export_lane`, `_webhook_lane`)."""
+    Exports, webhooks and workflows run in lanes of their own (`_export_lane`,
+    `_webhook_lane`, `_workflow_lane`)."""
     from cadency import housekeeping
     from cadency.billing import runner
 
@@ -150,6 +151,28 @@ def _deliver_webhooks(session_factory: Any, settings: Settings) -> int:
         return 0
 
 
+def _workflow_lane(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:
+    """Enroll records in workflows and take their due steps, apart from billing and webhooks:
+    a workflow's webhook action may wait 15 seconds for its receiver. Every second, so a
+    "welcome" email follows its subscription promptly."""
+    while not stop.is_set():
+        _run_workflows(session_factory, settings)
+        stop.wait(min(interval, 1.0))
+
+
+def _run_workflows(session_factory: Any, settings: Settings) -> int:
+    """One workflows pass; returns the enrollments made and steps taken. Never raises:
+    workflows must not stop billing."""
+    from cadency.workflows import runner as workflow_runner
+
+    try:
+        summary = workflow_runner.run(session_factory, allow_private=settings.webhook_allow_private)
+    except Exception:
+        logging.getLogger("cadency.workflows").exception("workflows pass failed")
+        return 0
+    return summary.enrolled + summary.steps + summary.failed
+
+
 def _run_exports(session_factory: Any, settings: Settings) -> int:
     """Build every export waiting in the queue; returns how many runs there were. A failed
     export is put back in the queue by the exports service, and never stops billing."""
@@ -195,7 +218,7 @@ def worker(once: bool, interval: float) -> None:
     hourly = housekeeping.Hourly(factory, files_dir=settings.files_dir)
     stop = threading.Event()
     if not once:
-        for lane in (_export_lane, _webhook_lane):
+        for lane in (_export_lane, _webhook_lane, _workflow_lane):
             threading.Thread(
                 target=lane, args=(factory, settings, stop, interval), daemon=True
             ).start()
@@ -203,9 +226,10 @@ def worker(once: bool, interval: float) -> None:
         while True:
             with factory() as session:
                 summary = runner.run_due(session)
-            # With --once the exports and webhooks waiting now are done here; otherwise their
-            # lanes do it.
+            # With --once the exports, workflow steps and webhooks waiting now are done here;
+            # otherwise their lanes do it.
             exports_run = _run_exports(factory, settings) if once else 0
+            workflow_steps = _run_workflows(factory, settings) if once else 0
             webhooks_sent = _deliver_webhooks(factory, settings) if once else 0
             emails_sent = _deliver_emails(factory, settings)
             hourly.run_if_due()
@@ -215,6 +239,7 @@ def worker(once: bool, interval: float) -> None:
                 or emails_sent
                 or exports_run
                 or webhooks_sent
+                or workflow_steps
             ):
                 click.echo(
                     json.dumps(
@@ -224,6 +249,7 @@ def worker(once: bool, interval: float) -> None:
                             "exports_run": exports_run,
                             "emails_sent": emails_sent,
                             "webhooks_sent": webhooks_sent,
+                            "workflow_steps": workflow_steps,
                         }
                     ),
                     err=True,

@@ -27,6 +27,7 @@ from cadency.segments.models import Segment
 from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 from cadency.views.models import SavedView
 from cadency.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+from cadency.workflows.models import Workflow, WorkflowEnrollment
 
 __all__ = [
     "Account",
@@ -74,4 +75,6 @@ __all__ = [
     "UserSession",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "Workflow",
+    "WorkflowEnrollment",
 ]

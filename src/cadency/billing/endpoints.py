@@ -11,6 +11,7 @@ from cadency.billing import runner
 from cadency.billing.schemas import AdvanceOut, AdvanceRequest, AdvanceSummary, ClockOut
 from cadency.kit import clock
 from cadency.webhooks import service as webhooks
+from cadency.workflows import runner as workflows
 
 router = APIRouter(tags=["clock"])
 
@@ -44,9 +45,20 @@ async def advance_clock(
             break
         await runner.pause_between_chunks()
     summary = await run_in_threadpool(advance.summary)
-    # Webhook retries follow the account's clock: those due by the new time go out now. The
-    # advance is done either way; a webhook pass that fails is the worker's to run again.
+    # Workflow steps and webhook retries follow the account's clock: those due by the new
+    # time run now. The advance is done either way; a pass that fails is the worker's to run
+    # again.
     settings = request.app.state.settings
+    try:
+        await run_in_threadpool(
+            workflows.run,
+            request.app.state.session_factory,
+            allow_private=settings.webhook_allow_private,
+            account_id=account.id,
+            now=account.clock_now or to,
+        )
+    except Exception:
+        logging.getLogger("cadency.workflows").exception("workflows pass after an advance failed")
     try:
         await run_in_threadpool(
             webhooks.run,

@@ -45,6 +45,12 @@ class EventType(StrEnum):
     # Every delivery to an endpoint failed for three days, so it was disabled; the account's
     # super admins are emailed.
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    # Workflows: a record enrolled in one, and each step it took (on the subscription's
+    # timeline); the emails of their actions (through the outbox, sent by notifications).
+    WORKFLOW_ENROLLED = "workflow.enrolled"
+    WORKFLOW_STEP = "workflow.step"
+    WORKFLOW_EMAIL = "workflow.email"
+    WORKFLOW_INTERNAL_EMAIL = "workflow.internal_email"
 
 
 # A subscription's own changes, recorded on its timeline (billing.state.record_event), which
@@ -68,4 +74,8 @@ SUBSCRIPTION_CHANGES: frozenset[str] = frozenset(
 PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(EventType) - {
     EventType.USER_PASSWORD_RESET_REQUESTED,
     EventType.WEBHOOK_ENDPOINT_DISABLED,
+    EventType.WORKFLOW_ENROLLED,
+    EventType.WORKFLOW_STEP,
+    EventType.WORKFLOW_EMAIL,
+    EventType.WORKFLOW_INTERNAL_EMAIL,
 }

@@ -23,6 +23,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_messages_undelivered", "delivered_at", "id"),
         Index("ix_outbox_messages_unpublished", "published_at", "id"),
+        Index("ix_outbox_messages_unread_by_workflows", "workflows_read_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the event id (evt_…)
@@ -36,6 +37,8 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None]
     # When it became a public event and was handed to webhook endpoints (webhooks' publisher).
     published_at: Mapped[datetime | None]
+    # When workflows read it for their triggers (workflows.runner.enroll).
+    workflows_read_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
 

@@ -38,6 +38,7 @@ from cadency.payments.models import Payment
 from cadency.portal import links as portal_links
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription
 from cadency.subscriptions.service import payment_method_link_path
+from cadency.workflows.models import Workflow
 
 EMAIL_LANGUAGES = ("en", "nl", "da", "de")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -749,6 +750,58 @@ def _webhook_disabled(event: Event) -> Iterable[Email]:
         )
 
 
+# --- workflows -------------------------------------------------------------------------------
+
+
+def _paragraphs(body: str) -> list[list[str]]:
+    """A workflow's plain-text body as paragraphs of lines (blank lines part them)."""
+    blocks = re.split(r"\n\s*\n", body.strip())
+    return [block.splitlines() for block in blocks if block.strip()]
+
+
+def _workflow_email(event: Event) -> Iterable[Email]:
+    """A workflow's email to the billing contact, its subject and body already filled in, in
+    the buyer's language, when the step ran."""
+    reader = event.buyer()
+    if reader is None:
+        return
+    yield event.email(
+        "workflow_message",
+        reader,
+        str(event.payload.get("subject") or ""),
+        {
+            "greeting_name": None,  # the merchant's text greets the buyer as it wants
+            "paragraphs": _paragraphs(str(event.payload.get("body") or "")),
+            "facts": [],
+            "workflow_name": None,
+        },
+    )
+
+
+def _workflow_internal_email(event: Event) -> Iterable[Email]:
+    """A workflow's notice to users of the account (those named when the step ran and still
+    active), with the subscription it is about."""
+    wanted = {str(email).lower() for email in event.payload.get("to") or []}
+    readers = event.composer.merchant_users(
+        event.account, lambda user: user.email.lower() in wanted
+    )
+    workflow = event.session.get(Workflow, event.payload.get("workflow_id") or "")
+    for reader in readers:
+        _ = reader.gettext
+        subscription = event.subscription
+        yield event.email(
+            "workflow_message",
+            reader,
+            str(event.payload.get("subject") or ""),
+            {
+                "paragraphs": _paragraphs(str(event.payload.get("body") or "")),
+                "facts": [(_("Subscription"), subscription.name)] if subscription else [],
+                "workflow_name": workflow.name if workflow else None,
+                "account_name": event.account.name,
+            },
+        )
+
+
 # --- invoices --------------------------------------------------------------------------------
 
 
@@ -828,6 +881,8 @@ _HANDLERS: dict[str, Handler] = {
     EventType.USER_PASSWORD_RESET_REQUESTED: _password_reset,
     EventType.EXPORT_SUCCEEDED: _export_ready,
     EventType.WEBHOOK_ENDPOINT_DISABLED: _webhook_disabled,
+    EventType.WORKFLOW_EMAIL: _workflow_email,
+    EventType.WORKFLOW_INTERNAL_EMAIL: _workflow_internal_email,
 }
 # The kinds of email, for tests and the mailbox (every template).
 KINDS = (

@@ -30,6 +30,7 @@ def _plan(ctx: ApiContext) -> AccountPlanOut:
             included_seats=plan.included_seats,
             custom_property_limit=plan.custom_property_limit,
             workflows=plan.workflows,
+            workflow_limit=plan.workflow_limit if plan.workflows else 0,
         ),
         billing_period=None if sub is None else "yearly" if current.yearly else "monthly",
         subscription_id=sub.id if sub else None,

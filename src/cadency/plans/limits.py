@@ -1,5 +1,5 @@
 """Which plan an account is on and what it allows: read by the packages that enforce a limit
-(custom properties now; workflows when they exist), so it needs only the models."""
+(custom properties, workflows), so it needs only the models."""
 
 from __future__ import annotations
 
@@ -64,3 +64,19 @@ def custom_property_limit(session: Session, account: Account) -> int | None:
     sets no limit of its own."""
     current = current_plan(session, account)
     return current.plan.custom_property_limit if current else None
+
+
+@dataclass(frozen=True)
+class WorkflowAllowance:
+    allowed: bool
+    limit: int | None  # None: no limit of the plan's own
+    plan_name: str | None  # None: the operator does not bill the account
+
+
+def workflow_allowance(session: Session, account: Account) -> WorkflowAllowance:
+    """Whether the account's plan includes workflows, and how many."""
+    current = current_plan(session, account)
+    if current is None:
+        return WorkflowAllowance(True, None, None)
+    plan = current.plan
+    return WorkflowAllowance(plan.workflows, plan.workflow_limit, plan.name)

@@ -28,6 +28,8 @@ class Plan(Base):
     # None: as many as the installation allows.
     custom_property_limit: Mapped[int | None]
     workflows: Mapped[bool]
+    # How many workflows an account on the plan may have; None: as many as the installation allows.
+    workflow_limit: Mapped[int | None]
 
 
 class AccountPlan(Base):

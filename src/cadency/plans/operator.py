@@ -27,14 +27,15 @@ class PlanSpec:
     included_seats: int
     custom_property_limit: int | None
     workflows: bool
+    workflow_limit: int | None
 
 
 # What an operator sells until it edits the products (prices) or plans (limits).
 DEFAULT_PLANS = (
-    PlanSpec("free", "Free", "0.00", None, 0, 10, False),
-    PlanSpec("starter", "Starter", "20.00", "200.00", 2, 50, False),
-    PlanSpec("pro", "Pro", "50.00", "500.00", 5, 200, True),
-    PlanSpec("business", "Business", "120.00", "1200.00", 10, None, True),
+    PlanSpec("free", "Free", "0.00", None, 0, 10, False, None),
+    PlanSpec("starter", "Starter", "20.00", "200.00", 2, 50, False, None),
+    PlanSpec("pro", "Pro", "50.00", "500.00", 5, 200, True, 50),
+    PlanSpec("business", "Business", "120.00", "1200.00", 10, None, True, None),
 )
 
 
@@ -78,6 +79,7 @@ def install_plans(session: Session, operator: Account) -> list[Plan]:
             included_seats=spec.included_seats,
             custom_property_limit=spec.custom_property_limit,
             workflows=spec.workflows,
+            workflow_limit=spec.workflow_limit,
         )
         session.add(plan)
         plans.append(plan)

@@ -16,6 +16,7 @@ class PlanOut(BaseModel):
     included_seats: int
     custom_property_limit: int | None
     workflows: bool
+    workflow_limit: int | None
 
 
 class SeatOut(BaseModel):

@@ -551,6 +551,12 @@ def _parse_datetime(value: Any, param: str, what: str) -> datetime:
     )
 
 
+def check_value(definition: PropertyDefinition, value: Any) -> None:
+    """Refuse (422) a value not of the property's field type or outside its rules, as storing
+    it would; a rule that compares records (unique) is checked when it is stored."""
+    _columns(definition, value)
+
+
 def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | None:
     """The PropertyValue columns for a value, or None when the value removes it."""
     if value is None:

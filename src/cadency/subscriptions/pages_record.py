@@ -100,6 +100,7 @@ EDITED_FIELDS = {
     "next_payment_date": N_("next payment date"),
     "payment_options": N_("online payment options"),
     "properties": N_("custom properties"),
+    "owner_id": N_("owner"),
 }
 # Card networks by their own names (not translated).
 CARD_BRANDS = {

@@ -130,6 +130,8 @@ class SubscriptionUpdate(StrictModel):
     contact_id: StrictStr | None = None
     # Only the options given change; the others keep their values.
     payment_options: PaymentOptions | None = None
+    # The user of the account who looks after the subscription (null: no one).
+    owner_id: StrictInt | None = None
 
 
 class CancelRequest(StrictModel):
@@ -201,6 +203,9 @@ class SubscriptionOut(OutputModel):
     fee_ids: list[str]
     line_items: list[LineItemOut]
     properties: dict[str, Any]
+    owner_id: int | None = Field(
+        None, description="The user of the account who looks after the subscription"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -290,6 +295,7 @@ _PLAIN_FIELDS = [
     "resume_at",
     "invoice_creation",
     "invoice_settings",
+    "owner_id",
     "created_at",
     "updated_at",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from cadency.accounts.models import Account
+from cadency.accounts.models import Account, User
 from cadency.accounts.service import validate_currency
 from cadency.billing import engine, invoicing, ledger, planner, refunds
 from cadency.billing.state import (
@@ -393,9 +393,16 @@ _BILLING_FIELDS = ("payment_method_id", "next_payment_date", "payment_options")
 
 
 def update(
-    session: Session, account: Account, subscription_id: str, changes: dict[str, Any]
+    session: Session,
+    account: Account,
+    subscription_id: str,
+    changes: dict[str, Any],
+    *,
+    source: str | None = None,
 ) -> Subscription:
-    """Edit the fields API.md lets PATCH change; each change lands on the timeline."""
+    """Edit the fields API.md lets PATCH change; each change lands on the timeline. `source`
+    names what made the change when it was not a person or the API (a workflow), so whoever
+    hears of it can tell (a workflow is not triggered by its own change)."""
     subscription = get(session, account, subscription_id, for_update=True)
     for field in ("name", "contact_id", "payment_options"):
         if field in changes and changes[field] is None:
@@ -476,6 +483,18 @@ def update(
     if "next_payment_date" in changes:
         _move_next_payment_date(account, subscription, changes["next_payment_date"], changed)
 
+    if "owner_id" in changes and changes["owner_id"] != subscription.owner_id:
+        owner = changes["owner_id"]
+        if owner is not None:
+            user = session.get(User, owner)
+            if user is None or user.account_id != account.id or not user.is_active:
+                raise InvalidRequest(
+                    f"No active user {owner} in this account to own the subscription",
+                    param="owner_id",
+                )
+        changed["owner_id"] = {"from": subscription.owner_id, "to": owner}
+        subscription.owner_id = owner
+
     if changes.get("properties"):
         properties.set_values(
             session, account, OBJECT_TYPE, subscription.id, changes["properties"], creating=False
@@ -485,9 +504,10 @@ def update(
     if changed:
         subscription.updated_at = clock.account_now(account)
         refresh_derived(session, subscription, account)
-        record_event(
-            session, subscription, EventType.SUBSCRIPTION_UPDATED, {"changes": changed}, account
-        )
+        data: dict[str, Any] = {"changes": changed}
+        if source is not None:
+            data["source"] = source
+        record_event(session, subscription, EventType.SUBSCRIPTION_UPDATED, data, account)
     if "payment_method_id" in changed and subscription.status == SubscriptionStatus.UNPAID:
         _retry_past_due_now(session, account, subscription)
     else:

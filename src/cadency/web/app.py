@@ -54,6 +54,7 @@ from cadency.web import pages as web_pages
 from cadency.web.auth import LoginRequired
 from cadency.webhooks import endpoints as webhook_endpoints
 from cadency.webhooks import pages as webhook_pages
+from cadency.workflows import endpoints as workflow_endpoints
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = (
@@ -175,6 +176,7 @@ def create_app(
         segment_endpoints,
         export_endpoints,
         webhook_endpoints,
+        workflow_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -556,18 +556,32 @@ def _request(
     signatures = " ".join(
         signature(secret(session, endpoint, g), event.id, timestamp, body) for g in generations
     )
-    return _Request(
-        delivery.id,
-        endpoint.url,
-        body,
-        {
-            "content-type": "application/json",
-            "user-agent": "Cadency-Webhooks/1",
-            "webhook-id": event.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signatures,
-        },
-    )
+    return _Request(delivery.id, endpoint.url, body, _headers(event.id, timestamp, signatures))
+
+
+def _headers(message_id: str, timestamp: int, signatures: str) -> dict[str, str]:
+    """The Standard Webhooks headers of a request."""
+    return {
+        "content-type": "application/json",
+        "user-agent": "Cadency-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signatures,
+    }
+
+
+def send_signed(
+    url: str, message_id: str, body: dict[str, Any], secret_text: str, *, allow_private: bool
+) -> tuple[int | None, str | None, str | None]:
+    """One signed POST the way endpoints receive events (a workflow's webhook action): the
+    answer's status and first 2 kB, or what went wrong. Never raises."""
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    timestamp = int(clock.real_now().timestamp())
+    signed = signature(secret_text, message_id, timestamp, content)
+    request = _Request(message_id, url, content, _headers(message_id, timestamp, signed))
+    with _client(1) as client:
+        outcome = _send(client, request, allow_private)
+    return outcome.status, outcome.body, outcome.error
 
 
 def _client(senders: int) -> httpx.Client:

@@ -1,0 +1,1 @@
+"""Workflows: triggers on subscriptions, then actions in sequence (SPEC §8)."""
