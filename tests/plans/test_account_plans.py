@@ -60,6 +60,7 @@ def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
         "included_seats": 5,
         "custom_property_limit": 200,
         "workflows": True,
+        "workflow_limit": 50,
     }
     assert plan["billing_period"] == "monthly"
     assert plan["status"] == "trialing"

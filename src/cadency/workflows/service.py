@@ -103,23 +103,28 @@ def _dotted(node: nodes.Node) -> str | None:
     return None
 
 
-def _read_fields(tree: nodes.Node) -> tuple[set[str], set[str]]:
-    """The dotted names a template reads, and the names it assigns itself."""
+def _read_fields(tree: nodes.Node) -> tuple[set[str], set[str], bool]:
+    """The dotted names a template reads, the names it assigns itself, and whether it reads
+    an attribute of something that is no merge field (`''.__class__`)."""
     read: set[str] = set()
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    other = False
 
     def walk(node: nodes.Node) -> None:
+        nonlocal other
         if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
             path = _dotted(node)
             if path is not None:
                 if not (isinstance(node, nodes.Name) and node.ctx != "load"):
                     read.add(path)
                 return
+            if not isinstance(node, nodes.Name):
+                other = True
         for child in node.iter_child_nodes():
             walk(child)
 
     walk(tree)
-    return read, assigned
+    return read, assigned, other
 
 
 def check_template(text: str, property_names: Iterable[str], param: str) -> None:
@@ -135,7 +140,11 @@ def check_template(text: str, property_names: Iterable[str], param: str) -> None
     if any(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
         raise InvalidRequest("A text cannot include or import other templates", param=param)
     custom = set(property_names)
-    read, assigned = _read_fields(tree)
+    read, assigned, other = _read_fields(tree)
+    if other:
+        raise InvalidRequest(
+            "A text reads merge fields only, such as {{ subscription.name }}", param=param
+        )
     unknown: list[str] = []
     for path in sorted(read):
         root = path.split(".", 1)[0]
