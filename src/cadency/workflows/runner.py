@@ -638,9 +638,13 @@ def _render(
     language: str,
 ) -> tuple[str, str]:
     contact = session.get(Contact, subscription.contact_id)
-    values = properties.get_values(
-        session, account.id, service.OBJECT_TYPE, [subscription.id], view_sensitive=False
-    )[subscription.id]
+    # Every property the account defines, blank where this subscription has no value.
+    values = dict.fromkeys(properties.definitions(session, account.id, service.OBJECT_TYPE))
+    values.update(
+        properties.get_values(
+            session, account.id, service.OBJECT_TYPE, [subscription.id], view_sensitive=False
+        )[subscription.id]
+    )
     catalog = i18n.translations(language if language in i18n.LANGUAGES else "en")
     status = display.BADGE_LABELS.get(subscription.status, subscription.status)
     context = service.merge_context(
@@ -772,13 +776,23 @@ def _webhook_request(
             view_sensitive=False,
         )
         obj = SubscriptionOut.of(subscription, values[subscription.id]).model_dump(mode="json")
-    # The same ID for every attempt of this step: receivers deduplicate on webhook-id.
+    # The same ID and body for every attempt of this step (receivers deduplicate on
+    # webhook-id): its time is when the step became due, before any failed attempt.
     message_id = f"{enrollment.id}_{enrollment.step + 1}"
+    due = next(
+        (
+            entry["at"]
+            for entry in reversed(enrollment.history or [])
+            if entry["outcome"] != WEBHOOK_RETRYING
+        ),
+        None,
+    )
+    created = datetime.fromisoformat(due) if due else now
     body = {
         "id": message_id,
         "object": "event",
         "type": "workflow.webhook",
-        "created_at": properties.format_timestamp(now),
+        "created_at": properties.format_timestamp(created),
         "data": {
             "workflow_id": workflow.id,
             "workflow_name": workflow.name,
