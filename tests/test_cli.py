@@ -12,6 +12,7 @@ from cadency.accounts.models import Account, User
 from cadency.catalog.models import Product
 from cadency.cli import main
 from cadency.subscriptions.models import Subscription
+from cadency.workflows.models import Workflow, WorkflowEnrollment
 from tests.conftest import Api
 
 
@@ -138,6 +139,22 @@ def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
     assert (
         db.scalar(select(func.count()).select_from(User).where(User.account_id == account_id)) == 1
     )
+    # The seeds' workflows, on; the worker's first pass welcomes the five subscribers.
+    workflows = db.scalars(
+        select(Workflow).where(Workflow.account_id == account_id).order_by(Workflow.name)
+    ).all()
+    assert [(w.name, w.trigger["type"], w.enabled) for w in workflows] == [
+        ("Give an expired subscription an owner", "subscription.status_changed", True),
+        ("Tell the team 7 days before a payment is due", "payment_due_in", True),
+        ("Welcome a new subscriber", "subscription.created", True),
+    ]
+    worked = run("worker", "--once")
+    assert worked.exit_code == 0, worked.output
+    assert json.loads(worked.stderr.strip().splitlines()[-1])["workflow_steps"] >= 5
+    welcomed = db.scalars(
+        select(WorkflowEnrollment.status).where(WorkflowEnrollment.workflow_id == workflows[2].id)
+    ).all()
+    assert welcomed == ["completed"] * 5
 
 
 def test_demo_twice_keeps_one_demo_account(run: Any, db: Any) -> None:

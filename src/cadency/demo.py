@@ -20,6 +20,8 @@ from cadency.payments import service as payments
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.schemas import CancelRequest, SubscriptionCreate
+from cadency.workflows import service as workflows
+from cadency.workflows.schemas import WorkflowCreate
 
 PRODUCTS = [
     ("Just one more cup - 1 KG", "25.00", "monthly"),
@@ -114,6 +116,7 @@ def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
         )
         return subscriptions.create(session, account, data, allow_custom_items=True)
 
+    _seed_workflows(session, account, user)
     subscribe(0, 0)
     subscribe(1, 1, payments=12)
     subscribe(2, 2, trial_days=14)
@@ -128,3 +131,59 @@ def load_demo(session: Session, *, email: str, password: str) -> dict[str, Any]:
         "user_id": user.id,
         "login": {"email": email, "password": password},
     }
+
+
+def _seed_workflows(session: Session, account: Account, user: User) -> None:
+    """The seeds' three workflows: the team told 7 days before a payment is due, an owner for
+    an expired subscription, and a welcome email for a new one."""
+    seeds: list[dict[str, Any]] = [
+        {
+            "name": "Tell the team 7 days before a payment is due",
+            "trigger": {"type": "payment_due_in", "days": 7},
+            "re_enroll": True,
+            "actions": [
+                {
+                    "type": "send_internal_email",
+                    "to": "super_admins",
+                    "subject": "{{ subscription.name }}: payment due on "
+                    "{{ subscription.next_payment_date }}",
+                    "body": "{{ contact.name }} ({{ contact.email }}) pays "
+                    "{{ subscription.next_payment_amount }} on "
+                    "{{ subscription.next_payment_date }}.",
+                }
+            ],
+        },
+        {
+            "name": "Give an expired subscription an owner",
+            "trigger": {"type": "subscription.status_changed", "status": "expired"},
+            "actions": [
+                {"type": "set_property", "property": "owner_id", "value": user.email},
+                {
+                    "type": "send_internal_email",
+                    "to": "owner",
+                    "subject": "{{ subscription.name }} has expired",
+                    "body": "{{ contact.name }}'s subscription ended. Time to win them back?",
+                },
+            ],
+        },
+        {
+            "name": "Welcome a new subscriber",
+            "trigger": {"type": "subscription.created"},
+            "actions": [
+                {
+                    "type": "send_email",
+                    "subject": "Welcome to {{ account.name }}, {{ contact.first_name }}",
+                    "body": "Thank you for subscribing to {{ subscription.name }}.\n\n"
+                    "Your next payment is on {{ subscription.next_payment_date }}.",
+                }
+            ],
+        },
+    ]
+    for seed in seeds:
+        workflows.create_workflow(
+            session,
+            account,
+            WorkflowCreate.model_validate({**seed, "enabled": True}),
+            allow_private=False,
+        )
+
