@@ -27,6 +27,7 @@ nothing else is touched and other enrollments go on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,6 +65,10 @@ BATCH = 500  # outbox messages looked at per transaction
 MARK_BATCH = 5000  # messages marked read without a look, per transaction
 STEPS_PER_PASS = 2000  # enrollments whose due steps one pass takes
 LEASE = timedelta(seconds=60)  # a webhook action's request, at most
+# How often the lane looks for payments coming due (seconds): the window is counted in days, and
+# looking reads every subscription in it, so not every second.
+DUE_CHECK_INTERVAL = 60.0
+_due_checked_at = float("-inf")  # this process's last look (time.monotonic)
 # The outbox types each trigger listens to.
 TRIGGER_TYPES: dict[str, str] = {
     "subscription.created": EventType.SUBSCRIPTION_CREATED,
@@ -108,10 +113,15 @@ def run(
     """A worker's pass: enroll what the triggers name, then take every step that is due (of
     one account, or all). `now`: the instant of one account's clock (a clock advance passes
     where it moved the clock to)."""
+    global _due_checked_at
     summary = Summary()
     while _enroll_from_outbox(session_factory, summary):
         pass
-    _enroll_due_payments(session_factory, summary, account_id, now)
+    # A clock advance (or a pass for one account) always looks; the lane once a minute.
+    if account_id is not None or time.monotonic() - _due_checked_at >= DUE_CHECK_INTERVAL:
+        if account_id is None:
+            _due_checked_at = time.monotonic()
+        _enroll_due_payments(session_factory, summary, account_id, now)
     _take_due_steps(session_factory, summary, allow_private, account_id, now)
     return summary
 
