@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from cadency.kit.outbox import OutboxMessage
 from cadency.subscriptions.models import SubscriptionEvent
+from cadency.webhooks.service import RETRY_DELAYS
 from cadency.workflows import runner
 from cadency.workflows.models import WorkflowEnrollment
 from tests.conftest import Operator, enrolled_account
@@ -431,3 +432,27 @@ def test_a_crash_mid_workflow_takes_each_step_exactly_once(
             )
         )
     assert updates == 1
+
+
+def test_a_webhook_action_answered_with_a_redirect_is_not_followed_and_retried(
+    client: Any, session_factory: Any, receiver: Receiver, allow_private: None
+) -> None:
+    story = new_story(client, session_factory)
+    flow = workflow(
+        story, {"type": "subscription.created"}, [{"type": "webhook", "url": receiver.url}]
+    )
+    receiver.answers = [302]
+    story.subscribe()
+    [enrolled] = enrollments(story, flow)
+    assert enrolled["status"] == "active"
+    assert enrolled["history"][-1]["detail"] == "The receiver answered 302"
+    assert len(receiver.requests) == 1  # the redirect was not followed
+    # Every attempt answered the same: after the last (about a day and a half on), it fails.
+    at = START
+    for delay in RETRY_DELAYS:
+        at += delay
+        story.advance(at)
+    [enrolled] = enrollments(story, flow)
+    assert enrolled["status"] == "failed"
+    assert [h["outcome"] for h in enrolled["history"]].count("webhook_retrying") == 7
+    assert len(receiver.requests) == 8
