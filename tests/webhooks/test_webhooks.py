@@ -526,3 +526,10 @@ def test_events_are_found_by_time(clocked: Api, app: FastAPI) -> None:
     assert found(created_lt="2026-06-01T09:00:00Z") == []
     assert found(created_gte="2026-06-01T09:00:01Z") == []
     assert error(api.get("/events", params={"created_gte": "yesterday"}), 422)
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "yesterday", ""])
+def test_event_time_bounds_are_iso_8601(api: Api, value: str) -> None:
+    answer = api.get("/events", params={"created_lt": value})
+    assert answer.status_code == 422, answer.text
+    assert api.get("/events", params={"created_gte": "2026-06-01T09:00:00Z"}).status_code == 200

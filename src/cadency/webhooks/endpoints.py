@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from cadency.accounts.auth import ApiContext, requires
 from cadency.config import Settings
 from cadency.kit import clock
-from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
+from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Instant, Limit
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.events import PUBLIC_EVENT_TYPES
 from cadency.kit.schemas import DeletedResponse, ListResponse
@@ -168,8 +168,8 @@ def retry_delivery(delivery_id: str, ctx: ApiContext = Depends(requires(MANAGE))
 def list_events(
     ctx: ApiContext = Depends(requires(READ_EVENTS)),
     type: Annotated[str | None, Query(max_length=64)] = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
+    created_gte: Instant | None = None,
+    created_lt: Instant | None = None,
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[EventOut]:

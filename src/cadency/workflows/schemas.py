@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
 from cadency.kit.filters import FilterGroups
 from cadency.kit.schemas import MultiLineText, OutputModel, SingleLineText, StrictModel
@@ -111,7 +112,9 @@ class WorkflowUpdate(StrictModel):
     trigger: Trigger | None = None
     criteria: Criteria | None = None
     re_enroll: StrictBool | None = None
-    actions: Actions | None = None
+    # Never null (the service says so); kept out of the schema as null, which test generators
+    # cannot combine with a non-empty list of tagged unions.
+    actions: Actions | SkipJsonSchema[None] = None
 
 
 class EnrollmentCounts(OutputModel):
