@@ -186,4 +186,3 @@ def _seed_workflows(session: Session, account: Account, user: User) -> None:
             WorkflowCreate.model_validate({**seed, "enabled": True}),
             allow_private=False,
         )
-

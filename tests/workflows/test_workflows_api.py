@@ -168,11 +168,7 @@ def test_a_workflow_is_saved_read_listed_changed_and_deleted(shop: Api) -> None:
             "cannot include",
         ),
         (
-            {
-                "actions": [
-                    {"type": "send_email", "subject": "Hi", "body": "{{ ''.__class__ }}"}
-                ]
-            },
+            {"actions": [{"type": "send_email", "subject": "Hi", "body": "{{ ''.__class__ }}"}]},
             "actions.0.body",
             "reads merge fields only",
         ),
@@ -242,7 +238,11 @@ def test_what_a_workflow_names_is_checked_when_it_is_saved(
 @pytest.mark.parametrize(
     "body",
     [
-        {"name": "x", "trigger": {"type": "invoice.paid"}, "actions": [{"type": "delay", "days": 1}]},
+        {
+            "name": "x",
+            "trigger": {"type": "invoice.paid"},
+            "actions": [{"type": "delay", "days": 1}],
+        },
         {"name": "x", "trigger": {"type": "subscription.created"}, "actions": []},
         {"name": "x", "trigger": {"type": "subscription.created"}, "actions": [{"type": "sms"}]},
         {"name": "x", "trigger": {"type": "payment_due_in", "days": -1}, "actions": []},
@@ -340,7 +340,9 @@ def test_workflows_follow_the_accounts_plan(
     # The plan ends: Free has no workflows. The saved ones stay readable, none can be added
     # or turned on, and the enabled ones no longer run (tests/workflows/test_runner.py).
     operator.api.ok(
-        operator.api.post(f"/subscriptions/{plan_subscription(shop)}/cancel", {"mode": "immediately"})
+        operator.api.post(
+            f"/subscriptions/{plan_subscription(shop)}/cancel", {"mode": "immediately"}
+        )
     )
     assert shop.ok(shop.get("/account/plan"))["plan"]["workflows"] is False
     refused = error(shop.post("/workflows", welcome(name="Free one")), 409)
