@@ -62,6 +62,16 @@ def world(app: FastAPI, client: TestClient, session_factory: Any) -> World:
     deal = other.ok(other.post("/deals", {"name": "Their deal", "contact_id": sub["contact_id"]}))
     quote = other.ok(other.post("/quotes", {"name": "Their quote", "deal_id": deal["id"]}))
     plink = link(other, [{"product_id": product(other, name="Linked")["id"]}])
+    workflow = other.ok(
+        other.post(
+            "/workflows",
+            {
+                "name": "Theirs",
+                "trigger": {"type": "subscription.created"},
+                "actions": [{"type": "delay", "days": 1}],
+            },
+        )
+    )
     owner = signed_in(app, session_factory, other, email="owner@theirs.example")
     with session_factory() as session:
         account = session.get(Account, other.account_id)
@@ -80,6 +90,7 @@ def world(app: FastAPI, client: TestClient, session_factory: Any) -> World:
         "link_id": plink["id"],
         "user_id": str(owner.user_id),
         "view_id": view_id,
+        "workflow_id": workflow["id"],
     }
     return World(me=signed_in(app, session_factory, mine), theirs=theirs)
 

@@ -53,6 +53,7 @@ from cadency.subscriptions.schemas import (
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, build, checked, form_data, text
 from cadency.web.templating import redirect, render
+from cadency.workflows import pages as workflow_pages
 
 router = APIRouter(include_in_schema=False)
 VIEW, EDIT, DELETE = "subscriptions.view", "subscriptions.edit", "subscriptions.delete"
@@ -264,6 +265,9 @@ def describe_event(page: PageContext, event: SubscriptionEvent, currency: str) -
                 "date": _date_text(page, data["next_retry_date"]),
             }
         return _("A payment of %(amount)s failed (%(reason)s).") % values
+    if kind in (EventType.WORKFLOW_ENROLLED, EventType.WORKFLOW_STEP):
+        # The workflow's pages say its outcomes, in one place (workflows/pages.py).
+        return workflow_pages.timeline_sentence(page, kind, data)
     if kind == EventType.DUNNING_EXHAUSTED:
         if data.get("reason") == "invoice_overdue":
             return _("The invoice was still unpaid at the end of the dunning schedule.")

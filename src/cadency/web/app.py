@@ -55,6 +55,7 @@ from cadency.web.auth import LoginRequired
 from cadency.webhooks import endpoints as webhook_endpoints
 from cadency.webhooks import pages as webhook_pages
 from cadency.workflows import endpoints as workflow_endpoints
+from cadency.workflows import pages as workflow_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = (
@@ -73,6 +74,7 @@ PAGE_MODULES = (
     plan_pages,
     export_pages,
     webhook_pages,
+    workflow_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the

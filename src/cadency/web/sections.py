@@ -34,6 +34,7 @@ class Section:
 
 COMMERCE = N_("Commerce")
 CRM = N_("CRM")
+AUTOMATION = N_("Automation")
 SETTINGS = N_("Settings")
 
 
@@ -62,6 +63,11 @@ SECTIONS: dict[str, Section] = {
         CRM,
         edit="subscriptions.export",
         read=("subscriptions.export",),
+    ),
+    # Workflows email the account's people and buyers, change records and call URLs: the
+    # account's super admins only, as the API's /workflows.
+    "workflows": Section(
+        "/workflows", N_("Workflows"), AUTOMATION, edit="super_admin", read=("super_admin",)
     ),
     "account": Section("/settings/account", N_("Account"), SETTINGS, edit="billing.edit", read=()),
     "billing": Section(

@@ -375,7 +375,7 @@ def _checked_actions(
     return checked
 
 
-def _check_allowed(session: Session, account: Account, *, adding: bool) -> None:
+def check_allowed(session: Session, account: Account, *, adding: bool) -> None:
     """409 when the account's plan does not include workflows, or (`adding`) when it is at the
     number its plan allows."""
     allowance = workflow_allowance(session, account)
@@ -403,7 +403,7 @@ def _check_allowed(session: Session, account: Account, *, adding: bool) -> None:
 def create_workflow(
     session: Session, account: Account, data: WorkflowCreate, *, allow_private: bool
 ) -> Workflow:
-    _check_allowed(session, account, adding=True)
+    check_allowed(session, account, adding=True)
     now = clock.account_now(account)
     workflow = Workflow(
         id=new_id("wf"),
@@ -446,7 +446,7 @@ def update_workflow(
         if name in given and getattr(data, name) is None:
             raise InvalidRequest(f"'{name}' cannot be null", param=name)
     if data.enabled and not workflow.enabled:
-        _check_allowed(session, account, adding=False)
+        check_allowed(session, account, adding=False)
     if data.name is not None:
         workflow.name = checked_name(data.name)
     if data.trigger is not None:
