@@ -60,6 +60,7 @@ from cadency.segments.models import Segment
 from cadency.views import service as views
 from cadency.views.schemas import ViewCreate
 from cadency.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+from cadency.workflows import runner as workflows
 from tests.checkout.builders import card, checkout, link
 from tests.conftest import Api
 from tests.subscriptions.helpers import subscription_body
@@ -330,6 +331,8 @@ def two_shops(
     )
     for shop in shops:
         bill_as_plan(session_factory, api, shop.account_id)
+    # The demo's workflows enroll both shops' subscriptions alike.
+    workflows.run(session_factory, allow_private=False)
     return shops
 
 

@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cadency.accounts.models import Account
+from cadency.analytics.models import MrrMovement
 from cadency.billing import engine
 from cadency.invoices.models import Invoice
-from cadency.kit import clock
+from cadency.kit import clock, money
 from cadency.kit.events import SUBSCRIPTION_CHANGES
 from cadency.kit.outbox import OutboxMessage
+from cadency.kit.periods import MRR_SCALE
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.sandbox import Behaviour
 from cadency.subscriptions.models import Subscription, SubscriptionEvent
@@ -92,6 +94,31 @@ class Story:
                 engine.process(session, account, subscription, clock.account_now(account))
             session.commit()
         assert (self._row_counts(), self._schedules()) == before
+        self.assert_mrr_ledger()
+
+    def assert_mrr_ledger(self) -> None:
+        """The MRR movements ledger agrees with every subscription: its movements add up to its
+        exact MRR, which is its MRR (in minor units) before rounding, and zero unless it
+        brings in revenue."""
+        with self.session_factory() as session:
+            rows = session.execute(
+                select(
+                    Subscription.id,
+                    Subscription.status,
+                    Subscription.mrr,
+                    Subscription.mrr_scaled,
+                    func.coalesce(func.sum(MrrMovement.amount), 0),
+                )
+                .outerjoin(MrrMovement, MrrMovement.subscription_id == Subscription.id)
+                .where(Subscription.account_id == self.api.account_id)
+                .group_by(Subscription.id, Subscription.status, Subscription.mrr)
+                .group_by(Subscription.mrr_scaled)
+            ).all()
+        for sub_id, status, mrr, scaled, moved in rows:
+            assert moved == scaled, f"{sub_id}: movements add up to {moved}, not {scaled}"
+            assert money.prorate(scaled, 1, MRR_SCALE) == mrr, f"{sub_id}: {scaled} vs {mrr}"
+            if status not in ("active", "unpaid"):
+                assert scaled == 0, f"{sub_id} is {status} with MRR {scaled}"
 
     def run_workflows(self) -> None:
         """One pass of the worker's workflow lane at the account's clock."""

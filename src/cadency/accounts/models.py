@@ -23,6 +23,7 @@ PERMISSIONS = (
     "properties.edit",
     "properties.view_sensitive",
     "billing.edit",
+    "analytics.view",
     "super_admin",
 )
 SUPER_ADMIN = "super_admin"

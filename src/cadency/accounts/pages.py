@@ -47,6 +47,7 @@ PERMISSION_LABELS = {
     "properties.edit": N_("Edit property settings"),
     "properties.view_sensitive": N_("View sensitive properties"),
     "billing.edit": N_("Edit billing and account settings"),
+    "analytics.view": N_("View analytics"),
     "super_admin": N_("Super admin"),
 }
 PERMISSION_HINTS = {
@@ -60,6 +61,7 @@ PERMISSION_HINTS = {
         "See, filter and sort by the values of properties marked sensitive; others see them masked."
     ),
     "billing.edit": N_("Change the account settings and the account's own plan."),
+    "analytics.view": N_("See recurring revenue, churn and payment recovery over time."),
     "super_admin": N_("Every permission, including managing users."),
 }
 FINAL_ACTIONS = {

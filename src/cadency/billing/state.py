@@ -13,6 +13,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.analytics.models import (
+    MRR_CHURNED,
+    MRR_CONTRACTION,
+    MRR_EXPANSION,
+    MRR_NEW,
+    MRR_REACTIVATED,
+    MrrMovement,
+)
 from cadency.catalog import taxes
 from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import Fee
@@ -152,10 +160,50 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
         subscription.mrr = money.prorate(
             amounts.recurring_net, factor.numerator, factor.denominator
         )
+        scaled = periods.scaled_monthly(amounts.recurring_net, subscription.billing_frequency)
     else:
         subscription.mrr = 0
+        scaled = 0
+    # (None on a subscription not yet inserted: its column default is 0.)
+    if scaled != (subscription.mrr_scaled or 0):
+        record_mrr_movement(session, subscription, account, scaled)
+    elif subscription.mrr_scaled is None:
+        subscription.mrr_scaled = 0
     # When the engine next wakes up is the engine's to say (billing.engine), from all pending
     # work: every service that changes a subscription ends by running it.
+
+
+def record_mrr_movement(
+    session: Session, subscription: Subscription, account: Account, mrr_after: int
+) -> MrrMovement:
+    """A change of the subscription's exact MRR (in MRR_SCALE units) on the ledger, dated the
+    account's today: new (its first MRR), reactivated (back from zero), churned (to zero), or
+    an expansion or contraction."""
+    before = subscription.mrr_scaled or 0
+    if before == 0:
+        had_mrr = session.scalar(
+            select(MrrMovement.id).where(MrrMovement.subscription_id == subscription.id).limit(1)
+        )
+        kind = MRR_REACTIVATED if had_mrr is not None else MRR_NEW
+    elif mrr_after == 0:
+        kind = MRR_CHURNED
+    else:
+        kind = MRR_EXPANSION if mrr_after > before else MRR_CONTRACTION
+    now = clock.account_now(account)
+    movement = MrrMovement(
+        id=new_id("mrm"),
+        account_id=subscription.account_id,
+        subscription_id=subscription.id,
+        currency=subscription.currency,
+        effective_on=periods.local_date(now, account.timezone),
+        kind=kind,
+        amount=mrr_after - before,
+        mrr_after=mrr_after,
+        created_at=now,
+    )
+    session.add(movement)
+    subscription.mrr_scaled = mrr_after
+    return movement
 
 
 def restart_billing(subscription: Subscription, on: date) -> None:

@@ -138,6 +138,19 @@ def monthly_factor(frequency: BillingFrequency | str) -> Fraction:
     return Fraction(1, _MONTHS_PER_PERIOD[frequency])
 
 
+# Monthly figures are kept in 720ths of a minor unit: 720 is the least common multiple of the
+# denominators of every frequency's monthly factor (52/12, 26/12, 1/3, 1/6, 1/12, 1/24, 1/36,
+# 1/48, 1/60), so any subscription's MRR is a whole number of them — exact, and summable.
+MRR_SCALE = 720
+
+
+def scaled_monthly(amount: int, frequency: BillingFrequency | str) -> int:
+    """`amount` per period of `frequency`, per month, in 720ths (MRR_SCALE): exact."""
+    scaled = monthly_factor(frequency) * amount * MRR_SCALE
+    assert scaled.denominator == 1, f"{frequency} needs a larger MRR_SCALE"
+    return int(scaled)
+
+
 def _require_aware(moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no timezone; pass an aware UTC datetime")

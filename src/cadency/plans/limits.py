@@ -55,7 +55,9 @@ def current_plan(session: Session, account: Account) -> CurrentPlan | None:
                 return CurrentPlan(plan, subscription, yearly=True)
     # An ended plan (a canceled renewal took effect), or a subscription to something that is
     # no plan: the account is on Free.
-    free = next(plan for plan in plans if plan.code == FREE)
+    free = next((plan for plan in plans if plan.code == FREE), None)
+    if free is None:
+        return None  # an operator selling no plans of its own sets no limits
     return CurrentPlan(free, None, yearly=False)
 
 

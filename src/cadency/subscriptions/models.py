@@ -136,6 +136,9 @@ class Subscription(Base):
     periods_billed: Mapped[int] = mapped_column(default=0, server_default="0")
     total_collected: Mapped[int] = mapped_column(BigInteger, default=0)
     mrr: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The exact MRR, in 720ths of a minor unit (kit.periods.MRR_SCALE): what the MRR movements
+    # ledger last recorded for it (analytics.models.MrrMovement).
+    mrr_scaled: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     # A plan change waiting for the next period: {"line_items": [LineItemInput as JSON], ...}.
     pending_change: Mapped[dict[str, Any] | None]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from cadency.accounts import endpoints as account_endpoints
 from cadency.accounts import pages as account_pages
 from cadency.accounts import service as account_service
+from cadency.analytics import endpoints as analytics_endpoints
 from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.catalog import pages as catalog_pages
@@ -179,6 +180,7 @@ def create_app(
         export_endpoints,
         webhook_endpoints,
         workflow_endpoints,
+        analytics_endpoints,
     ):
         api.include_router(module.router)
     app.include_router(api)

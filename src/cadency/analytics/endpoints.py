@@ -1,0 +1,74 @@
+"""REST endpoints of the analytics (API.md "Analytics"); they need `analytics.view`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from cadency.accounts.auth import ApiContext, requires
+from cadency.analytics import service
+from cadency.analytics.schemas import ChurnPoint, ChurnSeries, MrrPoint, MrrSeries
+
+router = APIRouter(tags=["analytics"])
+VIEW = "analytics.view"
+
+Month = Annotated[str, Query(max_length=7, description="A month, YYYY-MM", examples=["2026-01"])]
+Interval = Annotated[Literal["month", "day"], Query()]
+Currency = Annotated[
+    str | None, Query(max_length=3, description="An ISO 4217 code; the account's by default")
+]
+
+
+@router.get(
+    "/analytics/mrr",
+    response_model=MrrSeries,
+    description="MRR and ARR at the end of each month (or day) from `start` to `end`, with the "
+    "movements within it (new, expansion, contraction, churned, reactivated; signed), in one "
+    "currency: no conversion. Read from the MRR movements ledger, rounded once, half-even.",
+)
+def mrr(
+    start: Month,
+    end: Month,
+    interval: Interval = "month",
+    currency: Currency = None,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> MrrSeries:
+    code = service.currency_of(ctx.account, currency)
+    data = service.mrr_series(
+        ctx.session,
+        ctx.account,
+        start=service.month(start, "start"),
+        end=service.month(end, "end"),
+        interval=interval,
+        currency=code,
+    )
+    return MrrSeries(
+        currency=code, interval=interval, data=[MrrPoint.model_validate(p) for p in data]
+    )
+
+
+@router.get(
+    "/analytics/churn",
+    response_model=ChurnSeries,
+    description="Logo churn, revenue churn and net revenue retention of each month (or day).",
+)
+def churn(
+    start: Month,
+    end: Month,
+    interval: Interval = "month",
+    currency: Currency = None,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> ChurnSeries:
+    code = service.currency_of(ctx.account, currency)
+    data = service.churn_series(
+        ctx.session,
+        ctx.account,
+        start=service.month(start, "start"),
+        end=service.month(end, "end"),
+        interval=interval,
+        currency=code,
+    )
+    return ChurnSeries(
+        currency=code, interval=interval, data=[ChurnPoint.model_validate(p) for p in data]
+    )

@@ -1,0 +1,45 @@
+"""Shapes of the analytics series in the API (API.md "Analytics")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from cadency.kit.schemas import OutputModel
+
+
+class MrrPoint(OutputModel):
+    period: str  # YYYY-MM, or YYYY-MM-DD by day
+    mrr: str  # at the end of the period
+    arr: str
+    # The period's movements, signed (contraction and churned are negative).
+    new: str
+    expansion: str
+    contraction: str
+    churned: str
+    reactivated: str
+    net_new: str
+    active_subscriptions: int
+    new_subscriptions: int
+    churned_subscriptions: int
+
+
+class MrrSeries(OutputModel):
+    object: Literal["analytics.mrr"] = "analytics.mrr"
+    currency: str
+    interval: Literal["month", "day"]
+    data: list[MrrPoint]
+
+
+class ChurnPoint(OutputModel):
+    period: str
+    # Decimal strings ("0.0425"); null when nothing had MRR at the start of the period.
+    logo_churn_rate: str | None
+    revenue_churn_rate: str | None
+    net_revenue_retention: str | None
+
+
+class ChurnSeries(OutputModel):
+    object: Literal["analytics.churn"] = "analytics.churn"
+    currency: str
+    interval: Literal["month", "day"]
+    data: list[ChurnPoint]

@@ -1,0 +1,212 @@
+"""Series read from the MRR movements ledger (API.md "Analytics"): MRR and its movements per
+month or day, and the churn rates of each period.
+
+Every figure is summed exactly (the ledger's 720ths of a minor unit) and rounded half-even to
+the currency's precision once, when it is reported. Movements are signed: contraction and
+churned are negative, so `net_new` is the sum of the five kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.analytics.models import (
+    MRR_CHURNED,
+    MRR_CONTRACTION,
+    MRR_EXPANSION,
+    MRR_KINDS,
+    MRR_NEW,
+    MRR_REACTIVATED,
+    MrrMovement,
+)
+from cadency.kit import money
+from cadency.kit.errors import InvalidRequest
+from cadency.kit.periods import MRR_SCALE
+
+MAX_MONTHS = 120
+MAX_DAYS = 400
+RATE_PLACES = Decimal("0.0001")
+# A subscription with MRR counts one more (new, reactivated) or one fewer (churned).
+_COUNT_CHANGE = {MRR_NEW: 1, MRR_REACTIVATED: 1, MRR_CHURNED: -1}
+
+
+def month(text: str, param: str) -> date:
+    """The first day of a `YYYY-MM` month (422 naming `param` otherwise)."""
+    try:
+        year, number = text.split("-")
+        if len(year) != 4 or len(number) != 2:
+            raise ValueError(text)
+        return date(int(year), int(number), 1)
+    except ValueError:
+        raise InvalidRequest(f"'{text}' is not a month (YYYY-MM)", param=param) from None
+
+
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str  # 2026-03 or 2026-03-14
+    first: date
+    last: date
+
+
+def periods(start: date, end: date, interval: str) -> list[Period]:
+    """The months (or days) from the first day of `start`'s month to the last of `end`'s."""
+    if end < start:
+        raise InvalidRequest("'end' is before 'start'", param="end")
+    found: list[Period] = []
+    first = start
+    while first <= end:
+        after = _next_month(first)
+        if interval == "month":
+            found.append(Period(first.strftime("%Y-%m"), first, after - timedelta(days=1)))
+        else:
+            day = first
+            while day < after:
+                found.append(Period(day.isoformat(), day, day))
+                day += timedelta(days=1)
+        first = after
+    limit = MAX_MONTHS if interval == "month" else MAX_DAYS
+    if len(found) > limit:
+        raise InvalidRequest(
+            f"At most {limit} {'months' if interval == 'month' else 'days'} at a time",
+            param="end",
+        )
+    return found
+
+
+@dataclass
+class Totals:
+    """What the ledger says of one period, exact (in 720ths)."""
+
+    moved: dict[str, int]  # kind -> sum of amounts
+    counted: dict[str, int]  # kind -> number of movements
+
+    @classmethod
+    def empty(cls) -> Totals:
+        return cls(dict.fromkeys(MRR_KINDS, 0), dict.fromkeys(MRR_KINDS, 0))
+
+
+def _bucket(session: Session, interval: str) -> Any:
+    if interval == "day":
+        return MrrMovement.effective_on
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(MrrMovement.effective_on, "YYYY-MM")
+    return func.strftime("%Y-%m", MrrMovement.effective_on)
+
+
+def _ledger(
+    session: Session, account_id: int, currency: str, spans: Sequence[Period], interval: str
+) -> tuple[int, int, dict[str, Totals]]:
+    """The MRR and the number of subscriptions with MRR before the first period, and each
+    period's totals by kind."""
+    first, last = spans[0].first, spans[-1].last
+    mine = (MrrMovement.account_id == account_id, MrrMovement.currency == currency)
+    counted = case(
+        *((MrrMovement.kind == kind, change) for kind, change in _COUNT_CHANGE.items()), else_=0
+    )
+    opening, opening_count = session.execute(
+        select(
+            func.coalesce(func.sum(MrrMovement.amount), 0), func.coalesce(func.sum(counted), 0)
+        ).where(*mine, MrrMovement.effective_on < first)
+    ).one()
+    bucket = _bucket(session, interval)
+    rows = session.execute(
+        select(bucket, MrrMovement.kind, func.sum(MrrMovement.amount), func.count())
+        .where(*mine, MrrMovement.effective_on >= first, MrrMovement.effective_on <= last)
+        .group_by(bucket, MrrMovement.kind)
+    ).all()
+    totals: dict[str, Totals] = {}
+    for label, kind, amount, count in rows:
+        key = label.isoformat() if isinstance(label, date) else str(label)
+        found = totals.setdefault(key, Totals.empty())
+        found.moved[kind] = int(amount)
+        found.counted[kind] = int(count)
+    return int(opening), int(opening_count), totals
+
+
+def _amount(scaled: int | Fraction, currency: str) -> str:
+    """An exact figure in 720ths as the API shows money: rounded half-even to minor units."""
+    return money.format_amount(round(Fraction(scaled) / MRR_SCALE), currency)
+
+
+def _rate(numerator: int, denominator: int) -> str | None:
+    if denominator == 0:
+        return None
+    rate = Decimal(numerator) / Decimal(denominator)
+    return str(rate.quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def currency_of(account: Account, currency: str | None) -> str:
+    if currency is None:
+        return account.currency
+    code = currency.upper()
+    if not money.is_known_currency(code):
+        raise InvalidRequest(
+            f"Unknown currency: '{currency}' (use an ISO 4217 code)", param="currency"
+        )
+    return code
+
+
+def mrr_series(
+    session: Session, account: Account, *, start: date, end: date, interval: str, currency: str
+) -> list[dict[str, Any]]:
+    """Per period: MRR and ARR at its end, and its movements."""
+    spans = periods(start, end, interval)
+    mrr, active, totals = _ledger(session, account.id, currency, spans, interval)
+    data = []
+    for span in spans:
+        found = totals.get(span.label, Totals.empty())
+        net = sum(found.moved.values())
+        mrr += net
+        active += sum(found.counted[kind] * change for kind, change in _COUNT_CHANGE.items())
+        data.append(
+            {
+                "period": span.label,
+                "mrr": _amount(mrr, currency),
+                "arr": _amount(mrr * 12, currency),
+                **{kind: _amount(found.moved[kind], currency) for kind in MRR_KINDS},
+                "net_new": _amount(net, currency),
+                "active_subscriptions": active,
+                "new_subscriptions": found.counted[MRR_NEW],
+                "churned_subscriptions": found.counted[MRR_CHURNED],
+            }
+        )
+    return data
+
+
+def churn_series(
+    session: Session, account: Account, *, start: date, end: date, interval: str, currency: str
+) -> list[dict[str, Any]]:
+    """Per period: logo churn (subscriptions churned ÷ those with MRR at its start), revenue
+    churn ((churned + contraction) ÷ MRR at its start) and net revenue retention ((MRR at start
+    + expansion - contraction - churned) ÷ MRR at start); null where nothing had MRR."""
+    spans = periods(start, end, interval)
+    mrr, active, totals = _ledger(session, account.id, currency, spans, interval)
+    data = []
+    for span in spans:
+        found = totals.get(span.label, Totals.empty())
+        lost = -(found.moved[MRR_CHURNED] + found.moved[MRR_CONTRACTION])
+        kept = mrr + found.moved[MRR_EXPANSION] - lost
+        data.append(
+            {
+                "period": span.label,
+                "logo_churn_rate": _rate(found.counted[MRR_CHURNED], active),
+                "revenue_churn_rate": _rate(lost, mrr),
+                "net_revenue_retention": _rate(kept, mrr),
+            }
+        )
+        mrr += sum(found.moved.values())
+        active += sum(found.counted[kind] * change for kind, change in _COUNT_CHANGE.items())
+    return data
