@@ -59,7 +59,7 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
     )
     story.assert_quiet()
     story.advance_to(date(2026, 3, 3))
-    story.cancel(annual["id"], "immediately")
+    story.cancel(annual["id"], "immediately", reason="too_expensive")
     story.advance_to(date(2026, 3, 10))
     story.api.ok(story.api.post(f"/subscriptions/{trial}/pause", {}))
     story.assert_quiet()
@@ -112,6 +112,14 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
         ("2026-01-20", "20.00"),
     ]
 
+    # March's churn by reason: the annual plan, too expensive; the pause is no cancellation.
+    reasons = story.api.ok(
+        story.api.get(
+            "/analytics/cancellation-reasons", params={"start": "2026-01", "end": "2026-04"}
+        )
+    )
+    assert reasons["data"] == [{"reason": "too_expensive", "count": 1, "mrr": "20.00"}]
+
     # The other currency on its own, never converted.
     euro = series(story, "mrr", start="2026-01", end="2026-02", currency="EUR")
     assert [(p["period"], p["new"], p["mrr"]) for p in euro] == [
@@ -148,3 +156,31 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
         )["param"]
         == "currency"
     )
+
+
+def test_failed_payments_and_their_recovery(client: Any, session_factory: Any) -> None:
+    story = Story(client, session_factory, start=datetime(2026, 1, 10, 8, tzinfo=UTC))
+    story.settings(renewal_reminder_days=None)
+    recovering = story.subscribe(price="20.00", email="recovering@example.com")
+    lapsing = story.subscribe(price="35.00", email="lapsing@example.com")
+    for sub in (recovering, lapsing):
+        card = story.add_payment_method(sub["contact_id"], "4000000000000341")
+        story.patch(sub["id"], payment_method_id=card)
+    # 10 February: both renewals are declined; on the 12th one buyer gives a working card, and
+    # the balance is taken at once.
+    story.advance_to(date(2026, 2, 10))
+    assert story.status(recovering["id"]) == story.status(lapsing["id"]) == "unpaid"
+    story.advance_to(date(2026, 2, 12))
+    working = story.add_payment_method(recovering["contact_id"], "4242424242424242")
+    story.patch(recovering["id"], payment_method_id=working)
+    assert story.status(recovering["id"]) == "active"
+
+    data = series(story, "payments", start="2026-01", end="2026-02")
+    assert [
+        (p["period"], p["failed"], p["recovered"], p["recovery_rate"], p["collected"]) for p in data
+    ] == [
+        ("2026-01", 0, 0, None, "55.00"),
+        ("2026-02", 2, 1, "0.5000", "20.00"),
+    ]
+    # Past due still counts as MRR: nothing churned yet.
+    assert series(story, "mrr", start="2026-02", end="2026-02")[0]["mrr"] == "55.00"

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Query
 
 from cadency.accounts.auth import ApiContext, requires
 from cadency.analytics import service
-from cadency.analytics.schemas import ChurnPoint, ChurnSeries, MrrPoint, MrrSeries
+from cadency.analytics.schemas import (
+    ChurnPoint,
+    ChurnSeries,
+    MrrPoint,
+    MrrSeries,
+    PaymentsPoint,
+    PaymentsSeries,
+    ReasonRow,
+    ReasonsOut,
+)
 
 router = APIRouter(tags=["analytics"])
 VIEW = "analytics.view"
@@ -72,3 +81,54 @@ def churn(
     return ChurnSeries(
         currency=code, interval=interval, data=[ChurnPoint.model_validate(p) for p in data]
     )
+
+
+@router.get(
+    "/analytics/payments",
+    response_model=PaymentsSeries,
+    description="Failed payments and their recovery, and what was collected, each month (or "
+    "day): `failed` counts invoices whose first failed payment fell in the period, `recovered` "
+    "those of them paid since, `collected` the succeeded payments (before refunds).",
+)
+def payments(
+    start: Month,
+    end: Month,
+    interval: Interval = "month",
+    currency: Currency = None,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> PaymentsSeries:
+    code = service.currency_of(ctx.account, currency)
+    data = service.payments_series(
+        ctx.session,
+        ctx.account,
+        start=service.month(start, "start"),
+        end=service.month(end, "end"),
+        interval=interval,
+        currency=code,
+    )
+    return PaymentsSeries(
+        currency=code, interval=interval, data=[PaymentsPoint.model_validate(p) for p in data]
+    )
+
+
+@router.get(
+    "/analytics/cancellation-reasons",
+    response_model=ReasonsOut,
+    description="Subscriptions canceled from `start` to `end` (months; by the day their MRR "
+    "went) by the reason given, with the MRR they took; most MRR first.",
+)
+def cancellation_reasons(
+    start: Month,
+    end: Month,
+    currency: Currency = None,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> ReasonsOut:
+    code = service.currency_of(ctx.account, currency)
+    data = service.cancellation_reasons(
+        ctx.session,
+        ctx.account,
+        start=service.month(start, "start"),
+        end=service.month(end, "end"),
+        currency=code,
+    )
+    return ReasonsOut(currency=code, data=[ReasonRow.model_validate(r) for r in data])

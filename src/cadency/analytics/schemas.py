@@ -43,3 +43,30 @@ class ChurnSeries(OutputModel):
     currency: str
     interval: Literal["month", "day"]
     data: list[ChurnPoint]
+
+
+class PaymentsPoint(OutputModel):
+    period: str
+    failed: int  # invoices whose first failed payment fell in the period
+    recovered: int  # of those, paid since
+    recovery_rate: str | None  # recovered ÷ failed; null when none failed
+    collected: str  # succeeded payments, before refunds
+
+
+class PaymentsSeries(OutputModel):
+    object: Literal["analytics.payments"] = "analytics.payments"
+    currency: str
+    interval: Literal["month", "day"]
+    data: list[PaymentsPoint]
+
+
+class ReasonRow(OutputModel):
+    reason: str  # a cancellation reason, or "unknown" when none was given
+    count: int
+    mrr: str  # the MRR those subscriptions took with them
+
+
+class ReasonsOut(OutputModel):
+    object: Literal["analytics.cancellation_reasons"] = "analytics.cancellation_reasons"
+    currency: str
+    data: list[ReasonRow]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -28,9 +29,13 @@ from cadency.analytics.models import (
     MRR_REACTIVATED,
     MrrMovement,
 )
+from cadency.invoices.models import Invoice
 from cadency.kit import money
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.periods import MRR_SCALE
+from cadency.kit.periods import local_date as periods_local_date
+from cadency.payments.models import Payment
+from cadency.subscriptions.models import Subscription
 
 MAX_MONTHS = 120
 MAX_DAYS = 400
@@ -210,3 +215,106 @@ def churn_series(
         mrr += sum(found.moved.values())
         active += sum(found.counted[kind] * change for kind, change in _COUNT_CHANGE.items())
     return data
+
+
+def _label(day: date, interval: str) -> str:
+    return day.strftime("%Y-%m") if interval == "month" else day.isoformat()
+
+
+def _utc_bounds(account: Account, spans: Sequence[Period]) -> tuple[datetime, datetime]:
+    """The instants from the first period's start to the last one's end, in the account's
+    timezone (a little wide: rows are put in periods by their local day afterwards)."""
+    zone = ZoneInfo(account.timezone)
+    first = datetime.combine(spans[0].first, time(), zone).astimezone(UTC)
+    after = datetime.combine(spans[-1].last + timedelta(days=1), time(), zone).astimezone(UTC)
+    return first, after
+
+
+def payments_series(
+    session: Session, account: Account, *, start: date, end: date, interval: str, currency: str
+) -> list[dict[str, Any]]:
+    """Per period: `failed`, the invoices whose first failed payment fell in it; `recovered`,
+    how many of those were paid since; their ratio; and `collected`, what succeeded payments
+    brought in (before refunds)."""
+    spans = periods(start, end, interval)
+    first, after = _utc_bounds(account, spans)
+    first_failure = (
+        select(Payment.invoice_id, func.min(Payment.created_at).label("failed_at"))
+        .where(
+            Payment.account_id == account.id,
+            Payment.currency == currency,
+            Payment.status == "failed",
+            Payment.invoice_id.is_not(None),
+        )
+        .group_by(Payment.invoice_id)
+        .subquery()
+    )
+    failed: dict[str, int] = {}
+    recovered: dict[str, int] = {}
+    for failed_at, status in session.execute(
+        select(first_failure.c.failed_at, Invoice.status)
+        .join(Invoice, Invoice.id == first_failure.c.invoice_id)
+        .where(first_failure.c.failed_at >= first, first_failure.c.failed_at < after)
+    ):
+        label = _label(periods_local_date(failed_at, account.timezone), interval)
+        failed[label] = failed.get(label, 0) + 1
+        if status == "paid":
+            recovered[label] = recovered.get(label, 0) + 1
+    collected: dict[str, int] = {}
+    for created_at, amount in session.execute(
+        select(Payment.created_at, Payment.amount).where(
+            Payment.account_id == account.id,
+            Payment.currency == currency,
+            Payment.status == "succeeded",
+            Payment.created_at >= first,
+            Payment.created_at < after,
+        )
+    ):
+        label = _label(periods_local_date(created_at, account.timezone), interval)
+        collected[label] = collected.get(label, 0) + int(amount)
+    return [
+        {
+            "period": span.label,
+            "failed": failed.get(span.label, 0),
+            "recovered": recovered.get(span.label, 0),
+            "recovery_rate": _rate(recovered.get(span.label, 0), failed.get(span.label, 0)),
+            "collected": money.format_amount(collected.get(span.label, 0), currency),
+        }
+        for span in spans
+    ]
+
+
+UNKNOWN_REASON = "unknown"
+
+
+def cancellation_reasons(
+    session: Session, account: Account, *, start: date, end: date, currency: str
+) -> list[dict[str, Any]]:
+    """Subscriptions canceled in the months from `start` to `end` (by the day their MRR went),
+    by the reason given: how many, and the MRR they took; most MRR first."""
+    spans = periods(start, end, "month")
+    rows = session.execute(
+        select(
+            Subscription.cancellation_reason,
+            func.count(func.distinct(MrrMovement.subscription_id)),
+            func.sum(MrrMovement.amount),
+        )
+        .join(Subscription, Subscription.id == MrrMovement.subscription_id)
+        .where(
+            MrrMovement.account_id == account.id,
+            MrrMovement.currency == currency,
+            MrrMovement.kind == MRR_CHURNED,
+            MrrMovement.effective_on >= spans[0].first,
+            MrrMovement.effective_on <= spans[-1].last,
+            Subscription.status == "canceled",
+        )
+        .group_by(Subscription.cancellation_reason)
+    ).all()
+    ranked = sorted(
+        ((reason or UNKNOWN_REASON, int(count), -int(lost)) for reason, count, lost in rows),
+        key=lambda row: (-row[2], row[0]),
+    )
+    return [
+        {"reason": reason, "count": count, "mrr": _amount(lost, currency)}
+        for reason, count, lost in ranked
+    ]
