@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from cadency.accounts.models import Account, User
+from cadency.analytics.models import MrrMovement
 from cadency.catalog.models import Product
 from cadency.cli import main
 from cadency.subscriptions.models import Subscription
@@ -326,3 +327,33 @@ def test_a_test_mode_account_needs_nothing_more(run: Any) -> None:
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.stdout)) == {"account_id", "api_key"}
     assert "Still needed" not in result.stderr
+
+
+def test_analytics_rebuild_recomputes_the_ledger(run: Any, db: Any) -> None:
+    printed = json.loads(run("demo").stdout)
+    account_id = printed["account_id"]
+
+    def ledger() -> list[tuple[Any, ...]]:
+        db.expire_all()
+        return sorted(
+            tuple(row)
+            for row in db.execute(
+                select(
+                    MrrMovement.subscription_id,
+                    MrrMovement.effective_on,
+                    MrrMovement.kind,
+                    MrrMovement.amount,
+                ).where(MrrMovement.account_id == account_id)
+            )
+        )
+
+    written = ledger()
+    # The demo's two active subscriptions brought in MRR (the trial, the scheduled one and the
+    # canceled one did not, or not any more).
+    assert sorted(kind for _, _, kind, _ in written) == ["churned", "new", "new", "new"]
+    rebuilt = run("analytics", "rebuild", "--account-id", str(account_id))
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.stdout) == {"subscriptions": 5, "movements": 4}
+    assert ledger() == written
+    missing = run("analytics", "rebuild", "--account-id", "1")
+    assert missing.exit_code == 2 and "No such account" in missing.stderr

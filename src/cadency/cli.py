@@ -390,6 +390,32 @@ def create_user(account_id: int, email: str, password: str, permissions: tuple[s
         _print({"user_id": user.id})
 
 
+@main.group("analytics")
+def analytics_group() -> None:
+    """Recurring-revenue analytics."""
+
+
+@analytics_group.command("rebuild")
+@click.option("--account-id", type=int, default=None, help="One account (default: all)")
+def rebuild_analytics(account_id: int | None) -> None:
+    """Recompute the MRR movements ledger from the subscriptions' timelines (for data from
+    before the ledger, or to check it); prints what was rebuilt as JSON."""
+    from cadency.analytics import rebuild
+
+    settings = load_settings()
+    migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        factory = make_session_factory(engine)
+        if account_id is not None:
+            with factory() as session:
+                _account(session, account_id)
+        summary = rebuild.rebuild(factory, account_id=account_id)
+        _print({"subscriptions": summary.subscriptions, "movements": summary.movements})
+    finally:
+        engine.dispose()
+
+
 @main.group("clock")
 def clock_group() -> None:
     """A test-mode account's clock."""

@@ -40,6 +40,30 @@ from cadency.subscriptions.models import (
 
 # Statuses in which a subscription brings in recurring revenue.
 REVENUE_STATUSES = ("active", "unpaid")
+# The timeline entries after which a subscription's recurring items may differ: they carry what
+# its MRR is made of (`mrr_basis`), so the MRR ledger can be rebuilt from the timeline
+# (analytics.rebuild) — the statuses come from its status_changed entries.
+BASIS_EVENTS = frozenset(
+    {
+        EventType.SUBSCRIPTION_CREATED,
+        EventType.SUBSCRIPTION_PLAN_CHANGED,
+        EventType.SUBSCRIPTION_DOWNGRADED,
+    }
+)
+
+
+def mrr_basis(subscription: Subscription) -> dict[str, Any]:
+    """What a subscription's MRR is made of: its recurring items before tax, per period, and
+    the period (the status decides whether it counts)."""
+    net = sum(item.amount for item in subscription.line_items if item.billing_frequency)
+    return {"recurring_net": net, "billing_frequency": subscription.billing_frequency}
+
+
+def basis_mrr(basis: dict[str, Any], status: str) -> int:
+    """The exact MRR (in MRR_SCALE units) of a basis in a status."""
+    if status not in REVENUE_STATUSES:
+        return 0
+    return periods.scaled_monthly(int(basis["recurring_net"]), str(basis["billing_frequency"]))
 
 
 def record_event(
@@ -49,6 +73,8 @@ def record_event(
     data: dict[str, Any],
     account: Account,
 ) -> SubscriptionEvent:
+    if event_type in BASIS_EVENTS:
+        data = {**data, "mrr_basis": mrr_basis(subscription)}
     event = SubscriptionEvent(
         id=new_id("evt"),
         account_id=subscription.account_id,
@@ -155,15 +181,12 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
     subscription.next_payment_amount = (
         amounts.recurring_total if billed_before else amounts.first_payment_total
     )
-    if subscription.status in REVENUE_STATUSES:
-        factor = periods.monthly_factor(subscription.billing_frequency)
-        subscription.mrr = money.prorate(
-            amounts.recurring_net, factor.numerator, factor.denominator
-        )
-        scaled = periods.scaled_monthly(amounts.recurring_net, subscription.billing_frequency)
-    else:
-        subscription.mrr = 0
-        scaled = 0
+    basis = {
+        "recurring_net": amounts.recurring_net,
+        "billing_frequency": subscription.billing_frequency,
+    }
+    scaled = basis_mrr(basis, subscription.status)
+    subscription.mrr = money.prorate(scaled, 1, periods.MRR_SCALE)  # in minor units
     # (None on a subscription not yet inserted: its column default is 0.)
     if scaled != (subscription.mrr_scaled or 0):
         record_mrr_movement(session, subscription, account, scaled)
@@ -173,6 +196,15 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
     # work: every service that changes a subscription ends by running it.
 
 
+def movement_kind(before: int, after: int, *, had_mrr: bool) -> str:
+    """What a change of MRR from `before` to `after` is (API.md "Analytics")."""
+    if before == 0:
+        return MRR_REACTIVATED if had_mrr else MRR_NEW
+    if after == 0:
+        return MRR_CHURNED
+    return MRR_EXPANSION if after > before else MRR_CONTRACTION
+
+
 def record_mrr_movement(
     session: Session, subscription: Subscription, account: Account, mrr_after: int
 ) -> MrrMovement:
@@ -180,15 +212,13 @@ def record_mrr_movement(
     account's today: new (its first MRR), reactivated (back from zero), churned (to zero), or
     an expansion or contraction."""
     before = subscription.mrr_scaled or 0
-    if before == 0:
-        had_mrr = session.scalar(
+    had_mrr = before > 0 or (
+        session.scalar(
             select(MrrMovement.id).where(MrrMovement.subscription_id == subscription.id).limit(1)
         )
-        kind = MRR_REACTIVATED if had_mrr is not None else MRR_NEW
-    elif mrr_after == 0:
-        kind = MRR_CHURNED
-    else:
-        kind = MRR_EXPANSION if mrr_after > before else MRR_CONTRACTION
+        is not None
+    )
+    kind = movement_kind(before, mrr_after, had_mrr=had_mrr)
     now = clock.account_now(account)
     movement = MrrMovement(
         id=new_id("mrm"),
