@@ -84,6 +84,11 @@ def record_event(
         created_at=clock.account_now(account),
     )
     session.add(event)
+    if event_type in BASIS_EVENTS or event_type == EventType.SUBSCRIPTION_STATUS_CHANGED:
+        # Each entry the MRR ledger could be rebuilt from moves the ledger now, so it holds
+        # every state the timeline shows (a trial that converts and is canceled in one run
+        # of the engine brought in MRR, if only for an instant).
+        sync_mrr(session, subscription, account)
     if event_type in SUBSCRIPTION_CHANGES:
         outbox.emit(
             session,
@@ -181,19 +186,21 @@ def refresh_derived(session: Session, subscription: Subscription, account: Accou
     subscription.next_payment_amount = (
         amounts.recurring_total if billed_before else amounts.first_payment_total
     )
-    basis = {
-        "recurring_net": amounts.recurring_net,
-        "billing_frequency": subscription.billing_frequency,
-    }
-    scaled = basis_mrr(basis, subscription.status)
-    subscription.mrr = money.prorate(scaled, 1, periods.MRR_SCALE)  # in minor units
+    sync_mrr(session, subscription, account)
+    # When the engine next wakes up is the engine's to say (billing.engine), from all pending
+    # work: every service that changes a subscription ends by running it.
+
+
+def sync_mrr(session: Session, subscription: Subscription, account: Account) -> None:
+    """Bring the subscription's MRR up to date with its items and status, writing the change
+    to the MRR movements ledger."""
+    scaled = basis_mrr(mrr_basis(subscription), subscription.status)
     # (None on a subscription not yet inserted: its column default is 0.)
     if scaled != (subscription.mrr_scaled or 0):
         record_mrr_movement(session, subscription, account, scaled)
     elif subscription.mrr_scaled is None:
         subscription.mrr_scaled = 0
-    # When the engine next wakes up is the engine's to say (billing.engine), from all pending
-    # work: every service that changes a subscription ends by running it.
+    subscription.mrr = money.prorate(scaled, 1, periods.MRR_SCALE)  # in minor units
 
 
 def movement_kind(before: int, after: int, *, had_mrr: bool) -> str:
