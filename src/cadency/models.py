@@ -8,7 +8,7 @@ from cadency.accounts.models import (
     User,
     UserSession,
 )
-from cadency.analytics.models import MrrMovement
+from cadency.analytics.models import MrrDay, MrrMovement
 from cadency.catalog.models import Fee, Product, TaxRate
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
@@ -51,6 +51,7 @@ __all__ = [
     "InvoiceLine",
     "LineItem",
     "MailboxMessage",
+    "MrrDay",
     "MrrMovement",
     "OutboxMessage",
     "PasswordReset",

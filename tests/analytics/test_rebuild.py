@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from cadency.analytics import rebuild
-from cadency.analytics.models import MrrMovement
+from cadency.analytics.models import MrrDay, MrrMovement
 from cadency.subscriptions.models import Subscription
 from tests.scenarios.story import Story
 
@@ -42,7 +42,7 @@ operation = st.one_of(
 )
 
 
-def ledger(session_factory: Any, account_id: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
+def ledger(session_factory: Any, account_id: int) -> tuple[list[Any], list[Any], list[Any]]:
     with session_factory() as session:
         rows = session.execute(
             select(
@@ -58,7 +58,16 @@ def ledger(session_factory: Any, account_id: int) -> tuple[list[tuple[Any, ...]]
             .where(Subscription.account_id == account_id)
             .order_by(Subscription.id)
         ).all()
-    return sorted(tuple(row) for row in rows), [tuple(row) for row in scaled]
+        days = session.execute(
+            select(MrrDay.currency, MrrDay.day, MrrDay.kind, MrrDay.amount, MrrDay.count)
+            .where(MrrDay.account_id == account_id)
+            .order_by(MrrDay.currency, MrrDay.day, MrrDay.kind)
+        ).all()
+    return (
+        sorted(tuple(row) for row in rows),
+        [tuple(row) for row in scaled],
+        [tuple(day) for day in days],
+    )
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))

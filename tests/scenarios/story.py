@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cadency.accounts.models import Account
-from cadency.analytics.models import MrrMovement
+from cadency.analytics.models import MrrDay, MrrMovement
 from cadency.billing import engine
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money
@@ -114,6 +114,24 @@ class Story:
                 .group_by(Subscription.id, Subscription.status, Subscription.mrr)
                 .group_by(Subscription.mrr_scaled)
             ).all()
+            days = session.execute(
+                select(MrrDay.currency, MrrDay.day, MrrDay.kind, MrrDay.amount, MrrDay.count)
+                .where(MrrDay.account_id == self.api.account_id)
+                .order_by(MrrDay.currency, MrrDay.day, MrrDay.kind)
+            ).all()
+            summed = session.execute(
+                select(
+                    MrrMovement.currency,
+                    MrrMovement.effective_on,
+                    MrrMovement.kind,
+                    func.sum(MrrMovement.amount),
+                    func.count(),
+                )
+                .where(MrrMovement.account_id == self.api.account_id)
+                .group_by(MrrMovement.currency, MrrMovement.effective_on, MrrMovement.kind)
+                .order_by(MrrMovement.currency, MrrMovement.effective_on, MrrMovement.kind)
+            ).all()
+        assert [tuple(d) for d in days] == [tuple(d) for d in summed], "per-day sums are off"
         for sub_id, status, mrr, scaled, moved in rows:
             assert moved == scaled, f"{sub_id}: movements add up to {moved}, not {scaled}"
             assert money.prorate(scaled, 1, MRR_SCALE) == mrr, f"{sub_id}: {scaled} vs {mrr}"

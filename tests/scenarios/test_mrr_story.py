@@ -135,6 +135,9 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
         ]
         == "start"
     )
+    for far in ("9999-12", "0001-01"):
+        answer = api.get("/analytics/payments", params={"start": far, "end": far})
+        assert error(answer, 422)["param"] == "start"
     assert (
         error(api.get("/analytics/mrr", params={"start": "2026-02", "end": "2026-01"}), 422)[
             "param"

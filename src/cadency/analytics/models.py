@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -43,3 +43,18 @@ class MrrMovement(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     mrr_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+
+
+class MrrDay(Base):
+    """The ledger summed per account, currency, day and kind, kept by the same writer in the
+    same transaction: a series of three years reads about a thousand of these rows, not the
+    millions of movements behind them."""
+
+    __tablename__ = "mrr_days"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)  # in 720ths, like the movements
+    count: Mapped[int] = mapped_column(Integer)

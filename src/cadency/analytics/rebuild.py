@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
-from cadency.analytics.models import MrrMovement
+from cadency.analytics.models import MrrDay, MrrMovement
 from cadency.billing.state import BASIS_EVENTS, basis_mrr, movement_kind, mrr_basis
 from cadency.kit.db import begin_write
 from cadency.kit.events import EventType
@@ -96,7 +96,7 @@ def rebuild(
                 query = query.where(Subscription.account_id == account_id)
             batch = list(session.scalars(query))
             if not batch:
-                return summary
+                break
             after = batch[-1].id
             zones = {
                 a.id: a.timezone
@@ -134,3 +134,32 @@ def rebuild(
                 summary.movements += len(rows)
             summary.subscriptions += len(batch)
             session.commit()
+    _sum_days(session_factory, account_id)
+    return summary
+
+
+def _sum_days(session_factory: Callable[[], Session], account_id: int | None) -> None:
+    """The per-day sums made again from the movements."""
+    with session_factory() as session:
+        begin_write(session)
+        days = delete(MrrDay)
+        movements = select(
+            MrrMovement.account_id,
+            MrrMovement.currency,
+            MrrMovement.effective_on,
+            MrrMovement.kind,
+            func.sum(MrrMovement.amount),
+            func.count(),
+        ).group_by(
+            MrrMovement.account_id, MrrMovement.currency, MrrMovement.effective_on, MrrMovement.kind
+        )
+        if account_id is not None:
+            days = days.where(MrrDay.account_id == account_id)
+            movements = movements.where(MrrMovement.account_id == account_id)
+        session.execute(days)
+        session.execute(
+            insert(MrrDay).from_select(
+                ["account_id", "currency", "day", "kind", "amount", "count"], movements
+            )
+        )
+        session.commit()

@@ -27,6 +27,7 @@ from cadency.analytics.models import (
     MRR_KINDS,
     MRR_NEW,
     MRR_REACTIVATED,
+    MrrDay,
     MrrMovement,
 )
 from cadency.invoices.models import Invoice
@@ -38,6 +39,7 @@ from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription
 
 MAX_MONTHS = 120
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 MAX_DAYS = 400
 RATE_PLACES = Decimal("0.0001")
 # A subscription with MRR counts one more (new, reactivated) or one fewer (churned).
@@ -46,13 +48,27 @@ _COUNT_CHANGE = {MRR_NEW: 1, MRR_REACTIVATED: 1, MRR_CHURNED: -1}
 
 def month(text: str, param: str) -> date:
     """The first day of a `YYYY-MM` month (422 naming `param` otherwise)."""
+    first = parse_month(text)
+    if first is None:
+        raise InvalidRequest(f"'{text}' is not a month (YYYY-MM)", param=param)
+    # Far enough from the calendar's ends that the month after, and the instants of its days
+    # in any timezone, exist.
+    if not FIRST_YEAR <= first.year <= LAST_YEAR:
+        raise InvalidRequest(
+            f"A month from {FIRST_YEAR}-01 to {LAST_YEAR}-12, not '{text}'", param=param
+        )
+    return first
+
+
+def parse_month(text: str) -> date | None:
+    """The first day of a `YYYY-MM` month, or None for text that is not one."""
     try:
         year, number = text.split("-")
         if len(year) != 4 or len(number) != 2:
-            raise ValueError(text)
+            return None
         return date(int(year), int(number), 1)
     except ValueError:
-        raise InvalidRequest(f"'{text}' is not a month (YYYY-MM)", param=param) from None
+        return None
 
 
 def _next_month(first: date) -> date:
@@ -105,32 +121,33 @@ class Totals:
 
 def _bucket(session: Session, interval: str) -> Any:
     if interval == "day":
-        return MrrMovement.effective_on
+        return MrrDay.day
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(MrrMovement.effective_on, "YYYY-MM")
-    return func.strftime("%Y-%m", MrrMovement.effective_on)
+        return func.to_char(MrrDay.day, "YYYY-MM")
+    return func.strftime("%Y-%m", MrrDay.day)
 
 
 def _ledger(
     session: Session, account_id: int, currency: str, spans: Sequence[Period], interval: str
 ) -> tuple[int, int, dict[str, Totals]]:
     """The MRR and the number of subscriptions with MRR before the first period, and each
-    period's totals by kind."""
+    period's totals by kind — from the per-day sums of the ledger (MrrDay)."""
     first, last = spans[0].first, spans[-1].last
-    mine = (MrrMovement.account_id == account_id, MrrMovement.currency == currency)
+    mine = (MrrDay.account_id == account_id, MrrDay.currency == currency)
     counted = case(
-        *((MrrMovement.kind == kind, change) for kind, change in _COUNT_CHANGE.items()), else_=0
+        *((MrrDay.kind == kind, change) for kind, change in _COUNT_CHANGE.items()), else_=0
     )
     opening, opening_count = session.execute(
         select(
-            func.coalesce(func.sum(MrrMovement.amount), 0), func.coalesce(func.sum(counted), 0)
-        ).where(*mine, MrrMovement.effective_on < first)
+            func.coalesce(func.sum(MrrDay.amount), 0),
+            func.coalesce(func.sum(MrrDay.count * counted), 0),
+        ).where(*mine, MrrDay.day < first)
     ).one()
     bucket = _bucket(session, interval)
     rows = session.execute(
-        select(bucket, MrrMovement.kind, func.sum(MrrMovement.amount), func.count())
-        .where(*mine, MrrMovement.effective_on >= first, MrrMovement.effective_on <= last)
-        .group_by(bucket, MrrMovement.kind)
+        select(bucket, MrrDay.kind, func.sum(MrrDay.amount), func.sum(MrrDay.count))
+        .where(*mine, MrrDay.day >= first, MrrDay.day <= last)
+        .group_by(bucket, MrrDay.kind)
     ).all()
     totals: dict[str, Totals] = {}
     for label, kind, amount, count in rows:

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
@@ -19,6 +20,7 @@ from cadency.analytics.models import (
     MRR_EXPANSION,
     MRR_NEW,
     MRR_REACTIVATED,
+    MrrDay,
     MrrMovement,
 )
 from cadency.catalog import taxes
@@ -239,8 +241,31 @@ def record_mrr_movement(
         created_at=now,
     )
     session.add(movement)
+    add_to_day(session, movement)
     subscription.mrr_scaled = mrr_after
     return movement
+
+
+def add_to_day(session: Session, movement: MrrMovement) -> None:
+    """Count a movement in its day's sum (analytics.models.MrrDay), in one upsert."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(MrrDay).values(
+        account_id=movement.account_id,
+        currency=movement.currency,
+        day=movement.effective_on,
+        kind=movement.kind,
+        amount=movement.amount,
+        count=1,
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["account_id", "currency", "day", "kind"],
+            set_={
+                "amount": MrrDay.amount + statement.excluded.amount,
+                "count": MrrDay.count + 1,
+            },
+        )
+    )
 
 
 def restart_billing(subscription: Subscription, on: date) -> None:

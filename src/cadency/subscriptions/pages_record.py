@@ -13,11 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import format_percent
+from babel.numbers import format_percent, get_minus_sign_symbol, get_plus_sign_symbol
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from cadency.analytics.history import Movement, history
+from cadency.analytics.labels import MOVEMENT_KINDS
 from cadency.billing.state import awaits_payment_method, payment_options
 from cadency.catalog.models import Product
 from cadency.crm import associations
@@ -63,6 +65,8 @@ CHOICES = 50
 # Rows of invoices and payments on the panel, newest first.
 LIST_ROWS = 100
 EVENTS_PER_QUERY = 1000
+# The MRR history's sparkline, in SVG user units (= CSS pixels: it is drawn at that size).
+SPARKLINE_WIDTH, SPARKLINE_HEIGHT = 240, 40
 
 # --- what values read as -------------------------------------------------------------------
 
@@ -438,6 +442,64 @@ def _payments(page: PageContext, sub: Subscription) -> list[dict[str, Any]]:
     ]
 
 
+def _sparkline(movements: Sequence[Movement], today: date) -> str:
+    """The points of an SVG polyline of the MRR after each movement, from the first movement to
+    today: a step line, as MRR holds between movements; from zero, where the first one began."""
+    first = movements[0].effective_on
+    days = max((max(today, movements[-1].effective_on) - first).days, 1)
+    highest = max(m.mrr_after for m in movements) or 1
+    pad = 2  # half the stroke and a little: the line is not cut at the edges
+
+    def x(day: date) -> float:
+        return pad + (SPARKLINE_WIDTH - 2 * pad) * (day - first).days / days
+
+    def y(mrr: int) -> float:
+        return SPARKLINE_HEIGHT - pad - (SPARKLINE_HEIGHT - 2 * pad) * mrr / highest
+
+    points = [(x(first), y(0))]
+    before = 0
+    for movement in movements:
+        at = x(movement.effective_on)
+        points += [(at, y(before)), (at, y(movement.mrr_after))]
+        before = movement.mrr_after
+    points.append((x(max(today, movements[-1].effective_on)), y(before)))
+    return " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+
+
+def _mrr_history(page: PageContext, sub: Subscription) -> dict[str, Any]:
+    """The subscription's MRR movements, newest first, and the sparkline of its MRR."""
+    movements = history(page.session, sub.id)
+    locale = page.fmt.locale
+
+    def signed(amount: int, currency: str) -> str:
+        # A rise reads as the locale writes a fall, with its plus sign: "+$15.00", "US$ +15,00".
+        if amount <= 0:
+            return page.fmt.money(amount, currency)
+        fall = page.fmt.money(-amount, currency)
+        return fall.replace(get_minus_sign_symbol(locale), get_plus_sign_symbol(locale), 1)
+
+    return {
+        "sparkline": _sparkline(movements, page.today) if movements else None,
+        "width": SPARKLINE_WIDTH,
+        "height": SPARKLINE_HEIGHT,
+        "now": page.fmt.money(movements[-1].mrr_after, movements[-1].currency)
+        if movements
+        else None,
+        "movements": [
+            {
+                "iso": m.effective_on.isoformat(),
+                "date": page.fmt.date(m.effective_on),
+                "kind": m.kind,
+                "label": page.gettext(MOVEMENT_KINDS.get(m.kind, m.kind)),
+                "direction": "up" if m.amount > 0 else "down" if m.amount < 0 else "",
+                "amount": signed(m.amount, m.currency),
+                "mrr_after": page.fmt.money(m.mrr_after, m.currency),
+            }
+            for m in reversed(movements)
+        ],
+    }
+
+
 def _associated(
     page: PageContext, sub: Subscription, contact: Contact, company: Company | None
 ) -> dict[str, list[dict[str, Any]]]:
@@ -534,6 +596,7 @@ def _panel_context(
         "invoices": _invoices(page, sub),
         "payments": _payments(page, sub),
         "timeline": _timeline(page, sub),
+        "mrr_history": _mrr_history(page, sub),
         "sections": sections,
         "section_labels": {k: page.gettext(v) for k, v in ASSOCIATION_SECTIONS.items()},
         "property_groups": _property_groups(page, sub.id),

@@ -14,6 +14,7 @@ from cadency.accounts import endpoints as account_endpoints
 from cadency.accounts import pages as account_pages
 from cadency.accounts import service as account_service
 from cadency.analytics import endpoints as analytics_endpoints
+from cadency.analytics import pages as analytics_pages
 from cadency.billing import endpoints as billing_endpoints
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.catalog import pages as catalog_pages
@@ -76,6 +77,7 @@ PAGE_MODULES = (
     export_pages,
     webhook_pages,
     workflow_pages,
+    analytics_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the

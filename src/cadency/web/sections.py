@@ -35,6 +35,7 @@ class Section:
 COMMERCE = N_("Commerce")
 CRM = N_("CRM")
 AUTOMATION = N_("Automation")
+REPORTS = N_("Reports")
 SETTINGS = N_("Settings")
 
 
@@ -68,6 +69,14 @@ SECTIONS: dict[str, Section] = {
     # account's super admins only, as the API's /workflows.
     "workflows": Section(
         "/workflows", N_("Workflows"), AUTOMATION, edit="super_admin", read=("super_admin",)
+    ),
+    # After Automation, as HubSpot's Reporting menu. Read-only: the page changes nothing.
+    "analytics": Section(
+        "/analytics",
+        N_("Analytics"),
+        REPORTS,
+        edit="analytics.view",
+        read=("analytics.view",),
     ),
     "account": Section("/settings/account", N_("Account"), SETTINGS, edit="billing.edit", read=()),
     "billing": Section(
