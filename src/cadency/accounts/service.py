@@ -72,6 +72,25 @@ def validate_language(language: str, param: str = "language") -> str:
     return language
 
 
+def due_by_own_clock(
+    session: Session,
+    earliest: dict[int, datetime | None],
+    *,
+    account_id: int | None = None,
+    at: datetime | None = None,
+) -> dict[int, datetime]:
+    """Of the accounts with work from `earliest` on, those for which it is due by their own
+    clock (a test clock or real time), each with that now; `at` is the now of the one account
+    asked for (a clock advance passes where it moved the clock to)."""
+    due: dict[int, datetime] = {}
+    for account in session.scalars(select(Account).where(Account.id.in_(earliest))):
+        now = at if at is not None and account_id is not None else clock.account_now(account)
+        first = earliest[account.id]
+        if first is not None and first <= now:
+            due[account.id] = now
+    return due
+
+
 def hash_api_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -29,6 +31,33 @@ Currency = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a series is asked for, checked: months, interval, currency."""
+
+    ctx: ApiContext
+    start: date
+    end: date
+    interval: Literal["month", "day"]
+    currency: str
+
+
+def _asked(
+    start: Month,
+    end: Month,
+    interval: Interval = "month",
+    currency: Currency = None,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> Asked:
+    return Asked(
+        ctx,
+        service.month(start, "start"),
+        service.month(end, "end"),
+        interval,
+        service.currency_of(ctx.account, currency),
+    )
+
+
 @router.get(
     "/analytics/mrr",
     response_model=MrrSeries,
@@ -36,24 +65,19 @@ Currency = Annotated[
     "movements within it (new, expansion, contraction, churned, reactivated; signed), in one "
     "currency: no conversion. Read from the MRR movements ledger, rounded once, half-even.",
 )
-def mrr(
-    start: Month,
-    end: Month,
-    interval: Interval = "month",
-    currency: Currency = None,
-    ctx: ApiContext = Depends(requires(VIEW)),
-) -> MrrSeries:
-    code = service.currency_of(ctx.account, currency)
+def mrr(asked: Asked = Depends(_asked)) -> MrrSeries:
     data = service.mrr_series(
-        ctx.session,
-        ctx.account,
-        start=service.month(start, "start"),
-        end=service.month(end, "end"),
-        interval=interval,
-        currency=code,
+        asked.ctx.session,
+        asked.ctx.account,
+        start=asked.start,
+        end=asked.end,
+        interval=asked.interval,
+        currency=asked.currency,
     )
     return MrrSeries(
-        currency=code, interval=interval, data=[MrrPoint.model_validate(p) for p in data]
+        currency=asked.currency,
+        interval=asked.interval,
+        data=[MrrPoint.model_validate(p) for p in data],
     )
 
 
@@ -62,24 +86,19 @@ def mrr(
     response_model=ChurnSeries,
     description="Logo churn, revenue churn and net revenue retention of each month (or day).",
 )
-def churn(
-    start: Month,
-    end: Month,
-    interval: Interval = "month",
-    currency: Currency = None,
-    ctx: ApiContext = Depends(requires(VIEW)),
-) -> ChurnSeries:
-    code = service.currency_of(ctx.account, currency)
+def churn(asked: Asked = Depends(_asked)) -> ChurnSeries:
     data = service.churn_series(
-        ctx.session,
-        ctx.account,
-        start=service.month(start, "start"),
-        end=service.month(end, "end"),
-        interval=interval,
-        currency=code,
+        asked.ctx.session,
+        asked.ctx.account,
+        start=asked.start,
+        end=asked.end,
+        interval=asked.interval,
+        currency=asked.currency,
     )
     return ChurnSeries(
-        currency=code, interval=interval, data=[ChurnPoint.model_validate(p) for p in data]
+        currency=asked.currency,
+        interval=asked.interval,
+        data=[ChurnPoint.model_validate(p) for p in data],
     )
 
 
@@ -90,24 +109,19 @@ def churn(
     "day): `failed` counts invoices whose first failed payment fell in the period, `recovered` "
     "those of them paid since, `collected` the succeeded payments (before refunds).",
 )
-def payments(
-    start: Month,
-    end: Month,
-    interval: Interval = "month",
-    currency: Currency = None,
-    ctx: ApiContext = Depends(requires(VIEW)),
-) -> PaymentsSeries:
-    code = service.currency_of(ctx.account, currency)
+def payments(asked: Asked = Depends(_asked)) -> PaymentsSeries:
     data = service.payments_series(
-        ctx.session,
-        ctx.account,
-        start=service.month(start, "start"),
-        end=service.month(end, "end"),
-        interval=interval,
-        currency=code,
+        asked.ctx.session,
+        asked.ctx.account,
+        start=asked.start,
+        end=asked.end,
+        interval=asked.interval,
+        currency=asked.currency,
     )
     return PaymentsSeries(
-        currency=code, interval=interval, data=[PaymentsPoint.model_validate(p) for p in data]
+        currency=asked.currency,
+        interval=asked.interval,
+        data=[PaymentsPoint.model_validate(p) for p in data],
     )
 
 

@@ -44,6 +44,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
+from cadency.accounts.service import due_by_own_clock
 from cadency.exports.models import Export
 from cadency.exports.schemas import ExportOut
 from cadency.invoices.links import hosted_invoice_url
@@ -639,13 +640,7 @@ def _due_accounts(
     if account_id is not None:
         query = query.where(WebhookDelivery.account_id == account_id)
     earliest = {owner: first for owner, first in session.execute(query)}
-    due: dict[int, datetime] = {}
-    for account in session.scalars(select(Account).where(Account.id.in_(earliest))):
-        now = at if at is not None and account_id is not None else clock.account_now(account)
-        first = earliest[account.id]
-        if first is not None and first <= now:
-            due[account.id] = now
-    return due
+    return due_by_own_clock(session, earliest, account_id=account_id, at=at)
 
 
 def deliver_due(

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import SUPER_ADMIN, Account, User
+from cadency.accounts.service import due_by_own_clock
 from cadency.billing.state import record_event
 from cadency.crm.models import Contact
 from cadency.kit import clock, i18n, outbox, periods
@@ -392,13 +393,7 @@ def _due_accounts(
     if account_id is not None:
         query = query.where(WorkflowEnrollment.account_id == account_id)
     earliest = dict(session.execute(query).all())
-    due: dict[int, datetime] = {}
-    for account in session.scalars(select(Account).where(Account.id.in_(earliest))):
-        now = at if at is not None and account_id is not None else clock.account_now(account)
-        first = earliest[account.id]
-        if first is not None and first <= now:
-            due[account.id] = now
-    return due
+    return due_by_own_clock(session, earliest, account_id=account_id, at=at)
 
 
 def _take_due_steps(
