@@ -24,7 +24,7 @@ from cadency.billing import engine, invoicing, ledger, payloads, planner
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import money, periods
 from cadency.kit.db import Base
-from cadency.kit.events import EventType
+from cadency.kit.events import WORKFLOW_TRIGGER_EVENTS, EventType
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.payments import processor
@@ -234,6 +234,7 @@ def _message(
         },
         "created_at": now,
         "delivered_at": None,
+        "workflows_read_at": None if kind in WORKFLOW_TRIGGER_EVENTS else now,
         "attempts": 0,
         "last_error": None,
     }

@@ -69,6 +69,19 @@ SUBSCRIPTION_CHANGES: frozenset[str] = frozenset(
     }
 )
 
+# What workflow triggers hear (workflows.runner.TRIGGER_TYPES). Every other message is written
+# already read by workflows (kit.outbox.emit, billing.bulk), so a billing day's invoices and
+# receipts cost the workflow lane nothing to pass over.
+WORKFLOW_TRIGGER_EVENTS: frozenset[str] = frozenset(
+    {
+        EventType.SUBSCRIPTION_CREATED,
+        EventType.SUBSCRIPTION_STATUS_CHANGED,
+        EventType.SUBSCRIPTION_UPDATED,
+        EventType.PAYMENT_FAILED,
+        EventType.SUBSCRIPTION_CANCELED,
+    }
+)
+
 # What integrations may see: these types become public events (`GET /events`, webhooks). The
 # rest stay internal (a password reset carries its link).
 PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(EventType) - {

@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cadency.kit.db import Base
-from cadency.kit.events import EventType
+from cadency.kit.events import WORKFLOW_TRIGGER_EVENTS, EventType
 from cadency.kit.ids import new_id
 
 
@@ -69,6 +69,7 @@ def emit(
         subscription_id=subscription_id,
         payload=payload,
         created_at=at,
+        workflows_read_at=None if type in WORKFLOW_TRIGGER_EVENTS else at,
     )
     session.add(message)
     return message

@@ -510,10 +510,16 @@ def update(
         record_event(session, subscription, EventType.SUBSCRIPTION_UPDATED, data, account)
     if "payment_method_id" in changed and subscription.status == SubscriptionStatus.UNPAID:
         _retry_past_due_now(session, account, subscription)
-    else:
+    elif not changed or changed.keys() - _RECORD_ONLY_FIELDS:
         engine.process(session, account, subscription, clock.account_now(account))
+    # (A change of its name, owner or custom properties alone bills nothing: no engine run,
+    # which a workflow setting a property on every renewal would pay for each time.)
     session.flush()
     return subscription
+
+
+# Fields whose change alone leaves the billing as it is.
+_RECORD_ONLY_FIELDS = frozenset({"name", "owner_id", "properties"})
 
 
 def _retry_past_due_now(session: Session, account: Account, subscription: Subscription) -> None:

@@ -44,7 +44,7 @@ from cadency.crm.models import Contact
 from cadency.kit import clock, i18n, outbox, periods
 from cadency.kit.db import begin_write
 from cadency.kit.errors import APIError
-from cadency.kit.events import EventType
+from cadency.kit.events import WORKFLOW_TRIGGER_EVENTS, EventType
 from cadency.kit.filters import parse_filter_groups
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
@@ -70,7 +70,8 @@ LEASE = timedelta(seconds=60)  # a webhook action's request, at most
 # looking reads every subscription in it, so not every second.
 DUE_CHECK_INTERVAL = 60.0
 _due_checked_at = float("-inf")  # this process's last look (time.monotonic)
-# The outbox types each trigger listens to.
+# The outbox types each trigger listens to; the outbox writes every other type already read
+# (kit.events.WORKFLOW_TRIGGER_EVENTS), so these must be among those.
 TRIGGER_TYPES: dict[str, str] = {
     "subscription.created": EventType.SUBSCRIPTION_CREATED,
     "subscription.status_changed": EventType.SUBSCRIPTION_STATUS_CHANGED,
@@ -78,6 +79,7 @@ TRIGGER_TYPES: dict[str, str] = {
     "payment.failed": EventType.PAYMENT_FAILED,
     "subscription.canceled": EventType.SUBSCRIPTION_CANCELED,
 }
+assert set(TRIGGER_TYPES.values()) <= WORKFLOW_TRIGGER_EVENTS
 # Whose next payment is "due": subscriptions that will be billed on that date.
 DUE_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.UNPAID)
 
@@ -167,6 +169,10 @@ def _enroll_from_outbox(session_factory: Callable[[], Session], summary: Summary
             .values(workflows_read_at=read_at)
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
+        if marked:
+            # Those first, all of them: looking for the heard ones reads every unread message.
+            session.commit()
+            return True
         messages = list(
             session.scalars(
                 select(OutboxMessage)
@@ -180,7 +186,7 @@ def _enroll_from_outbox(session_factory: Callable[[], Session], summary: Summary
             message.workflows_read_at = read_at
         _enroll_messages(session, workflows, messages, summary)
         session.commit()
-        return bool(marked) or bool(messages)
+        return bool(messages)
 
 
 def _listened_to(listened: set[tuple[int, str]]) -> Any:
@@ -472,6 +478,11 @@ def _advance(
                 return
             _done(session, enrollment, workflow, now, outcome, detail, action)
             summary.steps += 1
+            if enrollment.step >= len(actions) and action["type"] != "delay":
+                # The last step done: the enrollment ends with it, in the same transaction.
+                _finish(session, enrollment, workflow, now, COMPLETED, None, len(actions))
+                session.commit()
+                return
             session.commit()
 
 

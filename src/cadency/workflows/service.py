@@ -17,9 +17,10 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
@@ -165,11 +166,17 @@ def check_template(text: str, property_names: Iterable[str], param: str) -> None
         )
 
 
+@lru_cache(maxsize=512)
+def _compiled(text: str) -> Template:
+    # A workflow's texts are few and sent often: compiled once each, not for every email.
+    return _ENVIRONMENT.from_string(text)
+
+
 def render(text: str, context: Mapping[str, Any]) -> str:
     """A subject or body with its merge fields filled in. Raises ValueError when it cannot be
     (a field that has gone since it was saved, or the sandbox refusing something)."""
     try:
-        rendered = _ENVIRONMENT.from_string(text).render(**context)
+        rendered = _compiled(text).render(**context)
     except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError) as exc:
         raise ValueError(f"The text could not be filled in: {exc}") from None
     return rendered[:MAX_RENDERED]
