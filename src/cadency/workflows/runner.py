@@ -65,6 +65,7 @@ logger = logging.getLogger("cadency.workflows")
 BATCH = 500  # outbox messages looked at per transaction
 MARK_BATCH = 5000  # messages marked read without a look, per transaction
 STEPS_PER_PASS = 2000  # enrollments whose due steps one pass takes
+STEP_BATCH = 200  # enrollments whose steps one transaction takes
 LEASE = timedelta(seconds=60)  # a webhook action's request, at most
 # How often the lane looks for payments coming due (seconds): the window is counted in days, and
 # looking reads every subscription in it, so not every second.
@@ -426,8 +427,21 @@ def _take_due_steps(
                 .limit(STEPS_PER_PASS)
             )
             work.extend((enrollment_id, now) for enrollment_id in ids)
-    for enrollment_id, now in work:
-        _advance(session_factory, enrollment_id, now, allow_private, summary)
+    for start in range(0, len(work), STEP_BATCH):
+        chunk = work[start : start + STEP_BATCH]
+        with session_factory() as session:
+            begin_write(session)
+            nows = dict(chunk)
+            enrollments = session.scalars(
+                select(WorkflowEnrollment)
+                .where(WorkflowEnrollment.id.in_(list(nows)))
+                .order_by(WorkflowEnrollment.next_run_at, WorkflowEnrollment.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            online = [e.id for e in enrollments if _steps_in(session, e, nows[e.id], summary)]
+            session.commit()
+        for enrollment_id in online:
+            _advance(session_factory, enrollment_id, nows[enrollment_id], allow_private, summary)
 
 
 def _advance(
@@ -437,7 +451,8 @@ def _advance(
     allow_private: bool,
     summary: Summary,
 ) -> None:
-    """Take an enrollment's due steps, one transaction each, until it waits or ends."""
+    """Take the due steps of an enrollment that reached a webhook action: the request outside
+    any transaction, then the steps after it, until it waits or ends."""
     while True:
         with session_factory() as session:
             begin_write(session)
@@ -446,44 +461,59 @@ def _advance(
                 .where(WorkflowEnrollment.id == enrollment_id)
                 .with_for_update(skip_locked=True)
             )
-            if enrollment is None or not _due(enrollment, now):
+            if enrollment is None:
+                return
+            if not _steps_in(session, enrollment, now, summary):
+                session.commit()
                 return
             workflow = session.get(Workflow, enrollment.workflow_id)
-            if workflow is None or not workflow.enabled:
-                return
-            actions = workflow.actions or []
-            if enrollment.step >= len(actions):
-                _finish(session, enrollment, workflow, now, COMPLETED, None, len(actions))
-                session.commit()
-                return
-            action = actions[enrollment.step]
-            if action["type"] == "webhook":
-                request = _webhook_request(session, enrollment, workflow, action, now)
-                session.commit()
-                if request is None:
-                    return  # another runner holds it
-                answer = webhooks.send_signed(*request, allow_private=allow_private)
-                with session_factory() as later:
-                    begin_write(later)
-                    _record_webhook(later, enrollment_id, answer, now, summary)
-                    later.commit()
-                continue
-            try:
-                with session.begin_nested():
-                    outcome, detail = _take(session, enrollment, workflow, action, now)
-            except StepFailed as exc:
-                _fail(session, enrollment, workflow, now, str(exc))
-                summary.failed += 1
-                session.commit()
-                return
-            _done(session, enrollment, workflow, now, outcome, detail, action)
-            summary.steps += 1
-            if enrollment.step >= len(actions) and action["type"] != "delay":
-                # The last step done: the enrollment ends with it, in the same transaction.
-                _finish(session, enrollment, workflow, now, COMPLETED, None, len(actions))
-                session.commit()
-                return
+            assert workflow is not None
+            action = workflow.actions[enrollment.step]
+            request = _webhook_request(session, enrollment, workflow, action, now)
             session.commit()
+        if request is None:
+            return  # another runner holds it
+        answer = webhooks.send_signed(*request, allow_private=allow_private)
+        with session_factory() as later:
+            begin_write(later)
+            _record_webhook(later, enrollment_id, answer, now, summary)
+            later.commit()
+
+
+def _steps_in(
+    session: Session, enrollment: WorkflowEnrollment, now: datetime, summary: Summary
+) -> bool:
+    """Take the enrollment's due steps in the session's transaction, a savepoint each, until
+    it waits or ends (False) or comes to a webhook action, which needs the network (True).
+
+    Whatever commits the transaction commits each step with the enrollment moved past it; a
+    crash before that leaves neither."""
+    while True:
+        if not _due(enrollment, now):
+            return False
+        workflow = session.get(Workflow, enrollment.workflow_id)
+        if workflow is None or not workflow.enabled:
+            return False
+        actions = workflow.actions or []
+        if enrollment.step >= len(actions):
+            _finish(session, enrollment, workflow, now, COMPLETED, None, len(actions))
+            return False
+        action = actions[enrollment.step]
+        if action["type"] == "webhook":
+            return True
+        try:
+            with session.begin_nested():
+                outcome, detail = _take(session, enrollment, workflow, action, now)
+        except StepFailed as exc:
+            _fail(session, enrollment, workflow, now, str(exc))
+            summary.failed += 1
+            return False
+        _done(session, enrollment, workflow, now, outcome, detail, action)
+        summary.steps += 1
+        if enrollment.step >= len(actions) and action["type"] != "delay":
+            # The last step done: the enrollment ends with it.
+            _finish(session, enrollment, workflow, now, COMPLETED, None, len(actions))
+            return False
 
 
 def _due(enrollment: WorkflowEnrollment, now: datetime) -> bool:
