@@ -211,6 +211,7 @@ def subscription_row(
         "periods_billed": 1,
         "total_collected": PRICE,
         "mrr": PRICE,
+        "mrr_scaled": PRICE * 720,  # kit.periods.MRR_SCALE: a monthly price, exact
         "next_action_at": d["due_at"],
         "owner_id": None,
         "pending_change": None,

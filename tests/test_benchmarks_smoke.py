@@ -4,7 +4,7 @@ outcomes (exactly-once renewals, emails sent once, replays answered) and exit no
 check fails; here each must exit 0 and end with a JSON line whose figures are checked too.
 Nothing here asserts a timing: the figures at this size mean nothing, only that they exist.
 
-The six runs start together and each test waits for its own: a run is mostly interpreter
+The eight runs start together and each test waits for its own: a run is mostly interpreter
 start-up and imports (several processes per benchmark), so overlapping them keeps the module
 well under a minute on two cores."""
 
@@ -23,14 +23,23 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("engine", "exports", "idempotency", "mail", "web", "webhooks")
+BENCHMARKS = (
+    "analytics",
+    "engine",
+    "exports",
+    "idempotency",
+    "mail",
+    "web",
+    "webhooks",
+    "workflows",
+)
 TIMEOUT = 150  # seconds per run; far above what a smoke run takes, even on a loaded machine
 
 
 class Run:
     def __init__(self, name: str, tmp: Path) -> None:
         command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"]
-        if name in ("engine", "exports", "web", "webhooks"):
+        if name in ("engine", "exports", "web", "webhooks", "workflows"):
             command += ["--db", "sqlite"]  # their default includes a throwaway PostgreSQL
         env = {**os.environ, "TMPDIR": str(tmp), "BENCH_OUT": str(tmp)}
         # A benchmark reads no test database setting; drop it so nothing can point one at it.
@@ -187,3 +196,57 @@ def test_webhooks_are_delivered_once_each_and_verified(runs: dict[str, Run]) -> 
         "errors": [],
     }
     assert result["deliveries_per_s"] > 0 and result["published_per_s"] > 0
+
+
+def test_workflows_read_the_whole_day_and_enroll_what_they_should(runs: dict[str, Run]) -> None:
+    out = runs["workflows"].result()
+    assert out["benchmark"] == "workflows"
+    [result] = out["results"]
+    assert result["db"] == "sqlite" and result["n"] == 200
+    # The benchmark's own checks passed (or it would have exited 1): every outbox message was
+    # read by workflows, each workflow enrolled exactly the records expected, every enrollment
+    # completed, and one more pass did nothing. 2 renewals declined (payment.failed, unpaid,
+    # then the dunning flag its step set), 1 of the 2 due in a week is tier pro.
+    assert (result["declined"], result["due_soon"]) == (2, 2)
+    assert result["enrollments"] == result["enrollments_expected"] == 3 * 2 + 1
+    assert result["steps"] == 4 * 2 + 1  # the payment.failed workflow has two actions
+    # The day's outbox: an invoice.created and a payment.succeeded or .failed per renewal,
+    # and a status change per decline; the pass found at least the 4 a trigger hears unread.
+    assert result["outbox_of_the_day"] == 2 * 200 + 2
+    assert 4 <= result["outbox_unread_at_start"] <= result["outbox_of_the_day"]
+    for key in ("renew_seconds_without", "renew_seconds_with", "workflows_seconds", "overhead"):
+        assert result[key] > 0, key
+    assert result["workflows_rss_peak_kib"] > 0
+
+
+def test_analytics_series_add_up_to_the_subscriptions_mrr(runs: dict[str, Run]) -> None:
+    out = runs["analytics"].result()
+    assert out["benchmark"] == "analytics"
+    [result] = out["results"]
+    assert result["db"] == "sqlite" and result["n"] == result["subscriptions"] == 300
+    # About five movements a subscription (the template's one, 4 to 6 for each copy).
+    assert 4 * 300 <= result["movements"] <= 6 * 300
+    # The benchmark's own checks passed (or it would have exited 1): the series' last MRR (by
+    # month, by day, over HTTP) is the subscriptions' MRR rounded half-even, the movements add
+    # up per subscription, and mrr_days are the movements summed per (currency, day, kind).
+    checks = result["checks"]
+    assert checks["ok"] is True and checks["problems"] == []
+    assert checks["expected_mrr_usd"] == checks["series_mrr_usd"] == checks["http_mrr_usd"]
+    assert checks["series_mrr_usd"] == checks["by_day_mrr_usd"]
+    assert checks["expected_mrr_eur"] == checks["series_mrr_eur"]
+    assert checks["expected_active_usd"] == checks["series_active_usd"] > 0
+    assert checks["subscriptions_whose_movements_do_not_add_up"] == 0
+    assert checks["new_movements"] == checks["subscriptions_with_movements"] == 300
+    assert checks["mrr_days_differing"] == 0
+    assert checks["mrr_days_rows"] == checks["day_kind_rows"] > 0
+    assert checks["periods"][0] == checks["periods"][1] == checks["periods"][3] == 36
+    assert checks["cancellation_reasons"] > 0
+    for name in ("mrr_36_months", "churn_36_months", "http_mrr_36_months", "mrr_12_months_by_day"):
+        series = result["series"][name]
+        assert len(series["runs_ms"]) == 3, name
+        assert 0 < series["median_ms"] <= series["max_ms"], name
+    # engine.py's renewal, reused: every subscription renewed, and no MRR movement written.
+    renewal = result["renewal"]
+    assert renewal["processed"] == renewal["n"] == 50
+    assert renewal["movements_written"] == 0
+    assert renewal["renewals_per_s"] > 0 and renewal["floor_per_s"] > 0

@@ -438,10 +438,36 @@ def _take_due_steps(
                 .order_by(WorkflowEnrollment.next_run_at, WorkflowEnrollment.id)
                 .with_for_update(skip_locked=True)
             ).all()
+            # What the steps read, loaded once for the batch and held here: the session's
+            # identity map keeps only what something references, so without this each step's
+            # look-up of its account, workflow and subscription goes to the database again.
+            held = _load_for_steps(session, enrollments)
             online = [e.id for e in enrollments if _steps_in(session, e, nows[e.id], summary)]
+            del held
             session.commit()
         for enrollment_id in online:
             _advance(session_factory, enrollment_id, nows[enrollment_id], allow_private, summary)
+
+
+def _load_for_steps(session: Session, enrollments: Sequence[WorkflowEnrollment]) -> list[Any]:
+    """The workflows, accounts, subscriptions (with line items) and contacts of a batch's
+    enrollments, in four queries."""
+    records = list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.id.in_({e.record_id for e in enrollments}))
+            .options(selectinload(Subscription.line_items))
+        )
+    )
+    contact_ids = {s.contact_id for s in records if s.contact_id}
+    workflow_ids = {e.workflow_id for e in enrollments}
+    account_ids = {e.account_id for e in enrollments}
+    return [
+        *session.scalars(select(Workflow).where(Workflow.id.in_(workflow_ids))),
+        *session.scalars(select(Account).where(Account.id.in_(account_ids))),
+        *records,
+        *session.scalars(select(Contact).where(Contact.id.in_(contact_ids))),
+    ]
 
 
 def _advance(
@@ -629,10 +655,8 @@ def _take(
     """Do what one action does; (outcome, detail). Raises StepFailed."""
     account = session.get(Account, enrollment.account_id)
     assert account is not None
-    subscription = session.scalar(
-        select(Subscription)
-        .where(Subscription.id == enrollment.record_id)
-        .options(selectinload(Subscription.line_items))
+    subscription = session.get(
+        Subscription, enrollment.record_id, options=[selectinload(Subscription.line_items)]
     )
     if subscription is None:
         raise StepFailed("The subscription was deleted")
