@@ -1,13 +1,14 @@
 """MRR over four months of a Copenhagen account's clock, against figures worked by hand: new
 subscriptions (monthly, weekly, annual, a trial that converts), an upgrade, a cancellation, a
-pause and its resume, and a second currency. The ledger agrees with every subscription after
-each step (Story.assert_mrr_ledger), and the series read from it say, month by month:
+pause and its resume, a downgrade, and a second currency. The ledger agrees with every
+subscription after each step (Story.assert_mrr_ledger), and the series read from it say, month
+by month:
 
     month  new     expansion  churned  reactivated  MRR     subs  logo   revenue  NRR
     Jan    130.33                                   130.33  4
     Feb            15.00                            145.33  4     0.0000 0.0000  1.1151
     Mar                       -70.00                 75.33  2     0.5000 0.4817  0.5183
-    Apr                                50.00        125.33  3     0.0000 0.0000  1.0000
+    Apr            -8.67 (contraction) 50.00        116.67  3     0.0000 0.1150  0.8850
 
 Jan's new MRR: 30.00 (monthly) + 7.00 * 52 / 12 = 30.3333… (weekly) + 240.00 / 12 = 20.00
 (annual) + 50.00 (the trial, converting on 19 January) = 130.3333…, reported 130.33; its ARR
@@ -38,7 +39,7 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
     )
     story.settings(renewal_reminder_days=None)
     monthly = story.subscribe(price="30.00", email="monthly@example.com")["id"]
-    story.subscribe(price="7.00", frequency="weekly", email="weekly@example.com")
+    weekly = story.subscribe(price="7.00", frequency="weekly", email="weekly@example.com")["id"]
     trial = story.subscribe(price="50.00", email="trial@example.com", trial_days=14)["id"]
     story.subscribe(price="10.00", email="euro@example.com", currency="EUR")
     story.advance_to(date(2026, 1, 20))
@@ -66,6 +67,20 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
     story.advance_to(date(2026, 4, 1))
     story.api.ok(story.api.post(f"/subscriptions/{trial}/resume"))
     story.assert_quiet()
+    story.advance_to(date(2026, 4, 15))
+    # A downgrade of the weekly plan: 7.00 to 5.00 a week, 30.3333… to 21.6666… a month.
+    story.api.ok(
+        story.api.post(
+            f"/subscriptions/{weekly}/change",
+            {
+                "line_items": [
+                    {"name": "Beans", "unit_price": "5.00", "billing_frequency": "weekly"}
+                ],
+                "proration": "none",
+            },
+        )
+    )
+    story.assert_quiet()
     story.advance_to(date(2026, 4, 30))
 
     mrr = series(story, "mrr", start="2026-01", end="2026-04")
@@ -88,9 +103,9 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
         ("2026-01", "130.33", "0.00", "0.00", "0.00", "0.00", "130.33", "130.33", 4, 4, 0),
         ("2026-02", "0.00", "15.00", "0.00", "0.00", "0.00", "15.00", "145.33", 4, 0, 0),
         ("2026-03", "0.00", "0.00", "0.00", "-70.00", "0.00", "-70.00", "75.33", 2, 0, 2),
-        ("2026-04", "0.00", "0.00", "0.00", "0.00", "50.00", "50.00", "125.33", 3, 0, 0),
+        ("2026-04", "0.00", "0.00", "-8.67", "0.00", "50.00", "41.33", "116.67", 3, 0, 0),
     ]
-    assert [p["arr"] for p in mrr] == ["1564.00", "1744.00", "904.00", "1504.00"]
+    assert [p["arr"] for p in mrr] == ["1564.00", "1744.00", "904.00", "1400.00"]
 
     churn = series(story, "churn", start="2026-01", end="2026-04")
     assert [
@@ -100,7 +115,7 @@ def test_mrr_month_by_month(client: Any, session_factory: Any) -> None:
         ("2026-01", None, None, None),  # nothing had MRR when January began
         ("2026-02", "0.0000", "0.0000", "1.1151"),  # (130.33 + 15.00) / 130.33
         ("2026-03", "0.5000", "0.4817", "0.5183"),
-        ("2026-04", "0.0000", "0.0000", "1.0000"),
+        ("2026-04", "0.0000", "0.1150", "0.8850"),  # 8.67 of 75.33 contracted
     ]
 
     # By day: the trial's conversion is dated the day it happened, in Copenhagen.
@@ -178,6 +193,9 @@ def test_failed_payments_and_their_recovery(client: Any, session_factory: Any) -
     story.patch(recovering["id"], payment_method_id=working)
     assert story.status(recovering["id"]) == "active"
 
+    # The other's retries fail too; when dunning ends (17 February) it is canceled: churned.
+    story.advance_to(date(2026, 2, 20))
+    assert story.status(lapsing["id"]) == "canceled"
     data = series(story, "payments", start="2026-01", end="2026-02")
     assert [
         (p["period"], p["failed"], p["recovered"], p["recovery_rate"], p["collected"]) for p in data
@@ -185,5 +203,14 @@ def test_failed_payments_and_their_recovery(client: Any, session_factory: Any) -
         ("2026-01", 0, 0, None, "55.00"),
         ("2026-02", 2, 1, "0.5000", "20.00"),
     ]
-    # Past due still counts as MRR: nothing churned yet.
-    assert series(story, "mrr", start="2026-02", end="2026-02")[0]["mrr"] == "55.00"
+    # Past due counted as MRR until the cancellation.
+    [february] = series(story, "mrr", start="2026-02", end="2026-02")
+    assert (february["churned"], february["mrr"], february["churned_subscriptions"]) == (
+        "-35.00",
+        "20.00",
+        1,
+    )
+    by_day = series(story, "mrr", start="2026-02", end="2026-02", interval="day")
+    assert [(p["period"], p["churned"]) for p in by_day if p["churned"] != "0.00"] == [
+        ("2026-02-17", "-35.00")
+    ]
