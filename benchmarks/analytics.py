@@ -40,11 +40,11 @@ For each database:
    and the `mrr_days` rows equal the movements summed per (currency, day, kind).
 3. RENEWAL (`--renewal-n`, default 100,000; 0 skips it): `benchmarks/engine.py`'s own phases
    (prepare, renewal, floor; each in a process of its own, as engine.py runs them) in a fresh
-   database, with one change: engine.py's bulk subscription row gets `mrr_scaled` (25.00 a
-   month = 1,800,000), which the ledger added and engine.py's row lacks (its check against
-   the subscriptions service stops it otherwise). A plain renewal changes no MRR, so the
-   movements the renewal wrote are counted (expected 0) and reported with the renewal rate and
-   the floor of the same run.
+   database. Run in a copy of an older commit, whose engine.py row lacks `mrr_scaled` (until
+   63950a9), the row gets it (25.00 a month = 1,800,000), or its check against the
+   subscriptions service stops it; on a commit before the ledger nothing is added. A plain
+   renewal changes no MRR, so the movements the renewal wrote are counted (expected 0) and
+   reported with the renewal rate and the floor of the same run.
 
 Prints a table, then one JSON line of every figure (the last line; tests/test_benchmarks_smoke
 .py reads it). See benchmarks/README.md for the measured numbers.
@@ -253,7 +253,8 @@ def phase_seed(url: str, n: int) -> dict[str, Any]:
                     "end_date": last_day if ended else None,
                     "next_payment_date": None if ended or status == "paused" else due,
                     "canceled_at": ended_at if ended else None,
-                    "cancellation_reason": REASONS[i % len(REASONS)]
+                    # (i // 5: the status took i % 5, and every reason should occur.)
+                    "cancellation_reason": REASONS[(i // 5) % len(REASONS)]
                     if status == "canceled"
                     else None,
                     "paused_at": ended_at if status == "paused" else None,
@@ -568,9 +569,9 @@ def phase_series(url: str, account_id: int, runs: int) -> dict[str, Any]:
 
 
 def patch_engine_rows() -> None:
-    """engine.py's bulk subscription row predates `mrr_scaled`: give it the exact MRR its one
-    25.00 monthly item has, as `subscriptions.service.create` does (a schema without the
-    column, an older commit's, is left alone)."""
+    """An older engine.py's bulk subscription row lacks `mrr_scaled`: give it the exact MRR its
+    one 25.00 monthly item has, as `subscriptions.service.create` does (a row that has it, and
+    a schema without the column, before the ledger, are left alone)."""
     from cadency.models import Subscription
 
     if "mrr_scaled" not in Subscription.__table__.columns:
@@ -580,7 +581,7 @@ def patch_engine_rows() -> None:
     row_of = renewals.subscription_row
 
     def with_mrr(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        return {**row_of(*args, **kwargs), "mrr_scaled": renewals.PRICE * MRR_SCALE}
+        return {"mrr_scaled": renewals.PRICE * MRR_SCALE, **row_of(*args, **kwargs)}
 
     renewals.subscription_row = with_mrr
 
@@ -627,7 +628,7 @@ def phase_renewal(url: str, n: int, account_id: int) -> dict[str, Any]:
 
 
 def run_renewal(db: str, url: str, n: int) -> dict[str, Any]:
-    log(f"{db} renewal n={n:,}: preparing (engine.py's rows, with mrr_scaled)")
+    log(f"{db} renewal n={n:,}: preparing (engine.py's phases)")
     prepared = child("renewal-prepare", url, n)
     log(f"{db} renewal n={n:,}: seeded in {prepared['seed_seconds']:.1f}s; renewing")
     renewed = child("renewal", url, n, account_id=prepared["account_id"])
