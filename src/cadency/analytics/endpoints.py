@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -58,6 +59,18 @@ def _asked(
     )
 
 
+def _read(asked: Asked, series: Callable[..., list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One series of the analytics service, for what was asked."""
+    return series(
+        asked.ctx.session,
+        asked.ctx.account,
+        start=asked.start,
+        end=asked.end,
+        interval=asked.interval,
+        currency=asked.currency,
+    )
+
+
 @router.get(
     "/analytics/mrr",
     response_model=MrrSeries,
@@ -66,14 +79,7 @@ def _asked(
     "currency: no conversion. Read from the MRR movements ledger, rounded once, half-even.",
 )
 def mrr(asked: Asked = Depends(_asked)) -> MrrSeries:
-    data = service.mrr_series(
-        asked.ctx.session,
-        asked.ctx.account,
-        start=asked.start,
-        end=asked.end,
-        interval=asked.interval,
-        currency=asked.currency,
-    )
+    data = _read(asked, service.mrr_series)
     return MrrSeries(
         currency=asked.currency,
         interval=asked.interval,
@@ -87,14 +93,7 @@ def mrr(asked: Asked = Depends(_asked)) -> MrrSeries:
     description="Logo churn, revenue churn and net revenue retention of each month (or day).",
 )
 def churn(asked: Asked = Depends(_asked)) -> ChurnSeries:
-    data = service.churn_series(
-        asked.ctx.session,
-        asked.ctx.account,
-        start=asked.start,
-        end=asked.end,
-        interval=asked.interval,
-        currency=asked.currency,
-    )
+    data = _read(asked, service.churn_series)
     return ChurnSeries(
         currency=asked.currency,
         interval=asked.interval,
@@ -110,14 +109,7 @@ def churn(asked: Asked = Depends(_asked)) -> ChurnSeries:
     "those of them paid since, `collected` the succeeded payments (before refunds).",
 )
 def payments(asked: Asked = Depends(_asked)) -> PaymentsSeries:
-    data = service.payments_series(
-        asked.ctx.session,
-        asked.ctx.account,
-        start=asked.start,
-        end=asked.end,
-        interval=asked.interval,
-        currency=asked.currency,
-    )
+    data = _read(asked, service.payments_series)
     return PaymentsSeries(
         currency=asked.currency,
         interval=asked.interval,
