@@ -54,10 +54,31 @@ def test_a_partial_object_takes_the_defaults_for_the_rest(api: Api) -> None:
 
 def test_without_online_payments_no_payment_type_is_needed(api: Api) -> None:
     sub = create_subscription(
-        api, payment_options={"accept_online_payments": False, "payment_types": []}
+        api,
+        collection_method="send_invoice",
+        payment_method_id=None,
+        payment_options={"accept_online_payments": False, "payment_types": []},
     )
     assert sub["payment_options"]["accept_online_payments"] is False
     assert sub["payment_options"]["payment_types"] == []
+
+
+def test_charged_automatically_online_payments_cannot_be_turned_off(api: Api) -> None:
+    """Seed 004: with automatic collection "Accept online payments" is on and cannot be
+    turned off; at creation and in a PATCH, 422 naming the switch, and nothing changes."""
+    body = subscription_body(api, payment_options={"accept_online_payments": False})
+    response = api.post("/subscriptions", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == "payment_options.accept_online_payments"
+    assert api.ok(api.get("/subscriptions"))["data"] == []
+
+    sub = create_subscription(api, email="olga@example.com")
+    response = api.patch(
+        f"/subscriptions/{sub['id']}", {"payment_options": {"accept_online_payments": False}}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["param"] == "payment_options.accept_online_payments"
+    assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["payment_options"] == DEFAULTS
 
 
 def test_patch_changes_only_the_options_given_and_records_it(api: Api) -> None:

@@ -65,6 +65,9 @@ class Account(Base):
     kind: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
     # The operator's: how long a new account's trial of a paid plan lasts.
     trial_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # How buyers pay by bank transfer (account holder, IBAN, reference): shown where online
+    # payment is off, so the buyer still knows how to pay.
+    bank_transfer_details: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
 
 

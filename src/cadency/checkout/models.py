@@ -26,6 +26,14 @@ class PaymentLink(Base):
     collection_method: Mapped[str] = mapped_column(String(24))
     payment_terms: Mapped[str | None] = mapped_column(String(24))  # send_invoice renewals
     active: Mapped[bool] = mapped_column(default=True)
+    # How the buyer may pay on the hosted page (the subscriptions' `payment_options` shape);
+    # None reads as the defaults. The subscriptions a checkout makes take these options.
+    payment_options: Mapped[dict[str, Any] | None]
+    # What the hosted page shows of the merchant: a logo (an https URL), the pay button's
+    # words and the message after a purchase; None shows the page's own.
+    logo_url: Mapped[str | None] = mapped_column(String(2048))
+    button_text: Mapped[str | None] = mapped_column(String(40))
+    confirmation_message: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -85,6 +93,12 @@ class PaymentLinkPurchase(Base):
     __tablename__ = "payment_link_purchases"
     __table_args__ = (
         Index("ix_payment_link_purchases_link", "account_id", "payment_link_id", "id"),
+        UniqueConstraint(
+            "account_id",
+            "payment_link_id",
+            "idempotency_key",
+            name="uq_payment_link_purchases_form_key",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # lpur_…
@@ -94,4 +108,7 @@ class PaymentLinkPurchase(Base):
     subscription_ids: Mapped[list[Any]]
     invoice_id: Mapped[str | None] = mapped_column(String(40))
     payment_id: Mapped[str | None] = mapped_column(String(40))
+    # The hosted page's form key: a reload or a second tab posting the same form finds this
+    # purchase instead of buying again.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -24,6 +25,10 @@ class PaymentMethod(Base):
     exp_year: Mapped[int | None]
     processor: Mapped[str] = mapped_column(String(16))
     processor_token: Mapped[str] = mapped_column(String(255))
+    # False for a method the buyer used for one payment without agreeing to keep it: the row
+    # stays for that payment's history (and to settle or refund it), but it is not among the
+    # contact's saved methods and nothing charges it again.
+    reusable: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime]
 
 
@@ -53,6 +58,9 @@ class Payment(Base):
     # Derived from the invoice and the attempt number, so a retried call never charges twice.
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     settles_on: Mapped[date | None]  # bank debits stay processing until this date
+    # Asked on the hosted page when the purchase or invoice collects them.
+    billing_address: Mapped[dict[str, Any] | None]
+    shipping_address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

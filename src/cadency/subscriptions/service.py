@@ -305,7 +305,7 @@ def _new_subscription(
         collect_payment_method_on_first_invoice=data.collect_payment_method_on_first_invoice,
         invoice_creation=data.invoice_creation,
         invoice_settings=_invoice_settings(account, data),
-        payment_options=_stored_payment_options(data.payment_options)
+        payment_options=_stored_payment_options(data.payment_options, data.collection_method)
         if data.payment_options
         else None,
         fee_ids=list(dict.fromkeys(data.fee_ids)),
@@ -365,8 +365,18 @@ def _check_collection(
         )
 
 
-def _stored_payment_options(options: PaymentOptions) -> dict[str, Any]:
-    """The options as stored; accepting online payments needs at least one payment type."""
+def _stored_payment_options(options: PaymentOptions, collection_method: str) -> dict[str, Any]:
+    """The options as stored; accepting online payments needs at least one payment type, and a
+    subscription charged automatically always accepts them (seed 004: the switch cannot be
+    turned off then; there would be nothing to charge)."""
+    if collection_method == CollectionMethod.CHARGE_AUTOMATICALLY and not (
+        options.accept_online_payments
+    ):
+        raise InvalidRequest(
+            "A subscription charged automatically accepts online payments; set "
+            "accept_online_payments to true or use collection_method 'send_invoice'",
+            param="payment_options.accept_online_payments",
+        )
     if options.accept_online_payments and not options.payment_types:
         raise InvalidRequest(
             "Name at least one payment type (card, bank_debit) when online payments are accepted",
@@ -475,7 +485,7 @@ def update(
         # Only the options given change (PATCH); the others keep their values.
         current = payment_options(subscription)
         merged = PaymentOptions.model_validate({**current, **changes["payment_options"]})
-        stored = _stored_payment_options(merged)
+        stored = _stored_payment_options(merged, subscription.collection_method)
         if stored != current:
             changed["payment_options"] = {"from": current, "to": stored}
             subscription.payment_options = stored
