@@ -346,8 +346,14 @@ def test_one_time_only_checkout_issues_one_paid_invoice(shop: Story) -> None:
         None,
     )
     payment = api.ok(api.get(f"/payments/{done['payment_id']}"))
-    assert payment["payment_method_id"] is None  # used for this charge, not kept
+    # Used for this charge and not kept: the payment names it, the contact has no saved method
+    # and it cannot be charged again.
+    assert payment["payment_method_id"] is not None
     assert api.ok(api.get(f"/contacts/{done['contact_id']}/payment-methods"))["data"] == []
+    again = api.post(
+        f"/invoices/{done['invoice_id']}/pay", {"payment_method_id": payment["payment_method_id"]}
+    )
+    assert again.status_code == 409, again.text  # the invoice is paid; nothing to charge
 
 
 def test_recurring_items_need_the_payment_method_saved(shop: Story, session_factory: Any) -> None:
@@ -416,7 +422,9 @@ def test_bank_debit_pays_a_single_subscription_checkout(shop: Story) -> None:
     api = shop.api
     products = catalog(api)
     created = link(
-        api, [{"product_id": products["monthly"]["id"]}, {"product_id": products["setup"]["id"]}]
+        api,
+        [{"product_id": products["monthly"]["id"]}, {"product_id": products["setup"]["id"]}],
+        payment_options={"payment_types": ["card", "bank_debit"]},
     )
     done = checkout(api, created["id"], payment_method=bank())
     assert done["payment_status"] == "processing"
@@ -435,7 +443,11 @@ def test_bank_debit_pays_a_single_subscription_checkout(shop: Story) -> None:
     assert api.ok(api.get(f"/invoices/{done['invoice_id']}"))["status"] == "paid"
     assert shop.payments(sub_id) == [("15.00", "succeeded", None)]
 
-    mixed, _ = mixed_link(api)
+    mixed = link(
+        api,
+        [{"product_id": products["monthly"]["id"]}, {"product_id": products["annual"]["id"]}],
+        payment_options={"payment_types": ["card", "bank_debit"]},
+    )
     refused = api.post(
         f"/payment-links/{mixed['id']}/checkout", checkout_body(payment_method=bank())
     )

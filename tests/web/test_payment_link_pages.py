@@ -155,7 +155,12 @@ def test_a_purchase_paid_by_bank_debit_is_listed_while_its_payment_is_processing
     link = staff.api.ok(
         staff.api.post(
             "/payment-links",
-            {"name": "Beans", "currency": "USD", "line_items": [{"product_id": plan["id"]}]},
+            {
+                "name": "Beans",
+                "currency": "USD",
+                "line_items": [{"product_id": plan["id"]}],
+                "payment_options": {"payment_types": ["card", "bank_debit"]},
+            },
         )
     )
     body = {

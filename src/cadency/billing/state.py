@@ -105,9 +105,15 @@ def record_event(
     return event
 
 
+def options_with_defaults(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Stored online payment options (a subscription's or a payment link's); what was never
+    set reads as the defaults."""
+    return {**copy.deepcopy(DEFAULT_PAYMENT_OPTIONS), **(stored or {})}
+
+
 def payment_options(subscription: Subscription) -> dict[str, Any]:
     """The subscription's online payment options; what was never set reads as the defaults."""
-    return {**copy.deepcopy(DEFAULT_PAYMENT_OPTIONS), **(subscription.payment_options or {})}
+    return options_with_defaults(subscription.payment_options)
 
 
 def awaits_payment_method(subscription: Subscription) -> bool:

@@ -252,7 +252,11 @@ def _collection(
     if method_id is None:
         method_id = session.scalar(
             select(PaymentMethod.id)
-            .where(PaymentMethod.account_id == account.id, PaymentMethod.contact_id == contact_id)
+            .where(
+                PaymentMethod.account_id == account.id,
+                PaymentMethod.contact_id == contact_id,
+                PaymentMethod.reusable.is_(True),
+            )
             .order_by(PaymentMethod.id.desc())
             .limit(1)
         )

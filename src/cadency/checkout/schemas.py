@@ -7,17 +7,48 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictStr
 
+from cadency.billing.state import options_with_defaults
 from cadency.catalog.line_items import LineItemInput, LineItemOut
 from cadency.catalog.schemas import format_percent
 from cadency.checkout.models import Conversion, PaymentLink, PaymentLinkItem
-from cadency.crm.schemas import Email, PersonName, Phone
+from cadency.crm.schemas import AddressIn, Email, PersonName, Phone
 from cadency.kit import money
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.schemas import CurrencyCode, Name, OutputModel, StrictModel
 from cadency.payments.schemas import PaymentMethodCreate
-from cadency.subscriptions.schemas import CollectionMethod, PaymentTerms
+from cadency.subscriptions.schemas import (
+    CollectionMethod,
+    PaymentOptions,
+    PaymentOptionsOut,
+    PaymentTerms,
+)
 
 RecordId = Annotated[StrictStr, Field(max_length=40)]
+LogoUrl = Annotated[
+    StrictStr,
+    Field(
+        max_length=2048,
+        pattern=r"^https://[^\s\"'<>]+$",
+        description="An https URL of the merchant's logo, shown at the top of the hosted page",
+    ),
+]
+ButtonText = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[^\r\n]+$",
+        description="The pay button's words (default: 'Pay' and the amount due today)",
+    ),
+]
+ConfirmationMessage = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=1000,
+        description="Shown to the buyer after the purchase (plain text; line breaks kept)",
+    ),
+]
 
 
 # Payment links
@@ -39,11 +70,23 @@ class PaymentLinkCreate(StrictModel):
         None, description="send_invoice only: terms of the renewal invoices (due_on_receipt)"
     )
     active: StrictBool = True
+    payment_options: PaymentOptions | None = Field(
+        None,
+        description="What the hosted page offers and asks (payment types, addresses, saving "
+        "the method); the subscriptions a checkout makes take these options",
+    )
+    logo_url: LogoUrl | None = None
+    button_text: ButtonText | None = None
+    confirmation_message: ConfirmationMessage | None = None
 
 
 class PaymentLinkUpdate(StrictModel):
     name: Name | None = None
     active: StrictBool | None = Field(None, description="An inactive link refuses checkouts")
+    payment_options: PaymentOptions | None = None
+    logo_url: LogoUrl | None = None
+    button_text: ButtonText | None = None
+    confirmation_message: ConfirmationMessage | None = None
 
 
 def link_item_out(item: PaymentLinkItem) -> LineItemOut:
@@ -80,6 +123,10 @@ class PaymentLinkOut(OutputModel):
     payment_terms: str | None
     line_items: list[LineItemOut]
     active: bool
+    payment_options: PaymentOptionsOut
+    logo_url: str | None
+    button_text: str | None
+    confirmation_message: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -94,6 +141,10 @@ class PaymentLinkOut(OutputModel):
             payment_terms=link.payment_terms,
             line_items=[link_item_out(item) for item in link.line_items],
             active=link.active,
+            payment_options=options_with_defaults(link.payment_options),
+            logo_url=link.logo_url,
+            button_text=link.button_text,
+            confirmation_message=link.confirmation_message,
             created_at=link.created_at,
             updated_at=link.updated_at,
         )
@@ -114,8 +165,15 @@ class CheckoutRequest(StrictModel):
     payment_method: PaymentMethodCreate
     save_payment_method: StrictBool = Field(
         True,
-        description="Keep the payment method on the contact for later charges. Required when "
-        "the link's subscriptions are charged automatically.",
+        description="Keep the payment method on the contact for later charges (the buyer's "
+        "consent). Required when the link's subscriptions are charged automatically; refused "
+        "when the link does not save payment methods.",
+    )
+    billing_address: AddressIn | None = Field(
+        None, description="Required (line1, city, postal_code, country) when the link asks"
+    )
+    shipping_address: AddressIn | None = Field(
+        None, description="Required (line1, city, postal_code, country) when the link asks"
     )
 
 

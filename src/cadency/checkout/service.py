@@ -19,6 +19,13 @@ Decisions:
 - A failed charge is a 402 and nothing is kept. A bank debit (which settles days later, through
   the engine of the subscription it pays) is accepted when the checkout bills exactly one
   subscription.
+- The link's `payment_options` decide what the buyer may pay with, which addresses are asked
+  (kept on the payment), and whether the method may be kept; the subscriptions take them. A
+  method the buyer does not agree to keep is written as not `reusable`: the payment's history
+  (and a bank debit's settlement) still finds it, nothing charges it again.
+- A purchase made from the hosted page carries the form's key: the purchase row is written
+  (and its unique key claimed) before anything is charged, so a reload or a second tab finds
+  the first purchase instead of buying twice (`PurchaseExists`).
 
 Services never commit.
 """
@@ -32,11 +39,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
 from cadency.billing import engine, invoicing, ledger
+from cadency.billing.state import options_with_defaults
 from cadency.catalog.line_items import LineItemInput, build_line_items
 from cadency.catalog.models import Product
 from cadency.catalog.schemas import format_percent
@@ -44,7 +53,7 @@ from cadency.checkout.models import PaymentLink, PaymentLinkItem, PaymentLinkPur
 from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
 from cadency.crm import service as crm
 from cadency.crm.models import Contact
-from cadency.crm.schemas import ContactCreate
+from cadency.crm.schemas import AddressIn, ContactCreate
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
@@ -57,7 +66,7 @@ from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import LineItem, Subscription
-from cadency.subscriptions.schemas import SubscriptionCreate
+from cadency.subscriptions.schemas import PaymentOptions, SubscriptionCreate
 from cadency.subscriptions.summary import GroupKey, group_key
 
 # --- line items and the grouping rule -------------------------------------------------------
@@ -199,6 +208,7 @@ def create_subscription(
     payment_terms: str | None,
     bill_now: bool,
     today: date,
+    payment_options: dict[str, Any] | None = None,
 ) -> Subscription:
     """One subscription for one group (plus one-time items, which its first invoice bills)."""
     data = SubscriptionCreate.model_validate(
@@ -210,6 +220,7 @@ def create_subscription(
             "collection_method": collection_method,
             "payment_method_id": payment_method_id,
             "payment_terms": payment_terms,
+            "payment_options": payment_options,
         }
     )
     # The items were checked when the link, quote or deal was made, with its author's rights.
@@ -217,6 +228,25 @@ def create_subscription(
 
 
 # --- payment links ------------------------------------------------------------------------------
+
+
+def _link_options(options: PaymentOptions, collection_method: str) -> dict[str, Any]:
+    """A link's options as stored: the buyer always pays online at checkout, and later
+    automatic charges need the method kept."""
+    if not options.accept_online_payments:
+        raise InvalidRequest(
+            "A payment link takes the first payment online: accept_online_payments must be true",
+            param="payment_options.accept_online_payments",
+        )
+    if collection_method == CollectionMethod.CHARGE_AUTOMATICALLY and not (
+        options.save_payment_method
+    ):
+        raise InvalidRequest(
+            "Subscriptions charged automatically need the buyer's payment method kept: "
+            "save_payment_method must be true, or use collection_method 'send_invoice'",
+            param="payment_options.save_payment_method",
+        )
+    return subscriptions.stored_payment_options(options, collection_method)
 
 
 def create_link(
@@ -230,6 +260,11 @@ def create_link(
             "taken at checkout)",
             param="payment_terms",
         )
+    options = (
+        _link_options(data.payment_options, data.collection_method)
+        if data.payment_options
+        else None
+    )
     now = clock.account_now(account)
     today = clock.account_today(account)
     link = PaymentLink(
@@ -244,6 +279,10 @@ def create_link(
             else None
         ),
         active=data.active,
+        payment_options=options,
+        logo_url=data.logo_url,
+        button_text=data.button_text,
+        confirmation_message=data.confirmation_message,
         created_at=now,
         updated_at=now,
     )
@@ -323,13 +362,21 @@ def list_links(
 def update_link(
     session: Session, account: Account, link_id: str, changes: dict[str, Any]
 ) -> PaymentLink:
-    """Rename or (de)activate a link; what it sells stays as it was made."""
+    """Rename or (de)activate a link, change its options or its look; what it sells stays as
+    it was made."""
     link = get_link(session, account, link_id)
-    for field in ("name", "active"):
+    for field in ("name", "active", "payment_options"):
+        if field in changes and changes[field] is None:
+            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+    for field in ("name", "active", "logo_url", "button_text", "confirmation_message"):
         if field in changes:
-            if changes[field] is None:
-                raise InvalidRequest(f"'{field}' cannot be null", param=field)
             setattr(link, field, changes[field])
+    if "payment_options" in changes:
+        # Only the options given change (PATCH), as on a subscription.
+        merged = PaymentOptions.model_validate(
+            {**options_with_defaults(link.payment_options), **changes["payment_options"]}
+        )
+        link.payment_options = _link_options(merged, link.collection_method)
     link.updated_at = clock.account_now(account)
     session.flush()
     return link
@@ -346,31 +393,99 @@ class CheckoutResult:
     invoice: Invoice | None
     payment: Payment | None
     saved_method: PaymentMethod | None
+    purchase: PaymentLinkPurchase | None = None
+
+
+class PurchaseExists(Exception):
+    """The hosted page's form was posted again (a reload, a second tab): the first purchase
+    stands, and nothing more is bought."""
+
+    def __init__(self, purchase: PaymentLinkPurchase) -> None:
+        super().__init__(purchase.id)
+        self.purchase = purchase
+
+
+ADDRESS_PARTS = ("line1", "city", "postal_code", "country")
+"""What an address asked at checkout must have to ship or invoice to."""
+
+
+def purchase_with_key(
+    session: Session, account: Account, link_id: str, key: str
+) -> PaymentLinkPurchase | None:
+    return session.scalar(
+        select(PaymentLinkPurchase).where(
+            PaymentLinkPurchase.account_id == account.id,
+            PaymentLinkPurchase.payment_link_id == link_id,
+            PaymentLinkPurchase.idempotency_key == key,
+        )
+    )
+
+
+def _asked_address(data: CheckoutRequest, field: str, asked: bool) -> dict[str, Any] | None:
+    """The address the link asks for, complete; None when it does not ask."""
+    if not asked:
+        return None
+    given: AddressIn | None = getattr(data, field)
+    stored = given.stored() if given else None
+    for part in ADDRESS_PARTS:
+        if not stored or not stored.get(part):
+            raise InvalidRequest(
+                f"This payment link asks for the buyer's {field.replace('_', ' ')}: "
+                f"'{field}.{part}' is required",
+                param=f"{field}.{part}",
+            )
+    return stored
 
 
 def checkout(
-    session: Session, account: Account, link_id: str, data: CheckoutRequest
+    session: Session,
+    account: Account,
+    link_id: str,
+    data: CheckoutRequest,
+    *,
+    form_key: str | None = None,
 ) -> CheckoutResult:
-    """What the buyer does on the hosted page (see the module docstring)."""
+    """What the buyer does on the hosted page (see the module docstring). `form_key` is the
+    hosted form's key: a purchase already made with it raises `PurchaseExists`."""
     link = get_link(session, account, link_id)
     if not link.active:
         raise Conflict(f"Payment link '{link.id}' is not active")
+    if form_key is not None:
+        existing = purchase_with_key(session, account, link.id, form_key)
+        if existing is not None:
+            raise PurchaseExists(existing)
     now = clock.account_now(account)
     today = clock.account_today(account)
+    options = options_with_defaults(link.payment_options)
     items = [Item.of(row) for row in link.line_items]
     check_items_current(session, items, today)
     groups, one_time = group_items(items, today)
     due_now = [group for group in groups if group.start == today]
 
     if (
-        groups
-        and link.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
-        and not data.save_payment_method
+        not options["save_payment_method"]
+        and "save_payment_method" in data.model_fields_set
+        and data.save_payment_method
     ):
+        raise InvalidRequest(
+            "This payment link does not keep payment methods for later charges: "
+            "save_payment_method cannot be true",
+            param="save_payment_method",
+        )
+    keep = data.save_payment_method and options["save_payment_method"]
+    if groups and link.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY and not keep:
         raise InvalidRequest(
             "This purchase includes subscriptions that are charged automatically: "
             "save_payment_method must be true (the buyer agrees to later charges)",
             param="save_payment_method",
+        )
+    if data.payment_method.type in ("card", "bank_debit") and (
+        data.payment_method.type not in options["payment_types"]
+    ):
+        raise InvalidRequest(
+            f"This payment link does not take '{data.payment_method.type}' payments; it takes "
+            + ", ".join(options["payment_types"]),
+            param="payment_method.type",
         )
     if data.payment_method.type == "bank_debit" and len(due_now) != 1:
         raise InvalidRequest(
@@ -378,15 +493,45 @@ def checkout(
             "this purchase by card",
             param="payment_method.type",
         )
+    billing_address = _asked_address(data, "billing_address", options["collect_billing_address"])
+    shipping_address = _asked_address(data, "shipping_address", options["collect_shipping_address"])
 
     # A declined card is a 402 here, before anything is written.
     tokenised = payments.tokenise(account, data.payment_method)
+    if tokenised.type not in options["payment_types"]:
+        raise InvalidRequest(
+            f"This payment link does not take '{tokenised.type}' payments",
+            param="payment_method.type",
+        )
     contact = _buyer(session, account, data)
+    purchase = PaymentLinkPurchase(
+        id=new_id("lpur"),
+        account_id=account.id,
+        payment_link_id=link.id,
+        contact_id=contact.id,
+        subscription_ids=[],
+        invoice_id=None,
+        payment_id=None,
+        idempotency_key=form_key,
+        created_at=now,
+    )
+    session.add(purchase)
+    if form_key is not None:
+        # Claimed before anything is charged: a second post of the same form waits here for
+        # the first to commit and then finds its purchase.
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            existing = purchase_with_key(session, account, link.id, form_key)
+            if existing is None:
+                raise
+            raise PurchaseExists(existing) from None
     method = payments.payment_method_from(account, contact.id, tokenised, now)
-    saved = method if data.save_payment_method else None
-    if saved is not None:
-        session.add(saved)
-        session.flush()
+    method.reusable = keep
+    session.add(method)
+    session.flush()
+    saved = method if keep else None
 
     created: list[Subscription] = []
     billed: list[Subscription] = []
@@ -405,6 +550,7 @@ def checkout(
             payment_terms=link.payment_terms,
             bill_now=False,
             today=today,
+            payment_options=link.payment_options,
         )
         created.append(subscription)
         if group.start == today:
@@ -429,23 +575,40 @@ def checkout(
         invoice, payment = _charge_once(
             session, account, link, contact, billed, charges, method, saved, now
         )
-    session.add(
-        PaymentLinkPurchase(
-            id=new_id("lpur"),
-            account_id=account.id,
-            payment_link_id=link.id,
-            contact_id=contact.id,
-            subscription_ids=[subscription.id for subscription in created],
-            invoice_id=invoice.id if invoice else None,
-            payment_id=payment.id if payment else None,
-            created_at=now,
-        )
-    )
+        if payment is not None:
+            payment.billing_address = billing_address
+            payment.shipping_address = shipping_address
+    purchase.subscription_ids = [subscription.id for subscription in created]
+    purchase.invoice_id = invoice.id if invoice else None
+    purchase.payment_id = payment.id if payment else None
     session.flush()
     for subscription in created:
         engine.process(session, account, subscription, now)
     session.flush()
-    return CheckoutResult(link, contact, created, invoice, payment, saved)
+    return CheckoutResult(link, contact, created, invoice, payment, saved, purchase)
+
+
+def purchase_result(
+    session: Session, account: Account, purchase: PaymentLinkPurchase
+) -> CheckoutResult:
+    """What a purchase made, read back (the confirmation page, a repeated form)."""
+    link = get_link(session, account, purchase.payment_link_id)
+    contact = session.get(Contact, purchase.contact_id)
+    assert contact is not None
+    created = [
+        subscription
+        for subscription_id in purchase.subscription_ids
+        if (subscription := session.get(Subscription, subscription_id)) is not None
+    ]
+    invoice = session.get(Invoice, purchase.invoice_id) if purchase.invoice_id else None
+    payment = session.get(Payment, purchase.payment_id) if purchase.payment_id else None
+    method = (
+        session.get(PaymentMethod, payment.payment_method_id)
+        if payment is not None and payment.payment_method_id
+        else None
+    )
+    saved = method if method is not None and method.reusable else None
+    return CheckoutResult(link, contact, created, invoice, payment, saved, purchase)
 
 
 def _buyer(session: Session, account: Account, data: CheckoutRequest) -> Contact:
@@ -516,8 +679,6 @@ def _charge_once(
             raise PaymentFailed(
                 f"The payment failed: {payment.failure_reason}", param="payment_method"
             )
-        if saved is None:
-            payment.payment_method_id = None  # used for this charge only, not kept
         if payment.status == "succeeded":
             invoicing.mark_paid(invoice, payment.amount, now)
     for subscription in billed:

@@ -16,7 +16,7 @@ from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed, not_found
 from cadency.kit.repository import get_referenced
 from cadency.payments import processor
-from cadency.payments.models import Payment, PaymentMethod
+from cadency.payments.models import NOT_KEPT, Payment, PaymentMethod
 from cadency.subscriptions.models import Subscription
 
 
@@ -61,6 +61,11 @@ def pay(
     if invoice.contact_id and method.contact_id != invoice.contact_id:
         raise InvalidRequest(
             "The payment method belongs to another contact than the invoice's",
+            param="payment_method_id",
+        )
+    if not method.reusable:
+        raise InvalidRequest(
+            NOT_KEPT,
             param="payment_method_id",
         )
     _require_nothing_processing(session, invoice)

@@ -10,6 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
 
+NOT_KEPT = (
+    "The buyer used this payment method for one payment without agreeing to keep it for "
+    "future charges"
+)
+"""Why a payment method that is not `reusable` cannot be charged again."""
+
 
 class PaymentMethod(Base):
     __tablename__ = "payment_methods"

@@ -102,7 +102,9 @@ def list_payment_methods(
     """The contact's saved payment methods, newest first (404 for another account's contact)."""
     contact = get_owned(session, Contact, account.id, contact_id, "contact")
     query = select(PaymentMethod).where(
-        PaymentMethod.account_id == account.id, PaymentMethod.contact_id == contact.id
+        PaymentMethod.account_id == account.id,
+        PaymentMethod.contact_id == contact.id,
+        PaymentMethod.reusable.is_(True),
     )
     return paginate(session, query, PaymentMethod.id, limit=limit, cursor=cursor)
 

@@ -38,7 +38,7 @@ from cadency.kit.repository import get_owned, get_referenced
 from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.payments import processor
 from cadency.payments import service as payments
-from cadency.payments.models import Payment, PaymentMethod
+from cadency.payments.models import NOT_KEPT, Payment, PaymentMethod
 from cadency.properties import service as properties
 from cadency.subscriptions.models import (
     ENDED_STATUSES,
@@ -120,6 +120,11 @@ def _payment_method_for(
     if method.contact_id != contact_id:
         raise InvalidRequest(
             "The payment method belongs to another contact than the billing contact",
+            param="payment_method_id",
+        )
+    if not method.reusable:
+        raise InvalidRequest(
+            NOT_KEPT,
             param="payment_method_id",
         )
     processor.require_processor(account, param="payment_method_id")
@@ -305,7 +310,7 @@ def _new_subscription(
         collect_payment_method_on_first_invoice=data.collect_payment_method_on_first_invoice,
         invoice_creation=data.invoice_creation,
         invoice_settings=_invoice_settings(account, data),
-        payment_options=_stored_payment_options(data.payment_options, data.collection_method)
+        payment_options=stored_payment_options(data.payment_options, data.collection_method)
         if data.payment_options
         else None,
         fee_ids=list(dict.fromkeys(data.fee_ids)),
@@ -365,7 +370,7 @@ def _check_collection(
         )
 
 
-def _stored_payment_options(options: PaymentOptions, collection_method: str) -> dict[str, Any]:
+def stored_payment_options(options: PaymentOptions, collection_method: str) -> dict[str, Any]:
     """The options as stored; accepting online payments needs at least one payment type, and a
     subscription charged automatically always accepts them (seed 004: the switch cannot be
     turned off then; there would be nothing to charge)."""
@@ -485,7 +490,7 @@ def update(
         # Only the options given change (PATCH); the others keep their values.
         current = payment_options(subscription)
         merged = PaymentOptions.model_validate({**current, **changes["payment_options"]})
-        stored = _stored_payment_options(merged, subscription.collection_method)
+        stored = stored_payment_options(merged, subscription.collection_method)
         if stored != current:
             changed["payment_options"] = {"from": current, "to": stored}
             subscription.payment_options = stored
