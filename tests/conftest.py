@@ -71,6 +71,7 @@ def app(database_url: str, files_dir: str) -> FastAPI:
         files_dir=files_dir,
         login_limit_per_address="100000 per 15 minutes",
         payment_form_limit_per_address="100000 per hour",
+        checkout_failure_limit_per_address="100000 per 10 minutes",
         password_reset_limit_per_address="100000 per hour",
     )
     return create_app(settings)

@@ -26,6 +26,10 @@ class Settings:
     # needs a handful of tries; card testing needs hundreds.
     payment_form_limit_per_link: str = "10 per hour"
     payment_form_limit_per_address: str = "30 per hour"
+    # Failed checkouts on a payment-link page (declined or mistyped cards): card testers try
+    # card after card on a public page; a buyer mistypes a few times.
+    checkout_failure_limit_per_link: str = "10 per 10 minutes"
+    checkout_failure_limit_per_address: str = "10 per 10 minutes"
     # Password reset emails: a person needs one or two; more is someone filling an inbox.
     password_reset_limit_per_email: str = "3 per hour"
     password_reset_limit_per_address: str = "20 per hour"
@@ -47,6 +51,8 @@ class Settings:
             "login_limit_per_address",
             "payment_form_limit_per_link",
             "payment_form_limit_per_address",
+            "checkout_failure_limit_per_link",
+            "checkout_failure_limit_per_address",
             "password_reset_limit_per_email",
             "password_reset_limit_per_address",
             "api_limit_per_key",
@@ -96,6 +102,10 @@ def load_settings() -> Settings:
         or defaults.payment_form_limit_per_link,
         payment_form_limit_per_address=env("CADENCY_PAYMENT_FORM_LIMIT_PER_ADDRESS")
         or defaults.payment_form_limit_per_address,
+        checkout_failure_limit_per_link=env("CADENCY_CHECKOUT_FAILURE_LIMIT_PER_LINK")
+        or defaults.checkout_failure_limit_per_link,
+        checkout_failure_limit_per_address=env("CADENCY_CHECKOUT_FAILURE_LIMIT_PER_ADDRESS")
+        or defaults.checkout_failure_limit_per_address,
         password_reset_limit_per_email=env("CADENCY_PASSWORD_RESET_LIMIT_PER_EMAIL")
         or defaults.password_reset_limit_per_email,
         password_reset_limit_per_address=env("CADENCY_PASSWORD_RESET_LIMIT_PER_ADDRESS")

@@ -16,6 +16,7 @@ from cadency.invoices import documents
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 PACKAGE = Path(documents.__file__).parent
 PORTAL = PACKAGE.parent / "portal"
+CHECKOUT = PACKAGE.parent / "checkout"
 ROOT = PACKAGE.parents[2]
 
 
@@ -26,6 +27,7 @@ def _document_messages() -> set[str]:
     for package, templates in (
         (PACKAGE, "templates/**.html"),
         (PORTAL, "templates/portal/buyer/**.html"),
+        (CHECKOUT, "templates/checkout/buyer/**.html"),
     ):
         found = extract_from_dir(
             str(package),
@@ -59,3 +61,4 @@ def test_staff_catalog_extraction_skips_document_templates() -> None:
     config = (ROOT / "babel.cfg").read_text()
     assert config.index("[ignore: invoices/templates/**]") < config.index("[jinja2:")
     assert config.index("[ignore: portal/templates/portal/buyer/**]") < config.index("[jinja2:")
+    assert config.index("[ignore: checkout/templates/checkout/buyer/**]") < config.index("[jinja2:")

@@ -5,13 +5,21 @@ Every checkout through a link is a PaymentLinkPurchase row, which the link's pag
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from cadency.accounts.auth import get_session
+from cadency.accounts.models import Account
+from cadency.billing.state import options_with_defaults
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.catalog.pages import (
     failed,
@@ -24,14 +32,21 @@ from cadency.catalog.pages import (
     records_by_id,
 )
 from cadency.checkout import service
-from cadency.checkout.models import PaymentLink
-from cadency.checkout.schemas import PaymentLinkCreate, PaymentLinkOut
+from cadency.checkout.models import PaymentLink, PaymentLinkPurchase
+from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate, PaymentLinkOut
 from cadency.crm.models import Contact
+from cadency.invoices import buyer_forms, documents, hosted
+from cadency.invoices import links as invoice_links
+from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
-from cadency.kit import labels
+from cadency.kit import clock, i18n, labels, signing
 from cadency.kit.endpoints import Cursor
+from cadency.kit.errors import APIError, Conflict, PaymentFailed
 from cadency.kit.i18n import N_
+from cadency.kit.middleware import CONTENT_SECURITY_POLICY
 from cadency.kit.pagination import DEFAULT_LIMIT
+from cadency.kit.throttle import Limiter, client_address
+from cadency.payments import processor
 from cadency.payments.models import Payment
 from cadency.subscriptions import display
 from cadency.subscriptions.models import Subscription
@@ -233,3 +248,404 @@ def set_payment_link_active(
         else N_("The payment link was deactivated: it refuses new checkouts.")
     )
     return redirect(f"/payment-links/{link_id}", flash=page.gettext(message))
+
+
+# --- the hosted payment page: what buyers open, with no sign-in ---------------------------------
+#
+# `/pay/{link_id}` is public: the link's ID is all a buyer has. It shows the link's items with
+# the grouping rule's summary and takes the payment through the same checkout service as
+# `POST /payment-links/{id}/checkout`. It speaks the buyer's language (`?lang=`, else the
+# browser's, else the account's) with the buyer-page catalog. A form carries a random key
+# that claims the purchase before anything is charged, so a reload or a second tab buys once.
+# Failed attempts (declined or mistyped cards) count per link and per client address: past the
+# limit the page answers 429 until the window ends, which is what stops card testing.
+
+PURCHASE_PURPOSE = "payment_link_purchase"
+PURCHASE_LINK_LIFETIME = timedelta(days=30)
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
+# The link's logo may be anywhere on the web (https); nothing else foreign is loaded.
+PAY_PAGE_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "img-src 'self' data:", "img-src 'self' data: https:"
+)
+
+LINK_UNAVAILABLE = D_(
+    "This payment link is no longer available. Please ask the seller for a new one."
+)
+PAYMENTS_UNAVAILABLE = D_(
+    "%(merchant)s cannot take online payments at the moment. Please try again later."
+)
+CONSENT_NEEDED = D_("Agree to the future payments to subscribe.")
+EMAIL_NEEDED = D_("Enter a valid email address.")
+NAME_INVALID = D_("Check the name.")
+FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
+ALL_FAILURES = D_("The payment failed. Check the details or try another payment method.")
+
+
+def _pay_page(html: str, status_code: int = 200) -> HTMLResponse:
+    response = hosted.page(html, status_code)
+    response.headers["Content-Security-Policy"] = PAY_PAGE_POLICY
+    return response
+
+
+def _open_link(session: Session, link_id: str) -> tuple[Account, PaymentLink]:
+    """The link and its account; a `BadLink` for an ID that names nothing (also a link of a
+    deleted account, whose links are gone with it)."""
+    link = session.get(PaymentLink, link_id) if len(link_id) <= 40 else None
+    account = session.get(Account, link.account_id) if link is not None else None
+    if link is None or account is None:
+        raise hosted.BadLink
+    session.refresh(link, attribute_names=["line_items"])
+    return account, link
+
+
+def _buyer_language(request: Request, account: Account) -> str:
+    wanted = request.query_params.get("lang")
+    if wanted in documents.LANGUAGES:
+        return str(wanted)
+    return documents.document_language(
+        i18n.negotiate(request.headers.get("accept-language"), documents.LANGUAGES)
+        or account.language
+    )
+
+
+def _notice(
+    request: Request, account: Account, link: PaymentLink, message: str, status_code: int
+) -> HTMLResponse:
+    """A calm page that says why nothing can be bought here now, and nothing else."""
+    language = _buyer_language(request, account)
+    html = documents.render_template(
+        "checkout/buyer/notice.html",
+        language,
+        {
+            "language": language,
+            "merchant": account.name,
+            "title": link.name,
+            "message": message,
+            "logo_url": link.logo_url,
+        },
+    )
+    return _pay_page(html, status_code)
+
+
+@dataclass
+class PayForm:
+    """What the buyer typed (never card or account numbers) and what went wrong, per field."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: FormErrors = field(default_factory=dict)
+    method: buyer_forms.MethodForm = field(
+        default_factory=lambda: buyer_forms.MethodForm(kind="card", values={}, errors={})
+    )
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+def _consent(link: PaymentLink, options: Mapping[str, Any]) -> str:
+    """Whether the page asks to keep the payment method: "required" when later payments are
+    charged automatically, "optional" when the link keeps methods, else "none"."""
+    if not options["save_payment_method"]:
+        return "none"
+    recurring = any(item.billing_frequency for item in link.line_items)
+    if recurring and link.collection_method == "charge_automatically":
+        return "required"
+    return "optional"
+
+
+def _checkout_page(
+    request: Request,
+    session: Session,
+    account: Account,
+    link: PaymentLink,
+    form: PayForm | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    if "line_items" not in link.__dict__:  # expired by a rolled-back attempt
+        session.refresh(link, attribute_names=["line_items"])
+    language = _buyer_language(request, account)
+    formatter = i18n.Formatter(documents.document_locale(language, None))
+    currency = link.currency
+    options = options_with_defaults(link.payment_options)
+    summary = service.link_summary(session, account, link)
+    form = form or PayForm()
+    due = summary.summary.due_now
+    context = {
+        "language": language,
+        "merchant": account.name,
+        "link": link,
+        "lines": [
+            {
+                "name": line.name,
+                "quantity": line.quantity,
+                "amount": formatter.money(line.amount, currency),
+                "period": hosted.PERIOD_LABELS.get(line.billing_frequency or "", None),
+                "starts": formatter.date(line.billing_start_date)
+                if line.billing_start_date
+                else None,
+            }
+            for line in summary.lines
+        ],
+        "subtotal": formatter.money(summary.summary.subtotal, currency),
+        "tax": formatter.money(summary.summary.tax_total, currency)
+        if summary.summary.tax_total
+        else None,
+        "due_today": formatter.money(due, currency),
+        "recurring": [
+            {
+                "names": ", ".join(plan.names),
+                "amount": formatter.money(plan.amount, currency),
+                "period": hosted.PERIOD_LABELS.get(plan.frequency, plan.frequency),
+                "next": formatter.date(plan.next_payment),
+                "payments": plan.payments,
+            }
+            for plan in summary.recurring
+        ],
+        "types": options["payment_types"],
+        "ask_billing": options["collect_billing_address"],
+        "ask_shipping": options["collect_shipping_address"],
+        "consent": _consent(link, options),
+        "countries": buyer_forms.country_choices(language),
+        "button": link.button_text,
+        "pay_label": formatter.money(due, currency),
+        "action": f"/pay/{link.id}"
+        + (f"?lang={language}" if "lang" in request.query_params else ""),
+        "form_token": hosted.form_token(session, link.id),
+        "form": form,
+        "method": form.method,
+    }
+    html = documents.render_template("checkout/buyer/pay.html", language, context)
+    return _pay_page(html, status_code)
+
+
+def _unavailable(account: Account, link: PaymentLink) -> tuple[str, int] | None:
+    """Why nothing can be bought through this link now, with the page's status; None if it
+    can be."""
+    if not link.active:
+        return LINK_UNAVAILABLE, 410
+    if processor.processor_for(account) is None:
+        return PAYMENTS_UNAVAILABLE, 409
+    return None
+
+
+@router.get("/pay/{link_id}")
+def pay_page(request: Request, link_id: str, session: Session = Depends(get_session)) -> Response:
+    try:
+        account, link = _open_link(session, link_id)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
+    unavailable = _unavailable(account, link)
+    if unavailable is not None:
+        return _notice(request, account, link, *unavailable)
+    return _checkout_page(request, session, account, link)
+
+
+def _request_from_form(
+    form: FormData, link: PaymentLink, state: PayForm, consent: str
+) -> CheckoutRequest | None:
+    """The API's checkout request from the page's fields; None (with the buyer's errors on
+    `state`) when something is missing or malformed."""
+    state.values = {
+        "email": text(form, "email") or "",
+        "first_name": text(form, "first_name") or "",
+        "last_name": text(form, "last_name") or "",
+        "billing_address": buyer_forms.address_from_form(form, "billing_address"),
+        "shipping_address": buyer_forms.address_from_form(form, "shipping_address"),
+        "save_payment_method": checked(form, "save_payment_method"),
+    }
+    method_state, method = buyer_forms.method_from_form(form)
+    state.method = method_state
+    if consent == "required" and not state.values["save_payment_method"]:
+        state.errors["save_payment_method"] = CONSENT_NEEDED
+    body: dict[str, Any] = {
+        "contact": {
+            "email": state.values["email"],
+            "first_name": state.values["first_name"] or None,
+            "last_name": state.values["last_name"] or None,
+        },
+        "payment_method": method.model_dump(exclude_none=True) if method else None,
+        "save_payment_method": consent != "none" and state.values["save_payment_method"],
+    }
+    for asked in ("billing_address", "shipping_address"):
+        parts = buyer_forms.address_input(state.values[asked])
+        if any(parts.values()):
+            body[asked] = parts
+    try:
+        data = build(CheckoutRequest, body)
+    except FormInvalid as exc:
+        _buyer_field_errors(state, exc.errors)
+        return None
+    return data if method is not None and not state.errors else None
+
+
+def _buyer_field_errors(state: PayForm, errors: Mapping[str, str]) -> None:
+    """The service's and the schema's refusals (named by param) as the buyer reads them."""
+    for param in errors:
+        head, _, part = param.partition(".")
+        if head == "contact":
+            state.errors[part] = EMAIL_NEEDED if part == "email" else NAME_INVALID
+        elif head in ("billing_address", "shipping_address"):
+            name = part.split(".")[0] or "line1"
+            state.errors[f"{head}.{name}"] = buyer_forms.ADDRESS_MESSAGES.get(
+                name, buyer_forms.ADDRESS_MESSAGES["line1"]
+            )
+        elif head in ("card", "bank_debit") or param.startswith("payment_method."):
+            kind = param.split(".")[-2] if param.startswith("payment_method.") else head
+            state.method.errors.update(buyer_forms.buyer_errors({param: ""}, kind))
+        elif head == "save_payment_method":
+            state.errors["save_payment_method"] = CONSENT_NEEDED
+        else:
+            state.method.errors.setdefault("__all__", ALL_FAILURES)
+
+
+def _failed_attempt(request: Request) -> None:
+    """Count a failed attempt against the link and the client's address."""
+    limiter: Limiter = request.app.state.limiter
+    link = request.path_params["link_id"]
+    limiter.hit("checkout_failures_per_link", link)
+    limiter.hit("checkout_failures_per_address", client_address(request.scope))
+
+
+def _locked_out(request: Request) -> int | None:
+    """Seconds to wait when this link or this address failed too often, else None."""
+    limiter: Limiter = request.app.state.limiter
+    verdicts = (
+        limiter.peek("checkout_failures_per_link", request.path_params["link_id"]),
+        limiter.peek("checkout_failures_per_address", client_address(request.scope)),
+    )
+    waits = [verdict.reset_in for verdict in verdicts if not verdict.allowed]
+    return max(waits) if waits else None
+
+
+def _done_path(
+    request: Request, session: Session, link: PaymentLink, purchase: PaymentLinkPurchase
+) -> str:
+    """The confirmation's address: signed, naming the purchase, in the page's language."""
+    token = signing.sign(
+        session,
+        PURCHASE_PURPOSE,
+        {"purchase_id": purchase.id, "account_id": purchase.account_id},
+        clock.real_now() + PURCHASE_LINK_LIFETIME,
+    )
+    lang = request.query_params.get("lang")
+    query = f"?lang={lang}" if lang in documents.LANGUAGES else ""
+    return f"/pay/{link.id}/done/{token}{query}"
+
+
+@router.post("/pay/{link_id}")
+def pay(
+    request: Request,
+    link_id: str,
+    form: FormData = Depends(form_data),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Buy what the link sells: the same checkout as the API, from the page's fields."""
+    try:
+        account, link = _open_link(session, link_id)
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
+    unavailable = _unavailable(account, link)
+    if unavailable is not None:
+        return _notice(request, account, link, *unavailable)
+    key = text(form, "form_key") or ""
+    if not hosted.form_token_valid(session, link.id, form) or not FORM_KEY.fullmatch(key):
+        state = PayForm()
+        state.method.errors["__all__"] = FORM_EXPIRED
+        return _checkout_page(request, session, account, link, state, 403)
+    existing = service.purchase_with_key(session, account, link.id, key)
+    if existing is not None:  # posted again (a reload, a second tab): the purchase stands
+        return RedirectResponse(_done_path(request, session, link, existing), status_code=303)
+    wait = _locked_out(request)
+    if wait is not None:
+        html = documents.render_template(
+            "checkout/buyer/notice.html",
+            _buyer_language(request, account),
+            {
+                "language": _buyer_language(request, account),
+                "merchant": account.name,
+                "title": link.name,
+                "message": hosted.TOO_MANY_ATTEMPTS,
+                "logo_url": link.logo_url,
+            },
+        )
+        response = _pay_page(html, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    state = PayForm(key=key)
+    options = options_with_defaults(link.payment_options)
+    data = _request_from_form(form, link, state, _consent(link, options))
+    if data is None:
+        return _checkout_page(request, session, account, link, state, 422)
+    try:
+        result = service.checkout(session, account, link.id, data, form_key=key)
+    except service.PurchaseExists as exists:
+        session.rollback()
+        return RedirectResponse(
+            _done_path(request, session, link, exists.purchase), status_code=303
+        )
+    except PaymentFailed as failed:
+        session.rollback()
+        _failed_attempt(request)
+        state.method.errors["__all__"] = buyer_forms.FAILURE_MESSAGES.get(
+            failed.reason or "card_declined", ALL_FAILURES
+        )
+        return _checkout_page(request, session, account, link, state, 402)
+    except Conflict:
+        session.rollback()
+        return _notice(request, account, link, LINK_UNAVAILABLE, 409)
+    except APIError as refused:
+        session.rollback()
+        if refused.param and refused.param.split(".")[0] in (
+            "card",
+            "bank_debit",
+            "payment_method",
+        ):
+            _failed_attempt(request)  # a mistyped card counts: card testers mistype too
+        _buyer_field_errors(state, {refused.param or "": refused.message})
+        return _checkout_page(request, session, account, link, state, 422)
+    assert result.purchase is not None
+    path = _done_path(request, session, link, result.purchase)
+    session.commit()
+    return RedirectResponse(path, status_code=303)
+
+
+@router.get("/pay/{link_id}/done/{token}")
+def pay_done(
+    request: Request, link_id: str, token: str, session: Session = Depends(get_session)
+) -> Response:
+    """The confirmation: what was bought and paid, and the merchant's message."""
+    try:
+        account, payload = hosted.link_payload(session, PURCHASE_PURPOSE, token)
+        purchase = session.get(PaymentLinkPurchase, str(payload.get("purchase_id")))
+        if (
+            purchase is None
+            or purchase.account_id != account.id
+            or purchase.payment_link_id != link_id
+        ):
+            raise hosted.BadLink
+    except hosted.BadLink as bad:
+        return hosted.link_error(request, bad)
+    result = service.purchase_result(session, account, purchase)
+    language = _buyer_language(request, account)
+    formatter = i18n.Formatter(documents.document_locale(language, None))
+    payment = result.payment
+    context = {
+        "language": language,
+        "merchant": account.name,
+        "link": result.link,
+        "email": result.contact.email,
+        "amount": formatter.money(payment.amount, payment.currency) if payment else None,
+        "processing": payment is not None and payment.status == "processing",
+        "subscriptions": [
+            {
+                "name": subscription.name,
+                "period": hosted.PERIOD_LABELS.get(subscription.billing_frequency or "", ""),
+                "next": formatter.date(subscription.next_payment_date)
+                if subscription.next_payment_date
+                else None,
+            }
+            for subscription in result.subscriptions
+        ],
+        "invoice_href": invoice_links.hosted_invoice_path(session, result.invoice)
+        if result.invoice is not None
+        else None,
+    }
+    html = documents.render_template("checkout/buyer/done.html", language, context)
+    return _pay_page(html)

@@ -47,7 +47,7 @@ from cadency.accounts.service import validate_currency
 from cadency.billing import engine, invoicing, ledger
 from cadency.billing.state import options_with_defaults
 from cadency.catalog.line_items import LineItemInput, build_line_items
-from cadency.catalog.models import Product
+from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
 from cadency.checkout.models import PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
@@ -55,19 +55,19 @@ from cadency.crm import service as crm
 from cadency.crm.models import Contact
 from cadency.crm.schemas import AddressIn, ContactCreate
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money, outbox
+from cadency.kit import clock, money, outbox, periods
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
-from cadency.kit.terms import CollectionMethod
+from cadency.kit.terms import BillingTerms, CollectionMethod
 from cadency.payments import service as payments
 from cadency.payments.models import Payment, PaymentMethod
 from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import PaymentOptions, SubscriptionCreate
-from cadency.subscriptions.summary import GroupKey, group_key
+from cadency.subscriptions.summary import GroupKey, Rate, Summary, SummaryLine, group_key, summarize
 
 # --- line items and the grouping rule -------------------------------------------------------
 
@@ -382,6 +382,80 @@ def update_link(
     return link
 
 
+@dataclass(frozen=True)
+class Recurring:
+    """One subscription a purchase makes, as the buyer reads it before paying: what it
+    charges per payment, how often, when the next payment after today falls, and how many
+    payments it has in all (None: until canceled)."""
+
+    names: tuple[str, ...]
+    amount: int
+    frequency: str
+    next_payment: date
+    payments: int | None
+
+
+@dataclass(frozen=True)
+class LinkSummary:
+    """What the hosted page says before the buyer pays (SPEC §4 "Summary"): the lines, what is
+    due today (with its taxes), and each subscription's later payments."""
+
+    lines: tuple[SummaryLine, ...]
+    summary: Summary
+    recurring: tuple[Recurring, ...]
+
+
+def link_summary(session: Session, account: Account, link: PaymentLink) -> LinkSummary:
+    """The grouping rule's summary of a link's items, priced as the link froze them."""
+    today = clock.account_today(account)
+    rates = {
+        rate.id: Rate(rate.name, rate.percentage)
+        for rate in session.scalars(
+            select(TaxRate).where(
+                TaxRate.id.in_({i.tax_rate_id for i in link.line_items if i.tax_rate_id})
+            )
+        )
+    }
+    lines = tuple(
+        SummaryLine(
+            name=item.name,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            unit_discount_percent=item.unit_discount_percent,
+            tax_rate=rates.get(item.tax_rate_id) if item.tax_rate_id else None,
+            billing_frequency=item.billing_frequency,
+            billing_terms=item.billing_terms if item.billing_frequency else None,
+            number_of_payments=item.number_of_payments if item.billing_frequency else None,
+            billing_start_date=item.billing_start_date,
+        )
+        for item in link.line_items
+    )
+    groups, _one_time = group_items([Item.of(row) for row in link.line_items], today)
+    recurring = []
+    for group in groups:
+        grouped = [
+            line
+            for line, row in zip(lines, link.line_items, strict=True)
+            if any(item.source_id == row.id for item in group.items)
+        ]
+        fixed = group.terms == BillingTerms.FIXED
+        recurring.append(
+            Recurring(
+                names=tuple(line.name for line in grouped),
+                amount=sum(line.payment for line in grouped),
+                frequency=group.frequency,
+                # Paid today, the next payment is a period on; starting later, it is the start.
+                next_payment=(
+                    periods.period_start(group.start, group.frequency, 1)
+                    if group.start == today
+                    else group.start
+                ),
+                payments=group.number_of_payments if fixed else None,
+            )
+        )
+    return LinkSummary(lines, summarize(lines, today), tuple(recurring))
+
+
 # --- checkout ---------------------------------------------------------------------------------
 
 
@@ -677,7 +751,9 @@ def _charge_once(
         if payment.status == "failed":
             # Nothing of this checkout is kept: the endpoint does not commit.
             raise PaymentFailed(
-                f"The payment failed: {payment.failure_reason}", param="payment_method"
+                f"The payment failed: {payment.failure_reason}",
+                param="payment_method",
+                reason=payment.failure_reason,
             )
         if payment.status == "succeeded":
             invoicing.mark_paid(invoice, payment.amount, now)

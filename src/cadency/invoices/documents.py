@@ -34,8 +34,13 @@ LANGUAGES = ("en", "nl", "da", "de")
 # The locale of a language when the invoice's own locale speaks another one.
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-# The billing portal's pages are buyer pages too: same frame, same catalog.
-BUYER_TEMPLATE_DIRS = (TEMPLATES_DIR, Path(__file__).parents[1] / "portal" / "templates")
+# The billing portal's pages and the payment-link page are buyer pages too: same frame, same
+# catalog.
+BUYER_TEMPLATE_DIRS = (
+    TEMPLATES_DIR,
+    Path(__file__).parents[1] / "portal" / "templates",
+    Path(__file__).parents[1] / "checkout" / "templates",
+)
 INVOICE_TEMPLATE = "invoices/invoice.html"
 
 

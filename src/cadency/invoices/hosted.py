@@ -27,6 +27,19 @@ from cadency.subscriptions.models import Subscription
 
 FORM_PURPOSE = "hosted_form"
 FORM_LIFETIME = timedelta(days=1)
+# How often something is charged, as buyers read it (the portal, the payment-link page).
+PERIOD_LABELS = {
+    "weekly": D_("Weekly"),
+    "biweekly": D_("Every two weeks"),
+    "monthly": D_("Monthly"),
+    "quarterly": D_("Quarterly"),
+    "per_six_months": D_("Every six months"),
+    "annually": D_("Yearly"),
+    "per_two_years": D_("Every two years"),
+    "per_three_years": D_("Every three years"),
+    "per_four_years": D_("Every four years"),
+    "per_five_years": D_("Every five years"),
+}
 LINK_INVALID = D_("This link is not valid or has expired. Ask the sender for a new link.")
 LINK_STALE = D_(
     "This link was made for a previous billing contact of this subscription and no longer "
@@ -62,7 +75,9 @@ class StaleLink(BadLink):
 def link_error(request: Request, bad: BadLink | None = None) -> HTMLResponse:
     """One page for every bad link: it says why and shows nothing else."""
     bad = bad or BadLink()
-    language = documents.document_language(i18n.negotiate(request.headers.get("accept-language")))
+    language = documents.document_language(
+        i18n.negotiate(request.headers.get("accept-language"), documents.LANGUAGES)
+    )
     html = documents.render_template(
         "invoices/link_error.html", language, {"language": language, "message": bad.message}
     )

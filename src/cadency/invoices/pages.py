@@ -9,9 +9,7 @@ catalog, which has German too. Handlers are thin: they call the same services as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,7 +19,7 @@ from starlette.datastructures import FormData
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
 from cadency.config import Settings
-from cadency.invoices import documents, hosted, links, repository
+from cadency.invoices import buyer_forms, documents, hosted, links, repository
 from cadency.invoices import service as invoice_service
 from cadency.invoices.documents import D_
 from cadency.invoices.models import Invoice
@@ -32,86 +30,19 @@ from cadency.payments.models import Payment, PaymentMethod
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import ENDED_STATUSES, Subscription, SubscriptionStatus
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
+from cadency.web.forms import FormInvalid, attempt, form_data
 
 router = APIRouter(include_in_schema=False)
 
 PAYMENT_METHOD_PURPOSE = subscription_service.PAYMENT_METHOD_LINK_PURPOSE
 
-# What the buyer reads for a field the processor or the schema refused: the services speak
-# English to developers; a buyer gets a short sentence in their language.
-FIELD_MESSAGES = {
-    "card.number": D_("Check the card number."),
-    "card.exp_month": D_("Check the expiry month."),
-    "card.exp_year": D_("Check the expiry year."),
-    "card.cvc": D_("Check the security code (CVC)."),
-    "bank_debit.routing_number": D_("Check the routing number."),
-    "bank_debit.account_number": D_("Check the account number."),
-}
-FAILURE_MESSAGES = {
-    "card_declined": D_("Your card was declined."),
-    "insufficient_funds": D_("The payment was declined: insufficient funds."),
-    "bank_account_debit_failed": D_("The bank debit failed."),
-    processor.NOT_CONFIGURED: D_("Online payments are not available."),
-}
-PAYMENT_FAILED = D_("The payment failed.")
-CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
-BANK_FIELDS = ("routing_number", "account_number")
-
-
-# --- payment method forms -----------------------------------------------------------------
-
-
-@dataclass
-class MethodForm:
-    """What the buyer typed (card and account numbers are never echoed back) and what went
-    wrong, per field."""
-
-    kind: str
-    values: dict[str, str]
-    errors: FormErrors
-
-
-def _int_or_text(value: str | None) -> int | str | None:
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _method_from_form(form: FormData) -> tuple[MethodForm, PaymentMethodCreate | None]:
-    kind = "bank_debit" if text(form, "type") == "bank_debit" else "card"
-    fields = CARD_FIELDS if kind == "card" else BANK_FIELDS
-    values = {name: text(form, name) or "" for name in fields}
-    details: dict[str, Any] = {name: values[name] or None for name in fields}
-    if kind == "card":
-        details["exp_month"] = _int_or_text(values["exp_month"] or None)
-        details["exp_year"] = _int_or_text(values["exp_year"] or None)
-        # Two digits are what cards print: 30 means 2030.
-        if isinstance(details["exp_year"], int) and details["exp_year"] < 100:
-            details["exp_year"] += 2000
-    # Only the expiry date is typed back into the form; the numbers are asked for again.
-    kept: dict[str, str] = {n: values[n] for n in ("exp_month", "exp_year") if n in values}
-    form_state = MethodForm(kind=kind, values=kept, errors={})
-    try:
-        data = build(PaymentMethodCreate, {"type": kind, kind: details})
-    except FormInvalid as exc:
-        form_state.errors = _buyer_errors(exc.errors, kind)
-        return form_state, None
-    return form_state, data
-
-
-def _buyer_errors(errors: Mapping[str, str], kind: str) -> FormErrors:
-    """Field errors as the buyer reads them (message ids, translated by the template)."""
-    result: FormErrors = {}
-    for param in errors:
-        field = param.rsplit(".", 1)[-1]  # "card.number" → "number"
-        if f"{kind}.{field}" in FIELD_MESSAGES:
-            result[field] = FIELD_MESSAGES[f"{kind}.{field}"]
-        else:
-            result.setdefault("__all__", D_("Check the payment details."))
-    return result
-
 
 def _save_method(
-    session: Session, account: Account, contact_id: str, data: PaymentMethodCreate, form: MethodForm
+    session: Session,
+    account: Account,
+    contact_id: str,
+    data: PaymentMethodCreate,
+    form: buyer_forms.MethodForm,
 ) -> PaymentMethod | None:
     """Tokenise and save the method on the buyer's contact; None (with form errors) when the
     processor refuses it."""
@@ -121,16 +52,10 @@ def _save_method(
         )
     except FormInvalid as exc:
         if any(param in (data.type, "card", "bank_debit") for param in exc.errors):
-            form.errors = {"__all__": FAILURE_MESSAGES["card_declined"]}
+            form.errors = {"__all__": buyer_forms.FAILURE_MESSAGES["card_declined"]}
         else:
-            form.errors = _buyer_errors(exc.errors, data.type)
+            form.errors = buyer_forms.buyer_errors(exc.errors, data.type)
         return None
-
-
-def _failure_message(payment: Payment | None) -> str:
-    if payment is None or payment.failure_reason is None:
-        return PAYMENT_FAILED
-    return FAILURE_MESSAGES.get(payment.failure_reason, PAYMENT_FAILED)
 
 
 # --- the invoice page ---------------------------------------------------------------------
@@ -158,7 +83,7 @@ def _invoice_page(
     invoice: Invoice,
     token: str,
     *,
-    form: MethodForm | None = None,
+    form: buyer_forms.MethodForm | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     processing = _processing_payment(session, invoice)
@@ -180,7 +105,7 @@ def _invoice_page(
             "payments_unavailable": payable and not payments_available,
             "processing": processing is not None,
             "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
-            "form": form or MethodForm(kind="card", values={}, errors={}),
+            "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
         },
     )
     return hosted.page(html, status_code)
@@ -239,7 +164,7 @@ def pay_hosted_invoice(
         # The page shows no form; a post made anyway gets the page that says why.
         return _invoice_page(request, session, account, invoice, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
-        state = MethodForm(
+        state = buyer_forms.MethodForm(
             kind="card",
             values={},
             errors={"__all__": D_("This form has expired. Reload the page and try again.")},
@@ -253,13 +178,15 @@ def pay_hosted_invoice(
         # Paid in another tab, or nothing to pay: show the invoice as it is now.
         return RedirectResponse(f"/billing/invoices/{token}", status_code=303)
     if wait is not None:
-        state = MethodForm(kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS})
+        state = buyer_forms.MethodForm(
+            kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS}
+        )
         response = _invoice_page(
             request, session, account, invoice, token, form=state, status_code=429
         )
         response.headers["Retry-After"] = str(wait)
         return response
-    state, data = _method_from_form(form)
+    state, data = buyer_forms.method_from_form(form)
     method = _save_method(session, account, invoice.contact_id, data, state) if data else None
     if method is None:
         return _invoice_page(request, session, account, invoice, token, form=state, status_code=422)
@@ -268,7 +195,7 @@ def pay_hosted_invoice(
     except PaymentFailed:
         session.commit()  # the saved method and the failed attempt are part of the history
         failed = repository.latest_failed_payment(session, invoice.id)
-        state.errors = {"__all__": _failure_message(failed)}
+        state.errors = {"__all__": buyer_forms.failure_message(failed)}
         return _invoice_page(request, session, account, invoice, token, form=state, status_code=402)
     session.commit()
     return RedirectResponse(f"/billing/invoices/{token}?paid=1", status_code=303)
@@ -303,7 +230,7 @@ def _method_page(
     subscription: Subscription,
     token: str,
     *,
-    form: MethodForm | None = None,
+    form: buyer_forms.MethodForm | None = None,
     outcome: Outcome | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -328,7 +255,7 @@ def _method_page(
         "current_method": method,
         "action": f"/billing/update-payment-method/{token}",
         "form_token": "" if ended else hosted.form_token(session, token),
-        "form": form or MethodForm(kind="card", values={}, errors={}),
+        "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
         "outcome": outcome,
     }
     html = documents.render_template("invoices/update_payment_method.html", language, context)
@@ -367,18 +294,20 @@ def update_payment_method(
     if subscription.status in ENDED_STATUSES or processor.processor_for(account) is None:
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
-        state = MethodForm(
+        state = buyer_forms.MethodForm(
             kind="card",
             values={},
             errors={"__all__": D_("This form has expired. Reload the page and try again.")},
         )
         return _method_page(session, account, subscription, token, form=state, status_code=403)
     if wait is not None:
-        state = MethodForm(kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS})
+        state = buyer_forms.MethodForm(
+            kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS}
+        )
         response = _method_page(session, account, subscription, token, form=state, status_code=429)
         response.headers["Retry-After"] = str(wait)
         return response
-    state, data = _method_from_form(form)
+    state, data = buyer_forms.method_from_form(form)
     method = _save_method(session, account, subscription.contact_id, data, state) if data else None
     if method is None:
         return _method_page(session, account, subscription, token, form=state, status_code=422)
@@ -426,4 +355,4 @@ def _outcome(
     if any(payment.status == "processing" for payment in payments):
         return Outcome("processing")
     failed = next((p for p in payments if p.status == "failed"), None)
-    return Outcome("failed", message=_failure_message(failed))
+    return Outcome("failed", message=buyer_forms.failure_message(failed))

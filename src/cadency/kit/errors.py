@@ -78,6 +78,14 @@ class PaymentFailed(APIError):
     status_code = 402
     error_type = "payment"
 
+    def __init__(
+        self, message: str, *, param: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        # The processor's failure reason ("card_declined", ...), for pages that say it in the
+        # buyer's words; None when the method was refused before any charge.
+        self.reason = reason
+
 
 def not_found(kind: str, record_id: str) -> NotFound:
     return NotFound(f"No such {kind}: '{record_id}'")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -58,8 +59,9 @@ def translations(language: str) -> gettext.NullTranslations:
     return compile_catalog(TRANSLATIONS_DIR, language)
 
 
-def negotiate(accept_language: str | None) -> str | None:
-    """The first of our languages the browser asks for (Accept-Language, by q-value)."""
+def negotiate(accept_language: str | None, languages: Sequence[str] = LANGUAGES) -> str | None:
+    """The first of `languages` (the web app's, by default) the browser asks for
+    (Accept-Language, by q-value)."""
     if not accept_language:
         return None
     choices: list[tuple[float, int, str]] = []
@@ -73,7 +75,7 @@ def negotiate(accept_language: str | None) -> str | None:
             except ValueError:
                 quality = 0.0
         language = tag.strip().lower().split("-")[0]
-        if language in LANGUAGES and quality > 0:
+        if language in languages and quality > 0:
             choices.append((-quality, position, language))
     return min(choices)[2] if choices else None
 

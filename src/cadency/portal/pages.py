@@ -51,18 +51,7 @@ STATUS_LABELS = {
     "canceled": D_("Canceled"),
     "expired": D_("Expired"),
 }
-PERIOD_LABELS = {
-    "weekly": D_("Weekly"),
-    "biweekly": D_("Every two weeks"),
-    "monthly": D_("Monthly"),
-    "quarterly": D_("Quarterly"),
-    "per_six_months": D_("Every six months"),
-    "annually": D_("Yearly"),
-    "per_two_years": D_("Every two years"),
-    "per_three_years": D_("Every three years"),
-    "per_four_years": D_("Every four years"),
-    "per_five_years": D_("Every five years"),
-}
+PERIOD_LABELS = hosted.PERIOD_LABELS
 REASON_LABELS = {
     "too_expensive": D_("It is too expensive"),
     "missing_features": D_("It lacks features I need"),

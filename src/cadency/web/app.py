@@ -135,6 +135,8 @@ def create_app(
             "login_per_address": settings.login_limit_per_address,
             "payment_form_per_link": settings.payment_form_limit_per_link,
             "payment_form_per_address": settings.payment_form_limit_per_address,
+            "checkout_failures_per_link": settings.checkout_failure_limit_per_link,
+            "checkout_failures_per_address": settings.checkout_failure_limit_per_address,
             "password_reset_per_email": settings.password_reset_limit_per_email,
             "password_reset_per_address": settings.password_reset_limit_per_address,
             API_LIMIT: settings.api_limit_per_key,

@@ -1,0 +1,129 @@
+"""What the buyer types into the payment forms of the hosted pages (the invoice page, update
+payment method, the payment-link page): the card or bank details read from the form (numbers
+are never typed back), the addresses asked, and the short sentences the buyer reads when the
+processor or the schema refuses something, in the buyer-page catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from babel import Locale
+from starlette.datastructures import FormData
+
+from cadency.crm.schemas import country_codes
+from cadency.invoices.documents import D_
+from cadency.payments import processor
+from cadency.payments.models import Payment
+from cadency.payments.schemas import PaymentMethodCreate
+from cadency.web.forms import FormErrors, FormInvalid, build, text
+
+# What the buyer reads for a field the processor or the schema refused: the services speak
+# English to developers; a buyer gets a short sentence in their language.
+FIELD_MESSAGES = {
+    "card.number": D_("Check the card number."),
+    "card.exp_month": D_("Check the expiry month."),
+    "card.exp_year": D_("Check the expiry year."),
+    "card.cvc": D_("Check the security code (CVC)."),
+    "bank_debit.routing_number": D_("Check the routing number."),
+    "bank_debit.account_number": D_("Check the account number."),
+}
+FAILURE_MESSAGES = {
+    "card_declined": D_("Your card was declined."),
+    "insufficient_funds": D_("The payment was declined: insufficient funds."),
+    "bank_account_debit_failed": D_("The bank debit failed."),
+    processor.NOT_CONFIGURED: D_("Online payments are not available."),
+}
+PAYMENT_FAILED = D_("The payment failed.")
+CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
+BANK_FIELDS = ("routing_number", "account_number")
+
+
+# --- payment method forms -----------------------------------------------------------------
+
+
+@dataclass
+class MethodForm:
+    """What the buyer typed (card and account numbers are never echoed back) and what went
+    wrong, per field."""
+
+    kind: str
+    values: dict[str, str]
+    errors: FormErrors
+
+
+def _int_or_text(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def method_from_form(form: FormData) -> tuple[MethodForm, PaymentMethodCreate | None]:
+    kind = "bank_debit" if text(form, "type") == "bank_debit" else "card"
+    fields = CARD_FIELDS if kind == "card" else BANK_FIELDS
+    values = {name: text(form, name) or "" for name in fields}
+    details: dict[str, Any] = {name: values[name] or None for name in fields}
+    if kind == "card":
+        details["exp_month"] = _int_or_text(values["exp_month"] or None)
+        details["exp_year"] = _int_or_text(values["exp_year"] or None)
+        # Two digits are what cards print: 30 means 2030.
+        if isinstance(details["exp_year"], int) and details["exp_year"] < 100:
+            details["exp_year"] += 2000
+    # Only the expiry date is typed back into the form; the numbers are asked for again.
+    kept: dict[str, str] = {n: values[n] for n in ("exp_month", "exp_year") if n in values}
+    form_state = MethodForm(kind=kind, values=kept, errors={})
+    try:
+        data = build(PaymentMethodCreate, {"type": kind, kind: details})
+    except FormInvalid as exc:
+        form_state.errors = buyer_errors(exc.errors, kind)
+        return form_state, None
+    return form_state, data
+
+
+def buyer_errors(errors: Mapping[str, str], kind: str) -> FormErrors:
+    """Field errors as the buyer reads them (message ids, translated by the template)."""
+    result: FormErrors = {}
+    for param in errors:
+        field = param.rsplit(".", 1)[-1]  # "card.number" → "number"
+        if f"{kind}.{field}" in FIELD_MESSAGES:
+            result[field] = FIELD_MESSAGES[f"{kind}.{field}"]
+        else:
+            result.setdefault("__all__", D_("Check the payment details."))
+    return result
+
+
+def failure_message(payment: Payment | None) -> str:
+    if payment is None or payment.failure_reason is None:
+        return PAYMENT_FAILED
+    return FAILURE_MESSAGES.get(payment.failure_reason, PAYMENT_FAILED)
+
+
+# --- addresses ----------------------------------------------------------------------------
+
+ADDRESS_PARTS = ("line1", "line2", "postal_code", "city", "region", "country")
+ADDRESS_MESSAGES = {
+    "line1": D_("Enter the street and house number."),
+    "line2": D_("Check the second address line."),
+    "postal_code": D_("Enter the postal code."),
+    "city": D_("Enter the city."),
+    "region": D_("Check the region."),
+    "country": D_("Choose the country."),
+}
+
+
+def address_from_form(form: FormData, prefix: str) -> dict[str, str]:
+    """The parts of an address typed into the form's `{prefix}.{part}` fields."""
+    return {part: text(form, f"{prefix}.{part}") or "" for part in ADDRESS_PARTS}
+
+
+def address_input(values: Mapping[str, str]) -> dict[str, str | None]:
+    """An address as the API takes it: a part left empty is no part."""
+    return {part: (value.strip() or None) for part, value in values.items()}
+
+
+def country_choices(language: str) -> list[tuple[str, str]]:
+    """Every country a buyer may choose, named and sorted in the page's language."""
+    names = Locale.parse(language).territories
+    return sorted(
+        ((code, str(names.get(code, code))) for code in country_codes()),
+        key=lambda choice: choice[1],
+    )
