@@ -24,7 +24,20 @@ def test_defaults(api: Api) -> None:
         "dunning_final_action": "cancel",
         "dunning_invoice_action": "mark_uncollectible",
         "invoice_number_prefix": "INV",
+        "bank_transfer_details": None,
     }
+
+
+def test_bank_transfer_details_are_set_and_cleared(api: Api) -> None:
+    details = "Test shop B.V.\nIBAN NL91 ABNA 0417 1643 00"
+    updated = api.ok(api.patch("/account/settings", {"bank_transfer_details": f"  {details}\n"}))
+    assert updated["bank_transfer_details"] == details
+    too_long = api.patch("/account/settings", {"bank_transfer_details": "x" * 1001})
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["param"] == "bank_transfer_details"
+    assert api.ok(api.get("/account/settings"))["bank_transfer_details"] == details
+    cleared = api.ok(api.patch("/account/settings", {"bank_transfer_details": ""}))
+    assert cleared["bank_transfer_details"] is None
 
 
 def test_patch_settings(api: Api) -> None:

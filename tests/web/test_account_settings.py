@@ -22,6 +22,7 @@ DEFAULTS = {
     "dunning_final_action": "cancel",
     "dunning_invoice_action": "mark_uncollectible",
     "invoice_number_prefix": "INV",
+    "bank_transfer_details": None,
 }
 
 
@@ -60,6 +61,7 @@ def test_change_the_settings(staff: Staff) -> None:
     page.get_by_label("When every retry has failed").select_option(label="Pause the subscription")
     page.get_by_label("And the unpaid invoice").select_option(label="Leave the invoice open")
     field(page, "invoice_number_prefix").fill("CAD-")
+    page.get_by_test_id("bank-transfer-details").fill("Test shop B.V.\nIBAN NL91 ABNA 0417 1643 00")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_test_id("flash")).to_have_text("Account settings saved.")
     expect(field(page, "timezone")).to_have_value("Asia/Kolkata")
@@ -77,6 +79,7 @@ def test_change_the_settings(staff: Staff) -> None:
         "dunning_final_action": "pause",
         "dunning_invoice_action": "leave_open",
         "invoice_number_prefix": "CAD-",
+        "bank_transfer_details": "Test shop B.V.\nIBAN NL91 ABNA 0417 1643 00",
     }
 
     # Reminders off; the language alone moves the locale to the language's own.

@@ -40,7 +40,12 @@ def card_of(api: Api, contact_id: str, number: str) -> str:
     return str(method["id"])
 
 
-def sent_invoice(api: Api, session_factory: Any, language: str = "en") -> dict[str, Any]:
+def sent_invoice(
+    api: Api,
+    session_factory: Any,
+    language: str = "en",
+    payment_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An open invoice of 49.00 sent to the buyer (payment terms net 14)."""
     set_clock(session_factory, api)
     buyer = contact(api)
@@ -54,6 +59,8 @@ def sent_invoice(api: Api, session_factory: Any, language: str = "en") -> dict[s
                 "collection_method": "send_invoice",
                 "payment_terms": "net_14",
                 "invoice_settings": {"language": language},
+                "payment_options": payment_options
+                or {"payment_types": ["card"], "accept_online_payments": True},
                 "line_items": [
                     {"name": "Beans", "unit_price": "49.00", "billing_frequency": "monthly"}
                 ],
@@ -71,12 +78,17 @@ def path_of(url: str) -> str:
 
 
 def fill_card(page: Page, number: str) -> None:
-    form = page.get_by_test_id("card-form")
+    """Pay or save with a card: on the invoice page's one form (choosing "Card" when bank
+    debit is offered too), or in the card form of the update-payment-method page."""
+    paying = page.get_by_test_id("pay-form").count() > 0
+    form = page.get_by_test_id("pay-form" if paying else "card-form")
+    if form.get_by_test_id("type-card").count():
+        form.get_by_test_id("type-card").check()
     form.get_by_test_id("card-number").fill(number)
     form.get_by_test_id("card-exp-month").fill("12")
     form.get_by_test_id("card-exp-year").fill("2045")
     form.get_by_test_id("card-cvc").fill("123")
-    form.get_by_test_id("card-submit").click()
+    form.get_by_test_id("pay-submit" if paying else "card-submit").click()
 
 
 def test_view_and_pay_an_invoice_by_card(
@@ -129,18 +141,23 @@ def test_view_and_pay_an_invoice_by_card(
 def test_pay_an_invoice_by_bank_debit(
     api: Api, session_factory: Any, page: Page, base_url: str
 ) -> None:
-    invoice = sent_invoice(api, session_factory)
+    invoice = sent_invoice(
+        api, session_factory, payment_options={"payment_types": ["card", "bank_debit"]}
+    )
     page.goto(base_url + path_of(invoice["hosted_url"]))
-    form = page.get_by_test_id("bank-form")
+    form = page.get_by_test_id("pay-form")
+    form.get_by_test_id("type-bank_debit").check()
+    expect(form.get_by_test_id("card-number")).to_be_hidden()  # only the chosen type's fields
     form.get_by_test_id("bank-routing-number").fill("12345")  # not an ABA routing number
     form.get_by_test_id("bank-account-number").fill("000123456789")
-    form.get_by_test_id("bank-submit").click()
+    form.get_by_test_id("pay-submit").click()
     expect(page.get_by_test_id("error-routing_number")).to_have_text("Check the routing number.")
     assert api.ok(api.get("/payments", params={"invoice_id": invoice["id"]}))["data"] == []
 
+    form.get_by_test_id("type-bank_debit").check()
     form.get_by_test_id("bank-routing-number").fill("110000000")
     form.get_by_test_id("bank-account-number").fill("000123456789")
-    form.get_by_test_id("bank-submit").click()
+    form.get_by_test_id("pay-submit").click()
     # A bank debit settles days later: the page says it is processing and offers no second pay.
     expect(page.get_by_test_id("processing-notice")).to_contain_text("is processing")
     expect(page.get_by_test_id("pay-online")).to_have_count(0)

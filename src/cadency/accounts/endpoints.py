@@ -33,6 +33,7 @@ def _present(account: Account) -> AccountSettings:
         dunning_final_action=account.dunning_final_action,
         dunning_invoice_action=account.dunning_invoice_action,
         invoice_number_prefix=account.invoice_number_prefix,
+        bank_transfer_details=account.bank_transfer_details,
     )
 
 

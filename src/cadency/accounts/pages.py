@@ -145,6 +145,7 @@ def _settings_values(account: Account) -> dict[str, Any]:
         "dunning_final_action": account.dunning_final_action,
         "dunning_invoice_action": account.dunning_invoice_action,
         "invoice_number_prefix": account.invoice_number_prefix,
+        "bank_transfer_details": account.bank_transfer_details or "",
     }
 
 
@@ -178,6 +179,7 @@ def _settings_changes(
         errors["dunning_retry_days"] = page.gettext(
             "Enter the retry days as whole numbers separated by commas, e.g. 3, 5, 7."
         )
+    wanted["bank_transfer_details"] = values["bank_transfer_details"].replace("\r\n", "\n")
     if errors:
         raise FormInvalid(errors)
     current = _settings_values(account)

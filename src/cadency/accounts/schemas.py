@@ -24,6 +24,10 @@ class AccountSettings(OutputModel):
     dunning_final_action: Literal["cancel", "leave_unpaid", "pause"]
     dunning_invoice_action: Literal["mark_uncollectible", "leave_open"]
     invoice_number_prefix: str
+    bank_transfer_details: str | None = Field(
+        description="How buyers pay by bank transfer (account holder, IBAN, BIC): shown on "
+        "hosted invoice pages when online payment is off"
+    )
 
 
 class AccountSettingsUpdate(StrictModel):
@@ -37,6 +41,9 @@ class AccountSettingsUpdate(StrictModel):
     dunning_invoice_action: Literal["mark_uncollectible", "leave_open"] | None = None
     invoice_number_prefix: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9-]{1,12}$")] | None = (
         None
+    )
+    bank_transfer_details: Annotated[StrictStr, Field(max_length=1000)] | None = Field(
+        None, description="Plain text, line breaks kept; null or empty removes them"
     )
 
 

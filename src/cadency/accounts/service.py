@@ -342,6 +342,9 @@ def update_settings(session: Session, account: Account, changes: dict[str, Any])
     for field in ("dunning_final_action", "dunning_invoice_action", "invoice_number_prefix"):
         if field in changes:
             setattr(account, field, changes[field])
+    if "bank_transfer_details" in changes:
+        details = (changes["bank_transfer_details"] or "").strip()
+        account.bank_transfer_details = details or None
     session.flush()
     return account
 

@@ -274,7 +274,6 @@ LINK_UNAVAILABLE = D_(
 PAYMENTS_UNAVAILABLE = D_(
     "%(merchant)s cannot take online payments at the moment. Please try again later."
 )
-CONSENT_NEEDED = D_("Agree to the future payments to subscribe.")
 EMAIL_NEEDED = D_("Enter a valid email address.")
 NAME_INVALID = D_("Check the name.")
 FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
@@ -453,7 +452,7 @@ def _request_from_form(
     method_state, method = buyer_forms.method_from_form(form)
     state.method = method_state
     if consent == "required" and not state.values["save_payment_method"]:
-        state.errors["save_payment_method"] = CONSENT_NEEDED
+        state.errors["save_payment_method"] = buyer_forms.CONSENT_NEEDED
     body: dict[str, Any] = {
         "contact": {
             "email": state.values["email"],
@@ -490,7 +489,7 @@ def _buyer_field_errors(state: PayForm, errors: Mapping[str, str]) -> None:
             kind = param.split(".")[-2] if param.startswith("payment_method.") else head
             state.method.errors.update(buyer_forms.buyer_errors({param: ""}, kind))
         elif head == "save_payment_method":
-            state.errors["save_payment_method"] = CONSENT_NEEDED
+            state.errors["save_payment_method"] = buyer_forms.CONSENT_NEEDED
         else:
             state.method.errors.setdefault("__all__", ALL_FAILURES)
 

@@ -12,12 +12,12 @@ from typing import Any
 from babel import Locale
 from starlette.datastructures import FormData
 
-from cadency.crm.schemas import country_codes
+from cadency.crm.schemas import AddressIn, country_codes
 from cadency.invoices.documents import D_
 from cadency.payments import processor
 from cadency.payments.models import Payment
 from cadency.payments.schemas import PaymentMethodCreate
-from cadency.web.forms import FormErrors, FormInvalid, build, text
+from cadency.web.forms import FormErrors, FormInvalid, build, checked, text
 
 # What the buyer reads for a field the processor or the schema refused: the services speak
 # English to developers; a buyer gets a short sentence in their language.
@@ -127,3 +127,51 @@ def country_choices(language: str) -> list[tuple[str, str]]:
         ((code, str(names.get(code, code))) for code in country_codes()),
         key=lambda choice: choice[1],
     )
+
+
+# --- what the seller asks besides the payment method --------------------------------------
+
+TYPE_NOT_ACCEPTED = D_("Choose one of the payment methods offered here.")
+CONSENT_NEEDED = D_("Agree to the future payments to continue.")
+REQUIRED_PARTS = ("line1", "postal_code", "city", "country")
+
+
+def asked_from_form(form: FormData) -> dict[str, Any]:
+    """The addresses and the consent to keep the method, as typed (for the form again)."""
+    return {
+        "billing_address": address_from_form(form, "billing_address"),
+        "shipping_address": address_from_form(form, "shipping_address"),
+        "save_payment_method": checked(form, "save_payment_method"),
+    }
+
+
+def check_asked(
+    state: MethodForm, asked: Mapping[str, Any], options: Mapping[str, Any], consent: str
+) -> dict[str, dict[str, Any] | None]:
+    """The addresses the payment options ask for, complete and valid, to keep on the payment
+    (None where not asked); what is missing goes on `state.errors`, and so does a consent the
+    page requires and the buyer did not give."""
+    kept: dict[str, dict[str, Any] | None] = {"billing_address": None, "shipping_address": None}
+    for name, option in (
+        ("billing_address", "collect_billing_address"),
+        ("shipping_address", "collect_shipping_address"),
+    ):
+        if not options[option]:
+            continue
+        parts = address_input(asked[name])
+        missing = [part for part in REQUIRED_PARTS if not parts.get(part)]
+        for part in missing:
+            state.errors[f"{name}.{part}"] = ADDRESS_MESSAGES[part]
+        if missing:
+            continue
+        try:
+            kept[name] = build(AddressIn, parts).stored()
+        except FormInvalid as exc:
+            for param in exc.errors:
+                part = param.rsplit(".", 1)[-1]
+                state.errors[f"{name}.{part}"] = ADDRESS_MESSAGES.get(
+                    part, ADDRESS_MESSAGES["line1"]
+                )
+    if consent == "required" and not asked["save_payment_method"]:
+        state.errors["save_payment_method"] = CONSENT_NEEDED
+    return kept

@@ -9,7 +9,9 @@ catalog, which has German too. Handlers are thin: they call the same services as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +20,7 @@ from starlette.datastructures import FormData
 
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
+from cadency.billing.state import awaits_payment_method
 from cadency.config import Settings
 from cadency.invoices import buyer_forms, documents, hosted, links, repository
 from cadency.invoices import service as invoice_service
@@ -43,12 +46,16 @@ def _save_method(
     contact_id: str,
     data: PaymentMethodCreate,
     form: buyer_forms.MethodForm,
+    *,
+    reusable: bool = True,
 ) -> PaymentMethod | None:
-    """Tokenise and save the method on the buyer's contact; None (with form errors) when the
-    processor refuses it."""
+    """Tokenise and save the method on the buyer's contact (kept for later payments, or used
+    once); None (with form errors) when the processor refuses it."""
     try:
         return attempt(
-            lambda: payment_service.attach_payment_method(session, account, contact_id, data)
+            lambda: payment_service.attach_payment_method(
+                session, account, contact_id, data, reusable=reusable
+            )
         )
     except FormInvalid as exc:
         if any(param in (data.type, "card", "bank_debit") for param in exc.errors):
@@ -76,6 +83,18 @@ def _processing_payment(session: Session, invoice: Invoice) -> Payment | None:
     return repository.processing_payment(session, invoice.id)
 
 
+def _consent(session: Session, invoice: Invoice, options: Mapping[str, Any]) -> str:
+    """Whether the page asks to keep the method: "required" when the subscription collects
+    its payment method on this invoice to charge later ones, "optional" when the seller keeps
+    methods, else "none"."""
+    if not options["save_payment_method"]:
+        return "none"
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    return "required" if subscription and awaits_payment_method(subscription) else "optional"
+
+
 def _invoice_page(
     request: Request,
     session: Session,
@@ -84,12 +103,16 @@ def _invoice_page(
     token: str,
     *,
     form: buyer_forms.MethodForm | None = None,
+    asked: Mapping[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     processing = _processing_payment(session, invoice)
     payable = invoice.status == "open" and invoice.contact_id is not None and processing is None
     payments_available = processor.processor_for(account) is not None
-    can_pay = payable and payments_available
+    options = invoice_service.payment_options_of(session, invoice)
+    online = options["accept_online_payments"]
+    can_pay = payable and payments_available and online
+    language = documents.document_language(invoice.language)
     html = documents.render_invoice_html(
         session,
         account,
@@ -102,7 +125,15 @@ def _invoice_page(
             "pay_action": f"/billing/invoices/{token}/pay",
             "form_token": hosted.form_token(session, token) if can_pay else "",
             "can_pay": can_pay,
-            "payments_unavailable": payable and not payments_available,
+            "payments_unavailable": payable and online and not payments_available,
+            "bank_transfer": payable and not online,
+            "bank_details": account.bank_transfer_details,
+            "types": options["payment_types"],
+            "ask_billing": options["collect_billing_address"],
+            "ask_shipping": options["collect_shipping_address"],
+            "consent": _consent(session, invoice, options),
+            "asked": asked or {},
+            "countries": buyer_forms.country_choices(language) if can_pay else [],
             "processing": processing is not None,
             "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
             "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
@@ -160,7 +191,8 @@ def pay_hosted_invoice(
         account, invoice = _invoice_for(session, token)
     except hosted.BadLink as bad:
         return hosted.link_error(request, bad)
-    if processor.processor_for(account) is None:
+    options = invoice_service.payment_options_of(session, invoice)
+    if processor.processor_for(account) is None or not options["accept_online_payments"]:
         # The page shows no form; a post made anyway gets the page that says why.
         return _invoice_page(request, session, account, invoice, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
@@ -187,16 +219,30 @@ def pay_hosted_invoice(
         response.headers["Retry-After"] = str(wait)
         return response
     state, data = buyer_forms.method_from_form(form)
-    method = _save_method(session, account, invoice.contact_id, data, state) if data else None
+    asked = buyer_forms.asked_from_form(form)
+    consent = _consent(session, invoice, options)
+    addresses = buyer_forms.check_asked(state, asked, options, consent)
+    if data is not None and data.type not in options["payment_types"]:
+        state.errors["__all__"] = buyer_forms.TYPE_NOT_ACCEPTED
+    if data is None or state.errors:
+        return _invoice_page(
+            request, session, account, invoice, token, form=state, asked=asked, status_code=422
+        )
+    keep = consent != "none" and asked["save_payment_method"]
+    method = _save_method(session, account, invoice.contact_id, data, state, reusable=keep)
     if method is None:
-        return _invoice_page(request, session, account, invoice, token, form=state, status_code=422)
+        return _invoice_page(
+            request, session, account, invoice, token, form=state, asked=asked, status_code=422
+        )
     try:
-        invoice, _payment = invoice_service.pay(session, account, invoice.id, method.id)
+        invoice_service.charge_invoice(session, account, invoice, method, **addresses)
     except PaymentFailed:
-        session.commit()  # the saved method and the failed attempt are part of the history
+        session.commit()  # the method and the failed attempt are part of the history
         failed = repository.latest_failed_payment(session, invoice.id)
         state.errors = {"__all__": buyer_forms.failure_message(failed)}
-        return _invoice_page(request, session, account, invoice, token, form=state, status_code=402)
+        return _invoice_page(
+            request, session, account, invoice, token, form=state, asked=asked, status_code=402
+        )
     session.commit()
     return RedirectResponse(f"/billing/invoices/{token}?paid=1", status_code=303)
 

@@ -4,13 +4,14 @@ commit."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cadency.accounts.models import Account
 from cadency.billing import engine
-from cadency.billing.state import adopt_payment_method
+from cadency.billing.state import adopt_payment_method, options_with_defaults, payment_options
 from cadency.invoices.models import Invoice
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed, not_found
@@ -64,24 +65,50 @@ def pay(
             param="payment_method_id",
         )
     if not method.reusable:
-        raise InvalidRequest(
-            NOT_KEPT,
-            param="payment_method_id",
-        )
+        raise InvalidRequest(NOT_KEPT, param="payment_method_id")
+    return invoice, charge_invoice(session, account, invoice, method)
+
+
+def charge_invoice(
+    session: Session,
+    account: Account,
+    invoice: Invoice,
+    method: PaymentMethod,
+    *,
+    billing_address: dict[str, Any] | None = None,
+    shipping_address: dict[str, Any] | None = None,
+) -> Payment:
+    """Charge an open invoice with `method` (one the buyer just gave on the hosted page, kept
+    or used once); the addresses the page asked are kept on the payment. A failed charge is a
+    402 after the attempt is recorded."""
+    _require_open(invoice, "paid")
     _require_nothing_processing(session, invoice)
     payment = engine.pay_invoice(session, account, invoice, method, clock.account_now(account))
+    payment.billing_address = billing_address
+    payment.shipping_address = shipping_address
     subscription = (
         session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
     )
-    if subscription is not None and payment.status != "failed":
+    if subscription is not None and payment.status != "failed" and method.reusable:
         # A subscription collecting its payment method on an invoice keeps the one the buyer
         # paid with (a bank debit still processing counts: it was authorised).
         adopt_payment_method(session, account, subscription, method.id)
     if payment.status == "failed":
         raise PaymentFailed(
-            f"The payment failed: {payment.failure_reason}", param="payment_method_id"
+            f"The payment failed: {payment.failure_reason}",
+            param="payment_method_id",
+            reason=payment.failure_reason,
         )
-    return invoice, payment
+    return payment
+
+
+def payment_options_of(session: Session, invoice: Invoice) -> dict[str, Any]:
+    """How the buyer may pay this invoice online: its subscription's options, or the
+    defaults for an invoice of no subscription (one-time items, several subscriptions)."""
+    subscription = (
+        session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    )
+    return payment_options(subscription) if subscription else options_with_defaults(None)
 
 
 def record_offline_payment(

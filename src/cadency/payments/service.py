@@ -79,14 +79,20 @@ def payment_method_from(
 
 
 def attach_payment_method(
-    session: Session, account: Account, contact_id: str, data: PaymentMethodCreate
+    session: Session,
+    account: Account,
+    contact_id: str,
+    data: PaymentMethodCreate,
+    *,
+    reusable: bool = True,
 ) -> PaymentMethod:
     """Tokenise the details and save the payment method on the account's contact (404 for a
-    contact of another account)."""
+    contact of another account). Not `reusable`: the buyer gave it for one payment only."""
     contact = get_owned(session, Contact, account.id, contact_id, "contact")
     method = payment_method_from(
         account, contact.id, tokenise(account, data), clock.account_now(account)
     )
+    method.reusable = reusable
     session.add(method)
     session.flush()
     return method
