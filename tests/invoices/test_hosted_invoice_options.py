@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from cadency.payments.models import Payment, PaymentMethod
+from cadency.subscriptions import service as subscription_service
+from cadency.subscriptions.models import Subscription
 from tests.conftest import Api, pin_clock
 
 NOW = datetime(2026, 3, 10, 8, tzinfo=UTC)
@@ -174,3 +176,49 @@ def test_a_seller_who_keeps_no_methods_asks_no_consent(api: Api, session_factory
     assert post(api, path, save_payment_method="1").status_code == 303
     contact_id = api.ok(api.get(f"/invoices/{invoice_id}"))["contact_id"]
     assert api.ok(api.get(f"/contacts/{contact_id}/payment-methods"))["data"] == []
+
+
+def _update_method_path(api: Api, session_factory: Any, options: dict[str, Any]) -> str:
+    """The update-payment-method page of a send-invoice subscription with `options`."""
+    pin_clock(session_factory, api.account_id, NOW)
+    buyer = api.ok(api.post("/contacts", {"email": "olga@example.com", "first_name": "Olga"}))
+    sub = api.ok(
+        api.post(
+            "/subscriptions",
+            {
+                "contact_id": buyer["id"],
+                "currency": "USD",
+                "collection_method": "send_invoice",
+                "payment_options": options,
+                "line_items": [
+                    {"name": "Beans", "unit_price": "49.00", "billing_frequency": "monthly"}
+                ],
+            },
+        )
+    )
+    with session_factory() as session:
+        subscription = session.get(Subscription, sub["id"])
+        assert subscription is not None
+        path, _expires = subscription_service.payment_method_link_path(session, subscription)
+        session.commit()
+    return path
+
+
+def test_the_update_payment_method_page_follows_the_options(api: Api, session_factory: Any) -> None:
+    path = _update_method_path(api, session_factory, {"payment_types": ["bank_debit"]})
+    page = api.client.get(path).text
+    assert 'data-testid="bank-form"' in page and 'data-testid="card-form"' not in page
+    token = re.search(r'name="form_token" value="([^"]*)"', page)
+    assert token
+    refused = api.client.post(path, data={"form_token": token.group(1), **CARD})
+    assert refused.status_code == 422
+    assert "Choose one of the payment methods offered here." in refused.text
+
+
+def test_without_online_payments_no_method_is_taken(api: Api, session_factory: Any) -> None:
+    path = _update_method_path(api, session_factory, {"accept_online_payments": False})
+    page = api.client.get(path).text
+    assert 'data-testid="no-online-payments"' in page
+    assert 'data-testid="card-form"' not in page
+    refused = api.client.post(path, data={"form_token": "x", **CARD})
+    assert refused.status_code == 409

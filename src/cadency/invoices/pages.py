@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import Account
-from cadency.billing.state import awaits_payment_method
+from cadency.billing.state import awaits_payment_method, payment_options
 from cadency.config import Settings
 from cadency.invoices import buyer_forms, documents, hosted, links, repository
 from cadency.invoices import service as invoice_service
@@ -281,6 +281,7 @@ def _method_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     language, fmt = hosted.buyer_formatting(session, account, subscription)
+    options = payment_options(subscription)
     due = _open_invoices(session, subscription)
     method = (
         session.get(PaymentMethod, subscription.payment_method_id)
@@ -295,6 +296,8 @@ def _method_page(
         "past_due": subscription.status == SubscriptionStatus.UNPAID,
         "ended": ended,
         "payments_unavailable": processor.processor_for(account) is None,
+        "online": options["accept_online_payments"],
+        "types": options["payment_types"],
         "amount_due": fmt.money(sum(i.amount_due for i in due), subscription.currency)
         if due
         else None,
@@ -337,7 +340,12 @@ def update_payment_method(
         account, subscription = _subscription_for(session, token)
     except hosted.BadLink as bad:
         return hosted.link_error(request, bad)
-    if subscription.status in ENDED_STATUSES or processor.processor_for(account) is None:
+    options = payment_options(subscription)
+    if (
+        subscription.status in ENDED_STATUSES
+        or processor.processor_for(account) is None
+        or not options["accept_online_payments"]
+    ):
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
         state = buyer_forms.MethodForm(
@@ -354,6 +362,9 @@ def update_payment_method(
         response.headers["Retry-After"] = str(wait)
         return response
     state, data = buyer_forms.method_from_form(form)
+    if data is not None and data.type not in options["payment_types"]:
+        state.errors["__all__"] = buyer_forms.TYPE_NOT_ACCEPTED
+        return _method_page(session, account, subscription, token, form=state, status_code=422)
     method = _save_method(session, account, subscription.contact_id, data, state) if data else None
     if method is None:
         return _method_page(session, account, subscription, token, form=state, status_code=422)
