@@ -59,6 +59,8 @@ VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 
 LINK_FIELDS = ("name", "currency", "collection_method", "payment_terms")
+LOOK_FIELDS = ("logo_url", "button_text", "confirmation_message")
+OPTION_SWITCHES = ("collect_billing_address", "collect_shipping_address", "save_payment_method")
 COLLECTION_METHODS = {
     "charge_automatically": N_("Charge the saved payment method automatically"),
     "send_invoice": N_("Send an invoice for each later payment"),
@@ -110,9 +112,13 @@ def _link_form(
 def new_payment_link(
     request: Request, page: PageContext = Depends(page_requires(EDIT))
 ) -> Response:
-    values = {field: "" for field in LINK_FIELDS} | {
+    values = {field: "" for field in (*LINK_FIELDS, *LOOK_FIELDS)} | {
         "currency": page.account.currency,
         "collection_method": "charge_automatically",
+        "payment_types": ["card"],
+        "collect_billing_address": False,
+        "collect_shipping_address": False,
+        "save_payment_method": True,
     }
     return _link_form(request, page, values, line_item_rows(None), {})
 
@@ -123,11 +129,22 @@ def create_payment_link(
     form: FormData = Depends(form_data),
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
-    values = {field: text(form, field) for field in LINK_FIELDS}
+    values: dict[str, Any] = {field: text(form, field) for field in LINK_FIELDS}
+    # The message keeps its line breaks; an empty field is no value.
+    values |= {field: text(form, field) or "" for field in LOOK_FIELDS}
+    values["payment_types"] = [
+        kind for kind in form.getlist("payment_types") if isinstance(kind, str) and kind
+    ]
+    values |= {switch: checked(form, switch) for switch in OPTION_SWITCHES}
     rows = line_item_rows(form)
-    sent = dict(values)
+    sent = {field: values[field] for field in LINK_FIELDS}
+    sent |= {field: values[field].replace("\r\n", "\n") or None for field in LOOK_FIELDS}
     if values["collection_method"] != "send_invoice":
         sent["payment_terms"] = None  # the terms input only matters for invoices sent
+    sent["payment_options"] = {
+        "payment_types": values["payment_types"],
+        **{switch: values[switch] for switch in OPTION_SWITCHES},
+    }
     try:
         items, positions = line_items_from_rows(rows)
         try:
@@ -441,18 +458,17 @@ def _request_from_form(
 ) -> CheckoutRequest | None:
     """The API's checkout request from the page's fields; None (with the buyer's errors on
     `state`) when something is missing or malformed."""
+    asked = buyer_forms.asked_from_form(form)
     state.values = {
         "email": text(form, "email") or "",
         "first_name": text(form, "first_name") or "",
         "last_name": text(form, "last_name") or "",
-        "billing_address": buyer_forms.address_from_form(form, "billing_address"),
-        "shipping_address": buyer_forms.address_from_form(form, "shipping_address"),
-        "save_payment_method": checked(form, "save_payment_method"),
+        **asked,
     }
     method_state, method = buyer_forms.method_from_form(form)
     state.method = method_state
-    if consent == "required" and not state.values["save_payment_method"]:
-        state.errors["save_payment_method"] = buyer_forms.CONSENT_NEEDED
+    options = options_with_defaults(link.payment_options)
+    addresses = buyer_forms.check_asked(state.errors, asked, options, consent)
     body: dict[str, Any] = {
         "contact": {
             "email": state.values["email"],
@@ -462,10 +478,7 @@ def _request_from_form(
         "payment_method": method.model_dump(exclude_none=True) if method else None,
         "save_payment_method": consent != "none" and state.values["save_payment_method"],
     }
-    for asked in ("billing_address", "shipping_address"):
-        parts = buyer_forms.address_input(state.values[asked])
-        if any(parts.values()):
-            body[asked] = parts
+    body |= {name: address for name, address in addresses.items() if address is not None}
     try:
         data = build(CheckoutRequest, body)
     except FormInvalid as exc:

@@ -146,11 +146,11 @@ def asked_from_form(form: FormData) -> dict[str, Any]:
 
 
 def check_asked(
-    state: MethodForm, asked: Mapping[str, Any], options: Mapping[str, Any], consent: str
+    errors: FormErrors, asked: Mapping[str, Any], options: Mapping[str, Any], consent: str
 ) -> dict[str, dict[str, Any] | None]:
     """The addresses the payment options ask for, complete and valid, to keep on the payment
-    (None where not asked); what is missing goes on `state.errors`, and so does a consent the
-    page requires and the buyer did not give."""
+    (None where not asked); what is missing goes on `errors`, and so does a consent the page
+    requires and the buyer did not give."""
     kept: dict[str, dict[str, Any] | None] = {"billing_address": None, "shipping_address": None}
     for name, option in (
         ("billing_address", "collect_billing_address"),
@@ -161,7 +161,7 @@ def check_asked(
         parts = address_input(asked[name])
         missing = [part for part in REQUIRED_PARTS if not parts.get(part)]
         for part in missing:
-            state.errors[f"{name}.{part}"] = ADDRESS_MESSAGES[part]
+            errors[f"{name}.{part}"] = ADDRESS_MESSAGES[part]
         if missing:
             continue
         try:
@@ -169,9 +169,7 @@ def check_asked(
         except FormInvalid as exc:
             for param in exc.errors:
                 part = param.rsplit(".", 1)[-1]
-                state.errors[f"{name}.{part}"] = ADDRESS_MESSAGES.get(
-                    part, ADDRESS_MESSAGES["line1"]
-                )
+                errors[f"{name}.{part}"] = ADDRESS_MESSAGES.get(part, ADDRESS_MESSAGES["line1"])
     if consent == "required" and not asked["save_payment_method"]:
-        state.errors["save_payment_method"] = CONSENT_NEEDED
+        errors["save_payment_method"] = CONSENT_NEEDED
     return kept

@@ -221,7 +221,7 @@ def pay_hosted_invoice(
     state, data = buyer_forms.method_from_form(form)
     asked = buyer_forms.asked_from_form(form)
     consent = _consent(session, invoice, options)
-    addresses = buyer_forms.check_asked(state, asked, options, consent)
+    addresses = buyer_forms.check_asked(state.errors, asked, options, consent)
     if data is not None and data.type not in options["payment_types"]:
         state.errors["__all__"] = buyer_forms.TYPE_NOT_ACCEPTED
     if data is None or state.errors:
