@@ -303,3 +303,42 @@ def test_the_update_payment_method_page_is_limited_too(
     second = buyer.post(path, data={"form_token": token, "number": "4242424242424242", **CARD})
     assert second.status_code == 429
     assert "Too many payment attempts" in second.text
+
+
+def test_failed_checkouts_on_payment_link_pages_lock_out_the_address(
+    limited_app: LimitedApp, session_factory: Any, clock: time_machine.Coordinates
+) -> None:
+    """Card testing across many payment links from one address: failed attempts count per
+    address (the default is 10 in 10 minutes); a good card from there waits for the window."""
+    buyer = visitor(limited_app(checkout_failure_limit_per_address="2 per 10 minutes"))
+    statuses = []
+    for n in range(3):
+        shop = make_api(buyer, session_factory, name=f"Pay shop {n}")
+        product = shop.ok(
+            shop.post(
+                "/products",
+                {"name": "Kit", "unit_price": "5.00", "currency": "USD", "billing_frequency": None},
+            )
+        )
+        link = shop.ok(
+            shop.post(
+                "/payment-links",
+                {"name": "Kit", "currency": "USD", "line_items": [{"product_id": product["id"]}]},
+            )
+        )
+        path = urlsplit(link["url"]).path
+        page = buyer.get(path).text
+        key = re.search(r'name="form_key" value="([^"]+)"', page)
+        assert key
+        fields = {
+            "form_token": form_token(buyer, path),
+            "form_key": key.group(1),
+            "email": "tester@example.com",
+            "number": "4000000000000341",
+            **CARD,
+        }
+        statuses.append(buyer.post(path, data=fields).status_code)
+    assert statuses == [402, 402, 429]
+    clock.shift(timedelta(minutes=10))
+    good = {**fields, "number": "4242424242424242"}
+    assert buyer.post(path, data=good, follow_redirects=False).status_code == 303
