@@ -269,7 +269,8 @@ def set_payment_link_active(
 
 # --- the hosted payment page: what buyers open, with no sign-in ---------------------------------
 #
-# `/pay/{link_id}` is public: the link's ID is all a buyer has. It shows the link's items with
+# `/pay/{payment_link_id}` is public: the link's ID is all a buyer has (so another
+# account's link opens here, unlike the staff pages). It shows the link's items with
 # the grouping rule's summary and takes the payment through the same checkout service as
 # `POST /payment-links/{id}/checkout`. It speaks the buyer's language (`?lang=`, else the
 # browser's, else the account's) with the buyer-page catalog. A form carries a random key
@@ -441,10 +442,12 @@ def _unavailable(account: Account, link: PaymentLink) -> tuple[str, int] | None:
     return None
 
 
-@router.get("/pay/{link_id}")
-def pay_page(request: Request, link_id: str, session: Session = Depends(get_session)) -> Response:
+@router.get("/pay/{payment_link_id}")
+def pay_page(
+    request: Request, payment_link_id: str, session: Session = Depends(get_session)
+) -> Response:
     try:
-        account, link = _open_link(session, link_id)
+        account, link = _open_link(session, payment_link_id)
     except hosted.BadLink as bad:
         return hosted.link_error(request, bad)
     unavailable = _unavailable(account, link)
@@ -510,7 +513,7 @@ def _buyer_field_errors(state: PayForm, errors: Mapping[str, str]) -> None:
 def _failed_attempt(request: Request) -> None:
     """Count a failed attempt against the link and the client's address."""
     limiter: Limiter = request.app.state.limiter
-    link = request.path_params["link_id"]
+    link = request.path_params["payment_link_id"]
     limiter.hit("checkout_failures_per_link", link)
     limiter.hit("checkout_failures_per_address", client_address(request.scope))
 
@@ -519,7 +522,7 @@ def _locked_out(request: Request) -> int | None:
     """Seconds to wait when this link or this address failed too often, else None."""
     limiter: Limiter = request.app.state.limiter
     verdicts = (
-        limiter.peek("checkout_failures_per_link", request.path_params["link_id"]),
+        limiter.peek("checkout_failures_per_link", request.path_params["payment_link_id"]),
         limiter.peek("checkout_failures_per_address", client_address(request.scope)),
     )
     waits = [verdict.reset_in for verdict in verdicts if not verdict.allowed]
@@ -541,16 +544,16 @@ def _done_path(
     return f"/pay/{link.id}/done/{token}{query}"
 
 
-@router.post("/pay/{link_id}")
+@router.post("/pay/{payment_link_id}")
 def pay(
     request: Request,
-    link_id: str,
+    payment_link_id: str,
     form: FormData = Depends(form_data),
     session: Session = Depends(get_session),
 ) -> Response:
     """Buy what the link sells: the same checkout as the API, from the page's fields."""
     try:
-        account, link = _open_link(session, link_id)
+        account, link = _open_link(session, payment_link_id)
     except hosted.BadLink as bad:
         return hosted.link_error(request, bad)
     unavailable = _unavailable(account, link)
@@ -618,9 +621,9 @@ def pay(
     return RedirectResponse(path, status_code=303)
 
 
-@router.get("/pay/{link_id}/done/{token}")
+@router.get("/pay/{payment_link_id}/done/{token}")
 def pay_done(
-    request: Request, link_id: str, token: str, session: Session = Depends(get_session)
+    request: Request, payment_link_id: str, token: str, session: Session = Depends(get_session)
 ) -> Response:
     """The confirmation: what was bought and paid, and the merchant's message."""
     try:
@@ -629,7 +632,7 @@ def pay_done(
         if (
             purchase is None
             or purchase.account_id != account.id
-            or purchase.payment_link_id != link_id
+            or purchase.payment_link_id != payment_link_id
         ):
             raise hosted.BadLink
     except hosted.BadLink as bad:
