@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from limits import parse
@@ -44,6 +44,13 @@ class Settings:
     # Webhook receivers on loopback, private or link-local addresses (single-company installs,
     # tests); refused otherwise. CADENCY_WEBHOOK_ALLOW_PRIVATE=1.
     webhook_allow_private: bool = False
+    # The key that encrypts secrets kept in the database (a payment processor's API keys), so a
+    # copy of the database alone does not reveal them: CADENCY_ENCRYPTION_KEY (a Fernet key;
+    # several, comma-separated, to rotate: the first encrypts, any decrypts), else the key file
+    # CADENCY_ENCRYPTION_KEY_FILE, by default `encryption.key` next to the SQLite database or in
+    # the data folder, made (mode 0600) when first needed. See docs/stripe.md.
+    encryption_key: str | None = field(default=None, repr=False)
+    encryption_key_file: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -115,4 +122,6 @@ def load_settings() -> Settings:
         max_form_body_bytes=_size("CADENCY_MAX_FORM_BODY_BYTES", defaults.max_form_body_bytes),
         files_dir=env("CADENCY_FILES_DIR") or str(Path.cwd() / "data" / "files"),
         webhook_allow_private=env("CADENCY_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+        encryption_key=env("CADENCY_ENCRYPTION_KEY") or None,
+        encryption_key_file=env("CADENCY_ENCRYPTION_KEY_FILE") or None,
     )

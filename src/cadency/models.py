@@ -20,7 +20,13 @@ from cadency.kit.outbox import OutboxMessage
 from cadency.kit.signing import InstallationSecret
 from cadency.kit.throttle import RateLimitCounter
 from cadency.notifications.models import EmailDelivery, MailboxMessage
-from cadency.payments.models import Payment, PaymentMethod, Refund
+from cadency.payments.models import (
+    Payment,
+    PaymentMethod,
+    ProcessorSettings,
+    Refund,
+    StripeEvent,
+)
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
 from cadency.portal.models import PortalConfiguration
 from cadency.properties.models import PropertyDefinition, PropertyValue
@@ -62,6 +68,7 @@ __all__ = [
     "PaymentMethod",
     "Plan",
     "PortalConfiguration",
+    "ProcessorSettings",
     "Product",
     "PropertyDefinition",
     "PropertyValue",
@@ -71,6 +78,7 @@ __all__ = [
     "SavedView",
     "SeatAssignment",
     "Segment",
+    "StripeEvent",
     "Subscription",
     "SubscriptionEvent",
     "TaxRate",

@@ -55,6 +55,7 @@ from cadency.config import Settings
 from cadency.exports.models import Export
 from cadency.kit.db import Base
 from cadency.notifications.dispatcher import Dispatcher
+from cadency.payments.models import ProcessorSettings, StripeEvent
 from cadency.plans.models import AccountPlan, SeatAssignment
 from cadency.segments.models import Segment
 from cadency.views import service as views
@@ -269,6 +270,17 @@ def build_shop(
             created_at=now,
         )
         session.add_all([endpoint, event])
+        # The processor's settings (the sandbox: localstripe is not needed to make the row)
+        # and a Stripe event already handled.
+        session.add(ProcessorSettings(account_id=account.id, processor="sandbox", updated_at=now))
+        session.add(
+            StripeEvent(
+                account_id=account.id,
+                event_id=f"evt_{uuid4().hex[:12]}",
+                type="payment_intent.succeeded",
+                received_at=now,
+            )
+        )
         session.flush()
         session.add(
             WebhookDelivery(

@@ -369,7 +369,12 @@ def problems(due: DueSet, found: Outcome, now: datetime) -> dict[str, Any]:
     keys = Counter(row[4] for row in found.payments)
     if len(keys) != len(found.payments):
         wrong["duplicate_idempotency_keys"] = some(k for k, c in keys.items() if c > 1)
-    bad_keys = [row for row in found.payments if row[4] != f"{row[1]}:attempt:1"]
+    # A renewal's charge is keyed by its subscription and period (billing.engine.attempt_key).
+    bad_keys = [
+        row
+        for row in found.payments
+        if not (row[4].startswith(f"{row[2]}:") and row[4].endswith(":attempt:1"))
+    ]
     if bad_keys:
         wrong["payments_not_first_attempts"] = (len(bad_keys), some(bad_keys))
 

@@ -81,7 +81,12 @@ def test_a_billing_editor_opens_the_settings_pages_they_may_change(
 ) -> None:
     # They could save the billing portal and the account's plan, but not open those pages.
     editor = as_user(client, session_factory, api, "billing.edit")
-    assert editor.menu() == ["/settings/account", "/settings/billing", "/settings/portal"]
+    assert editor.menu() == [
+        "/settings/account",
+        "/settings/billing",
+        "/settings/portal",
+        "/settings/payment-processor",
+    ]
     assert editor.get("/settings/billing").status_code == 200
     portal = editor.get("/settings/portal")
     assert portal.status_code == 200 and 'type="submit"' in portal.text
@@ -116,6 +121,8 @@ def test_a_limited_user_gets_403_on_get_and_post_of_what_is_not_in_their_menu(
         viewer.get("/settings/mailbox"),
         viewer.post("/settings/account", {"timezone": "UTC"}),
         viewer.post("/settings/portal", {}),
+        viewer.get("/settings/payment-processor"),
+        viewer.post("/settings/payment-processor", {"processor": "sandbox"}),
         viewer.post("/settings/billing/end-trial"),
         viewer.get("/settings/properties/contacts/new"),
         viewer.post("/settings/properties/contacts", {"name": "x", "label": "X"}),

@@ -128,7 +128,7 @@ def renew(
             done.add(sub.id)
             continue
         method = methods[sub.payment_method_id or ""]
-        key = f"{invoice_id}:attempt:1"
+        key = engine.attempt_key(invoice_id, sub.id, start, 1)
         result = processor.charge(account, method, amount, sub.currency, key)
         if result.status != "succeeded":
             declined.append((sub, invoice_id, result))

@@ -365,6 +365,8 @@ class SubscriptionRun:
             self._payment_succeeded(invoice, payment)
         elif payment.status == "failed":
             self._payment_failed(invoice, payment)
+        elif payment.status == processor.REQUIRES_ACTION:
+            self._payment_needs_buyer(invoice, payment)
         else:
             invoice.next_attempt_date = None
             self._event(
@@ -428,6 +430,25 @@ class SubscriptionRun:
             self._set_status(SubscriptionStatus.UNPAID, "payment_failed")
             return
         self._dunning_exhausted(invoice)
+
+    def _payment_needs_buyer(self, invoice: Invoice, payment: Payment) -> None:
+        """The buyer must authenticate the charge (3-D Secure): the invoice stays open with no
+        retry scheduled, so dunning waits, and the buyer is emailed the hosted invoice page to
+        authenticate it on. The processor's answer settles the payment later
+        (`settle_payment`): then it succeeded, or failed and dunning starts."""
+        invoice.next_attempt_date = None
+        invoice.updated_at = self.now
+        data = {
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "amount": self._money(payment.amount),
+        }
+        self._event(EventType.PAYMENT_ACTION_REQUIRED, data)
+        self._emit(
+            EventType.PAYMENT_ACTION_REQUIRED,
+            f"payment.action_required:{payment.id}",
+            {**data, "invoice_number": invoice.number},
+        )
 
     def _first_failure_date(self, invoice: Invoice) -> date:
         # When the first attempt *failed* (updated_at), not when it was made: a bank debit fails
@@ -505,19 +526,26 @@ class SubscriptionRun:
                 else None
             )
             status, reason = (
-                processor.bank_debit_outcome(self.account, method)
+                processor.bank_debit_outcome(
+                    self.account, method, reference=payment.processor_reference
+                )
                 if method
                 else ("failed", "payment_method_missing")
             )
-            payment.status = status
-            payment.failure_reason = reason
-            payment.updated_at = self.now
-            invoice = self.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
-            self.sub.last_payment_status = status
-            if invoice is not None and status == "succeeded":
-                self._payment_succeeded(invoice, payment)
-            elif invoice is not None:
-                self._payment_failed(invoice, payment)
+            self._settle(payment, status, reason)
+
+    def _settle(self, payment: Payment, status: str, reason: str | None) -> None:
+        """A payment that was processing (a bank debit) or waiting for the buyer (3-D Secure)
+        ended: the invoice is paid, or the failure starts dunning."""
+        payment.status = status
+        payment.failure_reason = reason
+        payment.updated_at = self.now
+        invoice = self.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+        self.sub.last_payment_status = status
+        if invoice is not None and status == "succeeded":
+            self._payment_succeeded(invoice, payment)
+        elif invoice is not None:
+            self._payment_failed(invoice, payment)
 
     def _overdue(self, invoice_ids: Sequence[str]) -> None:
         """Manual invoices past their due date make the subscription unpaid; each overdue
@@ -613,6 +641,54 @@ class SubscriptionRun:
             self.changed = True
 
 
+def attempt_key(
+    invoice_id: str, subscription_id: str | None, period_start: date | None, attempt: int
+) -> str:
+    """The idempotency key of an invoice's charge attempt, sent to the processor with it.
+
+    A subscription's period invoice is keyed by what identifies it for good, the subscription
+    and the period (UNIQUE on invoices), not by its ID: when a charge's answer never comes (a
+    timeout) or a later step fails, the run is rolled back with the invoice, and the next run
+    issues the invoice again under a new ID. Keyed by the period, its charge goes out with the
+    same key, and the processor answers the first charge instead of making a second. Other
+    invoices exist before they are charged, so their ID stays."""
+    if subscription_id and period_start:
+        return f"{subscription_id}:{period_start.isoformat()}:attempt:{attempt}"
+    return f"{invoice_id}:attempt:{attempt}"
+
+
+def settle_payment(
+    session: Session,
+    account: Account,
+    payment: Payment,
+    status: str,
+    failure_reason: str | None,
+    now: datetime,
+) -> bool:
+    """The processor told how a payment it answered "processing" (a bank debit) or "requires
+    action" (3-D Secure) ended, e.g. by its webhook: applied exactly as a sandbox bank debit
+    settling is, so the invoice, the subscription, receipts, dunning and events follow the same
+    way. Returns whether anything changed (a payment settled already is left alone)."""
+    if payment.status not in ("processing", processor.REQUIRES_ACTION):
+        return False
+    subscription = (
+        session.get(Subscription, payment.subscription_id) if payment.subscription_id else None
+    )
+    if subscription is None:
+        payment.status = status
+        payment.failure_reason = failure_reason
+        payment.updated_at = now
+        invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+        if invoice is not None and status == "succeeded" and invoice.status == "open":
+            invoicing.mark_paid(invoice, payment.amount, now)
+        return True
+    session.refresh(subscription, attribute_names=["line_items"])
+    run = SubscriptionRun(session, account, subscription, now)
+    run._settle(payment, status, failure_reason)
+    run.run()
+    return True
+
+
 def create_charge(
     session: Session,
     account: Account,
@@ -625,12 +701,15 @@ def create_charge(
     the invoice and the attempt number: a repeated call finds the earlier attempt instead of
     charging again."""
     attempt = invoice.attempt_count + 1
-    key = f"{invoice.id}:attempt:{attempt}"
-    # An invoice made in this transaction has no earlier attempts to find.
-    if invoice not in session.new:
+    key = attempt_key(invoice.id, invoice.subscription_id, invoice.cycle_period_start, attempt)
+    existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
+    if existing is not None and existing.invoice_id != invoice.id:
+        # An earlier invoice of the same period (its cycle restarted by a change of billing
+        # frequency) holds this key: this invoice's attempts are keyed by its own ID.
+        key = f"{invoice.id}:attempt:{attempt}"
         existing = session.scalar(select(Payment).where(Payment.idempotency_key == key))
-        if existing is not None:
-            return existing
+    if existing is not None:
+        return existing
     if result is None:
         result = processor.charge(account, method, invoice.amount_due, invoice.currency, key)
     today = periods.local_date(now, account.timezone)

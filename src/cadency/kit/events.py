@@ -34,6 +34,8 @@ class EventType(StrEnum):
     PAYMENT_PROCESSING = "payment.processing"
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_FAILED = "payment.failed"
+    # The buyer must authenticate a charge (3-D Secure) on the hosted invoice page.
+    PAYMENT_ACTION_REQUIRED = "payment.action_required"
     PAYMENT_REFUNDED = "payment.refunded"
     DUNNING_EXHAUSTED = "dunning.exhausted"
     # The account's users.

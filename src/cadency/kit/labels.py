@@ -41,6 +41,7 @@ INVOICE_STATUSES = {
 }
 PAYMENT_STATUSES = {
     "processing": N_("Processing"),
+    "requires_action": N_("Awaiting the customer's confirmation"),
     "succeeded": N_("Succeeded"),
     "failed": N_("Failed"),
     "refunded": N_("Refunded"),
@@ -50,6 +51,7 @@ FAILURE_REASONS = {
     "card_declined": N_("Card declined"),
     "insufficient_funds": N_("Insufficient funds"),
     "bank_account_debit_failed": N_("Bank debit failed"),
+    "authentication_required": N_("The customer's bank asks them to confirm the payment"),
     "payment_processor_not_configured": N_("No payment processor configured"),
 }
 CANCELLATION_REASONS = {

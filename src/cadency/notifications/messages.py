@@ -498,6 +498,25 @@ def _payment_failed(event: Event) -> Iterable[Email]:
     yield from _admin_notices(event, "failed", amount, failed_on)
 
 
+def _payment_action_required(event: Event) -> Iterable[Email]:
+    """The buyer's bank wants the payment confirmed (3-D Secure): the hosted invoice page,
+    where they authenticate it."""
+    buyer = event.buyer()
+    if buyer is None:
+        return
+    _ = buyer.gettext
+    yield event.email(
+        "payment_action_required",
+        buyer,
+        _("Confirm your payment to %(merchant)s") % {"merchant": event.merchant},
+        {
+            "amount": buyer.fmt.money(event.amount("amount") or 0, event.currency),
+            "invoice_number": event.payload.get("invoice_number") or "—",
+            "url": event.invoice_url(),
+        },
+    )
+
+
 def _admin_notices(event: Event, outcome: str, amount: int, on: date) -> Iterable[Email]:
     """Super admins who keep payment notifications on hear of each payment (SPEC §5)."""
     admins = event.composer.merchant_users(
@@ -870,6 +889,7 @@ def _invoice_overdue(event: Event) -> Iterable[Email]:
 _HANDLERS: dict[str, Handler] = {
     EventType.PAYMENT_SUCCEEDED: _payment_succeeded,
     EventType.PAYMENT_FAILED: _payment_failed,
+    EventType.PAYMENT_ACTION_REQUIRED: _payment_action_required,
     EventType.SUBSCRIPTION_RENEWAL_REMINDER: _renewal_reminder,
     EventType.SUBSCRIPTION_TRIAL_WILL_END: _trial_will_end,
     EventType.SUBSCRIPTION_CANCELED: _canceled,
@@ -889,6 +909,7 @@ KINDS = (
     "receipt",
     "admin_payment",
     "payment_failed",
+    "payment_action_required",
     "renewal_reminder",
     "trial_ending",
     "canceled",

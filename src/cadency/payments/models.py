@@ -31,6 +31,9 @@ class PaymentMethod(Base):
     exp_year: Mapped[int | None]
     processor: Mapped[str] = mapped_column(String(16))
     processor_token: Mapped[str] = mapped_column(String(255))
+    # The processor's customer the method is attached to (a Stripe `cus_…`), which a charge
+    # names with the method; None for the sandbox.
+    processor_customer: Mapped[str | None] = mapped_column(String(255))
     # False for a method the buyer used for one payment without agreeing to keep it: the row
     # stays for that payment's history (and to settle or refund it), but it is not among the
     # contact's saved methods and nothing charges it again.
@@ -46,6 +49,8 @@ class Payment(Base):
         Index("ix_payments_account_id_id", "account_id", "id"),
         Index("ix_payments_invoice_id", "invoice_id"),
         Index("ix_payments_subscription_id", "subscription_id"),
+        # A processor's webhook names the payment by its reference (a Stripe PaymentIntent).
+        Index("ix_payments_account_id_processor_reference", "account_id", "processor_reference"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -82,3 +87,34 @@ class Refund(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     processor_reference: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class ProcessorSettings(Base):
+    """Which payment processor serves an account, and its Stripe keys. No row: the default
+    (the sandbox for a test-mode account, none for a live one). The secret key and the webhook
+    secret are stored encrypted (`kit.encryption`), never in plain text; only the secret key's
+    last four characters are kept readable, to show which key is set."""
+
+    __tablename__ = "processor_settings"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    processor: Mapped[str] = mapped_column(String(16))  # "sandbox" | "stripe"
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(255))
+    stripe_secret_key_encrypted: Mapped[str | None] = mapped_column(String(1024))
+    stripe_secret_key_last4: Mapped[str | None] = mapped_column(String(4))
+    stripe_webhook_secret_encrypted: Mapped[str | None] = mapped_column(String(1024))
+    # A Stripe-compatible server instead of api.stripe.com (tests, localstripe); None: Stripe.
+    stripe_api_base: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+
+class StripeEvent(Base):
+    """A Stripe event already handled for the account: Stripe delivers an event at least once,
+    so a second delivery of the same ID is answered and ignored."""
+
+    __tablename__ = "stripe_events"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]

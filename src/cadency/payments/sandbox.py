@@ -20,11 +20,23 @@ Test numbers (API.md "Payment methods"):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from cadency.kit import clock
+from cadency.kit.errors import InvalidRequest, PaymentFailed
+from cadency.payments.adapter import ChargeResult, Tokenised
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cadency.accounts.models import Account
+    from cadency.payments.models import PaymentMethod
+    from cadency.payments.schemas import PaymentMethodCreate
 
 PROCESSOR = "sandbox"
 TOKEN_PREFIX = "sbx_"
@@ -77,19 +89,6 @@ class Declined(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Tokenised:
-    """What may be kept about a payment method."""
-
-    type: str  # "card" | "bank_debit"
-    token: str
-    brand: str | None
-    last4: str
-    exp_month: int | None
-    exp_year: int | None
-    processor: str = PROCESSOR
-
-
 def luhn_valid(number: str) -> bool:
     """The Luhn (mod 10) check digit of a card number is right."""
     total = 0
@@ -135,13 +134,11 @@ def _new_token(kind: str, behaviour: Behaviour) -> str:
     return f"{TOKEN_PREFIX}{kind}_{behaviour.value}_{secrets.token_hex(12)}"
 
 
-def tokenise_card(
-    number: str, exp_month: int, exp_year: int, cvc: str, *, today: date
-) -> Tokenised:
-    """Validate a card and tokenise it; `today` is the account's date (its clock in test mode).
+def validate_card(number: str, exp_month: int, exp_year: int, cvc: str, *, today: date) -> None:
+    """Check a card's details as any processor would before trying it (the Stripe adapter
+    checks test cards the same way, so both answer with the same messages).
 
-    Raises `InvalidDetails` (field "number", "exp_month", "exp_year" or "cvc") or `Declined`.
-    """
+    Raises `InvalidDetails` (field "number", "exp_month", "exp_year" or "cvc")."""
     if not re.fullmatch(r"[0-9]{12,19}", number, re.ASCII):
         raise InvalidDetails("number", "A card number has 12 to 19 digits (digits only)")
     if not luhn_valid(number):
@@ -155,6 +152,16 @@ def tokenise_card(
         raise InvalidDetails(field, "The card has expired")
     if not re.fullmatch(r"[0-9]{3,4}", cvc, re.ASCII):
         raise InvalidDetails("cvc", "The security code (CVC) has 3 or 4 digits")
+
+
+def tokenise_card(
+    number: str, exp_month: int, exp_year: int, cvc: str, *, today: date
+) -> Tokenised:
+    """Validate a card and tokenise it; `today` is the account's date (its clock in test mode).
+
+    Raises `InvalidDetails` (field "number", "exp_month", "exp_year" or "cvc") or `Declined`.
+    """
+    validate_card(number, exp_month, exp_year, cvc, today=today)
     if number == DECLINED_AT_ATTACH:
         raise Declined("Your card was declined.", "card_declined")
     behaviour = _CARD_BEHAVIOURS.get(number, Behaviour.SUCCEEDS)
@@ -214,3 +221,98 @@ def behaviour_of(token: str) -> Behaviour:
         return Behaviour(match.group(2))
     except ValueError:
         raise ValueError("not a sandbox payment method token") from None
+
+
+# --- the adapter ---------------------------------------------------------------------------
+
+
+def _reference(kind: str, idempotency_key: str) -> str:
+    # The same key always yields the same reference: the processor's own deduplication.
+    return f"sbx_{kind}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+class SandboxAdapter:
+    """The sandbox behind the processor interface (`payments.adapter.Adapter`)."""
+
+    name = PROCESSOR
+
+    def tokenise(
+        self, session: Session, account: Account, contact_id: str | None, data: PaymentMethodCreate
+    ) -> Tokenised:
+        if data.type == "stripe":
+            raise InvalidRequest(
+                "A 'stripe' payment method needs the Stripe processor; this account uses the "
+                "sandbox (PATCH /account/processor switches it)",
+                param="type",
+            )
+        for other in ("card", "bank_debit", "stripe"):
+            if other != data.type and getattr(data, other) is not None:
+                raise InvalidRequest(
+                    f"A '{data.type}' payment method has no '{other}'", param=other
+                )
+        try:
+            if data.type == "card":
+                if data.card is None:
+                    raise InvalidRequest("A card payment method needs 'card'", param="card")
+                return tokenise_card(
+                    data.card.number,
+                    data.card.exp_month,
+                    data.card.exp_year,
+                    data.card.cvc,
+                    today=clock.account_today(account),
+                )
+            debit = data.bank_debit
+            if debit is None:
+                raise InvalidRequest(
+                    "A bank debit payment method needs 'bank_debit'", param="bank_debit"
+                )
+            if debit.iban is not None:
+                raise InvalidRequest(
+                    "SEPA debits (an IBAN) need the Stripe processor; the sandbox takes US bank "
+                    "accounts (routing_number and account_number)",
+                    param="bank_debit.iban",
+                )
+            for field in ("routing_number", "account_number"):
+                if getattr(debit, field) is None:
+                    raise InvalidRequest(
+                        f"Missing required field: 'bank_debit.{field}'",
+                        param=f"bank_debit.{field}",
+                    )
+            assert debit.routing_number is not None and debit.account_number is not None
+            return tokenise_bank_account(debit.routing_number, debit.account_number)
+        except InvalidDetails as exc:
+            raise InvalidRequest(exc.message, param=f"{data.type}.{exc.field}") from None
+        except Declined as exc:
+            raise PaymentFailed(exc.message, param=data.type) from None
+
+    def charge(
+        self, method: PaymentMethod, amount: int, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        behaviour = behaviour_of(method.processor_token)
+        reference = _reference("ch", idempotency_key)
+        if behaviour is Behaviour.SUCCEEDS:
+            return ChargeResult("succeeded", reference)
+        if behaviour is Behaviour.ALWAYS_FAILS:
+            return ChargeResult("failed", reference, failure_reason="card_declined")
+        if behaviour is Behaviour.INSUFFICIENT_FUNDS:
+            return ChargeResult("failed", reference, failure_reason="insufficient_funds")
+        settles_as = "succeeded" if behaviour is Behaviour.SETTLES_LATER else "failed"
+        return ChargeResult(
+            "processing",
+            reference,
+            settles_in_days=BANK_SETTLEMENT_DAYS,
+            settles_as=settles_as,
+        )
+
+    def bank_debit_outcome(
+        self, method: PaymentMethod, reference: str | None
+    ) -> tuple[str, str | None]:
+        if behaviour_of(method.processor_token) is Behaviour.FAILS_LATER:
+            return "failed", "bank_account_debit_failed"
+        return "succeeded", None
+
+    def refund(self, charge_reference: str, amount: int, refund_key: str) -> str:
+        return _reference("re", f"{charge_reference}:{refund_key}:{amount}")
+
+
+ADAPTER = SandboxAdapter()

@@ -24,14 +24,30 @@ class CardIn(StrictModel):
 
 
 class BankDebitIn(StrictModel):
-    routing_number: Digits = Field(examples=["110000000"])
-    account_number: Digits = Field(examples=["000123456789"])
+    """A US bank account (`routing_number` and `account_number`: the sandbox) or a SEPA
+    account (`iban`: Stripe, raw IBANs in test-mode accounts only)."""
+
+    routing_number: Digits | None = Field(default=None, examples=["110000000"])
+    account_number: Digits | None = Field(default=None, examples=["000123456789"])
+    iban: Annotated[StrictStr, Field(max_length=42)] | None = Field(
+        default=None, examples=["DE89370400440532013000"]
+    )
+
+
+class StripeMethodIn(StrictModel):
+    """A PaymentMethod made with Stripe (Stripe.js on the hosted pages, or the merchant's own
+    integration): its ID."""
+
+    payment_method: Annotated[StrictStr, Field(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")] = Field(
+        examples=["pm_1PqX2eLkdIwHu7ix0dE5zQmR"]
+    )
 
 
 class PaymentMethodCreate(StrictModel):
-    type: Literal["card", "bank_debit"]
+    type: Literal["card", "bank_debit", "stripe"]
     card: CardIn | None = None
     bank_debit: BankDebitIn | None = None
+    stripe: StripeMethodIn | None = None
 
 
 class PaymentMethodOut(OutputModel):
@@ -62,7 +78,11 @@ class PaymentMethodOut(OutputModel):
 class PaymentOut(OutputModel):
     id: str
     object: Literal["payment"] = "payment"
-    status: Literal["processing", "succeeded", "failed", "refunded", "partially_refunded"]
+    # requires_action: the buyer must authenticate the payment (3-D Secure) on the hosted
+    # invoice page; the invoice stays open meanwhile.
+    status: Literal[
+        "processing", "requires_action", "succeeded", "failed", "refunded", "partially_refunded"
+    ]
     amount: str
     refunded_amount: str
     currency: str
@@ -95,3 +115,40 @@ class PaymentOut(OutputModel):
             processor_reference=payment.processor_reference,
             created_at=payment.created_at,
         )
+
+
+# --- the account's payment processor (GET/PATCH /account/processor) --------------------------
+
+Key = Annotated[StrictStr, Field(max_length=255)]
+
+
+class StripeSettingsIn(StrictModel):
+    publishable_key: Key | None = Field(default=None, examples=["pk_test_51H…"])
+    # Write-only: answered as its mode and last four characters, never whole.
+    secret_key: Key | None = Field(default=None, examples=["sk_test_51H…"])
+    # Write-only: the signing secret of the webhook endpoint made in Stripe's dashboard.
+    webhook_secret: Key | None = Field(default=None, examples=["whsec_…"])
+    # A Stripe-compatible server instead of api.stripe.com (tests); test-mode accounts only.
+    api_base: Key | None = Field(default=None, examples=["http://127.0.0.1:8420"])
+
+
+class ProcessorSettingsUpdate(StrictModel):
+    processor: Literal["sandbox", "stripe"] | None = None
+    stripe: StripeSettingsIn | None = None
+
+
+class StripeSettingsOut(OutputModel):
+    publishable_key: str | None
+    # "sk_test_…4242": the key's mode and last four characters; null when none is set.
+    secret_key: str | None
+    # "whsec_…" when one is set (nothing of it is shown), else null.
+    webhook_secret: str | None
+    api_base: str | None
+    # Where Stripe sends the account's events: add it as an endpoint in Stripe's dashboard.
+    webhook_url: str
+
+
+class ProcessorSettingsOut(OutputModel):
+    # null: a live account with no processor yet (the sandbox serves test-mode accounts only).
+    processor: Literal["sandbox", "stripe"] | None
+    stripe: StripeSettingsOut

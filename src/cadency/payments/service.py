@@ -1,5 +1,5 @@
 """Saving payment methods on contacts through the processor that serves the account (the
-built-in sandbox, for test-mode accounts)."""
+built-in sandbox for test-mode accounts, or Stripe), and refunding payments."""
 
 from __future__ import annotations
 
@@ -12,55 +12,34 @@ from sqlalchemy.orm import Session
 from cadency.accounts.models import Account
 from cadency.crm.models import Contact
 from cadency.kit import clock, money, outbox
-from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed
+from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
-from cadency.payments import processor, sandbox
+from cadency.payments import processor
+from cadency.payments.adapter import Tokenised
 from cadency.payments.models import Payment, PaymentMethod, Refund
 from cadency.payments.schemas import PaymentMethodCreate
 from cadency.subscriptions.models import Subscription
 
 
-def tokenise(account: Account, data: PaymentMethodCreate) -> sandbox.Tokenised:
+def tokenise(
+    account: Account, data: PaymentMethodCreate, *, contact_id: str | None = None
+) -> Tokenised:
     """Hand the details to the processor; only its token and display details come back.
 
     422 names the bad field (`card.number`, …) without echoing it; a decline is a 402 `payment`
     error; an account no processor serves gets a 409 naming the missing setup. Reusable wherever
-    a buyer enters a payment method (payment links, the portal).
+    a buyer enters a payment method (payment links, the portal). With Stripe the method is
+    attached to the contact's Stripe customer (`contact_id`; a new customer when the buyer is
+    not known yet).
     """
-    # The sandbox is the only processor yet: whoever serves the account, it tokenises.
-    processor.require_processor(account)
-    other = "bank_debit" if data.type == "card" else "card"
-    if getattr(data, other) is not None:
-        raise InvalidRequest(f"A '{data.type}' payment method has no '{other}'", param=other)
-    try:
-        if data.type == "card":
-            if data.card is None:
-                raise InvalidRequest("A card payment method needs 'card'", param="card")
-            return sandbox.tokenise_card(
-                data.card.number,
-                data.card.exp_month,
-                data.card.exp_year,
-                data.card.cvc,
-                today=clock.account_today(account),
-            )
-        if data.bank_debit is None:
-            raise InvalidRequest(
-                "A bank debit payment method needs 'bank_debit'", param="bank_debit"
-            )
-        return sandbox.tokenise_bank_account(
-            data.bank_debit.routing_number, data.bank_debit.account_number
-        )
-    except sandbox.InvalidDetails as exc:
-        raise InvalidRequest(exc.message, param=f"{data.type}.{exc.field}") from None
-    except sandbox.Declined as exc:
-        raise PaymentFailed(exc.message, param=data.type) from None
+    return processor.tokenise(account, data, contact_id=contact_id)
 
 
 def payment_method_from(
-    account: Account, contact_id: str, tokenised: sandbox.Tokenised, now: datetime
+    account: Account, contact_id: str, tokenised: Tokenised, now: datetime
 ) -> PaymentMethod:
     """The saved form of tokenised details (not yet added to the session)."""
     return PaymentMethod(
@@ -74,6 +53,7 @@ def payment_method_from(
         exp_year=tokenised.exp_year,
         processor=tokenised.processor,
         processor_token=tokenised.token,
+        processor_customer=tokenised.customer,
         created_at=now,
     )
 
@@ -90,7 +70,10 @@ def attach_payment_method(
     contact of another account). Not `reusable`: the buyer gave it for one payment only."""
     contact = get_owned(session, Contact, account.id, contact_id, "contact")
     method = payment_method_from(
-        account, contact.id, tokenise(account, data), clock.account_now(account)
+        account,
+        contact.id,
+        tokenise(account, data, contact_id=contact.id),
+        clock.account_now(account),
     )
     method.reusable = reusable
     session.add(method)
@@ -124,9 +107,24 @@ def still_processing(payment: Payment) -> str:
 
 
 def refund_payment(
-    session: Session, account: Account, payment: Payment, amount: int, *, reason: str | None
+    session: Session,
+    account: Account,
+    payment: Payment,
+    amount: int,
+    *,
+    reason: str | None,
+    made_by_processor: str | None = None,
 ) -> Refund:
-    """Refund `amount` minor units of a succeeded payment (all that is left, at most)."""
+    """Refund `amount` minor units of a succeeded payment (all that is left, at most).
+
+    `made_by_processor`: the processor's reference of a refund it already made (in its own
+    dashboard, told by its webhook); it is recorded the same way, without asking for another."""
+    if not session.is_modified(payment) and payment in session:
+        # One refund of a payment at a time: the processor's webhook telling of this refund
+        # waits for this transaction, then finds the refund recorded (PostgreSQL row lock).
+        session.refresh(
+            payment, attribute_names=["status", "refunded_amount"], with_for_update=True
+        )
     if payment.status == "processing":
         raise Conflict(still_processing(payment))
     if payment.status not in ("succeeded", "partially_refunded"):
@@ -145,7 +143,8 @@ def refund_payment(
         payment_id=payment.id,
         amount=amount,
         reason=reason,
-        processor_reference=processor.refund(
+        processor_reference=made_by_processor
+        or processor.refund(
             account,
             payment.processor,
             payment.processor_reference or payment.id,

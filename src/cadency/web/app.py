@@ -27,7 +27,7 @@ from cadency.exports import endpoints as export_endpoints
 from cadency.exports import pages as export_pages
 from cadency.invoices import endpoints as invoice_endpoints
 from cadency.invoices import pages as invoice_pages
-from cadency.kit import migrate, signing
+from cadency.kit import encryption, migrate, signing
 from cadency.kit.db import make_engine, make_session_factory
 from cadency.kit.errors import install_error_handlers
 from cadency.kit.idempotency import IdempotencyMiddleware
@@ -41,6 +41,7 @@ from cadency.kit.schemas import ErrorResponse
 from cadency.kit.throttle import API_LIMIT, ApiRateLimit, Limiter
 from cadency.notifications import pages as notification_pages
 from cadency.payments import endpoints as payment_endpoints
+from cadency.payments import pages as payment_pages
 from cadency.plans import endpoints as plan_endpoints
 from cadency.plans import pages as plan_pages
 from cadency.portal import endpoints as portal_endpoints
@@ -73,6 +74,7 @@ PAGE_MODULES = (
     invoice_pages,
     notification_pages,
     portal_pages,
+    payment_pages,
     plan_pages,
     export_pages,
     webhook_pages,
@@ -116,6 +118,8 @@ def create_app(
         migrate.upgrade(settings.database_url)
     session_factory = make_session_factory(engine)
     signing.ensure_secret(session_factory)
+    # Secrets stored in this database (a processor's keys) are encrypted with this key.
+    encryption.register(engine, settings)
 
     app = FastAPI(
         title="Cadency",
@@ -188,6 +192,8 @@ def create_app(
     ):
         api.include_router(module.router)
     app.include_router(api)
+    # Called by the payment processor, outside the API (no key) and the pages (no CSRF token).
+    app.include_router(payment_endpoints.public_router)
 
     # The web app: pages of every business package, then the static files.
     for pages in PAGE_MODULES:

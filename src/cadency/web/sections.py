@@ -100,6 +100,15 @@ SECTIONS: dict[str, Section] = {
         edit="billing.edit",
         read=(VIEW_SUBSCRIPTIONS, "billing.edit"),
     ),
+    # Its keys move the account's money: changed and seen with billing.edit, as the API's
+    # /account/processor.
+    "payment_processor": Section(
+        "/settings/payment-processor",
+        N_("Payment processor"),
+        SETTINGS,
+        edit="billing.edit",
+        read=("billing.edit",),
+    ),
     "users": Section(
         "/settings/users", N_("Users"), SETTINGS, edit="super_admin", read=("super_admin",)
     ),
