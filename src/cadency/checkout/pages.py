@@ -43,7 +43,6 @@ from cadency.kit import clock, i18n, labels, signing
 from cadency.kit.endpoints import Cursor
 from cadency.kit.errors import APIError, Conflict, PaymentFailed
 from cadency.kit.i18n import N_
-from cadency.kit.middleware import CONTENT_SECURITY_POLICY
 from cadency.kit.pagination import DEFAULT_LIMIT
 from cadency.kit.throttle import Limiter, client_address
 from cadency.payments import processor
@@ -281,10 +280,6 @@ def set_payment_link_active(
 PURCHASE_PURPOSE = "payment_link_purchase"
 PURCHASE_LINK_LIFETIME = timedelta(days=30)
 FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
-# The link's logo may be anywhere on the web (https); nothing else foreign is loaded.
-PAY_PAGE_POLICY = CONTENT_SECURITY_POLICY.replace(
-    "img-src 'self' data:", "img-src 'self' data: https:"
-)
 
 LINK_UNAVAILABLE = D_(
     "This payment link is no longer available. Please ask the seller for a new one."
@@ -298,10 +293,11 @@ FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 ALL_FAILURES = D_("The payment failed. Check the details or try another payment method.")
 
 
-def _pay_page(html: str, status_code: int = 200) -> HTMLResponse:
-    response = hosted.page(html, status_code)
-    response.headers["Content-Security-Policy"] = PAY_PAGE_POLICY
-    return response
+def _pay_page(
+    html: str, status_code: int = 200, processor_field: Mapping[str, Any] | None = None
+) -> HTMLResponse:
+    # The link's logo may be anywhere on the web (https).
+    return hosted.page(html, status_code, processor=processor_field, foreign_images=True)
 
 
 def _open_link(session: Session, link_id: str) -> tuple[Account, PaymentLink]:
@@ -383,6 +379,8 @@ def _checkout_page(
     options = options_with_defaults(link.payment_options)
     summary = service.link_summary(session, account, link)
     form = form or PayForm()
+    types = buyer_forms.offered_types(account, options["payment_types"])
+    stripe = buyer_forms.processor_field(account, types)
     due = summary.summary.due_now
     context = {
         "language": language,
@@ -415,7 +413,8 @@ def _checkout_page(
             }
             for plan in summary.recurring
         ],
-        "types": options["payment_types"],
+        "types": types,
+        "stripe": stripe,
         "ask_billing": options["collect_billing_address"],
         "ask_shipping": options["collect_shipping_address"],
         "consent": _consent(link, options),
@@ -429,7 +428,7 @@ def _checkout_page(
         "method": form.method,
     }
     html = documents.render_template("checkout/buyer/pay.html", language, context)
-    return _pay_page(html, status_code)
+    return _pay_page(html, status_code, stripe)
 
 
 def _unavailable(account: Account, link: PaymentLink) -> tuple[str, int] | None:
@@ -457,7 +456,7 @@ def pay_page(
 
 
 def _request_from_form(
-    form: FormData, link: PaymentLink, state: PayForm, consent: str
+    form: FormData, link: PaymentLink, state: PayForm, consent: str, set_up: str | None
 ) -> CheckoutRequest | None:
     """The API's checkout request from the page's fields; None (with the buyer's errors on
     `state`) when something is missing or malformed."""
@@ -468,7 +467,7 @@ def _request_from_form(
         "last_name": text(form, "last_name") or "",
         **asked,
     }
-    method_state, method = buyer_forms.method_from_form(form)
+    method_state, method = buyer_forms.method_from_form(form, set_up=set_up)
     state.method = method_state
     options = options_with_defaults(link.payment_options)
     addresses = buyer_forms.check_asked(state.errors, asked, options, consent)
@@ -585,10 +584,11 @@ def pay(
         return response
     state = PayForm(key=key)
     options = options_with_defaults(link.payment_options)
-    data = _request_from_form(form, link, state, _consent(link, options))
-    if data is None:
-        return _checkout_page(request, session, account, link, state, 422)
     try:
+        set_up = buyer_forms.card_set_up(account, form)
+        data = _request_from_form(form, link, state, _consent(link, options), set_up)
+        if data is None:
+            return _checkout_page(request, session, account, link, state, 422)
         result = service.checkout(session, account, link.id, data, form_key=key)
     except service.PurchaseExists as exists:
         session.rollback()

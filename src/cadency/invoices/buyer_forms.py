@@ -5,15 +5,18 @@ processor or the schema refuses something, in the buyer-page catalog."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from babel import Locale
 from starlette.datastructures import FormData
 
+from cadency.accounts.models import Account
 from cadency.crm.schemas import AddressIn, country_codes
 from cadency.invoices.documents import D_
+from cadency.kit.errors import InvalidRequest
 from cadency.payments import processor
 from cadency.payments.models import Payment
 from cadency.payments.schemas import PaymentMethodCreate
@@ -28,6 +31,7 @@ FIELD_MESSAGES = {
     "card.cvc": D_("Check the security code (CVC)."),
     "bank_debit.routing_number": D_("Check the routing number."),
     "bank_debit.account_number": D_("Check the account number."),
+    "bank_debit.iban": D_("Check the IBAN."),
 }
 FAILURE_MESSAGES = {
     "card_declined": D_("Your card was declined."),
@@ -38,6 +42,8 @@ FAILURE_MESSAGES = {
 PAYMENT_FAILED = D_("The payment failed.")
 CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
 BANK_FIELDS = ("routing_number", "account_number")
+IBAN_FIELDS = ("iban",)
+SETUP_INTENT = re.compile(r"seti_[A-Za-z0-9]{1,64}", re.ASCII)
 
 
 # --- payment method forms -----------------------------------------------------------------
@@ -57,9 +63,19 @@ def _int_or_text(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def method_from_form(form: FormData) -> tuple[MethodForm, PaymentMethodCreate | None]:
+def method_from_form(
+    form: FormData, *, set_up: str | None = None
+) -> tuple[MethodForm, PaymentMethodCreate | None]:
+    """The payment method the form gives: card or bank details typed into it, or, with
+    `set_up`, the processor's payment method its own card field set up (`card_set_up`)."""
     kind = "bank_debit" if text(form, "type") == "bank_debit" else "card"
-    fields = CARD_FIELDS if kind == "card" else BANK_FIELDS
+    if kind == "card" and set_up is not None:
+        method = build(
+            PaymentMethodCreate, {"type": "stripe", "stripe": {"payment_method": set_up}}
+        )
+        return MethodForm(kind="card", values={}, errors={}), method
+    # With Stripe a bank debit is a SEPA debit, given by its IBAN.
+    fields = CARD_FIELDS if kind == "card" else IBAN_FIELDS if "iban" in form else BANK_FIELDS
     values = {name: text(form, name) or "" for name in fields}
     details: dict[str, Any] = {name: values[name] or None for name in fields}
     if kind == "card":
@@ -173,3 +189,40 @@ def check_asked(
     if consent == "required" and not asked["save_payment_method"]:
         errors["save_payment_method"] = CONSENT_NEEDED
     return kept
+
+
+# --- the processor's own card field (Stripe.js) -------------------------------------------
+
+
+def card_set_up(account: Account, form: FormData) -> str | None:
+    """The processor's payment method for the card the buyer typed into the processor's own
+    field (Stripe.js confirmed the form's SetupIntent before posting it), or None when the
+    form carries its own card or bank details. A declined card is a 402 `PaymentFailed`."""
+    setup = text(form, "stripe_setup_intent")
+    if not setup or text(form, "type") == "bank_debit":
+        return None
+    if not SETUP_INTENT.fullmatch(setup):
+        raise InvalidRequest("Not a card setup of this page", param="stripe_setup_intent")
+    return processor.set_up_payment_method(account, setup)
+
+
+def paid_by(method: PaymentMethodCreate) -> str:
+    """The payment type a method given on a hosted form is: the processor's card field sets
+    up cards only."""
+    return "card" if method.type == "stripe" else method.type
+
+
+def processor_field(account: Account, types: Sequence[str]) -> dict[str, Any] | None:
+    """What the form needs for the processor's own card field (Stripe.js), when the account's
+    processor has one and cards are offered; None for the sandbox's plain fields."""
+    return processor.browser_setup(account) if "card" in types else None
+
+
+def offered_types(account: Account, types: Sequence[str]) -> list[str]:
+    """The accepted payment types a hosted form can take for this account: a live Stripe
+    account takes SEPA debits only through Stripe's own form (which collects the mandate),
+    not by IBAN here, so it offers cards only."""
+    config = processor.client_config(account)
+    if config is not None and account.mode == "live":
+        return [kind for kind in types if kind != "bank_debit"]
+    return list(types)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from cadency.invoices import documents
 from cadency.invoices.documents import D_
 from cadency.kit import clock, i18n, signing
 from cadency.kit.errors import APIError
+from cadency.kit.middleware import CONTENT_SECURITY_POLICY
 from cadency.kit.throttle import Limiter, client_address
 from cadency.subscriptions import service as subscription_service
 from cadency.subscriptions.models import Subscription
@@ -47,13 +48,36 @@ LINK_STALE = D_(
 )
 
 
-def page(html: str, status_code: int = 200) -> HTMLResponse:
-    # Pages behind a secret link: never cached by shared caches, never sent on as a referrer.
-    return HTMLResponse(
-        html,
-        status_code=status_code,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
+def page(
+    html: str,
+    status_code: int = 200,
+    *,
+    processor: Mapping[str, Any] | None = None,
+    foreign_images: bool = False,
+) -> HTMLResponse:
+    """A buyer's page. Behind a secret link: never cached by shared caches, never sent on as a
+    referrer. With the processor's own card field (`processor`: Stripe.js), its origins may
+    load scripts, be called and be framed (3-D Secure); with `foreign_images` (a payment
+    link's logo), images may come from any https address. Nothing else foreign is allowed."""
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    if processor is not None or foreign_images:
+        headers["Content-Security-Policy"] = buyer_policy(
+            processor["origins"] if processor else (), foreign_images=foreign_images
+        )
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def buyer_policy(origins: Sequence[str], *, foreign_images: bool) -> str:
+    """The app's Content-Security-Policy, opened only as far as a buyer's page needs."""
+    policy = CONTENT_SECURITY_POLICY
+    if foreign_images:
+        policy = policy.replace("img-src 'self' data:", "img-src 'self' data: https:")
+    if origins:
+        allowed = " ".join(origins)
+        policy = policy.replace("script-src 'self'", f"script-src 'self' {allowed}")
+        policy = policy.replace("connect-src 'self'", f"connect-src 'self' {allowed}")
+        policy += f"; frame-src {allowed}"
+    return policy
 
 
 class BadLink(Exception):

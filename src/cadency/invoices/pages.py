@@ -113,6 +113,8 @@ def _invoice_page(
     online = options["accept_online_payments"]
     can_pay = payable and payments_available and online
     language = documents.document_language(invoice.language)
+    types = buyer_forms.offered_types(account, options["payment_types"])
+    stripe = buyer_forms.processor_field(account, types) if can_pay else None
     html = documents.render_invoice_html(
         session,
         account,
@@ -128,7 +130,8 @@ def _invoice_page(
             "payments_unavailable": payable and online and not payments_available,
             "bank_transfer": payable and not online,
             "bank_details": account.bank_transfer_details,
-            "types": options["payment_types"],
+            "types": types,
+            "stripe": stripe,
             "ask_billing": options["collect_billing_address"],
             "ask_shipping": options["collect_shipping_address"],
             "consent": _consent(session, invoice, options),
@@ -139,7 +142,7 @@ def _invoice_page(
             "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
         },
     )
-    return hosted.page(html, status_code)
+    return hosted.page(html, status_code, processor=stripe)
 
 
 @router.get("/billing/invoices/{token}")
@@ -218,11 +221,23 @@ def pay_hosted_invoice(
         )
         response.headers["Retry-After"] = str(wait)
         return response
-    state, data = buyer_forms.method_from_form(form)
+    try:
+        set_up = buyer_forms.card_set_up(account, form)
+    except APIError as refused:
+        session.rollback()
+        state = buyer_forms.MethodForm(
+            kind="card",
+            values={},
+            errors={"__all__": buyer_forms.FAILURE_MESSAGES["card_declined"]},
+        )
+        return _invoice_page(
+            request, session, account, invoice, token, form=state, status_code=refused.status_code
+        )
+    state, data = buyer_forms.method_from_form(form, set_up=set_up)
     asked = buyer_forms.asked_from_form(form)
     consent = _consent(session, invoice, options)
     addresses = buyer_forms.check_asked(state.errors, asked, options, consent)
-    if data is not None and data.type not in options["payment_types"]:
+    if data is not None and buyer_forms.paid_by(data) not in options["payment_types"]:
         state.errors["__all__"] = buyer_forms.TYPE_NOT_ACCEPTED
     if data is None or state.errors:
         return _invoice_page(
@@ -283,6 +298,14 @@ def _method_page(
     language, fmt = hosted.buyer_formatting(session, account, subscription)
     options = payment_options(subscription)
     due = _open_invoices(session, subscription)
+    types = buyer_forms.offered_types(account, options["payment_types"])
+    takes_method = (
+        subscription.status not in ENDED_STATUSES
+        and options["accept_online_payments"]
+        and processor.processor_for(account) is not None
+        and (outcome is None or outcome.kind == "failed")
+    )
+    stripe = buyer_forms.processor_field(account, types) if takes_method else None
     method = (
         session.get(PaymentMethod, subscription.payment_method_id)
         if subscription.payment_method_id
@@ -297,7 +320,8 @@ def _method_page(
         "ended": ended,
         "payments_unavailable": processor.processor_for(account) is None,
         "online": options["accept_online_payments"],
-        "types": options["payment_types"],
+        "types": types,
+        "stripe": stripe,
         "amount_due": fmt.money(sum(i.amount_due for i in due), subscription.currency)
         if due
         else None,
@@ -308,7 +332,7 @@ def _method_page(
         "outcome": outcome,
     }
     html = documents.render_template("invoices/update_payment_method.html", language, context)
-    return hosted.page(html, status_code)
+    return hosted.page(html, status_code, processor=stripe)
 
 
 @router.get("/billing/update-payment-method/{token}")
@@ -361,8 +385,20 @@ def update_payment_method(
         response = _method_page(session, account, subscription, token, form=state, status_code=429)
         response.headers["Retry-After"] = str(wait)
         return response
-    state, data = buyer_forms.method_from_form(form)
-    if data is not None and data.type not in options["payment_types"]:
+    try:
+        set_up = buyer_forms.card_set_up(account, form)
+    except APIError as refused:
+        session.rollback()
+        declined = buyer_forms.MethodForm(
+            kind="card",
+            values={},
+            errors={"__all__": buyer_forms.FAILURE_MESSAGES["card_declined"]},
+        )
+        return _method_page(
+            session, account, subscription, token, form=declined, status_code=refused.status_code
+        )
+    state, data = buyer_forms.method_from_form(form, set_up=set_up)
+    if data is not None and buyer_forms.paid_by(data) not in options["payment_types"]:
         state.errors["__all__"] = buyer_forms.TYPE_NOT_ACCEPTED
         return _method_page(session, account, subscription, token, form=state, status_code=422)
     method = _save_method(session, account, subscription.contact_id, data, state) if data else None

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import object_session
 
 from cadency.accounts.models import Account
-from cadency.kit.errors import Conflict
+from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.payments import processor_settings, sandbox, stripe_adapter
 from cadency.payments.adapter import (
     Adapter,
@@ -182,6 +182,38 @@ def refund(
     if adapter is None:
         raise Conflict(NOT_CONFIGURED_MESSAGE)
     return adapter.refund(charge_reference, amount, refund_key)
+
+
+def browser_setup(account: Account) -> dict[str, Any] | None:
+    """What a hosted payment form needs for the processor's own card field (Stripe.js): the
+    publishable key, where Stripe.js comes from, and a fresh SetupIntent's client secret; None
+    when the account's processor takes card numbers in Cadency's own form (the sandbox)."""
+    config = client_config(account)
+    adapter = adapter_for(account)
+    if config is None or not isinstance(adapter, stripe_adapter.StripeAdapter):
+        return None
+    base = (config["api_base"] or "").rstrip("/")
+    return {
+        **config,
+        **adapter.browser_setup(),
+        # A Stripe-compatible test server serves its own Stripe.js; Stripe serves the real one.
+        "js_url": f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/",
+        "origins": [base] if base else list(STRIPE_ORIGINS),
+    }
+
+
+STRIPE_ORIGINS = ("https://js.stripe.com", "https://api.stripe.com", "https://hooks.stripe.com")
+"""Where Stripe.js loads from, talks to and frames (3-D Secure): the hosted pages' CSP."""
+
+
+def set_up_payment_method(account: Account, setup_intent: str) -> str:
+    """The processor's payment method a buyer's card field set up (`browser_setup`)."""
+    adapter = require_adapter(account)
+    if not isinstance(adapter, stripe_adapter.StripeAdapter):
+        raise InvalidRequest(
+            "This account's processor takes card details directly", param="stripe_setup_intent"
+        )
+    return adapter.set_up_payment_method(setup_intent)
 
 
 def authentication(account: Account, payment_reference: str | None) -> dict[str, Any] | None:

@@ -467,6 +467,36 @@ class StripeAdapter:
             "status": intent.get("status"),
         }
 
+    # --- the hosted pages' card form (Stripe.js) ---------------------------------------------
+
+    def browser_setup(self) -> dict[str, str]:
+        """A SetupIntent for one view of a hosted payment form: Stripe.js confirms the card
+        the buyer types into Stripe's own field with it, so the card number reaches Stripe
+        only; the form then posts the SetupIntent's ID."""
+        try:
+            intent = self.client.v1.setup_intents.create(
+                {"usage": "off_session", "payment_method_types": ["card"]}  # type: ignore[arg-type]
+            ).to_dict()
+        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+            raise _unavailable(exc) from None
+        return {"setup_intent": str(intent["id"]), "client_secret": str(intent["client_secret"])}
+
+    def set_up_payment_method(self, setup_intent: str) -> str:
+        """The PaymentMethod a SetupIntent of `browser_setup` set up, once the buyer's card was
+        confirmed with it; 402 when it was not (declined, authentication failed)."""
+        try:
+            intent = self.client.v1.setup_intents.retrieve(setup_intent).to_dict()
+        except stripe.InvalidRequestError:
+            raise InvalidRequest(
+                "No such card setup at Stripe", param="stripe_setup_intent"
+            ) from None
+        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+            raise _unavailable(exc) from None
+        method = intent.get("payment_method")
+        if intent.get("status") != "succeeded" or not method:
+            raise PaymentFailed("Your card was declined.", param="card")
+        return str(method)
+
     # --- events ------------------------------------------------------------------------------
 
     def outcomes(
