@@ -16,10 +16,11 @@ from sqlalchemy import select
 from cadency.checkout.models import PaymentLinkPurchase
 from cadency.payments.models import Payment, PaymentMethod
 from tests.conftest import pin_clock
-from tests.stripe_server import LocalStripe, shared, use_stripe
+from tests.stripe_server import LocalStripe, shared, use_stripe, wait_for
 from tests.web.conftest import Staff, screenshot
 
 NOW = datetime(2026, 3, 1, 10, tzinfo=UTC)
+THREE_D_SECURE = "4000000000003220"
 
 
 @pytest.fixture
@@ -129,3 +130,65 @@ def test_a_declined_card_in_stripes_field_buys_nothing(
             select(PaymentLinkPurchase).where(PaymentLinkPurchase.payment_link_id == link["id"])
         ).all()
         assert purchases == []
+
+
+def test_the_buyer_confirms_a_3d_secure_payment_on_the_invoice_page(
+    staff: Staff, session_factory: Any, localstripe: LocalStripe
+) -> None:
+    """A renewal charged off-session that the bank wants confirmed: the invoice stays open and
+    its page asks for the confirmation (no second payment form); Stripe.js confirms it, Stripe's
+    webhook settles it, and the page then shows the invoice paid."""
+    pin_clock(session_factory, staff.api.account_id, NOW)
+    account = use_stripe(staff.api, localstripe)
+    localstripe.register_webhook(
+        f"{staff.base_url}/webhooks/stripe/{staff.api.account_id}", account.webhook_secret
+    )
+    api = staff.api
+    contact = api.ok(api.post("/contacts", {"email": "cleo@example.com", "first_name": "Cleo"}))
+    method = api.ok(
+        api.post(
+            f"/contacts/{contact['id']}/payment-methods",
+            {
+                "type": "card",
+                "card": {"number": THREE_D_SECURE, "exp_month": 12, "exp_year": 2045, "cvc": "123"},
+            },
+        )
+    )
+    sub = api.ok(
+        api.post(
+            "/subscriptions",
+            {
+                "contact_id": contact["id"],
+                "currency": "EUR",
+                "collection_method": "charge_automatically",
+                "payment_method_id": method["id"],
+                "line_items": [
+                    {"name": "Beans", "unit_price": "25.00", "billing_frequency": "monthly"}
+                ],
+            },
+        )
+    )
+    [invoice] = api.ok(api.get("/invoices", params={"subscription_id": sub["id"]}))["data"]
+    assert invoice["status"] == "open"
+
+    page = staff.page.context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(staff.base_url + urlsplit(invoice["hosted_url"]).path)
+    expect(page.get_by_test_id("authenticate")).to_contain_text(
+        "Your bank asks you to confirm the payment of €25.00 to Test shop."
+    )
+    expect(page.get_by_test_id("pay-form")).to_have_count(0)
+    page.get_by_test_id("authenticate-button").click()
+    # localstripe's Stripe.js stands in for the bank's page with a dialog of its own.
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_test_id("authenticated")).to_be_visible()
+
+    def paid() -> bool:
+        found = api.ok(api.get(f"/invoices/{invoice['id']}"))
+        return bool(found["status"] == "paid")
+
+    wait_for(paid, what="Stripe's webhook settling the payment")
+    page.reload()
+    expect(page.get_by_test_id("invoice-status")).to_have_text("Paid")
+    [payment] = api.ok(api.get("/payments", params={"invoice_id": invoice["id"]}))["data"]
+    assert payment["status"] == "succeeded"

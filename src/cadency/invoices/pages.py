@@ -107,7 +107,20 @@ def _invoice_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     processing = _processing_payment(session, invoice)
-    payable = invoice.status == "open" and invoice.contact_id is not None and processing is None
+    waiting = repository.awaiting_buyer(session, invoice.id)
+    # While the buyer's bank waits for them to confirm a payment, that is what the page asks:
+    # a second payment now could be charged besides the first.
+    payable = (
+        invoice.status == "open"
+        and invoice.contact_id is not None
+        and processing is None
+        and waiting is None
+    )
+    authenticate = (
+        processor.browser_authentication(account, waiting.processor_reference)
+        if waiting is not None and invoice.status == "open"
+        else None
+    )
     payments_available = processor.processor_for(account) is not None
     options = invoice_service.payment_options_of(session, invoice)
     online = options["accept_online_payments"]
@@ -132,6 +145,8 @@ def _invoice_page(
             "bank_details": account.bank_transfer_details,
             "types": types,
             "stripe": stripe,
+            "authenticate": authenticate,
+            "awaiting_bank": waiting is not None and invoice.status == "open",
             "ask_billing": options["collect_billing_address"],
             "ask_shipping": options["collect_shipping_address"],
             "consent": _consent(session, invoice, options),
@@ -142,7 +157,7 @@ def _invoice_page(
             "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
         },
     )
-    return hosted.page(html, status_code, processor=stripe)
+    return hosted.page(html, status_code, processor=stripe or authenticate)
 
 
 @router.get("/billing/invoices/{token}")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cadency.invoices.models import Invoice
+from cadency.payments import processor
 from cadency.payments.models import Payment
 
 
@@ -17,6 +18,15 @@ def processing_payment(session: Session, invoice_id: str) -> Payment | None:
     """The invoice's payment still being processed (a bank debit), if any."""
     return session.scalar(
         select(Payment).where(Payment.invoice_id == invoice_id, Payment.status == "processing")
+    )
+
+
+def awaiting_buyer(session: Session, invoice_id: str) -> Payment | None:
+    """The invoice's payment waiting for the buyer to authenticate it (3-D Secure), if any."""
+    return session.scalar(
+        select(Payment).where(
+            Payment.invoice_id == invoice_id, Payment.status == processor.REQUIRES_ACTION
+        )
     )
 
 

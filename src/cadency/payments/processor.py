@@ -184,22 +184,46 @@ def refund(
     return adapter.refund(charge_reference, amount, refund_key)
 
 
-def browser_setup(account: Account) -> dict[str, Any] | None:
-    """What a hosted payment form needs for the processor's own card field (Stripe.js): the
-    publishable key, where Stripe.js comes from, and a fresh SetupIntent's client secret; None
-    when the account's processor takes card numbers in Cadency's own form (the sandbox)."""
+def _browser(account: Account) -> tuple[stripe_adapter.StripeAdapter, dict[str, Any]] | None:
+    """The Stripe adapter and what a buyer's page needs to load Stripe.js: the publishable
+    key, where Stripe.js comes from and the origins it talks to; None for the sandbox."""
     config = client_config(account)
     adapter = adapter_for(account)
     if config is None or not isinstance(adapter, stripe_adapter.StripeAdapter):
         return None
     base = (config["api_base"] or "").rstrip("/")
-    return {
+    return adapter, {
         **config,
-        **adapter.browser_setup(),
         # A Stripe-compatible test server serves its own Stripe.js; Stripe serves the real one.
         "js_url": f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/",
         "origins": [base] if base else list(STRIPE_ORIGINS),
     }
+
+
+def browser_setup(account: Account) -> dict[str, Any] | None:
+    """What a hosted payment form needs for the processor's own card field (Stripe.js): the
+    publishable key, where Stripe.js comes from, and a fresh SetupIntent's client secret; None
+    when the account's processor takes card numbers in Cadency's own form (the sandbox)."""
+    browser = _browser(account)
+    if browser is None:
+        return None
+    adapter, config = browser
+    return {**config, **adapter.browser_setup()}
+
+
+def browser_authentication(
+    account: Account, payment_reference: str | None
+) -> dict[str, Any] | None:
+    """What the hosted invoice page needs to let the buyer authenticate a payment waiting for
+    them (3-D Secure) with Stripe.js: `browser_setup`'s keys and the PaymentIntent's client
+    secret; None when nothing is left to authenticate."""
+    browser = _browser(account)
+    if browser is None:
+        return None
+    found = authentication(account, payment_reference)
+    if found is None or not found.get("client_secret"):
+        return None
+    return {**browser[1], "client_secret": found["client_secret"]}
 
 
 STRIPE_ORIGINS = ("https://js.stripe.com", "https://api.stripe.com", "https://hooks.stripe.com")
