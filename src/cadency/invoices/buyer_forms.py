@@ -37,6 +37,7 @@ FAILURE_MESSAGES = {
     "card_declined": D_("Your card was declined."),
     "insufficient_funds": D_("The payment was declined: insufficient funds."),
     "bank_account_debit_failed": D_("The bank debit failed."),
+    "authentication_required": D_("Your bank did not confirm the payment."),
     processor.NOT_CONFIGURED: D_("Online payments are not available."),
 }
 PAYMENT_FAILED = D_("The payment failed.")

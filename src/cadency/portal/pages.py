@@ -72,6 +72,7 @@ PAYMENT_STATUS_LABELS = {
     "succeeded": D_("Succeeded"),
     "failed": D_("Failed"),
     "processing": D_("Processing"),
+    "requires_action": D_("Waiting for your bank's confirmation"),
     "refunded": D_("Refunded"),
     "partially_refunded": D_("Partially refunded"),
 }
