@@ -289,7 +289,6 @@ PAYMENTS_UNAVAILABLE = D_(
 )
 EMAIL_NEEDED = D_("Enter a valid email address.")
 NAME_INVALID = D_("Check the name.")
-FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 ALL_FAILURES = D_("The payment failed. Check the details or try another payment method.")
 
 
@@ -346,9 +345,7 @@ class PayForm:
 
     values: dict[str, Any] = field(default_factory=dict)
     errors: FormErrors = field(default_factory=dict)
-    method: buyer_forms.MethodForm = field(
-        default_factory=lambda: buyer_forms.MethodForm(kind="card", values={}, errors={})
-    )
+    method: buyer_forms.MethodForm = field(default_factory=buyer_forms.MethodForm.empty)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
@@ -441,18 +438,29 @@ def _unavailable(account: Account, link: PaymentLink) -> tuple[str, int] | None:
     return None
 
 
-@router.get("/pay/{payment_link_id}")
-def pay_page(
-    request: Request, payment_link_id: str, session: Session = Depends(get_session)
-) -> Response:
+def _sellable_link(
+    request: Request, session: Session, link_id: str
+) -> tuple[Account, PaymentLink] | Response:
+    """The link and its account when something can be bought through it now; else the page
+    that says why (a bad link, an inactive link, no payments)."""
     try:
-        account, link = _open_link(session, payment_link_id)
+        account, link = _open_link(session, link_id)
     except hosted.BadLink as bad:
         return hosted.link_error(request, bad)
     unavailable = _unavailable(account, link)
     if unavailable is not None:
         return _notice(request, account, link, *unavailable)
-    return _checkout_page(request, session, account, link)
+    return account, link
+
+
+@router.get("/pay/{payment_link_id}")
+def pay_page(
+    request: Request, payment_link_id: str, session: Session = Depends(get_session)
+) -> Response:
+    opened = _sellable_link(request, session, payment_link_id)
+    if isinstance(opened, Response):
+        return opened
+    return _checkout_page(request, session, *opened)
 
 
 def _request_from_form(
@@ -551,17 +559,14 @@ def pay(
     session: Session = Depends(get_session),
 ) -> Response:
     """Buy what the link sells: the same checkout as the API, from the page's fields."""
-    try:
-        account, link = _open_link(session, payment_link_id)
-    except hosted.BadLink as bad:
-        return hosted.link_error(request, bad)
-    unavailable = _unavailable(account, link)
-    if unavailable is not None:
-        return _notice(request, account, link, *unavailable)
+    opened = _sellable_link(request, session, payment_link_id)
+    if isinstance(opened, Response):
+        return opened
+    account, link = opened
     key = text(form, "form_key") or ""
     if not hosted.form_token_valid(session, link.id, form) or not FORM_KEY.fullmatch(key):
         state = PayForm()
-        state.method.errors["__all__"] = FORM_EXPIRED
+        state.method.errors["__all__"] = hosted.FORM_EXPIRED
         return _checkout_page(request, session, account, link, state, 403)
     existing = service.purchase_with_key(session, account, link.id, key)
     if existing is not None:  # posted again (a reload, a second tab): the purchase stands

@@ -59,6 +59,15 @@ class MethodForm:
     values: dict[str, str]
     errors: FormErrors
 
+    @classmethod
+    def empty(cls) -> MethodForm:
+        return cls(kind="card", values={}, errors={})
+
+    @classmethod
+    def refused(cls, message: str) -> MethodForm:
+        """A form to fill in again, with why the last post was refused (a message id)."""
+        return cls(kind="card", values={}, errors={"__all__": message})
+
 
 def _int_or_text(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value

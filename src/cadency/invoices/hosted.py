@@ -182,6 +182,7 @@ def form_token_valid(session: Session, link_token: str, form: FormData) -> bool:
 
 
 TOO_MANY_ATTEMPTS = D_("Too many payment attempts. Please try again later.")
+FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 
 
 def payment_attempts(link_of: Callable[[Session, str], str]) -> Callable[..., int | None]:

@@ -154,7 +154,7 @@ def _invoice_page(
             "countries": buyer_forms.country_choices(language) if can_pay else [],
             "processing": processing is not None,
             "just_paid": request.query_params.get("paid") == "1" and invoice.status == "paid",
-            "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
+            "form": form or buyer_forms.MethodForm.empty(),
         },
     )
     return hosted.page(html, status_code, processor=stripe or authenticate)
@@ -214,11 +214,7 @@ def pay_hosted_invoice(
         # The page shows no form; a post made anyway gets the page that says why.
         return _invoice_page(request, session, account, invoice, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
-        state = buyer_forms.MethodForm(
-            kind="card",
-            values={},
-            errors={"__all__": D_("This form has expired. Reload the page and try again.")},
-        )
+        state = buyer_forms.MethodForm.refused(hosted.FORM_EXPIRED)
         return _invoice_page(request, session, account, invoice, token, form=state, status_code=403)
     if (
         invoice.status != "open"
@@ -228,9 +224,7 @@ def pay_hosted_invoice(
         # Paid in another tab, or nothing to pay: show the invoice as it is now.
         return RedirectResponse(f"/billing/invoices/{token}", status_code=303)
     if wait is not None:
-        state = buyer_forms.MethodForm(
-            kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS}
-        )
+        state = buyer_forms.MethodForm.refused(hosted.TOO_MANY_ATTEMPTS)
         response = _invoice_page(
             request, session, account, invoice, token, form=state, status_code=429
         )
@@ -240,11 +234,7 @@ def pay_hosted_invoice(
         set_up = buyer_forms.card_set_up(account, form)
     except APIError as refused:
         session.rollback()
-        state = buyer_forms.MethodForm(
-            kind="card",
-            values={},
-            errors={"__all__": buyer_forms.FAILURE_MESSAGES["card_declined"]},
-        )
+        state = buyer_forms.MethodForm.refused(buyer_forms.FAILURE_MESSAGES["card_declined"])
         return _invoice_page(
             request, session, account, invoice, token, form=state, status_code=refused.status_code
         )
@@ -343,7 +333,7 @@ def _method_page(
         "current_method": method,
         "action": f"/billing/update-payment-method/{token}",
         "form_token": "" if ended else hosted.form_token(session, token),
-        "form": form or buyer_forms.MethodForm(kind="card", values={}, errors={}),
+        "form": form or buyer_forms.MethodForm.empty(),
         "outcome": outcome,
     }
     html = documents.render_template("invoices/update_payment_method.html", language, context)
@@ -387,16 +377,10 @@ def update_payment_method(
     ):
         return _method_page(session, account, subscription, token, status_code=409)
     if not hosted.form_token_valid(session, token, form):
-        state = buyer_forms.MethodForm(
-            kind="card",
-            values={},
-            errors={"__all__": D_("This form has expired. Reload the page and try again.")},
-        )
+        state = buyer_forms.MethodForm.refused(hosted.FORM_EXPIRED)
         return _method_page(session, account, subscription, token, form=state, status_code=403)
     if wait is not None:
-        state = buyer_forms.MethodForm(
-            kind="card", values={}, errors={"__all__": hosted.TOO_MANY_ATTEMPTS}
-        )
+        state = buyer_forms.MethodForm.refused(hosted.TOO_MANY_ATTEMPTS)
         response = _method_page(session, account, subscription, token, form=state, status_code=429)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -404,11 +388,7 @@ def update_payment_method(
         set_up = buyer_forms.card_set_up(account, form)
     except APIError as refused:
         session.rollback()
-        declined = buyer_forms.MethodForm(
-            kind="card",
-            values={},
-            errors={"__all__": buyer_forms.FAILURE_MESSAGES["card_declined"]},
-        )
+        declined = buyer_forms.MethodForm.refused(buyer_forms.FAILURE_MESSAGES["card_declined"])
         return _method_page(
             session, account, subscription, token, form=declined, status_code=refused.status_code
         )
