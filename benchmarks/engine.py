@@ -720,7 +720,8 @@ def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[
     from cadency.kit.ids import new_id
     from cadency.kit.outbox import OutboxMessage
     from cadency.payments.models import Payment
-    from cadency.payments.processor import _reference
+    from cadency.billing.engine import attempt_key
+    from cadency.payments.sandbox import _reference
     from cadency.subscriptions.models import LineItem, Subscription, SubscriptionEvent
 
     engine = make_engine(url)
@@ -827,7 +828,7 @@ def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[
                     "tax_rate_id": r.tax_rate_id, "amount": r.amount,
                     "period_start": start, "period_end": end,
                 })
-                key = f"{inv_id}:attempt:1"
+                key = attempt_key(inv_id, r.id, start, 1)  # what the engine sends
                 pays.append({
                     "id": pay_id, "account_id": account_id, "invoice_id": inv_id,
                     "subscription_id": r.id, "contact_id": r.contact_id,

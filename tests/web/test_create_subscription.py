@@ -671,13 +671,31 @@ def test_online_payment_options_and_a_free_trial(staff: Staff) -> None:
     expect(page.get_by_test_id("fact-collected-at-payment")).to_have_text("Billing address")
     expect(page.get_by_test_id("fact-save-payment-method")).to_have_text("No")
 
-    # Online payments turned off: the record says so.
-    api.ok(
-        api.patch(
-            f"/subscriptions/{created['id']}",
-            {"payment_options": {"accept_online_payments": False}},
+    # Charged automatically, online payments cannot be turned off (seed 004).
+    refused = api.patch(
+        f"/subscriptions/{created['id']}",
+        {"payment_options": {"accept_online_payments": False}},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["param"] == "payment_options.accept_online_payments"
+    page.reload()
+    expect(page.get_by_test_id("fact-online-payments")).to_have_text("Accepted: Card, Bank debit")
+
+    # An invoice sent each period may be paid outside the processor only: the record says so.
+    manual = api.ok(
+        api.post(
+            "/subscriptions",
+            {
+                "contact_id": data["emma"]["id"],
+                "currency": "EUR",
+                "collection_method": "send_invoice",
+                "payment_options": {"accept_online_payments": False, "payment_types": []},
+                "line_items": [
+                    {"name": "Beans", "unit_price": "10.00", "billing_frequency": "monthly"}
+                ],
+            },
         )
     )
-    page.reload()
+    staff.goto(f"/subscriptions/{manual['id']}")
     expect(page.get_by_test_id("fact-online-payments")).to_have_text("Not accepted")
     expect(page.get_by_test_id("fact-save-payment-method")).to_have_count(0)
