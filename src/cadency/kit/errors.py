@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from cadency.kit.middleware import is_api_path
+
 log = logging.getLogger("cadency")
 
 
@@ -149,7 +151,7 @@ PageErrorRenderer = Callable[[Request, int, str], Awaitable[Response] | Response
 
 def install_error_handlers(app: FastAPI, page_errors: PageErrorRenderer | None = None) -> None:
     async def _as_page(request: Request, status: int, message: str) -> Response | None:
-        if page_errors is None or request.url.path.startswith("/api/"):
+        if page_errors is None or is_api_path(request.url.path):
             return None
         result = page_errors(request, status, message)
         if inspect.isawaitable(result):

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cadency.kit import clock
 from cadency.kit.db import Base
 from cadency.kit.housekeeping import delete_batch
+from cadency.kit.middleware import is_api_path
 
 KEEP_FOR = timedelta(hours=24)
 # How long a claim holds without renewal: a request renews it every third of this while it runs,
@@ -115,7 +116,7 @@ class IdempotencyMiddleware:
         if (
             key is None
             or (scope["method"] == "POST" and SECRET_ANSWERS.fullmatch(scope["path"].rstrip("/")))
-            or not scope["path"].startswith("/api/")
+            or not is_api_path(scope["path"])
             or not auth.lower().startswith("bearer ")
         ):
             await self.app(scope, receive, send)

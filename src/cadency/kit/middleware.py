@@ -12,6 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
 MIB = 1024 * 1024
+# Where the API answers (API keys, JSON, rate limits, idempotency): the REST API and the
+# HubSpot-compatible surface (docs/hubspot.md). Everything else is the web app's pages.
+API_PATH_PREFIXES = ("/api/", "/crm/")
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` is served by the API rather than by the web app's pages."""
+    return path.startswith(API_PATH_PREFIXES)
 
 
 def _megabytes(size: int) -> str:
@@ -180,7 +188,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                if not path.startswith("/api/"):
+                if not is_api_path(path):
                     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
                     headers.setdefault("X-Frame-Options", "DENY")
                     referrer = (

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cadency.kit.db import Base
 from cadency.kit.errors import APIError
-from cadency.kit.middleware import send_error
+from cadency.kit.middleware import is_api_path, send_error
 
 # Expired counters are deleted every this many new windows a process opens, so the table
 # holds about one row per client active in the current windows.
@@ -202,7 +202,7 @@ API_LIMIT = "api"
 
 
 class ApiRateLimit:
-    """Per-key limits on the API: every /api/ request counts against its key (a hashed bearer
+    """Per-key limits on the API: every API request counts against its key (a hashed bearer
     token; requests without one count against the client address). Answers carry the IETF
     draft's RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds) headers; past the
     limit the answer is 429 `rate_limit` with Retry-After."""
@@ -212,7 +212,7 @@ class ApiRateLimit:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         authorization = Headers(scope=scope).get("authorization", "")

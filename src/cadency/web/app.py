@@ -25,6 +25,8 @@ from cadency.crm import endpoints as crm_endpoints
 from cadency.crm import pages as crm_pages
 from cadency.exports import endpoints as export_endpoints
 from cadency.exports import pages as export_pages
+from cadency.hubspot import endpoints as hubspot_endpoints
+from cadency.hubspot.errors import HubSpotErrorShape
 from cadency.invoices import endpoints as invoice_endpoints
 from cadency.invoices import pages as invoice_pages
 from cadency.kit import encryption, migrate, signing
@@ -36,6 +38,7 @@ from cadency.kit.middleware import (
     RejectNulCharacters,
     SecurityHeaders,
     install_log_redaction,
+    is_api_path,
 )
 from cadency.kit.schemas import ErrorResponse
 from cadency.kit.throttle import API_LIMIT, ApiRateLimit, Limiter
@@ -155,6 +158,9 @@ def create_app(
     # idempotency records or queries.
     app.add_middleware(RejectNulCharacters)
     app.add_middleware(ApiRateLimit, limiter=app.state.limiter)
+    # Failures on the HubSpot-compatible paths in HubSpot's error shape, whichever layer
+    # answered them (a handler, the rate limit, idempotency, the NUL guard).
+    app.add_middleware(HubSpotErrorShape)
     app.add_middleware(
         SecurityHeaders,
         https_base_url=settings.base_url.startswith("https://"),
@@ -164,9 +170,7 @@ def create_app(
     app.add_middleware(
         LimitRequestBody,
         limit_for=lambda path: (
-            settings.max_api_body_bytes
-            if path.startswith("/api/")
-            else settings.max_form_body_bytes
+            settings.max_api_body_bytes if is_api_path(path) else settings.max_form_body_bytes
         ),
     )
     install_log_redaction("uvicorn.access", SIGNED_LINK_PATH)
@@ -192,6 +196,8 @@ def create_app(
     ):
         api.include_router(module.router)
     app.include_router(api)
+    # The HubSpot CRM v3-compatible surface (/crm/v3/objects/...), with the same API keys.
+    app.include_router(hubspot_endpoints.router)
     # Called by the payment processor, outside the API (no key) and the pages (no CSRF token).
     app.include_router(payment_endpoints.public_router)
 

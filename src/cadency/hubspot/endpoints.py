@@ -1,0 +1,217 @@
+"""The HubSpot CRM v3-compatible surface: `/crm/v3/objects/{type}` for contacts (`0-1`) and
+companies (`0-2`), with the REST API's keys and permissions (docs/hubspot.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+
+from cadency.accounts.auth import ApiContext, requires
+from cadency.crm.endpoints import EDIT, VIEW
+from cadency.hubspot import service
+from cadency.hubspot.errors import PATH_PREFIX
+from cadency.hubspot.schemas import (
+    BatchArchiveInput,
+    BatchCreateInput,
+    BatchOut,
+    BatchReadInput,
+    BatchUpdateInput,
+    BatchUpsertOut,
+    CollectionOut,
+    ErrorOut,
+    NextPage,
+    ObjectInput,
+    ObjectOut,
+    Paging,
+    SearchOut,
+    SearchRequest,
+)
+from cadency.kit import clock
+from cadency.kit.errors import NotFound
+from cadency.properties.service import VIEW_SENSITIVE
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "VALIDATION_ERROR: a property, value or request field is not acceptable",
+        401: "INVALID_AUTHENTICATION: missing or invalid API key",
+        403: "MISSING_SCOPES: the API key lacks a permission",
+        404: "OBJECT_NOT_FOUND: no such record",
+        409: "CONFLICT: e.g. a contact with this email exists, or an idempotency key reused",
+        413: "The request body is too large",
+        429: "RATE_LIMITS: too many requests for this API key; see Retry-After",
+    }.items()
+}
+router = APIRouter(prefix=f"{PATH_PREFIX}v3/objects", tags=["hubspot"], responses=ERRORS)
+
+Names = Annotated[
+    list[str] | None,
+    Query(description="Property names: repeated, or comma-separated", max_length=1000),
+]
+Associations = Annotated[
+    list[str] | None, Query(description="Object types to list associated IDs of", max_length=20)
+]
+
+
+def _reader(ctx: ApiContext, object_type: str) -> service.Reader:
+    obj = service.object_type(object_type)
+    return service.Reader(ctx.session, ctx.account, obj, view_sensitive=ctx.allows(VIEW_SENSITIVE))
+
+
+@router.get("/{object_type}", response_model=CollectionOut)
+def list_records(
+    object_type: str,
+    ctx: ApiContext = Depends(requires(VIEW)),
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    after: Annotated[str | None, Query(max_length=300)] = None,
+    properties: Names = None,
+    associations: Associations = None,
+    archived: bool = False,
+) -> CollectionOut:
+    reader = _reader(ctx, object_type)
+    results, next_after = service.list_page(
+        reader,
+        limit=limit,
+        after=after,
+        names=properties,
+        associations=associations,
+        archived=archived,
+    )
+    paging = Paging(next=NextPage(after=next_after)) if next_after else None
+    return CollectionOut(results=results, paging=paging)
+
+
+@router.post("/{object_type}", response_model=ObjectOut, status_code=201)
+def create_record(
+    object_type: str, body: ObjectInput, ctx: ApiContext = Depends(requires(EDIT))
+) -> ObjectOut:
+    reader = _reader(ctx, object_type)
+    record = service.create(ctx.session, ctx.account, reader.obj, body)
+    ctx.session.commit()
+    return reader.out([record], list(body.properties))[0]
+
+
+@router.get("/{object_type}/{record_id}", response_model=ObjectOut)
+def get_record(
+    object_type: str,
+    record_id: str,
+    ctx: ApiContext = Depends(requires(VIEW)),
+    properties: Names = None,
+    associations: Associations = None,
+    archived: bool = False,
+    idProperty: Annotated[str | None, Query(max_length=200)] = None,
+) -> ObjectOut:
+    reader = _reader(ctx, object_type)
+    if archived:  # nothing is archived (see service.archive)
+        raise NotFound(f"No archived {reader.obj.record_type}: '{record_id}'")
+    with service.hubspot_terms(reader.obj):
+        record = service.find_record(ctx.session, reader.obj, ctx.account.id, record_id, idProperty)
+    return reader.out([record], properties, associations)[0]
+
+
+@router.patch("/{object_type}/{record_id}", response_model=ObjectOut)
+def update_record(
+    object_type: str,
+    record_id: str,
+    body: ObjectInput,
+    ctx: ApiContext = Depends(requires(EDIT)),
+    idProperty: Annotated[str | None, Query(max_length=200)] = None,
+) -> ObjectOut:
+    reader = _reader(ctx, object_type)
+    record = service.update(
+        ctx.session, ctx.account, reader.obj, record_id, body.properties, id_property=idProperty
+    )
+    ctx.session.commit()
+    return reader.out([record], list(body.properties))[0]
+
+
+@router.delete("/{object_type}/{record_id}", status_code=204)
+def archive_record(
+    object_type: str, record_id: str, ctx: ApiContext = Depends(requires(EDIT))
+) -> Response:
+    reader = _reader(ctx, object_type)
+    service.archive(ctx.session, ctx.account, reader.obj, record_id)
+    return Response(status_code=204)
+
+
+# Batches: every input or none (the first failure answers for the whole batch).
+
+
+@router.post(
+    "/{object_type}/batch/read",
+    response_model=BatchOut,
+    responses={207: {"model": BatchOut, "description": "Some records were not found"}},
+)
+def batch_read(
+    object_type: str, body: BatchReadInput, ctx: ApiContext = Depends(requires(VIEW))
+) -> BatchOut | JSONResponse:
+    started = clock.real_now()
+    reader = _reader(ctx, object_type)
+    results, errors = service.batch_read(
+        reader,
+        [item.id for item in body.inputs],
+        names=body.properties,
+        id_property=body.idProperty,
+    )
+    answer = service.batch_response(results, started, errors)
+    if errors:
+        return JSONResponse(answer.model_dump(exclude_none=False), status_code=207)
+    return answer
+
+
+@router.post("/{object_type}/batch/create", response_model=BatchOut, status_code=201)
+def batch_create(
+    object_type: str, body: BatchCreateInput, ctx: ApiContext = Depends(requires(EDIT))
+) -> BatchOut:
+    started = clock.real_now()
+    reader = _reader(ctx, object_type)
+    records = [
+        service.create(ctx.session, ctx.account, reader.obj, item, f"inputs.{i}")
+        for i, item in enumerate(body.inputs)
+    ]
+    ctx.session.commit()
+    names = sorted({name for item in body.inputs for name in item.properties})
+    return service.batch_response(reader.out(records, names), started)
+
+
+@router.post("/{object_type}/batch/update", response_model=BatchOut)
+def batch_update(
+    object_type: str, body: BatchUpdateInput, ctx: ApiContext = Depends(requires(EDIT))
+) -> BatchOut:
+    started = clock.real_now()
+    reader = _reader(ctx, object_type)
+    records = service.batch_update(ctx.session, ctx.account, reader.obj, body.inputs)
+    ctx.session.commit()
+    names = sorted({name for item in body.inputs for name in item.properties})
+    return service.batch_response(reader.out(records, names), started)
+
+
+@router.post("/{object_type}/batch/upsert", response_model=BatchUpsertOut)
+def batch_upsert(
+    object_type: str, body: BatchUpdateInput, ctx: ApiContext = Depends(requires(EDIT))
+) -> BatchUpsertOut:
+    started = clock.real_now()
+    reader = _reader(ctx, object_type)
+    done = service.batch_upsert(ctx.session, ctx.account, reader.obj, body.inputs)
+    ctx.session.commit()
+    return service.upsert_response(reader, done, started)
+
+
+@router.post("/{object_type}/batch/archive", status_code=204)
+def batch_archive(
+    object_type: str, body: BatchArchiveInput, ctx: ApiContext = Depends(requires(EDIT))
+) -> Response:
+    reader = _reader(ctx, object_type)
+    service.batch_archive(ctx.session, ctx.account, reader.obj, [item.id for item in body.inputs])
+    return Response(status_code=204)
+
+
+@router.post("/{object_type}/search", response_model=SearchOut)
+def search(
+    object_type: str, body: SearchRequest, ctx: ApiContext = Depends(requires(VIEW))
+) -> SearchOut:
+    reader = _reader(ctx, object_type)
+    with service.hubspot_terms(reader.obj):
+        return service.search(reader, body)

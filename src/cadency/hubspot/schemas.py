@@ -1,0 +1,201 @@
+"""HubSpot's request and response shapes (CRM v3 objects), in HubSpot's own camelCase names.
+
+Inputs are strict like the rest of the API (an unknown field is an error), but list exactly the
+fields HubSpot's official client sends.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, StrictStr
+
+from cadency.kit.schemas import StrictModel
+
+MAX_BATCH = 100
+MAX_SEARCH_LIMIT = 200
+MAX_PROPERTIES = 1000
+
+
+def _scalar(value: Any) -> Any:
+    # HubSpot takes property values as strings; numbers and booleans are written as strings.
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise ValueError("must be a string, a number, a boolean or null")
+    return value
+
+
+PropertyValue = Annotated[Any, BeforeValidator(_scalar)]
+Properties = Annotated[dict[str, PropertyValue], Field(max_length=MAX_PROPERTIES)]
+RecordId = Annotated[StrictStr, Field(min_length=1, max_length=320)]
+Names = Annotated[list[Annotated[StrictStr, Field(max_length=200)]], Field(max_length=1000)]
+
+
+class AssociationType(StrictModel):
+    associationCategory: str | None = None
+    associationTypeId: int | None = None
+
+
+class AssociationTo(StrictModel):
+    id: RecordId
+
+
+class AssociationInput(StrictModel):
+    to: AssociationTo
+    types: list[AssociationType] = Field(default_factory=list, max_length=10)
+
+
+class ObjectInput(StrictModel):
+    """Create (`SimplePublicObjectInputForCreate`) or update (`SimplePublicObjectInput`)."""
+
+    properties: Properties = Field(default_factory=dict)
+    associations: list[AssociationInput] = Field(default_factory=list, max_length=100)
+    objectWriteTraceId: str | None = None
+
+
+class ObjectId(StrictModel):
+    id: RecordId
+
+
+class BatchReadInput(StrictModel):
+    inputs: Annotated[list[ObjectId], Field(max_length=MAX_BATCH)]
+    properties: Names = Field(default_factory=list)
+    propertiesWithHistory: Names = Field(default_factory=list)
+    idProperty: str | None = None
+
+
+class BatchCreateInput(StrictModel):
+    inputs: Annotated[list[ObjectInput], Field(max_length=MAX_BATCH)]
+
+
+class UpdateInput(StrictModel):
+    id: RecordId
+    idProperty: str | None = None
+    properties: Properties = Field(default_factory=dict)
+    objectWriteTraceId: str | None = None
+
+
+class BatchUpdateInput(StrictModel):
+    inputs: Annotated[list[UpdateInput], Field(max_length=MAX_BATCH)]
+
+
+class BatchArchiveInput(StrictModel):
+    inputs: Annotated[list[ObjectId], Field(max_length=MAX_BATCH)]
+
+
+class SearchFilter(StrictModel):
+    propertyName: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    operator: StrictStr
+    value: PropertyValue | None = None
+    values: list[PropertyValue] | None = None
+    highValue: PropertyValue | None = None
+
+
+class SearchFilterGroup(StrictModel):
+    filters: list[SearchFilter] = Field(default_factory=list, max_length=25)
+
+
+class SearchSort(StrictModel):
+    propertyName: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    direction: Literal["ASCENDING", "DESCENDING", "asc", "desc"] = "ASCENDING"
+
+
+class SearchRequest(StrictModel):
+    """`PublicObjectSearchRequest`. A sort is `{propertyName, direction}` or a property name
+    (HubSpot's client types sorts as strings; `-name` sorts descending)."""
+
+    filterGroups: list[SearchFilterGroup] = Field(default_factory=list, max_length=5)
+    sorts: list[SearchSort | Annotated[StrictStr, Field(max_length=201)]] = Field(
+        default_factory=list, max_length=5
+    )
+    query: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    properties: Names = Field(default_factory=list)
+    limit: Annotated[int, Field(ge=1, le=MAX_SEARCH_LIMIT)] = 10
+    after: Annotated[StrictStr, Field(max_length=20)] | None = None
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    # Where the problem is: a property name, or a path such as `inputs.1.email`.
+    in_: str | None = Field(None, alias="in")
+
+
+class ErrorOut(BaseModel):
+    """HubSpot's error shape (hubspot/errors.py makes it)."""
+
+    status: Literal["error"]
+    message: str
+    correlationId: str
+    category: str
+    errors: list[ErrorDetail] | None = None
+    context: dict[str, list[str]] | None = None
+
+
+class AssociatedId(BaseModel):
+    id: str
+    type: str
+
+
+class AssociatedIds(BaseModel):
+    results: list[AssociatedId]
+
+
+class ObjectOut(BaseModel):
+    """`SimplePublicObject(WithAssociations)`: every property value is a string or null."""
+
+    id: str
+    properties: dict[str, str | None]
+    createdAt: str
+    updatedAt: str
+    archived: bool = False
+    associations: dict[str, AssociatedIds] | None = None
+
+
+class NextPage(BaseModel):
+    after: str
+    link: str | None = None
+
+
+class Paging(BaseModel):
+    next: NextPage
+
+
+class CollectionOut(BaseModel):
+    results: list[ObjectOut]
+    paging: Paging | None = None
+
+
+class SearchOut(BaseModel):
+    total: int
+    results: list[ObjectOut]
+    paging: Paging | None = None
+
+
+class BatchError(BaseModel):
+    status: Literal["error"] = "error"
+    category: str
+    message: str
+    context: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class BatchOut(BaseModel):
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[ObjectOut]
+    requestedAt: str | None = None
+    startedAt: str
+    completedAt: str
+    errors: list[BatchError] | None = None
+    numErrors: int | None = None
+
+
+class UpsertOut(ObjectOut):
+    new: bool
+
+
+class BatchUpsertOut(BaseModel):
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[UpsertOut]
+    startedAt: str
+    completedAt: str
