@@ -80,7 +80,7 @@ def test_by_type_id(hubspot: HubSpot) -> None:
     page = hubspot.crm.objects.basic_api.get_page("0-2")
     assert [r.id for r in page.results] == [created.id]
     with pytest.raises(ObjectsApiException) as caught:
-        hubspot.crm.objects.basic_api.get_page("deals")
+        hubspot.crm.objects.basic_api.get_page("quotes")
     assert caught.value.status == 400
     assert "not available" in error_of(caught.value)["message"]
 

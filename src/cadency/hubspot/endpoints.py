@@ -1,5 +1,6 @@
-"""The HubSpot CRM v3-compatible surface: `/crm/v3/objects/{type}` for contacts (`0-1`) and
-companies (`0-2`), with the REST API's keys and permissions (docs/hubspot.md)."""
+"""The HubSpot CRM v3-compatible surface: `/crm/v3/objects/{type}` for contacts (`0-1`),
+companies (`0-2`), deals (`0-3`) and products (`0-7`), and `/crm/v3/properties/{type}`, with
+the REST API's keys and permissions (docs/hubspot.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from cadency.accounts.auth import ApiContext, requires
+from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.crm.endpoints import EDIT, VIEW
-from cadency.hubspot import service
+from cadency.hubspot import definitions, service
 from cadency.hubspot.errors import PATH_PREFIX
 from cadency.hubspot.schemas import (
     BatchArchiveInput,
@@ -25,11 +26,18 @@ from cadency.hubspot.schemas import (
     ObjectInput,
     ObjectOut,
     Paging,
+    PropertiesOut,
+    PropertyCreateInput,
+    PropertyGroupsOut,
+    PropertyOut,
+    PropertyUpdateInput,
     SearchOut,
     SearchRequest,
 )
 from cadency.kit import clock
 from cadency.kit.errors import NotFound
+from cadency.plans.limits import custom_property_limit
+from cadency.properties.endpoints import EDIT as PROPERTIES_EDIT
 from cadency.properties.service import VIEW_SENSITIVE
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -44,7 +52,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         429: "RATE_LIMITS: too many requests for this API key; see Retry-After",
     }.items()
 }
-router = APIRouter(prefix=f"{PATH_PREFIX}v3/objects", tags=["hubspot"], responses=ERRORS)
+objects = APIRouter(prefix=f"{PATH_PREFIX}v3/objects", tags=["hubspot"], responses=ERRORS)
+properties_router = APIRouter(
+    prefix=f"{PATH_PREFIX}v3/properties", tags=["hubspot"], responses=ERRORS
+)
 
 Names = Annotated[
     list[str] | None,
@@ -60,7 +71,7 @@ def _reader(ctx: ApiContext, object_type: str) -> service.Reader:
     return service.Reader(ctx.session, ctx.account, obj, view_sensitive=ctx.allows(VIEW_SENSITIVE))
 
 
-@router.get("/{object_type}", response_model=CollectionOut)
+@objects.get("/{object_type}", response_model=CollectionOut)
 def list_records(
     object_type: str,
     ctx: ApiContext = Depends(requires(VIEW)),
@@ -83,7 +94,7 @@ def list_records(
     return CollectionOut(results=results, paging=paging)
 
 
-@router.post("/{object_type}", response_model=ObjectOut, status_code=201)
+@objects.post("/{object_type}", response_model=ObjectOut, status_code=201)
 def create_record(
     object_type: str, body: ObjectInput, ctx: ApiContext = Depends(requires(EDIT))
 ) -> ObjectOut:
@@ -93,7 +104,7 @@ def create_record(
     return reader.out([record], list(body.properties))[0]
 
 
-@router.get("/{object_type}/{record_id}", response_model=ObjectOut)
+@objects.get("/{object_type}/{record_id}", response_model=ObjectOut)
 def get_record(
     object_type: str,
     record_id: str,
@@ -104,14 +115,17 @@ def get_record(
     idProperty: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ObjectOut:
     reader = _reader(ctx, object_type)
-    if archived:  # nothing is archived (see service.archive)
+    if archived and not reader.obj.archivable:  # nothing is archived (see service.archive)
         raise NotFound(f"No archived {reader.obj.record_type}: '{record_id}'")
     with service.hubspot_terms(reader.obj):
         record = service.find_record(ctx.session, reader.obj, ctx.account.id, record_id, idProperty)
+    if bool(getattr(record, "archived", False)) != archived:  # as HubSpot: one or the other
+        state = "archived" if archived else "active"
+        raise NotFound(f"No {state} {reader.obj.record_type}: '{record_id}'")
     return reader.out([record], properties, associations)[0]
 
 
-@router.patch("/{object_type}/{record_id}", response_model=ObjectOut)
+@objects.patch("/{object_type}/{record_id}", response_model=ObjectOut)
 def update_record(
     object_type: str,
     record_id: str,
@@ -127,19 +141,20 @@ def update_record(
     return reader.out([record], list(body.properties))[0]
 
 
-@router.delete("/{object_type}/{record_id}", status_code=204)
+@objects.delete("/{object_type}/{record_id}", status_code=204)
 def archive_record(
     object_type: str, record_id: str, ctx: ApiContext = Depends(requires(EDIT))
 ) -> Response:
     reader = _reader(ctx, object_type)
     service.archive(ctx.session, ctx.account, reader.obj, record_id)
+    ctx.session.commit()
     return Response(status_code=204)
 
 
 # Batches: every input or none (the first failure answers for the whole batch).
 
 
-@router.post(
+@objects.post(
     "/{object_type}/batch/read",
     response_model=BatchOut,
     responses={207: {"model": BatchOut, "description": "Some records were not found"}},
@@ -161,7 +176,7 @@ def batch_read(
     return answer
 
 
-@router.post("/{object_type}/batch/create", response_model=BatchOut, status_code=201)
+@objects.post("/{object_type}/batch/create", response_model=BatchOut, status_code=201)
 def batch_create(
     object_type: str, body: BatchCreateInput, ctx: ApiContext = Depends(requires(EDIT))
 ) -> BatchOut:
@@ -176,7 +191,7 @@ def batch_create(
     return service.batch_response(reader.out(records, names), started)
 
 
-@router.post("/{object_type}/batch/update", response_model=BatchOut)
+@objects.post("/{object_type}/batch/update", response_model=BatchOut)
 def batch_update(
     object_type: str, body: BatchUpdateInput, ctx: ApiContext = Depends(requires(EDIT))
 ) -> BatchOut:
@@ -188,7 +203,7 @@ def batch_update(
     return service.batch_response(reader.out(records, names), started)
 
 
-@router.post("/{object_type}/batch/upsert", response_model=BatchUpsertOut)
+@objects.post("/{object_type}/batch/upsert", response_model=BatchUpsertOut)
 def batch_upsert(
     object_type: str, body: BatchUpdateInput, ctx: ApiContext = Depends(requires(EDIT))
 ) -> BatchUpsertOut:
@@ -199,19 +214,102 @@ def batch_upsert(
     return service.upsert_response(reader, done, started)
 
 
-@router.post("/{object_type}/batch/archive", status_code=204)
+@objects.post("/{object_type}/batch/archive", status_code=204)
 def batch_archive(
     object_type: str, body: BatchArchiveInput, ctx: ApiContext = Depends(requires(EDIT))
 ) -> Response:
     reader = _reader(ctx, object_type)
     service.batch_archive(ctx.session, ctx.account, reader.obj, [item.id for item in body.inputs])
+    ctx.session.commit()
     return Response(status_code=204)
 
 
-@router.post("/{object_type}/search", response_model=SearchOut)
+@objects.post("/{object_type}/search", response_model=SearchOut)
 def search(
     object_type: str, body: SearchRequest, ctx: ApiContext = Depends(requires(VIEW))
 ) -> SearchOut:
     reader = _reader(ctx, object_type)
     with service.hubspot_terms(reader.obj):
         return service.search(reader, body)
+
+
+# The properties API: reading needs any valid key and changing `properties.edit`, as for
+# /api/v1/properties.
+
+
+@properties_router.get("/{object_type}", response_model=PropertiesOut)
+def list_properties(
+    object_type: str, ctx: ApiContext = Depends(api_context), archived: bool = False
+) -> PropertiesOut:
+    obj = service.object_type(object_type)
+    if archived:  # an archived (deleted) property is gone
+        return PropertiesOut(results=[])
+    return PropertiesOut(results=definitions.list_all(ctx.session, ctx.account, obj))
+
+
+@properties_router.get("/{object_type}/groups", response_model=PropertyGroupsOut)
+def list_property_groups(
+    object_type: str, ctx: ApiContext = Depends(api_context)
+) -> PropertyGroupsOut:
+    obj = service.object_type(object_type)
+    return PropertyGroupsOut(results=definitions.groups(ctx.session, ctx.account, obj))
+
+
+@properties_router.post("/{object_type}", response_model=PropertyOut, status_code=201)
+def create_property(
+    object_type: str,
+    body: PropertyCreateInput,
+    ctx: ApiContext = Depends(requires(PROPERTIES_EDIT)),
+) -> PropertyOut:
+    obj = service.object_type(object_type)
+    created = definitions.create(
+        ctx.session,
+        ctx.account,
+        obj,
+        body,
+        plan_limit=custom_property_limit(ctx.session, ctx.account),
+    )
+    ctx.session.commit()
+    return created
+
+
+@properties_router.get("/{object_type}/{name}", response_model=PropertyOut)
+def get_property(
+    object_type: str,
+    name: str,
+    ctx: ApiContext = Depends(api_context),
+    archived: bool = False,
+) -> PropertyOut:
+    obj = service.object_type(object_type)
+    if archived:
+        raise NotFound(f"No archived property: '{name}'")
+    return definitions.get_one(ctx.session, ctx.account, obj, name)
+
+
+@properties_router.patch("/{object_type}/{name}", response_model=PropertyOut)
+def update_property(
+    object_type: str,
+    name: str,
+    body: PropertyUpdateInput,
+    ctx: ApiContext = Depends(requires(PROPERTIES_EDIT)),
+) -> PropertyOut:
+    obj = service.object_type(object_type)
+    updated = definitions.update(ctx.session, ctx.account, obj, name, body)
+    ctx.session.commit()
+    return updated
+
+
+@properties_router.delete("/{object_type}/{name}", status_code=204)
+def archive_property(
+    object_type: str, name: str, ctx: ApiContext = Depends(requires(PROPERTIES_EDIT))
+) -> Response:
+    obj = service.object_type(object_type)
+    definitions.archive(ctx.session, ctx.account, obj, name)
+    ctx.session.commit()
+    return Response(status_code=204)
+
+
+# What the app includes: both parts, after every route above is defined.
+router = APIRouter()
+router.include_router(objects)
+router.include_router(properties_router)

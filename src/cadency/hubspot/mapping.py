@@ -17,8 +17,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 
-from cadency.crm.models import Company, Contact
+from cadency.catalog.models import Product
+from cadency.crm.models import Company, Contact, Deal
+from cadency.kit import money
 from cadency.kit.filters import BuiltinProperty, ObjectSpec
+from cadency.kit.periods import BillingFrequency
 from cadency.views.catalogs import COMPANY_SPEC, CONTACT_SPEC
 
 ADDRESS_PREFIX = "address."
@@ -39,6 +42,18 @@ class HubProperty:
     type: str
     filter: str | None = None
     read_only: bool = False
+    # An amount in minor units of the record's `currency`, shown as a decimal string ("12.50").
+    money: bool = False
+    # (HubSpot's value, Cadency's value) where they differ (deal stages).
+    values: tuple[tuple[str, str], ...] = ()
+    # A property Cadency has no field for, always this value (a deal's `pipeline`).
+    constant: str | None = None
+
+    def to_cadency(self, value: str) -> str:
+        return dict(self.values).get(value, value)
+
+    def to_hubspot(self, value: str) -> str:
+        return {cadency: hub for hub, cadency in self.values}.get(value, value)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ class HubObject:
     name: str  # HubSpot's plural name, in the path: "contacts"
     type_id: str  # HubSpot's object type ID: "0-1"
     record_type: str  # Cadency's record type (associations): "contact"
-    model: type[Contact] | type[Company]
+    model: type[Contact] | type[Company] | type[Deal] | type[Product]
     builtins: dict[str, HubProperty]
     # What a read returns when no `properties` are asked for (HubSpot's defaults).
     default_properties: tuple[str, ...]
@@ -56,10 +71,13 @@ class HubObject:
     id_properties: tuple[str, ...]
     # The "last modified" property HubSpot always returns for this type.
     modified_property: str
-    spec: ObjectSpec
+    # None: no search yet (the views catalogs have no spec for the type).
+    spec: ObjectSpec | None
     # The columns `query` of a search looks in: those of the record lists' text search
     # (crm.service.list_contacts / list_companies).
-    searchable: tuple[Any, ...]
+    searchable: tuple[Any, ...] = ()
+    # Whether Cadency archives these records (products: their `archived` flag).
+    archivable: bool = False
 
     def id_column(self) -> ColumnElement[Any]:
         return self.model.id.expression
@@ -146,13 +164,166 @@ COMPANIES = HubObject(
     searchable=(Company.name, Company.domain),
 )
 
-OBJECTS: dict[str, HubObject] = {o.name: o for o in (CONTACTS, COMPANIES)}
-OBJECTS.update({o.type_id: o for o in (CONTACTS, COMPANIES)})
+# A deal's stage: HubSpot's default pipeline's stage IDs ↔ Cadency's stages.
+_DEAL_STAGES = tuple(
+    (stage.replace("_", ""), stage)
+    for stage in (
+        "appointment_scheduled",
+        "qualified_to_buy",
+        "presentation_scheduled",
+        "decision_maker_bought_in",
+        "contract_sent",
+        "closed_won",
+        "closed_lost",
+    )
+)
+_DEAL_PROPERTIES = _props(
+    HubProperty("dealname", "name", "string"),
+    HubProperty("dealstage", "stage", "enumeration", values=_DEAL_STAGES),
+    HubProperty("pipeline", "pipeline", "enumeration", read_only=True, constant="default"),
+    HubProperty("amount", "amount", "number", read_only=True, money=True),
+    HubProperty("deal_currency_code", "currency", "enumeration"),
+    HubProperty("contact_id", "contact_id", "string"),
+    HubProperty("company_id", "company_id", "string"),
+    *_RECORD,
+)
+_PRODUCT_PROPERTIES = _props(
+    HubProperty("name", "name", "string"),
+    HubProperty("price", "unit_price", "number", money=True),
+    HubProperty("description", "description", "string"),
+    HubProperty("hs_sku", "sku", "string"),
+    HubProperty("recurringbillingfrequency", "billing_frequency", "enumeration"),
+    HubProperty("currency", "currency", "enumeration"),
+    HubProperty("tax_category", "tax_category", "string"),
+    HubProperty("fallback_product_id", "fallback_product_id", "string"),
+    *_RECORD,
+)
+
+DEALS = HubObject(
+    name="deals",
+    type_id="0-3",
+    record_type="deal",
+    model=Deal,
+    builtins=_DEAL_PROPERTIES,
+    default_properties=(
+        "amount",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=None,
+)
+PRODUCTS = HubObject(
+    name="products",
+    type_id="0-7",
+    record_type="product",
+    model=Product,
+    builtins=_PRODUCT_PROPERTIES,
+    default_properties=(
+        "createdate",
+        "description",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "name",
+        "price",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=None,
+    archivable=True,
+)
+
+# HubSpot's labels of the built-in properties (its own where it has one).
+LABELS = {
+    "email": "Email",
+    "firstname": "First Name",
+    "lastname": "Last Name",
+    "phone": "Phone Number",
+    "hs_language": "Preferred language",
+    "address": "Street Address",
+    "address2": "Street Address 2",
+    "city": "City",
+    "zip": "Postal Code",
+    "state": "State/Region",
+    "country": "Country/Region",
+    "hs_object_id": "Record ID",
+    "createdate": "Create Date",
+    "hs_createdate": "Object create date/time",
+    "lastmodifieddate": "Last Modified Date",
+    "hs_lastmodifieddate": "Object last modified date/time",
+    "name": "Name",
+    "domain": "Company Domain Name",
+    "dealname": "Deal Name",
+    "dealstage": "Deal Stage",
+    "pipeline": "Pipeline",
+    "amount": "Amount",
+    "deal_currency_code": "Currency",
+    "contact_id": "Contact ID",
+    "company_id": "Company ID",
+    "price": "Unit price",
+    "description": "Description",
+    "hs_sku": "SKU",
+    "recurringbillingfrequency": "Billing frequency",
+    "currency": "Currency",
+    "tax_category": "Tax category",
+    "fallback_product_id": "Fallback plan",
+}
+# The options of built-in enumerations: (value, label).
+BUILTIN_OPTIONS = {
+    "hs_language": (("en", "English"), ("nl", "Dutch"), ("da", "Danish"), ("de", "German")),
+    "dealstage": tuple(
+        (hub, cadency.replace("_", " ").capitalize()) for hub, cadency in _DEAL_STAGES
+    ),
+    "pipeline": (("default", "Sales Pipeline"),),
+    "recurringbillingfrequency": tuple(
+        (f.value, f.value.replace("_", " ").capitalize()) for f in BillingFrequency
+    ),
+}
+# HubSpot's (type, fieldType) of a property ↔ Cadency's custom field type. The first pair of
+# a field type is the one it is shown as.
+FIELD_TYPES: dict[tuple[str, str], str] = {
+    ("string", "text"): "text",
+    ("string", "textarea"): "textarea",
+    ("number", "number"): "number",
+    ("date", "date"): "date",
+    ("datetime", "date"): "datetime",
+    ("enumeration", "select"): "select",
+    ("enumeration", "radio"): "radio",
+    ("enumeration", "checkbox"): "checkboxes",
+    ("bool", "booleancheckbox"): "boolean",
+}
+HUBSPOT_FIELD_TYPES: dict[str, tuple[str, str]] = {
+    field_type: pair for pair, field_type in reversed(FIELD_TYPES.items())
+}
+# The fieldType a built-in property of each HubSpot type is shown with.
+BUILTIN_FIELD_TYPES = {
+    "string": "text",
+    "number": "number",
+    "datetime": "date",
+    "date": "date",
+    "enumeration": "select",
+    "bool": "booleancheckbox",
+}
+# The property group HubSpot puts an object's own properties in: (name, label). Custom
+# properties in Cadency's default group (`contact_information`) show in it too.
+GROUPS = {
+    "contacts": ("contactinformation", "Contact information"),
+    "companies": ("companyinformation", "Company information"),
+    "deals": ("dealinformation", "Deal information"),
+    "products": ("productinformation", "Product information"),
+}
+
+_SERVED = (CONTACTS, COMPANIES, DEALS, PRODUCTS)
+OBJECTS: dict[str, HubObject] = {o.name: o for o in _SERVED}
+OBJECTS.update({o.type_id: o for o in _SERVED})
 # HubSpot's other object types: served by the REST API, not yet by this surface.
 LATER = {
-    "deals": "0-3",
     "quotes": "0-14",
-    "products": "0-7",
     "line_items": "0-8",
     "subscriptions": "0-69",
     "invoices": "0-53",
@@ -177,12 +348,19 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def builtin_value(record: Contact | Company, prop: HubProperty) -> str | None:
+def builtin_value(record: Contact | Company | Deal | Product, prop: HubProperty) -> str | None:
     """A built-in property of a record as HubSpot sends it: a string, or None."""
+    if prop.constant is not None:
+        return prop.constant
     if prop.field.startswith(ADDRESS_PREFIX):
-        value = (record.address or {}).get(prop.field.removeprefix(ADDRESS_PREFIX))
+        address = getattr(record, "address", None) or {}
+        value = address.get(prop.field.removeprefix(ADDRESS_PREFIX))
     else:
         value = getattr(record, prop.field)
+    if prop.money and isinstance(value, int) and isinstance(record, Deal | Product):
+        return money.format_amount(value, record.currency)
+    if prop.values and isinstance(value, str):
+        return prop.to_hubspot(value)
     return text_value(value)
 
 

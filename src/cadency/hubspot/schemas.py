@@ -199,3 +199,110 @@ class BatchUpsertOut(BaseModel):
     results: list[UpsertOut]
     startedAt: str
     completedAt: str
+
+
+# --------------------------------------------------------------------------- properties API
+
+PropertyText = Annotated[StrictStr, Field(max_length=65_536)]
+
+
+class OptionInput(StrictModel):
+    """`OptionInput`: Cadency keeps `value` and `label`; the rest is accepted and not kept."""
+
+    label: Annotated[StrictStr, Field(max_length=255)]
+    value: Annotated[StrictStr, Field(max_length=255)]
+    description: PropertyText | None = None
+    displayOrder: int | None = None
+    hidden: bool | None = None
+
+
+Options = Annotated[list[OptionInput], Field(max_length=1000)]
+
+
+class PropertyCreateInput(StrictModel):
+    """`PropertyCreate`. `hasUniqueValue` is Cadency's `unique` rule; `hidden`,
+    `displayOrder` and `formField` are accepted and not kept."""
+
+    name: Annotated[StrictStr, Field(max_length=200)]
+    label: Annotated[StrictStr, Field(max_length=255)]
+    type: Annotated[StrictStr, Field(max_length=50)]
+    fieldType: Annotated[StrictStr, Field(max_length=50)]
+    groupName: Annotated[StrictStr, Field(max_length=100)] | None = None
+    description: PropertyText | None = None
+    options: Options = Field(default_factory=list)
+    displayOrder: int | None = None
+    hasUniqueValue: bool | None = None
+    hidden: bool | None = None
+    formField: bool | None = None
+    externalOptions: bool | None = None
+    calculationFormula: StrictStr | None = None
+    referencedObjectType: StrictStr | None = None
+
+
+class PropertyUpdateInput(StrictModel):
+    """`PropertyUpdate`: label, description, group and options change; `type`/`fieldType`
+    may be sent only as they are."""
+
+    label: Annotated[StrictStr, Field(max_length=255)] | None = None
+    description: PropertyText | None = None
+    groupName: Annotated[StrictStr, Field(max_length=100)] | None = None
+    options: Options | None = None
+    type: Annotated[StrictStr, Field(max_length=50)] | None = None
+    fieldType: Annotated[StrictStr, Field(max_length=50)] | None = None
+    displayOrder: int | None = None
+    hidden: bool | None = None
+    formField: bool | None = None
+    calculationFormula: StrictStr | None = None
+
+
+class OptionOut(BaseModel):
+    label: str
+    value: str
+    description: str = ""
+    displayOrder: int
+    hidden: bool = False
+
+
+class ModificationMetadata(BaseModel):
+    archivable: bool
+    readOnlyDefinition: bool
+    readOnlyValue: bool
+    readOnlyOptions: bool | None = None
+
+
+class PropertyOut(BaseModel):
+    """`Property`: a built-in (`hubspotDefined`, read-only definition) or a custom property."""
+
+    name: str
+    label: str
+    type: str
+    fieldType: str
+    description: str
+    groupName: str
+    options: list[OptionOut]
+    displayOrder: int
+    calculated: bool = False
+    externalOptions: bool = False
+    hasUniqueValue: bool = False
+    hidden: bool = False
+    formField: bool
+    hubspotDefined: bool | None = None
+    modificationMetadata: ModificationMetadata
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    archived: bool = False
+
+
+class PropertiesOut(BaseModel):
+    results: list[PropertyOut]
+
+
+class PropertyGroupOut(BaseModel):
+    name: str
+    label: str
+    displayOrder: int
+    archived: bool = False
+
+
+class PropertyGroupsOut(BaseModel):
+    results: list[PropertyGroupOut]

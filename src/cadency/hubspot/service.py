@@ -20,9 +20,18 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.catalog import service as catalog
+from cadency.catalog.models import Product
+from cadency.catalog.schemas import ProductCreate, ProductUpdate
 from cadency.crm import service as crm
-from cadency.crm.models import Association, Company, Contact
-from cadency.crm.schemas import CompanyCreate, CompanyUpdate, ContactCreate, ContactUpdate
+from cadency.crm.models import Association, Company, Contact, Deal
+from cadency.crm.schemas import (
+    CompanyCreate,
+    CompanyUpdate,
+    ContactCreate,
+    ContactUpdate,
+    DealCreate,
+)
 from cadency.hubspot.errors import HubSpotError
 from cadency.hubspot.mapping import (
     ADDRESS_PREFIX,
@@ -67,23 +76,27 @@ from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import search as subscription_search
 
-Record = Contact | Company
+Record = Contact | Company | Deal | Product
 _EPOCH_MILLIS = re.compile(r"-?[0-9]{1,15}")
 
 
 @dataclass(frozen=True)
 class Operations:
     """The existing services an object type is read and written through: the very functions
-    (and body models) behind `/api/v1/contacts` and `/api/v1/companies`. Another object type
-    joins the surface with its `HubObject` (mapping.py) and one of these."""
+    (and body models) behind `/api/v1/contacts`, `/companies`, `/deals` and `/products`.
+    Another object type joins the surface with its `HubObject` (mapping.py) and one of these;
+    an operation Cadency has no service for is None (answered with 400)."""
 
     create_body: type[BaseModel]
-    update_body: type[BaseModel]
     create: Callable[[Session, Account, Any], Record]
-    update: Callable[[Session, Account, str, dict[str, Any]], Record]
-    list_page: Callable[[Session, Account, int, str | None], crm.Page]
+    # One page, newest first: (session, account, limit, after, archived).
+    list_page: Callable[[Session, Account, int, str | None, bool], crm.Page]
+    update_body: type[BaseModel] | None = None
+    update: Callable[[Session, Account, str, dict[str, Any]], Record] | None = None
     # The record with this value of the type's unique property (`idProperty`), if any.
     find_unique: Callable[[Session, int, str], Record | None] | None = None
+    # Archive a record (products: their `archived` flag).
+    archive: Callable[[Session, Account, str], Record] | None = None
 
 
 OPERATIONS: dict[str, Operations] = {
@@ -92,7 +105,7 @@ OPERATIONS: dict[str, Operations] = {
         update_body=ContactUpdate,
         create=crm.create_contact,
         update=crm.update_contact,
-        list_page=lambda session, account, limit, after: crm.list_contacts(
+        list_page=lambda session, account, limit, after, _archived: crm.list_contacts(
             session, account, email=None, limit=limit, cursor=after
         ),
         find_unique=crm.find_contact_by_email,
@@ -102,8 +115,36 @@ OPERATIONS: dict[str, Operations] = {
         update_body=CompanyUpdate,
         create=crm.create_company,
         update=crm.update_company,
-        list_page=lambda session, account, limit, after: crm.list_companies(
+        list_page=lambda session, account, limit, after, _archived: crm.list_companies(
             session, account, domain=None, limit=limit, cursor=after
+        ),
+    ),
+    # Cadency changes no deal after creating it (its amount is the sum of its line items).
+    "deals": Operations(
+        create_body=DealCreate,
+        create=lambda session, account, data: crm.create_deal(
+            session, account, data, allow_custom=False
+        ),
+        list_page=lambda session, account, limit, after, _archived: crm.list_deals(
+            session,
+            account,
+            contact_id=None,
+            company_id=None,
+            stage=None,
+            limit=limit,
+            cursor=after,
+        ),
+    ),
+    "products": Operations(
+        create_body=ProductCreate,
+        update_body=ProductUpdate,
+        create=catalog.create_product,
+        update=catalog.update_product,
+        list_page=lambda session, account, limit, after, archived: catalog.list_products(
+            session, account, archived=archived, limit=limit, cursor=after
+        ),
+        archive=lambda session, account, product_id: catalog.update_product(
+            session, account, product_id, {"archived": True}
         ),
     ),
 }
@@ -164,7 +205,7 @@ def _hubspot_param(obj: HubObject, param: str) -> str:
 
 def _record_or_404(session: Session, obj: HubObject, account_id: int, record_id: str) -> Record:
     record = get_owned(session, obj.model, account_id, record_id, obj.record_type)
-    assert isinstance(record, Contact | Company)
+    assert isinstance(record, Contact | Company | Deal | Product)
     return record
 
 
@@ -233,9 +274,9 @@ class Reader:
             else {}
         )
         defined = (
-            set(properties.definitions(self.session, self.account.id, self.obj.name))
+            properties.definitions(self.session, self.account.id, self.obj.name)
             if custom_names
-            else set()
+            else {}
         )
         linked = self._associations([r.id for r in records], associations or ())
         results = []
@@ -246,14 +287,14 @@ class Reader:
                 if prop is not None:
                     shown[name] = builtin_value(record, prop)
                 elif name in defined:  # unknown names are left out, as HubSpot does
-                    shown[name] = text_value(values.get(record.id, {}).get(name))
+                    shown[name] = _shown(defined[name], values.get(record.id, {}).get(name))
             results.append(
                 ObjectOut(
                     id=record.id,
                     properties=shown,
                     createdAt=timestamp(record.created_at),
                     updatedAt=timestamp(record.updated_at),
-                    archived=False,
+                    archived=bool(getattr(record, "archived", False)),
                     associations=linked.get(record.id) if associations else None,
                 )
             )
@@ -298,6 +339,16 @@ class Reader:
         return found
 
 
+def _shown(definition: PropertyDefinition, value: Any) -> str | None:
+    """A custom value as HubSpot's string; times with milliseconds, as the built-in ones."""
+    if definition.field_type == "datetime" and isinstance(value, str) and value != "":
+        try:
+            return timestamp(datetime.fromisoformat(value))
+        except ValueError:  # the mask of a sensitive value
+            return value
+    return text_value(value)
+
+
 def list_page(
     reader: Reader,
     *,
@@ -308,12 +359,15 @@ def list_page(
     archived: bool,
 ) -> tuple[list[ObjectOut], str | None]:
     """One page of the records (newest first, as the REST API lists them) and the `after` of
-    the next page. Cadency archives no contacts or companies, so the archived list is empty."""
-    if archived:
+    the next page: the archived ones or the others. Cadency archives no contacts, companies or
+    deals, so their archived list is empty."""
+    if archived and not reader.obj.archivable:
         return [], None
     obj, session, account = reader.obj, reader.session, reader.account
     with hubspot_terms(obj):
-        rows, _, next_cursor = OPERATIONS[obj.name].list_page(session, account, limit, after)
+        rows, _, next_cursor = OPERATIONS[obj.name].list_page(
+            session, account, limit, after, archived
+        )
     return reader.out(rows, names, associations), next_cursor
 
 
@@ -367,6 +421,8 @@ def _split(
     for name, value in values.items():
         prop: HubProperty | None = obj.builtins.get(name)
         if prop is not None:
+            if prop.constant is not None and _text(value) in (None, prop.constant):
+                continue  # e.g. `pipeline: default`: Cadency's one pipeline
             if prop.read_only:
                 raise InvalidRequest(f"Property '{name}' is read-only", param=name)
             if prop.field.startswith(ADDRESS_PREFIX):
@@ -374,7 +430,8 @@ def _split(
                     address = dict(current_address or {})
                 address[prop.field.removeprefix(ADDRESS_PREFIX)] = _text(value)
             else:
-                body[prop.field] = _text(value)
+                text = _text(value)
+                body[prop.field] = prop.to_cadency(text) if text is not None else None
             continue
         if defined is None:
             defined = properties.definitions(session, account.id, obj.name)
@@ -429,8 +486,12 @@ def update(
     """Change the given properties through the same service as `PATCH /api/v1/contacts/{id}`."""
     with hubspot_terms(obj, where):
         record = find_record(session, obj, account.id, record_id, id_property)
-        body = _split(session, account, obj, values, record.address)
         operations = OPERATIONS[obj.name]
+        if operations.update is None or operations.update_body is None:
+            raise HubSpotError(
+                f"Cadency does not change {obj.name} once created; see docs/hubspot.md"
+            )
+        body = _split(session, account, obj, values, getattr(record, "address", None))
         parsed = _validated(operations.update_body, body)
         changes = parsed.model_dump(exclude_unset=True)
         if "address" in parsed.model_fields_set:
@@ -440,10 +501,15 @@ def update(
 
 
 def archive(session: Session, account: Account, obj: HubObject, record_id: str) -> None:
-    """Cadency keeps contacts and companies (subscriptions, invoices and payments refer to
-    them) and has no archive for them: a record that exists answers 409, as the REST API does
-    for a change the record's state does not allow; an unknown one 404."""
+    """Archive through the type's own service where Cadency has one (products); Cadency keeps
+    contacts, companies and deals (subscriptions, invoices and payments refer to them) and has
+    no archive for them: a record that exists answers 409, as the REST API does for a change
+    the record's state does not allow; an unknown one 404."""
     _record_or_404(session, obj, account.id, record_id)
+    archive_one = OPERATIONS[obj.name].archive
+    if archive_one is not None:
+        archive_one(session, account, record_id)
+        return
     raise Conflict(
         f"Cadency does not archive or delete {obj.name}: '{record_id}' stays, because "
         "subscriptions, invoices and payments may refer to it"
@@ -580,7 +646,7 @@ def _filter_value(value: Any, kind: str | None) -> Any:
 
 
 def _kind(obj: HubObject, name: str, custom: Mapping[str, str]) -> str | None:
-    builtin = obj.spec.builtins.get(name)
+    builtin = obj.spec.builtins.get(name) if obj.spec is not None else None
     if builtin is not None:
         return builtin.kind
     return custom.get(name)
@@ -633,6 +699,10 @@ def search(reader: Reader, request: SearchRequest) -> SearchOut:
     names), `query` (the record lists' text search), in `sorts` order (then oldest first),
     `limit` at a time from the offset `after`."""
     obj, session, account = reader.obj, reader.session, reader.account
+    if obj.spec is None:
+        raise HubSpotError(
+            f"Search is not available for {obj.name} yet; list them instead (docs/hubspot.md)"
+        )
     types, options = subscription_search.custom_properties(session, account.id, obj.name)
     groups = _filter_groups(obj, request, types)
     sorts = _sorts(request)
