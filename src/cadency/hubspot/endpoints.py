@@ -1,6 +1,7 @@
 """The HubSpot CRM v3-compatible surface: `/crm/v3/objects/{type}` for contacts (`0-1`),
-companies (`0-2`), deals (`0-3`) and products (`0-7`), and `/crm/v3/properties/{type}`, with
-the REST API's keys and permissions (docs/hubspot.md)."""
+companies (`0-2`), deals (`0-3`), products (`0-7`), subscriptions (`0-69`) and invoices
+(`0-53`), `/crm/v3/properties/{type}` and associations v4 (`/crm/v4/...`), with the REST API's
+keys and permissions (docs/hubspot.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from fastapi.responses import JSONResponse
 
 from cadency.accounts.auth import ApiContext, api_context, requires
 from cadency.crm.endpoints import EDIT, VIEW
-from cadency.hubspot import definitions, service
+from cadency.hubspot import associations, definitions, service
 from cadency.hubspot.errors import PATH_PREFIX
 from cadency.hubspot.schemas import (
+    AssociationLabelsOut,
+    AssociationsOut,
     BatchArchiveInput,
     BatchCreateInput,
     BatchOut,
@@ -21,6 +24,7 @@ from cadency.hubspot.schemas import (
     BatchUpdateInput,
     BatchUpsertOut,
     CollectionOut,
+    DefaultAssociationsOut,
     ErrorOut,
     NextPage,
     ObjectInput,
@@ -56,6 +60,7 @@ objects = APIRouter(prefix=f"{PATH_PREFIX}v3/objects", tags=["hubspot"], respons
 properties_router = APIRouter(
     prefix=f"{PATH_PREFIX}v3/properties", tags=["hubspot"], responses=ERRORS
 )
+associations_router = APIRouter(prefix=f"{PATH_PREFIX}v4", tags=["hubspot"], responses=ERRORS)
 
 Names = Annotated[
     list[str] | None,
@@ -309,7 +314,92 @@ def archive_property(
     return Response(status_code=204)
 
 
-# What the app includes: both parts, after every route above is defined.
+# Associations v4: Cadency's links of subscriptions (and a conversion's invoices), read with
+# `subscriptions.view` and written with `subscriptions.edit`, as the records themselves.
+
+
+@associations_router.get(
+    "/objects/{object_type}/{record_id}/associations/{to_object_type}",
+    response_model=AssociationsOut,
+)
+def list_associations(
+    object_type: str,
+    record_id: str,
+    to_object_type: str,
+    ctx: ApiContext = Depends(requires(VIEW)),
+    limit: Annotated[int, Query(ge=1, le=associations.MAX_LIMIT)] = associations.MAX_LIMIT,
+    after: Annotated[str | None, Query(max_length=300)] = None,
+) -> AssociationsOut:
+    return associations.list_page(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        record_id,
+        service.object_type(to_object_type),
+        limit=limit,
+        after=after,
+    )
+
+
+@associations_router.put(
+    "/objects/{object_type}/{record_id}/associations/default/{to_object_type}/{to_record_id}",
+    response_model=DefaultAssociationsOut,
+)
+def create_default_association(
+    object_type: str,
+    record_id: str,
+    to_object_type: str,
+    to_record_id: str,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> DefaultAssociationsOut:
+    created = associations.create_default(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        record_id,
+        service.object_type(to_object_type),
+        to_record_id,
+    )
+    ctx.session.commit()
+    return created
+
+
+@associations_router.delete(
+    "/objects/{object_type}/{record_id}/associations/{to_object_type}/{to_record_id}",
+    status_code=204,
+)
+def archive_association(
+    object_type: str,
+    record_id: str,
+    to_object_type: str,
+    to_record_id: str,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> Response:
+    associations.archive(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        record_id,
+        service.object_type(to_object_type),
+        to_record_id,
+    )
+    ctx.session.commit()
+    return Response(status_code=204)
+
+
+@associations_router.get(
+    "/associations/{object_type}/{to_object_type}/labels", response_model=AssociationLabelsOut
+)
+def association_labels(
+    object_type: str, to_object_type: str, ctx: ApiContext = Depends(requires(VIEW))
+) -> AssociationLabelsOut:
+    return associations.labels(
+        service.object_type(object_type), service.object_type(to_object_type)
+    )
+
+
+# What the app includes: every part, after every route above is defined.
 router = APIRouter()
 router.include_router(objects)
 router.include_router(properties_router)
+router.include_router(associations_router)

@@ -19,12 +19,24 @@ from sqlalchemy import ColumnElement
 
 from cadency.catalog.models import Product
 from cadency.crm.models import Company, Contact, Deal
+from cadency.invoices.models import Invoice
 from cadency.kit import money
 from cadency.kit.filters import BuiltinProperty, ObjectSpec
 from cadency.kit.periods import BillingFrequency
+from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.search import (
+    BILLING_FREQUENCIES,
+    BILLING_TERMS,
+    CANCELLATION_REASONS,
+    COLLECTION_METHODS,
+    STATUSES,
+    SUBSCRIPTION_SPEC,
+)
 from cadency.views.catalogs import COMPANY_SPEC, CONTACT_SPEC
 
 ADDRESS_PREFIX = "address."
+# The records the surface serves.
+Record = Contact | Company | Deal | Product | Subscription | Invoice
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,7 @@ class HubObject:
     name: str  # HubSpot's plural name, in the path: "contacts"
     type_id: str  # HubSpot's object type ID: "0-1"
     record_type: str  # Cadency's record type (associations): "contact"
-    model: type[Contact] | type[Company] | type[Deal] | type[Product]
+    model: type[Record]
     builtins: dict[str, HubProperty]
     # What a read returns when no `properties` are asked for (HubSpot's defaults).
     default_properties: tuple[str, ...]
@@ -238,6 +250,156 @@ PRODUCTS = HubObject(
     archivable=True,
 )
 
+# Subscriptions (`0-69`): read, searched (the filter language's `SUBSCRIPTION_SPEC`, as
+# `POST /api/v1/subscriptions/search`) and renamed or given custom properties through
+# `subscriptions.service.update`; billing fields change through Cadency's own API only.
+_SUBSCRIPTION_PROPERTIES = _props(
+    HubProperty("name", "name", "string", "name"),
+    HubProperty("hs_status", "status", "enumeration", "status", read_only=True),
+    HubProperty(
+        "hs_recurring_billing_start_date", "start_date", "date", "start_date", read_only=True
+    ),
+    HubProperty("hs_recurring_billing_end_date", "end_date", "date", "end_date", read_only=True),
+    HubProperty(
+        "hs_next_payment_due_date", "next_payment_date", "date", "next_payment_date", read_only=True
+    ),
+    HubProperty("contact_id", "contact_id", "string", "contact_id", read_only=True),
+    HubProperty("company_id", "company_id", "string", "company_id", read_only=True),
+    HubProperty("currency", "currency", "enumeration", "currency", read_only=True),
+    HubProperty(
+        "collection_method", "collection_method", "enumeration", "collection_method", read_only=True
+    ),
+    HubProperty(
+        "billing_frequency", "billing_frequency", "enumeration", "billing_frequency", read_only=True
+    ),
+    HubProperty("billing_terms", "billing_terms", "enumeration", "billing_terms", read_only=True),
+    HubProperty(
+        "number_of_payments", "number_of_payments", "number", "number_of_payments", read_only=True
+    ),
+    HubProperty(
+        "payments_completed", "payments_completed", "number", "payments_completed", read_only=True
+    ),
+    HubProperty(
+        "current_period_start",
+        "current_period_start",
+        "date",
+        "current_period_start",
+        read_only=True,
+    ),
+    HubProperty(
+        "current_period_end", "current_period_end", "date", "current_period_end", read_only=True
+    ),
+    HubProperty(
+        "next_payment_amount",
+        "next_payment_amount",
+        "number",
+        "next_payment_amount",
+        read_only=True,
+        money=True,
+    ),
+    HubProperty(
+        "last_payment_amount",
+        "last_payment_amount",
+        "number",
+        "last_payment_amount",
+        read_only=True,
+        money=True,
+    ),
+    HubProperty(
+        "total_collected",
+        "total_collected",
+        "number",
+        "total_collected",
+        read_only=True,
+        money=True,
+    ),
+    HubProperty("mrr", "mrr", "number", "mrr", read_only=True, money=True),
+    HubProperty("trial_end", "trial_end", "date", "trial_end", read_only=True),
+    HubProperty(
+        "cancel_at_period_end",
+        "cancel_at_period_end",
+        "bool",
+        "cancel_at_period_end",
+        read_only=True,
+    ),
+    HubProperty("canceled_at", "canceled_at", "datetime", "canceled_at", read_only=True),
+    HubProperty(
+        "cancellation_reason",
+        "cancellation_reason",
+        "enumeration",
+        "cancellation_reason",
+        read_only=True,
+    ),
+    *_RECORD,
+)
+# Invoices (`0-53`): read only (Cadency makes them by billing); no search yet (the views
+# catalogs have no filter spec for them).
+_INVOICE_PROPERTIES = _props(
+    HubProperty("hs_number", "number", "string", read_only=True),
+    HubProperty("hs_invoice_status", "status", "enumeration", read_only=True),
+    HubProperty("hs_invoice_date", "issue_date", "date", read_only=True),
+    HubProperty("hs_due_date", "due_date", "date", read_only=True),
+    HubProperty("hs_amount_billed", "total", "number", read_only=True, money=True),
+    HubProperty("hs_balance_due", "amount_due", "number", read_only=True, money=True),
+    HubProperty("currency", "currency", "enumeration", read_only=True),
+    HubProperty("subscription_id", "subscription_id", "string", read_only=True),
+    HubProperty("contact_id", "contact_id", "string", read_only=True),
+    HubProperty("billing_reason", "billing_reason", "string", read_only=True),
+    HubProperty("collection_method", "collection_method", "enumeration", read_only=True),
+    HubProperty("period_start", "period_start", "date", read_only=True),
+    HubProperty("period_end", "period_end", "date", read_only=True),
+    HubProperty("subtotal", "subtotal", "number", read_only=True, money=True),
+    HubProperty("discount_total", "discount_total", "number", read_only=True, money=True),
+    HubProperty("tax_total", "tax_total", "number", read_only=True, money=True),
+    HubProperty("fee_total", "fee_total", "number", read_only=True, money=True),
+    HubProperty("amount_paid", "amount_paid", "number", read_only=True, money=True),
+    HubProperty("paid_at", "paid_at", "datetime", read_only=True),
+    HubProperty("voided_at", "voided_at", "datetime", read_only=True),
+    *_RECORD,
+)
+
+SUBSCRIPTIONS = HubObject(
+    name="subscriptions",
+    type_id="0-69",
+    record_type="subscription",
+    model=Subscription,
+    builtins=_SUBSCRIPTION_PROPERTIES,
+    default_properties=(
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_next_payment_due_date",
+        "hs_object_id",
+        "hs_recurring_billing_start_date",
+        "hs_status",
+        "name",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=_renamed(SUBSCRIPTION_SPEC, _SUBSCRIPTION_PROPERTIES),
+    # The subscriptions list's text search looks in the name.
+    searchable=(Subscription.name,),
+)
+INVOICES = HubObject(
+    name="invoices",
+    type_id="0-53",
+    record_type="invoice",
+    model=Invoice,
+    builtins=_INVOICE_PROPERTIES,
+    default_properties=(
+        "createdate",
+        "hs_amount_billed",
+        "hs_balance_due",
+        "hs_due_date",
+        "hs_invoice_status",
+        "hs_lastmodifieddate",
+        "hs_number",
+        "hs_object_id",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=None,
+)
+
 # HubSpot's labels of the built-in properties (its own where it has one).
 LABELS = {
     "email": "Email",
@@ -272,6 +434,16 @@ LABELS = {
     "currency": "Currency",
     "tax_category": "Tax category",
     "fallback_product_id": "Fallback plan",
+    "hs_status": "Status",
+    "hs_recurring_billing_start_date": "Start date",
+    "hs_recurring_billing_end_date": "End date",
+    "hs_next_payment_due_date": "Next payment due date",
+    "hs_number": "Number",
+    "hs_invoice_status": "Invoice status",
+    "hs_invoice_date": "Invoice date",
+    "hs_due_date": "Due date",
+    "hs_amount_billed": "Amount billed",
+    "hs_balance_due": "Balance due",
 }
 # The options of built-in enumerations: (value, label).
 BUILTIN_OPTIONS = {
@@ -282,6 +454,16 @@ BUILTIN_OPTIONS = {
     "pipeline": (("default", "Sales Pipeline"),),
     "recurringbillingfrequency": tuple(
         (f.value, f.value.replace("_", " ").capitalize()) for f in BillingFrequency
+    ),
+    "hs_status": tuple((s, s.replace("_", " ").capitalize()) for s in STATUSES),
+    "collection_method": tuple((c, c.replace("_", " ").capitalize()) for c in COLLECTION_METHODS),
+    "billing_frequency": tuple((f, f.replace("_", " ").capitalize()) for f in BILLING_FREQUENCIES),
+    "billing_terms": tuple((t, t.replace("_", " ").capitalize()) for t in BILLING_TERMS),
+    "cancellation_reason": tuple(
+        (r, r.replace("_", " ").capitalize()) for r in CANCELLATION_REASONS
+    ),
+    "hs_invoice_status": tuple(
+        (s, s.capitalize()) for s in ("draft", "open", "paid", "void", "uncollectible")
     ),
 }
 # HubSpot's (type, fieldType) of a property ↔ Cadency's custom field type. The first pair of
@@ -316,17 +498,17 @@ GROUPS = {
     "companies": ("companyinformation", "Company information"),
     "deals": ("dealinformation", "Deal information"),
     "products": ("productinformation", "Product information"),
+    "subscriptions": ("subscriptioninformation", "Subscription information"),
+    "invoices": ("invoiceinformation", "Invoice information"),
 }
 
-_SERVED = (CONTACTS, COMPANIES, DEALS, PRODUCTS)
+_SERVED = (CONTACTS, COMPANIES, DEALS, PRODUCTS, SUBSCRIPTIONS, INVOICES)
 OBJECTS: dict[str, HubObject] = {o.name: o for o in _SERVED}
 OBJECTS.update({o.type_id: o for o in _SERVED})
 # HubSpot's other object types: served by the REST API, not yet by this surface.
 LATER = {
     "quotes": "0-14",
     "line_items": "0-8",
-    "subscriptions": "0-69",
-    "invoices": "0-53",
 }
 # HubSpot's association names (`associations=companies`) → Cadency's record types.
 ASSOCIATED_TYPES = {
@@ -348,7 +530,7 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def builtin_value(record: Contact | Company | Deal | Product, prop: HubProperty) -> str | None:
+def builtin_value(record: Record, prop: HubProperty) -> str | None:
     """A built-in property of a record as HubSpot sends it: a string, or None."""
     if prop.constant is not None:
         return prop.constant
@@ -357,8 +539,9 @@ def builtin_value(record: Contact | Company | Deal | Product, prop: HubProperty)
         value = address.get(prop.field.removeprefix(ADDRESS_PREFIX))
     else:
         value = getattr(record, prop.field)
-    if prop.money and isinstance(value, int) and isinstance(record, Deal | Product):
-        return money.format_amount(value, record.currency)
+    currency = getattr(record, "currency", None)
+    if prop.money and isinstance(value, int) and not isinstance(value, bool) and currency:
+        return money.format_amount(value, str(currency))
     if prop.values and isinstance(value, str):
         return prop.to_hubspot(value)
     return text_value(value)

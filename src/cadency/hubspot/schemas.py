@@ -306,3 +306,52 @@ class PropertyGroupOut(BaseModel):
 
 class PropertyGroupsOut(BaseModel):
     results: list[PropertyGroupOut]
+
+
+# --------------------------------------------------------------------------- associations v4
+
+
+class AssociationTypeOut(BaseModel):
+    """One type of a link: HubSpot's default type (label null) or a labelled one."""
+
+    category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"]
+    typeId: int
+    label: str | None = None
+
+
+class AssociatedObject(BaseModel):
+    toObjectId: str
+    associationTypes: list[AssociationTypeOut]
+
+
+class AssociationsOut(BaseModel):
+    results: list[AssociatedObject]
+    paging: Paging | None = None
+
+
+class AssociationLabelsOut(BaseModel):
+    results: list[AssociationTypeOut]
+
+
+class ObjectIdOut(BaseModel):
+    id: str
+
+
+class AssociationSpecOut(BaseModel):
+    associationCategory: Literal["HUBSPOT_DEFINED", "USER_DEFINED"]
+    associationTypeId: int
+
+
+class DefaultAssociation(BaseModel):
+    from_: ObjectIdOut = Field(alias="from")
+    to: ObjectIdOut
+    associationSpec: AssociationSpecOut
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class DefaultAssociationsOut(BaseModel):
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[DefaultAssociation]
+    startedAt: str
+    completedAt: str

@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.catalog import service as catalog
-from cadency.catalog.models import Product
 from cadency.catalog.schemas import ProductCreate, ProductUpdate
 from cadency.crm import service as crm
-from cadency.crm.models import Association, Company, Contact, Deal
+from cadency.crm.models import Association
 from cadency.crm.schemas import (
     CompanyCreate,
     CompanyUpdate,
@@ -40,6 +39,7 @@ from cadency.hubspot.mapping import (
     OBJECTS,
     HubObject,
     HubProperty,
+    Record,
     builtin_value,
     text_value,
     timestamp,
@@ -60,6 +60,7 @@ from cadency.hubspot.schemas import (
     UpdateInput,
     UpsertOut,
 )
+from cadency.invoices.models import Invoice
 from cadency.kit import clock
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, NotFound
 from cadency.kit.errors import describe_validation_error as describe
@@ -70,13 +71,15 @@ from cadency.kit.filters import (
     parse_filter_groups,
     parse_sorts,
 )
+from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
 from cadency.kit.text_search import contains_text
 from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import search as subscription_search
+from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.schemas import SubscriptionUpdate
 
-Record = Contact | Company | Deal | Product
 _EPOCH_MILLIS = re.compile(r"-?[0-9]{1,15}")
 
 
@@ -87,10 +90,11 @@ class Operations:
     Another object type joins the surface with its `HubObject` (mapping.py) and one of these;
     an operation Cadency has no service for is None (answered with 400)."""
 
-    create_body: type[BaseModel]
-    create: Callable[[Session, Account, Any], Record]
     # One page, newest first: (session, account, limit, after, archived).
     list_page: Callable[[Session, Account, int, str | None, bool], crm.Page]
+    # None: not created through this surface (subscriptions, invoices).
+    create_body: type[BaseModel] | None = None
+    create: Callable[[Session, Account, Any], Record] | None = None
     update_body: type[BaseModel] | None = None
     update: Callable[[Session, Account, str, dict[str, Any]], Record] | None = None
     # The record with this value of the type's unique property (`idProperty`), if any.
@@ -145,6 +149,36 @@ OPERATIONS: dict[str, Operations] = {
         ),
         archive=lambda session, account, product_id: catalog.update_product(
             session, account, product_id, {"archived": True}
+        ),
+    ),
+    # Created, canceled, paused … through Cadency's own API; here renamed and given custom
+    # property values, through the service of `PATCH /api/v1/subscriptions/{id}`.
+    "subscriptions": Operations(
+        update_body=SubscriptionUpdate,
+        update=lambda session, account, subscription_id, changes: subscriptions.update(
+            session, account, subscription_id, changes
+        ),
+        list_page=lambda session, account, limit, after, _archived: (
+            subscriptions.list_subscriptions(
+                session,
+                account,
+                statuses=(),
+                contact_id=None,
+                next_payment_date_gte=None,
+                next_payment_date_lte=None,
+                limit=limit,
+                cursor=after,
+            )
+        ),
+    ),
+    # Made by billing; read only (as /api/v1/invoices lists them).
+    "invoices": Operations(
+        list_page=lambda session, account, limit, after, _archived: paginate(
+            session,
+            select(Invoice).where(Invoice.account_id == account.id),
+            Invoice.id,
+            limit=limit,
+            cursor=after,
         ),
     ),
 }
@@ -204,8 +238,7 @@ def _hubspot_param(obj: HubObject, param: str) -> str:
 
 
 def _record_or_404(session: Session, obj: HubObject, account_id: int, record_id: str) -> Record:
-    record = get_owned(session, obj.model, account_id, record_id, obj.record_type)
-    assert isinstance(record, Contact | Company | Deal | Product)
+    record: Record = get_owned(session, obj.model, account_id, record_id, obj.record_type)
     return record
 
 
@@ -261,7 +294,11 @@ class Reader:
         associations: Sequence[str] | None = None,
     ) -> list[ObjectOut]:
         chosen = requested_properties(self.obj, names)
-        custom_names = [n for n in chosen if n not in self.obj.builtins]
+        custom_names = (
+            [n for n in chosen if n not in self.obj.builtins]
+            if self.obj.name in properties.OBJECT_TYPES  # invoices have no custom properties
+            else []
+        )
         values = (
             properties.get_values(
                 self.session,
@@ -460,8 +497,13 @@ def create(
     """A new record through the same service as `POST /api/v1/contacts` (or companies)."""
     with hubspot_terms(obj, where):
         _refuse_associations(data)
-        body = _split(session, account, obj, data.properties, None)
         operations = OPERATIONS[obj.name]
+        if operations.create is None or operations.create_body is None:
+            raise HubSpotError(
+                f"{obj.name.capitalize()} cannot be created through the HubSpot-compatible API; "
+                "use /api/v1 (see docs/hubspot.md)"
+            )
+        body = _split(session, account, obj, data.properties, None)
         return operations.create(session, account, _validated(operations.create_body, body))
 
 
@@ -510,6 +552,11 @@ def archive(session: Session, account: Account, obj: HubObject, record_id: str) 
     if archive_one is not None:
         archive_one(session, account, record_id)
         return
+    if obj.name in ("subscriptions", "invoices"):
+        raise Conflict(
+            f"Cadency does not archive {obj.name} through this API: '{record_id}' stays "
+            "(cancel a subscription or void an invoice through /api/v1)"
+        )
     raise Conflict(
         f"Cadency does not archive or delete {obj.name}: '{record_id}' stays, because "
         "subscriptions, invoices and payments may refer to it"

@@ -1,0 +1,217 @@
+"""HubSpot's associations v4 (`/crm/v4/objects/{from}/{id}/associations/{to}`,
+`/crm/v4/associations/{from}/{to}/labels`) over Cadency's typed, labelled associations
+(crm.associations): the same rows the subscription panel shows and writes.
+
+Cadency links a subscription with contacts, companies, deals and quotes (by hand or by a quote's
+conversion, labelled "converted_from"), and an invoice made by a conversion with its deal; only
+those pairs of the types this surface serves are answered, others are HubSpot's 400. Links are
+written (default type) and archived for subscriptions only; a conversion's links are read only.
+A link is one row, read from both ends. A subscription's billing contact and company are its
+fields (`contact_id`, `company_id`), not links.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from cadency.accounts.models import Account
+from cadency.crm import associations
+from cadency.crm.models import Association
+from cadency.hubspot.errors import HubSpotError
+from cadency.hubspot.mapping import HubObject, timestamp
+from cadency.hubspot.schemas import (
+    AssociatedObject,
+    AssociationLabelsOut,
+    AssociationsOut,
+    AssociationSpecOut,
+    AssociationTypeOut,
+    DefaultAssociation,
+    DefaultAssociationsOut,
+    NextPage,
+    ObjectIdOut,
+    Paging,
+)
+from cadency.hubspot.service import find_record
+from cadency.kit import clock
+from cadency.kit.errors import InvalidRequest
+
+# Cadency's labels as HubSpot's association types (Cadency's own type IDs: HubSpot has none
+# for these pairs that a client could rely on). Any other label reads as the default type.
+DEFAULT = AssociationTypeOut(category="HUBSPOT_DEFINED", typeId=1, label=None)
+CONVERTED_FROM = AssociationTypeOut(category="USER_DEFINED", typeId=2, label="Converted from")
+_TYPES = {associations.DEFAULT_LABEL: DEFAULT, "converted_from": CONVERTED_FROM}
+
+# The record-type pairs Cadency links (either order); True: written by hand (default type).
+_PAIRS = {
+    frozenset(("subscription", "contact")): True,
+    frozenset(("subscription", "company")): True,
+    frozenset(("subscription", "deal")): True,
+    frozenset(("invoice", "deal")): False,
+}
+MAX_LIMIT = 500
+
+
+def _pair(from_obj: HubObject, to_obj: HubObject) -> bool:
+    """Whether the pair is written by hand; 400 for a pair Cadency does not link."""
+    found = _PAIRS.get(frozenset((from_obj.record_type, to_obj.record_type)))
+    if found is None:
+        raise HubSpotError(
+            f"{from_obj.name} and {to_obj.name} cannot be associated in Cadency; pairs: "
+            "subscriptions with contacts, companies and deals, invoices with deals"
+        )
+    return found
+
+
+def labels(from_obj: HubObject, to_obj: HubObject) -> AssociationLabelsOut:
+    """The association types of a pair: the default one where links are written by hand, and
+    "Converted from" where a quote's conversion links a deal."""
+    writable = _pair(from_obj, to_obj)
+    found = [DEFAULT] if writable else []
+    if "deal" in (from_obj.record_type, to_obj.record_type):
+        found.append(CONVERTED_FROM)
+    return AssociationLabelsOut(results=found)
+
+
+def _offset(after: str | None) -> int:
+    if not after:
+        return 0
+    if not after.isascii() or not after.isdigit() or len(after) > 9:
+        raise InvalidRequest(
+            "'after' is not valid: pass paging.next.after of the previous page unchanged",
+            param="after",
+        )
+    return int(after)
+
+
+def list_page(
+    session: Session,
+    account: Account,
+    from_obj: HubObject,
+    record_id: str,
+    to_obj: HubObject,
+    *,
+    limit: int,
+    after: str | None,
+) -> AssociationsOut:
+    """The records of type `to_obj` linked with the record, oldest link first, each with the
+    types of its links; `after` is an offset."""
+    _pair(from_obj, to_obj)
+    find_record(session, from_obj, account.id, record_id, None)
+    rows = session.scalars(
+        select(Association)
+        .where(
+            Association.account_id == account.id,
+            or_(
+                and_(Association.from_id == record_id, Association.to_type == to_obj.record_type),
+                and_(Association.to_id == record_id, Association.from_type == to_obj.record_type),
+            ),
+        )
+        .order_by(Association.id)
+    ).all()
+    linked: dict[str, list[AssociationTypeOut]] = {}
+    for row in rows:
+        other = row.to_id if row.from_id == record_id else row.from_id
+        kinds = linked.setdefault(other, [])
+        kind = _TYPES.get(row.label, DEFAULT)
+        if kind not in kinds:
+            kinds.append(kind)
+    offset = _offset(after)
+    ids = list(linked)
+    page = ids[offset : offset + limit]
+    more = len(ids) > offset + limit
+    return AssociationsOut(
+        results=[AssociatedObject(toObjectId=i, associationTypes=linked[i]) for i in page],
+        paging=Paging(next=NextPage(after=str(offset + limit))) if more else None,
+    )
+
+
+def _both(
+    session: Session,
+    account: Account,
+    from_obj: HubObject,
+    from_id: str,
+    to_obj: HubObject,
+    to_id: str,
+) -> tuple[str, str]:
+    """Both records (404 for either), as (the subscription's ID, the other's ID) of a pair
+    written by hand; 400 for another pair."""
+    if not _pair(from_obj, to_obj):
+        raise HubSpotError(
+            f"Links between {from_obj.name} and {to_obj.name} are made by a quote's conversion "
+            "only; they cannot be written"
+        )
+    find_record(session, from_obj, account.id, from_id, None)
+    find_record(session, to_obj, account.id, to_id, None)
+    if from_obj.record_type == "subscription":
+        return from_id, to_id
+    return to_id, from_id
+
+
+def _linked(session: Session, account: Account, a: str, b: str) -> bool:
+    return (
+        session.scalar(
+            select(Association.id)
+            .where(
+                Association.account_id == account.id,
+                or_(
+                    and_(Association.from_id == a, Association.to_id == b),
+                    and_(Association.from_id == b, Association.to_id == a),
+                ),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def create_default(
+    session: Session,
+    account: Account,
+    from_obj: HubObject,
+    from_id: str,
+    to_obj: HubObject,
+    to_id: str,
+) -> DefaultAssociationsOut:
+    """Link two records with the default type (as the subscription panel's "Associate"); two
+    records already linked stay as they are, as in HubSpot."""
+    started = clock.real_now()
+    subscription_id, other_id = _both(session, account, from_obj, from_id, to_obj, to_id)
+    other_type = to_obj.record_type if subscription_id == from_id else from_obj.record_type
+    if not _linked(session, account, subscription_id, other_id):
+        associations.associate(
+            session, account, "subscription", subscription_id, other_type, other_id
+        )
+    return _default_out(from_id, to_id, started)
+
+
+def _default_out(from_id: str, to_id: str, started: datetime) -> DefaultAssociationsOut:
+    return DefaultAssociationsOut(
+        results=[
+            DefaultAssociation(
+                from_=ObjectIdOut(id=from_id),
+                to=ObjectIdOut(id=to_id),
+                associationSpec=AssociationSpecOut(
+                    associationCategory=DEFAULT.category, associationTypeId=DEFAULT.typeId
+                ),
+            )
+        ],
+        startedAt=timestamp(started),
+        completedAt=timestamp(clock.real_now()),
+    )
+
+
+def archive(
+    session: Session,
+    account: Account,
+    from_obj: HubObject,
+    from_id: str,
+    to_obj: HubObject,
+    to_id: str,
+) -> None:
+    """Remove every link between two records (as the panel's "Remove"); none is no error."""
+    subscription_id, other_id = _both(session, account, from_obj, from_id, to_obj, to_id)
+    if _linked(session, account, subscription_id, other_id):
+        associations.dissociate(session, account, subscription_id, other_id)
