@@ -236,6 +236,8 @@ def test_a_failed_payment_says_why_and_keeps_nothing(
     failed = shop.api.client.post(f"/pay/{created['id']}", data=fields(html, number=number))
     assert failed.status_code in (402, 422)
     assert message in failed.text
+    # A mistyped number is named at its field; nothing was charged, so nothing "failed".
+    assert ("The payment failed." in failed.text) is False
     assert row_counts(session_factory, shop.api.account_id) == before
 
 

@@ -501,6 +501,8 @@ def _buyer_field_errors(state: PayForm, errors: Mapping[str, str]) -> None:
     """The service's and the schema's refusals (named by param) as the buyer reads them."""
     for param in errors:
         head, _, part = param.partition(".")
+        if param == "payment_method" and state.method.errors:
+            continue  # the payment fields already say what is wrong with them
         if head == "contact":
             state.errors[part] = EMAIL_NEEDED if part == "email" else NAME_INVALID
         elif head in ("billing_address", "shipping_address"):

@@ -220,8 +220,10 @@ def pay_hosted_invoice(
         invoice.status != "open"
         or invoice.contact_id is None
         or _processing_payment(session, invoice)
+        or repository.awaiting_buyer(session, invoice.id)
     ):
-        # Paid in another tab, or nothing to pay: show the invoice as it is now.
+        # Paid in another tab, nothing to pay, or a payment waiting for the buyer's bank (a
+        # second one could be charged besides it): show the invoice as it is now.
         return RedirectResponse(f"/billing/invoices/{token}", status_code=303)
     if wait is not None:
         state = buyer_forms.MethodForm.refused(hosted.TOO_MANY_ATTEMPTS)
