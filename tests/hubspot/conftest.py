@@ -11,9 +11,11 @@ import pytest
 from fastapi import FastAPI
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException
+from hubspot.crm.deals import SimplePublicObjectInputForCreate as NewDeal
 
 from tests.conftest import Api
 from tests.servers import serving
+from tests.subscriptions.helpers import create_subscription
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,15 @@ def error_of(exc: ApiException) -> dict[str, Any]:
     assert body["status"] == "error"
     assert {"message", "correlationId", "category"} <= set(body)
     return body
+
+
+@pytest.fixture
+def records(hubspot: HubSpot, api: Api) -> dict[str, Any]:
+    """A subscription, a contact, a company and a deal (with that contact), none linked."""
+    sub = create_subscription(api, name="Coffee monthly")
+    other = api.ok(api.post("/contacts", {"email": "partner@example.com"}))
+    company = api.ok(api.post("/companies", {"name": "Roasters BV"}))
+    deal = hubspot.crm.deals.basic_api.create(
+        NewDeal(properties={"dealname": "Upsell", "contact_id": other["id"]})
+    )
+    return {"sub": sub["id"], "contact": other["id"], "company": company["id"], "deal": deal.id}

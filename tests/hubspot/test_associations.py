@@ -10,22 +10,9 @@ import pytest
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import ApiException
 from hubspot.crm.associations.v4.schema import ApiException as SchemaApiException
-from hubspot.crm.deals import SimplePublicObjectInputForCreate as NewDeal
 
 from tests.conftest import Api
 from tests.hubspot.conftest import error_of
-from tests.subscriptions.helpers import create_subscription
-
-
-@pytest.fixture
-def records(hubspot: HubSpot, api: Api) -> dict[str, Any]:
-    sub = create_subscription(api, name="Coffee monthly")
-    other = api.ok(api.post("/contacts", {"email": "partner@example.com"}))
-    company = api.ok(api.post("/companies", {"name": "Roasters BV"}))
-    deal = hubspot.crm.deals.basic_api.create(
-        NewDeal(properties={"dealname": "Upsell", "contact_id": other["id"]})
-    )
-    return {"sub": sub["id"], "contact": other["id"], "company": company["id"], "deal": deal.id}
 
 
 def ids(page: Any) -> list[str]:

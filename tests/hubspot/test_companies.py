@@ -80,9 +80,9 @@ def test_by_type_id(hubspot: HubSpot) -> None:
     page = hubspot.crm.objects.basic_api.get_page("0-2")
     assert [r.id for r in page.results] == [created.id]
     with pytest.raises(ObjectsApiException) as caught:
-        hubspot.crm.objects.basic_api.get_page("quotes")
+        hubspot.crm.objects.basic_api.get_page("tickets")
     assert caught.value.status == 400
-    assert "not available" in error_of(caught.value)["message"]
+    assert "tickets" in error_of(caught.value)["message"]
 
 
 def test_batches_and_paging(hubspot: HubSpot, api: Api) -> None:

@@ -202,7 +202,7 @@ def test_refused(hubspot: HubSpot, hubspot_with_scopes: Callable[..., HubSpot]) 
         core.archive("contacts", "email")
     assert caught.value.status == 400
     with pytest.raises(ApiException) as caught:
-        core.get_all("line_items")
+        core.get_all("tickets")
     assert caught.value.status == 400
 
     core.create("contacts", dropdown())

@@ -97,7 +97,9 @@ def builtin_out(obj: HubObject, prop: HubProperty, order: int) -> PropertyOut:
         fieldType=BUILTIN_FIELD_TYPES.get(prop.type, "text"),
         description="",
         groupName=_group(obj)[0],
-        options=_options(BUILTIN_OPTIONS.get(prop.name, ())),
+        options=_options(
+            BUILTIN_OPTIONS.get(f"{obj.name}.{prop.name}", BUILTIN_OPTIONS.get(prop.name, ()))
+        ),
         displayOrder=order,
         hasUniqueValue=prop.name in ("hs_object_id", *obj.id_properties),
         formField=not prop.read_only,

@@ -1,7 +1,7 @@
 """The HubSpot CRM v3-compatible surface: `/crm/v3/objects/{type}` for contacts (`0-1`),
-companies (`0-2`), deals (`0-3`), products (`0-7`), subscriptions (`0-69`) and invoices
-(`0-53`), `/crm/v3/properties/{type}` and associations v4 (`/crm/v4/...`), with the REST API's
-keys and permissions (docs/hubspot.md)."""
+companies (`0-2`), deals (`0-3`), products (`0-7`), subscriptions (`0-69`), invoices (`0-53`),
+quotes (`0-14`) and line items (`0-8`), `/crm/v3/properties/{type}` and associations v4
+(`/crm/v4/...`), with the REST API's keys and permissions (docs/hubspot.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ from cadency.crm.endpoints import EDIT, VIEW
 from cadency.hubspot import associations, definitions, service
 from cadency.hubspot.errors import PATH_PREFIX
 from cadency.hubspot.schemas import (
+    AssociationBatchArchiveInput,
+    AssociationBatchCreateInput,
+    AssociationBatchCreateOut,
+    AssociationBatchReadInput,
+    AssociationBatchReadOut,
     AssociationLabelsOut,
     AssociationsOut,
+    AssociationSpecs,
     BatchArchiveInput,
     BatchCreateInput,
     BatchOut,
@@ -26,6 +32,7 @@ from cadency.hubspot.schemas import (
     CollectionOut,
     DefaultAssociationsOut,
     ErrorOut,
+    LabelsBetweenObjects,
     NextPage,
     ObjectInput,
     ObjectOut,
@@ -364,6 +371,32 @@ def create_default_association(
     return created
 
 
+@associations_router.put(
+    "/objects/{object_type}/{record_id}/associations/{to_object_type}/{to_record_id}",
+    response_model=LabelsBetweenObjects,
+    status_code=201,
+)
+def create_labelled_association(
+    object_type: str,
+    record_id: str,
+    to_object_type: str,
+    to_record_id: str,
+    body: AssociationSpecs,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> LabelsBetweenObjects:
+    created = associations.create_labelled(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        record_id,
+        service.object_type(to_object_type),
+        to_record_id,
+        body,
+    )
+    ctx.session.commit()
+    return created
+
+
 @associations_router.delete(
     "/objects/{object_type}/{record_id}/associations/{to_object_type}/{to_record_id}",
     status_code=204,
@@ -396,6 +429,74 @@ def association_labels(
     return associations.labels(
         service.object_type(object_type), service.object_type(to_object_type)
     )
+
+
+@associations_router.post(
+    "/associations/{object_type}/{to_object_type}/batch/read",
+    response_model=AssociationBatchReadOut,
+    responses={207: {"model": AssociationBatchReadOut, "description": "Some records not found"}},
+)
+def batch_read_associations(
+    object_type: str,
+    to_object_type: str,
+    body: AssociationBatchReadInput,
+    ctx: ApiContext = Depends(requires(VIEW)),
+) -> AssociationBatchReadOut | JSONResponse:
+    answer = associations.batch_read(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        service.object_type(to_object_type),
+        body.inputs,
+    )
+    if answer.errors:
+        return JSONResponse(answer.model_dump(mode="json"), status_code=207)
+    return answer
+
+
+@associations_router.post(
+    "/associations/{object_type}/{to_object_type}/batch/create",
+    response_model=AssociationBatchCreateOut,
+    status_code=201,
+    responses={207: {"model": AssociationBatchCreateOut, "description": "Some inputs failed"}},
+)
+def batch_create_associations(
+    object_type: str,
+    to_object_type: str,
+    body: AssociationBatchCreateInput,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> AssociationBatchCreateOut | JSONResponse:
+    answer = associations.batch_create(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        service.object_type(to_object_type),
+        body,
+    )
+    ctx.session.commit()
+    if answer.errors:
+        return JSONResponse(answer.model_dump(mode="json"), status_code=207)
+    return answer
+
+
+@associations_router.post(
+    "/associations/{object_type}/{to_object_type}/batch/archive", status_code=204
+)
+def batch_archive_associations(
+    object_type: str,
+    to_object_type: str,
+    body: AssociationBatchArchiveInput,
+    ctx: ApiContext = Depends(requires(EDIT)),
+) -> Response:
+    associations.batch_archive(
+        ctx.session,
+        ctx.account,
+        service.object_type(object_type),
+        service.object_type(to_object_type),
+        body,
+    )
+    ctx.session.commit()
+    return Response(status_code=204)
 
 
 # What the app includes: every part, after every route above is defined.

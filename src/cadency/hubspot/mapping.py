@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from cadency.catalog.models import Product
-from cadency.crm.models import Company, Contact, Deal
+from cadency.crm.models import Company, Contact, Deal, Quote
 from cadency.invoices.models import Invoice
 from cadency.kit import money
 from cadency.kit.filters import BuiltinProperty, ObjectSpec
 from cadency.kit.periods import BillingFrequency
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.search import (
     BILLING_FREQUENCIES,
     BILLING_TERMS,
@@ -36,7 +36,7 @@ from cadency.views.catalogs import COMPANY_SPEC, CONTACT_SPEC
 
 ADDRESS_PREFIX = "address."
 # The records the surface serves.
-Record = Contact | Company | Deal | Product | Subscription | Invoice
+Record = Contact | Company | Deal | Product | Subscription | Invoice | Quote | LineItem
 
 
 @dataclass(frozen=True)
@@ -399,6 +399,86 @@ INVOICES = HubObject(
     modified_property="hs_lastmodifieddate",
     spec=None,
 )
+# Quotes (`0-14`) and line items (`0-8`): read only (written through /api/v1); no search yet
+# (the views catalogs have no filter spec for them). A line item is never changed in place (a
+# copy of its product, replaced as a whole), so it has no modification time: its creation time.
+_QUOTE_PROPERTIES = _props(
+    HubProperty("hs_title", "name", "string", read_only=True),
+    HubProperty("hs_status", "status", "enumeration", read_only=True),
+    HubProperty("hs_expiration_date", "expires_on", "date", read_only=True),
+    HubProperty("hs_currency", "currency", "enumeration", read_only=True),
+    HubProperty("contact_id", "contact_id", "string", read_only=True),
+    HubProperty("company_id", "company_id", "string", read_only=True),
+    HubProperty("deal_id", "deal_id", "string", read_only=True),
+    HubProperty("published_at", "published_at", "datetime", read_only=True),
+    *_RECORD,
+)
+_LINE_ITEM_PROPERTIES = _props(
+    HubProperty("name", "name", "string", read_only=True),
+    HubProperty("quantity", "quantity", "number", read_only=True),
+    HubProperty("price", "unit_price", "number", read_only=True, money=True),
+    HubProperty("amount", "amount", "number", read_only=True, money=True),
+    HubProperty("hs_product_id", "product_id", "string", read_only=True),
+    HubProperty("recurringbillingfrequency", "billing_frequency", "enumeration", read_only=True),
+    HubProperty("hs_recurring_billing_start_date", "billing_start_date", "date", read_only=True),
+    HubProperty(
+        "hs_recurring_billing_number_of_payments", "number_of_payments", "number", read_only=True
+    ),
+    HubProperty("hs_discount_percentage", "unit_discount_percent", "number", read_only=True),
+    HubProperty("hs_line_item_currency_code", "currency", "enumeration", read_only=True),
+    HubProperty("billing_terms", "billing_terms", "enumeration", read_only=True),
+    HubProperty("tax_rate_id", "tax_rate_id", "string", read_only=True),
+    HubProperty("subscription_id", "subscription_id", "string", read_only=True),
+    HubProperty("deal_id", "deal_id", "string", read_only=True),
+    HubProperty("quote_id", "quote_id", "string", read_only=True),
+    HubProperty("position", "position", "number", read_only=True),
+    HubProperty("hs_object_id", "id", "number", read_only=True),
+    HubProperty("createdate", "created_at", "datetime", read_only=True),
+    HubProperty("hs_createdate", "created_at", "datetime", read_only=True),
+    HubProperty("hs_lastmodifieddate", "created_at", "datetime", read_only=True),
+)
+
+QUOTES = HubObject(
+    name="quotes",
+    type_id="0-14",
+    record_type="quote",
+    model=Quote,
+    builtins=_QUOTE_PROPERTIES,
+    default_properties=(
+        "createdate",
+        "hs_expiration_date",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "hs_status",
+        "hs_title",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=None,
+)
+LINE_ITEMS = HubObject(
+    name="line_items",
+    type_id="0-8",
+    record_type="line_item",
+    model=LineItem,
+    builtins=_LINE_ITEM_PROPERTIES,
+    default_properties=(
+        "amount",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "hs_product_id",
+        "name",
+        "price",
+        "quantity",
+    ),
+    id_properties=(),
+    modified_property="hs_lastmodifieddate",
+    spec=None,
+)
+# Read only here: written through /api/v1 (quotes, and the line items of subscriptions, deals
+# and quotes).
+READ_ONLY = frozenset(("quotes", "line_items"))
 
 # HubSpot's labels of the built-in properties (its own where it has one).
 LABELS = {
@@ -444,9 +524,19 @@ LABELS = {
     "hs_due_date": "Due date",
     "hs_amount_billed": "Amount billed",
     "hs_balance_due": "Balance due",
+    "hs_title": "Quote name",
+    "hs_expiration_date": "Expiration date",
+    "hs_currency": "Currency",
+    "quantity": "Quantity",
+    "hs_product_id": "Product ID",
+    "hs_recurring_billing_number_of_payments": "Number of payments",
+    "hs_discount_percentage": "Discount percentage",
+    "hs_line_item_currency_code": "Currency",
 }
-# The options of built-in enumerations: (value, label).
+# The options of built-in enumerations: (value, label); "{object}.{name}" where one object's
+# property of a shared name has its own (a quote's status).
 BUILTIN_OPTIONS = {
+    "quotes.hs_status": tuple((s, s.capitalize()) for s in ("draft", "published", "accepted")),
     "hs_language": (("en", "English"), ("nl", "Dutch"), ("da", "Danish"), ("de", "German")),
     "dealstage": tuple(
         (hub, cadency.replace("_", " ").capitalize()) for hub, cadency in _DEAL_STAGES
@@ -500,16 +590,15 @@ GROUPS = {
     "products": ("productinformation", "Product information"),
     "subscriptions": ("subscriptioninformation", "Subscription information"),
     "invoices": ("invoiceinformation", "Invoice information"),
+    "quotes": ("quoteinformation", "Quote information"),
+    "line_items": ("lineiteminformation", "Line item information"),
 }
 
-_SERVED = (CONTACTS, COMPANIES, DEALS, PRODUCTS, SUBSCRIPTIONS, INVOICES)
+_SERVED = (CONTACTS, COMPANIES, DEALS, PRODUCTS, SUBSCRIPTIONS, INVOICES, QUOTES, LINE_ITEMS)
 OBJECTS: dict[str, HubObject] = {o.name: o for o in _SERVED}
 OBJECTS.update({o.type_id: o for o in _SERVED})
 # HubSpot's other object types: served by the REST API, not yet by this surface.
-LATER = {
-    "quotes": "0-14",
-    "line_items": "0-8",
-}
+LATER: dict[str, str] = {}
 # HubSpot's association names (`associations=companies`) → Cadency's record types.
 ASSOCIATED_TYPES = {
     "contacts": "contact",

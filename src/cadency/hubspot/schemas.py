@@ -355,3 +355,76 @@ class DefaultAssociationsOut(BaseModel):
     results: list[DefaultAssociation]
     startedAt: str
     completedAt: str
+
+
+# Associations v4: labelled create and the batch API (the shapes HubSpot's client sends).
+
+
+class AssociationSpecIn(StrictModel):
+    associationCategory: Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]
+    associationTypeId: int
+
+
+AssociationSpecs = Annotated[list[AssociationSpecIn], Field(min_length=1, max_length=10)]
+
+
+class AssociationFetchInput(StrictModel):
+    id: RecordId
+    # An offset into the record's links (results are never paged: all come at once).
+    after: Annotated[StrictStr, Field(max_length=20)] | None = None
+
+
+class AssociationBatchReadInput(StrictModel):
+    inputs: Annotated[list[AssociationFetchInput], Field(max_length=MAX_BATCH)]
+
+
+class AssociationPostInput(StrictModel):
+    from_: ObjectId = Field(alias="from")
+    to: ObjectId
+    types: AssociationSpecs
+
+
+class AssociationBatchCreateInput(StrictModel):
+    inputs: Annotated[list[AssociationPostInput], Field(max_length=MAX_BATCH)]
+
+
+class AssociationArchiveInput(StrictModel):
+    from_: ObjectId = Field(alias="from")
+    to: Annotated[list[ObjectId], Field(max_length=MAX_BATCH)]
+
+
+class AssociationBatchArchiveInput(StrictModel):
+    inputs: Annotated[list[AssociationArchiveInput], Field(max_length=MAX_BATCH)]
+
+
+class LabelsBetweenObjects(BaseModel):
+    fromObjectTypeId: str
+    fromObjectId: str
+    toObjectTypeId: str
+    toObjectId: str
+    labels: list[str]
+
+
+class AssociationBatchCreateOut(BaseModel):
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[LabelsBetweenObjects]
+    startedAt: str
+    completedAt: str
+    errors: list[BatchError] | None = None
+    numErrors: int | None = None
+
+
+class AssociationsOfRecord(BaseModel):
+    from_: ObjectIdOut = Field(alias="from")
+    to: list[AssociatedObject]
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class AssociationBatchReadOut(BaseModel):
+    status: Literal["COMPLETE"] = "COMPLETE"
+    results: list[AssociationsOfRecord]
+    startedAt: str
+    completedAt: str
+    errors: list[BatchError] | None = None
+    numErrors: int | None = None

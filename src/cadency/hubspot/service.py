@@ -37,6 +37,7 @@ from cadency.hubspot.mapping import (
     ASSOCIATED_TYPES,
     LATER,
     OBJECTS,
+    READ_ONLY,
     HubObject,
     HubProperty,
     Record,
@@ -78,6 +79,7 @@ from cadency.properties import service as properties
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import search as subscription_search
 from cadency.subscriptions import service as subscriptions
+from cadency.subscriptions.models import LineItem
 from cadency.subscriptions.schemas import SubscriptionUpdate
 
 _EPOCH_MILLIS = re.compile(r"-?[0-9]{1,15}")
@@ -169,6 +171,21 @@ OPERATIONS: dict[str, Operations] = {
                 limit=limit,
                 cursor=after,
             )
+        ),
+    ),
+    # Read only here (see mapping.READ_ONLY): newest first, as /api/v1 lists them.
+    "quotes": Operations(
+        list_page=lambda session, account, limit, after, _archived: crm.list_quotes(
+            session, account, status=None, deal_id=None, contact_id=None, limit=limit, cursor=after
+        ),
+    ),
+    "line_items": Operations(
+        list_page=lambda session, account, limit, after, _archived: paginate(
+            session,
+            select(LineItem).where(LineItem.account_id == account.id),
+            LineItem.id,
+            limit=limit,
+            cursor=after,
         ),
     ),
     # Made by billing; read only (as /api/v1/invoices lists them).
@@ -330,7 +347,8 @@ class Reader:
                     id=record.id,
                     properties=shown,
                     createdAt=timestamp(record.created_at),
-                    updatedAt=timestamp(record.updated_at),
+                    # A line item has no modification time (see mapping.py).
+                    updatedAt=timestamp(getattr(record, "updated_at", record.created_at)),
                     archived=bool(getattr(record, "archived", False)),
                     associations=linked.get(record.id) if associations else None,
                 )
@@ -497,6 +515,7 @@ def create(
     """A new record through the same service as `POST /api/v1/contacts` (or companies)."""
     with hubspot_terms(obj, where):
         _refuse_associations(data)
+        _refuse_read_only(obj)
         operations = OPERATIONS[obj.name]
         if operations.create is None or operations.create_body is None:
             raise HubSpotError(
@@ -505,6 +524,15 @@ def create(
             )
         body = _split(session, account, obj, data.properties, None)
         return operations.create(session, account, _validated(operations.create_body, body))
+
+
+def _refuse_read_only(obj: HubObject) -> None:
+    """Quotes and line items are written through Cadency's own API only: HubSpot's 400."""
+    if obj.name in READ_ONLY:
+        raise HubSpotError(
+            f"{obj.name} are read only through the HubSpot-compatible API; create and change "
+            "them through /api/v1 (see docs/hubspot.md)"
+        )
 
 
 def _refuse_associations(data: ObjectInput) -> None:
@@ -527,6 +555,7 @@ def update(
 ) -> Record:
     """Change the given properties through the same service as `PATCH /api/v1/contacts/{id}`."""
     with hubspot_terms(obj, where):
+        _refuse_read_only(obj)
         record = find_record(session, obj, account.id, record_id, id_property)
         operations = OPERATIONS[obj.name]
         if operations.update is None or operations.update_body is None:
@@ -547,6 +576,7 @@ def archive(session: Session, account: Account, obj: HubObject, record_id: str) 
     contacts, companies and deals (subscriptions, invoices and payments refer to them) and has
     no archive for them: a record that exists answers 409, as the REST API does for a change
     the record's state does not allow; an unknown one 404."""
+    _refuse_read_only(obj)
     _record_or_404(session, obj, account.id, record_id)
     archive_one = OPERATIONS[obj.name].archive
     if archive_one is not None:
