@@ -47,6 +47,7 @@ from cadency.hubspot.schemas import (
 )
 from cadency.kit import clock
 from cadency.kit.errors import NotFound
+from cadency.kit.schemas import ErrorResponse
 from cadency.plans.limits import custom_property_limit
 from cadency.properties.endpoints import EDIT as PROPERTIES_EDIT
 from cadency.properties.service import VIEW_SENSITIVE
@@ -59,10 +60,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "MISSING_SCOPES: the API key lacks a permission",
         404: "OBJECT_NOT_FOUND: no such record",
         409: "CONFLICT: e.g. a contact with this email exists, or an idempotency key reused",
-        413: "The request body is too large",
         429: "RATE_LIMITS: too many requests for this API key; see Retry-After",
     }.items()
 }
+# Refused before anything reads the request (the outermost guard), so in the REST API's error
+# shape, not HubSpot's (docs/hubspot.md).
+ERRORS[413] = {"model": ErrorResponse, "description": "The request body is too large"}
 objects = APIRouter(prefix=f"{PATH_PREFIX}v3/objects", tags=["hubspot"], responses=ERRORS)
 properties_router = APIRouter(
     prefix=f"{PATH_PREFIX}v3/properties", tags=["hubspot"], responses=ERRORS
