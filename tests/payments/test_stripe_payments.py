@@ -413,6 +413,9 @@ def test_events_of_no_interest_and_unknown_accounts(
     assert foreign.status_code == 200
     nobody = api.client.post("/webhooks/stripe/1", content=b"{}")
     assert nobody.status_code == 404
+    # An ID no account can have is a client error, not a server one.
+    huge = api.client.post(f"/webhooks/stripe/{10**30}", content=b"{}")
+    assert huge.status_code == 422
 
 
 def test_a_duplicate_event_is_applied_once(stripe_account: StripeAccount, contact_id: str) -> None:

@@ -4,7 +4,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -191,7 +191,11 @@ WEBHOOK_WAIT_SECONDS = 0.5
 
 
 @public_router.post("/webhooks/stripe/{account_id}")
-async def stripe_webhook(account_id: int, request: Request) -> JSONResponse:
+async def stripe_webhook(
+    # Account IDs are 64-bit: a larger number names no account (and must not reach the driver).
+    account_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+) -> JSONResponse:
     """Stripe's events for one account: verified with the account's webhook secret,
     deduplicated by event ID, applied through billing's processor events."""
     payload = await request.body()
