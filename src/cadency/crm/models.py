@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
+from cadency.kit.text_search import text_index
 
 
 class Contact(Base):
@@ -46,6 +47,11 @@ class Contact(Base):
         return full or self.email
 
 
+# The contacts list's search box and the filter language's `contains_token` on these columns
+# read a trigram index instead of every contact (kit/text_search.py).
+CONTACT_TEXT = text_index("contacts", "email", "first_name", "last_name")
+
+
 def display_name_sql(contact: Any) -> ColumnElement[str]:
     """Contact.display_name as SQL, over `contact` (the Contact entity or an alias of it):
     first and last name joined by a space, or the email when both are empty."""
@@ -70,6 +76,9 @@ class Company(Base):
     address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+COMPANY_TEXT = text_index("companies", "name", "domain")
 
 
 class Deal(Base):

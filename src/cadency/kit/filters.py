@@ -85,7 +85,7 @@ from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.periods import add_days, start_of_day_utc
 from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
-from cadency.kit.text_search import LIKE_ESCAPE, escape_like
+from cadency.kit.text_search import LIKE_ESCAPE, escape_like, narrowing
 
 __all__ = [
     "ASSOCIATION_PREFIX",
@@ -523,10 +523,8 @@ def _escape_glob(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def _token_patterns(token: str) -> tuple[str, str]:
-    """(GLOB pattern, regular expression) matching the token as whole words in a text padded
-    with a space each side. A leading / trailing "*" drops the word boundary on that side; the
-    words of a phrase are separated by one separator character."""
+def _token_words(token: str) -> list[str]:
+    """The words of a token, without its leading / trailing "*"."""
     starts = token.startswith("*")
     ends = token.endswith("*") and len(token) > 1
     core = token[1 if starts else 0 : len(token) - 1 if ends else len(token)]
@@ -535,6 +533,16 @@ def _token_patterns(token: str) -> tuple[str, str]:
     words = core.split()
     if not words:
         raise _Bad("expected a word")
+    return words
+
+
+def _token_patterns(token: str) -> tuple[str, str]:
+    """(GLOB pattern, regular expression) matching the token as whole words in a text padded
+    with a space each side. A leading / trailing "*" drops the word boundary on that side; the
+    words of a phrase are separated by one separator character."""
+    starts = token.startswith("*")
+    ends = token.endswith("*") and len(token) > 1
+    words = _token_words(token)
     left = "" if starts else _SEPARATOR_CLASS
     right = "" if ends else _SEPARATOR_CLASS
     glob = _SEPARATOR_CLASS.join(_escape_glob(w) for w in words)
@@ -574,9 +582,13 @@ def _contains_token(col: ColumnElement[Any], kind: str, token: str) -> ColumnEle
     glob, regex = _token_patterns(token)
     # lower() of the patterns in SQL, like the text, so both fold case the same way (the
     # patterns' own syntax holds no letters to fold).
-    return _token_match(
+    matched = _token_match(
         padded, func.lower(literal(glob, String)), func.lower(literal(regex, String))
     )
+    # A text holding the token holds its longest word: where the column has a text index, it
+    # narrows the rows the exact match reads.
+    narrowed = narrowing([col], max(_token_words(token), key=len))
+    return matched if narrowed is None else and_(narrowed, matched)
 
 
 def _predicate(

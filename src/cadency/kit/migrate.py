@@ -8,6 +8,9 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# A flag for migrations/env.py: bring the text indexes in step after migrating (not when only
+# comparing the models with the migrations).
+TEXT_INDEXES = "text_indexes"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -18,7 +21,11 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    """Migrate to the newest schema, then bring the text indexes (derived data, see
+    kit/text_search.py) in step with it (migrations/env.py, which sees every table)."""
+    config = alembic_config(database_url)
+    config.attributes[TEXT_INDEXES] = True
+    command.upgrade(config, "head")
 
 
 def check(database_url: str) -> None:

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from cadency.kit.db import is_sqlite, make_engine
+from cadency.kit.migrate import TEXT_INDEXES
+from cadency.kit.text_search import ensure_text_indexes, is_text_index
 from cadency.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or ""
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    # Text indexes are derived data kept by kit/text_search.py, not declared by the models.
+    return not (reflected and compare_to is None and is_text_index(name))
 
 
 def run_migrations_online() -> None:
@@ -22,9 +33,16 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             render_as_batch=is_sqlite(url),  # SQLite alters tables by copying them
             compare_type=True,
+            include_object=include_object,
         )
+        before = context.get_context().get_current_heads()
         with context.begin_transaction():
             context.run_migrations()
+        if config.attributes.get(TEXT_INDEXES):
+            # In a transaction of its own: on SQLite Alembic's is none (no transactional DDL).
+            after = context.get_context().get_current_heads()
+            ensure_text_indexes(connection, rebuild=before != after)
+            connection.commit()
     engine.dispose()
 
 
