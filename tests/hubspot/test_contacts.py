@@ -339,21 +339,16 @@ def test_pages_through_everything_with_after(hubspot: HubSpot) -> None:
     assert caught.value.status == 400
 
 
-def test_nothing_is_archived(hubspot: HubSpot, api: Api) -> None:
+def test_archived_or_active(hubspot: HubSpot, api: Api) -> None:
+    # More on archiving in tests/hubspot/test_archive_and_deal_updates.py.
     created = create(hubspot, email="stays@example.com")
     assert hubspot.crm.contacts.basic_api.get_page(archived=True).results == []
     assert len(hubspot.crm.contacts.basic_api.get_page(archived=False).results) == 1
     with pytest.raises(ApiException) as caught:
         hubspot.crm.contacts.basic_api.get_by_id(created.id, archived=True)
     assert caught.value.status == 404
-    # Cadency keeps contacts (subscriptions and invoices refer to them): archiving is refused.
-    with pytest.raises(ApiException) as caught:
-        hubspot.crm.contacts.basic_api.archive(created.id)
-    assert caught.value.status == 409
-    body = error_of(caught.value)
-    assert body["category"] == "CONFLICT"
-    assert "does not archive" in body["message"]
-    assert api.get(f"/contacts/{created.id}").status_code == 200
+    hubspot.crm.contacts.basic_api.archive(created.id)
+    assert api.ok(api.get(f"/contacts/{created.id}"))["archived"] is True
     with pytest.raises(ApiException) as caught:
         hubspot.crm.contacts.basic_api.archive("cont_missing")
     assert caught.value.status == 404

@@ -190,7 +190,6 @@ def test_invoices(hubspot: HubSpot, api: Api, subs: list[dict[str, Any]]) -> Non
     with pytest.raises(ApiException) as update:
         objects.update("invoices", first["id"], SimplePublicObjectInput(properties={"x": "1"}))
     assert update.value.status == 400
-    with pytest.raises(ApiException) as search:
-        hubspot.crm.objects.search_api.do_search("invoices", PublicObjectSearchRequest())
-    assert search.value.status == 400
-    assert error_of(search.value)["category"] == "VALIDATION_ERROR"
+    # Searched like the other types (tests/hubspot/test_search_objects.py).
+    found = hubspot.crm.objects.search_api.do_search("invoices", PublicObjectSearchRequest())
+    assert first["id"] in {r.id for r in found.results}

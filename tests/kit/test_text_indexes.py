@@ -127,3 +127,27 @@ def test_searches_read_the_index(session_factory: Any) -> None:
             assert "ix_contacts_first_name_trgm" in plan
             assert "ix_contacts_last_name_trgm" in plan
         session.rollback()
+
+
+def test_email_equality_reads_the_email_index(
+    api: Api, session_factory: Any, people: dict[str, str]
+) -> None:
+    """Emails are written in lower case, so EQ compares the column as it is (any case asked
+    finds it) and the (account, email) index answers instead of a scan of the account."""
+    groups = parse_filter_groups(
+        [{"filters": [{"property": "email", "operator": "eq", "value": "Grace@NAVY.example"}]}]
+    )
+    condition = compile_filter_groups(groups, CONTACT_SPEC, {}, api.account_id)
+    with session_factory() as session:
+        assert _emails(session, api.account_id, condition) == {"grace@navy.example"}
+        bind = session.get_bind()
+        statement = select(Contact.id).where(Contact.account_id == api.account_id, condition)
+        sql = str(statement.compile(bind, compile_kwargs={"literal_binds": True}))
+        if bind.dialect.name == "sqlite":
+            plan = " ".join(str(r) for r in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        else:
+            session.execute(text("ANALYZE contacts"))  # so the planner knows emails are rare
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(str(r[0]) for r in session.execute(text("EXPLAIN " + sql)))
+        assert "ix_contacts_account_id_email" in plan
+        session.rollback()

@@ -16,6 +16,7 @@ from cadency.crm.schemas import (
     DealCreate,
     DealOut,
     DealStage,
+    DealUpdate,
     QuoteCreate,
     QuoteOut,
     QuoteStatus,
@@ -68,11 +69,12 @@ def create_contact(body: ContactCreate, ctx: ApiContext = Depends(requires(EDIT)
 def list_contacts(
     ctx: ApiContext = Depends(requires(VIEW)),
     email: str | None = Query(None, max_length=320, description="Exact, case-insensitive"),
+    archived: bool = Query(False, description="Only the archived ones (else those not archived)"),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[ContactOut]:
     rows, has_more, next_cursor = service.list_contacts(
-        ctx.session, ctx.account, email=email, limit=limit, cursor=cursor
+        ctx.session, ctx.account, email=email, limit=limit, cursor=cursor, archived=archived
     )
     values = service.contact_properties(
         ctx.session, ctx.account.id, [c.id for c in rows], view_sensitive=ctx.allows(VIEW_SENSITIVE)
@@ -115,11 +117,12 @@ def create_company(body: CompanyCreate, ctx: ApiContext = Depends(requires(EDIT)
 def list_companies(
     ctx: ApiContext = Depends(requires(VIEW)),
     domain: str | None = Query(None, max_length=253),
+    archived: bool = Query(False, description="Only the archived ones (else those not archived)"),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[CompanyOut]:
     rows, has_more, next_cursor = service.list_companies(
-        ctx.session, ctx.account, domain=domain, limit=limit, cursor=cursor
+        ctx.session, ctx.account, domain=domain, limit=limit, cursor=cursor, archived=archived
     )
     values = service.company_properties(
         ctx.session, ctx.account.id, [c.id for c in rows], view_sensitive=ctx.allows(VIEW_SENSITIVE)
@@ -166,6 +169,7 @@ def list_deals(
     contact_id: str | None = Query(None, max_length=40),
     company_id: str | None = Query(None, max_length=40),
     stage: DealStage | None = None,
+    archived: bool = Query(False, description="Only the archived ones (else those not archived)"),
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[DealOut]:
@@ -177,6 +181,7 @@ def list_deals(
         stage=stage,
         limit=limit,
         cursor=cursor,
+        archived=archived,
     )
     items = service.deal_line_items(ctx.session, [d.id for d in rows])
     return ListResponse(
@@ -187,6 +192,17 @@ def list_deals(
 @router.get("/deals/{deal_id}", response_model=DealOut)
 def get_deal(deal_id: str, ctx: ApiContext = Depends(requires(VIEW))) -> DealOut:
     return _deal_out(ctx, get_owned(ctx.session, Deal, ctx.account.id, deal_id, "deal"))
+
+
+@router.patch("/deals/{deal_id}", response_model=DealOut)
+def update_deal(
+    deal_id: str, body: DealUpdate, ctx: ApiContext = Depends(requires(EDIT))
+) -> DealOut:
+    deal = service.update_deal(
+        ctx.session, ctx.account, deal_id, body.model_dump(exclude_unset=True)
+    )
+    ctx.session.commit()
+    return _deal_out(ctx, deal)
 
 
 # Quotes

@@ -15,6 +15,7 @@ from sqlalchemy import (
     case,
     func,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -39,6 +40,17 @@ class Contact(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Set while archived (HubSpot's soft delete): out of lists and searches, still read by ID.
+    archived_at: Mapped[datetime | None]
+
+    @hybrid_property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @archived.inplace.expression
+    @classmethod
+    def _archived_sql(cls) -> ColumnElement[bool]:
+        return cls.archived_at.is_not(None)
 
     @property
     def display_name(self) -> str:
@@ -76,6 +88,16 @@ class Company(Base):
     address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]  # as a contact's
+
+    @hybrid_property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @archived.inplace.expression
+    @classmethod
+    def _archived_sql(cls) -> ColumnElement[bool]:
+        return cls.archived_at.is_not(None)
 
 
 COMPANY_TEXT = text_index("companies", "name", "domain")
@@ -95,6 +117,23 @@ class Deal(Base):
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]  # as a contact's
+
+    @hybrid_property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @archived.inplace.expression
+    @classmethod
+    def _archived_sql(cls) -> ColumnElement[bool]:
+        return cls.archived_at.is_not(None)
+
+
+def not_archived(model: Any) -> ColumnElement[bool]:
+    """The records of `model` (Contact, Company or Deal) that are not archived, as SQL: the
+    condition every list and search of them adds."""
+    condition: ColumnElement[bool] = model.archived_at.is_(None)
+    return condition
 
 
 class Quote(Base):

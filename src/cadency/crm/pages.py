@@ -274,8 +274,10 @@ class RecordKind:
     update_schema: type[ContactUpdate] | type[CompanyUpdate]
     create: Callable[[Session, Account, Any], Any]
     update: Callable[[Session, Account, str, dict[str, Any]], Any]
+    restore: Callable[[Session, Account, str], Any]
     created: str
     saved: str
+    restored: str
     # What its page shows besides its facts and properties, and a page of its subscriptions.
     card: Callable[[PageContext, Any, str | None], Card]
 
@@ -297,8 +299,10 @@ CONTACTS = RecordKind(
     update_schema=ContactUpdate,
     create=service.create_contact,
     update=service.update_contact,
+    restore=service.restore_contact,
     created=N_("The contact was created."),
     saved=N_("The contact was saved."),
+    restored=N_("The contact was restored."),
     card=_contact_card,
 )
 COMPANIES = RecordKind(
@@ -311,8 +315,10 @@ COMPANIES = RecordKind(
     update_schema=CompanyUpdate,
     create=service.create_company,
     update=service.update_company,
+    restore=service.restore_company,
     created=N_("The company was created."),
     saved=N_("The company was saved."),
+    restored=N_("The company was restored."),
     card=_company_card,
 )
 
@@ -458,6 +464,13 @@ def _update_record(
     return redirect(f"{kind.path}/{record_id}", flash=page.gettext(kind.saved))
 
 
+def _restore_record(page: PageContext, kind: RecordKind, record_id: str) -> Response:
+    """An archived record (through the HubSpot-compatible API) back in the lists."""
+    record = kind.restore(page.session, page.account, record_id)
+    page.session.commit()
+    return redirect(f"{kind.path}/{record.id}", flash=page.gettext(kind.restored))
+
+
 # --- contacts -----------------------------------------------------------------------------------
 
 
@@ -523,6 +536,11 @@ def update_contact(
     return _update_record(request, page, CONTACTS, contact_id, form)
 
 
+@router.post("/contacts/{contact_id}/restore")
+def restore_contact(contact_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    return _restore_record(page, CONTACTS, contact_id)
+
+
 # --- companies ----------------------------------------------------------------------------------
 
 
@@ -586,6 +604,11 @@ def update_company(
     page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
     return _update_record(request, page, COMPANIES, company_id, form)
+
+
+@router.post("/companies/{company_id}/restore")
+def restore_company(company_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    return _restore_record(page, COMPANIES, company_id)
 
 
 # --- deals --------------------------------------------------------------------------------------

@@ -190,6 +190,7 @@ class ContactOut(OutputModel):
     address: AddressOut | None
     language: str | None
     properties: Properties
+    archived: bool = Field(description="Archived: left out of lists unless asked for")
     created_at: datetime
     updated_at: datetime
 
@@ -204,6 +205,7 @@ class ContactOut(OutputModel):
             address=AddressOut.of(contact.address),
             language=contact.language,
             properties=properties,
+            archived=contact.archived,
             created_at=contact.created_at,
             updated_at=contact.updated_at,
         )
@@ -233,6 +235,7 @@ class CompanyOut(OutputModel):
     domain: str | None
     address: AddressOut | None
     properties: Properties
+    archived: bool = Field(description="Archived: left out of lists unless asked for")
     created_at: datetime
     updated_at: datetime
 
@@ -244,6 +247,7 @@ class CompanyOut(OutputModel):
             domain=company.domain,
             address=AddressOut.of(company.address),
             properties=properties,
+            archived=company.archived,
             created_at=company.created_at,
             updated_at=company.updated_at,
         )
@@ -263,6 +267,16 @@ class DealCreate(StrictModel):
     line_items: LineItemList = Field(default_factory=list)
 
 
+class DealUpdate(StrictModel):
+    name: Name | None = None
+    stage: DealStage | None = None
+    currency: CurrencyCode | None = Field(
+        None, description="Only while the deal has no line items (their prices are in it)"
+    )
+    contact_id: RecordId | None = Field(None, description="null: no contact")
+    company_id: RecordId | None = Field(None, description="null: no company")
+
+
 class DealOut(OutputModel):
     id: str
     object: Literal["deal"] = "deal"
@@ -273,6 +287,7 @@ class DealOut(OutputModel):
     contact_id: str | None
     company_id: str | None
     line_items: list[LineItemOut]
+    archived: bool = Field(description="Archived: left out of lists unless asked for")
     created_at: datetime
     updated_at: datetime
 
@@ -287,6 +302,7 @@ class DealOut(OutputModel):
             contact_id=deal.contact_id,
             company_id=deal.company_id,
             line_items=[LineItemOut.of(item) for item in line_items],
+            archived=deal.archived,
             created_at=deal.created_at,
             updated_at=deal.updated_at,
         )

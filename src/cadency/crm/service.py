@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cadency.accounts.models import Account
 from cadency.accounts.service import validate_currency
 from cadency.catalog.line_items import build_line_items, copy_line_items, load_line_items
-from cadency.crm.models import Company, Contact, Deal, Quote
+from cadency.crm.models import Company, Contact, Deal, Quote, not_archived
 from cadency.crm.schemas import (
     AddressIn,
     CompanyCreate,
@@ -26,7 +26,7 @@ from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
 from cadency.kit.text_search import contains_text
 from cadency.properties import service as properties
-from cadency.subscriptions.models import LineItem
+from cadency.subscriptions.models import ENDED_STATUSES, LineItem, Subscription
 
 Page = tuple[Sequence[Any], bool, str | None]
 
@@ -48,7 +48,9 @@ def _not_null(changes: dict[str, Any], field: str) -> None:
 
 
 def find_contact_by_email(session: Session, account_id: int, email: str) -> Contact | None:
-    """The account's contact with this email address (compared in lower case)."""
+    """The account's contact with this email address (compared in lower case), archived or
+    not: an address stays its contact's while archived, so a returning buyer (checkout, the
+    account's own plan) is the same contact again rather than a refused duplicate."""
     return session.scalars(
         select(Contact)
         .where(Contact.account_id == account_id, Contact.email == email.strip().lower())
@@ -62,6 +64,12 @@ def _check_email_free(
 ) -> None:
     existing = find_contact_by_email(session, account_id, email)
     if existing is not None and existing.id != except_id:
+        if existing.archived:
+            raise Conflict(
+                f"A contact with this email address exists but is archived: '{existing.id}'; "
+                "restore it rather than creating another",
+                param="email",
+            )
         raise Conflict(
             f"A contact with this email address already exists: '{existing.id}'", param="email"
         )
@@ -142,10 +150,14 @@ def list_contacts(
     limit: int,
     cursor: str | None,
     query: str | None = None,
+    archived: bool = False,
 ) -> Page:
-    """Contacts, newest first. `query`: text the email address or the first or last name
-    contains, ignoring case (blank: every contact)."""
-    statement = select(Contact).where(Contact.account_id == account.id)
+    """Contacts, newest first: those not archived, or (`archived`) only the archived ones.
+    `query`: text the email address or the first or last name contains, ignoring case (blank:
+    every contact)."""
+    statement = select(Contact).where(
+        Contact.account_id == account.id, _archived(Contact, archived)
+    )
     if email is not None:
         statement = statement.where(Contact.email == email.strip().lower())
     if query and query.strip():
@@ -205,10 +217,13 @@ def list_companies(
     limit: int,
     cursor: str | None,
     query: str | None = None,
+    archived: bool = False,
 ) -> Page:
-    """Companies, newest first. `query`: text the name or domain contains, ignoring case
-    (blank: every company)."""
-    statement = select(Company).where(Company.account_id == account.id)
+    """Companies, newest first: those not archived, or (`archived`) only the archived ones.
+    `query`: text the name or domain contains, ignoring case (blank: every company)."""
+    statement = select(Company).where(
+        Company.account_id == account.id, _archived(Company, archived)
+    )
     if domain is not None:
         statement = statement.where(Company.domain == domain.strip().lower())
     if query and query.strip():
@@ -258,6 +273,37 @@ def create_deal(
     return deal
 
 
+def update_deal(session: Session, account: Account, deal_id: str, changes: dict[str, Any]) -> Deal:
+    """Apply the fields present in `changes` (PATCH semantics: a null `contact_id` or
+    `company_id` unlinks it). The currency changes only while the deal has no line items, whose
+    prices are in it (409 otherwise); its amount stays the sum of its line items."""
+    deal = get_owned(session, Deal, account.id, deal_id, "deal")
+    for field in ("name", "stage", "currency"):
+        _not_null(changes, field)
+    if "currency" in changes and changes["currency"] != deal.currency:
+        currency = validate_currency(changes["currency"])
+        items = session.scalar(
+            select(func.count()).select_from(LineItem).where(LineItem.deal_id == deal.id)
+        )
+        if items:
+            raise Conflict(
+                f"Deal '{deal.id}' has line items priced in {deal.currency}; its currency "
+                "cannot change (create a new deal in the other currency)",
+                param="currency",
+            )
+        deal.currency = currency
+    if changes.get("contact_id") is not None:
+        get_referenced(session, Contact, account.id, changes["contact_id"], "contact", "contact_id")
+    if changes.get("company_id") is not None:
+        get_referenced(session, Company, account.id, changes["company_id"], "company", "company_id")
+    for field in ("name", "stage", "contact_id", "company_id"):
+        if field in changes:
+            setattr(deal, field, changes[field])
+    deal.updated_at = clock.account_now(account)
+    session.flush()
+    return deal
+
+
 def deal_line_items(session: Session, deal_ids: Sequence[str]) -> dict[str, list[LineItem]]:
     """Line items of many deals, by deal ID, in position order."""
     return load_line_items(session, LineItem.deal_id, deal_ids)
@@ -272,8 +318,10 @@ def list_deals(
     stage: str | None,
     limit: int,
     cursor: str | None,
+    archived: bool = False,
 ) -> Page:
-    query = select(Deal).where(Deal.account_id == account.id)
+    """Deals, newest first: those not archived, or (`archived`) only the archived ones."""
+    query = select(Deal).where(Deal.account_id == account.id, _archived(Deal, archived))
     if contact_id is not None:
         query = query.where(Deal.contact_id == contact_id)
     if company_id is not None:
@@ -281,6 +329,110 @@ def list_deals(
     if stage is not None:
         query = query.where(Deal.stage == stage)
     return paginate(session, query, Deal.id, limit=limit, cursor=cursor)
+
+
+# Archiving: HubSpot's soft delete. An archived record leaves lists and searches but stays,
+# read by its ID, because subscriptions, invoices and quotes keep referring to it.
+
+Archivable = Contact | Company | Deal
+
+
+def _archived(model: type[Archivable], archived: bool) -> Any:
+    return model.archived_at.is_not(None) if archived else not_archived(model)
+
+
+def _billing_subscription(session: Session, record: Contact | Company) -> Subscription | None:
+    """A subscription still billing the contact, or belonging to the company: one that has not
+    ended (canceled or expired)."""
+    column = Subscription.contact_id if isinstance(record, Contact) else Subscription.company_id
+    return session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.account_id == record.account_id,
+            column == record.id,
+            Subscription.status.not_in(ENDED_STATUSES),
+        )
+        .order_by(Subscription.id)
+        .limit(1)
+    ).first()
+
+
+def _archive(session: Session, account: Account, record: Archivable) -> Archivable:
+    if record.archived:
+        return record  # already archived: nothing changes, as in HubSpot
+    now = clock.account_now(account)
+    record.archived_at = now
+    record.updated_at = now
+    session.flush()
+    return record
+
+
+def restore_record(session: Session, account: Account, record: Archivable) -> Archivable:
+    """The record back in lists and searches (unchanged if it is not archived)."""
+    if not record.archived:
+        return record
+    record.archived_at = None
+    record.updated_at = clock.account_now(account)
+    session.flush()
+    return record
+
+
+def _refuse_while_billed(session: Session, record: Contact | Company, kind: str) -> None:
+    subscription = _billing_subscription(session, record)
+    if subscription is not None:
+        role = "bills" if kind == "contact" else "belongs to"
+        raise Conflict(
+            f"The {kind} '{record.id}' cannot be archived: subscription '{subscription.id}' "
+            f"({subscription.status}) still {role} it; cancel the subscription first"
+        )
+
+
+def archive_contact(session: Session, account: Account, contact_id: str) -> Contact:
+    """Archive a contact (lists and searches leave it out); 409 while a subscription that has
+    not ended bills it, because that customer is still being billed."""
+    contact = get_owned(session, Contact, account.id, contact_id, "contact")
+    if not contact.archived:
+        _refuse_while_billed(session, contact, "contact")
+    _archive(session, account, contact)
+    return contact
+
+
+def archive_company(session: Session, account: Account, company_id: str) -> Company:
+    """Archive a company; 409 while a subscription that has not ended belongs to it."""
+    company = get_owned(session, Company, account.id, company_id, "company")
+    if not company.archived:
+        _refuse_while_billed(session, company, "company")
+    _archive(session, account, company)
+    return company
+
+
+def archive_deal(session: Session, account: Account, deal_id: str) -> Deal:
+    """Archive a deal (its quotes keep referring to it)."""
+    deal = get_owned(session, Deal, account.id, deal_id, "deal")
+    _archive(session, account, deal)
+    return deal
+
+
+def restore_contact(session: Session, account: Account, contact_id: str) -> Contact:
+    """Bring an archived contact back into lists and searches (no change if it is not
+    archived). Its email address stayed its own while archived, so it is still free."""
+    contact = get_owned(session, Contact, account.id, contact_id, "contact")
+    restore_record(session, account, contact)
+    return contact
+
+
+def restore_company(session: Session, account: Account, company_id: str) -> Company:
+    """Bring an archived company back into lists and searches."""
+    company = get_owned(session, Company, account.id, company_id, "company")
+    restore_record(session, account, company)
+    return company
+
+
+def restore_deal(session: Session, account: Account, deal_id: str) -> Deal:
+    """Bring an archived deal back into lists and searches."""
+    deal = get_owned(session, Deal, account.id, deal_id, "deal")
+    restore_record(session, account, deal)
+    return deal
 
 
 # Quotes

@@ -130,7 +130,7 @@ def get_record(
     idProperty: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ObjectOut:
     reader = _reader(ctx, object_type)
-    if archived and not reader.obj.archivable:  # nothing is archived (see service.archive)
+    if archived and not reader.obj.archivable:  # a type Cadency never archives
         raise NotFound(f"No archived {reader.obj.record_type}: '{record_id}'")
     with service.hubspot_terms(reader.obj):
         record = service.find_record(ctx.session, reader.obj, ctx.account.id, record_id, idProperty)

@@ -5,7 +5,8 @@ HubSpot's internal names where HubSpot has one (`firstname` is the contact's `fi
 Cadency's own names otherwise, each with the Cadency field it reads and writes and its HubSpot
 type. Custom properties (cadency.properties) keep their own names. Filtering uses the one filter
 language over the same columns: `spec` is the object's `ObjectSpec` with its built-ins renamed
-to HubSpot's names, nothing else changed.
+to HubSpot's names, nothing else changed — the views catalogs' spec where Cadency has one
+(contacts, companies, subscriptions), else one derived from the HubSpot properties (`_spec`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, case
 
 from cadency.catalog.models import Product
-from cadency.crm.models import Company, Contact, Deal, Quote
+from cadency.crm.models import Company, Contact, Deal, Quote, not_archived
 from cadency.invoices.models import Invoice
 from cadency.kit import money
-from cadency.kit.filters import BuiltinProperty, ObjectSpec
+from cadency.kit.filters import BuiltinProperty, ObjectSpec, PropertyKind
 from cadency.kit.periods import BillingFrequency
+from cadency.properties.models import PropertyValue
 from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.search import (
     BILLING_FREQUENCIES,
@@ -45,8 +47,10 @@ class HubProperty:
 
     `field`: the Cadency field it is — a field of the record's create/update body
     (`first_name`), a part of its address (`address.city`), or a read-only column (`id`,
-    `created_at`). `filter`: the filter language's built-in property of the same column, or
-    None when it cannot be filtered or sorted on. `type`: HubSpot's property type.
+    `created_at`). `filter`: the name of the same column in the views catalog's filter spec of
+    the type (contacts, companies, subscriptions), None when it cannot be filtered or sorted on;
+    the other types derive their filter spec from their properties (`_spec`). `type`: HubSpot's
+    property type.
     """
 
     name: str
@@ -83,16 +87,31 @@ class HubObject:
     id_properties: tuple[str, ...]
     # The "last modified" property HubSpot always returns for this type.
     modified_property: str
-    # None: no search yet (the views catalogs have no spec for the type).
-    spec: ObjectSpec | None
+    # What search filters and sorts on (the filter language).
+    spec: ObjectSpec
     # The columns `query` of a search looks in: those of the record lists' text search
-    # (crm.service.list_contacts / list_companies).
+    # (crm.service.list_contacts / list_companies), else the record's name or number.
     searchable: tuple[Any, ...] = ()
-    # Whether Cadency archives these records (products: their `archived` flag).
+    # What search sorts by, where it differs from `spec`: properties with HubSpot values of
+    # their own (deal stages) sort in the order of those values (the pipeline's).
+    sort_spec: ObjectSpec | None = None
+    # Whether Cadency archives these records (products: their `archived` flag; contacts,
+    # companies and deals: their `archived_at`, read as `archived`).
     archivable: bool = False
 
     def id_column(self) -> ColumnElement[Any]:
         return self.model.id.expression
+
+    def sorting_spec(self) -> ObjectSpec:
+        return self.sort_spec or self.spec
+
+    def not_archived(self) -> ColumnElement[bool]:
+        """The records that are not archived, as SQL (types that archive)."""
+        model: Any = self.model
+        if hasattr(model, "archived_at"):  # contacts, companies, deals
+            return not_archived(model)
+        condition: ColumnElement[bool] = model.archived.is_(False)
+        return condition
 
 
 def _props(*items: HubProperty) -> dict[str, HubProperty]:
@@ -126,6 +145,72 @@ def _renamed(spec: ObjectSpec, builtins: dict[str, HubProperty]) -> ObjectSpec:
         if prop.filter is not None
     }
     return replace(spec, builtins=renamed)
+
+
+# The filter language's kind of a built-in property by its HubSpot type (IDs and money aside).
+_KINDS: dict[str, PropertyKind] = {
+    "string": "text",
+    "enumeration": "enum",
+    "number": "number",
+    "date": "date",
+    "datetime": "datetime",
+    "bool": "bool",
+}
+
+
+def _filter_kind(prop: HubProperty) -> PropertyKind | None:
+    """How the filter language compares a built-in property, or None when it has no column of
+    its own (a constant, an address part). Record IDs match exactly, as the views' IDs do."""
+    if prop.constant is not None or prop.field.startswith(ADDRESS_PREFIX):
+        return None
+    if prop.money:
+        return "money"
+    if prop.field == "id" or prop.field.endswith("_id"):
+        return "id"
+    return _KINDS[prop.type]
+
+
+def _options(object_name: str, prop: HubProperty) -> tuple[str, ...] | None:
+    """The values an enumeration takes as stored (HubSpot's translated, for deal stages); None:
+    any value (currencies)."""
+    pairs = BUILTIN_OPTIONS.get(f"{object_name}.{prop.name}", BUILTIN_OPTIONS.get(prop.name))
+    if pairs is None:
+        return None
+    return tuple(prop.to_cadency(value) for value, _label in pairs)
+
+
+def _spec(object_name: str, model: type[Record], builtins: dict[str, HubProperty]) -> ObjectSpec:
+    """The filter spec of an object type the views catalogs have none for, from its HubSpot
+    properties: each property with a column, under its HubSpot name. Its custom properties are
+    those of its HubSpot name (only types in `properties.OBJECT_TYPES` have any)."""
+    columns: dict[str, BuiltinProperty] = {}
+    for prop in builtins.values():
+        kind = _filter_kind(prop)
+        if kind is not None:
+            options = _options(object_name, prop) if kind == "enum" else None
+            columns[prop.name] = BuiltinProperty(getattr(model, prop.field), kind, options)
+    return ObjectSpec(
+        object_type=object_name,
+        id_column=model.id,
+        account_column=model.account_id,
+        currency_column=getattr(model, "currency", None),
+        property_values=PropertyValue,
+        builtins=columns,
+    )
+
+
+def _in_value_order(spec: ObjectSpec, builtins: dict[str, HubProperty]) -> ObjectSpec:
+    """`spec` for sorting: properties with HubSpot values of their own sort in the order of
+    those values (deal stages: the pipeline's), not alphabetically by Cadency's spelling."""
+    sorted_by = dict(spec.builtins)
+    for prop in builtins.values():
+        if prop.values and prop.name in sorted_by:
+            column = sorted_by[prop.name].column
+            order = {cadency: position for position, (_hub, cadency) in enumerate(prop.values)}
+            sorted_by[prop.name] = BuiltinProperty(
+                case(order, value=column, else_=len(order)), "number"
+            )
+    return replace(spec, builtins=sorted_by)
 
 
 _CONTACT_PROPERTIES = _props(
@@ -162,6 +247,7 @@ CONTACTS = HubObject(
     modified_property="lastmodifieddate",
     spec=_renamed(CONTACT_SPEC, _CONTACT_PROPERTIES),
     searchable=(Contact.email, Contact.first_name, Contact.last_name),
+    archivable=True,
 )
 COMPANIES = HubObject(
     name="companies",
@@ -174,6 +260,7 @@ COMPANIES = HubObject(
     modified_property="hs_lastmodifieddate",
     spec=_renamed(COMPANY_SPEC, _COMPANY_PROPERTIES),
     searchable=(Company.name, Company.domain),
+    archivable=True,
 )
 
 # A deal's stage: HubSpot's default pipeline's stage IDs ↔ Cadency's stages.
@@ -189,6 +276,29 @@ _DEAL_STAGES = tuple(
         "closed_lost",
     )
 )
+# The options of built-in enumerations: (value, label); "{object}.{name}" where one object's
+# property of a shared name has its own (a quote's status).
+BUILTIN_OPTIONS = {
+    "quotes.hs_status": tuple((s, s.capitalize()) for s in ("draft", "published", "accepted")),
+    "hs_language": (("en", "English"), ("nl", "Dutch"), ("da", "Danish"), ("de", "German")),
+    "dealstage": tuple(
+        (hub, cadency.replace("_", " ").capitalize()) for hub, cadency in _DEAL_STAGES
+    ),
+    "pipeline": (("default", "Sales Pipeline"),),
+    "recurringbillingfrequency": tuple(
+        (f.value, f.value.replace("_", " ").capitalize()) for f in BillingFrequency
+    ),
+    "hs_status": tuple((s, s.replace("_", " ").capitalize()) for s in STATUSES),
+    "collection_method": tuple((c, c.replace("_", " ").capitalize()) for c in COLLECTION_METHODS),
+    "billing_frequency": tuple((f, f.replace("_", " ").capitalize()) for f in BILLING_FREQUENCIES),
+    "billing_terms": tuple((t, t.replace("_", " ").capitalize()) for t in BILLING_TERMS),
+    "cancellation_reason": tuple(
+        (r, r.replace("_", " ").capitalize()) for r in CANCELLATION_REASONS
+    ),
+    "hs_invoice_status": tuple(
+        (s, s.capitalize()) for s in ("draft", "open", "paid", "void", "uncollectible")
+    ),
+}
 _DEAL_PROPERTIES = _props(
     HubProperty("dealname", "name", "string"),
     HubProperty("dealstage", "stage", "enumeration", values=_DEAL_STAGES),
@@ -211,6 +321,7 @@ _PRODUCT_PROPERTIES = _props(
     *_RECORD,
 )
 
+_DEAL_SPEC = _spec("deals", Deal, _DEAL_PROPERTIES)
 DEALS = HubObject(
     name="deals",
     type_id="0-3",
@@ -228,7 +339,10 @@ DEALS = HubObject(
     ),
     id_properties=(),
     modified_property="hs_lastmodifieddate",
-    spec=None,
+    spec=_DEAL_SPEC,
+    searchable=(Deal.name,),
+    archivable=True,
+    sort_spec=_in_value_order(_DEAL_SPEC, _DEAL_PROPERTIES),
 )
 PRODUCTS = HubObject(
     name="products",
@@ -246,7 +360,8 @@ PRODUCTS = HubObject(
     ),
     id_properties=(),
     modified_property="hs_lastmodifieddate",
-    spec=None,
+    spec=_spec("products", Product, _PRODUCT_PROPERTIES),
+    searchable=(Product.name, Product.sku, Product.description),
     archivable=True,
 )
 
@@ -332,8 +447,7 @@ _SUBSCRIPTION_PROPERTIES = _props(
     ),
     *_RECORD,
 )
-# Invoices (`0-53`): read only (Cadency makes them by billing); no search yet (the views
-# catalogs have no filter spec for them).
+# Invoices (`0-53`): read and searched only (Cadency makes them by billing).
 _INVOICE_PROPERTIES = _props(
     HubProperty("hs_number", "number", "string", read_only=True),
     HubProperty("hs_invoice_status", "status", "enumeration", read_only=True),
@@ -397,11 +511,12 @@ INVOICES = HubObject(
     ),
     id_properties=(),
     modified_property="hs_lastmodifieddate",
-    spec=None,
+    spec=_spec("invoices", Invoice, _INVOICE_PROPERTIES),
+    searchable=(Invoice.number,),
 )
-# Quotes (`0-14`) and line items (`0-8`): read only (written through /api/v1); no search yet
-# (the views catalogs have no filter spec for them). A line item is never changed in place (a
-# copy of its product, replaced as a whole), so it has no modification time: its creation time.
+# Quotes (`0-14`) and line items (`0-8`): read and searched only (written through /api/v1). A
+# line item is never changed in place (a copy of its product, replaced as a whole), so it has
+# no modification time: its creation time.
 _QUOTE_PROPERTIES = _props(
     HubProperty("hs_title", "name", "string", read_only=True),
     HubProperty("hs_status", "status", "enumeration", read_only=True),
@@ -454,7 +569,8 @@ QUOTES = HubObject(
     ),
     id_properties=(),
     modified_property="hs_lastmodifieddate",
-    spec=None,
+    spec=_spec("quotes", Quote, _QUOTE_PROPERTIES),
+    searchable=(Quote.name,),
 )
 LINE_ITEMS = HubObject(
     name="line_items",
@@ -474,7 +590,8 @@ LINE_ITEMS = HubObject(
     ),
     id_properties=(),
     modified_property="hs_lastmodifieddate",
-    spec=None,
+    spec=_spec("line_items", LineItem, _LINE_ITEM_PROPERTIES),
+    searchable=(LineItem.name,),
 )
 # Read only here: written through /api/v1 (quotes, and the line items of subscriptions, deals
 # and quotes).
@@ -532,29 +649,6 @@ LABELS = {
     "hs_recurring_billing_number_of_payments": "Number of payments",
     "hs_discount_percentage": "Discount percentage",
     "hs_line_item_currency_code": "Currency",
-}
-# The options of built-in enumerations: (value, label); "{object}.{name}" where one object's
-# property of a shared name has its own (a quote's status).
-BUILTIN_OPTIONS = {
-    "quotes.hs_status": tuple((s, s.capitalize()) for s in ("draft", "published", "accepted")),
-    "hs_language": (("en", "English"), ("nl", "Dutch"), ("da", "Danish"), ("de", "German")),
-    "dealstage": tuple(
-        (hub, cadency.replace("_", " ").capitalize()) for hub, cadency in _DEAL_STAGES
-    ),
-    "pipeline": (("default", "Sales Pipeline"),),
-    "recurringbillingfrequency": tuple(
-        (f.value, f.value.replace("_", " ").capitalize()) for f in BillingFrequency
-    ),
-    "hs_status": tuple((s, s.replace("_", " ").capitalize()) for s in STATUSES),
-    "collection_method": tuple((c, c.replace("_", " ").capitalize()) for c in COLLECTION_METHODS),
-    "billing_frequency": tuple((f, f.replace("_", " ").capitalize()) for f in BILLING_FREQUENCIES),
-    "billing_terms": tuple((t, t.replace("_", " ").capitalize()) for t in BILLING_TERMS),
-    "cancellation_reason": tuple(
-        (r, r.replace("_", " ").capitalize()) for r in CANCELLATION_REASONS
-    ),
-    "hs_invoice_status": tuple(
-        (s, s.capitalize()) for s in ("draft", "open", "paid", "void", "uncollectible")
-    ),
 }
 # HubSpot's (type, fieldType) of a property ↔ Cadency's custom field type. The first pair of
 # a field type is the one it is shown as.

@@ -30,6 +30,7 @@ from cadency.crm.schemas import (
     ContactCreate,
     ContactUpdate,
     DealCreate,
+    DealUpdate,
 )
 from cadency.hubspot.errors import HubSpotError
 from cadency.hubspot.mapping import (
@@ -101,7 +102,8 @@ class Operations:
     update: Callable[[Session, Account, str, dict[str, Any]], Record] | None = None
     # The record with this value of the type's unique property (`idProperty`), if any.
     find_unique: Callable[[Session, int, str], Record | None] | None = None
-    # Archive a record (products: their `archived` flag).
+    # Archive a record: HubSpot's soft delete (products: their `archived` flag; contacts,
+    # companies and deals: their `archived_at`).
     archive: Callable[[Session, Account, str], Record] | None = None
 
 
@@ -111,27 +113,31 @@ OPERATIONS: dict[str, Operations] = {
         update_body=ContactUpdate,
         create=crm.create_contact,
         update=crm.update_contact,
-        list_page=lambda session, account, limit, after, _archived: crm.list_contacts(
-            session, account, email=None, limit=limit, cursor=after
+        list_page=lambda session, account, limit, after, archived: crm.list_contacts(
+            session, account, email=None, limit=limit, cursor=after, archived=archived
         ),
         find_unique=crm.find_contact_by_email,
+        archive=crm.archive_contact,
     ),
     "companies": Operations(
         create_body=CompanyCreate,
         update_body=CompanyUpdate,
         create=crm.create_company,
         update=crm.update_company,
-        list_page=lambda session, account, limit, after, _archived: crm.list_companies(
-            session, account, domain=None, limit=limit, cursor=after
+        list_page=lambda session, account, limit, after, archived: crm.list_companies(
+            session, account, domain=None, limit=limit, cursor=after, archived=archived
         ),
+        archive=crm.archive_company,
     ),
-    # Cadency changes no deal after creating it (its amount is the sum of its line items).
+    # Its amount stays the sum of its line items (read only here).
     "deals": Operations(
         create_body=DealCreate,
+        update_body=DealUpdate,
         create=lambda session, account, data: crm.create_deal(
             session, account, data, allow_custom=False
         ),
-        list_page=lambda session, account, limit, after, _archived: crm.list_deals(
+        update=crm.update_deal,
+        list_page=lambda session, account, limit, after, archived: crm.list_deals(
             session,
             account,
             contact_id=None,
@@ -139,7 +145,9 @@ OPERATIONS: dict[str, Operations] = {
             stage=None,
             limit=limit,
             cursor=after,
+            archived=archived,
         ),
+        archive=crm.archive_deal,
     ),
     "products": Operations(
         create_body=ProductCreate,
@@ -414,8 +422,8 @@ def list_page(
     archived: bool,
 ) -> tuple[list[ObjectOut], str | None]:
     """One page of the records (newest first, as the REST API lists them) and the `after` of
-    the next page: the archived ones or the others. Cadency archives no contacts, companies or
-    deals, so their archived list is empty."""
+    the next page: the archived ones or the others. A type Cadency does not archive has an empty
+    archived list."""
     if archived and not reader.obj.archivable:
         return [], None
     obj, session, account = reader.obj, reader.session, reader.account
@@ -557,6 +565,10 @@ def update(
     with hubspot_terms(obj, where):
         _refuse_read_only(obj)
         record = find_record(session, obj, account.id, record_id, id_property)
+        if obj.archivable and bool(getattr(record, "archived", False)):
+            # As HubSpot: an archived record is not there to change (404, as GET without
+            # `archived=true`).
+            raise NotFound(f"No active {obj.record_type}: '{record.id}' is archived")
         operations = OPERATIONS[obj.name]
         if operations.update is None or operations.update_body is None:
             raise HubSpotError(
@@ -572,25 +584,19 @@ def update(
 
 
 def archive(session: Session, account: Account, obj: HubObject, record_id: str) -> None:
-    """Archive through the type's own service where Cadency has one (products); Cadency keeps
-    contacts, companies and deals (subscriptions, invoices and payments refer to them) and has
-    no archive for them: a record that exists answers 409, as the REST API does for a change
-    the record's state does not allow; an unknown one 404."""
+    """Archive through the type's own service: HubSpot's soft delete (products, contacts,
+    companies, deals), which refuses with 409 what the record's state does not allow (a
+    contact a subscription still bills); archiving an archived record changes nothing.
+    Subscriptions and invoices are ended through /api/v1 instead (409); an unknown ID 404."""
     _refuse_read_only(obj)
     _record_or_404(session, obj, account.id, record_id)
     archive_one = OPERATIONS[obj.name].archive
-    if archive_one is not None:
-        archive_one(session, account, record_id)
-        return
-    if obj.name in ("subscriptions", "invoices"):
+    if archive_one is None:
         raise Conflict(
             f"Cadency does not archive {obj.name} through this API: '{record_id}' stays "
             "(cancel a subscription or void an invoice through /api/v1)"
         )
-    raise Conflict(
-        f"Cadency does not archive or delete {obj.name}: '{record_id}' stays, because "
-        "subscriptions, invoices and payments may refer to it"
-    )
+    archive_one(session, account, record_id)
 
 
 def batch_read(
@@ -605,11 +611,16 @@ def batch_read(
     missing: list[str] = []
     for record_id in dict.fromkeys(ids):
         try:
-            found.append(
-                find_record(reader.session, reader.obj, reader.account.id, record_id, id_property)
+            record = find_record(
+                reader.session, reader.obj, reader.account.id, record_id, id_property
             )
         except NotFound:
             missing.append(record_id)
+            continue
+        if getattr(record, "archived", False):  # as HubSpot: archived records are not read
+            missing.append(record_id)
+        else:
+            found.append(record)
     errors = (
         [
             BatchError(
@@ -670,6 +681,8 @@ def batch_upsert(
 
 
 def batch_archive(session: Session, account: Account, obj: HubObject, ids: Sequence[str]) -> None:
+    """Every record or none: the first that cannot be archived stops the batch (the caller
+    rolls back), naming its input."""
     for i, record_id in enumerate(ids):
         with hubspot_terms(obj, f"inputs.{i}"):
             archive(session, account, obj, record_id)
@@ -706,9 +719,13 @@ def upsert_response(
 _DATETIME_KINDS = ("datetime", "date")
 
 
-def _filter_value(value: Any, kind: str | None) -> Any:
+def _filter_value(value: Any, kind: str | None, prop: HubProperty | None = None) -> Any:
     """A HubSpot filter value for the filter language: epoch milliseconds become ISO 8601 for
-    dates and times (HubSpot's clients send both forms)."""
+    dates and times (HubSpot's clients send both forms), and HubSpot's values of a property
+    whose values differ from Cadency's become the stored ones (`closedwon` → `closed_won`),
+    since the filter compares with the column."""
+    if prop is not None and prop.values and isinstance(value, str):
+        return prop.to_cadency(value)
     if kind in _DATETIME_KINDS and isinstance(value, str | int) and not isinstance(value, bool):
         text = str(value)
         if _EPOCH_MILLIS.fullmatch(text) and len(text) > 4:
@@ -723,7 +740,7 @@ def _filter_value(value: Any, kind: str | None) -> Any:
 
 
 def _kind(obj: HubObject, name: str, custom: Mapping[str, str]) -> str | None:
-    builtin = obj.spec.builtins.get(name) if obj.spec is not None else None
+    builtin = obj.spec.builtins.get(name)
     if builtin is not None:
         return builtin.kind
     return custom.get(name)
@@ -735,13 +752,14 @@ def _filter_groups(obj: HubObject, request: SearchRequest, custom: Mapping[str, 
         filters = []
         for f in group.filters:
             kind = _kind(obj, f.propertyName, custom)
+            prop = obj.builtins.get(f.propertyName) if kind is not None else None
             item: dict[str, Any] = {"property": f.propertyName, "operator": f.operator}
             if f.value is not None:
-                item["value"] = _filter_value(f.value, kind)
+                item["value"] = _filter_value(f.value, kind, prop)
             if f.values is not None:
-                item["values"] = [_filter_value(v, kind) for v in f.values]
+                item["values"] = [_filter_value(v, kind, prop) for v in f.values]
             if f.highValue is not None:
-                item["high_value"] = _filter_value(f.highValue, kind)
+                item["high_value"] = _filter_value(f.highValue, kind, prop)
             filters.append(item)
         groups.append({"filters": filters})
     return parse_filter_groups(groups, param="filterGroups")
@@ -772,33 +790,45 @@ def _offset(after: str | None) -> int:
 
 
 def search(reader: Reader, request: SearchRequest) -> SearchOut:
-    """Records matching `filterGroups` (the one filter language, with HubSpot's property
-    names), `query` (the record lists' text search), in `sorts` order (then oldest first),
-    `limit` at a time from the offset `after`."""
+    """Records not archived matching `filterGroups` (the one filter language, with HubSpot's
+    property names), `query` (the record lists' text search), in `sorts` order (then oldest
+    first), `limit` at a time from the offset `after`."""
     obj, session, account = reader.obj, reader.session, reader.account
-    if obj.spec is None:
-        raise HubSpotError(
-            f"Search is not available for {obj.name} yet; list them instead (docs/hubspot.md)"
-        )
-    types, options = subscription_search.custom_properties(session, account.id, obj.name)
+    spec = obj.spec
+    # Deals, products, quotes, line items and invoices have no custom properties: a name that
+    # is not a built-in is then an unknown property (400 naming it).
+    has_custom = obj.name in properties.OBJECT_TYPES
+    types: dict[str, str] = {}
+    options: dict[str, tuple[str, ...]] = {}
+    if has_custom:
+        types, options = subscription_search.custom_properties(session, account.id, obj.name)
     groups = _filter_groups(obj, request, types)
     sorts = _sorts(request)
-    properties.check_filterable(
-        session, account.id, obj.name, groups, sorts, view_sensitive=reader.view_sensitive
+    if has_custom:
+        properties.check_filterable(
+            session, account.id, obj.name, groups, sorts, view_sensitive=reader.view_sensitive
+        )
+    related = (
+        {"subscription": subscription_search.custom_properties(session, account.id)}
+        if spec.related
+        else {}
     )
     condition = and_(
-        obj.spec.account_column == account.id,
+        spec.account_column == account.id,
         compile_filter_groups(
             groups,
-            obj.spec,
+            spec,
             types,
             account.id,
             options=options,
             today=subscription_search.account_today(session, account.id),
-            related={"subscription": subscription_search.custom_properties(session, account.id)},
+            related=related,
             param="filterGroups",
         ),
     )
+    if obj.archivable:
+        # As in HubSpot, search finds only records that are not archived.
+        condition = and_(condition, obj.not_archived())
     if request.query and request.query.strip():
         condition = and_(
             condition,
@@ -807,7 +837,7 @@ def search(reader: Reader, request: SearchRequest) -> SearchOut:
                 obj.id_column() == request.query.strip(),
             ),
         )
-    order = compile_sorts(sorts, obj.spec, types)
+    order = compile_sorts(sorts, obj.sorting_spec(), types)
     offset = _offset(request.after)
     dialect = session.get_bind().dialect.name
     total = session.scalar(count_statement(obj.id_column(), condition, dialect)) or 0

@@ -249,12 +249,15 @@ class BuiltinProperty:
     """A property stored in a column of the object's table.
 
     `enum` properties with `options=None` accept any string (matched exactly); `money` columns
-    hold minor units of the currency in `ObjectSpec.currency_column`.
+    hold minor units of the currency in `ObjectSpec.currency_column`. `stored_lowercase`: a
+    text column whose values are written in lower case (emails, domains), so equality compares
+    the column as it is with the value in lower case, which an index on the column answers.
     """
 
     column: ColumnLike
     kind: PropertyKind
     options: tuple[str, ...] | None = None
+    stored_lowercase: bool = False
 
 
 @dataclass(frozen=True)
@@ -647,6 +650,7 @@ class _Target:
     custom_name: str | None = None
     custom_column: str | None = None
     association: Callable[[], ColumnElement[bool]] | None = None
+    stored_lowercase: bool = False
 
 
 def _resolve(
@@ -667,7 +671,11 @@ def _resolve(
     builtin = None if name.startswith(CUSTOM_PREFIX) else spec.builtins.get(name)
     if builtin is not None:
         return _Target(
-            label=name, kind=builtin.kind, options=builtin.options, column=_expr(builtin.column)
+            label=name,
+            kind=builtin.kind,
+            options=builtin.options,
+            column=_expr(builtin.column),
+            stored_lowercase=builtin.stored_lowercase,
         )
     custom_name = name.removeprefix(CUSTOM_PREFIX)
     field_type = custom.get(custom_name)
@@ -862,7 +870,12 @@ def _compile_filter(
         currency = None if spec.currency_column is None else _expr(spec.currency_column)
         if target.kind == "money" and currency is None:
             raise ValueError(f"{spec.object_type} has money properties but no currency column")
-        matched = _predicate(col, target.kind, positive, operands, currency)
+        matched: ColumnElement[bool]
+        if target.stored_lowercase and positive in ("eq", "in"):
+            # Lower-cased as the value was when written (str.lower, as the services do).
+            matched = col.in_([str(v).lower() for v in operands])
+        else:
+            matched = _predicate(col, target.kind, positive, operands, currency)
         # NULL semantics: a negative operator is the complement, so it matches NULLs too.
         return or_(col.is_(None), not_(matched)) if negate else matched
 

@@ -27,6 +27,7 @@ from cadency.billing.state import (
 )
 from cadency.catalog.line_items import build_line_items
 from cadency.catalog.models import Fee
+from cadency.crm import service as crm
 from cadency.crm.models import Association, Company, Contact
 from cadency.invoices.models import Invoice
 from cadency.kit import clock, money, outbox, periods, signing
@@ -149,9 +150,15 @@ def create(
 
     `bill_now=False` skips the engine run at creation: the caller bills the first period itself
     (a payment-link checkout charges several subscriptions' first periods on one invoice)."""
-    get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
+    contact = get_referenced(session, Contact, account.id, data.contact_id, "contact", "contact_id")
+    # A customer subscribing is one the lists show: an archived contact or company comes back
+    # (a returning buyer on the pay page, say), so nothing billed is hidden.
+    crm.restore_record(session, account, contact)
     if data.company_id is not None:
-        get_referenced(session, Company, account.id, data.company_id, "company", "company_id")
+        company = get_referenced(
+            session, Company, account.id, data.company_id, "company", "company_id"
+        )
+        crm.restore_record(session, account, company)
     currency = validate_currency(data.currency)
 
     subscription_id = new_id("sub")
@@ -442,15 +449,17 @@ def update(
         contact = get_referenced(
             session, Contact, account.id, changes["contact_id"], "contact", "contact_id"
         )
+        crm.restore_record(session, account, contact)  # as on create
         changed["contact_id"] = {"from": subscription.contact_id, "to": contact.id}
         contact_id = contact.id
         subscription.contact_id = contact.id
 
     if "company_id" in changes and changes["company_id"] != subscription.company_id:
         if changes["company_id"] is not None:
-            get_referenced(
+            company = get_referenced(
                 session, Company, account.id, changes["company_id"], "company", "company_id"
             )
+            crm.restore_record(session, account, company)  # as on create
         changed["company_id"] = {"from": subscription.company_id, "to": changes["company_id"]}
         subscription.company_id = changes["company_id"]
 

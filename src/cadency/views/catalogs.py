@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from cadency.crm.models import Association, Company, Contact, Deal
+from cadency.crm.models import Association, Company, Contact, Deal, not_archived
 from cadency.kit import labels
 from cadency.kit.filters import (
     BuiltinProperty,
@@ -358,7 +358,7 @@ CONTACT_SPEC = ObjectSpec(
     property_values=PropertyValue,
     builtins={
         "id": BuiltinProperty(Contact.id, "id"),
-        "email": BuiltinProperty(Contact.email, "text"),
+        "email": BuiltinProperty(Contact.email, "text", stored_lowercase=True),
         "first_name": BuiltinProperty(Contact.first_name, "text"),
         "last_name": BuiltinProperty(Contact.last_name, "text"),
         "phone": BuiltinProperty(Contact.phone, "text"),
@@ -387,7 +387,7 @@ COMPANY_SPEC = ObjectSpec(
     builtins={
         "id": BuiltinProperty(Company.id, "id"),
         "name": BuiltinProperty(Company.name, "text"),
-        "domain": BuiltinProperty(Company.domain, "text"),
+        "domain": BuiltinProperty(Company.domain, "text", stored_lowercase=True),
         "created_at": BuiltinProperty(Company.created_at, "datetime"),
         "updated_at": BuiltinProperty(Company.updated_at, "datetime"),
     },
@@ -404,8 +404,11 @@ COMPANY_SPEC = ObjectSpec(
 
 
 def _crm_filters(
-    spec: ObjectSpec,
+    spec: ObjectSpec, model: type[Contact] | type[Company]
 ) -> Callable[[Session, int, list[FilterGroup]], ColumnElement[bool]]:
+    """The records of the index, views, segments and exports: the account's, not archived
+    (archived ones are read by their ID only), matching the filter groups."""
+
     def compile_filters(
         session: Session, account_id: int, groups: list[FilterGroup]
     ) -> ColumnElement[bool]:
@@ -415,6 +418,7 @@ def _crm_filters(
         related = {"subscription": subscription_search.custom_properties(session, account_id)}
         return and_(
             spec.account_column == account_id,
+            not_archived(model),
             compile_filter_groups(
                 groups,
                 spec,
@@ -480,7 +484,7 @@ CONTACTS = Catalog(
         **_CRM_ASSOCIATION_LABELS,
     },
     value_labels={},
-    compile_filters=_crm_filters(CONTACT_SPEC),
+    compile_filters=_crm_filters(CONTACT_SPEC, Contact),
     text_search=_contact_text_search,
     primary_column="email",
 )
@@ -500,7 +504,7 @@ COMPANIES = Catalog(
         **_CRM_ASSOCIATION_LABELS,
     },
     value_labels={},
-    compile_filters=_crm_filters(COMPANY_SPEC),
+    compile_filters=_crm_filters(COMPANY_SPEC, Company),
     text_search=_company_text_search,
 )
 
