@@ -77,6 +77,7 @@ def test_api_counts_down_per_key_then_answers_429(
         assert response.status_code == 200
         assert response.headers["RateLimit-Limit"] == "3"
         assert response.headers["RateLimit-Reset"] == "60"
+        assert response.headers["RateLimit-Policy"] == "3;w=60"
         remaining.append(int(response.headers["RateLimit-Remaining"]))
     assert remaining == [2, 1, 0]
 

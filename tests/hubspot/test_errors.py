@@ -158,6 +158,12 @@ def test_idempotency_and_rate_limit_headers_apply(api: Api, base_url: str) -> No
         assert first.status_code == again.status_code == 201
         assert first.json()["id"] == again.json()["id"]
         assert "RateLimit-Limit" in first.headers
+        # Also under HubSpot's names, which its clients and connectors pace themselves by.
+        assert first.headers["X-HubSpot-RateLimit-Max"] == first.headers["RateLimit-Limit"]
+        assert (
+            first.headers["X-HubSpot-RateLimit-Remaining"] == first.headers["RateLimit-Remaining"]
+        )
+        assert int(first.headers["X-HubSpot-RateLimit-Interval-Milliseconds"]) > 0
         changed = http.post("/crm/v3/objects/contacts", json={"properties": {"email": "b@x.io"}})
         assert changed.status_code == 409
         assert changed.json()["category"] == "CONFLICT"
@@ -204,6 +210,9 @@ def test_rate_limit_and_unexpected_failures_in_hubspot_shape(
         assert refused.status_code == 429
         assert refused.json()["category"] == "RATE_LIMITS"
         assert refused.headers["Retry-After"] == "60"
+        assert refused.headers["X-HubSpot-RateLimit-Max"] == "2"
+        assert refused.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+        assert refused.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "60000"
     finally:
         limited.state.engine.dispose()
 

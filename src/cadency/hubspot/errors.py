@@ -75,9 +75,24 @@ def hubspot_body(status: int, error: dict[str, Any]) -> tuple[int, dict[str, Any
     return mapped_status, body
 
 
+def hubspot_rate_limit_headers(headers: MutableHeaders) -> None:
+    """The API's rate-limit headers (kit/throttle.py) also under HubSpot's names, which
+    HubSpot's clients and connectors read to pace themselves: X-HubSpot-RateLimit-Max,
+    -Remaining and -Interval-Milliseconds (the window of the per-key limit)."""
+    limit, remaining = headers.get("ratelimit-limit"), headers.get("ratelimit-remaining")
+    if limit is None or remaining is None:
+        return
+    headers["X-HubSpot-RateLimit-Max"] = limit
+    headers["X-HubSpot-RateLimit-Remaining"] = remaining
+    _, _, window = headers.get("ratelimit-policy", "").partition(";w=")
+    if window.isdigit():
+        headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(int(window) * 1000)
+
+
 class HubSpotErrorShape:
     """Pure ASGI middleware: on `/crm/` paths, an answer of 400 or above whose body is the REST
-    API's error object is sent in HubSpot's shape instead (other answers pass untouched)."""
+    API's error object is sent in HubSpot's shape instead (other answers pass untouched but for
+    HubSpot's names of the rate-limit headers)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -93,6 +108,7 @@ class HubSpotErrorShape:
         async def reshape(message: Message) -> None:
             nonlocal start, started
             if message["type"] == "http.response.start":
+                hubspot_rate_limit_headers(MutableHeaders(scope=message))
                 if message["status"] < 400:
                     started = True
                     await send(message)

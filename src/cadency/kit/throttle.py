@@ -204,7 +204,8 @@ API_LIMIT = "api"
 class ApiRateLimit:
     """Per-key limits on the API: every API request counts against its key (a hashed bearer
     token; requests without one count against the client address). Answers carry the IETF
-    draft's RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds) headers; past the
+    draft's RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (seconds) and RateLimit-Policy
+    (`limit;w=seconds`) headers; past the
     limit the answer is 429 `rate_limit` with Retry-After."""
 
     def __init__(self, app: ASGIApp, *, limiter: Limiter) -> None:
@@ -224,6 +225,8 @@ class ApiRateLimit:
             "RateLimit-Limit": str(verdict.limit),
             "RateLimit-Remaining": str(verdict.remaining),
             "RateLimit-Reset": str(verdict.reset_in),
+            # The draft's policy: the limit per window of w seconds.
+            "RateLimit-Policy": f"{verdict.limit};w={self.limiter.items[API_LIMIT].get_expiry()}",
         }
         if not verdict.allowed:
             await send_error(
