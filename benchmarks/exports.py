@@ -123,11 +123,16 @@ def migrate(url: str, revision: str) -> None:
 
 
 def analyze(url: str) -> None:
-    """PostgreSQL's autovacuum would analyze the new tables soon; do it now. SQLite is left as
-    the application leaves it (Cadency never runs ANALYZE there)."""
-    if not is_pg(url):
-        return
+    """PostgreSQL's autovacuum would analyze the new tables soon, and Cadency's hourly
+    housekeeping SQLite's (kit.db.refresh_statistics): do it now."""
     engine = make_engine(url)
+    if not is_pg(url):
+        from cadency.kit.db import refresh_statistics
+
+        with engine.begin() as conn:
+            refresh_statistics(conn)
+        engine.dispose()
+        return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()

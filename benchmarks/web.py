@@ -95,7 +95,7 @@ def seed(url: str, n: int) -> dict[str, Any]:
 
     from cadency.accounts import service as accounts
     from cadency.kit import migrate
-    from cadency.kit.db import make_engine
+    from cadency.kit.db import make_engine, refresh_statistics
     from cadency.kit.ids import new_id
     from cadency.models import Contact, LineItem, PropertyValue, Subscription
     from cadency.plans.limits import custom_property_limit
@@ -244,6 +244,10 @@ def seed(url: str, n: int) -> dict[str, Any]:
     if is_pg(url):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
+    else:
+        # The statistics an installation has once housekeeping has run (hourly).
+        with engine.begin() as conn:
+            refresh_statistics(conn)
     engine.dispose()
     return {
         "account_id": account_id,

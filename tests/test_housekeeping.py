@@ -178,3 +178,20 @@ def test_a_failing_purge_is_logged_not_raised(
     assert housekeeping.Hourly(session_factory).run_if_due() is None
     assert "housekeeping failed" in caplog.text
     assert "disk full" in caplog.text
+
+
+def test_housekeeping_refreshes_sqlites_planner_statistics(api: Api, session_factory: Any) -> None:
+    """SQLite keeps no statistics of its own; without them its planner reads a whole account
+    where an index would do (kit.db.refresh_statistics). Housekeeping leaves them current."""
+    from sqlalchemy import text
+
+    with session_factory() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            pytest.skip("PostgreSQL keeps its statistics itself (autovacuum)")
+        session.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'contacts'"))
+        session.commit()
+    api.ok(api.post("/contacts", {"email": "counted@example.com"}))
+    housekeeping.run(session_factory)
+    with session_factory() as session:
+        indexes = set(session.scalars(text("SELECT idx FROM sqlite_stat1 WHERE tbl = 'contacts'")))
+    assert "ix_contacts_account_id_email" in indexes

@@ -1,7 +1,8 @@
 """Housekeeping: purge what is kept only for a while — idempotency records past 24 hours,
 dev-mailbox emails past 30 days, web sessions past their expiry, export files past their 30
-days, events (with their webhook deliveries) past 30 days. `cadency serve`'s embedded
-worker and `cadency worker` run it hourly; `cadency purge` runs it once.
+days, events (with their webhook deliveries) past 30 days — and then refreshes SQLite's query
+planner statistics. `cadency serve`'s embedded worker and `cadency worker` run it hourly;
+`cadency purge` runs it once.
 
 Each owning package says what is old (its `purge_*` service deletes one bounded batch); this
 runner commits batch by batch, so a large backlog never holds SQLite's write lock for long."""
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from cadency.accounts import service as account_service
 from cadency.exports import service as export_service
 from cadency.kit import clock, idempotency
+from cadency.kit.db import refresh_statistics
 from cadency.notifications import service as notification_service
 from cadency.webhooks import service as webhook_service
 
@@ -59,6 +61,9 @@ def run(
             deleted[table] += batch
             if batch < batch_size:
                 break
+    with session_factory() as session:
+        refresh_statistics(session.connection())
+        session.commit()
     return deleted
 
 

@@ -151,3 +151,26 @@ def test_email_equality_reads_the_email_index(
             plan = " ".join(str(r[0]) for r in session.execute(text("EXPLAIN " + sql)))
         assert "ix_contacts_account_id_email" in plan
         session.rollback()
+
+
+def test_a_name_of_joined_columns_is_narrowed_by_its_longest_word(
+    api: Api, session_factory: Any, people: dict[str, str]
+) -> None:
+    """A text over a contact's full name (first and last name joined by a space) holds the
+    term's longest word within one of them: the index narrows by it, the match stays exact."""
+    from sqlalchemy import func, literal
+
+    full_name = (
+        func.coalesce(Contact.first_name, "") + literal(" ") + func.coalesce(Contact.last_name, "")
+    )
+    parts = [Contact.first_name, Contact.last_name]
+    with session_factory() as session:
+        for term, found in (
+            ("ada love", {"ada@example.com"}),
+            ("ZOË VAN LOVE", {"zoe@example.nl"}),
+            ("grace h", {"grace@navy.example"}),
+            ("ce ho", {"grace@navy.example"}),  # every word too short to index: row by row
+            ("lovelace ada", set()),
+        ):
+            condition = contains_text([full_name], term, parts_of=parts)
+            assert _emails(session, api.account_id, condition) == found, term

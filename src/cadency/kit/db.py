@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -73,6 +73,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+# Rows of each index an approximate ANALYZE reads on SQLite: enough for the planner to know
+# how selective an index is, and a few milliseconds however large the tables grow.
+ANALYSIS_LIMIT = 1000
+
+
+def refresh_statistics(connection: Connection) -> None:
+    """Give SQLite's query planner statistics of the tables (an approximate ANALYZE; PostgreSQL
+    keeps its own through autovacuum). Without them it guesses that an account's rows are a
+    handful and reads all of them where an index would read a few (a search box over a million
+    subscriptions: a second instead of a millisecond). Run after migrating and hourly
+    (housekeeping); commits nothing itself."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        connection.exec_driver_sql("ANALYZE")
 
 
 def begin_write(session: Session) -> None:

@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Connection, Table, and_, func, literal, or_
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, literal, or_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.sqltypes import NullType
 
 LIKE_ESCAPE = "\\"
 # Trigram indexes find texts of three characters or more; shorter ones are searched row by row.
@@ -43,12 +44,21 @@ def escape_like(term: str) -> str:
     return term
 
 
-def contains_text(columns: Sequence[Any], term: str) -> ColumnElement[bool]:
-    """Any of the columns contains the search term (surrounding spaces dropped), ignoring case."""
+def contains_text(
+    columns: Sequence[Any], term: str, *, parts_of: Sequence[Any] | None = None
+) -> ColumnElement[bool]:
+    """Any of the columns contains the search term (surrounding spaces dropped), ignoring case.
+
+    `parts_of`: where a column is an expression joining text columns with spaces (a contact's
+    name: first and last name), those columns: its text index then narrows by the longest word
+    of the term, which a text holding the term holds within one of them."""
     text = term.strip()
     pattern = f"%{escape_like(text.lower())}%"
     exact = or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns))
-    narrowed = narrowing(columns, text)
+    if parts_of is None:
+        narrowed = narrowing(columns, text)
+    else:
+        narrowed = narrowing(parts_of, max(text.split() or [""], key=len))
     return exact if narrowed is None else and_(narrowed, exact)
 
 
@@ -130,9 +140,13 @@ def narrowing(columns: Sequence[Any], text: str) -> ColumnElement[bool] | None:
 
 
 class _may_contain(FunctionElement[bool]):
-    """Arguments: the text, then the columns. Compiled per database (below)."""
+    """Arguments: the text, then the columns. Compiled per database (below).
 
-    type = Boolean()
+    Untyped rather than Boolean: SQLAlchemy writes a Boolean element as `(…) = 1` on SQLite,
+    which hides `rowid IN (…)` from the planner (it would read every row of the account
+    and test each against the list instead of looking the listed rows up)."""
+
+    type = NullType()  # type: ignore[assignment]
     inherit_cache = True
     name = "may_contain"
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from alembic import context
 
-from cadency.kit.db import is_sqlite, make_engine
+from cadency.kit.db import is_sqlite, make_engine, refresh_statistics
 from cadency.kit.migrate import TEXT_INDEXES
 from cadency.kit.text_search import ensure_text_indexes, is_text_index
 from cadency.models import Base
@@ -42,6 +42,7 @@ def run_migrations_online() -> None:
             # In a transaction of its own: on SQLite Alembic's is none (no transactional DDL).
             after = context.get_context().get_current_heads()
             ensure_text_indexes(connection, rebuild=before != after)
+            refresh_statistics(connection)
             connection.commit()
     engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cadency.kit.db import Base
+from cadency.kit.text_search import text_index
 
 
 class SubscriptionStatus(StrEnum):
@@ -151,6 +152,11 @@ class Subscription(Base):
     line_items: Mapped[list[LineItem]] = relationship(
         order_by="LineItem.position", lazy="raise", cascade="all, delete-orphan"
     )
+
+
+# The subscriptions index's search box and `contains_token` on the name read a trigram index
+# (kit/text_search.py).
+SUBSCRIPTION_TEXT = text_index("subscriptions", "name")
 
 
 class LineItem(Base):

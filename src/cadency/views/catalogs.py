@@ -240,13 +240,18 @@ def _compile_subscription_filters(
 
 def _subscription_text_search(text: str, account_id: int) -> ColumnElement[bool]:
     """The search box: a part of the subscription's name or ID, or of its billing contact's
-    email or name, ignoring case. The contacts that match are found once (a scan of the
-    account's contacts), not once per subscription."""
+    email or name, ignoring case. The contacts that match are found once (through their text
+    index), not once per subscription."""
     contact_name = (
         func.coalesce(Contact.first_name, "") + literal(" ") + func.coalesce(Contact.last_name, "")
     )
     matching_contacts = select(Contact.id).where(
-        Contact.account_id == account_id, contains_text([Contact.email, contact_name], text)
+        Contact.account_id == account_id,
+        contains_text(
+            [Contact.email, contact_name],
+            text,
+            parts_of=[Contact.email, Contact.first_name, Contact.last_name],
+        ),
     )
     return or_(
         contains_text([Subscription.name], text),
