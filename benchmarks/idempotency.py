@@ -119,7 +119,18 @@ async def retry(base: str, key: str, cut: Cut) -> list[str]:
 
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "cadency.cli", "serve", "--no-worker", "--port", str(port)],
+        # One serving process, as measured (its --crash mode kills that process).
+        [
+            sys.executable,
+            "-m",
+            "cadency.cli",
+            "serve",
+            "--no-worker",
+            "--workers",
+            "1",
+            "--port",
+            str(port),
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

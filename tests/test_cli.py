@@ -259,7 +259,7 @@ def test_serve_points_links_at_the_port_it_listens_on(
     monkeypatch.delenv("CADENCY_BASE_URL", raising=False)
     result = CliRunner().invoke(
         main,
-        ["serve", "--port", "8201", "--no-worker"],
+        ["serve", "--port", "8201", "--no-worker", "--workers", "1"],
         env={"CADENCY_DATABASE_URL": database_url, "CADENCY_BASE_URL": None},
     )
     assert result.exit_code == 0, result.output
@@ -268,7 +268,7 @@ def test_serve_points_links_at_the_port_it_listens_on(
 
     configured = CliRunner().invoke(
         main,
-        ["serve", "--port", "8202", "--no-worker"],
+        ["serve", "--port", "8202", "--no-worker", "--workers", "1"],
         env={"CADENCY_DATABASE_URL": database_url, "CADENCY_BASE_URL": "https://bill.example"},
     )
     assert configured.exit_code == 0, configured.output

@@ -66,6 +66,12 @@ def migrate() -> None:
     click.echo("Database is up to date.", err=True)
 
 
+# A serving process answers the supervisor's health check only once it has imported Cadency's
+# command line (multiprocessing re-imports the main module): 7 s on a busy two-core machine,
+# over uvicorn's default of 5 s, after which it kills and restarts the process, forever.
+SERVING_PROCESS_HEALTHCHECK_SECONDS = 30
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -74,9 +80,16 @@ def migrate() -> None:
     is_flag=True,
     help="Leave the billing engine to separate `cadency worker` processes",
 )
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Web server processes [default: the number of CPUs]; 1 serves in this process",
+)
+def serve(host: str, port: int, no_worker: bool, workers: int | None) -> None:
     """Run the API and web app (migrates the database first), with the billing engine and
-    the email dispatcher running beside it unless --no-worker."""
+    the email dispatcher running beside it unless --no-worker. With --workers N above 1,
+    N processes serve and this one runs the engine."""
     import threading
 
     import uvicorn
@@ -84,17 +97,41 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     from cadency.web.app import create_app
 
     # Links in pages and emails point where this server listens, unless the operator set the
-    # public address (CADENCY_BASE_URL). Set for the whole process, so every part agrees.
+    # public address (CADENCY_BASE_URL). Set for the whole process, so every part agrees (and
+    # every serving process: they are spawned with this environment).
     os.environ.setdefault("CADENCY_BASE_URL", listening_base_url(host, port))
     settings = load_settings()
+    workers = workers or os.cpu_count() or 1
+    # One process or many, this one prepares the installation first: it migrates, makes the
+    # link secret and the encryption key file, so the serving processes, starting together,
+    # only read them.
     app = create_app(settings)
+    stop = threading.Event()
     if not no_worker:
-        stop = threading.Event()
         for target in (_work, _export_lane, _webhook_lane, _workflow_lane):
             threading.Thread(
                 target=target, args=(app.state.session_factory, settings, stop, 5.0), daemon=True
             ).start()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # uvicorn's supervisor spawns fresh interpreters (no threads or connections inherited)
+    # that build the app from the environment; it restarts one that dies and stops them all
+    # on SIGINT/SIGTERM. The engine threads above stay in this process, one per installation
+    # on SQLite as the engine needs.
+    try:
+        uvicorn.run(
+            "cadency.web.app:serving_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_worker_healthcheck=SERVING_PROCESS_HEALTHCHECK_SECONDS,
+        )
+    finally:
+        stop.set()
+        app.state.engine.dispose()
 
 
 def _work(session_factory: Any, settings: Settings, stop: Any, interval: float) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
 import re
+import signal
+import sys
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -206,3 +211,24 @@ def create_app(
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def serving_app() -> FastAPI:
+    """The app of one of `cadency serve --workers N`'s processes, configured by the
+    environment (CADENCY_*): the main process migrated the database and made the installation's
+    secrets before starting it."""
+    _stop_with_supervisor()
+    return create_app(load_settings(), migrate_db=False)
+
+
+def _stop_with_supervisor() -> None:
+    """Ask Linux to send this serving process SIGTERM (a graceful stop) when its supervisor
+    dies, even by SIGKILL, which the supervisor cannot pass on: an orphan would go on serving
+    on the port, unsupervised, and keep a restarted server from binding it."""
+    supervisor = multiprocessing.parent_process()
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return  # not spawned by uvicorn's supervisor, or no prctl
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != supervisor.pid:  # it died before the request took effect
+        raise SystemExit("the supervisor of this serving process is gone")
