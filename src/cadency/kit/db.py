@@ -91,6 +91,34 @@ def refresh_statistics(connection: Connection) -> None:
         connection.exec_driver_sql("ANALYZE")
 
 
+class sorted_after_filtering(FunctionElement[Any]):
+    """An ORDER BY expression SQLite must not read an index for: with a condition that matches
+    a few rows (a search box), its planner would otherwise walk the sort's index through the
+    whole account testing every row, hoping to stop early; this makes it find the few rows
+    through their own indexes and sort them (SQLite's unary `+`). As it is elsewhere."""
+
+    inherit_cache = True
+    name = "sorted_after_filtering"
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression)
+        self.type = expression.type
+
+
+@compiles(sorted_after_filtering)
+def _sorted_after_filtering(
+    element: sorted_after_filtering, compiler: SQLCompiler, **kw: Any
+) -> str:
+    return compiler.process(element.clauses.clauses[0], **kw)
+
+
+@compiles(sorted_after_filtering, "sqlite")
+def _sorted_after_filtering_sqlite(
+    element: sorted_after_filtering, compiler: SQLCompiler, **kw: Any
+) -> str:
+    return f"+({compiler.process(element.clauses.clauses[0], **kw)})"
+
+
 def begin_write(session: Session) -> None:
     """Start a transaction that will write, taking SQLite's write lock before it reads: a
     transaction that read and then writes after another writer committed in between fails on

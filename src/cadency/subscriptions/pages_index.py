@@ -506,6 +506,7 @@ def _listing(
         after=state.after,
         before=state.before,
         signature=f"{state.sort}:{state.direction}",
+        few=bool(state.query),  # a search box's matches are few
     )
     subscriptions: list[Subscription] = found.rows
     if found.next_cursor is None and found.previous_cursor is None:

@@ -36,6 +36,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import TypeDecorator
 
+from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.filters import ObjectSpec, Sort, compile_sorts
 from cadency.kit.i18n import N_
@@ -228,10 +229,12 @@ def find_page(
     after: str | None = None,
     before: str | None = None,
     signature: str = "",
+    few: bool = False,
 ) -> Page:
     """One page of `query` (selecting one entity, or only its ID) ordered by `keys` then the
     ID, both ascending or both `descending`. `after` continues past a cursor, `before` goes
-    back."""
+    back. `few`: the query's condition matches few rows (a search box), found through their
+    own indexes and then sorted (kit.db.sorted_after_filtering)."""
     labelled = query.add_columns(*(k.label(f"sort_key_{i}") for i, k in enumerate(keys)))
     position: _Position | None = None
     backwards = False
@@ -272,7 +275,9 @@ def find_page(
     for nulls, condition in parts:
         if len(found) >= wanted:
             break
-        order = [id_column] if nulls else columns
+        order: list[ColumnElement[Any]] = [id_column] if nulls else columns
+        if few:
+            order = [sorted_after_filtering(c) for c in order]
         statement = (
             labelled.where(condition)
             .order_by(*(c.asc() if ascending else c.desc() for c in order))
