@@ -174,3 +174,15 @@ def test_a_name_of_joined_columns_is_narrowed_by_its_longest_word(
         ):
             condition = contains_text([full_name], term, parts_of=parts)
             assert _emails(session, api.account_id, condition) == found, term
+
+
+def test_a_text_searchs_matches_are_sorted_after_they_are_found() -> None:
+    """SQLite would walk the sort's index through a whole account looking for a search's few
+    matches; `sorted_after_filtering` keeps the index out of the ORDER BY there (a unary +)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from cadency.kit.db import sorted_after_filtering
+
+    statement = select(Contact.id).order_by(sorted_after_filtering(Contact.id).desc())
+    assert "ORDER BY +(contacts.id) DESC" in str(statement.compile(dialect=sqlite.dialect()))
+    assert "ORDER BY contacts.id DESC" in str(statement.compile(dialect=postgresql.dialect()))

@@ -164,7 +164,14 @@ def list_contacts(
         statement = statement.where(
             contains_text([Contact.email, Contact.first_name, Contact.last_name], query)
         )
-    return paginate(session, statement, Contact.id, limit=limit, cursor=cursor)
+    return paginate(
+        session,
+        statement,
+        Contact.id,
+        limit=limit,
+        cursor=cursor,
+        few=bool(query and query.strip()),
+    )
 
 
 # Companies
@@ -228,7 +235,14 @@ def list_companies(
         statement = statement.where(Company.domain == domain.strip().lower())
     if query and query.strip():
         statement = statement.where(contains_text([Company.name, Company.domain], query))
-    return paginate(session, statement, Company.id, limit=limit, cursor=cursor)
+    return paginate(
+        session,
+        statement,
+        Company.id,
+        limit=limit,
+        cursor=cursor,
+        few=bool(query and query.strip()),
+    )
 
 
 # Deals

@@ -837,7 +837,12 @@ def search(reader: Reader, request: SearchRequest) -> SearchOut:
                 obj.id_column() == request.query.strip(),
             ),
         )
-    order = compile_sorts(sorts, obj.sorting_spec(), types)
+    # A text search (`query`, CONTAINS_TOKEN) finds its few records through the text indexes;
+    # they are then sorted, rather than found by walking the sort order through every record.
+    texts = bool(request.query and request.query.strip()) or any(
+        f.operator.upper() == "CONTAINS_TOKEN" for g in request.filterGroups for f in g.filters
+    )
+    order = compile_sorts(sorts, obj.sorting_spec(), types, few=texts)
     offset = _offset(request.after)
     dialect = session.get_bind().dialect.name
     total = session.scalar(count_statement(obj.id_column(), condition, dialect)) or 0

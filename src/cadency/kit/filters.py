@@ -81,6 +81,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.operators import in_op
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
+from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.periods import add_days, start_of_day_utc
@@ -1019,11 +1020,14 @@ def compile_sorts(
     custom: Mapping[str, str],
     *,
     param: str = "sorts",
+    few: bool = False,
 ) -> list[ColumnElement[Any]]:
     """ORDER BY clauses: each sort with NULLs last in both directions, then the id ascending.
 
     Text sorts ignore case first (then code point order); money sorts by the amount in major
-    units; custom properties sort by their value. Associations cannot be sorted by.
+    units; custom properties sort by their value. Associations cannot be sorted by. `few`: the
+    condition matches few rows (a text search), found through their own indexes and then
+    sorted (kit.db.sorted_after_filtering).
     """
     if len(sorts) > MAX_SORTS:
         raise InvalidRequest(f"At most {MAX_SORTS} sorts are allowed", param=param)
@@ -1048,9 +1052,11 @@ def compile_sorts(
                 .scalar_subquery()
             )
         for key in _sort_keys(col, target.kind, currency):
+            if few:
+                key = sorted_after_filtering(key)
             ordered = key.desc() if sort.direction == "desc" else key.asc()
             clauses.append(ordered.nulls_last())
-    clauses.append(id_column.asc())
+    clauses.append((sorted_after_filtering(id_column) if few else id_column).asc())
     return clauses
 
 

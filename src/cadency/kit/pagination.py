@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.ids import looks_like_id
 
@@ -54,11 +55,15 @@ def paginate(
     *,
     limit: int,
     cursor: str | None,
+    few: bool = False,
 ) -> tuple[Sequence[Any], bool, str | None]:
-    """Run `query` one page at a time. Returns (rows, has_more, next_cursor)."""
+    """Run `query` one page at a time. Returns (rows, has_more, next_cursor). `few`: its
+    condition matches few rows (a text search), found through their own indexes and then
+    sorted (kit.db.sorted_after_filtering)."""
     if cursor:
         query = query.where(id_column < decode_id_cursor(cursor))
-    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).all()
+    order = sorted_after_filtering(id_column) if few else id_column
+    rows = session.scalars(query.order_by(order.desc()).limit(limit + 1)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(getattr(rows[-1], id_column.key)) if has_more and rows else None
