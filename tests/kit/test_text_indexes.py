@@ -186,3 +186,25 @@ def test_a_text_searchs_matches_are_sorted_after_they_are_found() -> None:
     statement = select(Contact.id).order_by(sorted_after_filtering(Contact.id).desc())
     assert "ORDER BY +(contacts.id) DESC" in str(statement.compile(dialect=sqlite.dialect()))
     assert "ORDER BY contacts.id DESC" in str(statement.compile(dialect=postgresql.dialect()))
+
+
+def test_case_is_folded_beyond_ascii(api: Api, session_factory: Any) -> None:
+    """A Danish name found in any case, on SQLite too (whose own lower() folds ASCII only)."""
+    api.ok(api.post("/contacts", {"email": "o@example.dk", "last_name": "Østergaard Æbelø"}))
+    columns = [Contact.email, Contact.first_name, Contact.last_name]
+    with session_factory() as session:
+        account = api.account_id
+        for term in ("østergaard", "ØSTERGAARD", "æbelø"):
+            assert _emails(session, account, contains_text(columns, term)) == {"o@example.dk"}
+            assert _token(session, account, "last_name", term) == {"o@example.dk"}
+        groups = parse_filter_groups(
+            [
+                {
+                    "filters": [
+                        {"property": "last_name", "operator": "eq", "value": "ØSTERGAARD ÆBELØ"}
+                    ]
+                }
+            ]
+        )
+        condition = compile_filter_groups(groups, CONTACT_SPEC, {}, account)
+        assert _emails(session, account, condition) == {"o@example.dk"}

@@ -53,6 +53,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# The name of Python's str.lower inside SQLite (registered on every connection of make_engine).
+SQLITE_LOWER = "cadency_lower"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if is_sqlite(url):
@@ -70,6 +78,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # SQLite's lower() folds ASCII letters only: "Østergaard" would never match
+            # "østergaard". Text comparisons that ignore case use this one (kit/text_search.py
+            # `fold_case`), Python's, as the services lower what they store.
+            dbapi_conn.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -16,8 +16,9 @@ Semantics, identical on SQLite and PostgreSQL:
   `contains_token`: they also match records that have no value (a NULL built-in, or no
   custom property value), as HubSpot does. Use `has_property` to exclude those.
 - Comparisons (`lt`, `lte`, `gt`, `gte`, `between`) never match records without a value.
-- Text `eq`/`in` and `contains_token` ignore case (`lower()` on both sides; SQLite's `lower()`
-  folds ASCII only). An empty text counts as no value for `has_property`.
+- Text `eq`/`in` and `contains_token` ignore case (`text_search.fold_case` on both sides:
+  PostgreSQL's `lower()`, Python's `str.lower` on SQLite, whose own `lower()` folds ASCII only).
+  An empty text counts as no value for `has_property`.
 - `contains_token` matches a whole word: the text is split on spaces and punctuation. A leading
   or trailing `*` matches words ending or starting with the rest (`gold*` matches "golden").
   A phrase ("gold plan") matches those words next to each other. On a checkboxes property the
@@ -86,7 +87,7 @@ from cadency.kit.errors import InvalidRequest
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.periods import add_days, start_of_day_utc
 from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
-from cadency.kit.text_search import LIKE_ESCAPE, escape_like, narrowing
+from cadency.kit.text_search import LIKE_ESCAPE, escape_like, fold_case, narrowing
 
 __all__ = [
     "ASSOCIATION_PREFIX",
@@ -579,15 +580,15 @@ def _compile_token_match_sqlite(element: _token_match, compiler: SQLCompiler, **
 def _contains_token(col: ColumnElement[Any], kind: str, token: str) -> ColumnElement[bool]:
     if kind == "checkboxes":
         # One of the chosen options: ";"-joined, so match ";option;" in ";a;b;".
-        text = literal(";", String) + func.lower(col) + literal(";", String)
+        text = literal(";", String) + fold_case(col) + literal(";", String)
         pattern = "%;" + escape_like(token) + ";%"
-        return text.like(func.lower(literal(pattern, String)), escape=LIKE_ESCAPE)
-    padded = literal(" ", String) + func.lower(col) + literal(" ", String)
+        return text.like(fold_case(literal(pattern, String)), escape=LIKE_ESCAPE)
+    padded = literal(" ", String) + fold_case(col) + literal(" ", String)
     glob, regex = _token_patterns(token)
     # lower() of the patterns in SQL, like the text, so both fold case the same way (the
     # patterns' own syntax holds no letters to fold).
     matched = _token_match(
-        padded, func.lower(literal(glob, String)), func.lower(literal(regex, String))
+        padded, fold_case(literal(glob, String)), fold_case(literal(regex, String))
     )
     # A text holding the token holds its longest word: where the column has a text index, it
     # narrows the rows the exact match reads.
@@ -612,7 +613,7 @@ def _predicate(
         if kind in ("enum", "id"):
             return col.in_(operands)
         if kind == "text":
-            return func.lower(col).in_([func.lower(literal(v, String)) for v in operands])
+            return fold_case(col).in_([fold_case(literal(v, String)) for v in operands])
         if kind == "checkboxes":  # any of these options is chosen
             return or_(*(_contains_token(col, kind, v) for v in operands))
         return or_(*(_predicate(col, kind, "eq", [v], currency) for v in operands))
@@ -620,7 +621,7 @@ def _predicate(
     if op == "contains_token":
         return _contains_token(col, kind, value)
     if kind in ("text", "checkboxes"):
-        return func.lower(col) == func.lower(literal(value, String))
+        return fold_case(col) == fold_case(literal(value, String))
     if kind == "money":
         assert currency is not None
         return or_(

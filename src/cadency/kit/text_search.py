@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, literal, or_
+from sqlalchemy import ColumnElement, Connection, String, Table, and_, func, literal, or_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
+
+from cadency.kit.db import SQLITE_LOWER
 
 LIKE_ESCAPE = "\\"
 # Trigram indexes find texts of three characters or more; shorter ones are searched row by row.
@@ -44,6 +46,29 @@ def escape_like(term: str) -> str:
     return term
 
 
+class fold_case(FunctionElement[str]):
+    """A text in lower case, for comparisons that ignore case: PostgreSQL's lower(); on SQLite,
+    whose lower() folds ASCII only, Python's str.lower (kit.db.SQLITE_LOWER), so "Ø" folds
+    like "O" does."""
+
+    inherit_cache = True
+    name = "fold_case"
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression)
+        self.type = String()
+
+
+@compiles(fold_case)
+def _fold_case(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold_case, "sqlite")
+def _fold_case_sqlite(element: fold_case, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
+
+
 def contains_text(
     columns: Sequence[Any], term: str, *, parts_of: Sequence[Any] | None = None
 ) -> ColumnElement[bool]:
@@ -54,7 +79,7 @@ def contains_text(
     of the term, which a text holding the term holds within one of them."""
     text = term.strip()
     pattern = f"%{escape_like(text.lower())}%"
-    exact = or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns))
+    exact = or_(*(fold_case(column).like(pattern, escape=LIKE_ESCAPE) for column in columns))
     if parts_of is None:
         narrowed = narrowing(columns, text)
     else:
