@@ -4,7 +4,7 @@ outcomes (exactly-once renewals, emails sent once, replays answered) and exit no
 check fails; here each must exit 0 and end with a JSON line whose figures are checked too.
 Nothing here asserts a timing: the figures at this size mean nothing, only that they exist.
 
-The eight runs start together and each test waits for its own: a run is mostly interpreter
+The runs start together and each test waits for its own: a run is mostly interpreter
 start-up and imports (several processes per benchmark), so overlapping them keeps the module
 well under a minute on two cores."""
 
@@ -23,10 +23,18 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks make their own SQLite databases whatever the suite runs on: once, in the
+# SQLite pass of scripts/test, is enough (the PostgreSQL pass would repeat the same runs).
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("CADENCY_TEST_DATABASE_URL")),
+    reason="runs in the SQLite pass: the benchmarks make their own databases",
+)
 BENCHMARKS = (
     "analytics",
+    "crash",
     "engine",
     "exports",
+    "hubspot",
     "idempotency",
     "mail",
     "web",
@@ -39,7 +47,7 @@ TIMEOUT = 150  # seconds per run; far above what a smoke run takes, even on a lo
 class Run:
     def __init__(self, name: str, tmp: Path) -> None:
         command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"]
-        if name in ("engine", "exports", "web", "webhooks", "workflows"):
+        if name in ("crash", "engine", "exports", "hubspot", "web", "webhooks", "workflows"):
             command += ["--db", "sqlite"]  # their default includes a throwaway PostgreSQL
         env = {**os.environ, "TMPDIR": str(tmp), "BENCH_OUT": str(tmp)}
         # A benchmark reads no test database setting; drop it so nothing can point one at it.
@@ -103,6 +111,44 @@ def test_engine_renews_every_subscription_once(runs: dict[str, Run]) -> None:
     for key in ("renew_seconds", "renewals_per_s", "floor_seconds", "floor_per_s", "ratio"):
         assert result[key] > 0, key
     assert result["rss_peak_kib"] >= result["rss_start_kib"] > 0
+
+
+def test_crash_kills_lose_and_repeat_nothing(runs: dict[str, Run]) -> None:
+    out = runs["crash"].result()
+    assert out["benchmark"] == "crash"
+    assert (out["n"], out["kills"], out["db"], out["ok"]) == (2_000, 3, ["sqlite"], True)
+    [result] = out["results"]
+    assert result["db"] == "sqlite"
+    # Killed three times mid-run and restarted, then run to the end: every subscription renewed
+    # once, none twice, none charged twice (its own SQL checks passed, or it would exit 1).
+    assert result["kills_done"] == 3
+    assert result["renewed"] == result["n"] == 2_000
+    assert (result["duplicates"], result["missed"], result["double_charges"]) == (0, 0, 0)
+    assert len(result["kill_points"]) == 3
+    assert all(0 <= k < 2_000 for k in result["kill_points"])
+    assert result["kill_points"] == sorted(result["kill_points"])
+
+
+def test_hubspot_search_and_batch_create_answer(runs: dict[str, Run]) -> None:
+    out = runs["hubspot"].result()
+    assert out["benchmark"] == "hubspot"
+    assert (out["n"], out["requests"]) == (2_000, 10)
+    assert set(out["seed_seconds"]) == {"sqlite"} and out["seed_seconds"]["sqlite"] > 0
+    results = {r["scenario"]: r for r in out["results"]}
+    assert set(results) == {
+        "search-email-eq",
+        "search-firstname-token",
+        "search-lastname-token",
+        "search-query",
+        "batch-create-100",
+    }
+    assert {r["db"] for r in out["results"]} == {"sqlite"}
+    for name, r in results.items():
+        assert 0 < r["p50"] <= r["p95"] <= r["max"], name
+        # Every answer was checked and right: total 1 and that email; every result holds the
+        # token or the search term, names outside ASCII included ("Åkerhaus"); 201 and 100
+        # results (the contact count afterwards is checked by the benchmark, or it exits 1).
+        assert r["wrong"] == r["wrong_non_ascii"] == 0, (name, r["wrong_examples"])
 
 
 def test_idempotency_replays_get_the_stored_answer(runs: dict[str, Run]) -> None:

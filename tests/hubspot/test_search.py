@@ -146,6 +146,22 @@ def test_query_sorts_and_paging(hubspot: HubSpot, people: dict[str, str]) -> Non
         after = page.paging.next.after
     assert seen == sorted(ALL)
 
+    # A text search counts what it finds in the pass that sorts it: the same totals, page by
+    # page, and past the last page.
+    seen = []
+    after = None
+    while True:
+        page = search(hubspot, sorts=["-email"], properties=["email"], limit=1, after=after,
+                      query="example")  # fmt: skip
+        assert page.total == 4
+        seen += [r.properties["email"] for r in page.results]
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert seen == sorted(ALL, reverse=True)
+    beyond = search(hubspot, properties=["email"], limit=2, after="10", query="example")
+    assert (beyond.total, beyond.results) == (4, [])
+
 
 def test_bad_searches_are_validation_errors(hubspot: HubSpot, people: dict[str, str]) -> None:
     for filters, where in (

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
@@ -845,11 +845,27 @@ def search(reader: Reader, request: SearchRequest) -> SearchOut:
     order = compile_sorts(sorts, obj.sorting_spec(), types, few=texts)
     offset = _offset(request.after)
     dialect = session.get_bind().dialect.name
-    total = session.scalar(count_statement(obj.id_column(), condition, dialect)) or 0
-    statement = select(obj.model).where(condition).order_by(*order)
-    rows = cast(
-        Sequence[Record], session.scalars(statement.offset(offset).limit(request.limit + 1)).all()
-    )
+    counted = count_statement(obj.id_column(), condition, dialect)
+    if texts:
+        # Every record a text search finds is read to sort them anyway: count them in the same
+        # pass (a window over the whole result, before the page is cut from it).
+        found = session.execute(
+            select(obj.model, func.count().over())
+            .where(condition)
+            .order_by(*order)
+            .offset(offset)
+            .limit(request.limit + 1)
+        ).all()
+        rows = cast(Sequence[Record], [row[0] for row in found])
+        # Past the last page the window has no row to say it on.
+        total = int(found[0][1]) if found else (session.scalar(counted) or 0 if offset else 0)
+    else:
+        total = session.scalar(counted) or 0
+        statement = select(obj.model).where(condition).order_by(*order)
+        rows = cast(
+            Sequence[Record],
+            session.scalars(statement.offset(offset).limit(request.limit + 1)).all(),
+        )
     more = len(rows) > request.limit
     rows = rows[: request.limit]
     paging = Paging(next=NextPage(after=str(offset + request.limit))) if more else None
