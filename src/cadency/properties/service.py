@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, select
+from sqlalchemy import and_, delete, event, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.accounts.models import Account
@@ -137,17 +137,37 @@ def property_limit(plan_limit: int | None) -> int:
     return min(plan_limit, MAX_PROPERTIES_PER_OBJECT_TYPE)
 
 
+# Where a transaction keeps the definitions it has read (Session.info), by (account, type).
+_DEFINITIONS = "cadency.property_definitions"
+
+
 def definitions(
     session: Session, account_id: int, object_type: str
 ) -> dict[str, PropertyDefinition]:
-    """Every custom property of this object type in the account, by name."""
-    rows = session.scalars(
-        select(PropertyDefinition).where(
-            PropertyDefinition.account_id == account_id,
-            PropertyDefinition.object_type == object_type,
+    """Every custom property of this object type in the account, by name.
+
+    Read once per transaction (a batch of 100 contacts checks them 100 times): forgotten when
+    one is created or deleted here, and when the transaction ends, so another transaction's
+    change is seen by the next one."""
+    known: dict[tuple[int, str], dict[str, PropertyDefinition]]
+    known = session.info.setdefault(_DEFINITIONS, {})
+    key = (account_id, object_type)
+    if key not in known:
+        rows = session.scalars(
+            select(PropertyDefinition).where(
+                PropertyDefinition.account_id == account_id,
+                PropertyDefinition.object_type == object_type,
+            )
         )
-    )
-    return {row.name: row for row in rows}
+        known[key] = {row.name: row for row in rows}
+    return dict(known[key])
+
+
+def _forget_definitions(session: Session, *_: Any) -> None:
+    session.info.pop(_DEFINITIONS, None)
+
+
+event.listen(Session, "after_transaction_end", _forget_definitions)
 
 
 def get_definition(
@@ -249,6 +269,7 @@ def create_definition(
     )
     session.add(definition)
     session.flush()
+    _forget_definitions(session)
     return definition
 
 
@@ -330,6 +351,7 @@ def delete_definition(session: Session, account: Account, object_type: str, name
     )
     session.delete(definition)
     session.flush()
+    _forget_definitions(session)
 
 
 def _check_not_blank(text: str, param: str) -> None:
