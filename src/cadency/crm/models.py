@@ -22,7 +22,23 @@ from cadency.kit.db import Base
 from cadency.kit.text_search import text_index
 
 
-class Contact(Base):
+class Archivable:
+    """A record HubSpot's way of deleting archives (contacts, companies, deals): set while
+    archived, out of lists and searches, still read by ID."""
+
+    archived_at: Mapped[datetime | None]
+
+    @hybrid_property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @archived.inplace.expression
+    @classmethod
+    def _archived_sql(cls) -> ColumnElement[bool]:
+        return cls.archived_at.is_not(None)
+
+
+class Contact(Archivable, Base):
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_account_id_id", "account_id", "id"),
@@ -40,17 +56,6 @@ class Contact(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    # Set while archived (HubSpot's soft delete): out of lists and searches, still read by ID.
-    archived_at: Mapped[datetime | None]
-
-    @hybrid_property
-    def archived(self) -> bool:
-        return self.archived_at is not None
-
-    @archived.inplace.expression
-    @classmethod
-    def _archived_sql(cls) -> ColumnElement[bool]:
-        return cls.archived_at.is_not(None)
 
     @property
     def display_name(self) -> str:
@@ -77,7 +82,7 @@ def display_name_sql(contact: Any) -> ColumnElement[str]:
     return func.coalesce(func.nullif(full, ""), contact.email)
 
 
-class Company(Base):
+class Company(Archivable, Base):
     __tablename__ = "companies"
     __table_args__ = (Index("ix_companies_account_id_id", "account_id", "id"),)
 
@@ -88,22 +93,12 @@ class Company(Base):
     address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    archived_at: Mapped[datetime | None]  # as a contact's
-
-    @hybrid_property
-    def archived(self) -> bool:
-        return self.archived_at is not None
-
-    @archived.inplace.expression
-    @classmethod
-    def _archived_sql(cls) -> ColumnElement[bool]:
-        return cls.archived_at.is_not(None)
 
 
 COMPANY_TEXT = text_index("companies", "name", "domain")
 
 
-class Deal(Base):
+class Deal(Archivable, Base):
     __tablename__ = "deals"
     __table_args__ = (Index("ix_deals_account_id_id", "account_id", "id"),)
 
@@ -117,16 +112,6 @@ class Deal(Base):
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    archived_at: Mapped[datetime | None]  # as a contact's
-
-    @hybrid_property
-    def archived(self) -> bool:
-        return self.archived_at is not None
-
-    @archived.inplace.expression
-    @classmethod
-    def _archived_sql(cls) -> ColumnElement[bool]:
-        return cls.archived_at.is_not(None)
 
 
 def not_archived(model: Any) -> ColumnElement[bool]:
