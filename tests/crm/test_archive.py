@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cadency.accounts.models import Account
 from cadency.crm import service
-from cadency.crm.models import Company, Contact
+from cadency.crm.models import Company, Contact, Deal
 from cadency.kit.errors import Conflict
 from cadency.views.catalogs import COMPANIES, CONTACTS
 from tests.conftest import Api
@@ -26,7 +26,8 @@ def archive(session_factory: Any, api: Api, kind: str, record_id: str) -> None:
     with session_factory() as session:
         account = session.get(Account, api.account_id)
         assert account is not None
-        getattr(service, f"archive_{kind}")(session, account, record_id)
+        model = {"contact": Contact, "company": Company, "deal": Deal}[kind]
+        service.archive(session, account, model, record_id)
         session.commit()
 
 
@@ -72,7 +73,7 @@ def test_archiving_twice_changes_nothing_and_restoring_brings_it_back(
         assert stored is not None and stored.archived_at is not None
         account = session.get(Account, api.account_id)
         assert account is not None
-        service.restore_contact(session, account, contact["id"])
+        service.restore(session, account, Contact, contact["id"])
         session.commit()
     assert api.ok(api.get(f"/contacts/{contact['id']}"))["archived"] is False
     assert ids(api, "/contacts") == [contact["id"]]
@@ -103,11 +104,11 @@ def test_archiving_is_refused_while_a_subscription_bills_them(
         account = session.get(Account, api.account_id)
         assert account is not None
         with pytest.raises(Conflict) as contact_refused:
-            service.archive_contact(session, account, sub["contact_id"])
+            service.archive(session, account, Contact, sub["contact_id"])
         assert sub["id"] in contact_refused.value.message
         assert "still bills" in contact_refused.value.message
         with pytest.raises(Conflict) as company_refused:
-            service.archive_company(session, account, company["id"])
+            service.archive(session, account, Company, company["id"])
         assert sub["id"] in company_refused.value.message
         session.rollback()
         assert session.get(Contact, sub["contact_id"]).archived_at is None  # type: ignore[union-attr]
@@ -212,3 +213,30 @@ def test_views_segments_and_exports_leave_archived_records_out(
             condition = catalog.compile_filters(session, api.account_id, [])
             found = session.scalars(select(catalog.model.id).where(condition)).all()
             assert list(found) == expected
+
+
+def test_an_archived_deal_page_restores_it(app: FastAPI, api: Api, session_factory: Any) -> None:
+    deal = api.ok(api.post("/deals", {"name": "Paused expansion"}))
+    archive(session_factory, api, "deal", deal["id"])
+    me = signed_in(app, session_factory, api)
+    assert "Paused expansion" not in me.client.get("/deals").text
+    page = me.client.get(f"/deals/{deal['id']}")
+    assert page.status_code == 200
+    assert 'data-testid="archived-badge"' in page.text
+    assert f'action="/deals/{deal["id"]}/restore"' in page.text
+
+    restored = me.client.post(
+        f"/deals/{deal['id']}/restore", data={"csrf_token": me.csrf_token}, follow_redirects=True
+    )
+    assert restored.status_code == 200
+    assert "The deal was restored." in restored.text
+    assert 'data-testid="archived-badge"' not in restored.text
+    assert api.ok(api.get(f"/deals/{deal['id']}"))["archived"] is False
+    assert "Paused expansion" in me.client.get("/deals").text
+    # Another account's deal is not found, so not restored.
+    assert (
+        me.client.post(
+            "/deals/deal_unknown/restore", data={"csrf_token": me.csrf_token}
+        ).status_code
+        == 404
+    )

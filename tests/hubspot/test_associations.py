@@ -11,6 +11,9 @@ from hubspot import HubSpot
 from hubspot.crm.associations.v4 import ApiException
 from hubspot.crm.associations.v4.schema import ApiException as SchemaApiException
 
+from cadency.accounts.models import Account
+from cadency.crm import service as crm
+from cadency.crm.models import Deal
 from tests.conftest import Api
 from tests.hubspot.conftest import error_of
 
@@ -119,3 +122,26 @@ def test_refused(hubspot: HubSpot, api: Api, records: dict[str, Any]) -> None:
     assert status(v4.archive, "subscriptions", "sub_nope", "contacts", records["contact"])[0] == (
         404
     )
+
+
+def test_an_archived_record_leaves_its_associations_until_restored(
+    hubspot: HubSpot, api: Api, records: dict[str, Any], session_factory: Any
+) -> None:
+    v4 = hubspot.crm.associations.v4.basic_api
+    sub = records["sub"]
+    v4.create_default("subscriptions", sub, "deals", records["deal"])
+    assert ids(v4.get_page("subscriptions", sub, "deals")) == [records["deal"]]
+
+    hubspot.crm.deals.basic_api.archive(records["deal"])
+    assert v4.get_page("subscriptions", sub, "deals").results == []
+    batch = hubspot.crm.associations.v4.batch_api.get_page(
+        "subscriptions", "deals", {"inputs": [{"id": sub}]}
+    )
+    assert [r.to for r in batch.results] in ([], [[]])
+
+    with session_factory() as session:
+        account = session.get(Account, api.account_id)
+        assert account is not None
+        crm.restore(session, account, Deal, records["deal"])
+        session.commit()
+    assert ids(v4.get_page("subscriptions", sub, "deals")) == [records["deal"]]

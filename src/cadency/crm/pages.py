@@ -274,7 +274,6 @@ class RecordKind:
     update_schema: type[ContactUpdate] | type[CompanyUpdate]
     create: Callable[[Session, Account, Any], Any]
     update: Callable[[Session, Account, str, dict[str, Any]], Any]
-    restore: Callable[[Session, Account, str], Any]
     created: str
     saved: str
     restored: str
@@ -299,7 +298,6 @@ CONTACTS = RecordKind(
     update_schema=ContactUpdate,
     create=service.create_contact,
     update=service.update_contact,
-    restore=service.restore_contact,
     created=N_("The contact was created."),
     saved=N_("The contact was saved."),
     restored=N_("The contact was restored."),
@@ -315,7 +313,6 @@ COMPANIES = RecordKind(
     update_schema=CompanyUpdate,
     create=service.create_company,
     update=service.update_company,
-    restore=service.restore_company,
     created=N_("The company was created."),
     saved=N_("The company was saved."),
     restored=N_("The company was restored."),
@@ -464,11 +461,17 @@ def _update_record(
     return redirect(f"{kind.path}/{record_id}", flash=page.gettext(kind.saved))
 
 
-def _restore_record(page: PageContext, kind: RecordKind, record_id: str) -> Response:
+def _restore_record(
+    page: PageContext,
+    model: type[Contact | Company | Deal],
+    path: str,
+    restored: str,
+    record_id: str,
+) -> Response:
     """An archived record (through the HubSpot-compatible API) back in the lists."""
-    record = kind.restore(page.session, page.account, record_id)
+    record = service.restore(page.session, page.account, model, record_id)
     page.session.commit()
-    return redirect(f"{kind.path}/{record.id}", flash=page.gettext(kind.restored))
+    return redirect(f"{path}/{record.id}", flash=page.gettext(restored))
 
 
 # --- contacts -----------------------------------------------------------------------------------
@@ -538,7 +541,7 @@ def update_contact(
 
 @router.post("/contacts/{contact_id}/restore")
 def restore_contact(contact_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _restore_record(page, CONTACTS, contact_id)
+    return _restore_record(page, Contact, CONTACTS.path, CONTACTS.restored, contact_id)
 
 
 # --- companies ----------------------------------------------------------------------------------
@@ -608,7 +611,7 @@ def update_company(
 
 @router.post("/companies/{company_id}/restore")
 def restore_company(company_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _restore_record(page, COMPANIES, company_id)
+    return _restore_record(page, Company, COMPANIES.path, COMPANIES.restored, company_id)
 
 
 # --- deals --------------------------------------------------------------------------------------
@@ -757,6 +760,11 @@ def convert_deal(
         return _deal_page(request, page, deal_id, exc.message, exc.status_code)
     page.session.commit()
     return _converted(page, done, "deal", f"/deals/{deal_id}")
+
+
+@router.post("/deals/{deal_id}/restore")
+def restore_deal(deal_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+    return _restore_record(page, Deal, "/deals", N_("The deal was restored."), deal_id)
 
 
 # --- quotes -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -348,10 +348,11 @@ def list_deals(
 # Archiving: HubSpot's soft delete. An archived record leaves lists and searches but stays,
 # read by its ID, because subscriptions, invoices and quotes keep referring to it.
 
-Archivable = Contact | Company | Deal
+ArchivableRecord = TypeVar("ArchivableRecord", bound=Contact | Company | Deal)
+_RECORD_KINDS: dict[type[Any], str] = {Contact: "contact", Company: "company", Deal: "deal"}
 
 
-def _archived(model: type[Archivable], archived: bool) -> Any:
+def _archived(model: type[Contact | Company | Deal], archived: bool) -> Any:
     return model.archived_at.is_not(None) if archived else not_archived(model)
 
 
@@ -371,9 +372,25 @@ def _billing_subscription(session: Session, record: Contact | Company) -> Subscr
     ).first()
 
 
-def _archive(session: Session, account: Account, record: Archivable) -> Archivable:
+def archive(
+    session: Session, account: Account, model: type[ArchivableRecord], record_id: str
+) -> ArchivableRecord:
+    """Archive a contact, company or deal: lists and searches leave it out; read by its ID it
+    stays (its quotes, subscriptions and invoices keep referring to it). Archiving again
+    changes nothing, as in HubSpot. A contact or company that a subscription which has not
+    ended still bills is refused (409): that customer is still being billed."""
+    kind = _RECORD_KINDS[model]
+    record = get_owned(session, model, account.id, record_id, kind)
     if record.archived:
-        return record  # already archived: nothing changes, as in HubSpot
+        return record
+    if isinstance(record, Contact | Company):
+        subscription = _billing_subscription(session, record)
+        if subscription is not None:
+            role = "bills" if kind == "contact" else "belongs to"
+            raise Conflict(
+                f"The {kind} '{record.id}' cannot be archived: subscription '{subscription.id}' "
+                f"({subscription.status}) still {role} it; cancel the subscription first"
+            )
     now = clock.account_now(account)
     record.archived_at = now
     record.updated_at = now
@@ -381,7 +398,20 @@ def _archive(session: Session, account: Account, record: Archivable) -> Archivab
     return record
 
 
-def restore_record(session: Session, account: Account, record: Archivable) -> Archivable:
+def restore(
+    session: Session, account: Account, model: type[ArchivableRecord], record_id: str
+) -> ArchivableRecord:
+    """Bring an archived contact, company or deal back into lists and searches (no change if
+    it is not archived). A contact's email address stayed its own while archived, so it is
+    still free."""
+    record = get_owned(session, model, account.id, record_id, _RECORD_KINDS[model])
+    restore_record(session, account, record)
+    return record
+
+
+def restore_record(
+    session: Session, account: Account, record: Contact | Company | Deal
+) -> Contact | Company | Deal:
     """The record back in lists and searches (unchanged if it is not archived)."""
     if not record.archived:
         return record
@@ -389,64 +419,6 @@ def restore_record(session: Session, account: Account, record: Archivable) -> Ar
     record.updated_at = clock.account_now(account)
     session.flush()
     return record
-
-
-def _refuse_while_billed(session: Session, record: Contact | Company, kind: str) -> None:
-    subscription = _billing_subscription(session, record)
-    if subscription is not None:
-        role = "bills" if kind == "contact" else "belongs to"
-        raise Conflict(
-            f"The {kind} '{record.id}' cannot be archived: subscription '{subscription.id}' "
-            f"({subscription.status}) still {role} it; cancel the subscription first"
-        )
-
-
-def archive_contact(session: Session, account: Account, contact_id: str) -> Contact:
-    """Archive a contact (lists and searches leave it out); 409 while a subscription that has
-    not ended bills it, because that customer is still being billed."""
-    contact = get_owned(session, Contact, account.id, contact_id, "contact")
-    if not contact.archived:
-        _refuse_while_billed(session, contact, "contact")
-    _archive(session, account, contact)
-    return contact
-
-
-def archive_company(session: Session, account: Account, company_id: str) -> Company:
-    """Archive a company; 409 while a subscription that has not ended belongs to it."""
-    company = get_owned(session, Company, account.id, company_id, "company")
-    if not company.archived:
-        _refuse_while_billed(session, company, "company")
-    _archive(session, account, company)
-    return company
-
-
-def archive_deal(session: Session, account: Account, deal_id: str) -> Deal:
-    """Archive a deal (its quotes keep referring to it)."""
-    deal = get_owned(session, Deal, account.id, deal_id, "deal")
-    _archive(session, account, deal)
-    return deal
-
-
-def restore_contact(session: Session, account: Account, contact_id: str) -> Contact:
-    """Bring an archived contact back into lists and searches (no change if it is not
-    archived). Its email address stayed its own while archived, so it is still free."""
-    contact = get_owned(session, Contact, account.id, contact_id, "contact")
-    restore_record(session, account, contact)
-    return contact
-
-
-def restore_company(session: Session, account: Account, company_id: str) -> Company:
-    """Bring an archived company back into lists and searches."""
-    company = get_owned(session, Company, account.id, company_id, "company")
-    restore_record(session, account, company)
-    return company
-
-
-def restore_deal(session: Session, account: Account, deal_id: str) -> Deal:
-    """Bring an archived deal back into lists and searches."""
-    deal = get_owned(session, Deal, account.id, deal_id, "deal")
-    restore_record(session, account, deal)
-    return deal
 
 
 # Quotes

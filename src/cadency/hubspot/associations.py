@@ -14,6 +14,7 @@ fields (`contact_id`, `company_id`), not links.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -144,6 +145,14 @@ def _linked_types(
         kind = _TYPES.get(row.label, DEFAULT)
         if kind not in kinds:
             kinds.append(kind)
+    if to_obj.archivable and linked:
+        # As in HubSpot, an archived record drops out of its associations (they come back
+        # with it when it is restored).
+        model: Any = to_obj.model
+        for archived in session.scalars(
+            select(model.id).where(model.id.in_(linked), model.archived)
+        ):
+            del linked[archived]
     return linked
 
 

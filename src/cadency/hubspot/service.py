@@ -23,7 +23,7 @@ from cadency.accounts.models import Account
 from cadency.catalog import service as catalog
 from cadency.catalog.schemas import ProductCreate, ProductUpdate
 from cadency.crm import service as crm
-from cadency.crm.models import Association
+from cadency.crm.models import Association, Company, Contact, Deal
 from cadency.crm.schemas import (
     CompanyCreate,
     CompanyUpdate,
@@ -117,7 +117,9 @@ OPERATIONS: dict[str, Operations] = {
             session, account, email=None, limit=limit, cursor=after, archived=archived
         ),
         find_unique=crm.find_contact_by_email,
-        archive=crm.archive_contact,
+        archive=lambda session, account, record_id: crm.archive(
+            session, account, Contact, record_id
+        ),
     ),
     "companies": Operations(
         create_body=CompanyCreate,
@@ -127,7 +129,9 @@ OPERATIONS: dict[str, Operations] = {
         list_page=lambda session, account, limit, after, archived: crm.list_companies(
             session, account, domain=None, limit=limit, cursor=after, archived=archived
         ),
-        archive=crm.archive_company,
+        archive=lambda session, account, record_id: crm.archive(
+            session, account, Company, record_id
+        ),
     ),
     # Its amount stays the sum of its line items (read only here).
     "deals": Operations(
@@ -147,7 +151,7 @@ OPERATIONS: dict[str, Operations] = {
             cursor=after,
             archived=archived,
         ),
-        archive=crm.archive_deal,
+        archive=lambda session, account, record_id: crm.archive(session, account, Deal, record_id),
     ),
     "products": Operations(
         create_body=ProductCreate,
