@@ -60,8 +60,8 @@ def test_a_dutch_buyer_buys_a_mix_on_the_payment_link_page(
     expect(buyer.get_by_test_id("pay-line")).to_have_count(3)
     expect(buyer.get_by_test_id("due-today")).to_have_text("€ 125,00")
     recurring = buyer.get_by_test_id("pay-recurring")
-    expect(recurring).to_contain_text("€ 20,00, maandelijks, vanaf 1 apr 2026, tot je opzegt")
-    expect(recurring).to_contain_text("€ 100,00, jaarlijks, vanaf 1 mrt 2027, tot je opzegt")
+    expect(recurring).to_contain_text("€ 20,00, maandelijks, vanaf 1 apr 2026, tot je annuleert")
+    expect(recurring).to_contain_text("€ 100,00, jaarlijks, vanaf 1 mrt 2027, tot je annuleert")
     # Card is the first choice; the bank fields show only when bank debit is chosen.
     expect(buyer.get_by_test_id("bank-routing-number")).to_be_hidden()
     buyer.get_by_test_id("type-bank_debit").check()

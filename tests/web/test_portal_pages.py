@@ -750,3 +750,27 @@ def test_portal_settings_need_billing_edit(
     assert "billing.edit" in refused.text()
     assert api.ok(api.get("/portal-configuration"))["updated_at"] is None
     context.close()
+
+
+def test_an_ended_subscription_says_when_it_ended(
+    api: Api, session_factory: Any, page: Page, base_url: str
+) -> None:
+    set_clock(session_factory, api)
+    pro = product(api, "Pro", "25.00", "monthly")
+    sub = subscribe(api, pro, language="nl")
+    ending = {"mode": "at_date", "cancel_at": "2026-03-20", "refund": "none"}
+    api.ok(api.post(f"/subscriptions/{sub['id']}/cancel", ending))
+    path = portal_path(api, sub["id"])
+    page.goto(base_url + path)
+    expect(page.get_by_test_id("badge")).to_have_text("Wordt geannuleerd")
+    expect(page.get_by_test_id("ends-on")).to_have_text("20 mrt 2026")
+    expect(page.get_by_test_id("ended-on")).to_have_count(0)
+
+    # The 20th has passed: the end is history, not a date to come.
+    advance(api, datetime(2026, 3, 22, 8, tzinfo=UTC))
+    assert subscription(api, sub["id"])["status"] == "canceled"
+    page.goto(base_url + path)
+    expect(page.get_by_test_id("badge")).to_have_text("Geannuleerd")
+    expect(page.get_by_test_id("ends-on")).to_have_count(0)
+    expect(page.get_by_test_id("ended-on")).to_have_text("20 mrt 2026")
+    expect(page.get_by_test_id("summary")).to_contain_text("Geëindigd op")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -138,7 +139,18 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
     recurring = [i for i in sub.line_items if i.billing_frequency]
     frequency = recurring[0].billing_frequency if recurring else None
     key = badge_key(sub.status, bool(sub.cancel_at_period_end), sub.cancel_at is not None)
-    ends_on = sub.cancel_at or (sub.current_period_end if sub.cancel_at_period_end else None)
+    ended = sub.status in ENDED_STATUSES
+    # A scheduled end ("Ends on") until it has passed; then the day it ended ("Ended on").
+    ends_on = (
+        None
+        if ended
+        else sub.cancel_at or (sub.current_period_end if sub.cancel_at_period_end else None)
+    )
+    ended_on: date | None = None
+    if sub.status == SubscriptionStatus.CANCELED and sub.canceled_at:
+        ended_on = periods.local_date(sub.canceled_at, portal.account.timezone)
+    elif sub.status == SubscriptionStatus.EXPIRED:
+        ended_on = sub.end_date or sub.current_period_end
     pending = service.pending_plan(session, sub)
     method = session.get(PaymentMethod, sub.payment_method_id) if sub.payment_method_id else None
     return {
@@ -148,7 +160,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         "badge": key,
         "badge_label": STATUS_LABELS[key],
         "canceling": key == "canceling",
-        "ended": sub.status in ENDED_STATUSES,
+        "ended": ended,
         "past_due": sub.status == SubscriptionStatus.UNPAID,
         "next_billing_date": portal.fmt.date(sub.next_payment_date)
         if sub.next_payment_date and key not in ("canceling", "canceled", "expired")
@@ -157,9 +169,7 @@ def _summary(session: Session, portal: Portal) -> dict[str, Any]:
         if sub.next_payment_amount is not None and sub.next_payment_date
         else None,
         "ends_on": portal.fmt.date(ends_on) if ends_on else None,
-        "ended_on": portal.fmt.date(periods.local_date(sub.canceled_at, portal.account.timezone))
-        if sub.canceled_at and sub.status == SubscriptionStatus.CANCELED
-        else None,
+        "ended_on": portal.fmt.date(ended_on) if ended_on else None,
         "pending_plan": pending.name if pending else None,
         "pending_on": portal.fmt.date(sub.next_payment_date) if pending else None,
         "method": method,
