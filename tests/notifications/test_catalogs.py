@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
+from cadency.kit import labels
 from cadency.notifications import messages
 
 PACKAGE = Path(messages.__file__).parent
@@ -46,3 +47,11 @@ def test_every_email_text_is_translated(language: str) -> None:
 
 # Words that are spelled the same in a language are not missing translations.
 SAME_IN = {"Subscription", "Customer", "Subtotal", "Datum", "Hallo %(name)s,", "Endpoint"}
+
+
+@pytest.mark.parametrize("language", ["nl", "da", "de"])
+def test_payment_failure_reasons_are_translated(language: str) -> None:
+    # Admin payment emails show the processor's failure code by its label (kit.labels).
+    catalog = messages.translations(language)
+    for label in labels.FAILURE_REASONS.values():
+        assert catalog.gettext(label) != label, label

@@ -136,6 +136,13 @@ def test_a_subscription_life_in_four_languages(
     assert "Første betaling: Ann har betalt 30,00 US$" in {
         m.subject for m in received if m.to == [CHEF]
     }
+    # The processor's failure code reads as words, in the reader's language.
+    [boss_failed] = [
+        m for m in received if m.to == [BOSS] and m.subject.startswith("Payment failed")
+    ]
+    assert "Card declined" in boss_failed.text and "card_declined" not in boss_failed.text
+    [chef_failed] = [m for m in received if m.to == [CHEF] and "12,50" in m.subject]
+    assert "Kort afvist" in chef_failed.text and "card_declined" not in chef_failed.text
 
     # --- the Danish super admin turns payment emails off ----------------------------------
     with session_factory() as session:

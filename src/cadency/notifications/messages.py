@@ -29,7 +29,7 @@ from cadency.config import Settings
 from cadency.crm.models import Contact
 from cadency.exports.models import Export
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, i18n, money, periods
+from cadency.kit import clock, i18n, labels, money, periods
 from cadency.kit.events import EventType
 from cadency.kit.i18n import Formatter, babel_locale
 from cadency.kit.outbox import OutboxMessage
@@ -542,7 +542,8 @@ def _admin_notices(event: Event, outcome: str, amount: int, on: date) -> Iterabl
             (_("Invoice number"), str(event.payload.get("invoice_number") or "—")),
         ]
         if outcome == "failed" and event.payload.get("failure_reason"):
-            facts.append((_("Reason"), str(event.payload["failure_reason"])))
+            reason = str(event.payload["failure_reason"])
+            facts.append((_("Reason"), _(labels.FAILURE_REASONS.get(reason, reason))))
         yield event.email(
             "admin_payment",
             admin,
