@@ -22,6 +22,7 @@ from cadency.portal import service as portal
 from tests.checkout.builders import error
 from tests.conftest import Api, Operator, add_account_users, enrolled_account, make_api
 from tests.portal.test_portal_commitment import portal_cancel
+from tests.web.http import signed_in
 
 
 def test_the_operator_sells_four_plans_and_a_new_account_starts_a_trial(
@@ -254,3 +255,26 @@ def test_the_portal_pages_apply_the_plan_rules_to_a_buyers_cancel(
     # Committed to the period: it runs to the period end, whatever the portal's mode.
     assert canceled["commitment_end"] == canceled["current_period_end"]
     assert canceled["cancel_at"] == canceled["current_period_end"]
+
+
+def test_a_billing_only_user_opens_account_and_billing(
+    operator: Operator, client: TestClient, session_factory: Any, app: Any
+) -> None:
+    # Someone who looks after the account's bills and nothing else (seed 000): billing.edit.
+    shop = enrolled_account(client, session_factory, "Books Only Shop")
+    books = signed_in(
+        app, session_factory, shop, email="books@shop.example", permissions=["billing.edit"]
+    )
+    page = books.client.get("/settings/billing")
+    assert page.status_code == 200
+    assert 'data-testid="plan-name">Pro<' in page.text
+    # The brand link takes them home, to a page they may open, not to subscriptions.
+    assert '<a class="brand" href="/">' in page.text
+    home = books.client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/settings/account"
+    assert books.client.get("/subscriptions").status_code == 403
+    # And they can act on it: open the plan's billing portal.
+    opened = books.client.post(
+        "/settings/billing/portal", data={"csrf_token": books.csrf_token}, follow_redirects=False
+    )
+    assert opened.status_code == 303 and "/billing/portal/" in opened.headers["location"]
