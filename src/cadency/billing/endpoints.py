@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -45,30 +47,34 @@ async def advance_clock(
             break
         await runner.pause_between_chunks()
     summary = await run_in_threadpool(advance.summary)
-    # Workflow steps and webhook retries follow the account's clock: those due by the new
-    # time run now. The advance is done either way; a pass that fails is the worker's to run
-    # again.
-    settings = request.app.state.settings
+    await run_in_threadpool(follow_clock, request.app, account, to)
+    return AdvanceOut(**_clock(account).model_dump(), summary=AdvanceSummary(**summary))
+
+
+def follow_clock(app: Any, account: Account, to: datetime) -> None:
+    """After a test clock moved (the API's advance and the web app's test-clock page): the
+    workflow steps and webhook retries due by the new time run now, as they follow the
+    account's clock. The advance is done either way; a pass that fails is the worker's to run
+    again."""
+    settings = app.state.settings
+    # Where the advance set the clock (short of `to` if it stopped early), exactly.
+    now = account.clock_now or to
     try:
-        await run_in_threadpool(
-            workflows.run,
-            request.app.state.session_factory,
+        workflows.run(
+            app.state.session_factory,
             allow_private=settings.webhook_allow_private,
             account_id=account.id,
-            now=account.clock_now or to,
+            now=now,
         )
     except Exception:
         logging.getLogger("cadency.workflows").exception("workflows pass after an advance failed")
     try:
-        await run_in_threadpool(
-            webhooks.run,
-            request.app.state.session_factory,
+        webhooks.run(
+            app.state.session_factory,
             webhooks.Links(settings.base_url, settings),
             allow_private=settings.webhook_allow_private,
             account_id=account.id,
-            # Where the advance set the clock (short of `to` if it stopped early), exactly.
-            now=account.clock_now or to,
+            now=now,
         )
     except Exception:
         logging.getLogger("cadency.webhooks").exception("webhook pass after an advance failed")
-    return AdvanceOut(**_clock(account).model_dump(), summary=AdvanceSummary(**summary))

@@ -21,6 +21,7 @@ from cadency.accounts import service as account_service
 from cadency.analytics import endpoints as analytics_endpoints
 from cadency.analytics import pages as analytics_pages
 from cadency.billing import endpoints as billing_endpoints
+from cadency.billing import pages as billing_pages
 from cadency.catalog import endpoints as catalog_endpoints
 from cadency.catalog import pages as catalog_pages
 from cadency.checkout import endpoints as checkout_endpoints
@@ -88,6 +89,7 @@ PAGE_MODULES = (
     webhook_pages,
     workflow_pages,
     analytics_pages,
+    billing_pages,
 )
 
 # Pages reached by a secret link, whose token is the path segment after the prefix: the
