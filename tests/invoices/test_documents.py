@@ -219,3 +219,66 @@ def test_invoice_links_and_pdf_of_another_account(
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found"
     assert api.get("/invoices/inv_missing/pdf").status_code == 404
+
+
+# What the facts column must show whole, per language and locale: the issue date (11 March
+# where the account is), the period's end, the "Paid on" label; and the paper of the locale.
+FACTS = {
+    ("en", "en-US"): ("Mar 11, 2026", "Apr 11, 2026", "Paid on", "letter"),
+    ("en", "en-GB"): ("11 Mar 2026", "11 Apr 2026", "Paid on", "A4"),
+    ("nl", "nl-NL"): ("11 mrt 2026", "11 apr 2026", "Betaald op", "A4"),
+    ("da", "da-DK"): ("11. mar. 2026", "11. apr. 2026", "Betalt den", "A4"),
+    ("de", "de-DE"): ("11.03.2026", "11.04.2026", "Bezahlt am", "A4"),
+    # German words, dates as German (the invoice's locale speaks another language), US paper.
+    ("de", "en-US"): ("11.03.2026", "11.04.2026", "Bezahlt am", "letter"),
+}
+
+
+@pytest.mark.parametrize(("language", "locale"), list(FACTS))
+def test_every_date_stays_whole_on_the_page(
+    api: Api, session_factory: Any, language: str, locale: str
+) -> None:
+    # Auckland is 13 hours ahead: at 12:00 UTC on March 10th it is March 11th there.
+    api.ok(api.patch("/account/settings", {"timezone": "Pacific/Auckland"}))
+    pin_clock(session_factory, api.account_id, datetime(2026, 3, 10, 12, tzinfo=UTC))
+    contact = api.ok(api.post("/contacts", {"email": "lange@example.com", "first_name": "Lang"}))
+    company = api.ok(
+        api.post(
+            "/companies",
+            {"name": "Internationale Koffiebranderij en Theehandel Gebroeders Van Oosterhout BV"},
+        )
+    )
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2045, "cvc": "123"}
+    method = api.ok(
+        api.post(f"/contacts/{contact['id']}/payment-methods", {"type": "card", "card": card})
+    )
+    subscription = api.ok(
+        api.post(
+            "/subscriptions",
+            {
+                "contact_id": contact["id"],
+                "company_id": company["id"],
+                "currency": "EUR",
+                "collection_method": "charge_automatically",
+                "payment_method_id": method["id"],
+                "invoice_settings": {"language": language, "locale": locale},
+                "line_items": [
+                    {"name": "Pro", "unit_price": "1234567.89", "billing_frequency": "monthly"}
+                ],
+            },
+        )
+    )
+    [invoice] = api.ok(api.get("/invoices", params={"subscription_id": subscription["id"]}))["data"]
+    assert invoice["status"] == "paid"
+    pdf = api.get(f"/invoices/{invoice['id']}/pdf").content
+    text = pdf_text(pdf)
+    issued, period_end, paid_label, paper = FACTS[(language, locale)]
+    # Issue date, period start and the day it was paid: all March 11th where the account is,
+    # each whole on its line (a clipped column loses the end of its dates).
+    assert sum(issued in line for line in text.splitlines()) >= 3, text
+    assert period_end in text, text
+    [paid] = [line for line in text.splitlines() if paid_label in line]
+    assert issued in paid, text
+    assert "Internationale Koffiebranderij" in text
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True)
+    assert f"({paper})" in info.stdout.decode(), info.stdout.decode()

@@ -26,7 +26,7 @@ from cadency.catalog.models import TaxRate
 from cadency.config import load_settings
 from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice, InvoiceLine
-from cadency.kit import i18n
+from cadency.kit import i18n, periods
 from cadency.kit.i18n import Formatter
 from cadency.subscriptions.models import Subscription
 
@@ -63,6 +63,22 @@ def document_locale(language: str, locale: str | None) -> Locale:
     """The invoice's locale when it speaks the document's language, else the language's
     usual one: numbers and dates must read naturally next to the words."""
     return i18n.babel_locale(language, locale)
+
+
+# Where US Letter is the paper in the office printer; everywhere else it is A4.
+LETTER_TERRITORIES = frozenset(
+    {"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", "CR", "PA", "DO", "PR", "SV", "NI"}
+)
+
+
+def paper_size(locale: str | None) -> str:
+    """The paper a printed invoice is laid out on: that of the invoice's locale's country
+    ("en-US": Letter), else A4."""
+    try:
+        territory = Locale.parse((locale or "").replace("-", "_")).territory if locale else None
+    except (ValueError, TypeError):
+        territory = None
+    return "Letter" if territory in LETTER_TERRITORIES else "A4"
 
 
 def translations(language: str) -> gettext.NullTranslations:
@@ -296,6 +312,7 @@ def document_context(
     is_open = invoice.status == "open"
     return {
         "language": language,
+        "page_size": paper_size(invoice.locale),
         "invoice": invoice,
         "merchant": account.name,
         "contact": contact,
@@ -307,8 +324,14 @@ def document_context(
         "status": invoice.status,
         "issue_date": fmt.date(invoice.issue_date),
         "due_date": fmt.date(invoice.due_date),
-        "period": _period(fmt, invoice.period_start, invoice.period_end),
-        "paid_on": fmt.date(invoice.paid_at) if invoice.paid_at else None,
+        "period_dates": (fmt.date(invoice.period_start), fmt.date(invoice.period_end))
+        if invoice.period_start and invoice.period_end
+        else None,
+        # The day it was paid where the account is, like the issue and due dates (a payment
+        # late in the evening in New York is the next day in UTC).
+        "paid_on": fmt.date(periods.local_date(invoice.paid_at, account.timezone))
+        if invoice.paid_at
+        else None,
         "lines": lines,
         "has_discounts": bool(invoice.discount_total),
         "fees": [(line.description, money(line.amount)) for line in fees],
