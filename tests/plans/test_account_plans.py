@@ -163,7 +163,14 @@ def test_paid_seats_must_be_unassigned_before_the_plan_is_canceled(
                 plan_rules=plans.before_portal_cancel,
             )
         assert "ada@seat.example, bob@seat.example" in refused.value.message
+        assert refused.value.param == "seats"
         session.rollback()
+    # On the portal page the buyer reads why, and what to do (not "reload and try again").
+    shown: list[str] = []
+    page = portal_cancel(operator.api, client, plan["subscription_id"], shown)
+    assert page.status_code == 409
+    assert "Paid seats of this plan are still assigned to users" in page.text
+    assert "Reload the page" not in page.text
     for user_id in (ada, bob, *others[:3]):
         shop.ok(shop.delete(f"/account/seats/{user_id}"))
     assert error(shop.delete(f"/account/seats/{ada}"), 404)

@@ -235,9 +235,11 @@ def cancel_blocker(session: Session, account: Account) -> str | None:
 
 
 def check_cancelable(session: Session, account: Account) -> None:
+    """409 when the account may not cancel its plan now; `param` says which rule refused
+    (`seats` or `kind`), so the billing portal can tell the buyer in their language."""
     blocker = cancel_blocker(session, account)
     if blocker is not None:
-        raise Conflict(blocker)
+        raise Conflict(blocker, param="kind" if account.kind not in SELF_SERVICE_KINDS else "seats")
 
 
 def commit_to_the_period(subscription: Subscription) -> None:

@@ -96,6 +96,15 @@ REFUND_PROCESSING = D_(
     "Your last bank payment is still being processed, so it cannot be refunded yet. "
     "You can cancel once it has gone through, in a few days."
 )
+# Refusals the buyer can act on, by the rule that refused (the error's `param`).
+REFUSALS = {
+    "refund": REFUND_PROCESSING,
+    "seats": D_(
+        "Paid seats of this plan are still assigned to users. Unassign them in Account & "
+        "billing first, then cancel."
+    ),
+    "kind": D_("This account's plan is arranged with us: contact support to change or cancel it."),
+}
 FORM_EXPIRED = D_("This form has expired. Reload the page and try again.")
 HISTORY_ROWS = 24
 
@@ -348,8 +357,8 @@ def _act(
     except APIError as exc:
         session.rollback()
         portal = _open(session, token)
-        refund_waits = isinstance(exc, Conflict) and exc.param == "refund"
-        message = REFUND_PROCESSING if refund_waits else ACTION_FAILED
+        refused = REFUSALS.get(exc.param or "") if isinstance(exc, Conflict) else None
+        message = refused or ACTION_FAILED
         return _manage_page(session, portal, error=message, status_code=409)
     session.commit()
     query = urlencode({"done": done})
