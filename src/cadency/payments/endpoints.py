@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +15,6 @@ from cadency.billing import processor_events
 from cadency.kit import clock
 from cadency.kit.db import begin_write
 from cadency.kit.endpoints import DEFAULT_PAGE, Cursor, Limit
-from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
 from cadency.kit.schemas import ListResponse, MoneyStr, StrictModel
 from cadency.payments import processor_settings, service, stripe_adapter
@@ -84,13 +82,13 @@ def list_payments(
     limit: Limit = DEFAULT_PAGE,
     cursor: Cursor = None,
 ) -> ListResponse[PaymentOut]:
-    query = select(Payment).where(Payment.account_id == ctx.account.id)
-    if subscription_id:
-        query = query.where(Payment.subscription_id == subscription_id)
-    if invoice_id:
-        query = query.where(Payment.invoice_id == invoice_id)
-    rows, has_more, next_cursor = paginate(
-        ctx.session, query, Payment.id, limit=limit, cursor=cursor
+    rows, has_more, next_cursor = service.list_payments(
+        ctx.session,
+        ctx.account,
+        subscription_id=subscription_id,
+        invoice_id=invoice_id,
+        limit=limit,
+        cursor=cursor,
     )
     return ListResponse(
         data=[PaymentOut.of(p) for p in rows], has_more=has_more, next_cursor=next_cursor

@@ -184,6 +184,52 @@ def refund_payment(
     return refund
 
 
+PAYMENT_STATUSES = (
+    "processing",
+    "requires_action",
+    "succeeded",
+    "failed",
+    "refunded",
+    "partially_refunded",
+)
+
+
+def list_payments(
+    session: Session,
+    account: Account,
+    *,
+    subscription_id: str | None = None,
+    invoice_id: str | None = None,
+    status: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Payment], bool, str | None]:
+    """The account's payments, newest first (GET /payments and the Payments page)."""
+    query = select(Payment).where(Payment.account_id == account.id)
+    if subscription_id:
+        query = query.where(Payment.subscription_id == subscription_id)
+    if invoice_id:
+        query = query.where(Payment.invoice_id == invoice_id)
+    if status:
+        if status not in PAYMENT_STATUSES:
+            raise InvalidRequest(
+                f"Invalid value for 'status': one of {', '.join(PAYMENT_STATUSES)}", param="status"
+            )
+        query = query.where(Payment.status == status)
+    return paginate(session, query, Payment.id, limit=limit, cursor=cursor)
+
+
+def refunds_of(session: Session, payment: Payment) -> list[Refund]:
+    """A payment's refunds, oldest first."""
+    return list(
+        session.scalars(
+            select(Refund)
+            .where(Refund.account_id == payment.account_id, Refund.payment_id == payment.id)
+            .order_by(Refund.created_at, Refund.id)
+        )
+    )
+
+
 def refund(session: Session, account: Account, payment_id: str, amount: str | None) -> Payment:
     """POST /payments/{id}/refund: a partial refund, or everything not yet refunded."""
     payment = get_owned(session, Payment, account.id, payment_id, "payment")

@@ -50,6 +50,7 @@ def _records(path: str, label: str, group: str) -> Section:
 SECTIONS: dict[str, Section] = {
     "subscriptions": _records("/subscriptions", N_("Subscriptions"), COMMERCE),
     "segments": _records("/segments", N_("Segments"), COMMERCE),
+    "payments": _records("/payments", N_("Payments"), COMMERCE),
     "payment_links": _records("/payment-links", N_("Payment links"), COMMERCE),
     "products": _records("/products", N_("Products"), COMMERCE),
     "tax_rates": _records("/tax-rates", N_("Tax rates"), COMMERCE),
