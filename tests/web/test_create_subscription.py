@@ -425,6 +425,11 @@ def test_create_from_a_deal_with_its_contact_company_and_line_items(staff: Staff
             select(Association).where(Association.from_id == subscription_id)
         ).one()
         assert (link.to_type, link.to_id) == ("deal", deal["id"])
+    # The deal's page lists it, with its status.
+    page = staff.goto(f"/deals/{deal['id']}")
+    card = page.get_by_test_id("subscriptions-card")
+    expect(card.locator(f'tr[data-id="{subscription_id}"]')).to_contain_text("Acme coffee deal")
+    expect(card.locator(f'tr[data-id="{subscription_id}"]')).to_contain_text("Active")
 
 
 def test_create_from_contact_and_company_pages(staff: Staff) -> None:

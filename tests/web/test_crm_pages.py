@@ -451,3 +451,29 @@ def test_a_quote_without_recurring_items_becomes_an_invoice(staff: Staff) -> Non
         ("INV-000001", "15.00", contact["id"])
     ]
     assert staff.api.ok(staff.api.get("/subscriptions"))["data"] == []
+
+
+def test_a_deal_with_nothing_recurring_converts_to_an_invoice(staff: Staff) -> None:
+    contact = _contact(staff.api, "bo@example.com")
+    kit = _product(staff.api, "Espresso machine", "450.00", None)
+    deal = staff.api.ok(
+        staff.api.post(
+            "/deals",
+            {
+                "name": "Machine sale",
+                "contact_id": contact["id"],
+                "line_items": [{"product_id": kit["id"]}],
+            },
+        )
+    )
+    page = staff.goto(f"/deals/{deal['id']}")
+    expect(page.get_by_test_id("convert-deal")).to_have_text("Convert deal to invoice")
+    page.get_by_test_id("convert-deal").click()
+    expect(page.get_by_test_id("flash")).to_have_text(
+        "The deal has no recurring items, so it was converted into invoice INV-000001."
+    )
+    # Converted once: the button is gone, the invoice is named.
+    expect(page.get_by_test_id("convert-deal")).to_have_count(0)
+    expect(page.get_by_test_id("conversion")).to_contain_text("INV-000001")
+    expect(page.get_by_test_id("subscriptions-card")).to_contain_text("No subscriptions yet.")
+    assert staff.api.ok(staff.api.get("/subscriptions"))["data"] == []

@@ -30,7 +30,7 @@ from cadency.catalog.pages import (
 from cadency.checkout import conversion as conversions
 from cadency.checkout.models import Conversion
 from cadency.checkout.schemas import ConvertRequest
-from cadency.crm import service
+from cadency.crm import associations, service
 from cadency.crm.models import Company, Contact, Deal, Quote
 from cadency.crm.schemas import (
     DEAL_STAGES,
@@ -726,10 +726,20 @@ def _deal_page(
         limit=DEFAULT_LIMIT,
         cursor=None,
     )
+    items = service.deal_line_items(page.session, [deal.id])[deal.id]
+    # Its subscriptions: those made from it or associated with it (their panels' links).
+    linked = associations.linked_records(page.session, page.account.id, deal.id)
+    subscription_ids = [r.id for r in linked.get("subscription", [])]
+    found = records_by_id(page, Subscription, subscription_ids)
     context = {
         "deal": deal,
         "stage": page.gettext(STAGE_LABELS.get(deal.stage, deal.stage)),
-        "items": service.deal_line_items(page.session, [deal.id])[deal.id],
+        "items": items,
+        # Nothing recurs: converting makes an invoice, not a subscription (as HubSpot says).
+        "converts_to_invoice": bool(items) and not any(i.billing_frequency for i in items),
+        "subscriptions": _subscription_card(
+            page, [found[i] for i in subscription_ids if i in found]
+        ),
         "contact": page.session.get(Contact, deal.contact_id) if deal.contact_id else None,
         "company": page.session.get(Company, deal.company_id) if deal.company_id else None,
         "quotes": quotes,
