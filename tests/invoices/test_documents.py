@@ -31,7 +31,13 @@ def set_clock(session_factory: Any, api: Api) -> None:
     pin_clock(session_factory, api.account_id, NOW)
 
 
-def billed_invoice(api: Api, session_factory: Any, language: str, locale: str) -> dict[str, Any]:
+def billed_invoice(
+    api: Api,
+    session_factory: Any,
+    language: str,
+    locale: str,
+    comments: str = "Thank you for brewing with us.",
+) -> dict[str, Any]:
     """An open send_invoice invoice of 2 x Pro plan (100.00, 10 % off, 21 % VAT) and
     1 x Support (50.00, 9 % VAT), with a 5.00 setup fee, in EUR."""
     set_clock(session_factory, api)
@@ -69,7 +75,7 @@ def billed_invoice(api: Api, session_factory: Any, language: str, locale: str) -
                 "invoice_settings": {
                     "language": language,
                     "locale": locale,
-                    "comments": "Thank you for brewing with us.",
+                    "comments": comments,
                     "tax_ids": ["NL123456789B01"],
                 },
                 "line_items": [
@@ -219,6 +225,25 @@ def test_invoice_links_and_pdf_of_another_account(
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found"
     assert api.get("/invoices/inv_missing/pdf").status_code == 404
+
+
+def test_comments_keep_their_simple_formatting(
+    api: Api, client: TestClient, session_factory: Any
+) -> None:
+    comments = (
+        "Thank you for brewing **with us**.\nTerms: [our terms](https://shop.example/terms)"
+        " <script>alert(1)</script>"
+    )
+    invoice = billed_invoice(api, session_factory, "en", "en-US", comments=comments)
+    hosted = client.get("/" + invoice["hosted_url"].split("://", 1)[1].split("/", 1)[1])
+    assert hosted.status_code == 200
+    assert "Thank you for brewing <strong>with us</strong>.<br>" in hosted.text
+    assert '<a href="https://shop.example/terms">our terms</a>' in hosted.text
+    assert "<script>alert(1)</script>" not in hosted.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hosted.text
+    text = pdf_text(api.get(f"/invoices/{invoice['id']}/pdf").content)
+    assert "Thank you for brewing with us." in text and "**" not in text
+    assert "Terms: our terms" in text
 
 
 # What the facts column must show whole, per language and locale: the issue date (11 March

@@ -28,6 +28,7 @@ from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice, InvoiceLine
 from cadency.kit import i18n, periods
 from cadency.kit.i18n import Formatter
+from cadency.kit.markup import simple_markdown
 from cadency.subscriptions.models import Subscription
 
 LANGUAGES = ("en", "nl", "da", "de")
@@ -343,7 +344,8 @@ def document_context(
         "total": money(invoice.total),
         "amount_paid": money(invoice.amount_paid),
         "amount_due": money(invoice.amount_due),
-        "comments": invoice.comments,
+        # Bold, italic, links and line breaks, rendered safely (kit.markup).
+        "comments": simple_markdown(invoice.comments),
         "tax_ids": list(invoice.tax_ids or []),
         "is_open": is_open,
         "pay_url": pay_url if is_open else None,
