@@ -134,9 +134,23 @@ def test_end_the_trial_then_delete_the_free_account(
     expect(section).to_contain_text("Export what you want to keep first.")
     section.get_by_label(f"Type the account ID, {staff.api.account_id}, to confirm").fill("12345")
     section.get_by_test_id("delete-account-button").click()
-    expect(page.get_by_test_id("form-error").first).to_contain_text(
-        f"Type the account ID, {staff.api.account_id}, to confirm the deletion"
+    expect(page.get_by_test_id("form-error").first).to_have_text(
+        f"Type the account ID, {staff.api.account_id}, to confirm"
     )
+    # In the reader's language, like the rest of the page. Switching the language on the
+    # page of the refused form comes back to the billing page (not to the form's action).
+    page.locator("#language-switch").select_option("nl")
+    expect(page).to_have_url(f"{staff.base_url}/settings/billing")
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    section = page.get_by_test_id("delete-account")
+    section.locator("#f-account_id").fill("999")
+    section.get_by_test_id("delete-account-button").click()
+    expect(page.get_by_test_id("form-error").first).to_have_text(
+        f"Typ het account-ID, {staff.api.account_id}, ter bevestiging"
+    )
+    page = staff.goto("/settings/billing")
+    page.locator("#language-switch").select_option("en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
     with session_factory() as session:
         assert session.get(Account, staff.api.account_id) is not None
 

@@ -147,7 +147,17 @@ def delete_account(
         )
     except APIError as exc:
         page.session.rollback()
-        return _page(request, page, status_code=exc.status_code, error=exc.message, typed_id=typed)
+        # In the reader's language: the confirmation typed wrong, or an account that is not
+        # free (the page says so beforehand; a stale page may still post).
+        error = (
+            page.gettext("Type the account ID, %(id)s, to confirm") % {"id": account_id}
+            if exc.param == "account_id"
+            else page.gettext(
+                "Only a free account can be deleted. Cancel the renewal of the plan first; once "
+                "the account is on the Free plan, it can be deleted."
+            )
+        )
+        return _page(request, page, status_code=exc.status_code, error=error, typed_id=typed)
     page.session.commit()
     response = redirect(
         "/login", flash=page.gettext("Account %(id)s was deleted.") % {"id": account_id}

@@ -8,7 +8,7 @@ import contextvars
 import gettext
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import jinja2
 from fastapi import Request
@@ -68,7 +68,20 @@ def _build_environment() -> jinja2.Environment:
     # `{% if value is masked %}`: a sensitive property value the user may not see.
     env.tests["masked"] = lambda value: isinstance(value, MaskedValue)
     env.globals["navigation"] = sections.navigation
+    env.globals["shown_path"] = shown_path
     return env
+
+
+def shown_path(request: Request) -> str:
+    """The path of the page the user is looking at, to come back to (after switching the
+    language). A page drawn in answer to a form post (its errors) is at the form's action, which
+    only takes posts: the page the form was on (the Referer, on this site only) stands in."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path
+    return "/"
 
 
 environment = _build_environment()
