@@ -307,3 +307,41 @@ def test_every_date_stays_whole_on_the_page(
     assert "Internationale Koffiebranderij" in text
     info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True)
     assert f"({paper})" in info.stdout.decode(), info.stdout.decode()
+
+
+def test_proration_lines_read_in_the_buyers_language(api: Api, session_factory: Any) -> None:
+    pin_clock(session_factory, api.account_id, datetime(2026, 3, 1, 8, tzinfo=UTC))
+    contact = api.ok(api.post("/contacts", {"email": "sanne@example.com"}))
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2045, "cvc": "123"}
+    method = api.ok(
+        api.post(f"/contacts/{contact['id']}/payment-methods", {"type": "card", "card": card})
+    )
+    monthly = {"currency": "EUR", "billing_frequency": "monthly"}
+    basic = api.ok(api.post("/products", {"name": "Basic", "unit_price": "10.00", **monthly}))
+    pro = api.ok(api.post("/products", {"name": "Pro", "unit_price": "25.00", **monthly}))
+    sub = api.ok(
+        api.post(
+            "/subscriptions",
+            {
+                "contact_id": contact["id"],
+                "currency": "EUR",
+                "collection_method": "charge_automatically",
+                "payment_method_id": method["id"],
+                "invoice_settings": {"language": "nl", "locale": "nl-NL"},
+                "line_items": [{"product_id": basic["id"]}],
+            },
+        )
+    )
+    api.ok(api.post("/clock/advance", {"to": "2026-03-11T08:00:00+00:00"}))
+    change = {"line_items": [{"product_id": pro["id"]}], "proration": "prorate", "effective": "now"}
+    api.ok(api.post(f"/subscriptions/{sub['id']}/change", change))
+    invoices = api.ok(api.get("/invoices", params={"subscription_id": sub["id"]}))["data"]
+    [adjustment] = [i for i in invoices if i["billing_reason"] == "subscription_update"]
+    # Stored as written (the API's lines), shown in the buyer's language on the document.
+    assert [line["description"] for line in adjustment["lines"]] == [
+        "Unused time on Basic",
+        "Remaining time on Pro",
+    ]
+    text = pdf_text(api.get(f"/invoices/{adjustment['id']}/pdf").content)
+    assert "Ongebruikte tijd van Basic" in text and "Resterende tijd van Pro" in text
+    assert "Unused time" not in text and "Remaining time" not in text

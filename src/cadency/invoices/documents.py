@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import gettext
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +27,7 @@ from cadency.catalog.models import TaxRate
 from cadency.config import load_settings
 from cadency.crm.models import Company, Contact
 from cadency.invoices.models import Invoice, InvoiceLine
-from cadency.kit import i18n, periods
+from cadency.kit import i18n, labels, periods
 from cadency.kit.i18n import Formatter
 from cadency.kit.markup import simple_markdown
 from cadency.subscriptions.models import Subscription
@@ -252,6 +253,32 @@ def _billing_details(
     return contact, company, address
 
 
+# The proration lines' stored English, and the same text marked for the document catalog.
+_PRORATION = (
+    (labels.UNUSED_TIME, D_("Unused time on %(items)s")),
+    (labels.REMAINING_TIME, D_("Remaining time on %(items)s")),
+)
+_PRORATION_PATTERNS = [
+    (
+        re.compile(
+            "^" + re.escape(stored).replace(re.escape("%(items)s"), "(?P<items>.*)") + "$", re.S
+        ),
+        shown,
+    )
+    for stored, shown in _PRORATION
+]
+
+
+def line_description(language: str, description: str) -> str:
+    """A line's description in the document's language: the lines Cadency writes itself (a
+    plan change's proration) are translated; the merchant's own item names are not."""
+    for pattern, shown in _PRORATION_PATTERNS:
+        found = pattern.match(description)
+        if found:
+            return gettext_in(language, shown) % {"items": found.group("items")}
+    return description
+
+
 def document_context(
     session: Session,
     account: Account,
@@ -274,7 +301,7 @@ def document_context(
     fee_ids = {line.id for line in fees}
     lines = [
         DocumentLine(
-            description=line.description,
+            description=line_description(language, line.description),
             period=_period(fmt, line.period_start, line.period_end),
             quantity=fmt.number(line.quantity),
             unit_price=money(line.unit_price),

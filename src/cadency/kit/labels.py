@@ -69,3 +69,9 @@ CANCELLATION_REASONS = {
 def frequency(value: str | None) -> str:
     """The label of a billing frequency; no frequency is a one-time item."""
     return FREQUENCIES.get(value, value) if value else ONE_TIME
+
+
+# A plan change's proration lines, as stored on the invoice (English); the invoice document
+# shows them in the buyer's language (invoices.documents.line_description).
+UNUSED_TIME = "Unused time on %(items)s"
+REMAINING_TIME = "Remaining time on %(items)s"

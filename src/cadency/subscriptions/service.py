@@ -30,7 +30,7 @@ from cadency.catalog.models import Fee
 from cadency.crm import service as crm
 from cadency.crm.models import Association, Company, Contact
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, money, outbox, periods, signing
+from cadency.kit import clock, labels, money, outbox, periods, signing
 from cadency.kit.errors import APIError, Conflict, InvalidRequest, not_found
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
@@ -994,8 +994,11 @@ def _prorate_change(
             account,
             subscription,
             [
-                (f"Unused time on {', '.join(i.name for i in old_items)}", -credit),
-                (f"Remaining time on {', '.join(i.name for i in new_items)}", charge),
+                (labels.UNUSED_TIME % {"items": ", ".join(i.name for i in old_items)}, -credit),
+                (
+                    labels.REMAINING_TIME % {"items": ", ".join(i.name for i in new_items)},
+                    charge,
+                ),
             ],
             period=invoicing.Period(today, end),
             now=now,
