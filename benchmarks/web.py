@@ -2,6 +2,8 @@
 
     uv run python benchmarks/web.py --n 100000 --db sqlite|postgresql|both [--pg-url URL]
     uv run python benchmarks/web.py --n 100000 --db sqlite --requests 300 --profile cprofile
+    uv run python benchmarks/web.py --n 1000000 --scenarios custom,custom-all \
+        --sqlite-path /tmp/web1m.db --reuse   # seeds once, later runs measure the same file
 
 For each database:
 
@@ -25,6 +27,8 @@ Scenarios:
   date, 50 rows, first page;
 - `filtered-deep`: the same, from a cursor 40,000 rows in (keyset pagination: no OFFSET);
 - `custom`: the advanced filter tier = pro, sorted by tier, with the Tier column shown;
+- `custom-all`: every subscription sorted by tier (no filter; those without one last), with
+  the Tier column shown;
 - `search`: the search box (a part of a contact's email; scans names and contacts);
 - `record`: the record panel GET /subscriptions/{id} of random subscriptions.
 
@@ -66,6 +70,18 @@ FILTERED = {
     "direction": "asc",
     "limit": "50",
 }
+CUSTOM_FILTER = [
+    ("advanced", "1"),
+    ("filter_groups.0.filters.0.property", "properties.tier"),
+    ("filter_groups.0.filters.0.operator", "eq"),
+    ("filter_groups.0.filters.0.value", "pro"),
+]
+CUSTOM_SORT = [
+    ("sort", "properties.tier"),
+    ("direction", "asc"),
+    *[("columns", c) for c in ("name", "status", "properties.tier", "next_payment_date")],
+]
+SCENARIOS = ("index", "filtered", "filtered-deep", "custom", "custom-all", "search", "record")
 PRODUCTS = ["Coffee beans", "Espresso club", "Tea tasting", "Grinder care", "Barista course"]
 STATUSES = [
     ("active", 80),
@@ -339,7 +355,65 @@ def measure(
     }
 
 
-def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, Any]]:
+def seeded_before(url: str, n: int) -> dict[str, Any] | None:
+    """What `seed` returned, read back from a database an earlier run seeded with N
+    subscriptions (`--reuse`), after migrating it to the newest schema; None if it holds
+    something else."""
+    from sqlalchemy.orm import Session
+
+    from cadency.accounts.models import Account, User
+    from cadency.kit import migrate
+    from cadency.kit.db import make_engine, refresh_statistics
+    from cadency.models import Subscription
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            account = session.scalars(select(Account).where(Account.name == "Benchmark")).first()
+            if account is None:
+                return None
+            count = session.scalar(
+                select(func.count())
+                .select_from(Subscription)
+                .where(Subscription.account_id == account.id)
+            )
+            if count != n + 1:  # and the template
+                return None
+            user_id = session.scalars(select(User.id).where(User.account_id == account.id)).one()
+            step = max(1, n // 50)
+            sample = list(
+                session.scalars(
+                    select(Subscription.id)
+                    .where(Subscription.account_id == account.id)
+                    .order_by(Subscription.id)
+                    .limit(51 * step)
+                )
+            )[::step]
+            account_id = account.id
+    except Exception:  # not a benchmark database (no tables, another schema)
+        return None
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    if is_pg(url):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    else:
+        with engine.begin() as conn:
+            refresh_statistics(conn)
+    engine.dispose()
+    return {"account_id": account_id, "user_id": user_id, "sample": sample, "seed_seconds": 0.0}
+
+
+def run(
+    url: str,
+    n: int,
+    requests: int,
+    profile: str | None,
+    only: tuple[str, ...] = SCENARIOS,
+    reuse: bool = False,
+) -> list[dict[str, Any]]:
     from fastapi.testclient import TestClient
 
     from cadency.accounts import service as accounts
@@ -347,16 +421,20 @@ def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, 
     from cadency.config import Settings
     from cadency.web.app import create_app
 
-    log(f"seeding {n:,} subscriptions")
-    seeded = seed(url, n)
-    log(f"seeded in {seeded['seed_seconds']:.1f}s")
+    seeded = seeded_before(url, n) if reuse else None
+    if seeded is not None:
+        log(f"reusing the {n:,} subscriptions already in the database")
+    else:
+        log(f"seeding {n:,} subscriptions")
+        seeded = seed(url, n)
+        log(f"seeded in {seeded['seed_seconds']:.1f}s")
     app = create_app(Settings(database_url=url, base_url="http://bench", smtp_url=None))
     with app.state.session_factory() as session:
         user = session.get(User, seeded["user_id"])
         token, _ = accounts.start_session(session, user)
         session.commit()
     counter = count_statements(app.state.engine)
-    cursor = deep_cursor(app, seeded["account_id"])
+    cursor = deep_cursor(app, seeded["account_id"]) if "filtered-deep" in only else ""
     sample = seeded["sample"]
     scenarios: list[tuple[str, Callable[[int], str]]] = [
         ("index", lambda i: "/subscriptions"),
@@ -365,26 +443,8 @@ def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, 
             "filtered-deep",
             lambda i: "/subscriptions?" + urlencode({**FILTERED, "after": cursor}),
         ),
-        (
-            "custom",
-            lambda i: (
-                "/subscriptions?"
-                + urlencode(
-                    [
-                        ("advanced", "1"),
-                        ("filter_groups.0.filters.0.property", "properties.tier"),
-                        ("filter_groups.0.filters.0.operator", "eq"),
-                        ("filter_groups.0.filters.0.value", "pro"),
-                        ("sort", "properties.tier"),
-                        ("direction", "asc"),
-                        *[
-                            ("columns", c)
-                            for c in ("name", "status", "properties.tier", "next_payment_date")
-                        ],
-                    ]
-                )
-            ),
-        ),
+        ("custom", lambda i: "/subscriptions?" + urlencode([*CUSTOM_FILTER, *CUSTOM_SORT])),
+        ("custom-all", lambda i: "/subscriptions?" + urlencode(CUSTOM_SORT)),
         ("search", lambda i: f"/subscriptions?q=buyer{(i * 37) % CONTACTS}@"),
         ("record", lambda i: f"/subscriptions/{sample[i % len(sample)]}"),
     ]
@@ -392,6 +452,8 @@ def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, 
     with TestClient(app) as client:
         client.cookies.set("cadency_session", token)
         for name, urls in scenarios:
+            if name not in only:
+                continue
             profiler = None
             if profile and name in ("filtered", "record"):
                 import cProfile
@@ -415,7 +477,6 @@ def run(url: str, n: int, requests: int, profile: str | None) -> list[dict[str, 
     return results
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -426,12 +487,31 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="timed requests per scenario")
     parser.add_argument("--profile", choices=("cprofile",), help="profile two scenarios")
     parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios to run (default: all of {', '.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--sqlite-path",
+        help="the SQLite file to use (kept afterwards) instead of a temporary one",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="if the database (--sqlite-path, --pg-url) already holds N benchmark "
+        "subscriptions, migrate it and measure without seeding again",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"a tiny run ({SMOKE_N} subscriptions, {SMOKE_REQUESTS} requests per scenario) that "
         "checks the benchmark still works",
     )
     args = parser.parse_args()
+    only = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    unknown = sorted(set(only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)}")
     if args.smoke:
         args.n, args.requests = SMOKE_N, SMOKE_REQUESTS
 
@@ -442,7 +522,10 @@ def main() -> None:
     pg_base = None
     try:
         for db in dbs:
-            if db == "sqlite":
+            tmp = None
+            if db == "sqlite" and args.sqlite_path:
+                url = f"sqlite:///{Path(args.sqlite_path).resolve()}"
+            elif db == "sqlite":
                 tmp = tempfile.mkdtemp(prefix="cadency-web-bench.")
                 url = f"sqlite:///{tmp}/bench.db"
             else:
@@ -450,9 +533,9 @@ def main() -> None:
                     args.pg_url, pg_base = start_postgres()
                 url = args.pg_url
             log(f"{db}: {url}")
-            for result in run(url, args.n, args.requests, args.profile):
+            for result in run(url, args.n, args.requests, args.profile, only, args.reuse):
                 table.append((db, result))
-            if db == "sqlite":
+            if tmp is not None:
                 for f in Path(tmp).iterdir():
                     f.unlink()
                 Path(tmp).rmdir()

@@ -187,13 +187,23 @@ def test_web_pages_answer(runs: dict[str, Run]) -> None:
     assert out["benchmark"] == "web"
     assert out["n"] == 300
     results = {r["scenario"]: r for r in out["results"]}
-    assert set(results) == {"index", "filtered", "filtered-deep", "custom", "search", "record"}
+    assert set(results) == {
+        "index",
+        "filtered",
+        "filtered-deep",
+        "custom",
+        "custom-all",
+        "search",
+        "record",
+    }
     assert {r["db"] for r in out["results"]} == {"sqlite"}
     for name, r in results.items():
         assert r["statements"] > 0, name
         assert 0 < r["p50"] <= r["p95"] <= r["max"], name
-    # The All tab shows its first page of 25 of the 300 subscriptions.
+    # The All tab shows its first page of 25 of the 300 subscriptions; so does the sort of
+    # all of them by tier.
     assert results["index"]["rows"] == 25
+    assert results["custom-all"]["rows"] == 25
 
 
 def test_exports_counts_segments_and_exports_when_it_can(runs: dict[str, Run]) -> None:

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated, Any, Literal, TypeAlias, get_args
+from typing import Annotated, Any, Literal, TypeAlias, cast, get_args
 
 from pydantic import BeforeValidator, Field, StrictStr, TypeAdapter, ValidationError, WithJsonSchema
 from sqlalchemy import (
@@ -77,10 +77,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, Grouping
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.operators import in_op
 from sqlalchemy.sql.selectable import ScalarSelect, Select
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
@@ -98,9 +99,11 @@ __all__ = [
     "MAX_VALUES",
     "OPERATORS",
     "BuiltinProperty",
+    "CustomSort",
     "Filter",
     "FilterGroup",
     "FilterGroups",
+    "JoinedSort",
     "ObjectSpec",
     "Operator",
     "PropertyKind",
@@ -110,6 +113,8 @@ __all__ = [
     "Today",
     "compile_filter_groups",
     "compile_sorts",
+    "custom_sort",
+    "join_custom_sort",
     "parse_filter_groups",
     "parse_sorts",
 ]
@@ -635,6 +640,16 @@ def _predicate(
     return _CMP[op](col, value)  # type: ignore[no-any-return]
 
 
+def _custom_value(pv: Any, target: _Target) -> ColumnElement[Any]:
+    """The value column a custom property's conditions compare. An option (enum) is compared in
+    code point order, the order it sorts in, so that on PostgreSQL one index on the value in
+    that collation (migration 0032) finds "tier is Pro" and reads the tiers in sort order;
+    equality is the same in every deterministic collation."""
+    assert target.custom_column is not None
+    column: ColumnElement[Any] = getattr(pv, target.custom_column).expression
+    return _binary_collation(column) if target.kind == "enum" else column
+
+
 def _present(col: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
     if kind in ("text", "checkboxes"):
         return and_(col.is_not(None), col != "")
@@ -884,7 +899,7 @@ def _compile_filter(
     # A custom property: (NOT) EXISTS a value row of this account, object type and record.
     pv = aliased(spec.property_values)
     assert target.custom_name is not None and target.custom_column is not None
-    value_col: ColumnElement[Any] = getattr(pv, target.custom_column).expression
+    value_col = _custom_value(pv, target)
     if op in _PRESENCE:
         condition = _present(value_col, target.kind)
     elif op in _DAYS_AGO:
@@ -902,7 +917,10 @@ def _compile_filter(
         # then reads the matching IDs once, from the index on (account, object type, name, text
         # value, object ID), instead of running a lookup for every record (a segment's "tier is
         # Basic" over 1M subscriptions; see benchmarks/README.md, exports.py).
-        return _expr(spec.id_column).in_(select(pv.object_id).where(*rows, condition))
+        # Annotated so that a sort by the same property can read its value rows through this
+        # condition (`join_custom_sort`).
+        listed = _expr(spec.id_column).in_(select(pv.object_id).where(*rows, condition))
+        return listed._annotate({_LISTED_BY: (spec.object_type, target.custom_name)})
     # Like HubSpot, neq / not_in / not_contains_token also match records without the property:
     # they are NOT EXISTS of the positive condition.
     return not_(exists().where(*rows, pv.object_id == _expr(spec.id_column), condition))
@@ -1015,6 +1033,109 @@ def _sort_keys(
     return [col]
 
 
+@dataclass(frozen=True)
+class CustomSort:
+    """A sort by one custom property of `spec`'s records (`custom_sort`): its value lives in
+    `column` of the value rows with `name` (at most one per record: the rows' key is the
+    record's ID and the name)."""
+
+    spec: ObjectSpec
+    name: str
+    column: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class JoinedSort:
+    """A statement joined to the value rows of the property it is sorted by, the sort keys read
+    from the joined row, and that row's record ID (equal to the record's). Only records with a
+    value row are in it. `all_valued`: the statement's condition holds only for records with a
+    value for the sort (a positive condition on the same property), so none sorts as missing.
+    """
+
+    statement: Select[Any]
+    keys: list[ColumnElement[Any]]
+    record_id: ColumnElement[str]
+    all_valued: bool
+
+
+_LISTED_BY = "cadency_custom_property_ids"
+
+
+def custom_sort(sort: Sort, spec: ObjectSpec, custom: Mapping[str, str]) -> CustomSort | None:
+    """The custom property `sort` is by, or None for a built-in one (or an unknown name, which
+    `compile_sorts` refuses)."""
+    try:
+        target = _resolve(sort.property, spec, custom, None, "sort", sorting=True)
+    except InvalidRequest:
+        return None
+    if target.custom_name is None or target.custom_column is None:
+        return None
+    return CustomSort(spec, target.custom_name, target.custom_column, target.kind)
+
+
+def _conjuncts(condition: Any) -> list[Any]:
+    """The terms `condition` is an AND of (itself when it is no AND)."""
+    if condition is None:
+        return []
+    if isinstance(condition, Grouping):
+        return _conjuncts(condition.element)
+    if _is_and(condition):
+        return [t for clause in condition.clauses for t in _conjuncts(clause)]
+    return [condition]
+
+
+def join_custom_sort(statement: Select[Any], sort: CustomSort) -> JoinedSort:
+    """`statement` (over `sort.spec`'s records) joined to the value rows of `sort`'s property,
+    with the sort keys `compile_sorts` orders by, read from the joined row instead of a lookup
+    per record: the rows of an index on (account, object type, name, value, record ID) come in
+    sort order, so a page of the sort reads a page of that index (issue 18).
+
+    When the statement's condition is an AND holding a positive condition on the same property
+    (tier = Pro), that condition becomes the join's: its list of matching IDs is dropped and the
+    value rows that match are joined, in index order, to their records. The same records: a
+    record has at most one value row for a property, so both read the same row."""
+    spec = sort.spec
+    id_column = _expr(spec.id_column)
+    wanted = (spec.object_type, sort.name)
+    listed = next(
+        (
+            term
+            for term in _conjuncts(statement.whereclause)
+            if term._annotations.get(_LISTED_BY) == wanted and _is_id_list(term, id_column)
+        ),
+        None,
+    )
+    if listed is not None:
+        ids: Select[Any] = listed.right.element
+        (values,) = ids.get_final_froms()
+        assert ids.whereclause is not None
+        condition = ids.whereclause
+
+        def drop_listed(element: Any, **_kw: Any) -> Any:
+            return true() if element is listed else None
+
+        no_options: dict[str, Any] = {}
+        statement = cast(
+            "Select[Any]", replacement_traverse(cast(Any, statement), no_options, drop_listed)
+        )
+    else:
+        values = spec.property_values.__table__.alias()
+        condition = and_(values.c.object_type == spec.object_type, values.c.name == sort.name)
+    on = and_(
+        values.c.object_id == id_column,
+        values.c.account_id == _expr(spec.account_column),
+        condition,
+    )
+    currency = None if spec.currency_column is None else _expr(spec.currency_column)
+    return JoinedSort(
+        statement=statement.join(values, on),
+        keys=_sort_keys(values.c[sort.column], sort.kind, currency),
+        record_id=values.c.object_id,
+        all_valued=listed is not None,
+    )
+
+
 def compile_sorts(
     sorts: Sequence[Sort],
     spec: ObjectSpec,
@@ -1042,6 +1163,8 @@ def compile_sorts(
         else:
             pv = aliased(spec.property_values)
             assert target.custom_column is not None
+            # The value per record (a lookup each): `join_custom_sort` reads the same keys
+            # from a join where the query allows one (the index's pages).
             col = (
                 select(getattr(pv, target.custom_column))
                 .where(

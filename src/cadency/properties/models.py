@@ -39,7 +39,10 @@ class PropertyValue(Base):
     __table_args__ = (
         Index("ix_property_values_lookup", "account_id", "object_type", "name"),
         # Records whose text or option value is X, read from the index alone: a segment's
-        # "tier is Basic" over a million records (migration 0024, benchmarks/exports.py).
+        # "tier is Basic" over a million records (migration 0024, benchmarks/exports.py); and
+        # the records in the order of their option, a page of the index sorted by it (issue
+        # 18). In code point order, as the filter language sorts: SQLite's BINARY; on
+        # PostgreSQL COLLATE "C" (migration 0032), in which options are compared too.
         Index(
             "ix_property_values_text_lookup",
             "account_id",
@@ -47,6 +50,7 @@ class PropertyValue(Base):
             "name",
             "text_value",
             "object_id",
+            postgresql_ops={"text_value": 'COLLATE "C"'},
         ),
     )
 

@@ -38,7 +38,14 @@ from sqlalchemy.types import TypeDecorator
 
 from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
-from cadency.kit.filters import ObjectSpec, Sort, compile_sorts
+from cadency.kit.filters import (
+    CustomSort,
+    ObjectSpec,
+    Sort,
+    compile_sorts,
+    custom_sort,
+    join_custom_sort,
+)
 from cadency.kit.i18n import N_
 from cadency.kit.ids import looks_like_id
 
@@ -53,9 +60,18 @@ _ORDER_MODIFIERS = (
 )
 
 
+class SortKeys(list[ColumnElement[Any]]):
+    """The keys of a sort (a list of expressions), and the custom property it is by, if it is:
+    `find_page` then reads the same keys from a join to the property's value rows."""
+
+    def __init__(self, keys: Sequence[ColumnElement[Any]], custom: CustomSort | None) -> None:
+        super().__init__(keys)
+        self.custom = custom
+
+
 def sort_keys(
     sort: Sort, spec: ObjectSpec, custom: dict[str, str], *, param: str = "sort"
-) -> list[ColumnElement[Any]]:
+) -> SortKeys:
     """The expressions a sort orders by, exactly as the filter language sorts (text ignoring
     case, money by amount across currencies, custom properties by their value); the ID that
     `compile_sorts` appends is left out. Raises InvalidRequest for an unknown property."""
@@ -69,7 +85,7 @@ def sort_keys(
         while isinstance(element, UnaryExpression) and element.modifier in _ORDER_MODIFIERS:
             element = element.element
         keys.append(element)
-    return keys
+    return SortKeys(keys, custom_sort(sort, spec, custom))
 
 
 @dataclass(frozen=True)
@@ -218,6 +234,24 @@ def _beyond(
     return and_(columns[0] <= bound[0], tuple_(*columns) < tuple_(*bound))
 
 
+def _beyond_by_steps(
+    columns: Sequence[ColumnElement[Any]], values: Sequence[Any], forward: bool
+) -> list[tuple[ColumnElement[bool], list[ColumnElement[Any]]]]:
+    """The rows `_beyond` the values, as pieces read one after the other, each a condition and
+    the columns it is in order of: the rest of the values' ties first (equal on all but the
+    last column, beyond on it), then beyond on one column fewer each step. Each piece is one
+    seek in an index on the columns; a single row-value comparison is not, on SQLite when the
+    first column is also compared for equality (a filter on the sorted property): it would
+    read every tie of the value since the first and sort them."""
+    bound = [bindparam(None, v, type_=c.type) for c, v in zip(columns, values, strict=True)]
+    pieces = []
+    for i in range(len(columns) - 1, -1, -1):
+        equal = [c == b for c, b in zip(columns[:i], bound[:i], strict=True)]
+        past = columns[i] > bound[i] if forward else columns[i] < bound[i]
+        pieces.append((and_(*equal, past), list(columns[i:])))
+    return pieces
+
+
 def find_page(
     session: Session,
     query: Select[Any],
@@ -246,44 +280,73 @@ def find_page(
 
     # Reading backwards walks the same order reversed, then turns the rows around.
     ascending = descending == backwards
-    columns = [*keys, id_column]
-    parts: list[tuple[bool, ColumnElement[bool]]] = []
-    if not keys:
-        condition = true() if position is None else _beyond([id_column], [position.id], ascending)
-        parts.append((False, condition))
+    # The records with a value for the sort (False), then those without (True).
+    if not keys or position is None:
+        parts = [False, True] if keys else [False]
+    elif not position.nulls:
+        parts = [False] if backwards else [False, True]
     else:
-        valued, missing = keys[0].is_not(None), keys[0].is_(None)
-        if position is None:
-            parts = [(False, valued), (True, missing)]
-        elif not position.nulls:
-            here = _beyond(columns, [*position.keys, position.id], ascending)
-            parts = [(False, and_(valued, here))]
-            if not backwards:
-                parts.append((True, missing))
-        else:
-            here = _beyond([id_column], [position.id], ascending)
-            parts = [(True, and_(missing, here))]
-            if backwards:
-                parts.append((False, valued))
+        parts = [True, False] if backwards else [True]
 
+    # A sort by a custom property reads the records with a value through a join to the value
+    # rows, in the order of their index, rather than a lookup per record and a sort of all of
+    # them (issue 18); a search box's few matches are looked up and sorted as they are.
+    custom = keys.custom if isinstance(keys, SortKeys) and not few else None
+    joined = None if custom is None else join_custom_sort(query, custom)
+    if joined is not None and joined.all_valued:
+        parts = [nulls for nulls in parts if not nulls]
     if backwards:
         # Reversed, the part without values comes first.
-        parts.sort(key=lambda part: not part[0])
+        parts.sort(key=lambda nulls: not nulls)
 
     wanted = limit + 1
     found: list[tuple[bool, Any]] = []
-    for nulls, condition in parts:
+    for nulls in parts:
         if len(found) >= wanted:
             break
-        order: list[ColumnElement[Any]] = [id_column] if nulls else columns
-        if few:
-            order = [sorted_after_filtering(c) for c in order]
-        statement = (
-            labelled.where(condition)
-            .order_by(*(c.asc() if ascending else c.desc() for c in order))
-            .limit(wanted - len(found))
-        )
-        found.extend((nulls, row) for row in session.execute(statement).all())
+        part, part_keys, part_id = labelled, list(keys), id_column
+        if joined is not None and not nulls:
+            part_keys, part_id = joined.keys, joined.record_id
+            part = joined.statement.add_columns(
+                *(k.label(f"sort_key_{i}") for i, k in enumerate(part_keys))
+            )
+        columns = [*part_keys, part_id]
+        # Each piece: a condition and the columns it is read in order of.
+        pieces: list[tuple[ColumnElement[bool], list[ColumnElement[Any]]]]
+        if not keys:
+            condition: ColumnElement[bool] = true()
+            if position is not None:
+                condition = _beyond([id_column], [position.id], ascending)
+            pieces = [(condition, columns)]
+        elif nulls:
+            condition = part_keys[0].is_(None)
+            if position is not None and position.nulls:
+                condition = and_(condition, _beyond([id_column], [position.id], ascending))
+            pieces = [(condition, [part_id])]
+        elif position is None or position.nulls:
+            pieces = [(part_keys[0].is_not(None), columns)]
+        elif joined is not None:
+            valued = part_keys[0].is_not(None)
+            pieces = [
+                (and_(valued, condition), order)
+                for condition, order in _beyond_by_steps(
+                    columns, [*position.keys, position.id], ascending
+                )
+            ]
+        else:
+            here = _beyond(columns, [*position.keys, position.id], ascending)
+            pieces = [(and_(part_keys[0].is_not(None), here), columns)]
+        for condition, order in pieces:
+            if len(found) >= wanted:
+                break
+            if few:
+                order = [sorted_after_filtering(c) for c in order]
+            statement = (
+                part.where(condition)
+                .order_by(*(c.asc() if ascending else c.desc() for c in order))
+                .limit(wanted - len(found))
+            )
+            found.extend((nulls, row) for row in session.execute(statement).all())
 
     more = len(found) > limit
     found = found[:limit]
