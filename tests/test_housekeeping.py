@@ -56,6 +56,7 @@ def seed(session_factory: Any, api: Api) -> None:
                     text="Thanks",
                     html="<p>Thanks</p>",
                     attachments=[],
+                    dated_at=now,  # the account's clock: kept or purged by real time only
                     created_at=now - age - timedelta(seconds=1),
                 )
             )

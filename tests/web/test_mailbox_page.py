@@ -3,6 +3,7 @@ shown as the recipient would see them; and the profile's switch for payment emai
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from playwright.sync_api import BrowserContext, expect
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from cadency.accounts.models import User
 from cadency.notifications.models import MailboxMessage
-from tests.conftest import Api
+from tests.conftest import Api, pin_clock
 from tests.notifications.conftest import deliver
 from tests.web.conftest import Staff, add_user, screenshot, sign_in
 
@@ -152,3 +153,34 @@ def test_a_super_admin_turns_payment_emails_off(staff: Staff, session_factory: A
         ("max@buyer.test", "Your receipt from Test shop"),
         (staff.email, "First payment: Mia paid $45.00"),
     ]
+
+
+def test_emails_are_dated_and_sorted_by_the_accounts_clock(
+    staff: Staff, session_factory: Any
+) -> None:
+    # A test account a year from now on its own clock: its emails carry that time, not today's.
+    pin_clock(session_factory, staff.api.account_id, datetime(2027, 6, 1, 9, tzinfo=UTC))
+    subscribe(staff.api, "mia@buyer.test", "30.00")
+    assert deliver(session_factory, staff.api.account_id, None).sent == 2
+    # Then the clock moves a month on: the renewal (and its reminder) write their emails.
+    staff.api.ok(staff.api.post("/clock/advance", {"to": "2027-07-01T10:00:00+00:00"}))
+    later = deliver(session_factory, staff.api.account_id, None).sent
+    assert later >= 2
+
+    page = staff.goto("/settings/mailbox")
+    rows = page.get_by_test_id("mailbox-table").locator("tbody tr")
+    expect(rows).to_have_count(2 + later)
+    shown = [
+        datetime.strptime(
+            rows.nth(i).locator("td").first.inner_text().replace("\u202f", " "),
+            "%m/%d/%y, %I:%M %p",
+        )
+        for i in range(2 + later)
+    ]
+    # Newest first by the account's clock; the first two emails on June 1st, 2027.
+    assert shown == sorted(shown, reverse=True)
+    assert shown[0].date() == datetime(2027, 7, 1).date()
+    assert [d.date() for d in shown[-2:]] == [datetime(2027, 6, 1).date()] * 2
+    expect(rows.nth(1 + later)).to_contain_text("Your receipt from Test shop")
+    rows.nth(1 + later).get_by_role("link").click()
+    expect(page.locator("dl")).to_contain_text("Jun 1, 2027")

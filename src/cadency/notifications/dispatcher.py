@@ -403,6 +403,9 @@ class MailboxTransport:
                     }
                     for a in email.attachments
                 ],
+                # Dated as the account lives it (its test clock in test mode), so a mailbox
+                # filled by moving the clock reads in the order the emails were written.
+                dated_at=email.dated_at or self.now,
                 created_at=self.now,
             )
         )

@@ -64,6 +64,8 @@ class Email:
     html: str
     attachments: tuple[Attachment, ...] = field(default=())
     event_id: str = ""  # the outbox event it tells of
+    # When that event happened, on the account's clock (a test clock's time in test mode).
+    dated_at: datetime | None = None
 
 
 # --- languages -------------------------------------------------------------------------------
@@ -431,6 +433,7 @@ class Event:
             html,
             tuple(attachments),
             self.message.id,
+            self.message.created_at,
         )
 
 

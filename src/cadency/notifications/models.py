@@ -46,7 +46,9 @@ class MailboxMessage(Base):
     demo works with no mail server: super admins read them at /settings/mailbox."""
 
     __tablename__ = "mailbox_messages"
-    __table_args__ = (Index("ix_mailbox_messages_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_mailbox_messages_account_id_dated_at_id", "account_id", "dated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -57,4 +59,7 @@ class MailboxMessage(Base):
     html: Mapped[str] = mapped_column(Text)
     # [{"filename", "content_type", "size"}]: what was attached (the bytes are not kept).
     attachments: Mapped[list[Any]]
+    # When the email was written on the account's clock (shown and sorted by); `created_at` is
+    # real time (kept for a week of it).
+    dated_at: Mapped[datetime]
     created_at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
@@ -28,11 +28,17 @@ class MailboxPage:
 def list_mailbox(
     session: Session, account: Account, *, before: int | None = None, limit: int = PAGE_SIZE
 ) -> MailboxPage:
-    """The account's kept emails, newest first, a page at a time."""
-    query = select(MailboxMessage).where(MailboxMessage.account_id == account.id)
+    """The account's kept emails, newest first by the account's clock, a page at a time;
+    `before` is the last email of the previous page."""
+    m = MailboxMessage
+    query = select(m).where(m.account_id == account.id)
     if before is not None:
-        query = query.where(MailboxMessage.id < before)
-    rows = list(session.scalars(query.order_by(MailboxMessage.id.desc()).limit(limit + 1)))
+        last = session.get(m, before)
+        if last is None or last.account_id != account.id:
+            raise not_found("email", str(before))
+        query = query.where(tuple_(m.dated_at, m.id) < tuple_(last.dated_at, last.id))
+    ordered = query.order_by(m.dated_at.desc(), m.id.desc())
+    rows = list(session.scalars(ordered.limit(limit + 1)))
     older = rows[limit - 1].id if len(rows) > limit else None
     return MailboxPage(rows[:limit], older)
 
