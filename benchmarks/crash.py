@@ -331,6 +331,36 @@ def expected(n: int) -> dict[str, int]:
     }
 
 
+def check(db: Engine, n: int, renewed_period: Any) -> dict[str, Any]:
+    """The exactly-once checks of a finished run over a database that holds only its N
+    subscriptions (also benchmarks/workers.py's): every figure of `measure` against `expected`,
+    then one more billing pass must process and change nothing. Returns the figures, the
+    problems (empty when all is right) and the three headline counts."""
+    first = measure(db, renewed_period)
+    again = run_due_here(db)
+    second = measure(db, renewed_period)
+    want = expected(n)
+    problems: dict[str, Any] = {
+        k: {"found": first[k], "expected": v} for k, v in want.items() if first[k] != v
+    }
+    if again["processed"] or again["failed"] or second != first:
+        changed = {k: (first[k], second[k]) for k in first if first[k] != second[k]}
+        problems["second_run"] = {"summary": again, "changed": changed}
+    return {
+        "counts": first,
+        "problems": problems,
+        "renewed": first["invoices_for_renewed_period"],
+        "duplicates": first["duplicate_subscription_periods"]
+        + first["subscriptions_invoiced_twice"],
+        "missed": max(
+            first["subscriptions_without_renewal_invoice"],
+            first["subscriptions_not_advanced"],
+            first["subscriptions_still_due"],
+        ),
+        "double_charges": first["invoices_charged_twice"] + first["subscriptions_charged_twice"],
+    }
+
+
 def run_one(db_name: str, url: str, n: int, kills: int, seed: int) -> dict[str, Any]:
     from cadency.kit.db import make_engine, make_session_factory
 
@@ -346,37 +376,22 @@ def run_one(db_name: str, url: str, n: int, kills: int, seed: int) -> dict[str, 
     renewed_period = engine_bench.dates()["next_payment"]
     directory = Path(tempfile.mkdtemp(prefix="cadency-crash."))
     points, seconds, final = kill_loop(url, db, n, kills, rng, directory)
-    first = measure(db, renewed_period)
     log(f"{db_name} n={n}: final run processed {final['processed']:,}; checking")
-    again = run_due_here(db)
-    second = measure(db, renewed_period)
+    checked = check(db, n, renewed_period)
     db.dispose()
-
-    want = expected(n)
-    problems: dict[str, Any] = {
-        k: {"found": first[k], "expected": v} for k, v in want.items() if first[k] != v
-    }
+    problems = checked["problems"]
     if final["failed"]:
         problems["final_run_failed"] = final
-    if again["processed"] or again["failed"] or second != first:
-        changed = {k: (first[k], second[k]) for k in first if first[k] != second[k]}
-        problems["second_run"] = {"summary": again, "changed": changed}
-    duplicates = first["duplicate_subscription_periods"] + first["subscriptions_invoiced_twice"]
-    missed = max(
-        first["subscriptions_without_renewal_invoice"],
-        first["subscriptions_not_advanced"],
-        first["subscriptions_still_due"],
-    )
-    double_charges = first["invoices_charged_twice"] + first["subscriptions_charged_twice"]
+    first = checked["counts"]
     return {
         "db": db_name,
         "n": n,
         "kills_done": len(points),
         "kills_mid_run": sum(p["mid_run"] for p in points),
-        "renewed": first["invoices_for_renewed_period"],
-        "duplicates": duplicates,
-        "missed": missed,
-        "double_charges": double_charges,
+        "renewed": checked["renewed"],
+        "duplicates": checked["duplicates"],
+        "missed": checked["missed"],
+        "double_charges": checked["double_charges"],
         "seconds": round(seconds, 1),
         "final_run_processed": final["processed"],
         "kill_points": [p["renewed_at_kill"] for p in points],

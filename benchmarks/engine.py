@@ -24,9 +24,13 @@ For each database and each N:
    UPDATE of every subscription) are written again with SQLAlchemy Core executemany, 5,000
    subscriptions per transaction, after a keyset read of the batch's subscriptions and line
    items. Same tables, same indexes and constraints, same database file/server: the fastest
-   honest way to write what a renewal has to write.
+   honest way to write what a renewal has to write with SQLAlchemy;
+5. RAW FLOOR (issue 18): truncated again, and the same rows written with the driver alone
+   (`RawWriter`: sqlite3 executemany; psycopg COPY for the inserts and COPY into a temporary
+   table + one UPDATE … FROM for the subscriptions).
 
-Prints one table row per (database, N): renewals/s, floor renewals/s, the ratio, and the
+Prints one table row per (database, N): renewals/s, both floors' renewals/s, the ratio to the
+raw floor (`ratio`) and to the Core floor (`ratio_core`), and the
 renewal child's RSS at start and at peak (ru_maxrss), then one JSON line of the figures
 (tests/test_benchmarks_smoke.py reads it). `--profile cprofile` profiles the renewal
 (written next to the JSON results); `--count-queries` counts SQL statements per renewal (a
@@ -124,6 +128,11 @@ def code_version() -> dict[str, Any]:
         "billing/invoicing.py",
         "kit/outbox.py",
         "billing/state.py",
+        "billing/bulk.py",
+        "billing/planner.py",
+        "billing/ledger.py",
+        "kit/ids.py",
+        "kit/periods.py",
     ):
         path = src / rel
         if path.exists():
@@ -710,8 +719,89 @@ def emptied_tables(written: set[str]) -> list[str]:
     return sorted(tables, key=order.index)
 
 
-def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[str, Any]:
-    """Truncate what the renewal wrote, then write the same rows with Core executemany."""
+class RawWriter:
+    """The raw floor's writes, with the driver and no SQLAlchemy statement: on SQLite the
+    sqlite3 cursor's executemany; on PostgreSQL psycopg's COPY … FROM STDIN for the inserts, and
+    for the subscriptions COPY into a temporary table and one UPDATE … FROM it. Values are
+    converted as SQLAlchemy would bind them (the column types' bind processors: JSON to text,
+    UTC timestamps), so the rows are the same rows."""
+
+    TEMP = "floor_subscriptions"
+
+    def __init__(self, conn: Any) -> None:
+        self.dialect = conn.dialect
+        self.pg = conn.dialect.name == "postgresql"
+        self.driver = conn.connection.driver_connection
+        self.converters: dict[tuple[str, str], Any] = {}
+
+    def _rows(self, table: Any, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        columns = list(rows[0])
+        converters = []
+        for column in columns:
+            key = (table.name, column)
+            if key not in self.converters:
+                self.converters[key] = table.c[column].type._cached_bind_processor(self.dialect)
+            converters.append(self.converters[key])
+        if all(convert is None for convert in converters):
+            return columns, [tuple(row.values()) for row in rows]
+        return columns, [
+            tuple(
+                value if convert is None or value is None else convert(value)
+                for value, convert in zip(row.values(), converters)
+            )
+            for row in rows
+        ]
+
+    def insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns, values = self._rows(table, rows)
+        names = ", ".join(columns)
+        cursor = self.driver.cursor()
+        if self.pg:
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)
+        cursor.close()
+
+    def update(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """UPDATE `table` SET every column but id from `rows`, matched on id."""
+        if not rows:
+            return
+        columns, values = self._rows(table, rows)
+        names = ", ".join(columns)
+        cursor = self.driver.cursor()
+        if self.pg:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {self.TEMP} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {table.name} WITH NO DATA"
+            )
+            with cursor.copy(f"COPY {self.TEMP} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            assignments = ", ".join(f"{c} = v.{c}" for c in columns if c != "id")
+            cursor.execute(
+                f"UPDATE {table.name} AS t SET {assignments} FROM {self.TEMP} AS v "
+                "WHERE t.id = v.id"
+            )
+        else:
+            assignments = ", ".join(f"{c} = ?" for c in columns if c != "id")
+            at = columns.index("id")
+            cursor.executemany(
+                f"UPDATE {table.name} SET {assignments} WHERE id = ?",
+                [row[:at] + row[at + 1 :] + (row[at],) for row in values],
+            )
+        cursor.close()
+
+
+def phase_floor(
+    url: str, n: int, account_id: int, profile: str | None, *, raw: bool = False
+) -> dict[str, Any]:
+    """Truncate what the renewal wrote, then write the same rows with Core executemany, or
+    (`raw`) with the driver itself: RawWriter."""
     from sqlalchemy import insert
 
     from cadency.accounts.models import Account
@@ -736,7 +826,8 @@ def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[
                 conn.execute(text(f"DELETE FROM {table}"))
     vacuum_analyze(engine)
     pid = backend_pid(engine)
-    profiling = Profiling(profile, f"floor-{db_name(url)}-{n}")
+    name = "raw_floor" if raw else "floor"
+    profiling = Profiling(profile, f"{name.replace('_', '-')}-{db_name(url)}-{n}")
     rss_start, load_start = rss_now_kib(), loadavg()
     cpu_start, server_start = cpu_seconds(), backend_cpu_seconds(pid)
 
@@ -773,6 +864,7 @@ def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[
     write_seconds = 0.0  # inside the executemany calls (the rest: the read and building rows)
     while True:
         with engine.begin() as conn:
+            writer = RawWriter(conn) if raw else None
             rows = conn.execute(
                 select(
                     s.c.id, s.c.contact_id, s.c.payment_method_id, s.c.currency,
@@ -873,33 +965,53 @@ def phase_floor(url: str, n: int, account_id: int, profile: str | None) -> dict[
                     "b_updated_at": now,
                 })
             built = time.perf_counter()
-            conn.execute(insert(Invoice.__table__), invoices)
-            conn.execute(insert(InvoiceLine.__table__), lines)
-            conn.execute(insert(Payment.__table__), pays)
-            conn.execute(insert(OutboxMessage.__table__), messages)
-            conn.execute(insert(SubscriptionEvent.__table__), events)
-            conn.execute(sub_update, subs)
+            if writer is not None:
+                writer.insert(Invoice.__table__, invoices)
+                writer.insert(InvoiceLine.__table__, lines)
+                writer.insert(Payment.__table__, pays)
+                writer.insert(OutboxMessage.__table__, messages)
+                writer.insert(SubscriptionEvent.__table__, events)
+                writer.update(s, [{k[2:]: v for k, v in sub.items()} for sub in subs])
+            else:
+                conn.execute(insert(Invoice.__table__), invoices)
+                conn.execute(insert(InvoiceLine.__table__), lines)
+                conn.execute(insert(Payment.__table__), pays)
+                conn.execute(insert(OutboxMessage.__table__), messages)
+                conn.execute(insert(SubscriptionEvent.__table__), events)
+                conn.execute(sub_update, subs)
             write_seconds += time.perf_counter() - built
             done += len(rows)
     profiling.__exit__()
     seconds = time.perf_counter() - started
     measured = {
-        "floor_seconds": seconds,
-        "floor_write_seconds": write_seconds,
-        "floor_cpu_seconds": cpu_seconds() - cpu_start,
-        "floor_server_cpu_seconds": backend_cpu_seconds(pid) - server_start,
-        "floor_load": [load_start, loadavg()],
-        "floor_rss_start_kib": rss_start,
-        "floor_rss_peak_kib": peak_rss_kib(),
+        f"{name}_seconds": seconds,
+        f"{name}_write_seconds": write_seconds,
+        f"{name}_cpu_seconds": cpu_seconds() - cpu_start,
+        f"{name}_server_cpu_seconds": backend_cpu_seconds(pid) - server_start,
+        f"{name}_load": [load_start, loadavg()],
+        f"{name}_rss_start_kib": rss_start,
+        f"{name}_rss_peak_kib": peak_rss_kib(),
     }
     if profile:
-        measured["floor_profile"] = profiling.save()
+        measured[f"{name}_profile"] = profiling.save()
     with engine.connect() as conn:
         got = {
             t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
             for t in ("invoices", "invoice_lines", "payments", "outbox_messages", "subscription_events")
         }
+        # The rows read back as SQLAlchemy reads the renewal's (the raw floor's conversions).
+        payload, created_at = conn.execute(
+            select(OutboxMessage.payload, OutboxMessage.created_at).limit(1)
+        ).one()
+        period_start, paid_at = conn.execute(select(Invoice.period_start, Invoice.paid_at).limit(1)).one()
+        next_action_at = conn.scalar(select(Subscription.next_action_at).where(Subscription.account_id == account_id).limit(1))
     engine.dispose()
+    if not (
+        isinstance(payload, dict) and payload.get("invoice_id")
+        and created_at.tzinfo is not None and paid_at.tzinfo is not None
+        and next_action_at.tzinfo is not None and type(period_start).__name__ == "date"
+    ):
+        raise SystemExit(f"{name} rows read back wrong: {payload!r} {created_at!r} {period_start!r} {next_action_at!r}")
     want = {"invoices": n, "invoice_lines": n, "payments": n, "outbox_messages": 2 * n, "subscription_events": 2 * n}
     if done != n or got != want:
         raise SystemExit(f"floor wrote {done} subscriptions, rows {got}; expected {want}")
@@ -948,11 +1060,19 @@ def run_one(db: str, url: str, n: int, args: argparse.Namespace) -> dict[str, An
         "floor", url, n, account_id=prepared["account_id"],
         profile=args.profile if "floor" in args.profile_phases else None,
     )
-    log(f"{db} n={n}: floor {floor['floor_seconds']:.1f}s")
-    result = {"db": db, "n": n, **prepared, **renewed, **floor}
+    log(f"{db} n={n}: floor {floor['floor_seconds']:.1f}s; raw floor")
+    raw_floor = child(
+        "raw-floor", url, n, account_id=prepared["account_id"],
+        profile=args.profile if "raw-floor" in args.profile_phases else None,
+    )
+    log(f"{db} n={n}: raw floor {raw_floor['raw_floor_seconds']:.1f}s")
+    result = {"db": db, "n": n, **prepared, **renewed, **floor, **raw_floor}
     result["renewals_per_s"] = n / renewed["renew_seconds"]
     result["floor_per_s"] = n / floor["floor_seconds"]
-    result["ratio"] = renewed["renew_seconds"] / floor["floor_seconds"]
+    result["raw_floor_per_s"] = n / raw_floor["raw_floor_seconds"]
+    # Against the raw driver's floor (issue 18); against the Core floor as before.
+    result["ratio"] = renewed["renew_seconds"] / raw_floor["raw_floor_seconds"]
+    result["ratio_core"] = renewed["renew_seconds"] / floor["floor_seconds"]
     return result
 
 
@@ -961,7 +1081,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
     the CPU figures barely move when other work shares the machine, wall-clock ones do."""
     header = (
         f"{'db':<11}{'N':>9}{'renew s':>9}{'renew/s':>9}{'cpu s':>8}{'srv s':>7}"
-        f"{'floor s':>8}{'floor/s':>9}{'cpu s':>7}{'srv s':>7}{'ratio':>7}"
+        f"{'core s':>8}{'core/s':>9}{'cpu s':>7}{'srv s':>7}"
+        f"{'raw s':>7}{'raw/s':>8}{'cpu s':>7}{'srv s':>7}{'÷raw':>7}{'÷core':>7}"
         f"{'RSS start':>10}{'RSS peak':>9}{'1st/last 10%':>15}{'load':>11}"
     )
     print(header)
@@ -972,7 +1093,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['renew_cpu_seconds']:>8.1f}{r['renew_server_cpu_seconds']:>7.1f}"
             f"{r['floor_seconds']:>8.1f}{r['floor_per_s']:>9,.0f}"
             f"{r['floor_cpu_seconds']:>7.1f}{r['floor_server_cpu_seconds']:>7.1f}"
-            f"{r['ratio']:>6.1f}x"
+            f"{r['raw_floor_seconds']:>7.1f}{r['raw_floor_per_s']:>8,.0f}"
+            f"{r['raw_floor_cpu_seconds']:>7.1f}{r['raw_floor_server_cpu_seconds']:>7.1f}"
+            f"{r['ratio']:>6.2f}x{r['ratio_core']:>6.2f}x"
             f"{r['rss_start_kib'] / 1024:>8.0f}MB{r['rss_peak_kib'] / 1024:>7.0f}MB"
             f"{r.get('first_10pct_per_s', 0):>8,.0f}/{r.get('last_10pct_per_s', 0):<6,.0f}"
             f"{r['renew_load'][0]:>5.1f}-{r['renew_load'][1]:<4.1f}"
@@ -1008,7 +1131,9 @@ def main() -> None:
     parser.add_argument("--pg-url", help="PostgreSQL URL (its public schema is DROPPED); default: start one with scripts/pg-start")
     parser.add_argument("--profile", choices=("cprofile", "pyinstrument"))
     parser.add_argument(
-        "--profile-phases", default="renew,floor", help="which phases --profile covers"
+        "--profile-phases",
+        default="renew,floor,raw-floor",
+        help="which phases --profile covers",
     )
     parser.add_argument("--count-queries", action="store_true", help="count SQL statements per renewal")
     parser.add_argument(
@@ -1016,7 +1141,9 @@ def main() -> None:
     )
     parser.add_argument("--json", help="append the results to this JSON-lines file")
     # Internal: one phase in a child process.
-    parser.add_argument("--phase", choices=("prepare", "renew", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=("prepare", "renew", "floor", "raw-floor"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--account-id", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1032,7 +1159,9 @@ def main() -> None:
                 args.url, n, args.account_id, args.profile, args.count_queries, args.batch_size
             )
         else:
-            out = phase_floor(args.url, n, args.account_id, args.profile)
+            out = phase_floor(
+                args.url, n, args.account_id, args.profile, raw=args.phase == "raw-floor"
+            )
         print(json.dumps(out))
         return
 
@@ -1073,7 +1202,8 @@ def main() -> None:
     # whose every exactly-once check passed gets here.
     summary_keys = (
         "db", "n", "processed", "renew_seconds", "renewals_per_s", "floor_seconds",
-        "floor_per_s", "ratio", "rss_start_kib", "rss_peak_kib",
+        "floor_per_s", "raw_floor_seconds", "raw_floor_per_s", "ratio", "ratio_core",
+        "rss_start_kib", "rss_peak_kib",
     )
     print(json.dumps({
         "benchmark": "engine",

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 BENCHMARKS = (
     "analytics",
+    "billing_day",
     "crash",
     "engine",
     "exports",
@@ -39,6 +40,7 @@ BENCHMARKS = (
     "mail",
     "web",
     "webhooks",
+    "workers",
     "workflows",
 )
 TIMEOUT = 150  # seconds per run; far above what a smoke run takes, even on a loaded machine
@@ -47,7 +49,17 @@ TIMEOUT = 150  # seconds per run; far above what a smoke run takes, even on a lo
 class Run:
     def __init__(self, name: str, tmp: Path) -> None:
         command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"]
-        if name in ("crash", "engine", "exports", "hubspot", "web", "webhooks", "workflows"):
+        if name in (
+            "billing_day",
+            "crash",
+            "engine",
+            "exports",
+            "hubspot",
+            "web",
+            "webhooks",
+            "workers",
+            "workflows",
+        ):
             command += ["--db", "sqlite"]  # their default includes a throwaway PostgreSQL
         env = {**os.environ, "TMPDIR": str(tmp), "BENCH_OUT": str(tmp)}
         # A benchmark reads no test database setting; drop it so nothing can point one at it.
@@ -113,6 +125,27 @@ def test_engine_renews_every_subscription_once(runs: dict[str, Run]) -> None:
     assert result["rss_peak_kib"] >= result["rss_start_kib"] > 0
 
 
+def test_billing_day_runs_every_kind_once(runs: dict[str, Run]) -> None:
+    out = runs["billing_day"].result()
+    assert out["benchmark"] == "billing_day"
+    results = {r["scenario"]: r for r in out["results"]}
+    assert set(results) == {"plain", "mix"}
+    plain, mix = results["plain"], results["mix"]
+    assert plain["n"] == mix["n"] == 200
+    assert plain["kinds"] == {"plain": 200}
+    assert mix["kinds"] == {"plain": 160, "declined": 20, "bank_debit": 10, "trial": 10}
+    # Its own checks passed (one invoice each, payments by kind, nothing due, a second run
+    # writes nothing), or it would have exited 1. The per-subscription engine took exactly
+    # the bank debits and the trials; the declines went through the bulk path.
+    assert plain["one_by_one"] == 0
+    assert mix["one_by_one"] == 20
+    assert plain["outbox"] == {"invoice.created": 200, "payment.succeeded": 200}
+    assert mix["outbox"]["invoice.created"] == 200
+    assert mix["outbox"]["payment.succeeded"] == 170
+    assert mix["outbox"]["payment.failed"] == 20
+    assert out["mix_vs_plain"]["sqlite"] > 0
+
+
 def test_crash_kills_lose_and_repeat_nothing(runs: dict[str, Run]) -> None:
     out = runs["crash"].result()
     assert out["benchmark"] == "crash"
@@ -127,6 +160,25 @@ def test_crash_kills_lose_and_repeat_nothing(runs: dict[str, Run]) -> None:
     assert len(result["kill_points"]) == 3
     assert all(0 <= k < 2_000 for k in result["kill_points"])
     assert result["kill_points"] == sorted(result["kill_points"])
+
+
+def test_workers_side_by_side_renew_every_subscription_once(runs: dict[str, Run]) -> None:
+    out = runs["workers"].result()
+    assert out["benchmark"] == "workers"
+    assert (out["n"], out["workers"], out["db"], out["ok"]) == (2_000, [1, 2], ["sqlite"], True)
+    # One worker, then (on a fresh database) two taking turns at SQLite's one writer: each run
+    # renewed every subscription once, none twice, none charged twice (crash.py's SQL checks,
+    # or it would exit 1), and the workers' counts add up to N.
+    assert [r["workers"] for r in out["results"]] == [1, 2]
+    for result in out["results"]:
+        assert result["db"] == "sqlite"
+        assert result["renewed"] == result["n"] == 2_000
+        assert (result["duplicates"], result["missed"], result["double_charges"]) == (0, 0, 0)
+        assert len(result["processed_by_worker"]) == result["workers"]
+        assert sum(result["processed_by_worker"]) >= 2_000  # a raced one counts for both
+        assert result["seconds"] > 0 and result["worker_cpu_seconds"] > 0
+        assert result["server_cpu_seconds"] is None  # no server: SQLite
+        assert 0 <= result["machine_busy"] <= 1
 
 
 def test_hubspot_search_and_batch_create_answer(runs: dict[str, Run]) -> None:

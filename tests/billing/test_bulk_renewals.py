@@ -112,8 +112,21 @@ def test_bulk_and_engine_renew_alike(app: FastAPI, n: int, monkeypatch: pytest.M
         with monkeypatch.context() as patched:
             patched.setattr(bulk, "renew", lambda *args, **kwargs: set())
             one_by_one = runner.run_batch(session, now, account_id=by_engine.account_id)
-        together = runner.run_batch(session, now, account_id=in_bulk.account_id)
+        renew = bulk.renew
+        renewed_in_bulk: list[int] = []
+
+        def counted(*args: Any, **kwargs: Any) -> set[str]:
+            done = renew(*args, **kwargs)
+            renewed_in_bulk.append(len(done))
+            return done
+
+        with monkeypatch.context() as patched:
+            patched.setattr(bulk, "renew", counted)
+            together = runner.run_batch(session, now, account_id=in_bulk.account_id)
     assert one_by_one.subscriptions_processed == together.subscriptions_processed == n
+    # The bulk path itself renewed them (it falls back to the engine on any error, which would
+    # write the same rows and hide the error).
+    assert renewed_in_bulk == [n]
     with Session(engine) as session:
         expected = outcome(session, by_engine.account_id)
         got = outcome(session, in_bulk.account_id)

@@ -44,28 +44,55 @@ def collection_method(subscription: Subscription) -> str:
 
 
 def next_number(session: Session, account: Account) -> str:
-    """The account's next invoice number. The account row is locked (on PostgreSQL) until the
-    transaction ends, so two workers never hand out the same number; numbers have no gaps.
-    Within one transaction the lock is taken once and the counter then counts in memory."""
+    """The account's next invoice number (`take_numbers` of one)."""
+    return take_numbers(session, account, 1)[0]
+
+
+def take_numbers(session: Session, account: Account, count: int) -> list[str]:
+    """The account's next `count` invoice numbers, consecutive. The account row is locked (on
+    PostgreSQL) until the transaction ends, so two workers never hand out the same number and
+    numbers have no gaps (a rollback takes the counter back with the invoices). Within one
+    transaction the lock is taken once and the counter then counts in memory.
+
+    The lock is FOR NO KEY UPDATE: it excludes another worker's number lock, but not the
+    key-share locks PostgreSQL takes on the account for every row inserted (or updated twice)
+    that references it. With FOR UPDATE, two workers that both held such a key-share lock
+    deadlocked when both asked for the number lock, and every insert of another worker for
+    the account waited for the holder's commit.
+
+    Because the lock is held to the commit, a caller that does slow work (charges) takes its
+    numbers as late as it can: another worker on the same account waits only from here on."""
+    if count <= 0:
+        return []
     locked: set[int] = session.info.setdefault("locked_accounts", set())
     if account.id not in locked:
         session.scalar(
             select(Account)
             .where(Account.id == account.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
         locked.add(account.id)
-    account.invoice_sequence += 1
+    first = account.invoice_sequence + 1
+    account.invoice_sequence += count
     prefix = account.invoice_number_prefix
     separator = "" if prefix.endswith("-") else "-"
-    return f"{prefix}{separator}{account.invoice_sequence:06d}"
+    return [f"{prefix}{separator}{sequence:06d}" for sequence in range(first, first + count)]
 
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_locks(session: Session) -> None:
     session.info.pop("locked_accounts", None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks_of_savepoint(session: Session, previous_transaction: Any) -> None:
+    # PostgreSQL releases a row lock taken inside a savepoint that is rolled back to, and the
+    # ORM expires what the savepoint changed: forget every lock, so the next number locks and
+    # reads the counter again (locking a row this transaction still holds costs one query).
+    if previous_transaction.nested:
+        session.info.pop("locked_accounts", None)
 
 
 def buyer_language(

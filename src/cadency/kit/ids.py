@@ -30,18 +30,31 @@ def _encode(value: int, length: int) -> str:
     return "".join(_PAIRS[(value >> shift) & 1023] for shift in range(5 * length - 10, -1, -10))
 
 
+_last_ms_digits = ""  # _encode(_last_ms, 10)
+_last_high = -1  # _last_random without its low 20 bits, and its 12 digits
+_last_high_digits = ""
+
+
 def new_id(prefix: str) -> str:
-    """A 26-character ULID-style body after `prefix_`, monotonic within this process."""
-    global _last_ms, _last_random
+    """A 26-character ULID-style body after `prefix_`, monotonic within this process.
+
+    Within one millisecond only the random part moves (by one), so the time's digits and the
+    random part's high digits are kept from the last ID: most IDs encode 4 digits, not 26."""
+    global _last_ms, _last_random, _last_ms_digits, _last_high, _last_high_digits
     with _lock:
         now_ms = time.time_ns() // 1_000_000
         if now_ms <= _last_ms:
-            now_ms = _last_ms
             _last_random += 1
         else:
             _last_random = int.from_bytes(os.urandom(10), "big") >> 1
-        _last_ms = now_ms
-        body = _encode(now_ms, 10) + _encode(_last_random, 16)
+            _last_ms = now_ms
+            _last_ms_digits = _encode(now_ms, 10)
+        random = _last_random
+        if random >> 20 != _last_high:
+            _last_high = random >> 20
+            _last_high_digits = _encode(_last_high, 12)
+        body = _last_ms_digits + _last_high_digits + _PAIRS[(random >> 10) & 1023]
+        body += _PAIRS[random & 1023]
     return f"{prefix}_{body}"
 
 
