@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from cadency.crm.models import Association, Company, Contact, Deal, not_archived
@@ -253,11 +253,17 @@ def _subscription_text_search(text: str, account_id: int) -> ColumnElement[bool]
             parts_of=[Contact.email, Contact.first_name, Contact.last_name],
         ),
     )
-    return or_(
-        contains_text([Subscription.name], text),
-        Subscription.id == text,
-        Subscription.contact_id.in_(matching_contacts),
+    # One list of IDs, each part found through its own index: as an OR over the subscriptions
+    # the planners read the account's every subscription instead (a second at 1,000,000). The
+    # contacts' part has no account condition of its own, so that only the contact index can
+    # serve it (the contacts are the account's; the page keeps its own account condition).
+    s = Subscription
+    matching = union(
+        select(s.id).where(s.account_id == account_id, contains_text([s.name], text)),
+        select(s.id).where(s.account_id == account_id, s.id == text),
+        select(s.id).where(s.contact_id.in_(matching_contacts)),
     )
+    return s.id.in_(matching)
 
 
 SUBSCRIPTIONS = Catalog(
