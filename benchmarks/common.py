@@ -95,3 +95,16 @@ def template_subscription(
         allow_custom_items=True,
     )
     return template, method
+
+
+def start_postgres_at(base: str) -> str:
+    """Start a server whose files live in `base` (which must hold no cluster yet); returns its
+    SQLAlchemy URL. `scripts/pg-stop BASE` stops it."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pg-start")],
+        env={**os.environ, "CADENCY_PG_BASE": base},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]

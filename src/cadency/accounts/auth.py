@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
@@ -86,10 +86,12 @@ def _commit_last_used(request: Request, session: Session) -> None:
     _begin(request, session)
 
 
-def requires(permission: str) -> Callable[..., ApiContext]:
+def requires(permission: str) -> Callable[..., Awaitable[ApiContext]]:
     """A dependency that authenticates and checks one permission."""
 
-    def dependency(ctx: ApiContext = Depends(api_context)) -> ApiContext:
+    # Async: it only reads the scopes, so it runs in the event loop rather than taking a trip
+    # to the thread pool (FastAPI runs a plain `def` dependency there).
+    async def dependency(ctx: ApiContext = Depends(api_context)) -> ApiContext:
         ctx.require(permission)
         return ctx
 
