@@ -69,7 +69,7 @@ from typing import Any
 
 # benchmarks/ is on the path of a script run from it; engine.py's phases are reused.
 import engine as renewals
-from common import is_pg, log, peak_rss_kib, rss_now_kib, start_postgres, template_subscription
+from common import cpu_model, is_pg, log, peak_rss_kib, rss_now_kib, start_postgres, template_subscription
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
@@ -728,16 +728,6 @@ def git_head() -> str:
         text=True,
     )
     return done.stdout.strip() or "unknown (not a git checkout)"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def print_table(results: list[dict[str, Any]]) -> None:

@@ -64,8 +64,8 @@ from urllib.parse import urlencode
 import httpx
 
 # benchmarks/ is on the path of a script run from it
-from common import is_pg, log, start_postgres_at
-from hubspot import cpu_model, free_port, stop_server
+from common import cpu_model, is_pg, log, start_postgres_at
+from hubspot import free_port, stop_server
 from sqlalchemy import text
 
 from web import seed

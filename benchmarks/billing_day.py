@@ -43,7 +43,7 @@ from typing import Any
 
 # benchmarks/ is on the path of a script run from it
 import engine as engine_bench
-from common import is_pg, log, start_postgres
+from common import log, start_postgres
 from sqlalchemy import func, select, update
 
 HERE = Path(__file__).resolve().parent

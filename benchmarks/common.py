@@ -108,3 +108,20 @@ def start_postgres_at(base: str) -> str:
         check=True,
     )
     return out.stdout.strip().splitlines()[-1]
+
+
+def cpu_model() -> str:
+    """The processor's name, for the machine line of a report."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value at `share` (0.95: p95) of the sorted values, the nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]

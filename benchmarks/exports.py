@@ -58,6 +58,7 @@ from zoneinfo import ZoneInfo
 
 # benchmarks/ is on the path of a script run from it
 from common import (
+    cpu_model,
     is_pg,
     log,
     peak_rss_kib,
@@ -624,16 +625,6 @@ def summary(segments: dict[str, Any]) -> str:
         )
         + f" (load average {segments['load_average']:.1f})"
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def git_head() -> str:

@@ -56,7 +56,7 @@ from typing import Any
 import httpx
 
 # benchmarks/ is on the path of a script run from it
-from common import is_pg, log, start_postgres
+from common import cpu_model, is_pg, log, percentile, start_postgres
 from sqlalchemy import text
 
 HERE = Path(__file__).resolve().parent
@@ -113,11 +113,6 @@ def name_lists() -> tuple[list[str], list[str]]:
 def ascii_slug(name: str) -> str:
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return "".join(ch for ch in folded.lower() if ch.isalnum()) or "x"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -611,16 +606,6 @@ def main() -> None:
             }
         )
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 # benchmarks/ is on the path of a script run from it
-from common import is_pg, log, start_postgres, template_subscription
+from common import cpu_model, is_pg, log, percentile, start_postgres, template_subscription
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
@@ -94,11 +94,6 @@ STATUSES = [
 ]
 FREQUENCIES = [("monthly", 70, 1), ("quarterly", 10, 3), ("annually", 20, 12)]
 PRICES = [900, 1250, 2500, 4900, 9900]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -568,16 +563,6 @@ def main() -> None:
             }
         )
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
