@@ -64,8 +64,7 @@ from urllib.parse import urlencode
 import httpx
 
 # benchmarks/ is on the path of a script run from it
-from common import cpu_model, is_pg, log, start_postgres_at
-from hubspot import free_port, stop_server
+from common import cpu_model, is_pg, log, start_postgres_at, start_server, stop_server
 from sqlalchemy import text
 
 from web import seed
@@ -180,49 +179,6 @@ def sample_contacts(url: str, account_id: int) -> list[str]:
 
 
 # --- the server -----------------------------------------------------------------------------
-
-
-def start_server(url: str, workers: int, tmp: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CADENCY_DATABASE_URL": url,
-        "CADENCY_BASE_URL": base,
-        # The benchmark sends far more than a key's everyday share; no 429s.
-        "CADENCY_API_LIMIT_PER_KEY": "100000000 per minute",
-        "CADENCY_FILES_DIR": str(tmp / "files"),
-        "CADENCY_ENCRYPTION_KEY_FILE": str(tmp / "encryption.key"),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "cadency.cli",
-        "serve",
-        "--workers",
-        str(workers),
-        "--port",
-        str(port),
-    ]
-    log_path = tmp / "server.log"
-    with open(log_path, "wb") as out:
-        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            stop_server(server)
-            raise SystemExit(
-                "the server did not start:\n" + log_path.read_text(errors="replace")[-3000:]
-            )
-        time.sleep(0.2)
-    # Every serving process answers (uvicorn starts them together; one may lag).
-    time.sleep(1.0)
-    return server, base, log_path
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -429,7 +385,7 @@ def run(
     meta: dict[str, Any], workers: int, seconds: int, connections: int, tmp: Path
 ) -> list[dict[str, Any]]:
     wrk = require_wrk()
-    server, base, server_log = start_server(meta["url"], workers, tmp)
+    server, base, server_log = start_server(meta["url"], tmp, workers=workers, engine=True)
     results = []
     try:
         for scenario in scenarios(meta["contacts"]):

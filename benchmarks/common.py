@@ -125,3 +125,63 @@ def percentile(values: list[float], share: float) -> float:
     """The value at `share` (0.95: p95) of the sorted values, the nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    url: str, tmp: Path, *, workers: int = 1, engine: bool = False
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """The real `cadency serve` on a free loopback port, with a limit per API key far above what
+    a benchmark sends (no 429s); `engine`: the main process also runs the billing engine and
+    deliveries, as in production. Returns the process, its base URL and its log file, once
+    every serving process answers."""
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CADENCY_DATABASE_URL": url,
+        "CADENCY_BASE_URL": base,
+        "CADENCY_API_LIMIT_PER_KEY": "100000000 per minute",
+        "CADENCY_FILES_DIR": str(tmp / "files"),
+        "CADENCY_ENCRYPTION_KEY_FILE": str(tmp / "encryption.key"),
+    }
+    command = [sys.executable, "-m", "cadency.cli", "serve", "--workers", str(workers)]
+    command += ["--port", str(port)] + ([] if engine else ["--no-worker"])
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as out:
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            stop_server(server)
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the server did not start:\n{tail}")
+        time.sleep(0.2)
+    if workers > 1:
+        time.sleep(1.0)  # every serving process answers (uvicorn starts them together)
+    return server, base, log_path
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

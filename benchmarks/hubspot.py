@@ -41,10 +41,8 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import unicodedata
@@ -56,7 +54,7 @@ from typing import Any
 import httpx
 
 # benchmarks/ is on the path of a script run from it
-from common import cpu_model, is_pg, log, percentile, start_postgres
+from common import cpu_model, is_pg, log, percentile, start_postgres, start_server, stop_server
 from sqlalchemy import text
 
 HERE = Path(__file__).resolve().parent
@@ -255,69 +253,6 @@ def seed_postgresql(raw: Any, rows: Iterator[tuple[Any, ...]], n: int) -> None:
 # --- the server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CADENCY_DATABASE_URL": url,
-        "CADENCY_BASE_URL": base,
-        # The benchmark sends far more than a key's everyday share; no 429s.
-        "CADENCY_API_LIMIT_PER_KEY": "10000000 per minute",
-        "CADENCY_FILES_DIR": str(tmp / "files"),
-        "CADENCY_ENCRYPTION_KEY_FILE": str(tmp / "encryption.key"),
-    }
-    # One serving process: the requests come one at a time.
-    command = [
-        sys.executable,
-        "-m",
-        "cadency.cli",
-        "serve",
-        "--no-worker",
-        "--workers",
-        "1",
-        "--port",
-        str(port),
-    ]
-    log_path = tmp / "server.log"
-    with open(log_path, "wb") as out:
-        server = subprocess.Popen(
-            command,
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200:
-                return server, base, log_path
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            stop_server(server)
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"the server did not start:\n{tail}")
-        time.sleep(0.2)
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 # --- measuring ------------------------------------------------------------------------------
 
 
@@ -484,7 +419,7 @@ def run(url: str, n: int, requests: int, tmp: Path) -> tuple[list[dict[str, Any]
         f"seeded in {seeded['seed_seconds']:.1f}s ({rate:,.0f} rows/s), "
         f"ANALYZE {seeded['analyze_seconds']:.1f}s"
     )
-    server, base, server_log = start_server(url, tmp)
+    server, base, server_log = start_server(url, tmp)  # one process: requests come one at a time
     results = []
     created = 0
     try:
