@@ -184,3 +184,11 @@ def test_emails_are_dated_and_sorted_by_the_accounts_clock(
     expect(rows.nth(1 + later)).to_contain_text("Your receipt from Test shop")
     rows.nth(1 + later).get_by_role("link").click()
     expect(page.locator("dl")).to_contain_text("Jun 1, 2027")
+
+
+def test_an_unknown_or_huge_cursor_is_not_found(staff: Staff) -> None:
+    for before in ("999999", str(2**70), "-1"):
+        response = staff.page.request.get(f"{staff.base_url}/settings/mailbox?before={before}")
+        assert response.status == 404, before
+    response = staff.page.request.get(f"{staff.base_url}/settings/mailbox?before=abc")
+    assert response.status in (400, 422)

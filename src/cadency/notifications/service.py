@@ -33,7 +33,8 @@ def list_mailbox(
     m = MailboxMessage
     query = select(m).where(m.account_id == account.id)
     if before is not None:
-        last = session.get(m, before)
+        # A number no row can have (the database's integers stop at 2**63) is simply not found.
+        last = session.get(m, before) if 0 < before < 2**63 else None
         if last is None or last.account_id != account.id:
             raise not_found("email", str(before))
         query = query.where(tuple_(m.dated_at, m.id) < tuple_(last.dated_at, last.id))
