@@ -124,23 +124,23 @@ def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
     account_id = printed["account_id"]
     assert printed["login"]["email"] == "owner@example.com"
     products = db.scalars(select(Product).where(Product.account_id == account_id)).all()
-    assert sorted((p.name, p.unit_price, p.billing_frequency) for p in products) == [
+    assert {(p.name, p.unit_price, p.billing_frequency) for p in products} >= {
         ("Coffee casual - 250g", 1250, "monthly"),
         ("Coffee is my fuel - 500g", 1800, "biweekly"),
         ("Just one more cup - 1 KG", 2500, "monthly"),
-    ]
-    statuses = db.scalars(
-        select(Subscription.status).where(Subscription.account_id == account_id)
-    ).all()
-    assert sorted(statuses) == ["active", "active", "canceled", "scheduled", "trialing"]
+    }
+    total = db.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.account_id == account_id)
+    )
     listed = client.get(
-        "/api/v1/subscriptions", headers={"Authorization": f"Bearer {printed['api_key']}"}
+        "/api/v1/subscriptions?limit=100",
+        headers={"Authorization": f"Bearer {printed['api_key']}"},
     ).json()
-    assert len(listed["data"]) == 5
+    assert len(listed["data"]) == total
     assert (
         db.scalar(select(func.count()).select_from(User).where(User.account_id == account_id)) == 1
     )
-    # The seeds' workflows, on; the worker's first pass welcomes the five subscribers.
+    # The seeds' workflows, on; the worker's first pass welcomes every subscriber.
     workflows = db.scalars(
         select(Workflow).where(Workflow.account_id == account_id).order_by(Workflow.name)
     ).all()
@@ -151,11 +151,11 @@ def test_demo_loads_the_coffee_shop(run: Any, client: Any, db: Any) -> None:
     ]
     worked = run("worker", "--once")
     assert worked.exit_code == 0, worked.output
-    assert json.loads(worked.stderr.strip().splitlines()[-1])["workflow_steps"] >= 5
+    assert json.loads(worked.stderr.strip().splitlines()[-1])["workflow_steps"] >= total
     welcomed = db.scalars(
         select(WorkflowEnrollment.status).where(WorkflowEnrollment.workflow_id == workflows[2].id)
     ).all()
-    assert welcomed == ["completed"] * 5
+    assert welcomed == ["completed"] * total
 
 
 def test_demo_twice_keeps_one_demo_account(run: Any, db: Any) -> None:
@@ -348,12 +348,17 @@ def test_analytics_rebuild_recomputes_the_ledger(run: Any, db: Any) -> None:
         )
 
     written = ledger()
-    # The demo's two active subscriptions brought in MRR (the trial, the scheduled one and the
-    # canceled one did not, or not any more).
-    assert sorted(kind for _, _, kind, _ in written) == ["churned", "new", "new", "new"]
+    # The story's 14 months: subscribers won, an upgrade, subscribers lost.
+    assert {"new", "expansion", "churned"} <= {kind for _, _, kind, _ in written}
+    subscriptions = db.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.account_id == account_id)
+    )
     rebuilt = run("analytics", "rebuild", "--account-id", str(account_id))
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert json.loads(rebuilt.stdout) == {"subscriptions": 5, "movements": 4}
+    assert json.loads(rebuilt.stdout) == {
+        "subscriptions": subscriptions,
+        "movements": len(written),
+    }
     assert ledger() == written
     missing = run("analytics", "rebuild", "--account-id", "1")
     assert missing.exit_code == 2 and "No such account" in missing.stderr

@@ -30,7 +30,11 @@ operation = st.one_of(
         st.booleans(),  # a declining card
     ),
     st.tuples(
-        st.just("change"), st.integers(0, 9), st.sampled_from(PRICES), st.sampled_from(FREQUENCIES)
+        st.just("change"),
+        st.integers(0, 9),
+        st.sampled_from(PRICES),
+        st.sampled_from(FREQUENCIES),
+        st.sampled_from(["none", "prorate"]),
     ),
     st.tuples(st.just("pause"), st.integers(0, 9)),
     st.tuples(st.just("resume"), st.integers(0, 9)),
@@ -121,7 +125,7 @@ def test_rebuild_equals_the_ledger_written_as_it_happened(
                     "line_items": [
                         {"name": "Plan", "unit_price": op[2], "billing_frequency": op[3]}
                     ],
-                    "proration": "none",
+                    "proration": op[4],
                 },
             )
         elif kind == "pause":
@@ -142,3 +146,31 @@ def test_rebuild_equals_the_ledger_written_as_it_happened(
     summary = rebuild.rebuild(session_factory, account_id=api.account_id)
     assert summary.subscriptions == len(written[1])
     assert ledger(session_factory, api.account_id) == written, operations
+
+
+def test_a_prorated_upgrade_is_one_expansion(client: Any, session_factory: Any) -> None:
+    """Paying the proration invoice of an upgrade once counted the old and the new items
+    together for a moment: the ledger wrote a +2-plan expansion and a contraction back, where
+    the rebuild (and the merchant) sees one expansion."""
+    story = Story(client, session_factory, timezone="Europe/Amsterdam", start=START)
+    sub = story.subscribe(price="12.50")
+    story.advance(START + timedelta(days=10))
+    story.api.ok(
+        story.api.post(
+            f"/subscriptions/{sub['id']}/change",
+            {
+                "line_items": [
+                    {"name": "Kilo bag", "unit_price": "25.00", "billing_frequency": "monthly"}
+                ],
+                "proration": "prorate",
+            },
+        )
+    )
+    story.assert_quiet()
+    written = ledger(session_factory, story.api.account_id)
+    assert [(kind, effective_on) for _, effective_on, kind, _, _ in written[0]] == [
+        ("new", START.date()),
+        ("expansion", (START + timedelta(days=10)).date()),
+    ]
+    rebuild.rebuild(session_factory, account_id=story.api.account_id)
+    assert ledger(session_factory, story.api.account_id) == written

@@ -910,6 +910,7 @@ def change(
         new_amounts = compute_amounts(session, items)
     assert terms.billing_frequency is not None and terms.billing_terms is not None
     same_cycle = terms.billing_frequency == subscription.billing_frequency
+    subscription.line_items = list(items)
     adjustment = 0
     if request.proration == "prorate":
         adjustment = _prorate_change(
@@ -924,7 +925,6 @@ def change(
             today=today,
             now=now,
         )
-    subscription.line_items = list(items)
     subscription.billing_terms = terms.billing_terms
     subscription.number_of_payments = terms.number_of_payments
     if not same_cycle:
