@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.crm.models import Contact
-from cadency.kit import clock, money, outbox
+from cadency.kit import clock, labels, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.events import EventType
 from cadency.kit.ids import new_id
@@ -184,14 +184,8 @@ def refund_payment(
     return refund
 
 
-PAYMENT_STATUSES = (
-    "processing",
-    "requires_action",
-    "succeeded",
-    "failed",
-    "refunded",
-    "partially_refunded",
-)
+# The statuses a payment can have: the ones kit.labels names, in its order.
+PAYMENT_STATUSES = tuple(labels.PAYMENT_STATUSES)
 
 
 def list_payments(
