@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from cadency.accounts.models import Account, User
 from tests.conftest import Api
-from tests.web.conftest import add_user, screenshot, sign_in
+from tests.web.conftest import Staff, add_user, screenshot, sign_in
 from tests.web.test_subscriptions_index import customer, subscribe
 
 NOW = datetime(2026, 3, 10, 8, tzinfo=UTC)
@@ -91,3 +91,12 @@ def test_danish_from_the_users_own_setting_over_the_browser(
     expect(page.get_by_role("link", name="Log ud")).to_have_count(0)
     expect(page.get_by_role("button", name="Log ud")).to_be_visible()
     context.close()
+
+
+def test_switching_language_keeps_the_filters(staff: Staff) -> None:
+    page = staff.goto("/payments?status=failed")
+    page.locator("#language-switch").select_option("nl")
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    expect(page).to_have_url(f"{staff.base_url}/payments?status=failed")
+    page.locator("#language-switch").select_option("en")
+    expect(page).to_have_url(f"{staff.base_url}/payments?status=failed")

@@ -73,15 +73,17 @@ def _build_environment() -> jinja2.Environment:
 
 
 def shown_path(request: Request) -> str:
-    """The path of the page the user is looking at, to come back to (after switching the
-    language). A page drawn in answer to a form post (its errors) is at the form's action, which
-    only takes posts: the page the form was on (the Referer, on this site only) stands in."""
+    """The path and query of the page the user is looking at, to come back to (after switching
+    the language): an index keeps its filters. A page drawn in answer to a form post (its errors)
+    is at the form's action, which only takes posts: the page the form was on (the Referer, on
+    this site only) stands in."""
     if request.method in ("GET", "HEAD"):
-        return request.url.path
-    referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
-        return referer.path
-    return "/"
+        url = urlsplit(str(request.url))
+    else:
+        url = urlsplit(request.headers.get("referer", ""))
+        if url.netloc != request.url.netloc or not url.path.startswith("/"):
+            return "/"
+    return url.path + (f"?{url.query}" if url.query else "")
 
 
 environment = _build_environment()
