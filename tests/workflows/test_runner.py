@@ -5,7 +5,7 @@ worker crashes mid-workflow or reads its triggers twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from cadency.subscriptions.models import SubscriptionEvent
 from cadency.webhooks.service import RETRY_DELAYS
 from cadency.workflows import runner
 from cadency.workflows.models import WorkflowEnrollment
-from tests.conftest import Operator, enrolled_account
+from tests.conftest import Operator, enrolled_account, pin_clock
 from tests.notifications.conftest import add_user
 from tests.scenarios.story import Story
 from tests.webhooks.receiver import Receiver, allow_private, receiver
@@ -460,3 +460,32 @@ def test_a_webhook_action_answered_with_a_redirect_is_not_followed_and_retried(
     assert enrolled["status"] == "failed"
     assert [h["outcome"] for h in enrolled["history"]].count("webhook_retrying") == 7
     assert len(receiver.requests) == 8
+
+
+def test_a_workflow_acts_on_what_happens_once_it_exists(client: Any, session_factory: Any) -> None:
+    """A subscription made before the workflow, whose message no worker had read yet when the
+    workflow was made, does not enroll (HubSpot enrolls from when a workflow is turned on)."""
+    story = new_story(client, session_factory)
+    contact_id, card = story.customer("before@example.com")
+    # Made through the API alone: no worker pass reads its message (story.subscribe would).
+    before = story.api.ok(
+        story.api.post(
+            "/subscriptions",
+            {
+                "contact_id": contact_id,
+                "currency": "USD",
+                "line_items": [
+                    {"name": "Beans", "unit_price": "25.00", "billing_frequency": "monthly"}
+                ],
+                "collection_method": "charge_automatically",
+                "payment_method_id": card,
+            },
+        )
+    )["id"]
+    # An hour on, with no worker pass in between: the message is still unread.
+    pin_clock(session_factory, story.api.account_id, START + timedelta(hours=1))
+    flow = workflow(story, {"type": "subscription.created"}, [note()])
+    after = story.subscribe(email="after@example.com")["id"]
+    story.advance_to(date(2026, 3, 4))
+    assert [e["record_id"] for e in enrollments(story, flow)] == [after]
+    assert emails(story, before) == [] and emails(story, after) == ["Beans"]

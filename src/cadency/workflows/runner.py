@@ -206,6 +206,11 @@ def _fires(workflow: Workflow, message: OutboxMessage) -> bool:
     kind = trigger["type"]
     if TRIGGER_TYPES.get(kind) != message.type:
         return False
+    if message.created_at < workflow.created_at:
+        # A workflow acts on what happens once it exists, as HubSpot enrolls from when one is
+        # turned on: a message written before it (not yet read when it was made) is not its
+        # trigger. (Both instants are on the account's clock.)
+        return False
     payload = message.payload or {}
     if kind == "subscription.status_changed":
         return bool(payload.get("to") == trigger.get("status"))
