@@ -209,6 +209,7 @@ def subscription_row(
         "cancel_refund": None,
         "canceled_at": None,
         "cancellation_reason": None,
+        "cancellation_reasons": [],
         "cancellation_comment": None,
         "paused_at": None,
         "resume_at": None,

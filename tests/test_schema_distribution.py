@@ -98,6 +98,7 @@ FOREIGN_KEYS_WITHOUT_ACCOUNT = {
     ("payment_link_items", ("product_id",), "products"): "same account",
     ("payment_link_items", ("tax_rate_id",), "tax_rates"): "same account",
     ("payment_link_purchases", ("payment_link_id",), "payment_links"): "same account",
+    ("payment_links", ("deal_id",), "deals"): "same account",
     ("payment_methods", ("contact_id",), "contacts"): "same account",
     ("payments", ("invoice_id",), "invoices"): "same account",
     ("products", ("fallback_product_id",), "products"): "same account",

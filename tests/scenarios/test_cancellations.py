@@ -58,6 +58,33 @@ def test_cancel_at_period_end_ends_on_the_period_end_without_a_new_invoice(
     story.expect(sid, status="canceled", invoices=[MARCH], payments=[paid()])
 
 
+def test_several_reasons_last_until_the_scheduled_end_and_go_with_it(
+    client: Any, session_factory: Any
+) -> None:
+    """Issue 19: the reasons of a cancellation at the period end are kept until the engine
+    ends the subscription, and its canceled event carries them all (the first as `reason`)."""
+    story = new_story(client, session_factory)
+    sid = story.subscribe()["id"]
+    story.new_outbox(sid)
+    story.advance_to(date(2026, 3, 10))
+    story.cancel(sid, "at_period_end", reasons=["switched_service", "too_expensive"])
+    story.advance_to(date(2026, 4, 1), 0)
+    story.expect(
+        sid,
+        status="canceled",
+        invoices=[MARCH],
+        payments=[paid()],
+        outbox=ENDED,
+        cancellation_reason="switched_service",
+        cancellation_reasons=["switched_service", "too_expensive"],
+    )
+    (payload,) = story.outbox_payloads(sid, "subscription.canceled")
+    assert (payload["reason"], payload["reasons"]) == (
+        "switched_service",
+        ["switched_service", "too_expensive"],
+    )
+
+
 def test_cancel_at_period_end_after_the_reminder(client: Any, session_factory: Any) -> None:
     story = new_story(client, session_factory)
     sub = story.subscribe()

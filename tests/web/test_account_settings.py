@@ -23,6 +23,8 @@ DEFAULTS = {
     "dunning_invoice_action": "mark_uncollectible",
     "invoice_number_prefix": "INV",
     "bank_transfer_details": None,
+    "default_invoice_comment": None,
+    "tax_ids": [],
 }
 
 

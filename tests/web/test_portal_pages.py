@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FormData, Page, expect
 
 from cadency.kit import clock, signing
 from cadency.portal.links import PORTAL_PURPOSE
@@ -380,9 +380,13 @@ def test_cancel_with_a_reason_then_reactivate(
     expect(page.get_by_test_id("reactivate")).to_have_count(0)
     card = page.get_by_test_id("cancel-card")
     expect(card).to_contain_text("stays active until the end of the current period")
-    page.get_by_test_id("cancel-reason").select_option("too_expensive")
+    # Every reason is offered by default, as a box: the buyer may tick several (issue 19).
+    expect(page.get_by_test_id("cancel-reasons").locator("input[type=checkbox]")).to_have_count(8)
+    page.get_by_test_id("cancel-reason-too_expensive").check()
+    page.get_by_test_id("cancel-reason-missing_features").check()
     page.get_by_test_id("cancel-comment").fill("Cheaper elsewhere.")
     page.get_by_test_id("cancel-confirm").check()
+    screenshot(page, "portal-cancel-reasons-en")
     page.get_by_test_id("cancel").click()
 
     expect(page.get_by_test_id("done")).to_have_text(
@@ -396,6 +400,8 @@ def test_cancel_with_a_reason_then_reactivate(
     canceling = subscription(api, sub["id"])
     assert canceling["status"] == "active"
     assert canceling["cancel_at_period_end"] is True
+    # In the order the page lists them; the first is the one reason old clients read.
+    assert canceling["cancellation_reasons"] == ["too_expensive", "missing_features"]
     assert canceling["cancellation_reason"] == "too_expensive"
     assert canceling["cancellation_comment"] == "Cheaper elsewhere."
 
@@ -418,6 +424,7 @@ def test_cancel_with_a_reason_then_reactivate(
     assert reactivated["status"] == "active"
     assert reactivated["cancel_at_period_end"] is False
     assert reactivated["cancellation_reason"] is None
+    assert reactivated["cancellation_reasons"] == []
 
     page.get_by_test_id("home").click()
     expect(page.get_by_test_id("manage")).to_have_text("Update subscription")
@@ -441,8 +448,10 @@ def test_cancel_at_once_with_a_prorated_refund(
     page.goto(f"{base_url}{path}/manage")
     expect(page.get_by_test_id("cancel-card")).to_contain_text("Your subscription ends right away.")
     # Only the reasons the merchant chose are offered.
-    expect(page.get_by_test_id("cancel-reason").locator("option")).to_have_count(2)
-    page.get_by_test_id("cancel-reason").select_option("unused")
+    boxes = page.get_by_test_id("cancel-reasons").locator("input[type=checkbox]")
+    expect(boxes).to_have_count(1)
+    expect(boxes).to_have_attribute("value", "unused")
+    page.get_by_test_id("cancel-reason-unused").check()
     page.get_by_test_id("cancel-confirm").check()
     page.get_by_test_id("cancel").click()
     expect(page.get_by_test_id("done")).to_have_text("Your subscription was canceled.")
@@ -454,7 +463,7 @@ def test_cancel_at_once_with_a_prorated_refund(
 
     after = subscription(api, sub["id"])
     assert after["status"] == "canceled"
-    assert after["cancellation_reason"] == "unused"
+    assert (after["cancellation_reason"], after["cancellation_reasons"]) == ("unused", ["unused"])
     # 21 of March's 31 days unused: 25.00 x 21 / 31 = 16.94 back.
     assert payments(api, sub["id"]) == [("25.00", "partially_refunded", "16.94")]
 
@@ -474,10 +483,7 @@ def test_cancel_needs_a_reason_and_a_confirmation(
     path = portal_path(api, sub["id"])
     page.goto(f"{base_url}{path}/manage")
 
-    # The browser asks for both first; without its `required` check the server does.
-    page.locator("[data-testid=cancel-card] [required]").evaluate_all(
-        "fields => fields.forEach(f => f.removeAttribute('required'))"
-    )
+    # No box ticked: the server asks for a reason (the browser asks for the confirmation).
     page.get_by_test_id("cancel-confirm").check()
     with page.expect_response(lambda r: r.url.endswith("/cancel")) as posted:
         page.get_by_test_id("cancel").click()
@@ -492,13 +498,14 @@ def test_cancel_needs_a_reason_and_a_confirmation(
     )
     assert unconfirmed.status == 422
     assert "Tick the box to confirm that you want to cancel." in unconfirmed.text()
-    # A reason that is not offered is refused like a missing one.
-    unknown = page.request.post(
-        f"{base_url}{path}/cancel",
-        form={"form_token": token, "reason": "bored", "confirm": "1"},
-    )
-    assert unknown.status == 422
-    assert "Choose a reason for canceling." in unknown.text()
+    # A reason that is not offered is refused like a missing one, also beside offered ones.
+    for sent in ([("reason", "bored")], [("reasons", "too_expensive"), ("reasons", "bored")]):
+        form = FormData().set("form_token", token).set("confirm", "1")
+        for name, value in sent:
+            form.append(name, value)
+        unknown = page.request.post(f"{base_url}{path}/cancel", form=form)
+        assert unknown.status == 422
+        assert "Choose a reason for canceling." in unknown.text()
     # A post without the form token of this link is refused.
     forged = page.request.post(
         f"{base_url}{path}/cancel", form={"reason": "too_expensive", "confirm": "1"}
@@ -646,7 +653,7 @@ def test_the_portal_speaks_the_buyers_language(
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.locator("h1")).to_have_text("Abonnement verwalten")
     expect(page.get_by_test_id("saving")).to_have_text("Sparen Sie 50,00\xa0$ pro Jahr")
-    page.get_by_test_id("cancel-reason").select_option("other")
+    page.get_by_test_id("cancel-reason-other").check()
     page.get_by_test_id("cancel-confirm").check()
     page.get_by_test_id("cancel").click()
     expect(page.get_by_test_id("done")).to_have_text(
@@ -657,6 +664,40 @@ def test_the_portal_speaks_the_buyers_language(
     page.get_by_test_id("home").click()
     expect(page.get_by_test_id("manage")).to_have_text("Abonnement verwalten")
     expect(page.get_by_test_id("ends-on")).to_have_text("01.04.2026")
+
+
+def test_a_dutch_buyer_gives_several_reasons(
+    api: Api, session_factory: Any, page: Page, base_url: str
+) -> None:
+    set_clock(session_factory, api)
+    api.ok(
+        api.patch(
+            "/portal-configuration",
+            {"cancellation": {"reasons": ["unused", "too_expensive", "missing_features"]}},
+        )
+    )
+    pro = product(api, "Pro", "25.00", "monthly")
+    sub = subscribe(api, pro, language="nl")
+    path = portal_path(api, sub["id"])
+
+    page.goto(f"{base_url}{path}/manage")
+    reasons = page.get_by_test_id("cancel-reasons")
+    expect(reasons.locator("legend")).to_have_text("Waarom zeg je op?")
+    # The merchant's reasons, in the merchant's order, in the buyer's words.
+    expect(reasons.locator("label")).to_have_text(
+        ["Ik gebruik het te weinig", "Het is te duur", "Het mist functies die ik nodig heb"]
+    )
+    page.get_by_test_id("cancel-reason-too_expensive").check()
+    page.get_by_test_id("cancel-reason-missing_features").check()
+    page.get_by_test_id("cancel-confirm").check()
+    screenshot(page, "portal-cancel-reasons-nl")
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("done")).to_have_text(
+        "Je abonnement eindigt aan het einde van de huidige periode."
+    )
+    canceling = subscription(api, sub["id"])
+    assert canceling["cancellation_reasons"] == ["too_expensive", "missing_features"]
+    assert canceling["cancellation_reason"] == "too_expensive"
 
 
 # --- the merchant's side -----------------------------------------------------------------------

@@ -70,7 +70,9 @@ def test_cancel_immediately_with_a_prorated_refund(staff: Staff, session_factory
     expect(confirm).to_be_disabled()
     expect(dialog.get_by_label("Immediately")).to_be_checked()
     dialog.get_by_label("Refund the unused days of the current period").check()
-    dialog.get_by_label("Reason").select_option(label="Too expensive")
+    # Reasons are boxes: several may be ticked (issue 19).
+    dialog.get_by_label("Too expensive").check()
+    dialog.get_by_label("Missing features").check()
     dialog.get_by_label("Comment").fill("Moving abroad")
     box = dialog.get_by_label("I understand the customer will not be charged again")
     box.check()
@@ -79,6 +81,7 @@ def test_cancel_immediately_with_a_prorated_refund(staff: Staff, session_factory
     expect(confirm).to_be_disabled()
     box.check()
     screenshot(page, "subscription-cancel-dialog")
+    screenshot(page, "subscription-cancel-reasons-en")
     confirm.click()
 
     # 11 March to 1 April: 21 unused days of 31.
@@ -88,13 +91,13 @@ def test_cancel_immediately_with_a_prorated_refund(staff: Staff, session_factory
         page,
         {
             "fact-canceled-on": "Mar 11, 2026",
-            "fact-cancellation-reason": "Too expensive",
+            "fact-cancellation-reason": "Too expensive, Missing features",
             "fact-collected": "$10.00",
             "fact-next-payment-date": "—",
         },
     ) == {
         "fact-canceled-on": "Mar 11, 2026",
-        "fact-cancellation-reason": "Too expensive",
+        "fact-cancellation-reason": "Too expensive, Missing features",
         "fact-collected": "$10.00",
         "fact-next-payment-date": "—",
     }
@@ -113,6 +116,7 @@ def test_cancel_immediately_with_a_prorated_refund(staff: Staff, session_factory
         "too_expensive",
         "Moving abroad",
     )
+    assert stored["cancellation_reasons"] == ["too_expensive", "missing_features"]
     payment = api.ok(api.get("/payments", params={"subscription_id": sub["id"]}))["data"][0]
     assert (payment["status"], payment["refunded_amount"]) == ("partially_refunded", "21.00")
 
@@ -227,6 +231,8 @@ def test_a_refused_cancellation_shows_why_and_cancels_nothing(
     dialog = page.locator("#cancel-dialog")
     dialog.get_by_label("On a date").check()
     dialog.get_by_label("Cancellation date").fill("2026-02-01")
+    dialog.get_by_label("Not using it").check()
+    dialog.get_by_label("Customer service").check()
     dialog.get_by_label("Comment").fill("Asked by phone")
     dialog.get_by_label("I understand the customer will not be charged again").check()
     dialog.get_by_role("button", name="Cancel subscription").click()
@@ -238,6 +244,9 @@ def test_a_refused_cancellation_shows_why_and_cancels_nothing(
     )
     expect(dialog.get_by_label("On a date")).to_be_checked()
     expect(dialog.get_by_label("Comment")).to_have_value("Asked by phone")
+    expect(dialog.get_by_label("Not using it")).to_be_checked()
+    expect(dialog.get_by_label("Customer service")).to_be_checked()
+    expect(dialog.get_by_label("Too expensive")).not_to_be_checked()
     expect(dialog.get_by_role("button", name="Cancel subscription")).to_be_disabled()
     stored = api.ok(api.get(f"/subscriptions/{sub['id']}"))
     assert (stored["status"], stored["cancel_at"], stored["cancellation_comment"]) == (
@@ -245,6 +254,7 @@ def test_a_refused_cancellation_shows_why_and_cancels_nothing(
         None,
         None,
     )
+    assert stored["cancellation_reasons"] == []
 
 
 def test_cancel_tells_that_a_pending_bank_payment_is_not_cancelled(
@@ -273,6 +283,64 @@ def test_cancel_tells_that_a_pending_bank_payment_is_not_cancelled(
     assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["status"] == "canceled"
     payment = api.ok(api.get("/payments", params={"subscription_id": sub["id"]}))["data"][0]
     assert (payment["status"], payment["refunded_amount"]) == ("processing", "0.00")
+
+
+def test_cancel_with_several_reasons_in_dutch_then_reactivate(
+    staff: Staff, session_factory: Any
+) -> None:
+    api = staff.api
+    set_clock(session_factory, api)
+    sub = subscribe(api)
+    page = staff.goto(f"/subscriptions/{sub['id']}")
+    page.locator("#language-switch").select_option("nl")
+    action(page, "Abonnement annuleren").click()
+    dialog = page.locator("#cancel-dialog")
+    expect(dialog.get_by_test_id("cancel-reasons").locator("legend")).to_have_text("Redenen")
+    dialog.get_by_label("Aan het einde van de huidige periode (1 apr 2026)").check()
+    dialog.get_by_label("Te duur").check()
+    dialog.get_by_label("Wordt niet gebruikt").check()
+    dialog.get_by_label("Ik begrijp dat de klant niet opnieuw wordt belast").check()
+    screenshot(page, "subscription-cancel-reasons-nl")
+    dialog.get_by_role("button", name="Abonnement annuleren").click()
+
+    expect(flash(page)).to_have_text("Het abonnement wordt geannuleerd op 1 apr 2026.")
+    # The facts list every reason, under the plural heading.
+    reasons = page.get_by_test_id("fact-cancellation-reason")
+    expect(reasons).to_have_text("Te duur, Wordt niet gebruikt")
+    expect(page.locator("dt", has_text="Redenen van annulering")).to_have_count(1)
+    stored = api.ok(api.get(f"/subscriptions/{sub['id']}"))
+    assert (stored["cancellation_reason"], stored["cancellation_reasons"]) == (
+        "too_expensive",
+        ["too_expensive", "unused"],
+    )
+
+    # Reactivating clears the reasons with the cancellation.
+    action(page, "Opnieuw activeren").click()
+    expect(page.get_by_test_id("fact-cancellation-reason")).to_have_count(0)
+    stored = api.ok(api.get(f"/subscriptions/{sub['id']}"))
+    assert (stored["cancellation_reason"], stored["cancellation_reasons"]) == (None, [])
+
+
+def test_the_server_refuses_a_reason_ticked_twice(staff: Staff, session_factory: Any) -> None:
+    api = staff.api
+    set_clock(session_factory, api)
+    sub = subscribe(api)
+    page = staff.goto(f"/subscriptions/{sub['id']}")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    with httpx.Client(base_url=staff.base_url, cookies=cookies) as client:
+        forged = client.post(
+            f"/subscriptions/{sub['id']}/cancel",
+            data={
+                "csrf_token": token,
+                "understood": "on",
+                "mode": "immediately",
+                "reasons": ["unused", "unused"],
+            },
+        )
+    assert forged.status_code == 422
+    assert "Invalid value for &#39;reasons&#39;: must not name a reason twice" in forged.text
+    assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["status"] == "active"
 
 
 # --- pause, resume ---------------------------------------------------------------------------

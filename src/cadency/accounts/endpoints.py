@@ -34,6 +34,8 @@ def _present(account: Account) -> AccountSettings:
         dunning_invoice_action=account.dunning_invoice_action,
         invoice_number_prefix=account.invoice_number_prefix,
         bank_transfer_details=account.bank_transfer_details,
+        default_invoice_comment=account.default_invoice_comment,
+        tax_ids=list(account.tax_ids or []),
     )
 
 
@@ -48,9 +50,9 @@ def update_settings(
 ) -> AccountSettings:
     # The same permission as the settings page: account settings go with the account's billing.
     changes = body.model_dump(exclude_unset=True)
-    # null switches reminders off; it is the only field where null means something.
+    # null switches reminders off, and removes the default comment; elsewhere it means nothing.
     for name, value in changes.items():
-        if value is None and name != "renewal_reminder_days":
+        if value is None and name not in ("renewal_reminder_days", "default_invoice_comment"):
             raise InvalidRequest(f"'{name}' cannot be null", param=name)
     service.update_settings(ctx.session, ctx.account, changes)
     ctx.session.commit()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, false, true
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
@@ -68,6 +68,11 @@ class Account(Base):
     # How buyers pay by bank transfer (account holder, IBAN, reference): shown where online
     # payment is off, so the buyer still knows how to pay.
     bank_transfer_details: Mapped[str | None] = mapped_column(String(1000))
+    # What a new invoice or subscription carries when it is made without its own comment or
+    # tax IDs (seed 004): Markdown like every invoice comment; the tax IDs as the invoice
+    # shows them (e.g. "NL123456789B01"). Empty: none.
+    default_invoice_comment: Mapped[str | None] = mapped_column(Text)
+    tax_ids: Mapped[list[Any] | None]
     created_at: Mapped[datetime]
 
 

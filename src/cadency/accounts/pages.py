@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from cadency.accounts import service
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import PERMISSIONS, Account, User
-from cadency.accounts.schemas import AccountSettingsUpdate
+from cadency.accounts.schemas import MAX_TAX_IDS, AccountSettingsUpdate
 from cadency.kit import clock, i18n, throttle
 from cadency.kit.i18n import N_
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
@@ -104,6 +104,9 @@ def save_account_settings(
 ) -> Response:
     values: dict[str, Any] = {key: _raw(form, key) for key in _settings_values(page.account)}
     values["renewal_reminders"] = checked(form, "renewal_reminders")
+    # One input per tax ID; an emptied row is a removed one.
+    values["tax_ids"] = [v.strip() for v in form.getlist("tax_ids") if isinstance(v, str)]
+    values["tax_ids"] = [tax_id for tax_id in values["tax_ids"] if tax_id]
     try:
         changes = _settings_changes(page, page.account, values)
         attempt(lambda: service.update_settings(page.session, page.account, changes))
@@ -146,6 +149,8 @@ def _settings_values(account: Account) -> dict[str, Any]:
         "dunning_invoice_action": account.dunning_invoice_action,
         "invoice_number_prefix": account.invoice_number_prefix,
         "bank_transfer_details": account.bank_transfer_details or "",
+        "default_invoice_comment": account.default_invoice_comment or "",
+        "tax_ids": list(account.tax_ids or []),
     }
 
 
@@ -179,13 +184,19 @@ def _settings_changes(
         errors["dunning_retry_days"] = page.gettext(
             "Enter the retry days as whole numbers separated by commas, e.g. 3, 5, 7."
         )
-    wanted["bank_transfer_details"] = values["bank_transfer_details"].replace("\r\n", "\n")
+    for name in ("bank_transfer_details", "default_invoice_comment"):
+        wanted[name] = values[name].replace("\r\n", "\n")
+    wanted["tax_ids"] = values["tax_ids"]
     if errors:
         raise FormInvalid(errors)
     current = _settings_values(account)
     current["dunning_retry_days"] = list(account.dunning_retry_days)
-    changes = {name: value for name, value in wanted.items() if value != current[name]}
-    changes = build(AccountSettingsUpdate, changes).model_dump(exclude_unset=True)
+    wanted_changes = {name: value for name, value in wanted.items() if value != current[name]}
+    changes = build(AccountSettingsUpdate, wanted_changes).model_dump(exclude_unset=True)
+    for name in ("bank_transfer_details", "default_invoice_comment"):
+        # build() leaves out empty text; an emptied field means "none".
+        if wanted_changes.get(name) == "":
+            changes[name] = None
     if reminder_days != account.renewal_reminder_days:
         # Validated apart: build() drops None, and None is how reminders are switched off.
         if reminder_days is not None:
@@ -209,6 +220,7 @@ def _settings_page(
         "final_actions": _choices(page, FINAL_ACTIONS),
         "invoice_actions": _choices(page, INVOICE_ACTIONS),
         "payments_available": processor.processor_for(page.account) is not None,
+        "max_tax_ids": MAX_TAX_IDS,
     }
     return render(request, "accounts/settings.html", context, status_code=status_code)
 

@@ -6,9 +6,19 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StrictInt, StrictStr
 
 from cadency.accounts.models import PERMISSIONS, ApiKey
-from cadency.kit.schemas import CurrencyCode, Name, OutputModel, SingleLineText, StrictModel
+from cadency.kit.schemas import (
+    CurrencyCode,
+    Name,
+    OptionalText,
+    OutputModel,
+    SingleLineText,
+    StrictModel,
+)
 
 RetryDay = Annotated[StrictInt, Field(ge=1, le=60)]
+# As a subscription's invoice_settings.tax_ids takes them: the text the invoice shows.
+TaxId = Annotated[SingleLineText, Field(min_length=1, max_length=64)]
+MAX_TAX_IDS = 10
 
 
 class AccountSettings(OutputModel):
@@ -28,6 +38,14 @@ class AccountSettings(OutputModel):
         description="How buyers pay by bank transfer (account holder, IBAN, BIC): shown on "
         "hosted invoice pages when online payment is off"
     )
+    default_invoice_comment: str | None = Field(
+        description="Markdown (bold, italic, links): the comment of a new invoice or "
+        "subscription made without one of its own; null: none"
+    )
+    tax_ids: list[str] = Field(
+        description="The account's tax IDs (e.g. a VAT number): a new invoice or subscription "
+        "made without invoice_settings.tax_ids shows these"
+    )
 
 
 class AccountSettingsUpdate(StrictModel):
@@ -44,6 +62,12 @@ class AccountSettingsUpdate(StrictModel):
     )
     bank_transfer_details: Annotated[StrictStr, Field(max_length=1000)] | None = Field(
         None, description="Plain text, line breaks kept; null or empty removes them"
+    )
+    default_invoice_comment: OptionalText | None = Field(
+        None, description="Markdown; null or empty: no default comment"
+    )
+    tax_ids: Annotated[list[TaxId], Field(max_length=MAX_TAX_IDS)] | None = Field(
+        None, description="Replaces the list; each at most once; [] removes them all"
     )
 
 

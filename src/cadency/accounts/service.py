@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -351,8 +352,30 @@ def update_settings(session: Session, account: Account, changes: dict[str, Any])
     if "bank_transfer_details" in changes:
         details = (changes["bank_transfer_details"] or "").strip()
         account.bank_transfer_details = details or None
+    if "default_invoice_comment" in changes:
+        comment = (changes["default_invoice_comment"] or "").strip()
+        account.default_invoice_comment = comment or None
+    if "tax_ids" in changes:
+        tax_ids = [tax_id.strip() for tax_id in changes["tax_ids"] or []]
+        if not all(tax_ids):
+            raise InvalidRequest("tax_ids cannot hold a blank tax ID", param="tax_ids")
+        if len(set(tax_ids)) != len(tax_ids):
+            raise InvalidRequest("tax_ids must not name a tax ID twice", param="tax_ids")
+        account.tax_ids = tax_ids or None
     session.flush()
     return account
+
+
+@dataclass(frozen=True)
+class InvoiceDefaults:
+    comment: str | None
+    tax_ids: list[str]
+
+
+def invoice_defaults(account: Account) -> InvoiceDefaults:
+    """What a new invoice or subscription carries when made without its own comment or tax
+    IDs (`billing.invoicing.invoice_texts` applies them; forms prefill their fields with them)."""
+    return InvoiceDefaults(account.default_invoice_comment, list(account.tax_ids or []))
 
 
 # --- Web sessions -------------------------------------------------------------------------

@@ -121,7 +121,9 @@ def payments(asked: Asked = Depends(_asked)) -> PaymentsSeries:
     "/analytics/cancellation-reasons",
     response_model=ReasonsOut,
     description="Subscriptions canceled from `start` to `end` (months; by the day their MRR "
-    "went) by the reason given, with the MRR they took; most MRR first.",
+    "went) by the reason given, with the MRR they took; most MRR first. A cancellation that "
+    "gave several reasons counts, with all its MRR, under each of them, so the counts and the "
+    "MRR of the rows may add up to more than the cancellations.",
 )
 def cancellation_reasons(
     start: Month,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from cadency.kit.schemas import OutputModel
 
 
@@ -61,9 +63,12 @@ class PaymentsSeries(OutputModel):
 
 
 class ReasonRow(OutputModel):
+    """One reason's cancellations. A cancellation that gave several reasons counts, with all
+    the MRR it took, under each: the rows then add up to more than the cancellations."""
+
     reason: str  # a cancellation reason, or "unknown" when none was given
-    count: int
-    mrr: str  # the MRR those subscriptions took with them
+    count: int = Field(description="Canceled subscriptions that gave this reason")
+    mrr: str = Field(description="The MRR those subscriptions took with them")
 
 
 class ReasonsOut(OutputModel):

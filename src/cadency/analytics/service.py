@@ -8,6 +8,7 @@ churned are negative, so `net_new` is the sum of the five kinds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
@@ -37,6 +38,7 @@ from cadency.kit.periods import MRR_SCALE
 from cadency.kit.periods import local_date as periods_local_date
 from cadency.payments.models import Payment
 from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import cancellation_reasons as subscription_reasons
 
 MAX_MONTHS = 120
 FIRST_YEAR, LAST_YEAR = 1970, 2999
@@ -308,11 +310,19 @@ def cancellation_reasons(
     session: Session, account: Account, *, start: date, end: date, currency: str
 ) -> list[dict[str, Any]]:
     """Subscriptions canceled in the months from `start` to `end` (by the day their MRR went),
-    by the reason given: how many, and the MRR they took; most MRR first."""
+    by the reason given: how many, and the MRR they took; most MRR first.
+
+    A cancellation may give several reasons: it counts, with all the MRR it took,
+    under each of them, so the counts (and the MRR) of the rows add up to more than the
+    cancellations when some gave more than one."""
     spans = periods(start, end, "month")
+    # One row per combination of reasons given (a handful), not per subscription. The list
+    # is grouped as its JSON text: PostgreSQL's JSON has no equality to group by.
+    reasons_text = cast(Subscription.cancellation_reasons, Text)
     rows = session.execute(
         select(
             Subscription.cancellation_reason,
+            reasons_text,
             func.count(func.distinct(MrrMovement.subscription_id)),
             func.sum(MrrMovement.amount),
         )
@@ -325,13 +335,17 @@ def cancellation_reasons(
             MrrMovement.effective_on <= spans[-1].last,
             Subscription.status == "canceled",
         )
-        .group_by(Subscription.cancellation_reason)
+        .group_by(Subscription.cancellation_reason, reasons_text)
     ).all()
-    ranked = sorted(
-        ((reason or UNKNOWN_REASON, int(count), -int(lost)) for reason, count, lost in rows),
-        key=lambda row: (-row[2], row[0]),
-    )
+    counts: dict[str, int] = {}
+    lost: dict[str, int] = {}
+    for first, listed, count, amount in rows:
+        given = subscription_reasons(first, json.loads(listed) if listed else None)
+        for reason in given or [UNKNOWN_REASON]:
+            counts[reason] = counts.get(reason, 0) + int(count)
+            lost[reason] = lost.get(reason, 0) - int(amount)
+    ranked = sorted(counts, key=lambda reason: (-lost[reason], reason))
     return [
-        {"reason": reason, "count": count, "mrr": _amount(lost, currency)}
-        for reason, count, lost in ranked
+        {"reason": reason, "count": counts[reason], "mrr": _amount(lost[reason], currency)}
+        for reason in ranked
     ]

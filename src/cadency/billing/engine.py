@@ -42,6 +42,7 @@ from cadency.subscriptions.models import (
     Subscription,
     SubscriptionEvent,
     SubscriptionStatus,
+    cancellation_reasons,
 )
 
 # A guard against a bug looping forever on one subscription; real work needs far fewer steps.
@@ -204,8 +205,17 @@ class SubscriptionRun:
 
     def _cancel_now(self, on: date) -> None:
         sub = self.sub
-        data: dict[str, Any] = {"on": on.isoformat(), "reason": sub.cancellation_reason}
-        message: dict[str, Any] = {"canceled_on": on.isoformat(), "reason": sub.cancellation_reason}
+        reasons = cancellation_reasons(sub.cancellation_reason, sub.cancellation_reasons)
+        data: dict[str, Any] = {
+            "on": on.isoformat(),
+            "reason": sub.cancellation_reason,
+            "reasons": reasons,
+        }
+        message: dict[str, Any] = {
+            "canceled_on": on.isoformat(),
+            "reason": sub.cancellation_reason,
+            "reasons": reasons,
+        }
         if sub.cancel_refund and sub.cancel_refund != "none":
             # The refund chosen when the date was set, made now that the rest of the period is
             # unused. A bank debit still processing can be neither refunded nor stopped

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
+from cadency.accounts.service import invoice_defaults
 from cadency.billing import payloads
 from cadency.billing.state import awaits_payment_method, checkout_fees
 from cadency.catalog import taxes
@@ -101,6 +102,16 @@ def buyer_language(
     """The language a subscription's buyer reads its invoices and emails in (SPEC §9): the
     subscription's invoice language, else the billing contact's, else the account's."""
     return str((invoice_settings or {}).get("language") or contact_language or account.language)
+
+
+def invoice_texts(account: Account, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The comment and tax IDs of a new invoice or subscription: those `given`, else the
+    account's defaults (seed 004: a default comment on every invoice). Only a field left out
+    takes the default; one given empty ("", null, []) means none."""
+    defaults = invoice_defaults(account)
+    comment = given.get("comments", defaults.comment)
+    tax_ids = given.get("tax_ids", defaults.tax_ids)
+    return {"comments": comment or None, "tax_ids": list(tax_ids or [])}
 
 
 def contact_language(session: Session, subscription: Subscription) -> str | None:
@@ -414,8 +425,8 @@ def issue_invoice(
         cycle_period_start=period[0] if period and subscription_id else None,
         language=buyer_language(account, None, contact.language if contact else None),
         locale=account.locale,
-        comments=None,
-        tax_ids=[],
+        # Made by a payment link or a quote, which carry no comment of their own.
+        **invoice_texts(account, {}),
         payment_method_id=payment_method_id,
         attempt_count=0,
         fee_total=0,

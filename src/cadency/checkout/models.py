@@ -34,6 +34,9 @@ class PaymentLink(Base):
     logo_url: Mapped[str | None] = mapped_column(String(2048))
     button_text: Mapped[str | None] = mapped_column(String(40))
     confirmation_message: Mapped[str | None] = mapped_column(String(1000))
+    # The deal the link sells for (optional): the deal's page lists its links, and the
+    # subscriptions a checkout through it makes are associated with the deal (as in HubSpot).
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"), index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

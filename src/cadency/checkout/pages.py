@@ -10,9 +10,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -22,6 +22,7 @@ from cadency.accounts.models import Account
 from cadency.billing.state import options_with_defaults
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS
 from cadency.catalog.pages import (
+    CHOICES_LIMIT,
     failed,
     frequency_label,
     line_item_rows,
@@ -33,8 +34,14 @@ from cadency.catalog.pages import (
 )
 from cadency.checkout import service
 from cadency.checkout.models import PaymentLink, PaymentLinkPurchase
-from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate, PaymentLinkOut
-from cadency.crm.models import Contact
+from cadency.checkout.schemas import (
+    CheckoutRequest,
+    PaymentLinkCreate,
+    PaymentLinkOut,
+    PaymentLinkUpdate,
+)
+from cadency.crm import service as crm
+from cadency.crm.models import Contact, Deal
 from cadency.invoices import buyer_forms, documents, hosted
 from cadency.invoices import links as invoice_links
 from cadency.invoices.documents import D_
@@ -57,7 +64,7 @@ router = APIRouter(include_in_schema=False)
 VIEW = "subscriptions.view"
 EDIT = "subscriptions.edit"
 
-LINK_FIELDS = ("name", "currency", "collection_method", "payment_terms")
+LINK_FIELDS = ("name", "currency", "collection_method", "payment_terms", "deal_id")
 LOOK_FIELDS = ("logo_url", "button_text", "confirmation_message")
 OPTION_SWITCHES = ("collect_billing_address", "collect_shipping_address", "save_payment_method")
 COLLECTION_METHODS = {
@@ -88,6 +95,26 @@ def payment_links_index(
     return render(request, "checkout/payment_links.html", context)
 
 
+def _deal_choices(page: PageContext, chosen: str | None) -> list[tuple[str, str]]:
+    """The deals a link can be associated with: the newest ones not archived, plus the chosen
+    one when it is older (or archived: the link keeps it until another is chosen)."""
+    deals, _, _ = crm.list_deals(
+        page.session,
+        page.account,
+        contact_id=None,
+        company_id=None,
+        stage=None,
+        limit=CHOICES_LIMIT,
+        cursor=None,
+    )
+    found = [(deal.id, deal.name) for deal in deals]
+    if chosen and all(deal_id != chosen for deal_id, _ in found):
+        deal = records_by_id(page, Deal, [chosen]).get(chosen)
+        if deal is not None:
+            found.insert(0, (deal.id, deal.name))
+    return found
+
+
 def _link_form(
     request: Request,
     page: PageContext,
@@ -103,15 +130,20 @@ def _link_form(
         "products": product_choices(page.session, page.account),
         "collection_methods": [(k, page.gettext(v)) for k, v in COLLECTION_METHODS.items()],
         "payment_terms": [(k, page.gettext(v)) for k, v in labels.PAYMENT_TERMS.items()],
+        "deals": _deal_choices(page, values.get("deal_id")),
     }
     return render(request, "checkout/payment_link_form.html", context, status_code=status_code)
 
 
 @router.get("/payment-links/new")
 def new_payment_link(
-    request: Request, page: PageContext = Depends(page_requires(EDIT))
+    request: Request,
+    deal_id: Annotated[str | None, Query(max_length=40)] = None,
+    page: PageContext = Depends(page_requires(EDIT)),
 ) -> Response:
+    """The form; from a deal's page (`?deal_id=`) the deal is chosen already."""
     values = {field: "" for field in (*LINK_FIELDS, *LOOK_FIELDS)} | {
+        "deal_id": deal_id or "",
         "currency": page.account.currency,
         "collection_method": "charge_automatically",
         "payment_types": ["card"],
@@ -215,6 +247,8 @@ def _link_page(
     purchases, has_more, next_cursor = _purchases(page, link, cursor)
     context = {
         "link": link,
+        "deal": records_by_id(page, Deal, [link.deal_id]).get(link.deal_id or ""),
+        "deals": _deal_choices(page, link.deal_id),
         "url": _url(request, link),
         "items": link.line_items,
         "total": sum(item.amount for item in link.line_items),
@@ -262,6 +296,33 @@ def set_payment_link_active(
         N_("The payment link is active: buyers can pay through it.")
         if active
         else N_("The payment link was deactivated: it refuses new checkouts.")
+    )
+    return redirect(f"/payment-links/{link_id}", flash=page.gettext(message))
+
+
+@router.post("/payment-links/{link_id}/deal")
+def set_payment_link_deal(
+    request: Request,
+    link_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    """Associate the link with another deal, or with none."""
+    deal_id = text(form, "deal_id")
+    service.get_link(page.session, page.account, link_id)  # 404 before anything else
+    try:
+        # An emptied choice removes the deal (build() leaves empty values out).
+        chosen = build(PaymentLinkUpdate, {"deal_id": deal_id}).deal_id if deal_id else None
+        changes = {"deal_id": chosen}
+        attempt(lambda: service.update_link(page.session, page.account, link_id, changes))
+    except FormInvalid as exc:
+        message = next(iter(failed(page, exc).values()))
+        return _link_page(request, page, link_id, error=message, status_code=422)
+    page.session.commit()
+    message = (
+        N_("The payment link's deal was saved.")
+        if deal_id
+        else N_("The payment link is no longer associated with a deal.")
     )
     return redirect(f"/payment-links/{link_id}", flash=page.gettext(message))
 

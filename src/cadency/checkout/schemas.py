@@ -78,6 +78,9 @@ class PaymentLinkCreate(StrictModel):
     logo_url: LogoUrl | None = None
     button_text: ButtonText | None = None
     confirmation_message: ConfirmationMessage | None = None
+    deal_id: RecordId | None = Field(
+        None, description="A deal of the account (not archived) the link is associated with"
+    )
 
 
 class PaymentLinkUpdate(StrictModel):
@@ -87,6 +90,9 @@ class PaymentLinkUpdate(StrictModel):
     logo_url: LogoUrl | None = None
     button_text: ButtonText | None = None
     confirmation_message: ConfirmationMessage | None = None
+    deal_id: RecordId | None = Field(
+        None, description="Associate the link with this deal (not archived); null removes it"
+    )
 
 
 def link_item_out(item: PaymentLinkItem) -> LineItemOut:
@@ -127,6 +133,7 @@ class PaymentLinkOut(OutputModel):
     logo_url: str | None
     button_text: str | None
     confirmation_message: str | None
+    deal_id: str | None = Field(description="The deal the link is associated with, if any")
     created_at: datetime
     updated_at: datetime
 
@@ -145,6 +152,7 @@ class PaymentLinkOut(OutputModel):
             logo_url=link.logo_url,
             button_text=link.button_text,
             confirmation_message=link.confirmation_message,
+            deal_id=link.deal_id,
             created_at=link.created_at,
             updated_at=link.updated_at,
         )

@@ -51,6 +51,7 @@ from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
 from cadency.checkout.models import PaymentLink, PaymentLinkItem, PaymentLinkPurchase
 from cadency.checkout.schemas import CheckoutRequest, PaymentLinkCreate
+from cadency.crm import associations
 from cadency.crm import service as crm
 from cadency.crm.models import Contact
 from cadency.crm.schemas import AddressIn, ContactCreate
@@ -265,6 +266,7 @@ def create_link(
         if data.payment_options
         else None
     )
+    deal_id = crm.deal_to_associate(session, account, data.deal_id).id if data.deal_id else None
     now = clock.account_now(account)
     today = clock.account_today(account)
     link = PaymentLink(
@@ -283,6 +285,7 @@ def create_link(
         logo_url=data.logo_url,
         button_text=data.button_text,
         confirmation_message=data.confirmation_message,
+        deal_id=deal_id,
         created_at=now,
         updated_at=now,
     )
@@ -359,11 +362,23 @@ def list_links(
     return paginate(session, query, PaymentLink.id, limit=limit, cursor=cursor)
 
 
+def deal_links(
+    session: Session, account: Account, deal_id: str, *, limit: int, cursor: str | None
+) -> tuple[Sequence[PaymentLink], bool, str | None]:
+    """The payment links associated with a deal, newest first (the deal's page)."""
+    query = (
+        select(PaymentLink)
+        .where(PaymentLink.account_id == account.id, PaymentLink.deal_id == deal_id)
+        .options(selectinload(PaymentLink.line_items))
+    )
+    return paginate(session, query, PaymentLink.id, limit=limit, cursor=cursor)
+
+
 def update_link(
     session: Session, account: Account, link_id: str, changes: dict[str, Any]
 ) -> PaymentLink:
-    """Rename or (de)activate a link, change its options or its look; what it sells stays as
-    it was made."""
+    """Rename or (de)activate a link, change its options, its look or its deal (null removes
+    it); what it sells stays as it was made."""
     link = get_link(session, account, link_id)
     for field in ("name", "active", "payment_options"):
         if field in changes and changes[field] is None:
@@ -377,6 +392,11 @@ def update_link(
             {**options_with_defaults(link.payment_options), **changes["payment_options"]}
         )
         link.payment_options = _link_options(merged, link.collection_method)
+    if "deal_id" in changes:
+        deal_id = changes["deal_id"]
+        if deal_id is not None and deal_id != link.deal_id:
+            deal_id = crm.deal_to_associate(session, account, deal_id).id
+        link.deal_id = deal_id
     link.updated_at = clock.account_now(account)
     session.flush()
     return link
@@ -629,6 +649,11 @@ def checkout(
         created.append(subscription)
         if group.start == today:
             billed.append(subscription)
+        if link.deal_id is not None:
+            # As in HubSpot: a subscription bought through a link is associated with its deal.
+            associations.associate(
+                session, account, "subscription", subscription.id, "deal", link.deal_id
+            )
 
     charges: list[invoicing.Charge] = []
     for subscription in billed:

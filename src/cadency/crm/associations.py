@@ -9,13 +9,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
 from cadency.subscriptions.models import Subscription
 
@@ -193,3 +194,128 @@ def search_records(
         )
     records = session.scalars(query.order_by(model.id.desc()).limit(limit)).all()
     return [(record.id, record_name(record)) for record in records]
+
+
+# --- a contact's, company's or deal's subscriptions ---------------------------------------------
+# A subscription is associated with its billing contact and billing company by its own fields
+# (`contact_id`, `company_id`), and with any other record by a link row: the subscription
+# panel shows both, and a record's Subscriptions card lists both.
+
+# The subscription's field that names a record of this type, where there is one.
+_BILLING_FIELDS: dict[str, Any] = {
+    "contact": Subscription.contact_id,
+    "company": Subscription.company_id,
+}
+# Subscriptions chosen at once in "Add existing subscription".
+MAX_SUBSCRIPTIONS_TO_ADD = 100
+
+
+def subscription_associated(account_id: int, object_type: str, record_id: str) -> Any:
+    """SQL: the subscription is associated with the record — its billing contact or company,
+    or linked by a row in either direction. An IN over the union of what each index finds
+    (a row's ends, the billing field), so a card or a "not yet" list reads few rows."""
+    parts = [
+        select(Association.to_id).where(
+            Association.account_id == account_id,
+            Association.from_id == record_id,
+            Association.to_type == "subscription",
+        ),
+        select(Association.from_id).where(
+            Association.account_id == account_id,
+            Association.to_id == record_id,
+            Association.from_type == "subscription",
+        ),
+    ]
+    field = _BILLING_FIELDS.get(object_type)
+    if field is not None:
+        parts.append(
+            select(Subscription.id).where(Subscription.account_id == account_id, field == record_id)
+        )
+    return Subscription.id.in_(union(*parts))
+
+
+def record_subscriptions(
+    session: Session,
+    account_id: int,
+    object_type: str,
+    record_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Subscription], bool, str | None]:
+    """A page of the subscriptions associated with a contact, company or deal, newest first:
+    (rows, has_more, next_cursor)."""
+    query = select(Subscription).where(
+        Subscription.account_id == account_id,
+        subscription_associated(account_id, object_type, record_id),
+    )
+    return paginate(session, query, Subscription.id, limit=limit, cursor=cursor)
+
+
+def subscriptions_to_add(
+    session: Session,
+    account_id: int,
+    object_type: str,
+    record_id: str,
+    text: str | None,
+    *,
+    only: Collection[str] = (),
+    limit: int = 50,
+) -> Sequence[Subscription]:
+    """The account's subscriptions not associated with the record yet, newest first; those
+    whose name contains `text` (case-insensitive) when it is given, and among `only` when
+    that is given."""
+    query = select(Subscription).where(
+        Subscription.account_id == account_id,
+        ~subscription_associated(account_id, object_type, record_id),
+    )
+    if only:
+        query = query.where(Subscription.id.in_(list(only)))
+    if text and text.strip():
+        wanted = text.strip().lower()
+        query = query.where(func.lower(Subscription.name).contains(wanted, autoescape=True))
+    return session.scalars(query.order_by(Subscription.id.desc()).limit(limit)).all()
+
+
+def associate_subscriptions(
+    session: Session,
+    account: Account,
+    object_type: str,
+    record_id: str,
+    subscription_ids: Sequence[str],
+) -> list[Subscription]:
+    """Associate existing subscriptions with a contact or company ("Add existing
+    subscription"): a link row each, as the subscription panel's "Add" and HubSpot's
+    associations API write; one already associated (billing field or link) stays as it is.
+    Every ID is checked before anything is written: another account's subscription is a 404.
+    Returns the subscriptions newly associated."""
+    if object_type not in ASSOCIABLE_TYPES:
+        raise InvalidRequest(f"Unknown record type: '{object_type}'", param="type")
+    get_owned(session, _model(object_type, "type"), account.id, record_id, object_type)
+    wanted = list(dict.fromkeys(subscription_ids))
+    if not wanted:
+        raise InvalidRequest("Choose at least one subscription", param="subscription_ids")
+    if len(wanted) > MAX_SUBSCRIPTIONS_TO_ADD:
+        raise InvalidRequest(
+            f"At most {MAX_SUBSCRIPTIONS_TO_ADD} subscriptions can be added at once",
+            param="subscription_ids",
+        )
+    chosen = [
+        get_owned(session, Subscription, account.id, subscription_id, "subscription")
+        for subscription_id in wanted
+    ]
+    already = set(
+        session.scalars(
+            select(Subscription.id).where(
+                Subscription.id.in_(wanted),
+                subscription_associated(account.id, object_type, record_id),
+            )
+        )
+    )
+    added = []
+    for subscription in chosen:
+        if subscription.id in already:
+            continue
+        associate(session, account, "subscription", subscription.id, object_type, record_id)
+        added.append(subscription)
+    return added

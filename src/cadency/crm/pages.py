@@ -28,6 +28,7 @@ from cadency.catalog.pages import (
     records_by_id,
 )
 from cadency.checkout import conversion as conversions
+from cadency.checkout import service as payment_links
 from cadency.checkout.models import Conversion
 from cadency.checkout.schemas import ConvertRequest
 from cadency.crm import associations, service
@@ -43,7 +44,7 @@ from cadency.crm.schemas import (
     QuoteCreate,
 )
 from cadency.invoices.models import Invoice
-from cadency.kit import i18n
+from cadency.kit import i18n, labels
 from cadency.kit.endpoints import Cursor
 from cadency.kit.errors import APIError
 from cadency.kit.i18n import N_
@@ -54,9 +55,7 @@ from cadency.properties import service as properties
 from cadency.properties.forms import display_value, input_value, values_from_form
 from cadency.properties.models import PropertyDefinition
 from cadency.subscriptions import display
-from cadency.subscriptions import service as subscriptions
 from cadency.subscriptions.models import Subscription
-from cadency.subscriptions.schemas import SearchRequest
 from cadency.web.auth import PageContext, page_requires
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, form_data, text
 from cadency.web.templating import redirect, render
@@ -219,6 +218,16 @@ def _conversion_context(page: PageContext, conversion: Conversion | None) -> dic
 Card = tuple[dict[str, Any], Sequence[Subscription], bool, str | None]
 
 
+def _associated_subscriptions(
+    page: PageContext, object_type: str, record_id: str, cursor: str | None
+) -> tuple[Sequence[Subscription], bool, str | None]:
+    """A page of the record's subscriptions: those it is the billing contact or company of,
+    and those associated with it ("Add existing subscription", the subscription's panel)."""
+    return associations.record_subscriptions(
+        page.session, page.account.id, object_type, record_id, limit=CARD_LIMIT, cursor=cursor
+    )
+
+
 def _contact_card(page: PageContext, contact: Contact, cursor: str | None) -> Card:
     """A contact's saved payment methods, and a page of its subscriptions."""
     methods, more_methods, _ = payments.list_payment_methods(
@@ -229,35 +238,13 @@ def _contact_card(page: PageContext, contact: Contact, cursor: str | None) -> Ca
         "more_payment_methods": more_methods,
         "payment_method_types": PAYMENT_METHOD_TYPES,
     }
-    rows, has_more, next_cursor = subscriptions.list_subscriptions(
-        page.session,
-        page.account,
-        statuses=[],
-        contact_id=contact.id,
-        next_payment_date_gte=None,
-        next_payment_date_lte=None,
-        limit=CARD_LIMIT,
-        cursor=cursor,
-    )
+    rows, has_more, next_cursor = _associated_subscriptions(page, "contact", contact.id, cursor)
     return extra, rows, has_more, next_cursor
 
 
 def _company_card(page: PageContext, company: Company, cursor: str | None) -> Card:
     """A page of the company's subscriptions."""
-    # The filter language's search: the same query the index page and the API's search run.
-    search = SearchRequest.model_validate(
-        {
-            "filter_groups": [
-                {"filters": [{"property": "company_id", "operator": "eq", "value": company.id}]}
-            ],
-            "sorts": [{"property": "created_at", "direction": "desc"}],
-            "limit": CARD_LIMIT,
-            "cursor": cursor,
-        }
-    )
-    rows, _, has_more, next_cursor = subscriptions.search(
-        page.session, page.account, search, view_sensitive=page.allows(properties.VIEW_SENSITIVE)
-    )
+    rows, has_more, next_cursor = _associated_subscriptions(page, "company", company.id, cursor)
     return {}, rows, has_more, next_cursor
 
 
@@ -406,6 +393,7 @@ def _record_page(
             page_url(request, subscriptions_cursor=next_cursor) if has_more else None
         ),
         "subscriptions_first": page_url(request, subscriptions_cursor=None) if cursor else None,
+        "subscriptions_base": f"{kind.path}/{record.id}/subscriptions",
     }
     return render(request, f"crm/{kind.name}.html", context, status_code=status_code)
 
@@ -472,6 +460,150 @@ def _restore_record(
     record = service.restore(page.session, page.account, model, record_id)
     page.session.commit()
     return redirect(f"{path}/{record.id}", flash=page.gettext(restored))
+
+
+# --- a record's Subscriptions card: add existing subscriptions, preview one ---------------------
+# HubSpot's sidebar card: "Add" → "Add existing subscription" opens a panel listing the
+# account's subscriptions not associated with the record yet (searchable, with checkboxes);
+# Save associates the chosen ones. Hovering a subscription shows "Preview", which opens its
+# key facts in a panel without leaving the page. Both panels are <dialog>s fetched by htmx.
+
+# One message for any count: the translation tool fills single messages, not plural forms.
+SUBSCRIPTIONS_ADDED = N_("Subscriptions associated: %(num)d.")
+CHOOSE_SUBSCRIPTIONS = N_("Choose at least one subscription.")
+CHOICES_SHOWN = 50
+
+
+def _chosen(values: Iterable[Any]) -> list[str]:
+    """The subscription IDs of the checked boxes (at most what one Save may add)."""
+    found = [v for v in values if isinstance(v, str) and v and len(v) <= 40]
+    return list(dict.fromkeys(found))[: associations.MAX_SUBSCRIPTIONS_TO_ADD + 1]
+
+
+def _subscription_choices(
+    page: PageContext, kind: RecordKind, record_id: str, query: str | None, checked: list[str]
+) -> list[dict[str, Any]]:
+    """The subscriptions the panel offers: those still checked first (kept through a new
+    search), then the newest not yet associated (whose name contains the search)."""
+    session, account_id = page.session, page.account.id
+    kept: dict[str, Subscription] = {}
+    if checked:
+        still = associations.subscriptions_to_add(
+            session, account_id, kind.name, record_id, None, only=checked
+        )
+        kept = {s.id: s for s in still}
+    found = associations.subscriptions_to_add(
+        session, account_id, kind.name, record_id, query, limit=CHOICES_SHOWN
+    )
+    rows = [kept[i] for i in checked if i in kept] + [s for s in found if s.id not in kept]
+    contacts = records_by_id(page, Contact, (s.contact_id for s in rows))
+    return [
+        {
+            **card,
+            "checked": card["record"].id in kept,
+            "contact": contacts.get(card["record"].contact_id),
+        }
+        for card in _subscription_card(page, rows)
+    ]
+
+
+def _add_subscriptions_panel(
+    request: Request,
+    page: PageContext,
+    kind: RecordKind,
+    record_id: str,
+    *,
+    query: str | None = None,
+    checked: list[str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    record = kind.get(page, record_id)
+    base = f"{kind.path}/{record.id}/subscriptions"
+    context = {
+        "action": base,
+        "choices_url": f"{base}/choices",
+        "choices": _subscription_choices(page, kind, record.id, query, checked or []),
+        "q": query or "",
+        "error": error,
+    }
+    return render(request, "crm/add_subscriptions.html", context, status_code=status_code)
+
+
+def _subscription_options(
+    request: Request, page: PageContext, kind: RecordKind, record_id: str, q: str | None
+) -> Response:
+    """The panel's list of checkboxes for a search (htmx), keeping the boxes still checked."""
+    record = kind.get(page, record_id)
+    checked = _chosen(request.query_params.getlist("subscription_id"))
+    context = {"choices": _subscription_choices(page, kind, record.id, q, checked)}
+    return render(request, "crm/subscription_choices.html", context)
+
+
+def _add_subscriptions(
+    request: Request, page: PageContext, kind: RecordKind, record_id: str, form: FormData
+) -> Response:
+    record = kind.get(page, record_id)
+    chosen = _chosen(form.getlist("subscription_id"))
+    if not chosen:
+        return _add_subscriptions_panel(
+            request,
+            page,
+            kind,
+            record.id,
+            query=text(form, "q"),
+            error=page.gettext(CHOOSE_SUBSCRIPTIONS),
+            status_code=422,
+        )
+    try:
+        added = associations.associate_subscriptions(
+            page.session, page.account, kind.name, record.id, chosen
+        )
+    except APIError as exc:
+        if exc.status_code == 404:  # another account's subscription, posted by hand
+            raise  # checked before anything was written; the error page answers
+        page.session.rollback()
+        return _add_subscriptions_panel(
+            request,
+            page,
+            kind,
+            record.id,
+            checked=chosen,
+            error=exc.message,
+            status_code=exc.status_code,
+        )
+    page.session.commit()
+    url = f"{kind.path}/{record.id}"
+    response = redirect(url, flash=page.gettext(SUBSCRIPTIONS_ADDED) % {"num": len(added)})
+    if request.headers.get("hx-request"):
+        # htmx would follow the redirect and swap the whole page into the panel.
+        response.status_code = 200
+        response.headers["HX-Redirect"] = url
+        del response.headers["location"]
+    return response
+
+
+def _subscription_preview(
+    request: Request, page: PageContext, record: Any, subscription_id: str
+) -> Response:
+    """A subscription's key facts in a panel: status, amount per period, start date, next
+    payment and billing contact."""
+    subscription = get_owned(
+        page.session, Subscription, page.account.id, subscription_id, "subscription"
+    )
+    key, label = display.badge(subscription)
+    context = {
+        "record": record,
+        "subscription": subscription,
+        "badge": key,
+        "label": page.gettext(label),
+        "frequency": page.gettext(labels.frequency(subscription.billing_frequency)),
+        "contact": page.session.get(Contact, subscription.contact_id),
+        "company": (
+            page.session.get(Company, subscription.company_id) if subscription.company_id else None
+        ),
+    }
+    return render(request, "crm/subscription_preview.html", context)
 
 
 # --- contacts -----------------------------------------------------------------------------------
@@ -544,6 +676,46 @@ def restore_contact(contact_id: str, page: PageContext = Depends(page_requires(E
     return _restore_record(page, Contact, CONTACTS.path, CONTACTS.restored, contact_id)
 
 
+@router.get("/contacts/{contact_id}/subscriptions/add")
+def add_contact_subscriptions_panel(
+    request: Request,
+    contact_id: str,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _add_subscriptions_panel(request, page, CONTACTS, contact_id)
+
+
+@router.get("/contacts/{contact_id}/subscriptions/choices")
+def contact_subscription_choices(
+    request: Request,
+    contact_id: str,
+    q: SearchText = None,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _subscription_options(request, page, CONTACTS, contact_id, q)
+
+
+@router.post("/contacts/{contact_id}/subscriptions")
+def add_contact_subscriptions(
+    request: Request,
+    contact_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _add_subscriptions(request, page, CONTACTS, contact_id, form)
+
+
+@router.get("/contacts/{contact_id}/subscriptions/{subscription_id}/preview")
+def contact_subscription_preview(
+    request: Request,
+    contact_id: str,
+    subscription_id: str,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    record = CONTACTS.get(page, contact_id)
+    return _subscription_preview(request, page, record, subscription_id)
+
+
 # --- companies ----------------------------------------------------------------------------------
 
 
@@ -612,6 +784,46 @@ def update_company(
 @router.post("/companies/{company_id}/restore")
 def restore_company(company_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
     return _restore_record(page, Company, COMPANIES.path, COMPANIES.restored, company_id)
+
+
+@router.get("/companies/{company_id}/subscriptions/add")
+def add_company_subscriptions_panel(
+    request: Request,
+    company_id: str,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _add_subscriptions_panel(request, page, COMPANIES, company_id)
+
+
+@router.get("/companies/{company_id}/subscriptions/choices")
+def company_subscription_choices(
+    request: Request,
+    company_id: str,
+    q: SearchText = None,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _subscription_options(request, page, COMPANIES, company_id, q)
+
+
+@router.post("/companies/{company_id}/subscriptions")
+def add_company_subscriptions(
+    request: Request,
+    company_id: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    return _add_subscriptions(request, page, COMPANIES, company_id, form)
+
+
+@router.get("/companies/{company_id}/subscriptions/{subscription_id}/preview")
+def company_subscription_preview(
+    request: Request,
+    company_id: str,
+    subscription_id: str,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    record = COMPANIES.get(page, company_id)
+    return _subscription_preview(request, page, record, subscription_id)
 
 
 # --- deals --------------------------------------------------------------------------------------
@@ -731,8 +943,16 @@ def _deal_page(
     linked = associations.linked_records(page.session, page.account.id, deal.id)
     subscription_ids = [r.id for r in linked.get("subscription", [])]
     found = records_by_id(page, Subscription, subscription_ids)
+    links, more_links, _ = payment_links.deal_links(
+        page.session, page.account, deal.id, limit=DEFAULT_LIMIT, cursor=None
+    )
     context = {
         "deal": deal,
+        "payment_links": [
+            {"record": link, "total": sum(item.amount for item in link.line_items)}
+            for link in links
+        ],
+        "more_payment_links": more_links,
         "stage": page.gettext(STAGE_LABELS.get(deal.stage, deal.stage)),
         "items": items,
         # Nothing recurs: converting makes an invoice, not a subscription (as HubSpot says).
@@ -770,6 +990,17 @@ def convert_deal(
         return _deal_page(request, page, deal_id, exc.message, exc.status_code)
     page.session.commit()
     return _converted(page, done, "deal", f"/deals/{deal_id}")
+
+
+@router.get("/deals/{deal_id}/subscriptions/{subscription_id}/preview")
+def deal_subscription_preview(
+    request: Request,
+    deal_id: str,
+    subscription_id: str,
+    page: PageContext = Depends(page_requires(VIEW)),
+) -> Response:
+    deal = get_owned(page.session, Deal, page.account.id, deal_id, "deal")
+    return _subscription_preview(request, page, deal, subscription_id)
 
 
 @router.post("/deals/{deal_id}/restore")

@@ -345,6 +345,19 @@ def list_deals(
     return paginate(session, query, Deal.id, limit=limit, cursor=cursor)
 
 
+def deal_to_associate(session: Session, account: Account, deal_id: str) -> Deal:
+    """A deal a record (a payment link) is to be associated with: one of the account's (else
+    a 422 naming `deal_id`), and not archived (an archived deal is out of every list, so
+    nothing new is tied to it until it is restored)."""
+    deal = get_referenced(session, Deal, account.id, deal_id, "deal", "deal_id")
+    if deal.archived:
+        raise InvalidRequest(
+            f"The deal '{deal.id}' is archived; restore it before associating it",
+            param="deal_id",
+        )
+    return deal
+
+
 # Archiving: HubSpot's soft delete. An archived record leaves lists and searches but stays,
 # read by its ID, because subscriptions, invoices and quotes keep referring to it.
 

@@ -53,6 +53,8 @@ STATUS_LABELS = {
     "expired": D_("Expired"),
 }
 PERIOD_LABELS = hosted.PERIOD_LABELS
+# The reasons in the buyer's words (the staff labels, kit.labels.CANCELLATION_REASONS, name
+# them for the merchant and have no German): one wording per reason the labels know.
 REASON_LABELS = {
     "too_expensive": D_("It is too expensive"),
     "missing_features": D_("It lacks features I need"),
@@ -63,6 +65,7 @@ REASON_LABELS = {
     "low_quality": D_("The quality was not good enough"),
     "other": D_("Another reason"),
 }
+assert list(REASON_LABELS) == list(labels.CANCELLATION_REASONS)
 INVOICE_STATUS_LABELS = {
     "open": D_("Open"),
     "paid": D_("Paid"),
@@ -400,7 +403,8 @@ def cancel(
             session,
             portal.account,
             portal.subscription.id,
-            text(form, "reason"),
+            # The ticked boxes; a single `reason` (the older form) first.
+            [r for r in (text(form, "reason"), *form.getlist("reasons")) if isinstance(r, str)],
             (text(form, "comment") or "")[:5000] or None,
             portal.features,
             plan_rules=plans.before_portal_cancel,

@@ -3,7 +3,7 @@ the same subscription services as the API and the merchant's pages (SPEC §9).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,13 +221,14 @@ def cancel(
     session: Session,
     account: Account,
     subscription_id: str,
-    reason: str | None,
+    reasons: str | Sequence[str] | None,
     comment: str | None,
     features: PortalFeatures,
     *,
     plan_rules: Callable[[Session, Account, str], None],
 ) -> Subscription:
-    """The buyer cancels, in the mode and with the refund the configuration sets.
+    """The buyer cancels, in the mode and with the refund the configuration sets, giving one
+    or more of the reasons it offers (`reasons`: one reason, or several in the order chosen).
 
     `plan_rules(session, account, subscription_id)` refuses or adjusts the cancel of a
     merchant account's own plan (`plans.service.before_portal_cancel`): plans sit above the
@@ -236,7 +237,9 @@ def cancel(
     if not cancellation.enabled:
         raise Conflict("Canceling is not offered in this portal")
     plan_rules(session, account, subscription_id)
-    if reason not in cancellation.reasons:
+    given = [reasons] if isinstance(reasons, str) else list(reasons or [])
+    chosen = list(dict.fromkeys(given))  # a reason ticked twice counts once
+    if not chosen or any(reason not in cancellation.reasons for reason in chosen):
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     if comment is not None and (problem := text_problem(comment, multiline=True)):
         raise InvalidRequest(f"Invalid value for 'comment': {problem}", param="comment")
@@ -249,7 +252,7 @@ def cancel(
     request: dict[str, Any] = {
         "mode": mode,
         "refund": refund,
-        "reason": reason,
+        "reasons": chosen,
         "comment": comment,
     }
     return subscriptions.cancel(

@@ -4,6 +4,7 @@ same calls the REST endpoints make."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,8 +15,9 @@ from starlette.datastructures import FormData
 from cadency.kit.i18n import N_
 from cadency.plans.limits import custom_property_limit
 from cadency.properties import patterns, service
+from cadency.properties.forms import input_value, values_from_form
 from cadency.properties.models import PropertyDefinition
-from cadency.properties.schemas import PropertyCreate, PropertyOut, PropertyUpdate
+from cadency.properties.schemas import NAME_PATTERN, PropertyCreate, PropertyOut, PropertyUpdate
 from cadency.web.auth import PageContext
 from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, form_data, text
 from cadency.web.sections import SECTIONS, edits, reads
@@ -25,6 +27,8 @@ router = APIRouter(include_in_schema=False)
 
 EDIT = SECTIONS["properties"].edit
 PAGE_SIZE = 100
+# The Preview's internal name for a property not (validly) named yet.
+PREVIEW_NAME = "preview"
 
 OBJECT_TYPE_LABELS = {
     "subscriptions": N_("Subscriptions"),
@@ -218,8 +222,13 @@ def edit_property(
     saves (the others see it read-only)."""
     object_type = _object_type(object_type)
     definition = service.get_definition(page.session, page.account.id, object_type, name)
+    return _form_page(request, page, object_type, definition, _stored_values(definition), {})
+
+
+def _stored_values(definition: PropertyDefinition) -> dict[str, Any]:
+    """The form's fields as they show a stored property."""
     shown = PropertyOut.of(definition)
-    values = {
+    return {
         "name": shown.name,
         "label": shown.label,
         "group": shown.group,
@@ -231,7 +240,6 @@ def edit_property(
         # sends back unchanged; the API's JSON numbers could turn into "1e-05".
         "rules": dict(definition.rules),
     }
-    return _form_page(request, page, object_type, definition, values, {})
 
 
 @router.post("/settings/properties/{object_type}/{name}/edit")
@@ -298,6 +306,86 @@ def delete_property(
 
 
 # ---------------------------------------------------------------------------------------------
+# The Preview tab (seed 002: "see how your property will look and work")
+
+
+@router.post("/settings/properties/{object_type}/preview")
+def preview_new_property(
+    request: Request,
+    object_type: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(edits("properties")),
+) -> Response:
+    object_type = _object_type(object_type)
+    return _preview(request, page, object_type, _submitted(form, text(form, "field_type")), form)
+
+
+@router.post("/settings/properties/{object_type}/{name}/preview")
+def preview_property(
+    request: Request,
+    object_type: str,
+    name: str,
+    form: FormData = Depends(form_data),
+    page: PageContext = Depends(reads("properties")),
+) -> Response:
+    """Those who may not edit the property see it as stored (their form's inputs are disabled,
+    so it sends nothing)."""
+    object_type = _object_type(object_type)
+    definition = service.get_definition(page.session, page.account.id, object_type, name)
+    if page.allows(EDIT):
+        values = _submitted(form, definition.field_type) | {"name": definition.name}
+    else:
+        values = _stored_values(definition)
+    return _preview(request, page, object_type, values, form)
+
+
+def _preview(
+    request: Request,
+    page: PageContext,
+    object_type: str,
+    values: Mapping[str, Any],
+    form: FormData,
+) -> Response:
+    """The field drawn by the record forms' own macro from the form's unsaved values. A value
+    tried in it ("try") is checked as saving a record would check it; nothing is stored."""
+    field_type = values["field_type"]
+    name = values["name"]
+    type_label = FIELD_TYPE_LABELS.get(field_type or "")
+    data = {
+        # Not yet named or labelled: a stand-in, so the field can be drawn all the same.
+        "name": name if name and re.fullmatch(NAME_PATTERN, name) else PREVIEW_NAME,
+        "label": values["label"] or (page.gettext(type_label) if type_label else PREVIEW_NAME),
+        "description": values["description"],
+        "field_type": field_type,
+        "options": values["options"] if field_type in service.OPTION_TYPES else [],
+        "rules": values["rules"],
+    }
+    errors: FormErrors = {}
+    context: dict[str, Any] = {"definition": None, "value": "", "rules": [], "tried": False}
+    try:
+        body = build(PropertyCreate, data)
+        definition = attempt(lambda: service.unsaved_definition(object_type, body))
+    except FormInvalid as invalid:
+        context["problem"] = next(iter(invalid.errors.values()))
+        return render(request, "properties/preview.html", context)
+    tried = "try" in form
+    given = values_from_form([definition], form, page.account.timezone).get(definition.name)
+    if tried:
+        try:
+            attempt(lambda: service.try_value(definition, given))
+        except FormInvalid as invalid:
+            errors = invalid.errors
+    context |= {
+        "definition": definition,
+        "value": input_value(definition, given, page.account.timezone),
+        "errors": errors,
+        "rules": _rule_summary(page, definition),
+        "tried": tried,
+    }
+    return render(request, "properties/preview.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
 # The form
 
 
@@ -346,9 +434,11 @@ def _form_page(
 ) -> Response:
     option_errors = [message for key, message in errors.items() if key.startswith("options")]
     errors = shown_errors(errors, FORM_FIELDS)
+    base = f"/settings/properties/{object_type}"
     context = {
         **_common(page, object_type),
         "definition": definition,
+        "preview_url": f"{base}/{definition.name}/preview" if definition else f"{base}/preview",
         "values": values,
         "errors": errors,
         "option_errors": option_errors,

@@ -88,7 +88,8 @@ BUILTIN_NAMES: dict[str, set[str]] = {
     | {
         # The API subscription object.
         "name", "status", "cancel_at_period_end", "cancel_at", "canceled_at",
-        "cancellation_reason", "contact_id", "company_id", "currency", "collection_method",
+        "cancellation_reason", "cancellation_reasons", "contact_id", "company_id", "currency",
+        "collection_method",
         "payment_terms", "payment_method_id", "billing_frequency", "billing_terms",
         "number_of_payments", "start_date", "end_date", "current_period_start",
         "current_period_end", "next_payment_date", "next_payment_amount",
@@ -573,6 +574,34 @@ def _parse_datetime(value: Any, param: str, what: str) -> datetime:
     )
 
 
+def _required(name: str) -> InvalidRequest:
+    return InvalidRequest(f"Property '{name}' is required", param=f"properties.{name}")
+
+
+def unsaved_definition(object_type: str, data: PropertyCreate) -> PropertyDefinition:
+    """A property as `create_definition` would make it, checked the same way but never added
+    to the session: the property form's Preview draws a record form's field of it."""
+    check_object_type(object_type)
+    return PropertyDefinition(
+        object_type=object_type,
+        name=data.name,
+        label=data.label,
+        group_name=data.group or default_group(object_type),
+        description=data.description,
+        field_type=data.field_type,
+        options=_checked_options(data.field_type, [o.model_dump() for o in data.options]),
+        rules=_checked_rules(data.field_type, data.rules.model_dump()),
+        sensitive=data.sensitive,
+    )
+
+
+def try_value(definition: PropertyDefinition, value: Any) -> None:
+    """Refuse (422) a value as saving it on a new record would, storing nothing (the Preview's
+    "Try it"). Whether it is unique compares records, so that is checked only when stored."""
+    if _columns(definition, value) is None and definition.rules.get("required"):
+        raise _required(definition.name)
+
+
 def check_value(definition: PropertyDefinition, value: Any) -> None:
     """Refuse (422) a value not of the property's field type or outside its rules, as storing
     it would; a rule that compares records (unique) is checked when it is stored."""
@@ -683,7 +712,7 @@ def set_values(
         if not definition.rules.get("required"):
             continue
         if columns.get(name) is None and (creating or name in columns):
-            raise InvalidRequest(f"Property '{name}' is required", param=f"properties.{name}")
+            raise _required(name)
     for name, stored in columns.items():
         definition = defined[name]
         if stored is None or not definition.rules.get("unique"):

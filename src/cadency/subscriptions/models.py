@@ -122,7 +122,11 @@ class Subscription(Base):
     # The refund chosen with a cancellation at a date ("none" | "prorated"), made on that date.
     cancel_refund: Mapped[str | None] = mapped_column(String(16))
     canceled_at: Mapped[datetime | None]
+    # The first of the reasons given, kept for the clients and filters that read one.
     cancellation_reason: Mapped[str | None] = mapped_column(String(32))
+    # Every reason given, in the order given (`cancellation_reason` first); read them with
+    # `cancellation_reasons(...)`, which also knows rows written with the first alone.
+    cancellation_reasons: Mapped[list[Any]] = mapped_column(default=lambda: [], server_default="[]")
     cancellation_comment: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[datetime | None]
     resume_at: Mapped[date | None]
@@ -152,6 +156,14 @@ class Subscription(Base):
     line_items: Mapped[list[LineItem]] = relationship(
         order_by="LineItem.position", lazy="raise", cascade="all, delete-orphan"
     )
+
+
+def cancellation_reasons(reason: str | None, reasons: list[Any] | None) -> list[str]:
+    """The reasons a cancellation gave: the stored list, or the first reason alone for a row
+    written without the list (bulk inserts that set only `cancellation_reason`)."""
+    if reasons:
+        return [str(r) for r in reasons]
+    return [reason] if reason else []
 
 
 # The subscriptions index's search box and `contains_token` on the name read a trigram index

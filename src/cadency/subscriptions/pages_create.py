@@ -15,6 +15,11 @@ of them land next to the row they name, and nothing is written.
 
 Prefill for links from other pages: `?contact_id=`, `?company_id=`, `?deal_id=` (the deal's
 contact, company, currency and line items).
+
+Around the form: a confirmation dialog before creating (`/subscriptions/new/confirm`,
+from the same summary), "save line item to the product library" on custom rows, cloning a row
+(`/subscriptions/new/line/clone`), the optional tax columns (create.js keeps the choice), and
+editing the chosen contact and company in place through crm.service.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -33,16 +39,23 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from cadency.accounts import service as accounts
 from cadency.catalog import service as catalog
 from cadency.catalog.line_items import CUSTOM_LINE_ITEMS, LineItemInput
 from cadency.catalog.models import Fee, Product, TaxRate
-from cadency.catalog.schemas import format_percent
+from cadency.catalog.schemas import ProductCreate, format_percent
 from cadency.crm import associations
 from cadency.crm import service as crm
 from cadency.crm.models import Company, Contact, Deal
-from cadency.crm.schemas import CompanyCreate, ContactCreate
+from cadency.crm.schemas import (
+    AddressIn,
+    CompanyCreate,
+    CompanyUpdate,
+    ContactCreate,
+    ContactUpdate,
+)
 from cadency.kit import labels, money, periods
-from cadency.kit.errors import APIError, PermissionDenied
+from cadency.kit.errors import APIError, NotFound, PermissionDenied
 from cadency.kit.repository import get_owned, owned_by_id
 from cadency.kit.terms import CollectionMethod
 from cadency.payments import service as payments
@@ -97,6 +110,9 @@ class LineRow:
     billing_start_date: str = ""
     delay: str = ""
     delay_unit: str = "days"
+    # A custom row only: on create, the item becomes a product of the library (seed "Gem
+    # linjepost i produktbiblioteket") and the line refers to it.
+    save_to_library: str = ""
 
     FIELDS = (
         "product_id",
@@ -112,6 +128,7 @@ class LineRow:
         "billing_start_date",
         "delay",
         "delay_unit",
+        "save_to_library",
     )
 
     @classmethod
@@ -265,6 +282,11 @@ class CreateForm:
     commitment_months: str = ""
     comments: str = ""
     tax_ids: str = ""
+    # The account's tax IDs ticked for the invoice (the form offers them to choose from).
+    chosen_tax_ids: list[str] = field(default_factory=list)
+    # The form showed the invoice settings (prefilled with the account's defaults): what it
+    # sends is meant, an emptied comment included. A post without them leaves the defaults.
+    invoice_settings_shown: bool = False
     invoice_language: str = ""
     invoice_locale: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
@@ -310,6 +332,10 @@ def read_form(form: FormData, page: PageContext) -> CreateForm:
         commitment_months=value("commitment_months"),
         comments=value("invoice_settings.comments"),
         tax_ids=value("invoice_settings.tax_ids"),
+        chosen_tax_ids=[
+            v for v in form.getlist("invoice_settings.account_tax_ids") if isinstance(v, str) and v
+        ],
+        invoice_settings_shown="invoice_settings.present" in form,
         invoice_language=value("invoice_settings.language"),
         invoice_locale=value("invoice_settings.locale"),
         properties=property_forms.values_from_form(
@@ -343,9 +369,10 @@ def request_body(page: PageContext, data: CreateForm, errors: FormErrors) -> dic
         errors["billing_address"] = page.gettext("Choose a company to use its address.")
     charge = data.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
     collect = charge and data.payment_method == COLLECT_ON_FIRST_INVOICE
-    settings = {
+    typed = [t.strip() for t in re.split(r"[,\n]", data.tax_ids) if t.strip()]
+    settings: dict[str, Any] = {
         "comments": data.comments or None,
-        "tax_ids": [t.strip() for t in re.split(r"[,\n]", data.tax_ids) if t.strip()],
+        "tax_ids": list(dict.fromkeys([*data.chosen_tax_ids, *typed])),
         "language": data.invoice_language or None,
         "locale": data.invoice_locale or None,
     }
@@ -375,7 +402,12 @@ def request_body(page: PageContext, data: CreateForm, errors: FormErrors) -> dic
         },
         "trial_days": _integer(data.trial_days),
         "commitment_months": _integer(data.commitment_months),
-        "invoice_settings": {k: v for k, v in settings.items() if v} or None,
+        "invoice_settings": (
+            # Shown prefilled with the account's defaults: an emptied field means none.
+            {**settings, "comments": data.comments}
+            if data.invoice_settings_shown
+            else {k: v for k, v in settings.items() if v} or None
+        ),
         "fee_ids": data.fee_ids,
         "properties": data.properties,
     }
@@ -400,6 +432,62 @@ def validated(page: PageContext, data: CreateForm) -> SubscriptionCreate:
     return built
 
 
+def _save_to_library(page: PageContext, data: CreateForm) -> CreateForm:
+    """The form with each custom row marked "save to the product library" made a new product
+    of the library (catalog.service, in this request's transaction: a later error rolls it back
+    with everything else) and referring to it. A name the library already has, or product data
+    the catalog refuses, is an error on that row."""
+    errors: FormErrors = {}
+    rows: list[LineRow] = []
+    saved: set[str] = set()
+    for index, row in enumerate(data.rows):
+        if row.product_id or not row.save_to_library:
+            rows.append(row)
+            continue
+        place = f"line_items.{index}."
+        if row.name.casefold() in saved or _library_has(page, row.name):
+            errors[place + "save_to_library"] = page.gettext(
+                "The product library already has a product named “%(name)s”."
+            ) % {"name": row.name}
+            rows.append(row)
+            continue
+        saved.add(row.name.casefold())
+        fields = {
+            "name": row.name,
+            "unit_price": _decimal_text(row.unit_price),
+            "currency": data.currency,
+            "billing_frequency": row.billing_frequency or None,
+        }
+        try:
+            product_data = build(ProductCreate, fields)
+            product = attempt(
+                partial(catalog.create_product, page.session, page.account, product_data)
+            )
+        except FormInvalid as exc:
+            for param, message in exc.errors.items():
+                shown = param if param in ("name", "unit_price", "billing_frequency") else None
+                errors.setdefault(place + (shown or "save_to_library"), message)
+            rows.append(row)
+            continue
+        rows.append(replace(row, product_id=product.id, save_to_library=""))
+    if errors:
+        raise FormInvalid(errors)
+    return replace(data, rows=rows)
+
+
+def _library_has(page: PageContext, name: str) -> bool:
+    """Whether a product of the library (archived or not) has this name, ignoring case."""
+    cursor: str | None = None
+    while True:
+        found, more, cursor = catalog.list_products(
+            page.session, page.account, archived=None, limit=100, cursor=cursor, query=name
+        )
+        if any(product.name.casefold() == name.casefold() for product in found):
+            return True
+        if not more:
+            return False
+
+
 def _associate_with_deal(page: PageContext, created: Sequence[Subscription], deal_id: str) -> None:
     """A subscription created from a deal is associated with it, as a conversion is."""
     for subscription in created:
@@ -421,6 +509,12 @@ class SummaryView:
     left_out: int  # rows whose values cannot be priced yet
     invoice_creation: bool
     trial_days: int  # 0: no trial (or none that can be read yet)
+    # The tax of one payment of each row that can be priced, by row key (the "Tax amount"
+    # column): SummaryLine.tax, the rule the summary's own tax total adds up.
+    line_taxes: dict[str, int] = field(default_factory=dict)
+    # One payment of the recurring items, by billing frequency, in the order of the form.
+    recurring: dict[str, int] = field(default_factory=dict)
+    first_payment: date | None = None  # the day the first payment is taken; None: nothing to pay
 
 
 def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
@@ -431,6 +525,7 @@ def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
     products = _products(page, [row.product_id for row in data.rows])
     rates = {rate.id: rate for rate in _tax_rates(page)}
     lines: list[SummaryLine] = []
+    line_taxes: dict[str, int] = {}
     left_out = 0
     for row in data.rows:
         product = products.get(row.product_id)
@@ -439,9 +534,12 @@ def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
             if problems:
                 raise ValueError(problems)
             item = LineItemInput.model_validate(raw)
-            lines.append(_summary_line(item, product, rates, currency))
+            line = _summary_line(item, product, rates, currency)
         except (ValidationError, money.MoneyError, ValueError, LookupError):
             left_out += 1
+            continue
+        lines.append(line)
+        line_taxes[row.key] = line.tax
     fees = [
         fee
         for fee in _fees(page)
@@ -450,12 +548,26 @@ def build_summary(page: PageContext, data: CreateForm) -> SummaryView:
     trial_days = _integer(data.trial_days)
     # A trial the schema would refuse is left out, as a row that cannot be read is.
     trial = trial_days if isinstance(trial_days, int) and 1 <= trial_days <= MAX_TRIAL_DAYS else 0
+    summary = summarize(lines, page.today, fees, trial)
+    recurring: dict[str, int] = {}
+    for line in lines:
+        if line.billing_frequency:
+            recurring[line.billing_frequency] = (
+                recurring.get(line.billing_frequency, 0) + line.payment
+            )
+    if summary.due_now:
+        first_payment: date | None = page.today
+    else:
+        first_payment = summary.future[0].on if summary.future else None
     return SummaryView(
-        summary=summarize(lines, page.today, fees, trial),
+        summary=summary,
         currency=currency,
         left_out=left_out,
         invoice_creation=data.invoice_creation,
         trial_days=trial,
+        line_taxes=line_taxes,
+        recurring=recurring,
+        first_payment=first_payment,
     )
 
 
@@ -667,13 +779,19 @@ def _context(
             for d in definitions
         ],
         "can_add_custom": page.allows(CUSTOM_LINE_ITEMS),
+        "account_tax_ids": accounts.invoice_defaults(page.account).tax_ids,
         "view": build_summary(page, data),
         **_labels(page),
     }
 
 
 def _prefilled(page: PageContext, contact_id: str, company_id: str, deal_id: str) -> CreateForm:
-    data = CreateForm(currency=page.account.currency)
+    defaults = accounts.invoice_defaults(page.account)
+    data = CreateForm(
+        currency=page.account.currency,
+        comments=defaults.comment or "",
+        chosen_tax_ids=list(defaults.tax_ids),
+    )
     deal = get_owned(page.session, Deal, page.account.id, deal_id, "deal") if deal_id else None
     if deal is not None:
         data.deal_id = deal.id
@@ -731,6 +849,9 @@ async def create_submit(
         )
     try:
         body = validated(page, data)
+        if any(row.save_to_library and not row.product_id for row in data.rows):
+            # Only a valid form makes products: then the rows refer to them.
+            body = validated(page, _save_to_library(page, data))
         created = attempt(
             lambda: service.create_grouped(
                 page.session, page.account, body, allow_custom_items=allow_custom
@@ -770,7 +891,39 @@ async def summary_partial(
     return render(
         request,
         "subscriptions/create_summary.html",
-        {"view": build_summary(page, data), **_labels(page)},
+        {"view": build_summary(page, data), "rows": data.rows, "oob": True, **_labels(page)},
+    )
+
+
+@router.post("/subscriptions/new/confirm")
+async def confirm_partial(
+    request: Request, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    """What creating the form does — charged now, the recurring amount, the first payment —
+    for the dialog create.js shows before submitting (seed: "Klik in het dialoogvenster op
+    Maken"). A form the schema refuses gets 422 and no dialog: create.js then submits it, so
+    its errors come back on the form as they do without JavaScript."""
+    form = await request.form()
+    data = read_form(form, page)
+    try:
+        validated(page, data)
+    except FormInvalid:
+        return Response(status_code=422)
+    view = build_summary(page, data)
+    charge = view.invoice_creation and (
+        data.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
+    )
+    # A saved method is charged at once for what is due now (subscriptions.service).
+    saved_method = charge and data.payment_method not in ("", COLLECT_ON_FIRST_INVOICE)
+    return render(
+        request,
+        "subscriptions/create_confirm.html",
+        {
+            "view": view,
+            "charge": charge,
+            "charged_now": saved_method and view.summary.due_now > 0,
+            **_labels(page),
+        },
     )
 
 
@@ -790,12 +943,36 @@ def new_line(
     else:
         page.require(CUSTOM_LINE_ITEMS)
         row = LineRow(key=new_key())
+    return _line(request, page, row, product if product_id else None)
+
+
+@router.post("/subscriptions/new/line/clone")
+async def clone_line(
+    request: Request, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    """A copy of the row `clone` of the form as it is now (seed: "Klon: Opret en ny linjepost med
+    de samme detaljer"), with a fresh key, to go right below it."""
+    form = await request.form()
+    key = text(form, "clone")
+    row = next((r for r in read_rows(form) if r.key == key), None)
+    if row is None:
+        raise NotFound(page.gettext("There is no such line item on the form."))
+    product: Product | None = None
+    if row.product_id:
+        product = get_owned(page.session, Product, page.account.id, row.product_id, "product")
+    else:
+        page.require(CUSTOM_LINE_ITEMS)
+    # Saving to the library is left to the original: two products of one name would clash.
+    return _line(request, page, replace(row, key=new_key(), save_to_library=""), product)
+
+
+def _line(request: Request, page: PageContext, row: LineRow, product: Product | None) -> Response:
     return render(
         request,
         "subscriptions/create_line.html",
         {
             "row": row,
-            "product": product if product_id else None,
+            "product": product,
             "row_error": {},
             "tax_rates": _tax_rates(page),
             **_labels(page),
@@ -853,8 +1030,14 @@ def _contact_block(
     errors: FormErrors | None = None,
     new_contact: Mapping[str, str] | None = None,
     status_code: int = 200,
+    *,
+    editing: Mapping[str, str] | None = None,
+    with_methods: bool = True,
 ) -> Response:
-    methods = _payment_methods(page, contact.id if contact else "")
+    """The contact block; `editing`: its edit form with these values. `with_methods`: the
+    payment method menu follows (out of band) — not when the same contact stays chosen, which
+    keeps the method the user picked."""
+    methods = _payment_methods(page, contact.id if contact else "") if with_methods else []
     return render(
         request,
         "subscriptions/create_contact.html",
@@ -862,9 +1045,10 @@ def _contact_block(
             "contact": contact,
             "errors": errors or {},
             "new_contact": new_contact or {},
+            "editing": editing,
             "payment_methods": methods,
             "selected_method": methods[0].id if methods else COLLECT_ON_FIRST_INVOICE,
-            "oob": True,
+            "oob": with_methods,
         },
         status_code=status_code,
     )
@@ -920,7 +1104,11 @@ def _company_block(
     errors: FormErrors | None = None,
     new_company: Mapping[str, str] | None = None,
     status_code: int = 200,
+    *,
+    editing: Mapping[str, str] | None = None,
 ) -> Response:
+    """The company block; `editing`: its edit form with these values. The company's address
+    next to "Same as company address" follows, out of band."""
     return render(
         request,
         "subscriptions/create_company.html",
@@ -928,6 +1116,7 @@ def _company_block(
             "company": company,
             "errors": errors or {},
             "new_company": new_company or {},
+            "editing": editing,
             "oob": True,
         },
         status_code=status_code,
@@ -948,5 +1137,104 @@ async def create_company(
         page.session.rollback()
         errors = {f"new_company.{k}": _clean_message(v) for k, v in exc.errors.items()}
         return _company_block(request, None, errors, typed, status_code=422)
+    page.session.commit()
+    return _company_block(request, company)
+
+
+# --- editing the chosen contact and company -------------------------------------------------------
+# Saving changes the CRM record itself (seed: "Hvis du redigerer kontaktoplysningerne, opdateres
+# kontaktregistret i CRM"), through crm.service. The CRM pages require the permission to edit
+# subscriptions for that (crm.pages EDIT), which is this page's own EDIT: one check covers both.
+
+CONTACT_FIELDS = ("email", "first_name", "last_name", "phone")
+COMPANY_FIELDS = ("name", "domain")
+
+
+@router.get("/subscriptions/new/contact/edit")
+def edit_contact(
+    request: Request,
+    contact_id: str = "",
+    cancel: bool = False,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    """The chosen contact's block with its edit form (`cancel`: without it again)."""
+    contact: Contact = get_owned(page.session, Contact, page.account.id, contact_id[:40], "contact")
+    values = {name: getattr(contact, name) or "" for name in CONTACT_FIELDS}
+    return _contact_block(
+        request, page, contact, editing=None if cancel else values, with_methods=False
+    )
+
+
+@router.post("/subscriptions/new/contact/edit")
+async def update_contact(
+    request: Request, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    """Save the edit form of the chosen contact (crm.service) and show its block."""
+    form = await request.form()
+    contact_id = (text(form, "contact_id") or "")[:40]
+    contact: Contact = get_owned(page.session, Contact, page.account.id, contact_id, "contact")
+    typed = {name: text(form, f"edit_contact.{name}") or "" for name in CONTACT_FIELDS}
+    try:
+        if not typed["email"]:
+            raise FormInvalid({"email": page.gettext("Enter an email address.")})
+        changes = build(ContactUpdate, typed).model_dump(exclude_unset=True)
+        # An emptied input clears the field, as on the contact's own page.
+        changes.update({name: None for name in CONTACT_FIELDS if not typed[name]})
+        attempt(lambda: crm.update_contact(page.session, page.account, contact_id, changes))
+    except FormInvalid as exc:
+        page.session.rollback()
+        errors = {f"edit_contact.{k}": _clean_message(v) for k, v in exc.errors.items()}
+        return _contact_block(
+            request, page, contact, errors, editing=typed, with_methods=False, status_code=422
+        )
+    page.session.commit()
+    return _contact_block(request, page, contact, with_methods=False)
+
+
+@router.get("/subscriptions/new/company/edit")
+def edit_company(
+    request: Request,
+    company_id: str = "",
+    cancel: bool = False,
+    page: PageContext = Depends(page_requires(EDIT)),
+) -> Response:
+    """The chosen company's block with its edit form (`cancel`: without it again)."""
+    company: Company = get_owned(page.session, Company, page.account.id, company_id[:40], "company")
+    values = {name: getattr(company, name) or "" for name in COMPANY_FIELDS}
+    values.update({f"address.{k}": v or "" for k, v in (company.address or {}).items()})
+    return _company_block(request, company, editing=None if cancel else values)
+
+
+@router.post("/subscriptions/new/company/edit")
+async def update_company(
+    request: Request, page: PageContext = Depends(page_requires(EDIT))
+) -> Response:
+    """Save the edit form of the chosen company (crm.service) and show its block."""
+    form = await request.form()
+    company_id = (text(form, "company_id") or "")[:40]
+    company: Company = get_owned(page.session, Company, page.account.id, company_id, "company")
+    names = [*COMPANY_FIELDS, *(f"address.{part}" for part in ADDRESS_FIELDS)]
+    typed = {name: text(form, f"edit_company.{name}") or "" for name in names}
+    errors: FormErrors = {}
+    address: AddressIn | None = None
+    try:
+        address = build(AddressIn, {part: typed[f"address.{part}"] for part in ADDRESS_FIELDS})
+    except FormInvalid as exc:
+        errors.update({f"address.{k}": v for k, v in exc.errors.items()})
+    try:
+        if not typed["name"]:
+            errors["name"] = page.gettext("Enter a name.")
+        fields = {name: typed[name] for name in COMPANY_FIELDS}
+        changes = build(CompanyUpdate, fields).model_dump(exclude_unset=True)
+        if errors:
+            raise FormInvalid(errors)
+        changes["domain"] = changes.get("domain")  # an emptied domain clears it
+        changes["address"] = address  # the form shows the whole address: it replaces it
+        attempt(lambda: crm.update_company(page.session, page.account, company_id, changes))
+    except FormInvalid as exc:
+        page.session.rollback()
+        shown = {**errors, **exc.errors}
+        found = {f"edit_company.{k}": _clean_message(v) for k, v in shown.items()}
+        return _company_block(request, company, found, editing=typed, status_code=422)
     page.session.commit()
     return _company_block(request, company)

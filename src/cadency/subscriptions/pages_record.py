@@ -44,6 +44,7 @@ from cadency.subscriptions.models import (
     Subscription,
     SubscriptionEvent,
     SubscriptionStatus,
+    cancellation_reasons,
 )
 from cadency.subscriptions.schemas import (
     CANCELLATION_REASONS,
@@ -587,11 +588,11 @@ def _panel_context(
         ),
         "payment_terms": payment_terms_text(page, sub.payment_terms),
         "payment_options": _payment_options(page, sub),
-        "cancellation_reason": (
-            page.gettext(labels.CANCELLATION_REASONS[sub.cancellation_reason])
-            if sub.cancellation_reason in labels.CANCELLATION_REASONS
-            else None
-        ),
+        "cancellation_reasons": [
+            page.gettext(labels.CANCELLATION_REASONS[reason])
+            for reason in cancellation_reasons(sub.cancellation_reason, sub.cancellation_reasons)
+            if reason in labels.CANCELLATION_REASONS
+        ],
         "line_items": _line_items(page, sub),
         "invoices": _invoices(page, sub),
         "payments": _payments(page, sub),
@@ -643,11 +644,18 @@ def _render_panel(
             return sent.get(name)
         return default
 
+    def values_of(name: str, dialog_name: str) -> list[str]:
+        """What a dialog's boxes of one name show ticked: those just sent when it failed."""
+        if dialog is not None and dialog == dialog_name and isinstance(sent, FormData):
+            return [str(v) for v in sent.getlist(name)]
+        return []
+
     context.update(
         {
             "errors": errors or {},
             "open_dialog": dialog,
             "value_of": value_of,
+            "values_of": values_of,
             "error_messages": list(dict.fromkeys((errors or {}).values())),
         }
     )
@@ -890,7 +898,9 @@ def cancel_request(page: PageContext, form: FormData) -> CancelRequest:
             # At the period end a commitment runs to its end: the box only ends it sooner.
             "override_commitment": mode != "at_period_end" and checked(form, "override_commitment"),
             "refund": text(form, "refund"),
+            # The ticked boxes; a single `reason` (the older form) comes first.
             "reason": text(form, "reason"),
+            "reasons": [str(v) for v in form.getlist("reasons")],
             "comment": text(form, "comment"),
         },
     )

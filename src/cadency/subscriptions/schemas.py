@@ -21,7 +21,7 @@ from cadency.kit.schemas import (
     StrictModel,
 )
 from cadency.subscriptions.models import DEFAULT_PAYMENT_OPTIONS as DEFAULTS
-from cadency.subscriptions.models import Subscription
+from cadency.subscriptions.models import Subscription, cancellation_reasons
 
 Status = Literal["scheduled", "trialing", "active", "unpaid", "paused", "canceled", "expired"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -138,7 +138,16 @@ class CancelRequest(StrictModel):
     mode: Literal["immediately", "at_period_end", "at_date"]
     cancel_at: DateStr | None = None
     refund: Literal["none", "prorated", "full"] = "none"
-    reason: CancellationReason | None = None
+    reason: CancellationReason | None = Field(
+        None, description="Why the subscription is canceled; with `reasons`, the first one"
+    )
+    reasons: Annotated[list[CancellationReason], Field(max_length=len(CANCELLATION_REASONS))] = (
+        Field(
+            [],
+            description="Every reason given, each once; with `reason`, it comes "
+            "first and may be repeated here",
+        )
+    )
     comment: OptionalText | None = None
     # Ending a running commitment early is the merchant's explicit choice (SPEC §6).
     override_commitment: StrictBool = Field(
@@ -146,6 +155,19 @@ class CancelRequest(StrictModel):
         description="End a running commitment early: needed to cancel immediately or at a "
         "date before commitment_end; without it those answer 409",
     )
+
+    @field_validator("reasons")
+    @classmethod
+    def _unique_reasons(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not name a reason twice")
+        return value
+
+    @property
+    def all_reasons(self) -> list[str]:
+        """The reasons given: `reason` first, then those of `reasons` it does not repeat."""
+        first: list[str] = [self.reason] if self.reason else []
+        return first + [r for r in self.reasons if r != self.reason]
 
 
 class SearchRequest(StrictModel):
@@ -168,7 +190,12 @@ class SubscriptionOut(OutputModel):
         "that date for the unused days of its period",
     )
     canceled_at: datetime | None
-    cancellation_reason: CancellationReason | None
+    cancellation_reason: CancellationReason | None = Field(
+        description="The first of `cancellation_reasons`"
+    )
+    cancellation_reasons: list[CancellationReason] = Field(
+        description="Every reason the cancellation gave, in the order given"
+    )
     cancellation_comment: str | None
     contact_id: str
     company_id: str | None
@@ -252,6 +279,9 @@ def _present(s: Subscription, values: dict[str, Any]) -> SubscriptionOut:
             "last_payment_amount": _money(s.last_payment_amount, currency),
             "total_collected": money.format_amount(s.total_collected, currency),
             "mrr": money.format_amount(s.mrr, currency),
+            "cancellation_reasons": cancellation_reasons(
+                s.cancellation_reason, s.cancellation_reasons
+            ),
             "fee_ids": list(s.fee_ids or []),
             "payment_options": payment_options(s),
             "line_items": [LineItemOut.of(item) for item in s.line_items],

@@ -399,9 +399,11 @@ def stored_payment_options(options: PaymentOptions, collection_method: str) -> d
 
 def _invoice_settings(account: Account, data: SubscriptionCreate) -> dict[str, Any]:
     settings = data.invoice_settings
+    # Left out, the comment and tax IDs are the account's defaults; given empty, there are none.
+    fields = {"comments", "tax_ids"} & (settings.model_fields_set if settings else set())
+    given = settings.model_dump(include=fields) if settings else {}
     return {
-        "comments": settings.comments if settings else None,
-        "tax_ids": list(settings.tax_ids) if settings else [],
+        **invoicing.invoice_texts(account, given),
         # Unset, the buyer reads the contact's language, else the account's (SPEC §9): resolved
         # when each invoice and email is written, so a later change of the contact's applies.
         "language": settings.language if settings else None,
@@ -636,9 +638,11 @@ def cancel(
         raise InvalidRequest("cancel_at goes with mode 'at_date'", param="cancel_at")
     today = clock.account_today(account)
     now = clock.account_now(account)
+    reasons = request.all_reasons
     details: dict[str, Any] = {
         "mode": request.mode,
-        "reason": request.reason,
+        "reason": reasons[0] if reasons else None,
+        "reasons": reasons,
         "comment": request.comment,
         "refund": request.refund,
     }
@@ -669,7 +673,8 @@ def cancel(
                 "subscription_id": subscription.id,
                 "contact_id": subscription.contact_id,
                 "canceled_on": today.isoformat(),
-                "reason": request.reason,
+                "reason": reasons[0] if reasons else None,
+                "reasons": reasons,
                 "refunded_amount": details["refunded_amount"],
                 "currency": subscription.currency,
             },
@@ -739,7 +744,8 @@ def cancel(
         )
         event_type = EventType.SUBSCRIPTION_CANCELLATION_SCHEDULED
 
-    subscription.cancellation_reason = request.reason
+    subscription.cancellation_reason = reasons[0] if reasons else None
+    subscription.cancellation_reasons = reasons
     subscription.cancellation_comment = request.comment
     subscription.updated_at = now
     refresh_derived(session, subscription, account)
@@ -910,6 +916,9 @@ def change(
         new_amounts = compute_amounts(session, items)
     assert terms.billing_frequency is not None and terms.billing_terms is not None
     same_cycle = terms.billing_frequency == subscription.billing_frequency
+    # The new items replace the old before the proration is charged: paying its invoice brings
+    # the MRR up to date, and it must see one plan, not the old and the new items together
+    # (the ledger would write an expansion by both and a contraction back).
     subscription.line_items = list(items)
     adjustment = 0
     if request.proration == "prorate":
@@ -1098,6 +1107,7 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
     subscription.cancel_at = None
     subscription.cancel_refund = None
     subscription.cancellation_reason = None
+    subscription.cancellation_reasons = []
     subscription.cancellation_comment = None
     subscription.updated_at = clock.account_now(account)
     record_event(session, subscription, EventType.SUBSCRIPTION_REACTIVATED, {}, account)

@@ -84,3 +84,78 @@ for (const kind of ["change", "input"]) {
     if (form && !target.closest(".no-summary")) form.dispatchEvent(new Event(`summary-${kind}`));
   });
 }
+
+// Confirmation before creating (seed: "Klik in het dialoogvenster op Maken"): the create
+// button's submit is held while the server describes what creating does (the dialog's content
+// comes from the same summary the page shows); the dialog's own submit button sends the form.
+// A form the server finds invalid (422) is sent at once, so its errors come back on the page.
+// Without JavaScript none of this runs and the form submits as before.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.id !== "create-form") return;
+  const dialog = document.getElementById("confirm-create");
+  if (!dialog || (event.submitter && event.submitter.closest("dialog"))) return;
+  event.preventDefault();
+  let answer;
+  try {
+    answer = await fetch("/subscriptions/new/confirm", { method: "POST", body: new FormData(form) });
+  } catch {
+    answer = null;  // no answer: the server decides on the form itself
+  }
+  if (!answer || answer.status !== 200) { form.submit(); return; }
+  dialog.innerHTML = await answer.text();
+  if (!dialog.open) dialog.showModal();
+  dialog.querySelector("[data-confirm-create]")?.focus();
+});
+
+// "Edit columns": the optional columns of the line item table (seed: "Hvis kolonnerne Tax rate
+// og Tax amount ikke vises, ... klik på Edit columns"). Hidden by default unless a line has a
+// tax rate. The choice is a display preference of the user only, with no effect on what is
+// created, so it is kept in this browser's localStorage under a key with the user's ID (see
+// data-columns-key): it survives page loads and the form's own re-renders, without a setting
+// stored on the server or a query parameter that each link to this page would have to carry.
+const OPTIONAL_COLUMNS = ["tax-rate", "tax-amount"];
+
+function storedColumns(table) {
+  try { return JSON.parse(localStorage.getItem(table.dataset.columnsKey)) || {}; } catch { return {}; }
+}
+
+function applyColumns() {
+  const table = document.querySelector("table[data-columns-key]");
+  const editor = document.getElementById("column-editor");
+  if (!table || !editor) return;
+  editor.hidden = false;
+  const stored = storedColumns(table);
+  const taxed = [...table.querySelectorAll("select.tax-rate")].some((select) => select.value);
+  for (const name of OPTIONAL_COLUMNS) {
+    const shown = name in stored ? Boolean(stored[name]) : taxed;
+    table.classList.toggle(`hide-${name}`, !shown);
+    const box = editor.querySelector(`[data-column="${name}"]`);
+    if (box) box.checked = shown;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", applyColumns);
+document.addEventListener("htmx:afterSettle", applyColumns);
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.dataset.column) return;
+  const table = document.querySelector("table[data-columns-key]");
+  if (!table) return;
+  const choice = {};
+  document.querySelectorAll("#column-editor [data-column]").forEach((each) => {
+    choice[each.dataset.column] = each.checked;
+  });
+  localStorage.setItem(table.dataset.columnsKey, JSON.stringify(choice));
+  applyColumns();
+});
+
+// Enter in an inline edit form (the billing contact or company) saves it, rather than
+// submitting the whole create form.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || !(event.target instanceof HTMLInputElement)) return;
+  const editor = event.target.closest("[data-inline-edit]");
+  if (!editor) return;
+  event.preventDefault();
+  editor.querySelector("[data-inline-save]")?.click();
+});

@@ -36,9 +36,23 @@
     return row;
   }
 
+  // The Edit and Preview tabs: the Preview tab's button also asks the server (htmx) for the
+  // field drawn from the form's current values, so the preview is never stale.
+  function showTab(chosen) {
+    document.querySelectorAll("[data-property-tab]").forEach((tab) => {
+      const selected = tab === chosen;
+      tab.setAttribute("aria-selected", selected ? "true" : "false");
+      const panel = document.getElementById(tab.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !selected;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("property-form");
     if (!form) return;
+    document.querySelectorAll("[data-property-tab]").forEach((tab) => {
+      tab.addEventListener("click", () => showTab(tab));
+    });
     showSections(form);
     form.addEventListener("change", (event) => {
       if (event.target.name === "field_type") showSections(form);
