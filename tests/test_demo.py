@@ -122,6 +122,13 @@ def test_refunds_a_payment_link_and_a_quote(db: Any, shop: int) -> None:
     assert purchases == 2
     quote = db.scalar(select(Quote).where(Quote.account_id == shop))
     assert quote is not None and quote.status == "published"
+    # Some who left gave more than one reason.
+    given = db.scalars(
+        select(Subscription.cancellation_reasons).where(
+            Subscription.account_id == shop, Subscription.status == "canceled"
+        )
+    ).all()
+    assert ["missing_features", "too_complex"] in given
 
 
 def test_running_the_engine_again_writes_nothing(db: Any, shop: int) -> None:

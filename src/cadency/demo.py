@@ -295,12 +295,12 @@ class _Story:
         )
         return subscriptions.create(self.session, self.account, data, allow_custom_items=True)
 
-    def cancel(self, subscription: Subscription, mode: str, reason: str, **extra: Any) -> None:
+    def cancel(self, subscription: Subscription, mode: str, *reasons: str, **extra: Any) -> None:
         subscriptions.cancel(
             self.session,
             self.account,
             subscription.id,
-            CancelRequest(mode=mode, reason=reason, **extra),
+            CancelRequest.model_validate({"mode": mode, "reasons": list(reasons), **extra}),
         )
 
     def last_payment(self, subscription: Subscription) -> Payment:
@@ -398,13 +398,13 @@ class _Story:
         at(day(240))
         self.nordlys = self.office(1, terms="net_30", quantity=1)
         self.paying_by_transfer.append(self.nordlys.id)
-        self.cancel(self.bram, "immediately", "unused")
+        self.cancel(self.bram, "immediately", "unused", "too_expensive")
         at(day(265))
         self.karla = self.subscribe(22, ONE_KG)
         self.buy_from_link(23)
         at(day(290))
         self.hannah = self.subscribe(24, CASUAL)
-        self.cancel(self.ethan, "immediately", "missing_features", refund="prorated")
+        self.cancel(self.ethan, "immediately", "missing_features", "too_complex", refund="prorated")
         at(day(315))
         self.nina = self.subscribe(28, ONE_KG)
         self.emil = self.subscribe(29, FUEL)
