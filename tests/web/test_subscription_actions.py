@@ -240,7 +240,8 @@ def test_a_refused_cancellation_shows_why_and_cancels_nothing(
     # The dialog comes back open with the service's message and what was typed.
     expect(dialog).to_be_visible()
     expect(dialog.get_by_test_id("dialog-error")).to_contain_text(
-        "cancel_at must be after today (2026-03-01)"
+        "Choose a cancellation date after today (Mar 1, 2026) and before the subscription's end "
+        "date."
     )
     expect(dialog.get_by_label("On a date")).to_be_checked()
     expect(dialog.get_by_label("Comment")).to_have_value("Asked by phone")
@@ -358,7 +359,7 @@ def test_pause_with_a_resume_date_then_resume(staff: Staff, session_factory: Any
     dialog.get_by_label("Resume on (optional)").fill("2026-03-01")
     dialog.get_by_role("button", name="Pause subscription").click()
     expect(dialog.get_by_test_id("dialog-error")).to_contain_text(
-        "resume_at must be after today (2026-03-01)"
+        "Choose a date after today (Mar 1, 2026) to resume on, or leave it empty."
     )
     assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["status"] == "active"
 
@@ -438,7 +439,7 @@ def test_edit_the_payment_method_next_payment_date_and_address(
     dialog.get_by_label("Next payment date").fill("2026-02-20")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.get_by_test_id("dialog-error")).to_contain_text(
-        "next_payment_date must be after today (2026-03-01"
+        "Choose a next payment date after today (Mar 1, 2026) and within the subscription's term."
     )
     assert api.ok(api.get(f"/subscriptions/{sub['id']}"))["next_payment_date"] == "2026-04-01"
 

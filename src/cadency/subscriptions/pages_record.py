@@ -712,13 +712,33 @@ def _act(
             request,
             page,
             subscription_id,
-            errors={exc.param or "__all__": exc.message},
+            errors={exc.param or "__all__": _refusal(page, exc)},
             dialog=dialog,
             submitted=form,
             status_code=exc.status_code,
         )
     page.session.commit()
     return redirect(done_url or f"/subscriptions/{subscription_id}", flash=flash)
+
+
+# The service refuses a date in the API's words (the field's name, ISO dates). A date chosen in
+# a dialog is refused in the reader's words instead, by the field the refusal names.
+DATE_REFUSALS = {
+    "cancel_at": N_(
+        "Choose a cancellation date after today (%(today)s) and before the subscription's end date."
+    ),
+    "resume_at": N_("Choose a date after today (%(today)s) to resume on, or leave it empty."),
+    "next_payment_date": N_(
+        "Choose a next payment date after today (%(today)s) and within the subscription's term."
+    ),
+}
+
+
+def _refusal(page: PageContext, exc: APIError) -> str:
+    template = DATE_REFUSALS.get(exc.param or "") if isinstance(exc, InvalidRequest) else None
+    if template is None:
+        return exc.message
+    return page.gettext(template) % {"today": page.fmt.date(page.today)}
 
 
 def _int_or_text(value: str | None) -> int | str | None:
