@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import free_port
 from sqlalchemy import text
 
 from cadency.kit.db import make_engine
@@ -44,12 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 Cut = list[tuple[str, dict[str, str]]]  # (Idempotency-Key, body) of requests the kill cut
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def product(number: int, i: int) -> dict[str, str]:
@@ -117,35 +111,68 @@ async def retry(base: str, key: str, cut: Cut) -> list[str]:
     ]
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        # One serving process, as measured (its --crash mode kills that process).
-        [
-            sys.executable,
-            "-m",
-            "cadency.cli",
-            "serve",
-            "--no-worker",
-            "--workers",
-            "1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
+class ServerExited(Exception):
+    """The server process ended before it answered (its port was taken meanwhile, say)."""
+
+
+def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`cadency serve` on `port`, once it answers; its output goes to `log`."""
+    with open(log, "ab") as out:
+        server = subprocess.Popen(
+            # One serving process, as measured (its --crash mode kills that process).
+            [
+                sys.executable,
+                "-m",
+                "cadency.cli",
+                "serve",
+                "--no-worker",
+                "--workers",
+                "1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    # Generous: on a loaded machine (the test suite runs the smoke runs side by side) a start
+    # takes seconds.
+    deadline = time.monotonic() + 180
     while True:
+        if server.poll() is not None:
+            raise ServerExited(log.read_text(errors="replace")[-2000:])
         try:
             httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5)
             return server
         except httpx.TransportError:
-            if time.monotonic() > deadline or server.poll() is not None:
+            if time.monotonic() > deadline:
                 server.kill()
-                raise SystemExit("the server did not start") from None
+                output = log.read_text(errors="replace")[-2000:]
+                raise SystemExit(f"the server did not answer in 180 s:\n{output}") from None
             time.sleep(0.2)
+
+
+def start_on_a_free_port(
+    env: dict[str, str], key: str, log: Path
+) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """The server on a port nothing listened on, and its base URL and environment. Between
+    choosing the port and binding it another process may take it: then the server exits, or
+    (if that process serves HTTP too) our key is not known there; either way, another port."""
+    for _attempt in range(5):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        served = {**env, "CADENCY_BASE_URL": base}
+        try:
+            server = start_server(port, served, log)
+        except ServerExited:
+            continue
+        ours = httpx.get(f"{base}/api/v1/products", headers={"Authorization": f"Bearer {key}"})
+        if ours.status_code == 200 and server.poll() is None:
+            return server, base, served
+        server.kill()
+        server.wait()
+    raise SystemExit(f"the server did not start:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 async def crash(base: str, key: str, clients: int) -> Cut:
@@ -186,9 +213,8 @@ def main() -> None:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
             engine.dispose()
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "CADENCY_DATABASE_URL": url, "CADENCY_BASE_URL": base}
+        env = {**os.environ, "CADENCY_DATABASE_URL": url}
+        log = Path(directory) / "server.log"
         created = subprocess.run(
             [sys.executable, "-m", "cadency.cli", "accounts", "create", "--name", "Bench"],
             env=env,
@@ -197,7 +223,7 @@ def main() -> None:
             text=True,
         )
         key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
-        server = start_server(port, env)
+        server, base, env = start_on_a_free_port(env, key, log)
         try:
             started = time.perf_counter()
             summary.update(asyncio.run(run(base, key, args.clients, args.requests)))
@@ -206,7 +232,8 @@ def main() -> None:
                 threading.Timer(2.0, server.send_signal, (signal.SIGKILL,)).start()
                 cut = asyncio.run(crash(base, key, args.clients))
                 server.wait(timeout=30)
-                server = start_server(port, env)
+                # The same port: the cut requests are retried where they were sent.
+                server = start_server(int(base.rsplit(":", 1)[1]), env, log)
                 at_once = asyncio.run(retry(base, key, cut))
                 time.sleep(CLAIM_LEASE.total_seconds() + 2)
                 after_lease = asyncio.run(retry(base, key, cut))
