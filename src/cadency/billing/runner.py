@@ -193,7 +193,9 @@ def _accounts_with_due_work(session: Session, now: datetime) -> list[tuple[int, 
         .scalar_subquery()
     )
     for account, first_due in session.execute(
-        select(Account, next_stop).where(Account.mode == "test", Account.clock_now.is_not(None))
+        select(Account, next_stop)
+        .where(Account.mode == "test", Account.clock_now.is_not(None))
+        .order_by(Account.id)  # rounds in a stable order, as the live accounts'
     ):
         until = clock.account_now(account)
         if first_due is not None and first_due <= until:
