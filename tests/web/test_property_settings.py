@@ -259,7 +259,9 @@ def test_a_duplicate_name_and_bad_rules_get_messages(staff: Staff) -> None:
     page.get_by_label("Internal name").fill("Plan Tier")
     page.get_by_label("Maximum").fill("")
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.get_by_test_id("error-name")).to_contain_text("Invalid value for 'name'")
+    expect(page.get_by_test_id("error-name")).to_contain_text(
+        "This value does not have the expected form."
+    )
 
     page.get_by_label("Internal name").fill("status")
     page.get_by_role("button", name="Create", exact=True).click()

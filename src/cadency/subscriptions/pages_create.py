@@ -68,7 +68,7 @@ from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, summarize
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, FormMessage, attempt, build, checked, text
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -683,6 +683,8 @@ def _owned(page: PageContext, model: Any, record_id: str, kind: str) -> Any:
 
 def _clean_message(message: str) -> str:
     """A message shown next to its field need not repeat the field's API name."""
+    if isinstance(message, FormMessage):
+        return message  # the form's own words, translated when drawn
     cleaned = _INVALID_VALUE.sub("", message)
     return cleaned[:1].upper() + cleaned[1:]
 

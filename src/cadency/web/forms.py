@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from cadency.kit.errors import APIError, describe_validation_error
+from cadency.kit.i18n import N_
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
@@ -48,6 +49,70 @@ def checked(form: FormData | Mapping[str, Any], name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
 
 
+class FormMessage(str):
+    """A message next to a field, said in the reader's language when the page is drawn (the
+    `translated` filter of web.templating): its text is the English, and it keeps the catalog's
+    message and values to translate from."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> FormMessage:
+        made = super().__new__(cls, template % values if values else template)
+        made.template, made.values = template, values
+        return made
+
+
+# What a form says for the schema's refusals, by pydantic's error type: in the reader's words,
+# next to the field (the API's messages name the field and speak of types).
+_SCHEMA_MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "missing": (N_("Enter a value."), ()),
+    "string_too_long": (N_("Enter at most %(max_length)s characters."), ("max_length",)),
+    "string_pattern_mismatch": (N_("This value does not have the expected form."), ()),
+    "too_long": (N_("Choose at most %(max_length)s."), ("max_length",)),
+    "too_short": (N_("Choose at least %(min_length)s."), ("min_length",)),
+    "greater_than_equal": (N_("Enter %(ge)s or more."), ("ge",)),
+    "greater_than": (N_("Enter more than %(gt)s."), ("gt",)),
+    "less_than_equal": (N_("Enter %(le)s or less."), ("le",)),
+    "less_than": (N_("Enter less than %(lt)s."), ("lt",)),
+    "int_parsing": (N_("Enter a whole number."), ()),
+    "int_type": (N_("Enter a whole number."), ()),
+    "int_from_float": (N_("Enter a whole number."), ()),
+    "decimal_parsing": (N_("Enter a number."), ()),
+    "float_parsing": (N_("Enter a number."), ()),
+    "decimal_max_places": (N_("Enter at most %(decimal_places)s decimals."), ("decimal_places",)),
+    "literal_error": (N_("Choose one of the options."), ()),
+    "enum": (N_("Choose one of the options."), ()),
+    "date_parsing": (N_("Enter a date such as 2027-01-31."), ()),
+    "date_from_datetime_parsing": (N_("Enter a date such as 2027-01-31."), ()),
+    "bool_parsing": (N_("Choose yes or no."), ()),
+}
+
+
+def schema_message(error: Mapping[str, Any], english: str) -> str:
+    """The form's message for one pydantic error; `english` (the API's) where none fits."""
+    kind = str(error.get("type", ""))
+    if kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        kind = f"string_{kind}"  # some text types report their length as a collection's
+    if kind == "string_too_short":
+        least = (error.get("ctx") or {}).get("min_length", 1)
+        if least == 1:
+            return FormMessage(N_("Enter a value."))
+        return FormMessage(N_("Enter at least %(min_length)s characters."), min_length=least)
+    if kind == "value_error":
+        # The validator's own words say what is wrong (they are English, as the API's).
+        detail = str(error.get("msg", "")).removeprefix("Value error, ")
+        return FormMessage(N_("Check this value: %(detail)s"), detail=detail)
+    found = _SCHEMA_MESSAGES.get(kind)
+    if found is None:
+        return english
+    template, names = found
+    context = error.get("ctx") or {}
+    if any(name not in context for name in names):
+        return english
+    return FormMessage(template, **{name: str(context[name]) for name in names})
+
+
 def build(schema: type[Model], data: Mapping[str, Any]) -> Model:
     """The schema from form data; FormInvalid with one message per field otherwise.
     Empty values are left out, so the schema's defaults apply."""
@@ -60,7 +125,10 @@ def build(schema: type[Model], data: Mapping[str, Any]) -> Model:
             # The API's errors come with FastAPI's "body" first; a form's do not.
             located = {**error, "loc": ("body", *error.get("loc", ()))}
             message, param = describe_validation_error(located)
-            errors.setdefault(param or "__all__", message)
+            # Next to a field, in the reader's words; a refusal of no field keeps the API's,
+            # which names what it refuses.
+            shown = schema_message(error, message) if param else message
+            errors.setdefault(param or "__all__", shown)
         raise FormInvalid(errors) from exc
 
 

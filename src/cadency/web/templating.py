@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cadency.kit import i18n
 from cadency.properties.service import MaskedValue
 from cadency.web import sections
+from cadency.web.forms import FormMessage
 
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,15 @@ def _build_environment() -> jinja2.Environment:
     env.tests["masked"] = lambda value: isinstance(value, MaskedValue)
     env.globals["navigation"] = sections.navigation
     env.globals["shown_path"] = shown_path
+    env.filters["translated"] = _translated
     return env
+
+
+def _translated(message: Any) -> Any:
+    """A form's message in the reader's language (web.forms.FormMessage); others as they are."""
+    if isinstance(message, FormMessage):
+        return _gettext(message.template, **message.values)
+    return message
 
 
 def shown_path(request: Request) -> str:

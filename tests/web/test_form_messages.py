@@ -1,0 +1,53 @@
+"""What a form says when the schema refuses a value is said in the reader's language, next to
+the field, without the API's field names (web.forms.FormMessage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from cadency.accounts.models import User
+from cadency.web.forms import FormMessage, schema_message
+from tests.conftest import Api
+from tests.web.http import signed_in
+
+
+def test_a_refused_value_reads_in_dutch_and_danish(
+    app: FastAPI, session_factory: Any, api: Api
+) -> None:
+    me = signed_in(app, session_factory, api)
+    form = {"csrf_token": me.csrf_token, "name": "Plan Tier", "label": "x" * 300}
+    expected = {
+        "nl": ("Deze waarde heeft niet de verwachte vorm.", "Voer maximaal 255 tekens in."),
+        "da": ("Værdien har ikke den forventede form.", "Angiv højst 255 tegn."),
+        "en": ("This value does not have the expected form.", "Enter at most 255 characters."),
+    }
+    for language, (pattern, too_long) in expected.items():
+        with session_factory() as session:
+            user = session.get(User, me.user_id)
+            assert user is not None
+            user.language = language
+            session.commit()
+        answer = me.client.post(
+            "/settings/properties/subscriptions", data={**form, "field_type": "text"}
+        )
+        assert answer.status_code == 422
+        assert pattern in answer.text and too_long in answer.text
+        assert "Invalid value for" not in answer.text
+
+
+def test_messages_by_kind_and_the_validators_own_words() -> None:
+    assert (
+        schema_message({"type": "greater_than_equal", "ctx": {"ge": 1}}, "api")
+        == "Enter 1 or more."
+    )
+    assert schema_message({"type": "string_too_short", "ctx": {"min_length": 1}}, "api") == (
+        "Enter a value."
+    )
+    refused = schema_message({"type": "value_error", "msg": "Value error, not a currency"}, "api")
+    assert isinstance(refused, FormMessage) and refused == "Check this value: not a currency"
+    # A kind the form has no words for keeps the API's message.
+    assert schema_message({"type": "url_parsing"}, "Invalid value for 'url'") == (
+        "Invalid value for 'url'"
+    )
