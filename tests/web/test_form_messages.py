@@ -51,3 +51,23 @@ def test_messages_by_kind_and_the_validators_own_words() -> None:
     assert schema_message({"type": "url_parsing"}, "Invalid value for 'url'") == (
         "Invalid value for 'url'"
     )
+
+
+def test_a_validators_words_are_translated_where_marked(
+    app: FastAPI, session_factory: Any, api: Api
+) -> None:
+    me = signed_in(app, session_factory, api)
+    with session_factory() as session:
+        user = session.get(User, me.user_id)
+        assert user is not None
+        user.language = "nl"
+        session.commit()
+    answer = me.client.post(
+        "/contacts",
+        data={"csrf_token": me.csrf_token, "email": "not-an-address", "first_name": "Anne"},
+    )
+    assert answer.status_code == 422
+    assert (
+        "Controleer deze waarde: moet een e-mailadres zijn, zoals &#39;name@example.com&#39;"
+        in answer.text
+    )

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, StrictStr
 from cadency.catalog.line_items import LineItemList, LineItemOut
 from cadency.crm.models import Company, Contact, Deal, Quote
 from cadency.kit import money
+from cadency.kit.i18n import N_
 from cadency.kit.schemas import (
     CurrencyCode,
     DateStr,
@@ -87,27 +88,27 @@ def country_codes() -> frozenset[str]:
 def normalise_email(value: str) -> str:
     value = value.strip()
     if len(value) > 320 or not _EMAIL_RE.fullmatch(value) or len(value.split("@")[0]) > 64:
-        raise ValueError("must be an email address such as 'name@example.com'")
+        raise ValueError(N_("must be an email address such as 'name@example.com'"))
     return value.lower()
 
 
 def _domain(value: str) -> str:
     value = value.strip().lower()
     if len(value) > 253 or not _DOMAIN_RE.fullmatch(value):
-        raise ValueError("must be a domain name such as 'example.com' (no scheme or path)")
+        raise ValueError(N_("must be a domain name such as 'example.com' (no scheme or path)"))
     return value
 
 
 def _phone(value: str) -> str:
     value = value.strip()
     if not _PHONE_RE.fullmatch(value) or sum(c.isdigit() for c in value) < 3:
-        raise ValueError("must be a phone number such as '+31 20 123 4567'")
+        raise ValueError(N_("must be a phone number such as '+31 20 123 4567'"))
     return value
 
 
 def _country(value: str) -> str:
     if value not in country_codes():
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code in capitals, such as 'NL'")
+        raise ValueError(N_("must be an ISO 3166-1 alpha-2 country code in capitals, such as 'NL'"))
     return value
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from cadency.kit.errors import InvalidRequest
+from cadency.kit.i18n import N_
 
 T = TypeVar("T")
 
@@ -119,7 +120,7 @@ class OutputModel(BaseModel):
 
 def _decimal_string(value: str) -> str:
     if not _DECIMAL_RE.match(value):
-        raise ValueError('must be a decimal string such as "12.50"')
+        raise ValueError(N_('must be a decimal string such as "12.50"'))
     return value
 
 
@@ -128,16 +129,16 @@ def _iso_date(value: Any) -> Any:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be a date string in the form YYYY-MM-DD")
+        raise ValueError(N_("must be a date string in the form YYYY-MM-DD"))
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError("is not a valid calendar date") from exc
+        raise ValueError(N_("is not a valid calendar date")) from exc
 
 
 def _percent(value: str) -> str:
     if not re.fullmatch(r"\d{1,3}(\.\d{1,4})?", value) or Decimal(value) > 100:
-        raise ValueError('must be a percentage string from "0" to "100", e.g. "21.00"')
+        raise ValueError(N_('must be a percentage string from "0" to "100", e.g. "21.00"'))
     return value
 
 

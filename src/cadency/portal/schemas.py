@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictStr, field_validator
 
+from cadency.kit.i18n import N_
 from cadency.kit.schemas import OutputModel, StrictModel
 from cadency.subscriptions.schemas import CANCELLATION_REASONS, CancellationReason
 
@@ -15,7 +16,7 @@ ProductIds = Annotated[list[Annotated[StrictStr, Field(max_length=40)]], Field(m
 
 def _unique(values: list[str]) -> list[str]:
     if len(set(values)) != len(values):
-        raise ValueError("each value may appear once")
+        raise ValueError(N_("each value may appear once"))
     return values
 
 

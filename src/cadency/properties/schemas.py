@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PlainValidator, StrictBool, StrictStr, WithJsonSchema
 
+from cadency.kit.i18n import N_
 from cadency.kit.schemas import Name, OptionalText, OutputModel, SingleLineText, StrictModel
 from cadency.properties.models import PropertyDefinition
 
@@ -42,7 +43,7 @@ OptionValue = Annotated[
 def _rule_number(value: Any) -> int | float | str:
     # One validator rather than a union, so an error names "rules.min", not "rules.min.int".
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("must be a number or a decimal string")
+        raise ValueError(N_("must be a number or a decimal string"))
     return value
 
 

@@ -9,6 +9,7 @@ from cadency.billing.state import payment_options
 from cadency.catalog.line_items import LineItemInput, LineItemOut
 from cadency.kit import money
 from cadency.kit.filters import FilterGroup, Sort
+from cadency.kit.i18n import N_
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.schemas import (
     CurrencyCode,
@@ -88,7 +89,7 @@ class PaymentOptions(StrictModel):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("must not name a payment type twice")
+            raise ValueError(N_("must not name a payment type twice"))
         return value
 
 
@@ -160,7 +161,7 @@ class CancelRequest(StrictModel):
     @classmethod
     def _unique_reasons(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("must not name a reason twice")
+            raise ValueError(N_("must not name a reason twice"))
         return value
 
     @property

@@ -100,9 +100,10 @@ def schema_message(error: Mapping[str, Any], english: str) -> str:
             return FormMessage(N_("Enter a value."))
         return FormMessage(N_("Enter at least %(min_length)s characters."), min_length=least)
     if kind == "value_error":
-        # The validator's own words say what is wrong (they are English, as the API's).
+        # The validator's own words say what is wrong: the API's English, which the catalog
+        # translates where the validator marked them (N_), as the schemas' common ones are.
         detail = str(error.get("msg", "")).removeprefix("Value error, ")
-        return FormMessage(N_("Check this value: %(detail)s"), detail=detail)
+        return FormMessage(N_("Check this value: %(detail)s"), detail=FormMessage(detail))
     found = _SCHEMA_MESSAGES.get(kind)
     if found is None:
         return english

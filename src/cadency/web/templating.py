@@ -77,7 +77,8 @@ def _build_environment() -> jinja2.Environment:
 def _translated(message: Any) -> Any:
     """A form's message in the reader's language (web.forms.FormMessage); others as they are."""
     if isinstance(message, FormMessage):
-        return _gettext(message.template, **message.values)
+        values = {name: _translated(value) for name, value in message.values.items()}
+        return _gettext(message.template, **values)
     return message
 
 
