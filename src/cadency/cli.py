@@ -50,7 +50,7 @@ def _account(session: Session, account_id: int) -> Account:
 
     account = service.get_account(session, account_id)
     if account is None:
-        _fail(NotFound(f"No such account: {account_id}"))
+        _fail(NotFound("No such account: %(account_id)s", account_id=account_id))
     return account
 
 

@@ -1,14 +1,17 @@
 """What a form says when the schema refuses a value is said in the reader's language, next to
-the field, without the API's field names (web.forms.FormMessage)."""
+the field, without the API's field names (kit.i18n.Message)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from cadency.accounts.models import User
-from cadency.web.forms import FormMessage, schema_message
+from cadency.kit.i18n import Message, render, translations
+from cadency.kit.schemas import Name, StrictModel
+from cadency.web.forms import schema_message
 from tests.conftest import Api
 from tests.web.http import signed_in
 
@@ -46,7 +49,7 @@ def test_messages_by_kind_and_the_validators_own_words() -> None:
         "Enter a value."
     )
     refused = schema_message({"type": "value_error", "msg": "Value error, not a currency"}, "api")
-    assert isinstance(refused, FormMessage) and refused == "Check this value: not a currency"
+    assert isinstance(refused, Message) and refused == "Check this value: not a currency"
     # A kind the form has no words for keeps the API's message.
     assert schema_message({"type": "url_parsing"}, "Invalid value for 'url'") == (
         "Invalid value for 'url'"
@@ -71,3 +74,23 @@ def test_a_validators_words_are_translated_where_marked(
         "Controleer deze waarde: moet een e-mailadres zijn, zoals &#39;name@example.com&#39;"
         in answer.text
     )
+
+
+def test_a_validators_message_with_values_is_translated() -> None:
+    """A validator that raises a message with values (a control character found in a name)
+    is said in the reader's words, values and all."""
+
+    class Named(StrictModel):
+        name: Name
+
+    try:
+        Named.model_validate({"name": "two\nlines"})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+    refused = schema_message(error, "api")
+    dutch = translations("nl").gettext
+    found = dutch(
+        "must be a single line without control characters such as line breaks (found %(code)s)"
+    ) % {"code": "U+000A"}
+    assert "U+000A" in found and "line breaks" not in found
+    assert render(refused, dutch) == dutch("Check this value: %(detail)s") % {"detail": found}

@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po
 
 from cadency.kit.i18n import TRANSLATIONS_DIR
 
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sr]")
 
 
 def _messages(path: Path) -> dict[str, str]:

@@ -53,7 +53,7 @@ def update_settings(
     # null switches reminders off, and removes the default comment; elsewhere it means nothing.
     for name, value in changes.items():
         if value is None and name not in ("renewal_reminder_days", "default_invoice_comment"):
-            raise InvalidRequest(f"'{name}' cannot be null", param=name)
+            raise InvalidRequest("'%(name)s' cannot be null", name=name, param=name)
     service.update_settings(ctx.session, ctx.account, changes)
     ctx.session.commit()
     return _present(ctx.account)

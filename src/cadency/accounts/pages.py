@@ -20,10 +20,11 @@ from starlette.datastructures import FormData
 from cadency.accounts import service
 from cadency.accounts.auth import get_session
 from cadency.accounts.models import PERMISSIONS, Account, User
-from cadency.accounts.schemas import MAX_TAX_IDS, AccountSettingsUpdate
+from cadency.accounts.schemas import AccountSettingsUpdate
 from cadency.kit import clock, i18n, throttle
 from cadency.kit.i18n import N_
 from cadency.kit.periods import add_days, local_date, start_of_day_utc
+from cadency.kit.schemas import MAX_TAX_IDS
 from cadency.kit.throttle import Limiter
 from cadency.payments import processor
 from cadency.plans import service as plans

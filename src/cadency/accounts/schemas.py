@@ -7,18 +7,17 @@ from pydantic import AwareDatetime, Field, StrictInt, StrictStr
 
 from cadency.accounts.models import PERMISSIONS, ApiKey
 from cadency.kit.schemas import (
+    MAX_TAX_IDS,
     CurrencyCode,
     Name,
     OptionalText,
     OutputModel,
     SingleLineText,
     StrictModel,
+    TaxId,
 )
 
 RetryDay = Annotated[StrictInt, Field(ge=1, le=60)]
-# As a subscription's invoice_settings.tax_ids takes them: the text the invoice shows.
-TaxId = Annotated[SingleLineText, Field(min_length=1, max_length=64)]
-MAX_TAX_IDS = 10
 
 
 class AccountSettings(OutputModel):

@@ -47,7 +47,7 @@ def validate_timezone(name: str, param: str = "timezone") -> str:
             raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRequest(f"Unknown time zone: '{name}'", param=param) from exc
+        raise InvalidRequest("Unknown time zone: '%(name)s'", name=name, param=param) from exc
     return name
 
 
@@ -55,11 +55,14 @@ def validate_currency(code: str, param: str = "currency") -> str:
     """The one check of a currency an account, product, fee, deal, link or subscription is
     priced in (422 naming `param`)."""
     if not money.is_known_currency(code):
-        raise InvalidRequest(f"Unknown currency: '{code}' (use an ISO 4217 code)", param=param)
+        raise InvalidRequest(
+            "Unknown currency: '%(code)s' (use an ISO 4217 code)", code=code, param=param
+        )
     if not money.is_transaction_currency(code):
         raise InvalidRequest(
-            f"'{code}' is not a currency payments are made in (a fund, precious metal, testing "
-            "or withdrawn code); use a currency such as USD or EUR",
+            "'%(code)s' is not a currency payments are made in (a fund, precious "
+            "metal, testing or withdrawn code); use a currency such as USD or EUR",
+            code=code,
             param=param,
         )
     return code
@@ -68,7 +71,10 @@ def validate_currency(code: str, param: str = "currency") -> str:
 def validate_language(language: str, param: str = "language") -> str:
     if language not in LANGUAGES:
         raise InvalidRequest(
-            f"Unsupported language: '{language}' (one of {', '.join(LANGUAGES)})", param=param
+            "Unsupported language: '%(language)s' (one of %(languages)s)",
+            language=language,
+            languages=", ".join(LANGUAGES),
+            param=param,
         )
     return language
 
@@ -110,7 +116,7 @@ def create_account(
     if not name.strip():
         raise InvalidRequest("The account needs a name", param="name")
     if problem := text_problem(name):  # it is the display name in the From of its emails
-        raise InvalidRequest(f"Invalid value for 'name': {problem}", param="name")
+        raise InvalidRequest("Invalid value for 'name': %(problem)s", problem=problem, param="name")
     validate_timezone(timezone)
     validate_currency(currency)
     validate_language(language)
@@ -179,7 +185,11 @@ def create_api_key(
     if not name:
         raise InvalidRequest("The API key needs a name", param="name")
     if len(name) > API_KEY_NAME_MAX:
-        raise InvalidRequest(f"The name is longer than {API_KEY_NAME_MAX} characters", param="name")
+        raise InvalidRequest(
+            "The name is longer than %(api_key_name_max)s characters",
+            api_key_name_max=API_KEY_NAME_MAX,
+            param="name",
+        )
     wanted = _normalised_permissions(scopes, "scopes")
     if not wanted:
         raise InvalidRequest("Choose at least one scope", param="scopes")
@@ -189,7 +199,8 @@ def create_api_key(
         for scope in wanted:
             if scope not in creator_permissions:
                 raise PermissionDenied(
-                    f"You cannot grant the '{scope}' permission: you do not have it",
+                    "You cannot grant the '%(scope)s' permission: you do not have it",
+                    scope=scope,
                     param="scopes",
                 )
     now = clock.real_now()
@@ -202,7 +213,8 @@ def create_api_key(
     )
     if (active or 0) >= MAX_ACTIVE_API_KEYS:
         raise Conflict(
-            f"The account already has {MAX_ACTIVE_API_KEYS} active API keys; revoke one first"
+            "The account already has %(max_active_api_keys)s active API keys; revoke one first",
+            max_active_api_keys=MAX_ACTIVE_API_KEYS,
         )
     secret = f"cad_{account.mode}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
@@ -274,7 +286,9 @@ def _check_permissions(permissions: Sequence[str], param: str) -> None:
     for permission in permissions:
         if permission not in PERMISSIONS:
             raise InvalidRequest(
-                f"Unknown permission: '{permission}' (one of {', '.join(PERMISSIONS)})",
+                "Unknown permission: '%(permission)s' (one of %(permissions)s)",
+                permission=permission,
+                permissions=", ".join(PERMISSIONS),
                 param=param,
             )
 
@@ -290,9 +304,11 @@ def create_user(
     """Create a user; with no permissions given, the user is a super admin."""
     email = email.strip().lower()
     if problem := text_problem(email):
-        raise InvalidRequest(f"Invalid value for 'email': {problem}", param="email")
+        raise InvalidRequest(
+            "Invalid value for 'email': %(problem)s", problem=problem, param="email"
+        )
     if "@" not in email or len(email) > 320:
-        raise InvalidRequest(f"Not an email address: '{email}'", param="email")
+        raise InvalidRequest("Not an email address: '%(email)s'", email=email, param="email")
     if len(password) < 8:
         raise InvalidRequest("The password needs at least 8 characters", param="password")
     _check_permissions(permissions, "permission")
@@ -300,7 +316,11 @@ def create_user(
         select(User.id).where(User.account_id == account.id, User.email == email)
     )
     if exists is not None:
-        raise Conflict(f"A user with email '{email}' already exists in this account", param="email")
+        raise Conflict(
+            "A user with email '%(email)s' already exists in this account",
+            email=email,
+            param="email",
+        )
     user = User(
         account_id=account.id,
         email=email,
@@ -462,7 +482,7 @@ def get_user(session: Session, account_id: int, user_id: int) -> User:
     """One user of this account, or 404 (another account's user is simply not found)."""
     user = session.scalar(select(User).where(User.account_id == account_id, User.id == user_id))
     if user is None:
-        raise NotFound(f"No such user: '{user_id}'")
+        raise NotFound("No such user: '%(user_id)s'", user_id=user_id)
     return user
 
 
@@ -535,11 +555,15 @@ def check_new_password(user: User, password: str, param: str = "new_password") -
     shorter minimum of `create_user`)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(
-            f"The new password needs at least {MIN_PASSWORD_LENGTH} characters", param=param
+            "The new password needs at least %(min_password_length)s characters",
+            min_password_length=MIN_PASSWORD_LENGTH,
+            param=param,
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidRequest(
-            f"The new password can have at most {MAX_PASSWORD_LENGTH} characters", param=param
+            "The new password can have at most %(max_password_length)s characters",
+            max_password_length=MAX_PASSWORD_LENGTH,
+            param=param,
         )
     if password.strip().lower() == user.email.lower():
         raise InvalidRequest("The new password must not be your email address", param=param)

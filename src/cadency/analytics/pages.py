@@ -395,7 +395,8 @@ def download_csv(
     query, _fields, errors = read_query(page, request.query_params, currencies(page))
     if query is None:
         # Shown as the error page, in the user's language already.
-        raise InvalidRequest(" ".join(errors.values()))
+        said = " ".join(errors.values())
+        raise InvalidRequest(said)
     rows = figures(page, query, chart)
     header = [_ROW_KEY.get(chart, "period"), *(c.key for c in CHARTS[chart].columns)]
 

@@ -52,12 +52,16 @@ def month(text: str, param: str) -> date:
     """The first day of a `YYYY-MM` month (422 naming `param` otherwise)."""
     first = parse_month(text)
     if first is None:
-        raise InvalidRequest(f"'{text}' is not a month (YYYY-MM)", param=param)
+        raise InvalidRequest("'%(text)s' is not a month (YYYY-MM)", text=text, param=param)
     # Far enough from the calendar's ends that the month after, and the instants of its days
     # in any timezone, exist.
     if not FIRST_YEAR <= first.year <= LAST_YEAR:
         raise InvalidRequest(
-            f"A month from {FIRST_YEAR}-01 to {LAST_YEAR}-12, not '{text}'", param=param
+            "A month from %(first_year)s-01 to %(last_year)s-12, not '%(text)s'",
+            first_year=FIRST_YEAR,
+            last_year=LAST_YEAR,
+            text=text,
+            param=param,
         )
     return first
 
@@ -101,11 +105,10 @@ def periods(start: date, end: date, interval: str) -> list[Period]:
                 day += timedelta(days=1)
         first = after
     limit = MAX_MONTHS if interval == "month" else MAX_DAYS
+    if len(found) > limit and interval == "month":
+        raise InvalidRequest("At most %(limit)s months at a time", limit=limit, param="end")
     if len(found) > limit:
-        raise InvalidRequest(
-            f"At most {limit} {'months' if interval == 'month' else 'days'} at a time",
-            param="end",
-        )
+        raise InvalidRequest("At most %(limit)s days at a time", limit=limit, param="end")
     return found
 
 
@@ -178,7 +181,9 @@ def currency_of(account: Account, currency: str | None) -> str:
     code = currency.upper()
     if not money.is_known_currency(code):
         raise InvalidRequest(
-            f"Unknown currency: '{currency}' (use an ISO 4217 code)", param="currency"
+            "Unknown currency: '%(currency)s' (use an ISO 4217 code)",
+            currency=currency,
+            param="currency",
         )
     return code
 

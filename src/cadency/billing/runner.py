@@ -293,11 +293,12 @@ def check_advance(account: Account, to: datetime) -> datetime:
     now = clock.account_now(account)
     if to < now - LATE_TOLERANCE:
         raise InvalidRequest(
-            f"The clock cannot move backwards (it is {now.isoformat()})", param="to"
+            "The clock cannot move backwards (it is %(now)s)", now=now.isoformat(), param="to"
         )
     if to > now + MAX_ADVANCE:
         raise InvalidRequest(
-            f"The clock moves at most 5 years per call (it is {now.isoformat()}); advance in steps",
+            "The clock moves at most 5 years per call (it is %(now)s); advance in steps",
+            now=now.isoformat(),
             param="to",
         )
     return max(to, now)

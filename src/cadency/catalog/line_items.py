@@ -26,6 +26,7 @@ from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
 from cadency.kit import clock, money
 from cadency.kit.errors import InvalidRequest, PermissionDenied
+from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.repository import get_referenced
@@ -112,7 +113,12 @@ def _price(text: str, currency: str, param: str) -> int:
     try:
         return money.parse_amount(text, currency)
     except money.MoneyError as exc:
-        raise InvalidRequest(f"Invalid value for '{param}': {exc}", param=param) from exc
+        raise InvalidRequest(
+            "Invalid value for '%(field_name)s': %(problem)s",
+            field_name=param,
+            problem=exc,
+            param=param,
+        ) from exc
 
 
 def build_line_item(
@@ -138,24 +144,29 @@ def build_line_item(
         )
         if product.archived:
             raise InvalidRequest(
-                f"Product '{product.id}' is archived and cannot be added",
+                "Product '%(product_id)s' is archived and cannot be added",
+                product_id=product.id,
                 param=f"{param}.product_id",
             )
         if product.currency != currency:
             raise InvalidRequest(
-                f"Product '{product.id}' is priced in {product.currency}, not {currency}",
+                "Product '%(product_id)s' is priced in %(currency)s, not %(expected)s",
+                product_id=product.id,
+                currency=product.currency,
+                expected=currency,
                 param=f"{param}.product_id",
             )
     else:
         if not allow_custom:
             raise PermissionDenied(
-                f"Line items that are not from the product library need the "
-                f"'{CUSTOM_LINE_ITEMS}' permission"
+                "Line items that are not from the product library need the '%(needed)s' permission",
+                needed=CUSTOM_LINE_ITEMS,
             )
         for field in ("name", "unit_price"):
             if getattr(item, field) is None:
                 raise InvalidRequest(
-                    f"A custom line item (no 'product_id') needs '{field}'",
+                    "A custom line item (no 'product_id') needs '%(field)s'",
+                    field=field,
                     param=f"{param}.{field}",
                 )
 
@@ -167,16 +178,28 @@ def build_line_item(
         unit_price = product.unit_price
     if product is not None and not allow_custom:
         # The product's own name and price may be repeated (forms send them back), not changed.
-        for field, value, own in (
-            ("name", name, product.name),
-            ("unit_price", unit_price, product.unit_price),
+        for field, value, own, refusal in (
+            (
+                "name",
+                name,
+                product.name,
+                N_(
+                    "Changing a library product's name on a line item needs the "
+                    "'%(needed)s' permission"
+                ),
+            ),
+            (
+                "unit_price",
+                unit_price,
+                product.unit_price,
+                N_(
+                    "Changing a library product's unit price on a line item needs the "
+                    "'%(needed)s' permission"
+                ),
+            ),
         ):
             if value != own:
-                raise PermissionDenied(
-                    f"Changing a library product's {field.replace('_', ' ')} on a line item "
-                    f"needs the '{CUSTOM_LINE_ITEMS}' permission",
-                    param=f"{param}.{field}",
-                )
+                raise PermissionDenied(refusal, needed=CUSTOM_LINE_ITEMS, param=f"{param}.{field}")
     if item.billing_frequency is not None:
         frequency: str | None = item.billing_frequency.value
     else:
@@ -187,8 +210,9 @@ def build_line_item(
         for field in ("billing_terms", "number_of_payments"):
             if getattr(item, field) is not None:
                 raise InvalidRequest(
-                    f"A one-time line item has no '{field}' (set 'billing_frequency' to make it "
-                    "recurring)",
+                    "A one-time line item has no '%(field)s' (set 'billing_frequency' to "
+                    "make it recurring)",
+                    field=field,
                     param=f"{param}.{field}",
                 )
     else:

@@ -72,6 +72,19 @@ def records_by_id(page: PageContext, model: Any, ids: Iterable[str | None]) -> d
     return owned_by_id(page.session, model, page.account.id, ids)
 
 
+def with_chosen(
+    page: PageContext, model: Any, rows: Sequence[Any], chosen: str | None
+) -> list[Any]:
+    """Records for a <select>: the newest ones (`rows`), plus the chosen one when it is not
+    among them (older, or archived: a form keeps what it has until another is chosen)."""
+    found = list(rows)
+    if chosen and all(row.id != chosen for row in found):
+        record = records_by_id(page, model, [chosen]).get(chosen)
+        if record is not None:
+            found.insert(0, record)
+    return found
+
+
 def product_choices(session: Session, account: Account) -> Sequence[Product]:
     """Products that can go on a new line item: not archived, newest first."""
     rows, _, _ = service.list_products(

@@ -25,7 +25,12 @@ def parse_money(text: str, currency: str, param: str) -> int:
     try:
         return money.parse_amount(text, currency)
     except money.MoneyError as exc:
-        raise InvalidRequest(f"Invalid value for '{param}': {exc}", param=param) from exc
+        raise InvalidRequest(
+            "Invalid value for '%(field_name)s': %(problem)s",
+            field_name=param,
+            problem=exc,
+            param=param,
+        ) from exc
 
 
 def create_product(session: Session, account: Account, data: ProductCreate) -> Product:
@@ -59,7 +64,7 @@ def update_product(
     for field in ("name", "description", "sku", "tax_category", "archived"):
         if field in changes:
             if changes[field] is None and field in ("name", "archived"):
-                raise InvalidRequest(f"'{field}' cannot be null", param=field)
+                raise InvalidRequest("'%(field)s' cannot be null", field=field, param=field)
             setattr(product, field, changes[field])
     if "unit_price" in changes:
         if changes["unit_price"] is None:

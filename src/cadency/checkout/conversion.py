@@ -36,7 +36,7 @@ from cadency.checkout.service import (
 from cadency.crm import service as crm
 from cadency.crm.models import Association, Deal, Quote
 from cadency.invoices.models import Invoice
-from cadency.kit import clock, periods
+from cadency.kit import clock, labels, periods
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.ids import new_id
 from cadency.kit.repository import get_owned
@@ -55,11 +55,17 @@ def convert_quote(
     quote = get_owned(session, Quote, account.id, quote_id, "quote")
     if quote.status != "published":
         raise Conflict(
-            f"Quote '{quote.id}' is {quote.status}; only a published quote can be converted"
+            "Quote '%(quote_id)s' is %(status)s; only a published quote can be converted",
+            quote_id=quote.id,
+            status=labels.word(quote.status, labels.QUOTE_STATUSES),
         )
     today = clock.account_today(account)
     if quote.expires_on is not None and quote.expires_on < today:
-        raise Conflict(f"Quote '{quote.id}' expired on {quote.expires_on.isoformat()}")
+        raise Conflict(
+            "Quote '%(quote_id)s' expired on %(expires_on)s",
+            quote_id=quote.id,
+            expires_on=quote.expires_on.isoformat(),
+        )
     if quote.deal_id is not None:
         _refuse_if_converted(session, account, quote.deal_id, "deal")
     conversion = _convert(
@@ -87,18 +93,23 @@ def convert_deal(
     deal = get_owned(session, Deal, account.id, deal_id, "deal")
     if deal.contact_id is None:
         raise Conflict(
-            f"Deal '{deal.id}' has no contact to bill; create a quote for it with a contact_id "
-            "and convert the quote"
+            "Deal '%(deal_id)s' has no contact to bill; create a quote for it with "
+            "a contact_id and convert the quote",
+            deal_id=deal.id,
         )
     if deal.stage == "closed_lost":
-        raise Conflict(f"Deal '{deal.id}' is closed lost")
+        raise Conflict("Deal '%(deal_id)s' is closed lost", deal_id=deal.id)
     accepted = session.scalar(
         select(Quote.id)
         .where(Quote.account_id == account.id, Quote.deal_id == deal.id, Quote.status == "accepted")
         .limit(1)
     )
     if accepted is not None:
-        raise Conflict(f"Deal '{deal.id}' was converted already, through its quote '{accepted}'")
+        raise Conflict(
+            "Deal '%(deal_id)s' was converted already, through its quote '%(accepted)s'",
+            deal_id=deal.id,
+            accepted=accepted,
+        )
     return _convert(
         session,
         account,
@@ -122,8 +133,11 @@ def _refuse_if_converted(session: Session, account: Account, source_id: str, kin
     if done is not None:
         made = ", ".join(done.subscription_ids or done.invoice_ids) or "nothing"
         raise Conflict(
-            f"The {kind} '{source_id}' was converted already, on "
-            f"{done.created_at.date().isoformat()} (into {made})"
+            "The %(kind)s '%(source_id)s' was converted already, on %(created_at)s (into %(made)s)",
+            kind=labels.word(kind, labels.RECORD_KINDS),
+            source_id=source_id,
+            created_at=done.created_at.date().isoformat(),
+            made=made,
         )
 
 
@@ -142,7 +156,11 @@ def _convert(
 ) -> Conversion:
     _refuse_if_converted(session, account, source_id, source_type)
     if not rows:
-        raise Conflict(f"The {source_type} '{source_id}' has no line items to convert")
+        raise Conflict(
+            "The %(source_type)s '%(source_id)s' has no line items to convert",
+            source_type=labels.word(source_type, labels.RECORD_KINDS),
+            source_id=source_id,
+        )
     now = clock.account_now(account)
     today = clock.account_today(account)
     items = [Item.of(row) for row in rows]
@@ -164,7 +182,11 @@ def _convert(
             session.add(conversion)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"The {source_type} '{source_id}' is being converted already") from None
+        raise Conflict(
+            "The %(source_type)s '%(source_id)s' is being converted already",
+            source_type=labels.word(source_type, labels.RECORD_KINDS),
+            source_id=source_id,
+        ) from None
 
     created_ids: list[str]
     if groups:

@@ -31,6 +31,7 @@ from cadency.catalog.pages import (
     page_url,
     product_choices,
     records_by_id,
+    with_chosen,
 )
 from cadency.checkout import service
 from cadency.checkout.models import PaymentLink, PaymentLinkPurchase
@@ -107,12 +108,7 @@ def _deal_choices(page: PageContext, chosen: str | None) -> list[tuple[str, str]
         limit=CHOICES_LIMIT,
         cursor=None,
     )
-    found = [(deal.id, deal.name) for deal in deals]
-    if chosen and all(deal_id != chosen for deal_id, _ in found):
-        deal = records_by_id(page, Deal, [chosen]).get(chosen)
-        if deal is not None:
-            found.insert(0, (deal.id, deal.name))
-    return found
+    return [(deal.id, deal.name) for deal in with_chosen(page, Deal, deals, chosen)]
 
 
 def _link_form(

@@ -182,15 +182,20 @@ def check_items_current(session: Session, items: Sequence[Item], today: date) ->
     for index, item in enumerate(items):
         if item.billing_start_date is not None and item.billing_start_date < today:
             raise Conflict(
-                f"Line item {index} ('{item.name}') was to start billing on "
-                f"{item.billing_start_date.isoformat()}, which has passed",
+                "Line item %(index)s ('%(name)s') was to start billing on "
+                "%(billing_start_date)s, which has passed",
+                index=index,
+                name=item.name,
+                billing_start_date=item.billing_start_date.isoformat(),
                 param=f"line_items.{index}.billing_start_date",
             )
         if item.product_id is not None:
             product = session.get(Product, item.product_id)
             if product is not None and product.archived:
                 raise Conflict(
-                    f"Line item {index} is product '{product.id}', which has been archived",
+                    "Line item %(index)s is product '%(product_id)s', which has been archived",
+                    index=index,
+                    product_id=product.id,
                     param=f"line_items.{index}.product_id",
                 )
 
@@ -301,8 +306,11 @@ def create_link(
     for index, row in enumerate(built):
         if row.billing_start_date is not None and row.billing_start_date < today:
             raise InvalidRequest(
-                f"billing_start_date {row.billing_start_date.isoformat()} is in the past (today "
-                f"is {today.isoformat()} in {account.timezone})",
+                "billing_start_date %(billing_start_date)s is in the past (today is "
+                "%(today)s in %(timezone)s)",
+                billing_start_date=row.billing_start_date.isoformat(),
+                today=today.isoformat(),
+                timezone=account.timezone,
                 param=f"line_items.{index}.billing_start_date",
             )
         rows.append(
@@ -382,7 +390,7 @@ def update_link(
     link = get_link(session, account, link_id)
     for field in ("name", "active", "payment_options"):
         if field in changes and changes[field] is None:
-            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+            raise InvalidRequest("'%(field)s' cannot be null", field=field, param=field)
     for field in ("name", "active", "logo_url", "button_text", "confirmation_message"):
         if field in changes:
             setattr(link, field, changes[field])
@@ -524,8 +532,11 @@ def _asked_address(data: CheckoutRequest, field: str, asked: bool) -> dict[str, 
     for part in ADDRESS_PARTS:
         if not stored or not stored.get(part):
             raise InvalidRequest(
-                f"This payment link asks for the buyer's {field.replace('_', ' ')}: "
-                f"'{field}.{part}' is required",
+                "This payment link asks for the buyer's %(field)s: "
+                "'%(field_name)s.%(part)s' is required",
+                field=field.replace("_", " "),
+                field_name=field,
+                part=part,
                 param=f"{field}.{part}",
             )
     return stored
@@ -543,7 +554,7 @@ def checkout(
     hosted form's key: a purchase already made with it raises `PurchaseExists`."""
     link = get_link(session, account, link_id)
     if not link.active:
-        raise Conflict(f"Payment link '{link.id}' is not active")
+        raise Conflict("Payment link '%(link_id)s' is not active", link_id=link.id)
     if form_key is not None:
         existing = purchase_with_key(session, account, link.id, form_key)
         if existing is not None:
@@ -577,8 +588,9 @@ def checkout(
         data.payment_method.type not in options["payment_types"]
     ):
         raise InvalidRequest(
-            f"This payment link does not take '{data.payment_method.type}' payments; it takes "
-            + ", ".join(options["payment_types"]),
+            "This payment link does not take '%(type)s' payments; it takes %(types)s",
+            type=data.payment_method.type,
+            types=", ".join(options["payment_types"]),
             param="payment_method.type",
         )
     if data.payment_method.type == "bank_debit" and len(due_now) != 1:
@@ -594,7 +606,8 @@ def checkout(
     tokenised = payments.tokenise(account, data.payment_method)
     if tokenised.type not in options["payment_types"]:
         raise InvalidRequest(
-            f"This payment link does not take '{tokenised.type}' payments",
+            "This payment link does not take '%(type)s' payments",
+            type=tokenised.type,
             param="payment_method.type",
         )
     contact = _buyer(session, account, data)
@@ -776,7 +789,8 @@ def _charge_once(
         if payment.status == "failed":
             # Nothing of this checkout is kept: the endpoint does not commit.
             raise PaymentFailed(
-                f"The payment failed: {payment.failure_reason}",
+                "The payment failed: %(failure_reason)s",
+                failure_reason=payment.failure_reason,
                 param="payment_method",
                 reason=payment.failure_reason,
             )

@@ -9,15 +9,17 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, and_, delete, or_, select, union
 from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account
 from cadency.crm.models import Association, Company, Contact, Deal, Quote
 from cadency.kit import clock
+from cadency.kit import labels as kit_labels
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
+from cadency.kit.text_search import contains_text
 from cadency.subscriptions.models import Subscription
 
 # The record types a link can join, by the type names association rows carry.
@@ -53,7 +55,9 @@ def record_name(record: Any) -> str:
 def _model(object_type: str, param: str) -> Any:
     model = RECORD_TYPES.get(object_type)
     if model is None:
-        raise InvalidRequest(f"Unknown record type: '{object_type}'", param=param)
+        raise InvalidRequest(
+            "Unknown record type: '%(object_type)s'", object_type=object_type, param=param
+        )
     return model
 
 
@@ -120,7 +124,12 @@ def associate(
     if from_id == to_id:
         raise InvalidRequest("A record cannot be associated with itself", param="to_id")
     if session.scalar(select(Association.id).where(_between(account.id, from_id, to_id))):
-        raise Conflict(f"The {to_type} '{to_id}' is already associated", param="to_id")
+        raise Conflict(
+            "The %(to_type)s '%(to_id)s' is already associated",
+            to_type=kit_labels.word(to_type, kit_labels.RECORD_KINDS),
+            to_id=to_id,
+            param="to_id",
+        )
     link = Association(
         account_id=account.id,
         from_type=from_type,
@@ -144,7 +153,9 @@ def dissociate(session: Session, account: Account, from_id: str, to_id: str) -> 
         .order_by(Association.id)
     ).all()
     if not labels:
-        raise NotFound(f"'{to_id}' is not associated with '{from_id}'")
+        raise NotFound(
+            "'%(to_id)s' is not associated with '%(from_id)s'", to_id=to_id, from_id=from_id
+        )
     session.execute(delete(Association).where(_between(account.id, from_id, to_id)))
     session.flush()
     return labels[0]
@@ -183,15 +194,13 @@ def search_records(
     if exclude:
         query = query.where(model.id.not_in(list(exclude)))
     if text and text.strip():
-        wanted = text.strip().lower()
         columns = (
             [Contact.email, Contact.first_name, Contact.last_name]
             if model is Contact
             else [model.name]
         )
-        query = query.where(
-            or_(*(func.lower(column).contains(wanted, autoescape=True) for column in columns))
-        )
+        # The list services' search: their text indexes answer it without reading every row.
+        query = query.where(contains_text(columns, text))
     records = session.scalars(query.order_by(model.id.desc()).limit(limit)).all()
     return [(record.id, record_name(record)) for record in records]
 
@@ -272,8 +281,7 @@ def subscriptions_to_add(
     if only:
         query = query.where(Subscription.id.in_(list(only)))
     if text and text.strip():
-        wanted = text.strip().lower()
-        query = query.where(func.lower(Subscription.name).contains(wanted, autoescape=True))
+        query = query.where(contains_text([Subscription.name], text))
     return session.scalars(query.order_by(Subscription.id.desc()).limit(limit)).all()
 
 
@@ -290,14 +298,17 @@ def associate_subscriptions(
     Every ID is checked before anything is written: another account's subscription is a 404.
     Returns the subscriptions newly associated."""
     if object_type not in ASSOCIABLE_TYPES:
-        raise InvalidRequest(f"Unknown record type: '{object_type}'", param="type")
+        raise InvalidRequest(
+            "Unknown record type: '%(object_type)s'", object_type=object_type, param="type"
+        )
     get_owned(session, _model(object_type, "type"), account.id, record_id, object_type)
     wanted = list(dict.fromkeys(subscription_ids))
     if not wanted:
         raise InvalidRequest("Choose at least one subscription", param="subscription_ids")
     if len(wanted) > MAX_SUBSCRIPTIONS_TO_ADD:
         raise InvalidRequest(
-            f"At most {MAX_SUBSCRIPTIONS_TO_ADD} subscriptions can be added at once",
+            "At most %(max_subscriptions_to_add)s subscriptions can be added at once",
+            max_subscriptions_to_add=MAX_SUBSCRIPTIONS_TO_ADD,
             param="subscription_ids",
         )
     chosen = [

@@ -26,6 +26,7 @@ from cadency.catalog.pages import (
     page_url,
     product_choices,
     records_by_id,
+    with_chosen,
 )
 from cadency.checkout import conversion as conversions
 from cadency.checkout import service as payment_links
@@ -80,11 +81,7 @@ STAGE_LABELS = {
     "closed_won": N_("Closed won"),
     "closed_lost": N_("Closed lost"),
 }
-QUOTE_STATUS_LABELS = {
-    "draft": N_("Draft"),
-    "published": N_("Published"),
-    "accepted": N_("Accepted"),
-}
+QUOTE_STATUS_LABELS = labels.QUOTE_STATUSES
 PAYMENT_METHOD_TYPES = {"card": N_("Card"), "bank_debit": N_("Bank debit")}
 
 
@@ -138,16 +135,6 @@ def _subscription_card(page: PageContext, rows: Sequence[Subscription]) -> list[
         key, label = display.badge(subscription)
         cards.append({"record": subscription, "badge": key, "label": page.gettext(label)})
     return cards
-
-
-def _choices(page: PageContext, model: Any, rows: Sequence[Any], chosen: str | None) -> list[Any]:
-    """Records for a <select>: the newest ones, plus the chosen one when it is older."""
-    found = list(rows)
-    if chosen and all(row.id != chosen for row in found):
-        record = page.session.get(model, chosen) if len(chosen) <= 40 else None
-        if record is not None and record.account_id == page.account.id:
-            found.insert(0, record)
-    return found
 
 
 def _contact_options(contacts: Iterable[Contact]) -> list[tuple[str, str]]:
@@ -623,99 +610,6 @@ def contacts_index(
     return render(request, "crm/contacts.html", context)
 
 
-@router.get("/contacts/new")
-def new_contact(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _new_record(request, page, CONTACTS)
-
-
-@router.post("/contacts")
-def create_contact(
-    request: Request,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _create_record(request, page, CONTACTS, form)
-
-
-@router.get("/contacts/{contact_id}")
-def contact_detail(
-    request: Request, contact_id: str, page: PageContext = Depends(page_requires(VIEW))
-) -> Response:
-    return _record_page(request, page, CONTACTS, contact_id)
-
-
-@router.post("/contacts/{contact_id}/properties")
-def update_contact_properties(
-    request: Request,
-    contact_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _update_properties(request, page, CONTACTS, contact_id, form)
-
-
-@router.get("/contacts/{contact_id}/edit")
-def edit_contact(
-    request: Request, contact_id: str, page: PageContext = Depends(page_requires(EDIT))
-) -> Response:
-    return _edit_record(request, page, CONTACTS, contact_id)
-
-
-@router.post("/contacts/{contact_id}")
-def update_contact(
-    request: Request,
-    contact_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _update_record(request, page, CONTACTS, contact_id, form)
-
-
-@router.post("/contacts/{contact_id}/restore")
-def restore_contact(contact_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _restore_record(page, Contact, CONTACTS.path, CONTACTS.restored, contact_id)
-
-
-@router.get("/contacts/{contact_id}/subscriptions/add")
-def add_contact_subscriptions_panel(
-    request: Request,
-    contact_id: str,
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _add_subscriptions_panel(request, page, CONTACTS, contact_id)
-
-
-@router.get("/contacts/{contact_id}/subscriptions/choices")
-def contact_subscription_choices(
-    request: Request,
-    contact_id: str,
-    q: SearchText = None,
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _subscription_options(request, page, CONTACTS, contact_id, q)
-
-
-@router.post("/contacts/{contact_id}/subscriptions")
-def add_contact_subscriptions(
-    request: Request,
-    contact_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _add_subscriptions(request, page, CONTACTS, contact_id, form)
-
-
-@router.get("/contacts/{contact_id}/subscriptions/{subscription_id}/preview")
-def contact_subscription_preview(
-    request: Request,
-    contact_id: str,
-    subscription_id: str,
-    page: PageContext = Depends(page_requires(VIEW)),
-) -> Response:
-    record = CONTACTS.get(page, contact_id)
-    return _subscription_preview(request, page, record, subscription_id)
-
-
 # --- companies ----------------------------------------------------------------------------------
 
 
@@ -733,97 +627,93 @@ def companies_index(
     return render(request, "crm/companies.html", context)
 
 
-@router.get("/companies/new")
-def new_company(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _new_record(request, page, COMPANIES)
+def _record_pages(kind: RecordKind) -> None:
+    """The pages of one kind of CRM record, contacts or companies: the same routes, each a
+    thin call of the shared handler with what differs (`kind`). Registered in this order so
+    "/contacts/new" is matched before "/contacts/{contact_id}"."""
+    path = kind.path
+    # The record's ID in the path, named after its kind ("/contacts/{contact_id}"); the
+    # handlers read it from the request, as the name differs by kind.
+    key = f"{kind.name}_id"
+
+    @router.get(f"{path}/new")
+    def new_record(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+        return _new_record(request, page, kind)
+
+    @router.post(path)
+    def create_record(
+        request: Request,
+        form: FormData = Depends(form_data),
+        page: PageContext = Depends(page_requires(EDIT)),
+    ) -> Response:
+        return _create_record(request, page, kind, form)
+
+    @router.get(f"{path}/{{{key}}}")
+    def record_page(request: Request, page: PageContext = Depends(page_requires(VIEW))) -> Response:
+        return _record_page(request, page, kind, request.path_params[key])
+
+    @router.post(f"{path}/{{{key}}}/properties")
+    def update_properties(
+        request: Request,
+        form: FormData = Depends(form_data),
+        page: PageContext = Depends(page_requires(EDIT)),
+    ) -> Response:
+        return _update_properties(request, page, kind, request.path_params[key], form)
+
+    @router.get(f"{path}/{{{key}}}/edit")
+    def edit_record(request: Request, page: PageContext = Depends(page_requires(EDIT))) -> Response:
+        return _edit_record(request, page, kind, request.path_params[key])
+
+    @router.post(f"{path}/{{{key}}}")
+    def update_record(
+        request: Request,
+        form: FormData = Depends(form_data),
+        page: PageContext = Depends(page_requires(EDIT)),
+    ) -> Response:
+        return _update_record(request, page, kind, request.path_params[key], form)
+
+    @router.post(f"{path}/{{{key}}}/restore")
+    def restore_record(
+        request: Request, page: PageContext = Depends(page_requires(EDIT))
+    ) -> Response:
+        record_id = request.path_params[key]
+        return _restore_record(page, kind.model, kind.path, kind.restored, record_id)
+
+    @router.get(f"{path}/{{{key}}}/subscriptions/add")
+    def add_subscriptions_panel(
+        request: Request, page: PageContext = Depends(page_requires(EDIT))
+    ) -> Response:
+        return _add_subscriptions_panel(request, page, kind, request.path_params[key])
+
+    @router.get(f"{path}/{{{key}}}/subscriptions/choices")
+    def subscription_choices(
+        request: Request,
+        q: SearchText = None,
+        page: PageContext = Depends(page_requires(EDIT)),
+    ) -> Response:
+        return _subscription_options(request, page, kind, request.path_params[key], q)
+
+    @router.post(f"{path}/{{{key}}}/subscriptions")
+    def add_subscriptions(
+        request: Request,
+        form: FormData = Depends(form_data),
+        page: PageContext = Depends(page_requires(EDIT)),
+    ) -> Response:
+        return _add_subscriptions(request, page, kind, request.path_params[key], form)
+
+    @router.get(f"{path}/{{{key}}}/subscriptions/{{subscription_id}}/preview")
+    def subscription_preview(
+        request: Request,
+        subscription_id: str,
+        page: PageContext = Depends(page_requires(VIEW)),
+    ) -> Response:
+        return _subscription_preview(
+            request, page, kind.get(page, request.path_params[key]), subscription_id
+        )
 
 
-@router.post("/companies")
-def create_company(
-    request: Request,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _create_record(request, page, COMPANIES, form)
-
-
-@router.get("/companies/{company_id}")
-def company_detail(
-    request: Request, company_id: str, page: PageContext = Depends(page_requires(VIEW))
-) -> Response:
-    return _record_page(request, page, COMPANIES, company_id)
-
-
-@router.post("/companies/{company_id}/properties")
-def update_company_properties(
-    request: Request,
-    company_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _update_properties(request, page, COMPANIES, company_id, form)
-
-
-@router.get("/companies/{company_id}/edit")
-def edit_company(
-    request: Request, company_id: str, page: PageContext = Depends(page_requires(EDIT))
-) -> Response:
-    return _edit_record(request, page, COMPANIES, company_id)
-
-
-@router.post("/companies/{company_id}")
-def update_company(
-    request: Request,
-    company_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _update_record(request, page, COMPANIES, company_id, form)
-
-
-@router.post("/companies/{company_id}/restore")
-def restore_company(company_id: str, page: PageContext = Depends(page_requires(EDIT))) -> Response:
-    return _restore_record(page, Company, COMPANIES.path, COMPANIES.restored, company_id)
-
-
-@router.get("/companies/{company_id}/subscriptions/add")
-def add_company_subscriptions_panel(
-    request: Request,
-    company_id: str,
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _add_subscriptions_panel(request, page, COMPANIES, company_id)
-
-
-@router.get("/companies/{company_id}/subscriptions/choices")
-def company_subscription_choices(
-    request: Request,
-    company_id: str,
-    q: SearchText = None,
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _subscription_options(request, page, COMPANIES, company_id, q)
-
-
-@router.post("/companies/{company_id}/subscriptions")
-def add_company_subscriptions(
-    request: Request,
-    company_id: str,
-    form: FormData = Depends(form_data),
-    page: PageContext = Depends(page_requires(EDIT)),
-) -> Response:
-    return _add_subscriptions(request, page, COMPANIES, company_id, form)
-
-
-@router.get("/companies/{company_id}/subscriptions/{subscription_id}/preview")
-def company_subscription_preview(
-    request: Request,
-    company_id: str,
-    subscription_id: str,
-    page: PageContext = Depends(page_requires(VIEW)),
-) -> Response:
-    record = COMPANIES.get(page, company_id)
-    return _subscription_preview(request, page, record, subscription_id)
+_record_pages(CONTACTS)
+_record_pages(COMPANIES)
 
 
 # --- deals --------------------------------------------------------------------------------------
@@ -850,9 +740,11 @@ def _deal_form(
         "rows": rows,
         "errors": errors,
         "stages": [(stage, page.gettext(STAGE_LABELS[stage])) for stage in DEAL_STAGES],
-        "contacts": _contact_options(_choices(page, Contact, contacts, values.get("contact_id"))),
+        "contacts": _contact_options(
+            with_chosen(page, Contact, contacts, values.get("contact_id"))
+        ),
         "companies": [
-            (c.id, c.name) for c in _choices(page, Company, companies, values.get("company_id"))
+            (c.id, c.name) for c in with_chosen(page, Company, companies, values.get("company_id"))
         ],
         "products": product_choices(page.session, page.account),
     }
@@ -1040,11 +932,13 @@ def _quote_form(
         "values": values,
         "rows": rows,
         "errors": errors,
-        "contacts": _contact_options(_choices(page, Contact, contacts, values.get("contact_id"))),
+        "contacts": _contact_options(
+            with_chosen(page, Contact, contacts, values.get("contact_id"))
+        ),
         "companies": [
-            (c.id, c.name) for c in _choices(page, Company, companies, values.get("company_id"))
+            (c.id, c.name) for c in with_chosen(page, Company, companies, values.get("company_id"))
         ],
-        "deals": [(d.id, d.name) for d in _choices(page, Deal, deals, values.get("deal_id"))],
+        "deals": [(d.id, d.name) for d in with_chosen(page, Deal, deals, values.get("deal_id"))],
         "products": product_choices(page.session, page.account),
     }
     return render(request, "crm/quote_form.html", context, status_code=status_code)

@@ -19,8 +19,9 @@ from cadency.crm.schemas import (
     DealCreate,
     QuoteCreate,
 )
-from cadency.kit import clock
+from cadency.kit import clock, labels
 from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.i18n import N_
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned, get_referenced
@@ -41,7 +42,7 @@ def _address(value: AddressIn | dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _not_null(changes: dict[str, Any], field: str) -> None:
     if field in changes and changes[field] is None:
-        raise InvalidRequest(f"'{field}' cannot be null", param=field)
+        raise InvalidRequest("'%(field)s' cannot be null", field=field, param=field)
 
 
 # Contacts
@@ -66,12 +67,15 @@ def _check_email_free(
     if existing is not None and existing.id != except_id:
         if existing.archived:
             raise Conflict(
-                f"A contact with this email address exists but is archived: '{existing.id}'; "
-                "restore it rather than creating another",
+                "A contact with this email address exists but is archived: "
+                "'%(existing_id)s'; restore it rather than creating another",
+                existing_id=existing.id,
                 param="email",
             )
         raise Conflict(
-            f"A contact with this email address already exists: '{existing.id}'", param="email"
+            "A contact with this email address already exists: '%(existing_id)s'",
+            existing_id=existing.id,
+            param="email",
         )
 
 
@@ -301,8 +305,10 @@ def update_deal(session: Session, account: Account, deal_id: str, changes: dict[
         )
         if items:
             raise Conflict(
-                f"Deal '{deal.id}' has line items priced in {deal.currency}; its currency "
-                "cannot change (create a new deal in the other currency)",
+                "Deal '%(deal_id)s' has line items priced in %(currency)s; its "
+                "currency cannot change (create a new deal in the other currency)",
+                deal_id=deal.id,
+                currency=deal.currency,
                 param="currency",
             )
         deal.currency = currency
@@ -352,7 +358,8 @@ def deal_to_associate(session: Session, account: Account, deal_id: str) -> Deal:
     deal = get_referenced(session, Deal, account.id, deal_id, "deal", "deal_id")
     if deal.archived:
         raise InvalidRequest(
-            f"The deal '{deal.id}' is archived; restore it before associating it",
+            "The deal '%(deal_id)s' is archived; restore it before associating it",
+            deal_id=deal.id,
             param="deal_id",
         )
     return deal
@@ -399,10 +406,24 @@ def archive(
     if isinstance(record, Contact | Company):
         subscription = _billing_subscription(session, record)
         if subscription is not None:
-            role = "bills" if kind == "contact" else "belongs to"
+            refusal = (
+                N_(
+                    "The contact '%(record_id)s' cannot be archived: subscription "
+                    "'%(subscription_id)s' (%(status)s) still bills it; cancel the subscription "
+                    "first"
+                )
+                if kind == "contact"
+                else N_(
+                    "The company '%(record_id)s' cannot be archived: subscription "
+                    "'%(subscription_id)s' (%(status)s) still belongs to it; cancel the "
+                    "subscription first"
+                )
+            )
             raise Conflict(
-                f"The {kind} '{record.id}' cannot be archived: subscription '{subscription.id}' "
-                f"({subscription.status}) still {role} it; cancel the subscription first"
+                refusal,
+                record_id=record.id,
+                subscription_id=subscription.id,
+                status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
             )
     now = clock.account_now(account)
     record.archived_at = now
@@ -449,7 +470,9 @@ def create_quote(
     )
     if deal is not None and data.currency is not None and data.currency != deal.currency:
         raise InvalidRequest(
-            f"A quote for deal '{deal.id}' is in the deal's currency, {deal.currency}",
+            "A quote for deal '%(deal_id)s' is in the deal's currency, %(currency)s",
+            deal_id=deal.id,
+            currency=deal.currency,
             param="currency",
         )
     currency = validate_currency(data.currency or (deal.currency if deal else account.currency))
@@ -514,14 +537,25 @@ def publish_quote(session: Session, account: Account, quote_id: str) -> Quote:
     expired can be published (409 otherwise)."""
     quote = get_owned(session, Quote, account.id, quote_id, "quote")
     if quote.status != "draft":
-        raise Conflict(f"Quote '{quote.id}' is {quote.status}; only a draft can be published")
+        raise Conflict(
+            "Quote '%(quote_id)s' is %(status)s; only a draft can be published",
+            quote_id=quote.id,
+            status=labels.word(quote.status, labels.QUOTE_STATUSES),
+        )
     count = session.scalar(
         select(func.count()).select_from(LineItem).where(LineItem.quote_id == quote.id)
     )
     if not count:
-        raise Conflict(f"Quote '{quote.id}' has no line items; add some before publishing it")
+        raise Conflict(
+            "Quote '%(quote_id)s' has no line items; add some before publishing it",
+            quote_id=quote.id,
+        )
     if quote.expires_on is not None and quote.expires_on < clock.account_today(account):
-        raise Conflict(f"Quote '{quote.id}' expired on {quote.expires_on.isoformat()}")
+        raise Conflict(
+            "Quote '%(quote_id)s' expired on %(expires_on)s",
+            quote_id=quote.id,
+            expires_on=quote.expires_on.isoformat(),
+        )
     now = clock.account_now(account)
     quote.status = "published"
     quote.published_at = now

@@ -113,20 +113,29 @@ def require_permissions(permissions: set[str], object_type: str) -> Catalog:
     catalog = _catalog(object_type)
     for needed in (EXPORT_PERMISSION, catalog.permission):
         if not grants(permissions, needed):
-            raise PermissionDenied(f"You need the '{needed}' permission for this.")
+            raise PermissionDenied("You need the '%(needed)s' permission for this.", needed=needed)
     return catalog
 
 
 def _catalog(object_type: str) -> Catalog:
     catalog = catalog_for(object_type)
     if catalog is None:
-        raise InvalidRequest(f"Nothing to export of the type '{object_type}'", param="object_type")
+        raise InvalidRequest(
+            "Nothing to export of the type '%(object_type)s'",
+            object_type=object_type,
+            param="object_type",
+        )
     return catalog
 
 
 def _choice(value: str, allowed: Sequence[str], param: str) -> str:
     if value not in allowed:
-        raise InvalidRequest(f"'{param}' is one of {', '.join(allowed)}", param=param)
+        raise InvalidRequest(
+            "'%(field_name)s' is one of %(allowed)s",
+            field_name=param,
+            allowed=", ".join(allowed),
+            param=param,
+        )
     return value
 
 
@@ -194,14 +203,19 @@ def create_export(
         view = _view(session, account_id, requested_by_user_id, view_id)
         if view.object_type != catalog.object_type:
             raise InvalidRequest(
-                f"The view '{view_id}' is not a view of {catalog.object_type}", param="view_id"
+                "The view '%(view_id)s' is not a view of %(object_type)s",
+                view_id=view_id,
+                object_type=catalog.object_type,
+                param="view_id",
             )
         groups = list(view.filter_groups or [])
     if segment_id is not None:
         segment = get_owned(session, Segment, account_id, segment_id, "segment")
         if segment.object_type != catalog.object_type:
             raise InvalidRequest(
-                f"The segment '{segment_id}' is not a segment of {catalog.object_type}",
+                "The segment '%(segment_id)s' is not a segment of %(object_type)s",
+                segment_id=segment_id,
+                object_type=catalog.object_type,
                 param="segment_id",
             )
         groups = _both(groups, list(segment.filter_groups or []))
@@ -236,7 +250,9 @@ def create_export(
     if query is not None and len(query) > MAX_QUERY:
         # The export must find what the page found: a search cut short would find more.
         raise InvalidRequest(
-            f"The search text is at most {MAX_QUERY} characters long", param="query"
+            "The search text is at most %(max_query)s characters long",
+            max_query=MAX_QUERY,
+            param="query",
         )
 
     known = catalog.all_columns(definitions)

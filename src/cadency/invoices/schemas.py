@@ -135,6 +135,7 @@ class PayRequest(StrictModel):
             for name in ("reference", "paid_at"):
                 if getattr(self, name) is not None:
                     raise InvalidRequest(
-                        f"{name} describes an offline payment; send paid_out_of_band: true",
+                        "%(name)s describes an offline payment; send paid_out_of_band: true",
+                        name=name,
                         param=name,
                     )

@@ -13,7 +13,7 @@ from cadency.accounts.models import Account
 from cadency.billing import engine
 from cadency.billing.state import adopt_payment_method, options_with_defaults, payment_options
 from cadency.invoices.models import Invoice
-from cadency.kit import clock
+from cadency.kit import clock, labels
 from cadency.kit.errors import Conflict, InvalidRequest, PaymentFailed, not_found
 from cadency.kit.repository import get_referenced
 from cadency.payments import processor
@@ -34,7 +34,11 @@ def get_invoice(session: Session, account: Account, invoice_id: str) -> Invoice:
 
 def _require_open(invoice: Invoice, action: str) -> None:
     if invoice.status != "open":
-        raise Conflict(f"Only an open invoice can be {action}; this one is {invoice.status}")
+        raise Conflict(
+            "Only an open invoice can be %(action)s; this one is %(status)s",
+            action=action,
+            status=labels.word(invoice.status, labels.INVOICE_STATUSES),
+        )
 
 
 def _require_nothing_processing(session: Session, invoice: Invoice) -> None:
@@ -95,7 +99,8 @@ def charge_invoice(
         adopt_payment_method(session, account, subscription, method.id)
     if payment.status == "failed":
         raise PaymentFailed(
-            f"The payment failed: {payment.failure_reason}",
+            "The payment failed: %(failure_reason)s",
+            failure_reason=payment.failure_reason,
             param="payment_method_id",
             reason=payment.failure_reason,
         )
@@ -132,7 +137,8 @@ def record_offline_payment(
         paid_at = now
     elif paid_at.astimezone(UTC) > now:
         raise InvalidRequest(
-            f"paid_at must not be in the future (it is {now.isoformat()} on the account's clock)",
+            "paid_at must not be in the future (it is %(now)s on the account's clock)",
+            now=now.isoformat(),
             param="paid_at",
         )
     _require_nothing_processing(session, invoice)

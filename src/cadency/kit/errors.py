@@ -13,18 +13,27 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from cadency.kit import labels
+from cadency.kit.i18n import Message
 from cadency.kit.middleware import is_api_path
 
 log = logging.getLogger("cadency")
 
 
 class APIError(Exception):
+    """A refusal: `message` is the catalog's sentence (the web app's catalog holds every
+    message raised as InvalidRequest, Conflict, NotFound, Gone or PaymentFailed, see babel.cfg)
+    with `%(name)s` filled from `values`. The API answers it in English; a page shows it in the
+    reader's language (kit.i18n.Message)."""
+
     status_code = 400
     error_type = "invalid_request"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, **values: Any) -> None:
+        if not isinstance(message, Message) or values:
+            message = Message(message, **values)
         super().__init__(message)
-        self.message = message
+        self.message: str = message  # a Message (kit.i18n) unless reassigned
         self.param = param
         # Extra response headers (e.g. Retry-After of a 429).
         self.headers: dict[str, str] = {}
@@ -81,16 +90,20 @@ class PaymentFailed(APIError):
     error_type = "payment"
 
     def __init__(
-        self, message: str, *, param: str | None = None, reason: str | None = None
+        self, message: str, *, param: str | None = None, reason: str | None = None, **values: Any
     ) -> None:
-        super().__init__(message, param=param)
+        super().__init__(message, param=param, **values)
         # The processor's failure reason ("card_declined", ...), for pages that say it in the
         # buyer's words; None when the method was refused before any charge.
         self.reason = reason
 
 
 def not_found(kind: str, record_id: str) -> NotFound:
-    return NotFound(f"No such {kind}: '{record_id}'")
+    return NotFound(
+        "No such %(kind)s: '%(record_id)s'",
+        kind=labels.word(kind, labels.RECORD_KINDS),
+        record_id=record_id,
+    )
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:

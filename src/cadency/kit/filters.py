@@ -85,6 +85,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
+from cadency.kit.i18n import N_
 from cadency.kit.money import CURRENCY_EXPONENTS, DEFAULT_EXPONENT
 from cadency.kit.periods import add_days, start_of_day_utc
 from cadency.kit.schemas import StrictModel, refuse_lone_surrogates
@@ -219,9 +220,11 @@ def _validation_error(exc: ValidationError, param: str) -> InvalidRequest:
         if isinstance(part, int) or ("[" not in str(part) and part != "function-after"):
             path += f".{part}"
     if error.get("type") == "extra_forbidden":
-        return InvalidRequest(f"Unknown field: '{path}'", param=path)
+        return InvalidRequest("Unknown field: '%(path)s'", path=path, param=path)
     message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
-    return InvalidRequest(f"Invalid value for '{path}': {message}", param=path)
+    return InvalidRequest(
+        "Invalid value for '%(path)s': %(detail)s", path=path, detail=message, param=path
+    )
 
 
 def parse_filter_groups(raw: Any, *, param: str = "filter_groups") -> list[FilterGroup]:
@@ -683,7 +686,9 @@ def _resolve(
         build = spec.associations.get(name.removeprefix(ASSOCIATION_PREFIX))
         if build is not None:
             if sorting:
-                raise InvalidRequest(f"Cannot sort by association '{name}'", param=param)
+                raise InvalidRequest(
+                    "Cannot sort by association '%(name)s'", name=name, param=param
+                )
             return _Target(label=name, kind="association", association=build)
     builtin = None if name.startswith(CUSTOM_PREFIX) else spec.builtins.get(name)
     if builtin is not None:
@@ -708,7 +713,7 @@ def _resolve(
             custom_name=custom_name,
             custom_column=column,
         )
-    raise InvalidRequest(f"Unknown property: '{name}'", param=param)
+    raise InvalidRequest("Unknown property: '%(name)s'", name=name, param=param)
 
 
 def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
@@ -722,13 +727,25 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
     for key, wanted in wants.items():
         if getattr(f, key) is not None and not wanted:
             raise InvalidRequest(
-                f"Operator '{op}' on '{label}' takes no {key}", param=f"{param}.{key}"
+                "Operator '%(op)s' on '%(label)s' takes no %(key)s",
+                op=op,
+                label=label,
+                key=key,
+                param=f"{param}.{key}",
             )
     for key, wanted in wants.items():
         if getattr(f, key) is None and wanted:
-            what = "a list of values" if key == "values" else f"a {key}"
+            needs = (
+                N_("Operator '%(op)s' on '%(label)s' needs a list of values")
+                if key == "values"
+                else N_("Operator '%(op)s' on '%(label)s' needs a %(key)s")
+            )
             raise InvalidRequest(
-                f"Operator '{op}' on '{label}' needs {what}", param=f"{param}.{key}"
+                needs,
+                op=op,
+                label=label,
+                key=key,
+                param=f"{param}.{key}",
             )
     if op in _PRESENCE:
         return []
@@ -740,13 +757,18 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
         try:
             return _check_value(value, target.kind, positive, target.options)
         except _Bad as exc:
-            raise InvalidRequest(f"Invalid value for '{label}': {exc}", param=where) from exc
+            raise InvalidRequest(
+                "Invalid value for '%(label)s': %(problem)s", label=label, problem=exc, param=where
+            ) from exc
 
     if op in ("in", "not_in"):
         assert f.values is not None
         if not f.values:
             raise InvalidRequest(
-                f"Operator '{op}' on '{label}' needs at least one value", param=f"{param}.values"
+                "Operator '%(op)s' on '%(label)s' needs at least one value",
+                op=op,
+                label=label,
+                param=f"{param}.values",
             )
         return [check(v, f"{param}.values.{i}") for i, v in enumerate(f.values)]
     value = check(f.value, f"{param}.value")
@@ -755,7 +777,9 @@ def _operands(f: Filter, target: _Target, op: str, param: str) -> list[Any]:
     high = check(f.high_value, f"{param}.high_value")
     if high < value:
         raise InvalidRequest(
-            f"Invalid range for '{label}': high_value is below value", param=f"{param}.high_value"
+            "Invalid range for '%(label)s': high_value is below value",
+            label=label,
+            param=f"{param}.high_value",
         )
     return [value, high]
 
@@ -766,8 +790,10 @@ def _days(value: Any, label: str, where: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS_AGO:
         raise InvalidRequest(
-            f"Invalid value for '{label}': expected a whole number of days from 0 to "
-            f"{MAX_DAYS_AGO}",
+            "Invalid value for '%(label)s': expected a whole number of days from 0 "
+            "to %(max_days_ago)s",
+            label=label,
+            max_days_ago=MAX_DAYS_AGO,
             param=where,
         )
     return value
@@ -813,13 +839,14 @@ def _compile_related(
     where = f"{param}.filter_groups"
     if related is None:
         raise InvalidRequest(
-            f"'{target.label}' cannot be filtered by the associated records' properties",
+            "'%(label)s' cannot be filtered by the associated records' properties",
+            label=target.label,
             param=where,
         )
     if f.operator not in _PRESENCE:
         raise InvalidRequest(
-            f"Filters of associated records go with has_property or not_has_property on "
-            f"'{target.label}'",
+            "Filters of associated records go with has_property or not_has_property on '%(label)s'",
+            label=target.label,
             param=f"{param}.operator",
         )
     _operands(f, target, f.operator, param)  # presence operators take no value
@@ -855,7 +882,8 @@ def _compile_filter(
     if f.filter_groups is not None:
         if target.kind != "association":
             raise InvalidRequest(
-                f"Only an association filter takes filter_groups, not '{target.label}'",
+                "Only an association filter takes filter_groups, not '%(label)s'",
+                label=target.label,
                 param=f"{param}.filter_groups",
             )
         return _compile_related(f, spec, target, context, param)
@@ -865,8 +893,12 @@ def _compile_filter(
         kind = _KIND_NAMES.get(target.kind, target.kind)
         usable = ", ".join(sorted(allowed, key=_OPERATOR_ORDER.__getitem__))
         raise InvalidRequest(
-            f"Operator '{op}' cannot be used on '{target.label}' ({kind} property); "
-            f"use one of: {usable}",
+            "Operator '%(op)s' cannot be used on '%(label)s' (%(kind)s property); "
+            "use one of: %(usable)s",
+            op=op,
+            label=target.label,
+            kind=kind,
+            usable=usable,
             param=f"{param}.operator",
         )
     operands = _operands(f, target, op, param)
@@ -961,7 +993,11 @@ def _compile_groups(
     param: str,
 ) -> ColumnElement[bool]:
     if len(groups) > MAX_FILTER_GROUPS:
-        raise InvalidRequest(f"At most {MAX_FILTER_GROUPS} filter groups are allowed", param=param)
+        raise InvalidRequest(
+            "At most %(max_filter_groups)s filter groups are allowed",
+            max_filter_groups=MAX_FILTER_GROUPS,
+            param=param,
+        )
     if not groups:
         return true()
     ors: list[ColumnElement[bool]] = []
@@ -969,7 +1005,9 @@ def _compile_groups(
         where = f"{param}.{g}.filters"
         if not group.filters or len(group.filters) > MAX_FILTERS_PER_GROUP:
             raise InvalidRequest(
-                f"A filter group has 1 to {MAX_FILTERS_PER_GROUP} filters", param=where
+                "A filter group has 1 to %(max_filters_per_group)s filters",
+                max_filters_per_group=MAX_FILTERS_PER_GROUP,
+                param=where,
             )
         ands = [
             _compile_filter(f, spec, custom, options, context, f"{where}.{i}")
@@ -1152,7 +1190,9 @@ def compile_sorts(
     sorted (kit.db.sorted_after_filtering).
     """
     if len(sorts) > MAX_SORTS:
-        raise InvalidRequest(f"At most {MAX_SORTS} sorts are allowed", param=param)
+        raise InvalidRequest(
+            "At most %(max_sorts)s sorts are allowed", max_sorts=MAX_SORTS, param=param
+        )
     clauses: list[ColumnElement[Any]] = []
     id_column = _expr(spec.id_column)
     currency = None if spec.currency_column is None else _expr(spec.currency_column)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -35,6 +36,57 @@ TRANSLATIONS_DIR = Path(__file__).parent.parent / "web" / "translations"
 def N_(message: str) -> str:
     """Marks text for translation where it is defined; it is translated where it is shown."""
     return message
+
+
+class Message(str):
+    """Text said in the reader's language where it is shown: its text is the English (what the
+    API answers, what the logs say), and it keeps the catalog's message and its values to
+    translate from (`render`). A service's refusal (kit.errors.APIError) is one, so a page shows
+    it in the page's language and the API in English, from one sentence."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Message:
+        made = super().__new__(cls, template % values if values else template)
+        made.template, made.values = template, values
+        return made
+
+
+class Label(str):
+    """A stored value inside a message ("canceled") that reads as its label where translated
+    ("Opgezegd", the badge's word): the API's English keeps the value itself."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> Label:
+        made = super().__new__(cls, value)
+        made.label = label
+        return made
+
+
+def render(message: Any, gettext: Callable[[str], str]) -> Any:
+    """A Message or Label in the language of `gettext`, its values too; other values as they
+    are (text made elsewhere is shown as it came)."""
+    if isinstance(message, Label):
+        return gettext(message.label)
+    if isinstance(message, Message):
+        translated = gettext(message.template)
+        if translated == message.template:
+            # English (or a sentence not translated yet): the English as the API says it,
+            # whose values were written for it ("A canceled subscription …").
+            return str(message)
+        values = {name: render(value, gettext) for name, value in message.values.items()}
+        return translated % values if message.values else translated
+    return message
+
+
+def say(message: str, gettext: Callable[[str], str]) -> str:
+    """A catalog message in the language of `gettext`: a Message (a service's refusal) with
+    its values translated too."""
+    if isinstance(message, (Message, Label)):
+        return str(render(message, gettext))
+    return gettext(message)
 
 
 @cache

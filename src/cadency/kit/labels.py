@@ -3,7 +3,9 @@ shown with `page.gettext`). The stored values are the API's; only their labels l
 
 from __future__ import annotations
 
-from cadency.kit.i18n import N_
+from collections.abc import Mapping
+
+from cadency.kit.i18n import N_, Label
 
 FREQUENCIES: dict[str, str] = {
     "weekly": N_("Weekly"),
@@ -32,12 +34,29 @@ PAYMENT_TERMS = {
     "net_60": N_("Net 60 days"),
     "net_90": N_("Net 90 days"),
 }
+# A subscription's badge (SPEC §4): "Canceling" while a cancellation is scheduled, "Past due"
+# for unpaid (subscriptions.display picks the badge of a subscription).
+SUBSCRIPTION_STATUSES = {
+    "active": N_("Active"),
+    "trialing": N_("Trial"),
+    "canceling": N_("Canceling"),
+    "unpaid": N_("Past due"),
+    "paused": N_("Paused"),
+    "scheduled": N_("Scheduled"),
+    "canceled": N_("Canceled"),
+    "expired": N_("Expired"),
+}
 INVOICE_STATUSES = {
     "draft": N_("Draft"),
     "open": N_("Open"),
     "paid": N_("Paid"),
     "void": N_("Void"),
     "uncollectible": N_("Uncollectible"),
+}
+QUOTE_STATUSES = {
+    "draft": N_("Draft"),
+    "published": N_("Published"),
+    "accepted": N_("Accepted"),
 }
 PAYMENT_STATUSES = {
     "processing": N_("Processing"),
@@ -64,6 +83,38 @@ CANCELLATION_REASONS = {
     "low_quality": N_("Low quality"),
     "other": N_("Other"),
 }
+
+
+# What a refusal calls a record it cannot find ("No such %(kind)s: …"), in a sentence.
+RECORD_KINDS = {
+    "subscription": N_("subscription"),
+    "contact": N_("contact"),
+    "company": N_("company"),
+    "deal": N_("deal"),
+    "quote": N_("quote"),
+    "product": N_("product"),
+    "payment": N_("payment"),
+    "payment link": N_("payment link"),
+    "payment method": N_("payment method"),
+    "invoice": N_("invoice"),
+    "fee": N_("fee"),
+    "tax rate": N_("tax rate"),
+    "view": N_("view"),
+    "segment": N_("segment"),
+    "workflow": N_("workflow"),
+    "webhook endpoint": N_("webhook endpoint"),
+    "webhook delivery": N_("webhook delivery"),
+    "export": N_("export"),
+    "event": N_("event"),
+    "user": N_("user"),
+}
+
+
+def word(value: str, labels: Mapping[str, str]) -> str:
+    """A stored value inside a refusal's sentence: the value itself in the API's English
+    ("A canceled subscription …"), its label where a page translates it ("Opgezegd")."""
+    label = labels.get(value)
+    return Label(value, label) if label else value
 
 
 def frequency(value: str | None) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.kit.db import sorted_after_filtering
 from cadency.kit.errors import InvalidRequest
+from cadency.kit.i18n import N_
 from cadency.kit.ids import looks_like_id
 
 T = TypeVar("T")
@@ -24,7 +25,7 @@ def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
 
-_INVALID_CURSOR = "The cursor is not valid: pass the next_cursor of the previous page unchanged"
+_INVALID_CURSOR = N_("The cursor is not valid: pass the next_cursor of the previous page unchanged")
 
 
 def decode_cursor(cursor: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cadency.kit import labels
 from cadency.kit.errors import InvalidRequest, not_found
 
 
@@ -32,7 +33,12 @@ def get_referenced(
     """Like get_owned, for an ID given inside a request body: a 422 naming the field."""
     record = session.get(model, record_id) if len(record_id) <= 40 else None
     if record is None or record.account_id != account_id:
-        raise InvalidRequest(f"No such {kind}: '{record_id}'", param=param)
+        raise InvalidRequest(
+            "No such %(kind)s: '%(record_id)s'",
+            kind=labels.word(kind, labels.RECORD_KINDS),
+            record_id=record_id,
+            param=param,
+        )
     return record
 
 

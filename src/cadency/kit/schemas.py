@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from cadency.kit.errors import InvalidRequest
-from cadency.kit.i18n import N_
+from cadency.kit.i18n import N_, Message
 
 T = TypeVar("T")
 
@@ -43,10 +43,16 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
         return None
     code = f"U+{ord(found.group()):04X}"
     if _SURROGATE.match(found.group()):
-        return f"must be valid Unicode text (it contains the unpaired surrogate {code})"
+        return Message(
+            N_("must be valid Unicode text (it contains the unpaired surrogate %(code)s)"),
+            code=code,
+        )
     if multiline:
-        return f"must not contain control characters (found {code})"
-    return f"must be a single line without control characters such as line breaks (found {code})"
+        return Message(N_("must not contain control characters (found %(code)s)"), code=code)
+    return Message(
+        N_("must be a single line without control characters such as line breaks (found %(code)s)"),
+        code=code,
+    )
 
 
 def _single_line(value: str) -> str:
@@ -105,11 +111,15 @@ def refuse_lone_surrogates(data: Any, *, param: str | None = None) -> None:
     if where is None:
         return
     named = ".".join(where) or None
+    if named:
+        raise InvalidRequest(
+            "Invalid value for '%(field_name)s': text must be valid Unicode "
+            "(it contains an unpaired surrogate code point)",
+            field_name=named,
+            param=named,
+        )
     raise InvalidRequest(
-        f"Invalid value for '{named}': text must be valid Unicode "
-        "(it contains an unpaired surrogate code point)"
-        if named
-        else "Text must be valid Unicode (it contains an unpaired surrogate)",
+        "Text must be valid Unicode (it contains an unpaired surrogate)",
         param=named,
     )
 
@@ -152,6 +162,10 @@ CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"
 SingleLineText = Annotated[StrictStr, AfterValidator(_single_line)]
 MultiLineText = Annotated[StrictStr, AfterValidator(_multi_line)]
 Name = Annotated[SingleLineText, Field(min_length=1, max_length=255)]
+# A tax ID as an invoice shows it (the account's, a subscription's invoice settings): some text,
+# one line.
+TaxId = Annotated[SingleLineText, Field(min_length=1, max_length=64)]
+MAX_TAX_IDS = 10
 # The languages emails and invoice documents are written in (SPEC §9).
 DocumentLanguage = Literal["en", "nl", "da", "de"]
 OptionalText = Annotated[MultiLineText, Field(max_length=5000)]

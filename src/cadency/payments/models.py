@@ -9,8 +9,9 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cadency.kit.db import Base
+from cadency.kit.i18n import N_
 
-NOT_KEPT = (
+NOT_KEPT = N_(
     "The buyer used this payment method for one payment without agreeing to keep it for "
     "future charges"
 )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import object_session
 
 from cadency.accounts.models import Account
 from cadency.kit.errors import Conflict, InvalidRequest
+from cadency.kit.i18n import N_
 from cadency.payments import processor_settings, sandbox, stripe_adapter
 from cadency.payments.adapter import (
     Adapter,
@@ -52,7 +53,7 @@ __all__ = [
 
 NOT_CONFIGURED = "payment_processor_not_configured"
 """The failure reason of a charge that no processor could make."""
-NOT_CONFIGURED_MESSAGE = (
+NOT_CONFIGURED_MESSAGE = N_(
     "No payment processor is configured for this live account, so it cannot save payment "
     "methods or take payments until one is (the sandbox serves test-mode accounts only; "
     "PATCH /account/processor sets up Stripe)"

@@ -132,14 +132,20 @@ def _check_key(value: str, pattern: re.Pattern[str], kind: str, mode: str, param
     match = pattern.fullmatch(value)
     if match is None:
         raise InvalidRequest(
-            f"This is not a Stripe {kind} key: it starts with {prefix}_{mode}_ and has only "
-            "letters and digits after that",
+            "This is not a Stripe %(kind)s key: it starts with "
+            "%(prefix)s_%(mode)s_ and has only letters and digits after that",
+            kind=kind,
+            prefix=prefix,
+            mode=mode,
             param=param,
         )
     if match.group(1) != mode:
         raise InvalidRequest(
-            f"A {mode}-mode account takes {prefix}_{mode}_ keys only (this is a "
-            f"{match.group(1)}-mode key)",
+            "A %(mode)s-mode account takes %(prefix)s_%(mode)s_ keys only (this is "
+            "a %(key_mode)s-mode key)",
+            mode=mode,
+            prefix=prefix,
+            key_mode=match.group(1),
             param=param,
         )
 
@@ -173,7 +179,8 @@ def update(session: Session, account: Account, body: ProcessorSettingsUpdate) ->
     for name, value in given.items():
         if value is None and name != "api_base" and processor == STRIPE:
             raise InvalidRequest(
-                f"'stripe.{name}' cannot be null while the account uses Stripe",
+                "'stripe.%(name)s' cannot be null while the account uses Stripe",
+                name=name,
                 param=f"stripe.{name}",
             )
 
@@ -238,7 +245,8 @@ def update(session: Session, account: Account, body: ProcessorSettingsUpdate) ->
         for name, value in needed.items():
             if not value:
                 raise InvalidRequest(
-                    f"Missing required field: 'stripe.{name}' (Stripe needs it)",
+                    "Missing required field: 'stripe.%(name)s' (Stripe needs it)",
+                    name=name,
                     param=f"stripe.{name}",
                 )
 

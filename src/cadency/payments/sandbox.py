@@ -248,7 +248,10 @@ class SandboxAdapter:
         for other in ("card", "bank_debit", "stripe"):
             if other != data.type and getattr(data, other) is not None:
                 raise InvalidRequest(
-                    f"A '{data.type}' payment method has no '{other}'", param=other
+                    "A '%(type)s' payment method has no '%(other)s'",
+                    type=data.type,
+                    other=other,
+                    param=other,
                 )
         try:
             if data.type == "card":
@@ -275,7 +278,8 @@ class SandboxAdapter:
             for field in ("routing_number", "account_number"):
                 if getattr(debit, field) is None:
                     raise InvalidRequest(
-                        f"Missing required field: 'bank_debit.{field}'",
+                        "Missing required field: 'bank_debit.%(field)s'",
+                        field=field,
                         param=f"bank_debit.{field}",
                     )
             assert debit.routing_number is not None and debit.account_number is not None

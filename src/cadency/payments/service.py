@@ -14,6 +14,7 @@ from cadency.crm.models import Contact
 from cadency.kit import clock, labels, money, outbox
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.events import EventType
+from cadency.kit.i18n import N_, Message
 from cadency.kit.ids import new_id
 from cadency.kit.pagination import paginate
 from cadency.kit.repository import get_owned
@@ -98,11 +99,14 @@ def list_payment_methods(
     return paginate(session, query, PaymentMethod.id, limit=limit, cursor=cursor)
 
 
-def still_processing(payment: Payment) -> str:
+def still_processing(payment: Payment) -> Message:
     """Why a processing payment cannot be refunded yet: every refund path says it this way."""
-    return (
-        f"Payment {payment.id} is still processing (a bank debit settles after a few days) "
-        "and can be refunded once it has succeeded"
+    return Message(
+        N_(
+            "Payment %(payment_id)s is still processing (a bank debit settles after a few days) "
+            "and can be refunded once it has succeeded"
+        ),
+        payment_id=payment.id,
     )
 
 
@@ -128,12 +132,16 @@ def refund_payment(
     if payment.status == "processing":
         raise Conflict(still_processing(payment))
     if payment.status not in ("succeeded", "partially_refunded"):
-        raise Conflict(f"Only a succeeded payment can be refunded; this one is {payment.status}")
+        raise Conflict(
+            "Only a succeeded payment can be refunded; this one is %(status)s",
+            status=labels.word(payment.status, labels.PAYMENT_STATUSES),
+        )
     refundable = payment.amount - payment.refunded_amount
     if amount <= 0 or amount > refundable:
         raise InvalidRequest(
-            f"The refund must be more than 0 and at most "
-            f"{money.format_amount(refundable, payment.currency)} {payment.currency}",
+            "The refund must be more than 0 and at most %(amount)s %(currency)s",
+            amount=money.format_amount(refundable, payment.currency),
+            currency=payment.currency,
             param="amount",
         )
     now = clock.account_now(account)
@@ -207,7 +215,9 @@ def list_payments(
     if status:
         if status not in PAYMENT_STATUSES:
             raise InvalidRequest(
-                f"Invalid value for 'status': one of {', '.join(PAYMENT_STATUSES)}", param="status"
+                "Invalid value for 'status': one of %(payment_statuses)s",
+                payment_statuses=", ".join(PAYMENT_STATUSES),
+                param="status",
             )
         query = query.where(Payment.status == status)
     return paginate(session, query, Payment.id, limit=limit, cursor=cursor)
@@ -233,6 +243,8 @@ def refund(session: Session, account: Account, payment_id: str, amount: str | No
         try:
             minor = money.parse_amount(amount, payment.currency)
         except money.MoneyError as exc:
-            raise InvalidRequest(f"Invalid value for 'amount': {exc}", param="amount") from exc
+            raise InvalidRequest(
+                "Invalid value for 'amount': %(problem)s", problem=exc, param="amount"
+            ) from exc
     refund_payment(session, account, payment, minor, reason="requested_by_customer")
     return payment

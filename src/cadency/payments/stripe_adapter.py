@@ -116,7 +116,8 @@ def verify_secret_key(keys: StripeKeys) -> None:
     except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
         where = keys.api_base or "api.stripe.com"
         raise InvalidRequest(
-            f"Stripe could not be reached at {where} to check the secret key; try again",
+            "Stripe could not be reached at %(where)s to check the secret key; try again",
+            where=where,
             param="stripe.api_base" if keys.api_base else "stripe.secret_key",
         ) from None
 
@@ -139,7 +140,10 @@ class StripeAdapter:
         for other in ("card", "bank_debit", "stripe"):
             if other != data.type and getattr(data, other) is not None:
                 raise InvalidRequest(
-                    f"A '{data.type}' payment method has no '{other}'", param=other
+                    "A '%(type)s' payment method has no '%(other)s'",
+                    type=data.type,
+                    other=other,
+                    param=other,
                 )
         contact = session.get(Contact, contact_id) if contact_id else None
         if data.type == "stripe":
@@ -161,7 +165,8 @@ class StripeAdapter:
             found = self.client.v1.payment_methods.retrieve(payment_method)
         except stripe.InvalidRequestError:
             raise InvalidRequest(
-                f"Stripe has no PaymentMethod '{payment_method}' for this account",
+                "Stripe has no PaymentMethod '%(payment_method)s' for this account",
+                payment_method=payment_method,
                 param="stripe.payment_method",
             ) from None
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
@@ -442,7 +447,8 @@ class StripeAdapter:
             )
         except stripe.InvalidRequestError as exc:
             raise InvalidRequest(
-                f"Stripe refused the refund: {exc.user_message or 'invalid request'}",
+                "Stripe refused the refund: %(value)s",
+                value=exc.user_message or "invalid request",
                 param="amount",
             ) from None
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:

@@ -18,6 +18,7 @@ from cadency.crm import service as crm
 from cadency.crm.schemas import ContactCreate
 from cadency.kit import clock
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound
+from cadency.kit.i18n import N_, Message
 from cadency.kit.terms import CollectionMethod
 from cadency.plans.limits import FREE, CurrentPlan, current_plan, operator_plans
 from cadency.plans.models import AccountPlan, Plan, SeatAssignment
@@ -77,7 +78,7 @@ def enroll(session: Session, account: Account, email: str) -> AccountPlan:
     if account.id == operator.id:
         raise Conflict("The operator account has no plan of its own")
     if session.get(AccountPlan, account.id) is not None:
-        raise Conflict(f"Account {account.id} already has a plan")
+        raise Conflict("Account %(account_id)s already has a plan", account_id=account.id)
     plan = _plan(session, operator.id, TRIAL_PLAN)
     # One person may own several accounts: they are one customer (contact) of the operator.
     contact = crm.find_contact_by_email(session, operator.id, email) or crm.create_contact(
@@ -115,7 +116,7 @@ def _plan(session: Session, operator_id: int, code: str) -> Plan:
         select(Plan).where(Plan.operator_account_id == operator_id, Plan.code == code)
     ).one_or_none()
     if plan is None:
-        raise NotFound(f"The operator sells no plan '{code}'")
+        raise NotFound("The operator sells no plan '%(code)s'", code=code)
     return plan
 
 
@@ -123,7 +124,7 @@ def end_trial(session: Session, account: Account) -> Subscription:
     """End the account's trial today (SPEC §9): the plan is charged now when a payment method
     is on file, else the account moves to Free, as when the trial runs out."""
     if account.kind not in SELF_SERVICE_KINDS:
-        raise Conflict(f"A {account.kind} account arranges its plan with support")
+        raise Conflict("A %(kind)s account arranges its plan with support", kind=account.kind)
     current = current_plan(session, account)
     sub = current.subscription if current else None
     if sub is None or sub.status != SubscriptionStatus.TRIALING:
@@ -140,11 +141,14 @@ def deletion_blocker(account: Account, current: CurrentPlan | None) -> str | Non
     """Why the account, on the `current` plan, cannot be deleted, if it cannot: only a free
     account (SPEC §9)."""
     if account.operator:
-        return "The operator account bills the others and cannot be deleted"
+        return Message(N_("The operator account bills the others and cannot be deleted"))
     if current is not None and current.plan.code != FREE:
-        return (
-            f"The account is on the {current.plan.name} plan: cancel its renewal, and delete it "
-            "once it has moved to the Free plan"
+        return Message(
+            N_(
+                "The account is on the %(plan)s plan: cancel its renewal, and delete it once it "
+                "has moved to the Free plan"
+            ),
+            plan=current.plan.name,
         )
     return None
 
@@ -154,7 +158,9 @@ def delete_free_account(session: Session, account: Account, typed_id: str) -> di
     operator's subscription for its Free plan ends today (the operator keeps its records)."""
     if typed_id.strip() != str(account.id):
         raise InvalidRequest(
-            f"Type the account ID, {account.id}, to confirm the deletion", param="account_id"
+            "Type the account ID, %(account_id)s, to confirm the deletion",
+            account_id=account.id,
+            param="account_id",
         )
     current = current_plan(session, account)
     blocker = deletion_blocker(account, current)
@@ -196,17 +202,19 @@ def assign_seat(session: Session, account: Account, user_id: int) -> SeatAssignm
     """Give a user one of the plan's paid seats; 409 when every seat is taken."""
     user = session.get(User, user_id)
     if user is None or user.account_id != account.id:
-        raise InvalidRequest(f"No such user: {user_id}", param="user_id")
+        raise InvalidRequest("No such user: %(user_id)s", user_id=user_id, param="user_id")
     if session.get(SeatAssignment, (account.id, user_id)) is not None:
-        raise Conflict(f"{user.email} already has a paid seat", param="user_id")
+        raise Conflict("%(email)s already has a paid seat", email=user.email, param="user_id")
     current = current_plan(session, account)
     included = current.plan.included_seats if current else 0
     holders = seat_holders(session, account)
     if len(holders) >= included:
         plan_name = current.plan.name if current else "no plan"
         raise Conflict(
-            f"All {included} paid seats of the {plan_name} plan are assigned; unassign one "
-            "or upgrade the plan"
+            "All %(included)s paid seats of the %(plan_name)s plan are assigned; "
+            "unassign one or upgrade the plan",
+            included=included,
+            plan_name=plan_name,
         )
     seat = SeatAssignment(account_id=account.id, user_id=user.id, assigned_at=clock.real_now())
     session.add(seat)
@@ -217,7 +225,7 @@ def assign_seat(session: Session, account: Account, user_id: int) -> SeatAssignm
 def unassign_seat(session: Session, account: Account, user_id: int) -> None:
     seat = session.get(SeatAssignment, (account.id, user_id))
     if seat is None:
-        raise NotFound(f"User {user_id} holds no paid seat")
+        raise NotFound("User %(user_id)s holds no paid seat", user_id=user_id)
     session.delete(seat)
     session.flush()
 
@@ -226,11 +234,17 @@ def cancel_blocker(session: Session, account: Account) -> str | None:
     """Why the account may not cancel its plan now, if it may not: only a self-service
     account with every paid seat unassigned cancels itself (SPEC §9)."""
     if account.kind not in SELF_SERVICE_KINDS:
-        return f"A {account.kind} account cannot cancel its plan itself; contact support"
+        return Message(
+            N_("A %(kind)s account cannot cancel its plan itself; contact support"),
+            kind=account.kind,
+        )
     holders = seat_holders(session, account)
     if holders:
         emails = ", ".join(user.email for user in holders)
-        return f"Unassign every paid seat before canceling the plan; assigned to: {emails}"
+        return Message(
+            N_("Unassign every paid seat before canceling the plan; assigned to: %(emails)s"),
+            emails=emails,
+        )
     return None
 
 

@@ -45,7 +45,7 @@ def update_configuration(
     merged = current.model_dump()
     for feature, fields in changes.model_dump(exclude_unset=True).items():
         if fields is None:
-            raise InvalidRequest(f"'{feature}' cannot be null", param=feature)
+            raise InvalidRequest("'%(feature)s' cannot be null", feature=feature, param=feature)
         merged[feature].update({k: v for k, v in fields.items() if v is not None})
     try:
         features = PortalFeatures.model_validate(merged)
@@ -72,11 +72,15 @@ def _check_products(session: Session, account: Account, features: PortalFeatures
         product = get_referenced(session, Product, account.id, product_id, "product", param)
         if not product.billing_frequency:
             raise InvalidRequest(
-                f"Product '{product_id}' is one-time; buyers can only switch to recurring products",
+                "Product '%(product_id)s' is one-time; buyers can only switch to "
+                "recurring products",
+                product_id=product_id,
                 param=param,
             )
         if product.archived:
-            raise InvalidRequest(f"Product '{product_id}' is archived", param=param)
+            raise InvalidRequest(
+                "Product '%(product_id)s' is archived", product_id=product_id, param=param
+            )
     if plan_change.enabled and not plan_change.products:
         raise InvalidRequest(
             "Name the products buyers may switch between to turn plan changes on",
@@ -242,7 +246,9 @@ def cancel(
     if not chosen or any(reason not in cancellation.reasons for reason in chosen):
         raise InvalidRequest("Choose a reason for canceling", param="reason")
     if comment is not None and (problem := text_problem(comment, multiline=True)):
-        raise InvalidRequest(f"Invalid value for 'comment': {problem}", param="comment")
+        raise InvalidRequest(
+            "Invalid value for 'comment': %(problem)s", problem=problem, param="comment"
+        )
     mode, refund = cancellation.mode, cancellation.refund
     subscription = subscriptions.get(session, account, subscription_id)
     if subscriptions.commitment_runs(subscription, clock.account_today(account)):

@@ -26,7 +26,8 @@ def check(pattern: str) -> None:
     """Accept a pattern for `rules.pattern`, or a 422 on it that says why it cannot be used."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidRequest(
-            f"'pattern' is too long: at most {MAX_PATTERN_LENGTH} characters",
+            "'pattern' is too long: at most %(max_pattern_length)s characters",
+            max_pattern_length=MAX_PATTERN_LENGTH,
             param="rules.pattern",
         )
     _compiled(pattern)
@@ -52,8 +53,9 @@ def _compiled(pattern: str) -> Any:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise InvalidRequest(
-            f"'pattern' is not a valid regular expression: {reason} (patterns use RE2 syntax: "
-            "no backreferences such as \\1, no lookahead or lookbehind)",
+            "'pattern' is not a valid regular expression: %(cause)s (patterns use "
+            "RE2 syntax: no backreferences such as \\1, no lookahead or lookbehind)",
+            cause=reason,
             param="rules.pattern",
         ) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate cannot be UTF-8 for RE2

@@ -35,10 +35,11 @@ from sqlalchemy import and_, delete, event, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cadency.accounts.models import Account
-from cadency.kit import clock
+from cadency.kit import clock, labels
 from cadency.kit.db import not_an_index_key
 from cadency.kit.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from cadency.kit.filters import CUSTOM_PREFIX, FilterGroup, Sort
+from cadency.kit.i18n import N_, Message
 from cadency.kit.pagination import decode_cursor, encode_cursor
 from cadency.kit.schemas import text_problem
 from cadency.properties import patterns
@@ -117,7 +118,11 @@ BUILTIN_NAMES: dict[str, set[str]] = {
 def check_object_type(object_type: str) -> str:
     """The object type, or 404: only these records carry custom properties."""
     if object_type not in OBJECT_TYPES:
-        raise NotFound(f"No such object type: '{object_type}' (one of {', '.join(OBJECT_TYPES)})")
+        raise NotFound(
+            "No such object type: '%(object_type)s' (one of %(object_types)s)",
+            object_type=object_type,
+            object_types=", ".join(OBJECT_TYPES),
+        )
     return object_type
 
 
@@ -183,7 +188,7 @@ def get_definition(
         )
     ).one_or_none()
     if definition is None:
-        raise NotFound(f"No such property: '{name}'")
+        raise NotFound("No such property: '%(name)s'", name=name)
     return definition
 
 
@@ -229,7 +234,9 @@ def create_definition(
     check_object_type(object_type)
     if data.name in BUILTIN_NAMES[object_type]:
         raise InvalidRequest(
-            f"'{data.name}' is a built-in property of {object_type}; choose another name",
+            "'%(name)s' is a built-in property of %(object_type)s; choose another name",
+            name=data.name,
+            object_type=object_type,
             param="name",
         )
     _check_not_blank(data.label, "label")
@@ -245,13 +252,16 @@ def create_definition(
         )
     )
     if existing is not None:
-        raise Conflict(f"A property named '{data.name}' already exists", param="name")
+        raise Conflict("A property named '%(name)s' already exists", name=data.name, param="name")
     count = count_definitions(session, account.id, object_type)
     limit = property_limit(plan_limit)
     if count >= limit:
         raise Conflict(
-            f"This account already has {count} custom properties for {object_type}, "
-            f"the most its plan allows ({limit})"
+            "This account already has %(count)s custom properties for "
+            "%(object_type)s, the most its plan allows (%(limit)s)",
+            count=count,
+            object_type=object_type,
+            limit=limit,
         )
     now = clock.account_now(account)
     definition = PropertyDefinition(
@@ -286,7 +296,7 @@ def update_definition(
     definition = get_definition(session, account.id, object_type, name)
     for field in ("label", "group", "options", "rules", "sensitive"):
         if field in changes and changes[field] is None:
-            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+            raise InvalidRequest("'%(field)s' cannot be null", field=field, param=field)
     for field in ("label", "group"):
         if field in changes:
             _check_not_blank(changes[field], field)
@@ -340,8 +350,10 @@ def delete_definition(session: Session, account: Account, object_type: str, name
     ):
         if _filters_use(segment.filter_groups, object_type, name, segment.object_type):
             raise Conflict(
-                f"The property '{name}' is used by the segment '{segment.name}'; "
-                "change or delete the segment first"
+                "The property '%(name)s' is used by the segment '%(segment)s'; change or "
+                "delete the segment first",
+                name=name,
+                segment=segment.name,
             )
     session.execute(
         delete(PropertyValue).where(
@@ -358,26 +370,32 @@ def delete_definition(session: Session, account: Account, object_type: str, name
 def _check_not_blank(text: str, param: str) -> None:
     # A label of spaces shows as nothing on every page and in every export.
     if not text.strip():
-        raise InvalidRequest(f"'{param}' cannot be blank", param=param)
+        raise InvalidRequest("'%(field_name)s' cannot be blank", field_name=param, param=param)
 
 
 def _checked_options(field_type: str, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if field_type not in OPTION_TYPES:
         if options:
             raise InvalidRequest(
-                f"A {field_type} property has no options (only select, radio and checkboxes)",
+                "A %(field_type)s property has no options (only select, radio and checkboxes)",
+                field_type=field_type,
                 param="options",
             )
         return []
     if not options:
-        raise InvalidRequest(f"A {field_type} property needs at least one option", param="options")
+        raise InvalidRequest(
+            "A %(field_type)s property needs at least one option",
+            field_type=field_type,
+            param="options",
+        )
     seen: set[str] = set()
     for index, option in enumerate(options):
         _check_not_blank(option["value"], f"options.{index}.value")
         _check_not_blank(option["label"], f"options.{index}.label")
         if option["value"] in seen:
             raise InvalidRequest(
-                f"Option values must be unique; '{option['value']}' repeats",
+                "Option values must be unique; '%(value)s' repeats",
+                value=option["value"],
                 param=f"options.{index}.value",
             )
         seen.add(option["value"])
@@ -389,7 +407,9 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
     unique = bool(rules.get("unique"))
     if unique and field_type not in UNIQUE_TYPES:
         raise InvalidRequest(
-            f"A {field_type} property cannot require unique values", param="rules.unique"
+            "A %(field_type)s property cannot require unique values",
+            field_type=field_type,
+            param="rules.unique",
         )
     bounds: dict[str, Decimal | None] = {}
     for key in ("min", "max"):
@@ -404,19 +424,26 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
             length = parse_number(raw, param, f"'{key}'")
             if length < 0 or length != length.to_integral_value():
                 raise InvalidRequest(
-                    f"'{key}' of a {field_type} property is a length: a whole number ≥ 0",
+                    "'%(key)s' of a %(field_type)s property is a length: a whole number ≥ 0",
+                    key=key,
+                    field_type=field_type,
                     param=param,
                 )
             if length > MAX_TEXT_LENGTHS[field_type]:
                 raise InvalidRequest(
-                    f"'{key}' of a {field_type} property is a length of at most "
-                    f"{MAX_TEXT_LENGTHS[field_type]} characters",
+                    "'%(key)s' of a %(field_type)s property is a length of at most "
+                    "%(max_length)s characters",
+                    key=key,
+                    field_type=field_type,
+                    max_length=MAX_TEXT_LENGTHS[field_type],
                     param=param,
                 )
             bounds[key] = length
         else:
             raise InvalidRequest(
-                f"'{key}' applies to number, text and textarea properties, not {field_type}",
+                "'%(key)s' applies to number, text and textarea properties, not %(field_type)s",
+                key=key,
+                field_type=field_type,
                 param=param,
             )
     low, high = bounds["min"], bounds["max"]
@@ -426,7 +453,8 @@ def _checked_rules(field_type: str, rules: Mapping[str, Any]) -> dict[str, Any]:
     if pattern is not None:
         if field_type not in TEXT_TYPES:
             raise InvalidRequest(
-                f"'pattern' applies to text and textarea properties, not {field_type}",
+                "'pattern' applies to text and textarea properties, not %(field_type)s",
+                field_type=field_type,
                 param="rules.pattern",
             )
         patterns.check(pattern)
@@ -458,9 +486,20 @@ def _check_option_unused(session: Session, definition: PropertyDefinition, value
         )
     )
     if used:
+        if used == 1:
+            raise Conflict(
+                "Option '%(value)s' of property '%(name)s' is in use by 1 record; change "
+                "those values first",
+                value=value,
+                name=definition.name,
+                param="options",
+            )
         raise Conflict(
-            f"Option '{value}' of property '{definition.name}' is in use by {used} "
-            f"record{'s' if used != 1 else ''}; change those values first",
+            "Option '%(value)s' of property '%(name)s' is in use by %(used)s records; change "
+            "those values first",
+            value=value,
+            name=definition.name,
+            used=used,
             param="options",
         )
 
@@ -491,8 +530,9 @@ def _check_values_distinct(session: Session, definition: PropertyDefinition) -> 
     )
     if repeated is not None:
         raise Conflict(
-            f"Records already share values of property '{definition.name}'; "
-            "make them unique before requiring unique values",
+            "Records already share values of property '%(name)s'; make them unique "
+            "before requiring unique values",
+            name=definition.name,
             param="rules.unique",
         )
 
@@ -519,7 +559,9 @@ def canonical_decimal(value: Decimal) -> str:
 
 def parse_number(value: Any, param: str, what: str) -> Decimal:
     """A JSON number (not a boolean, not NaN/Infinity) or a decimal string, exactly."""
-    problem = f"Invalid value for {what}: must be a number or a decimal string"
+    problem = Message(
+        N_("Invalid value for %(what)s: must be a number or a decimal string"), what=what
+    )
     if isinstance(value, bool):
         raise InvalidRequest(problem, param=param)
     if isinstance(value, int):
@@ -540,13 +582,17 @@ def parse_number(value: Any, param: str, what: str) -> Decimal:
         too_large = abs(number) >= Decimal(10) ** MAX_NUMBER_INTEGER_DIGITS
     if isinstance(exponent, int) and -exponent > MAX_NUMBER_DECIMALS:
         raise InvalidRequest(
-            f"Invalid value for {what}: at most {MAX_NUMBER_DECIMALS} decimal places",
+            "Invalid value for %(what)s: at most %(max_number_decimals)s decimal places",
+            what=what,
+            max_number_decimals=MAX_NUMBER_DECIMALS,
             param=param,
         )
     if too_large:
         raise InvalidRequest(
-            f"Invalid value for {what}: at most {MAX_NUMBER_INTEGER_DIGITS} digits before the "
-            "decimal point",
+            "Invalid value for %(what)s: at most %(max_number_integer_digits)s "
+            "digits before the decimal point",
+            what=what,
+            max_number_integer_digits=MAX_NUMBER_INTEGER_DIGITS,
             param=param,
         )
     return Decimal(canonical_decimal(number))
@@ -558,7 +604,9 @@ def _parse_date(value: Any, param: str, what: str) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise InvalidRequest(f"Invalid value for {what}: must be a date 'YYYY-MM-DD'", param=param)
+    raise InvalidRequest(
+        "Invalid value for %(what)s: must be a date 'YYYY-MM-DD'", what=what, param=param
+    )
 
 
 def _parse_datetime(value: Any, param: str, what: str) -> datetime:
@@ -568,14 +616,15 @@ def _parse_datetime(value: Any, param: str, what: str) -> datetime:
         except (ValueError, OverflowError):  # e.g. hour 24, or year 1 moved before year 1
             pass
     raise InvalidRequest(
-        f"Invalid value for {what}: must be an ISO 8601 timestamp with a UTC offset, "
-        "e.g. '2025-01-31T09:30:00Z'",
+        "Invalid value for %(what)s: must be an ISO 8601 timestamp with a UTC "
+        "offset, e.g. '2025-01-31T09:30:00Z'",
+        what=what,
         param=param,
     )
 
 
 def _required(name: str) -> InvalidRequest:
-    return InvalidRequest(f"Property '{name}' is required", param=f"properties.{name}")
+    return InvalidRequest("Property '%(name)s' is required", name=name, param=f"properties.{name}")
 
 
 def unsaved_definition(object_type: str, data: PropertyCreate) -> PropertyDefinition:
@@ -613,14 +662,17 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
     if value is None:
         return None
     name, field_type, rules = definition.name, definition.field_type, definition.rules
-    param, what = f"properties.{name}", f"property '{name}'"
+    param, what = f"properties.{name}", Message(N_("property '%(name)s'"), name=name)
 
-    def invalid(message: str) -> InvalidRequest:
-        return InvalidRequest(f"Invalid value for {what}: {message}", param=param)
+    def invalid(message: str, **values: Any) -> InvalidRequest:
+        detail = message if isinstance(message, Message) else Message(message, **values)
+        return InvalidRequest(
+            "Invalid value for %(what)s: %(detail)s", what=what, detail=detail, param=param
+        )
 
     if field_type in TEXT_TYPES:
         if not isinstance(value, str):
-            raise invalid("must be a string")
+            raise invalid(N_("must be a string"))
         if problem := text_problem(value, multiline=field_type == "textarea"):
             raise invalid(problem)
         if value == "":
@@ -628,30 +680,34 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
         if definition.sensitive and value == SENSITIVE_MASK:
             # A client that sends back what it read would replace the value with its mask.
             raise invalid(
-                "that is the mask shown in place of a sensitive value; send the value itself "
-                "or leave the property out"
+                N_(
+                    "that is the mask shown in place of a sensitive value; send the value "
+                    "itself or leave the property out"
+                )
             )
         longest = MAX_TEXT_LENGTHS[field_type]
         if len(value) > longest:
-            raise invalid(f"at most {longest} characters")
+            raise invalid(N_("at most %(count)s characters"), count=longest)
         if rules.get("min") is not None and len(value) < Decimal(rules["min"]):
-            raise invalid(f"at least {rules['min']} characters")
+            raise invalid(N_("at least %(count)s characters"), count=rules["min"])
         if rules.get("max") is not None and len(value) > Decimal(rules["max"]):
-            raise invalid(f"at most {rules['max']} characters")
+            raise invalid(N_("at most %(count)s characters"), count=rules["max"])
         if rules.get("pattern") is not None:
             try:
                 matched = patterns.full_match(rules["pattern"], value)
             except InvalidRequest as exc:  # a pattern stored before patterns ran on RE2
-                raise invalid(f"the property's {exc.message}; change the pattern") from exc
+                raise invalid(
+                    N_("the property's %(problem)s; change the pattern"), problem=exc.message
+                ) from exc
             if not matched:
-                raise invalid("does not match the property's pattern")
+                raise invalid(N_("does not match the property's pattern"))
         return {"text_value": value}
     if field_type == "number":
         number = parse_number(value, param, what)
         if rules.get("min") is not None and number < Decimal(rules["min"]):
-            raise invalid(f"must be at least {rules['min']}")
+            raise invalid(N_("must be at least %(least)s"), least=rules["min"])
         if rules.get("max") is not None and number > Decimal(rules["max"]):
-            raise invalid(f"must be at most {rules['max']}")
+            raise invalid(N_("must be at most %(most)s"), most=rules["max"])
         return {"number_value": number, "text_value": canonical_decimal(number)}
     if field_type == "date":
         return {"date_value": _parse_date(value, param, what)}
@@ -659,20 +715,20 @@ def _columns(definition: PropertyDefinition, value: Any) -> dict[str, Any] | Non
         return {"datetime_value": _parse_datetime(value, param, what)}
     if field_type == "boolean":
         if not isinstance(value, bool):
-            raise invalid("must be true or false")
+            raise invalid(N_("must be true or false"))
         return {"bool_value": value}
     allowed = [option["value"] for option in definition.options]
     choices = ", ".join(allowed[:10]) + (", …" if len(allowed) > 10 else "")
     if field_type in ("select", "radio"):
         if not isinstance(value, str) or value not in allowed:
-            raise invalid(f"must be one of: {choices}")
+            raise invalid(N_("must be one of: %(choices)s"), choices=choices)
         return {"text_value": value}
     if field_type == "checkboxes":
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise invalid("must be a list of option values")
+            raise invalid(N_("must be a list of option values"))
         if any(item not in allowed for item in value):
             # The input is not echoed: values of sensitive properties must not leak into logs.
-            raise invalid(f"every value must be one of: {choices}")
+            raise invalid(N_("every value must be one of: %(choices)s"), choices=choices)
         if not value:
             return None  # no box checked
         return {"text_value": CHECKBOX_SEPARATOR.join(sorted(set(value)))}
@@ -704,7 +760,9 @@ def set_values(
     for name in values:
         if name not in defined:
             raise InvalidRequest(
-                f"Unknown property '{name}' for {object_type}; define it first",
+                "Unknown property '%(name)s' for %(object_type)s; define it first",
+                name=name,
+                object_type=object_type,
                 param=f"properties.{name}",
             )
     columns = {name: _columns(defined[name], value) for name, value in values.items()}
@@ -731,8 +789,10 @@ def set_values(
         )
         if taken is not None:
             raise InvalidRequest(
-                f"Another {_SINGULAR[object_type]} already has this value of property "
-                f"'{name}', which must be unique",
+                "Another %(singular)s already has this value of property '%(name)s', "
+                "which must be unique",
+                singular=labels.word(_SINGULAR[object_type], labels.RECORD_KINDS),
+                name=name,
                 param=f"properties.{name}",
             )
     if not columns:
@@ -853,8 +913,10 @@ def check_filterable(
     ).first()
     if sensitive is not None:
         raise PermissionDenied(
-            f"Filtering or sorting by the sensitive property '{sensitive}' needs the "
-            f"'{VIEW_SENSITIVE}' permission"
+            "Filtering or sorting by the sensitive property '%(sensitive)s' needs "
+            "the '%(needed)s' permission",
+            sensitive=sensitive,
+            needed=VIEW_SENSITIVE,
         )
 
 

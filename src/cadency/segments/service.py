@@ -39,7 +39,8 @@ def catalog_of(object_type: str) -> Catalog:
     catalog = catalog_for(object_type)
     if catalog is None:
         raise InvalidRequest(
-            f"Segments are made of subscriptions, contacts or companies, not '{object_type}'",
+            "Segments are made of subscriptions, contacts or companies, not '%(object_type)s'",
+            object_type=object_type,
             param="object_type",
         )
     return catalog
@@ -51,7 +52,11 @@ def checked_name(name: str) -> str:
     if not cleaned:
         raise InvalidRequest(N_("Give the segment a name."), param="name")
     if len(cleaned) > MAX_NAME:
-        raise InvalidRequest(f"A segment name is at most {MAX_NAME} characters long.", param="name")
+        raise InvalidRequest(
+            "A segment name is at most %(max_name)s characters long.",
+            max_name=MAX_NAME,
+            param="name",
+        )
     return cleaned
 
 

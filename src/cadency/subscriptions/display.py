@@ -3,19 +3,10 @@ cancellation is scheduled, "Past due" for unpaid)."""
 
 from __future__ import annotations
 
-from cadency.kit.i18n import N_
+from cadency.kit import labels
 from cadency.subscriptions.models import Subscription
 
-BADGE_LABELS = {
-    "active": N_("Active"),
-    "trialing": N_("Trial"),
-    "canceling": N_("Canceling"),
-    "unpaid": N_("Past due"),
-    "paused": N_("Paused"),
-    "scheduled": N_("Scheduled"),
-    "canceled": N_("Canceled"),
-    "expired": N_("Expired"),
-}
+BADGE_LABELS = labels.SUBSCRIPTION_STATUSES
 
 
 def badge_key(status: str, cancel_at_period_end: bool, has_cancel_at: bool) -> str:

@@ -56,6 +56,7 @@ from cadency.crm.schemas import (
 )
 from cadency.kit import labels, money, periods
 from cadency.kit.errors import APIError, NotFound, PermissionDenied
+from cadency.kit.i18n import Message
 from cadency.kit.repository import get_owned, owned_by_id
 from cadency.kit.terms import CollectionMethod
 from cadency.payments import service as payments
@@ -68,7 +69,7 @@ from cadency.subscriptions.models import LineItem, Subscription
 from cadency.subscriptions.schemas import SubscriptionCreate
 from cadency.subscriptions.summary import Rate, SummaryLine, summarize
 from cadency.web.auth import PageContext, page_requires
-from cadency.web.forms import FormErrors, FormInvalid, FormMessage, attempt, build, checked, text
+from cadency.web.forms import FormErrors, FormInvalid, attempt, build, checked, text
 from cadency.web.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -683,7 +684,7 @@ def _owned(page: PageContext, model: Any, record_id: str, kind: str) -> Any:
 
 def _clean_message(message: str) -> str:
     """A message shown next to its field need not repeat the field's API name."""
-    if isinstance(message, FormMessage):
+    if isinstance(message, Message):
         return message  # the form's own words, translated when drawn
     cleaned = _INVALID_VALUE.sub("", message)
     return cleaned[:1].upper() + cleaned[1:]

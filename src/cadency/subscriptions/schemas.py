@@ -12,6 +12,7 @@ from cadency.kit.filters import FilterGroup, Sort
 from cadency.kit.i18n import N_
 from cadency.kit.periods import BillingFrequency
 from cadency.kit.schemas import (
+    MAX_TAX_IDS,
     CurrencyCode,
     DateStr,
     DocumentLanguage,
@@ -20,6 +21,7 @@ from cadency.kit.schemas import (
     OutputModel,
     SingleLineText,
     StrictModel,
+    TaxId,
 )
 from cadency.subscriptions.models import DEFAULT_PAYMENT_OPTIONS as DEFAULTS
 from cadency.subscriptions.models import Subscription, cancellation_reasons
@@ -47,7 +49,6 @@ PaymentTerms = Annotated[
     ),
 ]
 ShortText = Annotated[SingleLineText, Field(max_length=255)]
-TaxId = Annotated[SingleLineText, Field(max_length=64)]
 
 
 class Address(StrictModel):
@@ -61,9 +62,7 @@ class Address(StrictModel):
 
 class InvoiceSettings(StrictModel):
     comments: OptionalText | None = None
-    tax_ids: Annotated[
-        list[Annotated[SingleLineText, Field(max_length=64)]], Field(max_length=10)
-    ] = []
+    tax_ids: Annotated[list[TaxId], Field(max_length=MAX_TAX_IDS)] = []
     language: DocumentLanguage | None = Field(
         None, description="Unset: the billing contact's language, else the account's"
     )

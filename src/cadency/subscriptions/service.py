@@ -104,9 +104,12 @@ def _check_grouping(items: Sequence[LineItem]) -> list[LineItem]:
         ):
             if getattr(item, field) != getattr(first, field):
                 raise InvalidRequest(
-                    f"All recurring line items of a subscription must share {field}; line item "
-                    f"{index} differs from the first. Use a payment link or a quote to sell items "
-                    "with different terms: they become separate subscriptions.",
+                    "All recurring line items of a subscription must share %(field)s; line "
+                    "item %(index)s differs from the first. Use a payment link or a quote "
+                    "to sell items with different terms: they become separate "
+                    "subscriptions.",
+                    field=field,
+                    index=index,
                     param=f"line_items.{index}.{field}",
                 )
     return recurring
@@ -272,8 +275,10 @@ def _new_subscription(
     start = terms.billing_start_date or today
     if start < today:
         raise InvalidRequest(
-            f"billing_start_date {start.isoformat()} is in the past (today is {today.isoformat()} "
-            f"in {account.timezone})",
+            "billing_start_date %(start)s is in the past (today is %(today)s in %(timezone)s)",
+            start=start.isoformat(),
+            today=today.isoformat(),
+            timezone=account.timezone,
             param="line_items.0.billing_start_date",
         )
 
@@ -282,7 +287,9 @@ def _new_subscription(
         fee = get_referenced(session, Fee, account.id, fee_id, "fee", f"fee_ids.{index}")
         if fee.fee_type == "fixed" and fee.currency != currency:
             raise InvalidRequest(
-                f"The fee is in {fee.currency}, the subscription in {currency}",
+                "The fee is in %(currency)s, the subscription in %(subscription_currency)s",
+                currency=fee.currency,
+                subscription_currency=currency,
                 param=f"fee_ids.{index}",
             )
 
@@ -430,7 +437,7 @@ def update(
     subscription = get(session, account, subscription_id, for_update=True)
     for field in ("name", "contact_id", "payment_options"):
         if field in changes and changes[field] is None:
-            raise InvalidRequest(f"'{field}' cannot be null", param=field)
+            raise InvalidRequest("'%(field)s' cannot be null", field=field, param=field)
     if not subscription.invoice_creation:
         for field in _BILLING_FIELDS:
             if field in changes:
@@ -515,7 +522,8 @@ def update(
             user = session.get(User, owner)
             if user is None or user.account_id != account.id or not user.is_active:
                 raise InvalidRequest(
-                    f"No active user {owner} in this account to own the subscription",
+                    "No active user %(owner)s in this account to own the subscription",
+                    owner=owner,
                     param="owner_id",
                 )
         changed["owner_id"] = {"from": subscription.owner_id, "to": owner}
@@ -575,19 +583,22 @@ def _move_next_payment_date(
         SubscriptionStatus.SCHEDULED,
     ):
         raise Conflict(
-            f"The next payment date of a {subscription.status} subscription cannot be changed",
+            "The next payment date of a %(status)s subscription cannot be changed",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
             param="next_payment_date",
         )
     today = clock.account_today(account)
     if new_date <= today:
         raise InvalidRequest(
-            f"next_payment_date must be after today ({today.isoformat()} in {account.timezone})",
+            "next_payment_date must be after today (%(today)s in %(timezone)s)",
+            today=today.isoformat(),
+            timezone=account.timezone,
             param="next_payment_date",
         )
     if subscription.end_date is not None and new_date >= subscription.end_date:
         raise InvalidRequest(
-            "next_payment_date must be before the end of the fixed term "
-            f"({subscription.end_date.isoformat()})",
+            "next_payment_date must be before the end of the fixed term (%(end_date)s)",
+            end_date=subscription.end_date.isoformat(),
             param="next_payment_date",
         )
     if new_date == subscription.next_payment_date:
@@ -607,7 +618,10 @@ def end_trial(session: Session, account: Account, subscription_id: str) -> Subsc
     free fallback plan, moves to that plan."""
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status != SubscriptionStatus.TRIALING:
-        raise Conflict(f"The subscription is {subscription.status}, not in a trial")
+        raise Conflict(
+            "The subscription is %(status)s, not in a trial",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     today = clock.account_today(account)
     before = subscription.trial_end
     move_next_payment_date(subscription, today)
@@ -633,7 +647,10 @@ def cancel(
     """Cancel now, at the period end, or on a date (SPEC §6)."""
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES:
-        raise Conflict(f"The subscription is already {subscription.status}")
+        raise Conflict(
+            "The subscription is already %(status)s",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     if request.mode != "at_date" and request.cancel_at is not None:
         raise InvalidRequest("cancel_at goes with mode 'at_date'", param="cancel_at")
     today = clock.account_today(account)
@@ -727,12 +744,14 @@ def cancel(
                 raise InvalidRequest("mode 'at_date' needs cancel_at", param="cancel_at")
             if request.cancel_at <= today:
                 raise InvalidRequest(
-                    f"cancel_at must be after today ({today.isoformat()}); use mode 'immediately'",
+                    "cancel_at must be after today (%(today)s); use mode 'immediately'",
+                    today=today.isoformat(),
                     param="cancel_at",
                 )
             if subscription.end_date is not None and request.cancel_at >= subscription.end_date:
                 raise InvalidRequest(
-                    f"cancel_at must be before the end date ({subscription.end_date.isoformat()})",
+                    "cancel_at must be before the end date (%(end_date)s)",
+                    end_date=subscription.end_date.isoformat(),
                     param="cancel_at",
                 )
             subscription.cancel_at_period_end = False
@@ -790,9 +809,11 @@ def _check_commitment(subscription: Subscription, request: CancelRequest, today:
         # Where "at the period end" lands: the commitment end, or a paid period's end past it.
         stops_on = max(end, subscription.current_period_end or end)
         raise Conflict(
-            f"The subscription is committed until {end.isoformat()}: cancel at the period end "
-            f"to stop renewal on {stops_on.isoformat()}, or send override_commitment: true to "
+            "The subscription is committed until %(end)s: cancel at the period end "
+            "to stop renewal on %(stops_on)s, or send override_commitment: true to "
             "end the commitment early",
+            end=end.isoformat(),
+            stops_on=stops_on.isoformat(),
             param="override_commitment",
         )
 
@@ -809,8 +830,9 @@ def _refund_on_cancel(
     in_flight = refunds.period_payment_in_flight(session, subscription)
     if in_flight is not None:
         raise Conflict(
-            f"{payments.still_processing(in_flight)}: cancel with refund 'none', or cancel "
-            "with a refund once it has succeeded",
+            "%(still_processing)s: cancel with refund 'none', or cancel with a "
+            "refund once it has succeeded",
+            still_processing=payments.still_processing(in_flight),
             param="refund",
         )
     return refunds.refund_current_period(session, account, subscription, refund, today)
@@ -843,11 +865,14 @@ def pause(
         SubscriptionStatus.UNPAID,
         SubscriptionStatus.TRIALING,
     ):
-        raise Conflict(f"A {subscription.status} subscription cannot be paused")
+        raise Conflict(
+            "A %(status)s subscription cannot be paused",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     today = clock.account_today(account)
     if resume_at is not None and resume_at <= today:
         raise InvalidRequest(
-            f"resume_at must be after today ({today.isoformat()})", param="resume_at"
+            "resume_at must be after today (%(today)s)", today=today.isoformat(), param="resume_at"
         )
     now = clock.account_now(account)
     subscription.paused_at = now
@@ -872,7 +897,8 @@ def resume(session: Session, account: Account, subscription_id: str) -> Subscrip
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status != SubscriptionStatus.PAUSED:
         raise Conflict(
-            f"Only a paused subscription can be resumed; this one is {subscription.status}"
+            "Only a paused subscription can be resumed; this one is %(status)s",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
         )
     now = clock.account_now(account)
     restart_billing(subscription, clock.account_today(account))
@@ -896,7 +922,10 @@ def change(
     change of billing frequency starts a new period today. SPEC §6."""
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES or subscription.status == SubscriptionStatus.PAUSED:
-        raise Conflict(f"The plan of a {subscription.status} subscription cannot be changed")
+        raise Conflict(
+            "The plan of a %(status)s subscription cannot be changed",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     if request.effective == "period_end":
         return _schedule_change(session, account, subscription, request, allow_custom_items)
     now = clock.account_now(account)
@@ -1031,8 +1060,9 @@ def _prorate_change(
         in_flight = refunds.period_payment_in_flight(session, subscription)
         if in_flight is not None:
             raise Conflict(
-                f"{payments.still_processing(in_flight)}: change the plan with proration "
-                "'none', at the period end, or once it has succeeded",
+                "%(still_processing)s: change the plan with proration 'none', at the "
+                "period end, or once it has succeeded",
+                still_processing=payments.still_processing(in_flight),
                 param="proration",
             )
         current = session.scalar(
@@ -1100,7 +1130,10 @@ def reactivate(session: Session, account: Account, subscription_id: str) -> Subs
     """Undo a scheduled cancellation before it takes effect."""
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status in ENDED_STATUSES:
-        raise Conflict(f"A {subscription.status} subscription cannot be reactivated")
+        raise Conflict(
+            "A %(status)s subscription cannot be reactivated",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     if not subscription.cancel_at_period_end and subscription.cancel_at is None:
         raise Conflict("The subscription is not set to cancel")
     subscription.cancel_at_period_end = False
@@ -1121,8 +1154,8 @@ def delete_subscription(session: Session, account: Account, subscription_id: str
     subscription = get(session, account, subscription_id, for_update=True)
     if subscription.status not in ENDED_STATUSES:
         raise Conflict(
-            "Only canceled or expired subscriptions can be deleted; this one is "
-            f"{subscription.status}"
+            "Only canceled or expired subscriptions can be deleted; this one is %(status)s",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
         )
     properties.delete_values(session, account.id, subscription.id)
     session.execute(
@@ -1184,7 +1217,10 @@ def request_payment_method_update(
     subscription's payment method (the outbox row carries the link; SPEC §5, §7)."""
     subscription = get(session, account, subscription_id)
     if subscription.status in ENDED_STATUSES:
-        raise Conflict(f"The subscription is {subscription.status}: it has nothing left to pay")
+        raise Conflict(
+            "The subscription is %(status)s: it has nothing left to pay",
+            status=labels.word(subscription.status, labels.SUBSCRIPTION_STATUSES),
+        )
     if not subscription.invoice_creation:
         raise Conflict(
             "Invoice creation is off for this subscription: it is a record only, with no "

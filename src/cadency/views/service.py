@@ -34,13 +34,17 @@ def _allows(user: User, permission: str) -> bool:
 def _catalog(object_type: str) -> Catalog:
     catalog = catalog_for(object_type)
     if catalog is None:
-        raise InvalidRequest(f"No index page for '{object_type}'", param="object_type")
+        raise InvalidRequest(
+            "No index page for '%(object_type)s'", object_type=object_type, param="object_type"
+        )
     return catalog
 
 
 def _require_index(user: User, catalog: Catalog) -> None:
     if not _allows(user, catalog.permission):
-        raise PermissionDenied(f"You need the '{catalog.permission}' permission for this.")
+        raise PermissionDenied(
+            "You need the '%(permission)s' permission for this.", permission=catalog.permission
+        )
 
 
 def may_change(user: User, view: SavedView) -> bool:
@@ -92,7 +96,9 @@ def _checked_name(name: str) -> str:
     if not cleaned:
         raise InvalidRequest(N_("Give the view a name."), param="name")
     if len(cleaned) > MAX_NAME:
-        raise InvalidRequest(f"A view name is at most {MAX_NAME} characters long.", param="name")
+        raise InvalidRequest(
+            "A view name is at most %(max_name)s characters long.", max_name=MAX_NAME, param="name"
+        )
     return cleaned
 
 
@@ -107,9 +113,11 @@ def checked_columns(
     seen: list[str] = []
     for i, key in enumerate(columns):
         if key not in catalog.columns and key not in custom:
-            raise InvalidRequest(f"Unknown column: '{key}'", param=f"columns.{i}")
+            raise InvalidRequest("Unknown column: '%(key)s'", key=key, param=f"columns.{i}")
         if key in seen:
-            raise InvalidRequest(f"The column '{key}' is chosen twice", param=f"columns.{i}")
+            raise InvalidRequest(
+                "The column '%(key)s' is chosen twice", key=key, param=f"columns.{i}"
+            )
         seen.append(key)
     primary = catalog.primary_column
     return [primary, *(key for key in seen if key != primary)]

@@ -61,7 +61,9 @@ class PageContext:
             )
 
     def gettext(self, message: str) -> str:
-        return i18n.translations(self.language).gettext(message)
+        """A catalog message in the page's language; a kit.i18n.Message (a service's refusal)
+        with its values."""
+        return i18n.say(message, i18n.translations(self.language).gettext)
 
     @property
     def today(self) -> date:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from cadency.kit.errors import APIError, describe_validation_error
-from cadency.kit.i18n import N_
+from cadency.kit.i18n import N_, Message
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
@@ -49,20 +49,6 @@ def checked(form: FormData | Mapping[str, Any], name: str) -> bool:
     return form.get(name) in ("on", "true", "1", "yes")
 
 
-class FormMessage(str):
-    """A message next to a field, said in the reader's language when the page is drawn (the
-    `translated` filter of web.templating): its text is the English, and it keeps the catalog's
-    message and values to translate from."""
-
-    template: str
-    values: dict[str, Any]
-
-    def __new__(cls, template: str, **values: Any) -> FormMessage:
-        made = super().__new__(cls, template % values if values else template)
-        made.template, made.values = template, values
-        return made
-
-
 # What a form says for the schema's refusals, by pydantic's error type: in the reader's words,
 # next to the field (the API's messages name the field and speak of types).
 _SCHEMA_MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -97,13 +83,17 @@ def schema_message(error: Mapping[str, Any], english: str) -> str:
     if kind == "string_too_short":
         least = (error.get("ctx") or {}).get("min_length", 1)
         if least == 1:
-            return FormMessage(N_("Enter a value."))
-        return FormMessage(N_("Enter at least %(min_length)s characters."), min_length=least)
+            return Message(N_("Enter a value."))
+        return Message(N_("Enter at least %(min_length)s characters."), min_length=least)
     if kind == "value_error":
         # The validator's own words say what is wrong: the API's English, which the catalog
         # translates where the validator marked them (N_), as the schemas' common ones are.
         detail = str(error.get("msg", "")).removeprefix("Value error, ")
-        return FormMessage(N_("Check this value: %(detail)s"), detail=FormMessage(detail))
+        # A validator that raised a Message (with values) keeps it in the error's context.
+        cause = (error.get("ctx") or {}).get("error")
+        said = cause.args[0] if isinstance(cause, ValueError) and cause.args else None
+        kept = said if isinstance(said, Message) and said == detail else Message(detail)
+        return Message(N_("Check this value: %(detail)s"), detail=kept)
     found = _SCHEMA_MESSAGES.get(kind)
     if found is None:
         return english
@@ -111,7 +101,7 @@ def schema_message(error: Mapping[str, Any], english: str) -> str:
     context = error.get("ctx") or {}
     if any(name not in context for name in names):
         return english
-    return FormMessage(template, **{name: str(context[name]) for name in names})
+    return Message(template, **{name: str(context[name]) for name in names})
 
 
 def build(schema: type[Model], data: Mapping[str, Any]) -> Model:
@@ -134,7 +124,8 @@ def build(schema: type[Model], data: Mapping[str, Any]) -> Model:
 
 
 def attempt(call: Callable[[], T]) -> T:
-    """Run a service call; its APIError becomes FormInvalid on the field it names."""
+    """Run a service call; its APIError becomes FormInvalid on the field it names (its message
+    a kit.i18n.Message, which the page shows in its language with the `translated` filter)."""
     try:
         return call()
     except APIError as exc:

@@ -247,7 +247,7 @@ def render_error(request: Request, status: int, message: str) -> Response:
     translate = i18n.translations(language).gettext
     context = {
         "title": translate(_TITLES.get(status, "Something went wrong")),
-        "message": translate(message) if status != 500 else translate(_TITLES[500]),
+        "message": translate(_TITLES[500]) if status == 500 else i18n.say(message, translate),
         "back_url": _back_url(request),
     }
     return render(request, "error.html", context, status_code=status)

@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cadency.kit import i18n
 from cadency.properties.service import MaskedValue
 from cadency.web import sections
-from cadency.web.forms import FormMessage
 
 FLASH_COOKIE = "cadency_flash"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +37,10 @@ def _catalog() -> gettext.NullTranslations:
 
 def _gettext(message: str, **variables: Any) -> str:
     text = _catalog().gettext(message)
-    return text % variables if variables else text
+    if not variables:
+        return text
+    # A message inside a message (`_("… %(message)s", message=error)`) is translated too.
+    return text % {name: _translated(value) for name, value in variables.items()}
 
 
 def _ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
@@ -60,6 +62,9 @@ def _build_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        # A message (kit.i18n.Message: a service's refusal, a form's check) is said in the
+        # page's language wherever a page shows it; the API says the same in English.
+        finalize=_translated,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True
@@ -75,11 +80,9 @@ def _build_environment() -> jinja2.Environment:
 
 
 def _translated(message: Any) -> Any:
-    """A form's message in the reader's language (web.forms.FormMessage); others as they are."""
-    if isinstance(message, FormMessage):
-        values = {name: _translated(value) for name, value in message.values.items()}
-        return _gettext(message.template, **values)
-    return message
+    """A message (kit.i18n.Message: a form's, a service's refusal) in the reader's language;
+    other text as it is."""
+    return i18n.render(message, _catalog().gettext)
 
 
 def shown_path(request: Request) -> str:

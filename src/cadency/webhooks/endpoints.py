@@ -174,7 +174,7 @@ def list_events(
     cursor: Cursor = None,
 ) -> ListResponse[EventOut]:
     if type is not None and type not in PUBLIC_EVENT_TYPES:
-        raise InvalidRequest(f"Unknown event type '{type}'", param="type")
+        raise InvalidRequest("Unknown event type '%(type)s'", type=type, param="type")
     rows, has_more, next_cursor = service.list_events(
         ctx.session,
         ctx.account.id,

@@ -54,7 +54,7 @@ from cadency.kit import clock, outbox, periods, signing
 from cadency.kit.db import begin_write
 from cadency.kit.errors import InvalidRequest
 from cadency.kit.events import PUBLIC_EVENT_TYPES, EventType
-from cadency.kit.i18n import N_
+from cadency.kit.i18n import N_, Message
 from cadency.kit.ids import new_id
 from cadency.kit.outbox import OutboxMessage
 from cadency.kit.pagination import paginate
@@ -105,7 +105,9 @@ def check_url(url: str, *, allow_private: bool) -> str:
     """A receiver's URL as given, or InvalidRequest: http(s) only, and a host that resolves to
     public addresses unless the operator allowed private ones (CADENCY_WEBHOOK_ALLOW_PRIVATE)."""
     if len(url) > MAX_URL:
-        raise InvalidRequest(f"The URL is at most {MAX_URL} characters long", param="url")
+        raise InvalidRequest(
+            "The URL is at most %(max_url)s characters long", max_url=MAX_URL, param="url"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -129,15 +131,19 @@ def _refused_host(host: str, port: int | None, allow_private: bool) -> str | Non
     try:
         found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        return f"The host '{host}' cannot be resolved"
+        return Message(N_("The host '%(host)s' cannot be resolved"), host=host)
     if allow_private:
         return None
     for *_, address in found:
         ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
         if not ip.is_global or ip.is_multicast:
-            return (
-                f"The host '{host}' resolves to a private or local address ({ip}); webhooks "
-                "go to public addresses only"
+            return Message(
+                N_(
+                    "The host '%(host)s' resolves to a private or local address (%(ip)s); "
+                    "webhooks go to public addresses only"
+                ),
+                host=host,
+                ip=str(ip),
             )
     return None
 
@@ -145,7 +151,9 @@ def _refused_host(host: str, port: int | None, allow_private: bool) -> str | Non
 def check_description(description: str | None) -> str | None:
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise InvalidRequest(
-            f"The description is at most {MAX_DESCRIPTION} characters long", param="description"
+            "The description is at most %(max_description)s characters long",
+            max_description=MAX_DESCRIPTION,
+            param="description",
         )
     return description
 
@@ -163,7 +171,9 @@ def check_event_types(types: Sequence[str]) -> list[str]:
         return chosen
     for i, name in enumerate(chosen):
         if name not in PUBLIC_EVENT_TYPES or name == EventType.PING:
-            raise InvalidRequest(f"Unknown event type '{name}'", param=f"enabled_events.{i}")
+            raise InvalidRequest(
+                "Unknown event type '%(name)s'", name=name, param=f"enabled_events.{i}"
+            )
     return chosen
 
 
@@ -191,7 +201,10 @@ def create_endpoint(
         .where(WebhookEndpoint.account_id == account.id)
     )
     if (count or 0) >= MAX_ENDPOINTS:
-        raise InvalidRequest(f"An account has at most {MAX_ENDPOINTS} webhook endpoints")
+        raise InvalidRequest(
+            "An account has at most %(max_endpoints)s webhook endpoints",
+            max_endpoints=MAX_ENDPOINTS,
+        )
     # The event types first: naming a wrong one needs no look-up of the host.
     events = check_event_types(enabled_events)
     endpoint = WebhookEndpoint(
@@ -235,7 +248,7 @@ def update_endpoint(
     """Change what was sent of url, description, enabled_events and status."""
     for name in ("url", "enabled_events", "status"):
         if name in changes and changes[name] is None:
-            raise InvalidRequest(f"'{name}' cannot be null", param=name)
+            raise InvalidRequest("'%(name)s' cannot be null", name=name, param=name)
     if "url" in changes:
         endpoint.url = check_url(changes["url"], allow_private=allow_private)
     if "description" in changes:
@@ -607,7 +620,7 @@ def _send(client: httpx.Client, request: _Request, allow_private: bool) -> _Outc
     # Checked again at each send: what a host resolves to can change after it was saved.
     refused = _refused_host(parts.hostname or "", parts.port, allow_private)
     if refused:
-        return outcome(None, None, refused)
+        return outcome(None, None, str(refused))  # stored as the English text
     try:
         with client.stream(
             "POST", request.url, content=request.body, headers=request.headers

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account, User
 from cadency.crm.models import Contact
-from cadency.kit import clock, signing
+from cadency.kit import clock, labels, signing
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.filters import parse_filter_groups
 from cadency.kit.i18n import N_, Formatter, babel_locale
@@ -135,7 +135,9 @@ def check_template(text: str, property_names: Iterable[str], param: str) -> None
         tree = _ENVIRONMENT.parse(text)
     except TemplateSyntaxError as exc:
         raise InvalidRequest(
-            f"The text cannot be read as a template (line {exc.lineno}): {exc.message}",
+            "The text cannot be read as a template (line %(lineno)s): %(detail)s",
+            lineno=exc.lineno,
+            detail=exc.message,
             param=param,
         ) from None
     if any(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
@@ -157,13 +159,11 @@ def check_template(text: str, property_names: Iterable[str], param: str) -> None
         if parts[:2] == ["subscription", "properties"] and len(parts) == 3 and parts[2] in custom:
             continue
         unknown.append(path)
+    fields = ", ".join("{{ " + name + " }}" for name in unknown)
+    if len(unknown) == 1:
+        raise InvalidRequest("Unknown merge field %(fields)s", fields=fields, param=param)
     if unknown:
-        raise InvalidRequest(
-            "Unknown merge field"
-            + ("s " if len(unknown) > 1 else " ")
-            + ", ".join("{{ " + name + " }}" for name in unknown),
-            param=param,
-        )
+        raise InvalidRequest("Unknown merge fields %(fields)s", fields=fields, param=param)
 
 
 @lru_cache(maxsize=512)
@@ -245,7 +245,9 @@ def checked_name(name: str) -> str:
         raise InvalidRequest(N_("Give the workflow a name."), param="name")
     if len(cleaned) > MAX_NAME:
         raise InvalidRequest(
-            f"A workflow name is at most {MAX_NAME} characters long.", param="name"
+            "A workflow name is at most %(max_name)s characters long.",
+            max_name=MAX_NAME,
+            param="name",
         )
     return cleaned
 
@@ -261,14 +263,26 @@ def _checked_trigger(
     }.get(kind)
     for name in ("status", "property", "days"):
         if name != needs and trigger.get(name) is not None:
-            raise InvalidRequest(f"A '{kind}' trigger takes no '{name}'", param=f"trigger.{name}")
+            raise InvalidRequest(
+                "A '%(kind)s' trigger takes no '%(name)s'",
+                kind=kind,
+                name=name,
+                param=f"trigger.{name}",
+            )
     if needs is not None and trigger.get(needs) is None:
-        raise InvalidRequest(f"A '{kind}' trigger needs '{needs}'", param=f"trigger.{needs}")
+        raise InvalidRequest(
+            "A '%(kind)s' trigger needs '%(needs)s'",
+            kind=kind,
+            needs=needs,
+            param=f"trigger.{needs}",
+        )
     checked: dict[str, Any] = {"type": kind}
     if kind == "subscription.status_changed":
         if trigger["status"] not in STATUSES:
             raise InvalidRequest(
-                f"Unknown status '{trigger['status']}'; one of {', '.join(STATUSES)}",
+                "Unknown status '%(status)s'; one of %(statuses)s",
+                status=labels.word(trigger["status"], labels.SUBSCRIPTION_STATUSES),
+                statuses=", ".join(STATUSES),
                 param="trigger.status",
             )
         checked["status"] = trigger["status"]
@@ -278,7 +292,7 @@ def _checked_trigger(
             session, account_id, OBJECT_TYPE
         ):
             raise InvalidRequest(
-                f"Unknown property '{name}' of subscriptions", param="trigger.property"
+                "Unknown property '%(name)s' of subscriptions", name=name, param="trigger.property"
             )
         checked["property"] = name
     elif kind == "payment_due_in":
@@ -342,7 +356,8 @@ def _checked_actions(
             if name == "owner_id":
                 if value is not None and owner_user(session, account_id, value) is None:
                     raise InvalidRequest(
-                        f"No active user '{value}' in this account to own subscriptions",
+                        "No active user '%(value)s' in this account to own subscriptions",
+                        value=value,
                         param=f"{param}.value",
                     )
             elif name == "name":
@@ -358,8 +373,10 @@ def _checked_actions(
                     raise InvalidRequest(exc.message, param=f"{param}.value") from None
             else:
                 raise InvalidRequest(
-                    f"Unknown property '{name}' of subscriptions; a workflow sets a custom "
-                    f"property or one of {', '.join(SETTABLE_FIELDS)}",
+                    "Unknown property '%(name)s' of subscriptions; a workflow sets a "
+                    "custom property or one of %(settable_fields)s",
+                    name=name,
+                    settable_fields=", ".join(SETTABLE_FIELDS),
                     param=f"{param}.property",
                 )
         elif kind in ("send_email", "send_internal_email"):
@@ -370,7 +387,8 @@ def _checked_actions(
                 for j, email in enumerate(recipients):
                     if active_user_by_email(session, account_id, email) is None:
                         raise InvalidRequest(
-                            f"'{email}' is not an active user of this account",
+                            "'%(email)s' is not an active user of this account",
+                            email=email,
                             param=f"{param}.to.{j}",
                         )
         elif kind == "webhook":
@@ -388,8 +406,9 @@ def check_allowed(session: Session, account: Account, *, adding: bool) -> None:
     allowance = workflow_allowance(session, account)
     if not allowance.allowed:
         raise Conflict(
-            f"Your plan ({allowance.plan_name}) does not include workflows; upgrade to a plan "
-            "that does (Account & billing)",
+            "Your plan (%(plan_name)s) does not include workflows; upgrade to a "
+            "plan that does (Account & billing)",
+            plan_name=allowance.plan_name,
         )
     if not adding:
         return
@@ -400,7 +419,9 @@ def check_allowed(session: Session, account: Account, *, adding: bool) -> None:
     if (count or 0) >= limit:
         plan = f" on the {allowance.plan_name} plan" if allowance.limit is not None else ""
         raise Conflict(
-            f"An account{plan} has at most {limit} workflows; delete one or upgrade",
+            "An account%(plan)s has at most %(limit)s workflows; delete one or upgrade",
+            plan=plan,
+            limit=limit,
         )
 
 
@@ -451,7 +472,7 @@ def update_workflow(
     given = data.model_fields_set
     for name in ("name", "enabled", "trigger", "re_enroll", "actions"):
         if name in given and getattr(data, name) is None:
-            raise InvalidRequest(f"'{name}' cannot be null", param=name)
+            raise InvalidRequest("'%(name)s' cannot be null", name=name, param=name)
     if data.enabled and not workflow.enabled:
         check_allowed(session, account, adding=False)
     if data.name is not None:
