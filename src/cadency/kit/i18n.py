@@ -55,7 +55,7 @@ class Message(str):
 
 class Label(str):
     """A stored value inside a message ("canceled") that reads as its label where translated
-    ("Opgezegd", the badge's word): the API's English keeps the value itself."""
+    ("Geannuleerd", the badge's word): the API's English keeps the value itself."""
 
     label: str
 

@@ -112,7 +112,7 @@ RECORD_KINDS = {
 
 def word(value: str, labels: Mapping[str, str]) -> str:
     """A stored value inside a refusal's sentence: the value itself in the API's English
-    ("A canceled subscription …"), its label where a page translates it ("Opgezegd")."""
+    ("A canceled subscription …"), its label where a page translates it ("Geannuleerd")."""
     label = labels.get(value)
     return Label(value, label) if label else value
 
