@@ -1,11 +1,13 @@
 """What the benchmarks share: a log line, memory readings, a throwaway PostgreSQL server
-(scripts/pg-start; `scripts/pg-stop BASE` stops it) and the template subscription whose rows
-they copy. Imported as `common` (benchmarks/ is on a script's path)."""
+(scripts/pg-start; `scripts/pg-stop BASE` stops it), the template subscription whose rows
+they copy, and a worker child. Imported as `common` (benchmarks/ is on a script's path)."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -185,3 +187,57 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+READY, GO = "ready", "go"
+
+
+class Child:
+    """A benchmark script run again as a worker (`SCRIPT --child --url URL`) in a fresh
+    interpreter: it prints READY once set up, then (if `waits_for_go`) waits for GO on its
+    stdin, and prints its figures as its last line of JSON. Its stderr goes to a file, shown
+    when it fails."""
+
+    def __init__(
+        self, script: Path, url: str, directory: Path, name: str, *, waits_for_go: bool = False
+    ) -> None:
+        self.stderr_path = directory / f"{name}.stderr"
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, str(script), "--child", "--url", url],
+                cwd=ROOT,
+                stdin=subprocess.PIPE if waits_for_go else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+
+    def wait_ready(self) -> float:
+        """The moment it said READY."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != READY:
+            self.process.wait()
+            raise SystemExit(f"worker child did not start ({line!r}):\n{self.stderr()}")
+        return time.monotonic()
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(GO + "\n")
+        self.process.stdin.close()
+        self.process.stdin = None  # closed: communicate() must not flush it
+
+    def finish(self, timeout: float) -> dict[str, Any]:
+        stdout, _ = self.process.communicate(timeout=timeout)
+        if self.process.returncode != 0:
+            raise SystemExit(f"worker child exited {self.process.returncode}:\n{self.stderr()}")
+        return dict(json.loads(stdout.strip().splitlines()[-1]))
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")[-4000:]

@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Any
 
 # benchmarks/ is on the path of a script run from it
 import engine as engine_bench
-from common import is_pg, log, start_postgres
+from common import READY, Child, is_pg, log, start_postgres
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -61,7 +60,6 @@ SMOKE_N, SMOKE_KILLS = 2_000, 3
 POLL_SECONDS = 0.02
 DEFAULT_BATCH_SECONDS = 0.25  # until a run has been seen committing: ~2,000 renewals/s
 RUN_TIMEOUT = 3_600.0
-READY = "ready"
 
 
 # --- the worker child ---------------------------------------------------------------------------
@@ -92,44 +90,6 @@ def child_main(url: str) -> None:
         ),
         flush=True,
     )
-
-
-class Child:
-    def __init__(self, url: str, directory: Path, name: str) -> None:
-        self.stderr_path = directory / f"{name}.stderr"
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--child", "--url", url],
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        self.started = time.monotonic()
-
-    def wait_ready(self) -> float:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if line != READY:
-            self.process.wait()
-            raise SystemExit(f"worker child did not start ({line!r}):\n{self.stderr()}")
-        return time.monotonic()
-
-    def finish(self, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
-        stdout, _ = self.process.communicate(timeout=timeout)
-        if self.process.returncode != 0:
-            raise SystemExit(f"worker child exited {self.process.returncode}:\n{self.stderr()}")
-        return dict(json.loads(stdout.strip().splitlines()[-1]))
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")[-4000:]
 
 
 # --- database helpers ---------------------------------------------------------------------------
@@ -178,7 +138,7 @@ def kill_loop(
     started = time.monotonic()
     for i, threshold in enumerate(thresholds, 1):
         before = invoice_count(db)
-        child = Child(url, directory, f"run-{i}")
+        child = Child(Path(__file__), url, directory, f"run-{i}")
         ready = child.wait_ready()
         last_count, last_change = before, None
         while True:
@@ -227,7 +187,7 @@ def kill_loop(
     if waited:
         log(f"killed backends gone after {waited:.2f}s")
     log("final run, no kill")
-    summary = Child(url, directory, "final").finish()
+    summary = Child(Path(__file__), url, directory, "final").finish(RUN_TIMEOUT)
     return points, time.monotonic() - started, summary
 
 

@@ -46,14 +46,13 @@ from typing import Any
 # benchmarks/ is on the path of a script run from it
 import crash as crash_bench
 import engine as engine_bench
-from common import is_pg, log, start_postgres
+from common import GO, READY, Child, is_pg, log, start_postgres
 from sqlalchemy import text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SMOKE_N, SMOKE_WORKERS = 2_000, "1,2"
 RUN_TIMEOUT = 6 * 3_600.0
-READY, GO = "ready", "go"
 
 
 # --- the worker child ---------------------------------------------------------------------------
@@ -101,43 +100,6 @@ def child_main(url: str) -> None:
         ),
         flush=True,
     )
-
-
-class Child:
-    def __init__(self, url: str, directory: Path, name: str) -> None:
-        self.stderr_path = directory / f"{name}.stderr"
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--child", "--url", url],
-                cwd=ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-
-    def wait_ready(self) -> None:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if line != READY:
-            self.process.wait()
-            raise SystemExit(f"worker child did not start ({line!r}):\n{self.stderr()}")
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(GO + "\n")
-        self.process.stdin.close()
-
-    def finish(self, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        out = self.process.stdout.read()
-        self.process.wait(timeout=timeout)
-        if self.process.returncode != 0:
-            raise SystemExit(f"worker child exited {self.process.returncode}:\n{self.stderr()}")
-        return dict(json.loads(out.strip().splitlines()[-1]))
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")[-4000:]
 
 
 # --- machine readings ---------------------------------------------------------------------------
@@ -198,7 +160,10 @@ def run_one(db_name: str, url: str, n: int, workers: int) -> dict[str, Any]:
     engine_bench.set_account_clock(make_session_factory(db), prepared["account_id"])
     renewed_period = engine_bench.dates()["next_payment"]
     directory = Path(tempfile.mkdtemp(prefix="cadency-workers."))
-    children = [Child(url, directory, f"worker-{i + 1}") for i in range(workers)]
+    children = [
+        Child(Path(__file__), url, directory, f"worker-{i + 1}", waits_for_go=True)
+        for i in range(workers)
+    ]
     for child in children:
         child.wait_ready()
     load_start = os.getloadavg()[0]
@@ -207,7 +172,7 @@ def run_one(db_name: str, url: str, n: int, workers: int) -> dict[str, Any]:
     started = time.perf_counter()
     for child in children:
         child.go()
-    summaries = [child.finish() for child in children]
+    summaries = [child.finish(RUN_TIMEOUT) for child in children]
     seconds = time.perf_counter() - started
     busy_end, total_end = cores_busy()
     server_end = server_cpu_seconds(url)
