@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from cadency.accounts.models import Account, User
 from cadency.crm.models import Contact
-from cadency.kit import clock, labels, signing
+from cadency.kit import clock, signing
 from cadency.kit.errors import Conflict, InvalidRequest
 from cadency.kit.filters import parse_filter_groups
 from cadency.kit.i18n import N_, Formatter, babel_locale
@@ -281,7 +281,7 @@ def _checked_trigger(
         if trigger["status"] not in STATUSES:
             raise InvalidRequest(
                 "Unknown status '%(status)s'; one of %(statuses)s",
-                status=labels.word(trigger["status"], labels.SUBSCRIPTION_STATUSES),
+                status=trigger["status"],
                 statuses=", ".join(STATUSES),
                 param="trigger.status",
             )
@@ -417,11 +417,15 @@ def check_allowed(session: Session, account: Account, *, adding: bool) -> None:
         select(func.count()).select_from(Workflow).where(Workflow.account_id == account.id)
     )
     if (count or 0) >= limit:
-        plan = f" on the {allowance.plan_name} plan" if allowance.limit is not None else ""
+        if allowance.limit is not None:
+            raise Conflict(
+                "An account on the %(plan_name)s plan has at most %(limit)s workflows; delete "
+                "one or upgrade",
+                plan_name=allowance.plan_name,
+                limit=limit,
+            )
         raise Conflict(
-            "An account%(plan)s has at most %(limit)s workflows; delete one or upgrade",
-            plan=plan,
-            limit=limit,
+            "An account has at most %(limit)s workflows; delete one or upgrade", limit=limit
         )
 
 
