@@ -3,7 +3,6 @@ documented schema (status codes, content types, response bodies)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ def openapi_schema(app: FastAPI) -> Any:
 
 schema = schemathesis.pytest.from_fixture("openapi_schema")
 
-# Examples per operation. The PostgreSQL suite (which CI runs beside SQLite's) tries fewer: the
-# contract is the same on both, what PostgreSQL adds (its types, NUL bytes, lone surrogates)
-# shows within a few examples and has its own tests (test_text_fields, test_hostile_form_values),
-# and fuzzing is a fifth of a suite's time.
-EXAMPLES = 12 if os.environ.get("CADENCY_TEST_DATABASE_URL") else 30
-
 
 @pytest.fixture(scope="module")
 def fuzz_key(client: Any, session_factory: Any) -> str:
@@ -35,7 +28,7 @@ def fuzz_key(client: Any, session_factory: Any) -> str:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_within_its_contract(case: Any, fuzz_key: str) -> None:
     # A schema-valid value can still break a business rule (an unknown currency code, a cursor
     # this server never issued), which the contract answers with 422: that check is left out.
