@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cadency.accounts import service as account_service
-from cadency.accounts.models import Account
+from cadency.accounts.models import Account, User
 from tests.conftest import Api
 
 
@@ -43,3 +43,12 @@ def signed_in(
         user_id, csrf = user.id, row.csrf_token
     client = TestClient(app, cookies={"cadency_session": token}, raise_server_exceptions=False)
     return SignedIn(client=client, user_id=user_id, email=email, csrf_token=csrf)
+
+
+def reads_in(session_factory: Any, user_id: int, language: str) -> None:
+    """The user's own language setting: the pages they get from now on are in it."""
+    with session_factory() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        user.language = language
+        session.commit()

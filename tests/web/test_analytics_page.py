@@ -19,11 +19,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
 
-from cadency.accounts.models import User
 from tests.conftest import Api
 from tests.scenarios.story import Story
 from tests.web.conftest import add_user, screenshot, sign_in
-from tests.web.http import SignedIn, signed_in
+from tests.web.http import SignedIn, reads_in, signed_in
 
 RANGE = "start=2026-01&end=2026-04"
 ROW = re.compile(r'<tr data-key="([^"]+)">\s*<th scope="row">([^<]*)</th>(.*?)</tr>', re.S)
@@ -73,11 +72,7 @@ def admin(app: FastAPI, session_factory: Any, api: Api, language: str | None = N
     email = f"admin-{next(_users)}-{api.account_id}@example.com"
     me = signed_in(app, session_factory, api, email=email)
     if language:
-        with session_factory() as session:
-            user = session.get(User, me.user_id)
-            assert user is not None
-            user.language = language
-            session.commit()
+        reads_in(session_factory, me.user_id, language)
     return me
 
 

@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from cadency.accounts.models import User
 from cadency.kit.i18n import Message, render, translations
 from cadency.kit.schemas import Name, StrictModel
 from cadency.web.forms import schema_message
 from tests.conftest import Api
-from tests.web.http import signed_in
+from tests.web.http import reads_in, signed_in
 
 
 def test_a_refused_value_reads_in_dutch_and_danish(
@@ -27,11 +26,7 @@ def test_a_refused_value_reads_in_dutch_and_danish(
         "en": ("This value does not have the expected form.", "Enter at most 255 characters."),
     }
     for language, (pattern, too_long) in expected.items():
-        with session_factory() as session:
-            user = session.get(User, me.user_id)
-            assert user is not None
-            user.language = language
-            session.commit()
+        reads_in(session_factory, me.user_id, language)
         answer = me.client.post(
             "/settings/properties/subscriptions", data={**form, "field_type": "text"}
         )
@@ -60,11 +55,7 @@ def test_a_validators_words_are_translated_where_marked(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
     me = signed_in(app, session_factory, api)
-    with session_factory() as session:
-        user = session.get(User, me.user_id)
-        assert user is not None
-        user.language = "nl"
-        session.commit()
+    reads_in(session_factory, me.user_id, "nl")
     answer = me.client.post(
         "/contacts",
         data={"csrf_token": me.csrf_token, "email": "not-an-address", "first_name": "Anne"},

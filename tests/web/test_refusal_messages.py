@@ -16,16 +16,8 @@ from cadency.accounts.models import User
 from cadency.kit.i18n import translations
 from tests.conftest import Api
 from tests.web.conftest import Staff, screenshot
-from tests.web.http import SignedIn, signed_in
+from tests.web.http import reads_in, signed_in
 from tests.web.test_subscription_record import set_clock, subscribe
-
-
-def speaking(session_factory: Any, me: SignedIn, language: str) -> None:
-    with session_factory() as session:
-        user = session.get(User, me.user_id)
-        assert user is not None
-        user.language = language
-        session.commit()
 
 
 def said(language: str, message: str, **values: str) -> str:
@@ -45,7 +37,7 @@ def test_a_stale_page_refusal_names_the_status_in_the_readers_words(
     api.ok(api.post(f"/subscriptions/{sub['id']}/cancel", {"mode": "immediately"}))
 
     for language in ("nl", "da"):
-        speaking(session_factory, me, language)
+        reads_in(session_factory, me.user_id, language)
         answer = me.client.post(
             f"/subscriptions/{sub['id']}/pause", data={"csrf_token": me.csrf_token}
         )
@@ -66,7 +58,7 @@ def test_a_value_the_service_refuses_is_said_next_to_its_field(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
     me = signed_in(app, session_factory, api)
-    speaking(session_factory, me, "da")
+    reads_in(session_factory, me.user_id, "da")
     form = {
         "csrf_token": me.csrf_token,
         "timezone": "UTC",
@@ -93,7 +85,7 @@ def test_a_filter_the_filter_language_refuses_reads_in_dutch(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
     me = signed_in(app, session_factory, api)
-    speaking(session_factory, me, "nl")
+    reads_in(session_factory, me.user_id, "nl")
     answer = me.client.get(
         "/subscriptions?advanced=1&filter_groups.0.filters.0.property=recurring_amount"
     )
@@ -107,7 +99,7 @@ def test_a_deal_that_cannot_be_converted_says_why_in_danish(
 ) -> None:
     me = signed_in(app, session_factory, api)
     deal = api.ok(api.post("/deals", {"name": "Office coffee", "currency": "USD"}))
-    speaking(session_factory, me, "da")
+    reads_in(session_factory, me.user_id, "da")
     answer = me.client.post(f"/deals/{deal['id']}/convert", data={"csrf_token": me.csrf_token})
     assert answer.status_code == 409
     message = (
@@ -122,7 +114,7 @@ def test_an_unknown_record_is_named_in_the_readers_words(
     app: FastAPI, session_factory: Any, api: Api
 ) -> None:
     me = signed_in(app, session_factory, api)
-    speaking(session_factory, me, "nl")
+    reads_in(session_factory, me.user_id, "nl")
     answer = me.client.get("/subscriptions/sub_doesnotexist")
     assert answer.status_code == 404
     kind = translations("nl").gettext("subscription")
@@ -140,12 +132,11 @@ def test_a_stale_dialog_is_refused_in_the_pages_language(
     meanwhile. The page says why in its language, and nothing changes."""
     api = staff.api
     set_clock(session_factory, api)
+    with session_factory() as session:
+        user_id = session.scalars(select(User.id).where(User.email == staff.email)).one()
     for language in ("en", "nl"):
         sub = subscribe(api, email=f"{language}@example.com")
-        with session_factory() as session:
-            user = session.scalars(select(User).where(User.email == staff.email)).one()
-            user.language = language
-            session.commit()
+        reads_in(session_factory, user_id, language)
         page = staff.goto(f"/subscriptions/{sub['id']}")
         api.ok(api.post(f"/subscriptions/{sub['id']}/cancel", {"mode": "immediately"}))
         page.locator("[data-open-dialog=pause-dialog]").click()

@@ -10,12 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from cadency.accounts.models import User
 from cadency.segments.models import Segment
 from tests.conftest import Api, make_api
 from tests.segments.test_segments_api import UPSELL, WIN_BACK, create_segment, tier_property
 from tests.subscriptions.helpers import contact, create_subscription
-from tests.web.http import SignedIn, signed_in
+from tests.web.http import SignedIn, reads_in, signed_in
 
 
 def _form(me: SignedIn, **fields: Any) -> dict[str, Any]:
@@ -313,11 +312,7 @@ def test_members_come_in_pages(app: FastAPI, session_factory: Any, api: Api) -> 
 def test_the_pages_in_dutch(app: FastAPI, session_factory: Any, api: Api) -> None:
     create_segment(api, "Win-back", WIN_BACK)
     me = signed_in(app, session_factory, api)
-    with session_factory() as session:
-        user = session.get(User, me.user_id)
-        assert user is not None
-        user.language = "nl"
-        session.commit()
+    reads_in(session_factory, me.user_id, "nl")
     listed = me.client.get("/segments").text
     assert "Segmenten" in listed
     assert "Leden" in listed

@@ -18,13 +18,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import ConsoleMessage, expect
 from sqlalchemy import func, select
 
-from cadency.accounts.models import User
 from cadency.workflows import runner
 from cadency.workflows.models import Workflow, WorkflowEnrollment
 from tests.conftest import Api, Operator, enrolled_account, make_api, pin_clock
 from tests.subscriptions.helpers import create_subscription
 from tests.web.conftest import Staff, screenshot
-from tests.web.http import SignedIn, signed_in
+from tests.web.http import SignedIn, reads_in, signed_in
 from tests.webhooks.receiver import allow_private
 
 __all__ = ["allow_private"]  # fixture
@@ -588,11 +587,7 @@ def test_a_webhook_action_shows_its_signing_secret(
 def test_the_pages_in_dutch(app: FastAPI, session_factory: Any, shop: Api) -> None:
     made = create_workflow(shop)
     me = signed_in(app, session_factory, shop)
-    with session_factory() as session:
-        user = session.get(User, me.user_id)
-        assert user is not None
-        user.language = "nl"
-        session.commit()
+    reads_in(session_factory, me.user_id, "nl")
     subscription = create_subscription(shop)
     run_workflows(session_factory, shop, NOW)
 

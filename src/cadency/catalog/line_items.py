@@ -24,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from cadency.accounts.models import Account
 from cadency.catalog.models import Product, TaxRate
 from cadency.catalog.schemas import format_percent
+from cadency.catalog.service import parse_money
 from cadency.kit import clock, money
 from cadency.kit.errors import InvalidRequest, PermissionDenied
 from cadency.kit.i18n import N_
@@ -109,18 +110,6 @@ class LineItemOut(OutputModel):
         )
 
 
-def _price(text: str, currency: str, param: str) -> int:
-    try:
-        return money.parse_amount(text, currency)
-    except money.MoneyError as exc:
-        raise InvalidRequest(
-            "Invalid value for '%(field_name)s': %(problem)s",
-            field_name=param,
-            problem=exc,
-            param=param,
-        ) from exc
-
-
 def build_line_item(
     session: Session,
     account: Account,
@@ -172,7 +161,7 @@ def build_line_item(
 
     name = item.name if item.name is not None else (product.name if product else "")
     if item.unit_price is not None:
-        unit_price = _price(item.unit_price, currency, f"{param}.unit_price")
+        unit_price = parse_money(item.unit_price, currency, f"{param}.unit_price")
     else:
         assert product is not None
         unit_price = product.unit_price

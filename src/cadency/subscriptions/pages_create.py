@@ -87,6 +87,9 @@ COLLECT_ON_FIRST_INVOICE = "collect"
 MAX_TRIAL_DAYS = 730  # as SubscriptionCreate.trial_days
 _KEY = re.compile(r"[a-z0-9]{1,16}")
 _INVALID_VALUE = re.compile(r"^Invalid value for '[^']*': ")
+# The same refusal as a catalog sentence whose last value is the why ("Invalid value for
+# '%(field_name)s': %(problem)s").
+_INVALID_VALUE_TEMPLATE = re.compile(r"^Invalid value for [^:]*: %\((\w+)\)s$")
 
 
 # --- the form's line item rows ------------------------------------------------------------------
@@ -683,9 +686,16 @@ def _owned(page: PageContext, model: Any, record_id: str, kind: str) -> Any:
 
 
 def _clean_message(message: str) -> str:
-    """A message shown next to its field need not repeat the field's API name."""
+    """A message shown next to its field need not repeat the field's API name: of a service's
+    "Invalid value for '<field>': <why>", only the why."""
     if isinstance(message, Message):
-        return message  # the form's own words, translated when drawn
+        found = _INVALID_VALUE_TEMPLATE.match(message.template)
+        if found is None:
+            return message  # the form's own words or a whole sentence, translated when drawn
+        why = message.values[found.group(1)]
+        if isinstance(why, Message):
+            return why
+        message = str(why)
     cleaned = _INVALID_VALUE.sub("", message)
     return cleaned[:1].upper() + cleaned[1:]
 
